@@ -1,0 +1,173 @@
+#include "lib/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
+#include <grpcpp/impl/server_initializer.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "grpc/health/v1/health.pb.h"
+#include "lib/log.h"
+
+namespace hwcast {
+namespace {
+
+// Learns the names of the services registered on a server (gRPC keeps them
+// private), so each can be marked SERVING in the health service.
+class ServiceNamesPlugin final : public grpc::ServerBuilderPlugin {
+ public:
+  explicit ServiceNamesPlugin(std::vector<std::string>* names)
+      : names_(names) {}
+  std::string name() override { return "hwcast_service_names"; }
+  void InitServer(grpc::ServerInitializer* si) override {
+    *names_ = *si->GetServiceList();
+  }
+  void Finish(grpc::ServerInitializer*) override {}
+  void ChangeArguments(const std::string&, void*) override {}
+  bool has_async_methods() const override { return false; }
+  bool has_sync_methods() const override { return false; }
+
+ private:
+  std::vector<std::string>* names_;
+};
+
+class ServiceNamesOption final : public grpc::ServerBuilderOption {
+ public:
+  explicit ServiceNamesOption(std::vector<std::string>* names)
+      : names_(names) {}
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>*
+                         plugins) override {
+    plugins->push_back(std::make_unique<ServiceNamesPlugin>(names_));
+  }
+
+ private:
+  std::vector<std::string>* names_;
+};
+
+constexpr absl::string_view kUnixPrefix = "unix:";
+
+// Prepares the file system for a unix socket: creates the parent directory
+// and removes a stale socket (never any other kind of file).
+absl::Status PrepareUnixSocket(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path p(path);
+  if (p.has_parent_path()) {
+    std::filesystem::create_directories(p.parent_path(), ec);
+    if (ec) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot create directory ", p.parent_path().string(),
+                       " for unix socket: ", ec.message()));
+    }
+  }
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, " exists and is not a socket; refusing to replace it"));
+    }
+    if (::unlink(path.c_str()) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot remove stale socket ", path, ": ", std::strerror(errno)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
+    const std::vector<std::string>& listen,
+    const std::vector<grpc::Service*>& services) {
+  if (listen.empty()) {
+    return absl::InvalidArgumentError("no listen address configured");
+  }
+  grpc::EnableDefaultHealthCheckService(true);
+  // gRPC's built-in health service does not register its schema with
+  // protobuf; linking ours lets reflection describe grpc.health.v1.Health.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  std::unique_ptr<GrpcServer> server(new GrpcServer());
+  grpc::ServerBuilder builder;
+  // Two daemons on one port would silently split the traffic between them.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetOption(
+      std::make_unique<ServiceNamesOption>(&server->service_names_));
+  // Ports are written by BuildAndStart(); keep them in stable storage.
+  std::vector<std::unique_ptr<int>> ports;
+  for (const std::string& address : listen) {
+    ports.push_back(std::make_unique<int>(0));
+    if (absl::StartsWith(address, kUnixPrefix)) {
+      std::string path = address.substr(kUnixPrefix.size());
+      if (path.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("listen address '", address, "': empty socket path"));
+      }
+      if (absl::Status s = PrepareUnixSocket(path); !s.ok()) {
+        return absl::Status(s.code(), absl::StrCat("listen address '", address,
+                                                   "': ", s.message()));
+      }
+      server->unix_paths_.push_back(path);
+    }
+    builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
+                             ports.back().get());
+  }
+  for (grpc::Service* service : services) builder.RegisterService(service);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", absl::StrJoin(listen, ", "),
+                     " (address in use, not local, or permission denied)"));
+  }
+  for (size_t i = 0; i < listen.size(); ++i) {
+    const std::string& address = listen[i];
+    if (*ports[i] == 0) {
+      server->Shutdown(absl::ZeroDuration());
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+    }
+    if (absl::StartsWith(address, kUnixPrefix)) {
+      server->bound_addresses_.push_back(address);
+      continue;
+    }
+    const size_t colon = address.rfind(':');
+    server->bound_addresses_.push_back(
+        absl::StrCat(address.substr(0, colon), ":", *ports[i]));
+  }
+  server->SetServing(true);
+  return server;
+}
+
+GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }
+
+void GrpcServer::SetServing(bool serving) {
+  if (server_ == nullptr) return;
+  if (grpc::HealthCheckServiceInterface* health =
+          server_->GetHealthCheckService()) {
+    health->SetServingStatus(serving);
+    for (const std::string& name : service_names_) {
+      health->SetServingStatus(name, serving);
+    }
+  }
+}
+
+void GrpcServer::Shutdown(absl::Duration grace) {
+  if (shut_down_ || server_ == nullptr) return;
+  shut_down_ = true;
+  SetServing(false);
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    absl::ToChronoMicroseconds(grace));
+  server_->Wait();
+  for (const std::string& path : unix_paths_) ::unlink(path.c_str());
+}
+
+}  // namespace hwcast

@@ -1,0 +1,62 @@
+// Server bootstrap shared by every hwcast daemon: listens on TCP and/or unix
+// sockets, registers the standard grpc.health.v1.Health service and server
+// reflection (so grpcurl can list, describe and call every RPC), and shuts
+// down gracefully.
+//
+// Thread-safe after Start().
+#ifndef HWCAST_LIB_SERVER_H_
+#define HWCAST_LIB_SERVER_H_
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace hwcast {
+
+class GrpcServer {
+ public:
+  // Starts serving `services` (not owned; must outlive the server) on every
+  // address in `listen`: "HOST:PORT" (port 0 picks a free one) or
+  // "unix:/path" (the parent directory is created, a stale socket file is
+  // replaced). Fails, naming the address, when any address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
+      const std::vector<std::string>& listen,
+      const std::vector<grpc::Service*>& services);
+
+  ~GrpcServer();
+
+  // `listen` with port 0 replaced by the port actually bound.
+  const std::vector<std::string>& bound_addresses() const {
+    return bound_addresses_;
+  }
+
+  // Marks the whole server (service "") and every named service SERVING or
+  // NOT_SERVING in the health service.
+  void SetServing(bool serving);
+
+  // Stops accepting calls, lets running ones finish for up to `grace`, then
+  // cancels the rest. Idempotent.
+  void Shutdown(absl::Duration grace = absl::Seconds(5));
+
+  grpc::Server* server() { return server_.get(); }
+
+ private:
+  GrpcServer() = default;
+
+  std::unique_ptr<grpc::Server> server_;
+  std::vector<std::string> bound_addresses_;
+  std::vector<std::string> unix_paths_;
+  // Registered service names (from the builder), for health status.
+  std::vector<std::string> service_names_;
+  bool shut_down_ = false;
+};
+
+}  // namespace hwcast
+
+#endif  // HWCAST_LIB_SERVER_H_

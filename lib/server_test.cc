@@ -1,0 +1,158 @@
+#include "lib/server.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "hwcast/v1/actuator.grpc.pb.h"
+#include "lib/metrics.h"
+
+namespace hwcast {
+namespace {
+
+namespace fs = std::filesystem;
+using grpc::health::v1::HealthCheckRequest;
+using grpc::health::v1::HealthCheckResponse;
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/hwcast_server_test_XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+HealthCheckResponse::ServingStatus Check(const std::string& target,
+                                         const std::string& service = "") {
+  auto stub = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  HealthCheckRequest req;
+  req.set_service(service);
+  HealthCheckResponse resp;
+  grpc::Status s = stub->Check(&ctx, req, &resp);
+  if (!s.ok()) return HealthCheckResponse::UNKNOWN;
+  return resp.status();
+}
+
+TEST(GrpcServerTest, ServesHealthOnTcpAndUnixAndResolvesPortZero) {
+  TempDir dir;
+  hwcast::v1::Actuator::Service service;
+  const std::string sock = dir.path() + "/sub/a.sock";
+  auto server = GrpcServer::Start({"127.0.0.1:0", "unix:" + sock}, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const auto& bound = (*server)->bound_addresses();
+  ASSERT_EQ(bound.size(), 2u);
+  EXPECT_NE(bound[0], "127.0.0.1:0");
+  EXPECT_EQ(bound[0].rfind("127.0.0.1:", 0), 0u);
+  EXPECT_EQ(bound[1], "unix:" + sock);
+  EXPECT_EQ(Check(bound[0]), HealthCheckResponse::SERVING);
+  EXPECT_EQ(Check(bound[1]), HealthCheckResponse::SERVING);
+  EXPECT_EQ(Check(bound[0], "hwcast.v1.Actuator"),
+            HealthCheckResponse::SERVING);
+
+  (*server)->Shutdown(absl::Seconds(1));
+  EXPECT_FALSE(fs::exists(sock)) << "socket file left behind";
+}
+
+TEST(GrpcServerTest, ReplacesStaleSocketButNeverARegularFile) {
+  TempDir dir;
+  hwcast::v1::Actuator::Service service;
+  const std::string sock = dir.path() + "/stale.sock";
+  {
+    // A socket file left by a crashed process.
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, sock.c_str(), sizeof(addr.sun_path) - 1);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ::close(fd);
+  }
+  auto server = GrpcServer::Start({"unix:" + sock}, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_EQ(Check("unix:" + sock), HealthCheckResponse::SERVING);
+  (*server)->Shutdown(absl::ZeroDuration());
+
+  const std::string file = dir.path() + "/precious";
+  std::ofstream(file) << "data";
+  auto refused = GrpcServer::Start({"unix:" + file}, {&service});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("is not a socket"),
+            std::string::npos)
+      << refused.status();
+  EXPECT_TRUE(fs::exists(file));
+}
+
+TEST(GrpcServerTest, AddressInUseIsAClearError) {
+  hwcast::v1::Actuator::Service a, b;
+  auto first = GrpcServer::Start({"127.0.0.1:0"}, {&a});
+  ASSERT_TRUE(first.ok());
+  auto second = GrpcServer::Start({(*first)->bound_addresses()[0]}, {&b});
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("cannot listen on"),
+            std::string::npos)
+      << second.status();
+}
+
+TEST(GrpcServerTest, ShutdownMarksNotServing) {
+  hwcast::v1::Actuator::Service service;
+  auto server = GrpcServer::Start({"127.0.0.1:0"}, {&service});
+  ASSERT_TRUE(server.ok());
+  (*server)->SetServing(false);
+  EXPECT_EQ(Check((*server)->bound_addresses()[0]),
+            HealthCheckResponse::NOT_SERVING);
+}
+
+TEST(MetricsExposerTest, ServesPrefixedCountersOnPortZero) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  ServiceMetrics metrics(*registry, "relay");
+  metrics.readings_in().Increment(3);
+  metrics.Dropped("slow_subscriber").Increment();
+  auto exposer = MetricsExposer::Start("127.0.0.1:0", registry);
+  ASSERT_TRUE(exposer.ok()) << exposer.status();
+  const std::string& address = (*exposer)->bound_address();
+  ASSERT_NE(address, "127.0.0.1:0");
+
+  const int port = std::stoi(address.substr(address.rfind(':') + 1));
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+  const std::string req = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  ASSERT_EQ(::write(fd, req.data(), req.size()),
+            static_cast<ssize_t>(req.size()));
+  std::string body;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof(buf))) > 0;) body.append(buf, n);
+  ::close(fd);
+  EXPECT_NE(body.find("hwcast_relay_readings_in_total 3"), std::string::npos)
+      << body;
+  EXPECT_NE(
+      body.find(
+          "hwcast_relay_readings_dropped_total{reason=\"slow_subscriber\"} 1"),
+      std::string::npos)
+      << body;
+  EXPECT_NE(body.find("hwcast_build_info{"), std::string::npos);
+}
+
+TEST(MetricsExposerTest, BadAddressIsAnError) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  EXPECT_FALSE(MetricsExposer::Start("no-port", registry).ok());
+}
+
+}  // namespace
+}  // namespace hwcast
