@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# README's first command: installs what is missing, builds, starts a relay, an
+# actuator and a collector on loopback, and shows live readings until Ctrl-C.
+#
+# The collector reads this machine's hwmon sensors (if it has any) and a
+# simulated room thermometer: a file you can change while the demo runs:
+#   echo 35 > /tmp/hwcast-demo/room.temp
+#
+# Environment: HWCAST_DEMO_DIR (default /tmp/hwcast-demo) holds configs, logs
+# and the room file; HWCAST_DEMO_SECONDS=N stops the demo by itself after N
+# seconds (for scripted runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+DEMO=${HWCAST_DEMO_DIR:-/tmp/hwcast-demo}
+BUILD=${HWCAST_BUILD_DIR:-build}
+
+scripts/install-deps.sh
+scripts/build.sh --target hwcast-collector hwcast-relay hwcast-actuator hwcastctl
+
+mkdir -p "$DEMO"
+[ -f "$DEMO/room.temp" ] || echo 22.0 > "$DEMO/room.temp"
+
+cat > "$DEMO/relay.yaml" <<YAML
+server:
+  listen: ["127.0.0.1:7430", "unix:$DEMO/relay.sock"]
+  metrics_listen: "127.0.0.1:9430"
+YAML
+cat > "$DEMO/actuator.yaml" <<YAML
+server:
+  listen: ["127.0.0.1:7431", "unix:$DEMO/actuator.sock"]
+  metrics_listen: "127.0.0.1:9431"
+relays: ["127.0.0.1:7430"]
+stale_after: 30s
+YAML
+cat > "$DEMO/collector.yaml" <<YAML
+server:
+  listen: ["127.0.0.1:7432", "unix:$DEMO/collector.sock"]
+  metrics_listen: "127.0.0.1:9432"
+relays: ["127.0.0.1:7430"]
+sources:
+  - id: room
+    interval: 1s
+    file:
+      path: $DEMO/room.temp
+      label: Simulated server room
+  - id: hwmon
+    interval: 5s
+    hwmon: {}
+YAML
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  echo
+  echo "demo: stopping ${#pids[@]} processes"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  echo "demo: stopped; logs are in $DEMO"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start() {  # start NAME BINARY
+  local name=$1 bin=$2
+  rm -f "$DEMO/$name.ready"
+  "$bin" --config "$DEMO/$name.yaml" --ready-file "$DEMO/$name.ready" \
+    >"$DEMO/$name.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do
+    [ -f "$DEMO/$name.ready" ] && return 0
+    if ! kill -0 "${pids[-1]}" 2>/dev/null; then
+      echo "demo: $name failed to start:" >&2; cat "$DEMO/$name.log" >&2; exit 1
+    fi
+    sleep 0.1
+  done
+  echo "demo: $name did not become ready; see $DEMO/$name.log" >&2; exit 1
+}
+
+start relay "$BUILD/services/relay/hwcast-relay"
+start actuator "$BUILD/services/actuator/hwcast-actuator"
+start collector "$BUILD/services/collector/hwcast-collector"
+CTL="$REPO/$BUILD/tools/hwcastctl/hwcastctl"
+
+cat <<TXT
+
+hwcast demo is running: relay 127.0.0.1:7430, actuator 127.0.0.1:7431,
+collector 127.0.0.1:7432; metrics on 127.0.0.1:9430-9432/metrics.
+  change the room:   echo 35 > $DEMO/room.temp
+  in another shell:  $CTL status        (what the actuator knows)
+                     $CTL readings      (latest per source at the relay)
+                     $CTL health
+  logs:              $DEMO/*.log
+Live readings follow; Ctrl-C stops everything.
+
+TXT
+sleep 2
+"$CTL" readings || true
+echo
+if [ -n "${HWCAST_DEMO_SECONDS:-}" ]; then
+  timeout --signal=INT "$HWCAST_DEMO_SECONDS" "$CTL" readings --follow || true
+else
+  "$CTL" readings --follow || true
+fi

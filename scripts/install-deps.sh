@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs everything hwcast needs to build, test and run its demo on Debian 12
+# (bookworm), from Debian's archive only. Idempotent: installs only what is
+# missing, so a second run is instant. Needs root (or sudo).
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain and builds
+  g++ cmake ninja-build pkg-config bazel-bootstrap clang-format
+  # libraries
+  libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
+  libabsl-dev prometheus-cpp-dev libyaml-cpp-dev libusb-1.0-0-dev
+  libgtest-dev libgmock-dev grpc-proto
+  # integration tests: gRPC and reflection clients, promtool
+  python3 python3-grpcio python3-grpc-tools python3-protobuf prometheus
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then SUDO=sudo; else
+    echo "install-deps: missing packages (${missing[*]}) and not root; run as root" >&2
+    exit 1
+  fi
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# A temporary policy-rc.d keeps packages (prometheus, which we install only for
+# promtool) from starting services on this machine.
+added_policy=0
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  added_policy=1
+fi
+cleanup() { [ "$added_policy" = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d; true; }
+trap cleanup EXIT
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

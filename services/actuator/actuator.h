@@ -1,0 +1,150 @@
+// The actuator's core: subscribes to relays, turns what arrives into the
+// latest reading per source, and feeds accepted readings and time to the
+// policies.
+//
+// Every batch from every relay link goes through OnBatch():
+//   1. BatchVerifier::Verify on the SignedBatch as received (seam for
+//      signature checks);
+//   2. parse `batch` into a ReadingBatch, ValidateBatch;
+//      failures count as invalid and the batch is dropped;
+//   3. dedup by (collector_id, epoch, batch_sequence) across all relays, in
+//      bounded memory (BatchDeduplicator); a batch older than the dedup
+//      window counts as a duplicate if it brings no reading newer than the
+//      store's;
+//   4. the filter is applied to the readings inside (the relay forwards whole
+//      batches); each matching reading goes to the ReadingStore (newer wins)
+//      and, if stored, to every policy.
+// A ticker thread calls Tick() every tick_interval: policies get OnTick and
+// the source gauges are refreshed.
+//
+// Metrics (registered on the registry given to the constructor):
+//   hwcast_actuator_readings_in_total            readings stored as newest
+//   hwcast_actuator_readings_dropped_total{reason="filtered"|"superseded"}
+//   hwcast_actuator_errors_total{reason="invalid_batch"}
+//   hwcast_actuator_batches_total{result="accepted"|"duplicate"|"invalid"}
+//   hwcast_actuator_relay_connected{relay}       1 while subscribed
+//   hwcast_actuator_sources                      sources known
+//   hwcast_actuator_stale_sources                sources without a fresh
+//   reading
+//
+// Thread-safe. The clock is not owned and must outlive the Actuator; the
+// registry is shared.
+#ifndef HWCAST_SERVICES_ACTUATOR_ACTUATOR_H_
+#define HWCAST_SERVICES_ACTUATOR_ACTUATOR_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "hwcast/v1/actuator.pb.h"
+#include "hwcast/v1/config.pb.h"
+#include "hwcast/v1/relay.pb.h"
+#include "lib/backoff.h"
+#include "lib/clock.h"
+#include "lib/metrics.h"
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "prometheus/registry.h"
+#include "services/actuator/batch_dedup.h"
+#include "services/actuator/batch_sink.h"
+#include "services/actuator/batch_verifier.h"
+#include "services/actuator/policies/policy.h"
+#include "services/actuator/reading_store.h"
+#include "services/actuator/relay_link.h"
+
+namespace hwcast::actuator {
+
+struct ActuatorOptions {
+  std::string host;
+  std::vector<std::string> relays;
+  hwcast::v1::ReadingFilter filter;
+  absl::Duration stale_after = absl::Seconds(60);
+  BackoffOptions reconnect;
+  absl::Duration tick_interval = absl::Seconds(1);
+  BatchDeduplicator::Options dedup;
+
+  // From a validated config with defaults applied (WithActuatorDefaults).
+  static ActuatorOptions FromConfig(const hwcast::v1::ActuatorConfig& config);
+};
+
+class Actuator final : public BatchSink {
+ public:
+  // `verifier` null means AcceptAllBatchVerifier.
+  Actuator(ActuatorOptions options, const Clock* clock,
+           prometheus::Registry& registry,
+           std::unique_ptr<BatchVerifier> verifier,
+           std::vector<std::unique_ptr<Policy>> policies);
+  ~Actuator() override;
+
+  Actuator(const Actuator&) = delete;
+  Actuator& operator=(const Actuator&) = delete;
+
+  // Starts the relay links and the ticker. Call at most once.
+  void Start();
+  // Cancels the subscriptions and stops the ticker; returns promptly.
+  // Idempotent.
+  void Stop();
+
+  // BatchSink: called by the relay links (and directly by tests).
+  Outcome OnBatch(const hwcast::v1::SubscribeResponse& response,
+                  std::string_view relay) override;
+
+  // Feeds OnTick(now) to every policy and refreshes the source gauges.
+  void Tick();
+
+  // host, now, sources (sorted by key), relays (in configured order),
+  // policies (in order).
+  hwcast::v1::ActuatorStatus Status() const;
+
+  const ReadingStore& store() const { return store_; }
+
+ private:
+  Outcome Invalid(std::string_view relay, std::string error);
+  void UpdateSourceGauges();
+  void RunTicker();
+
+  const ActuatorOptions options_;
+  const Clock* const clock_;
+  const std::unique_ptr<BatchVerifier> verifier_;
+
+  ServiceMetrics metrics_;
+  prometheus::Family<prometheus::Counter>& batches_;
+  prometheus::Counter& batches_accepted_;
+  prometheus::Counter& batches_duplicate_;
+  prometheus::Counter& batches_invalid_;
+  prometheus::Counter& dropped_filtered_;
+  prometheus::Counter& dropped_superseded_;
+  prometheus::Counter& errors_invalid_batch_;
+  prometheus::Family<prometheus::Gauge>& relay_connected_;
+  prometheus::Gauge& sources_gauge_;
+  prometheus::Gauge& stale_sources_gauge_;
+
+  ReadingStore store_;
+  BatchDeduplicator dedup_;
+
+  // Serializes store updates with policy calls, so policies see readings in
+  // the order the store accepted them and are never called concurrently.
+  mutable absl::Mutex policy_mu_;
+  std::vector<std::unique_ptr<Policy>> policies_ ABSL_GUARDED_BY(policy_mu_);
+
+  // Created in the constructor (so status lists them before Start()).
+  std::vector<std::unique_ptr<RelayLink>> links_;
+
+  absl::Mutex ticker_mu_;
+  bool stopping_ ABSL_GUARDED_BY(ticker_mu_) = false;
+  bool started_ ABSL_GUARDED_BY(ticker_mu_) = false;
+  std::thread ticker_;
+
+  // Rate limit for logging invalid batches.
+  absl::Mutex log_mu_;
+  absl::Time last_invalid_log_ ABSL_GUARDED_BY(log_mu_) = absl::InfinitePast();
+  uint64_t invalid_not_logged_ ABSL_GUARDED_BY(log_mu_) = 0;
+};
+
+}  // namespace hwcast::actuator
+
+#endif  // HWCAST_SERVICES_ACTUATOR_ACTUATOR_H_

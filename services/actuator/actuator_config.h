@@ -1,0 +1,40 @@
+// Validation and defaults for the actuator's configuration
+// (hwcast.v1.ActuatorConfig in proto/hwcast/v1/config.proto).
+//
+// Thread-compatible; no state.
+#ifndef HWCAST_SERVICES_ACTUATOR_ACTUATOR_CONFIG_H_
+#define HWCAST_SERVICES_ACTUATOR_ACTUATOR_CONFIG_H_
+
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "google/protobuf/message.h"
+#include "hwcast/v1/config.pb.h"
+
+namespace hwcast::actuator {
+
+inline constexpr std::string_view kDefaultRelay = "127.0.0.1:7430";
+inline constexpr std::string_view kDefaultListenTcp = "127.0.0.1:7431";
+inline constexpr std::string_view kDefaultListenUnix =
+    "unix:/run/hwcast/actuator.sock";
+inline constexpr std::string_view kDefaultMetricsListen = "127.0.0.1:9431";
+inline constexpr absl::Duration kDefaultStaleAfter = absl::Seconds(60);
+
+// Checks an hwcast.v1.ActuatorConfig as loaded from YAML (before defaults
+// are applied). Returns INVALID_ARGUMENT naming the offending key, e.g.
+// "relays[0]: empty address" or "stale_after: must be positive". Suitable as
+// the validator passed to LoadConfigOrExit.
+absl::Status ValidateActuatorConfig(const google::protobuf::Message& config);
+
+// Returns `config` with every unset default filled in: host (`system_host`),
+// relays ([kDefaultRelay]), stale_after (kDefaultStaleAfter) and
+// server.metrics_listen (kDefaultMetricsListen). server.listen is left as is:
+// main() decides how to fall back when the default unix socket cannot be
+// created.
+hwcast::v1::ActuatorConfig WithActuatorDefaults(
+    hwcast::v1::ActuatorConfig config, std::string_view system_host);
+
+}  // namespace hwcast::actuator
+
+#endif  // HWCAST_SERVICES_ACTUATOR_ACTUATOR_CONFIG_H_

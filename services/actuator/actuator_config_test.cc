@@ -1,0 +1,192 @@
+#include "services/actuator/actuator_config.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "hwcast/v1/relay.pb.h"
+#include "lib/time_util.h"
+
+namespace hwcast::actuator {
+namespace {
+
+using hwcast::v1::ActuatorConfig;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+std::string ErrorOf(const ActuatorConfig& config) {
+  absl::Status status = ValidateActuatorConfig(config);
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  return std::string(status.message());
+}
+
+TEST(ActuatorConfigTest, EmptyConfigIsValidAndGetsDefaults) {
+  ActuatorConfig config;
+  EXPECT_TRUE(ValidateActuatorConfig(config).ok());
+  const ActuatorConfig full = WithActuatorDefaults(config, "node1");
+  EXPECT_EQ(full.host(), "node1");
+  ASSERT_EQ(full.relays_size(), 1);
+  EXPECT_EQ(full.relays(0), "127.0.0.1:7430");
+  EXPECT_EQ(FromProtoDuration(full.stale_after()), absl::Seconds(60));
+  EXPECT_EQ(full.server().metrics_listen(), "127.0.0.1:9431");
+  EXPECT_TRUE(full.server().listen().empty());
+}
+
+TEST(ActuatorConfigTest, DefaultsDoNotOverrideSetValues) {
+  ActuatorConfig config;
+  config.set_host("rack2");
+  config.add_relays("unix:/run/hwcast/relay.sock");
+  *config.mutable_stale_after() = ToProtoDuration(absl::Seconds(5));
+  config.mutable_server()->set_metrics_listen("off");
+  ASSERT_TRUE(ValidateActuatorConfig(config).ok());
+  const ActuatorConfig full = WithActuatorDefaults(config, "node1");
+  EXPECT_EQ(full.host(), "rack2");
+  ASSERT_EQ(full.relays_size(), 1);
+  EXPECT_EQ(full.relays(0), "unix:/run/hwcast/relay.sock");
+  EXPECT_EQ(FromProtoDuration(full.stale_after()), absl::Seconds(5));
+  EXPECT_EQ(full.server().metrics_listen(), "off");
+}
+
+TEST(ActuatorConfigTest, AcceptsEveryAddressForm) {
+  ActuatorConfig config;
+  config.add_relays("127.0.0.1:7430");
+  config.add_relays("[::1]:7430");
+  config.add_relays("relay.example:7430");
+  config.add_relays("unix:/run/hwcast/relay.sock");
+  config.add_relays("dns:///relay.example:7430");
+  config.mutable_server()->add_listen("127.0.0.1:0");
+  config.mutable_server()->add_listen("unix:/tmp/a.sock");
+  config.mutable_server()->set_metrics_listen("0.0.0.0:9431");
+  EXPECT_TRUE(ValidateActuatorConfig(config).ok())
+      << ValidateActuatorConfig(config);
+}
+
+TEST(ActuatorConfigTest, RelayErrorsNameTheEntry) {
+  {
+    ActuatorConfig config;
+    config.add_relays("");
+    EXPECT_EQ(ErrorOf(config), "relays[0]: empty address");
+  }
+  {
+    ActuatorConfig config;
+    config.add_relays("127.0.0.1:7430");
+    config.add_relays("relay-without-port");
+    EXPECT_THAT(ErrorOf(config), StartsWith("relays[1]: 'relay-without-port'"));
+  }
+  {
+    ActuatorConfig config;
+    config.add_relays("127.0.0.1:70000");
+    EXPECT_THAT(ErrorOf(config), StartsWith("relays[0]: '127.0.0.1:70000'"));
+  }
+  {
+    ActuatorConfig config;
+    config.add_relays("127.0.0.1:0");
+    EXPECT_THAT(ErrorOf(config), HasSubstr("port must be 1..65535"));
+  }
+  {
+    ActuatorConfig config;
+    config.add_relays("unix:");
+    EXPECT_EQ(ErrorOf(config), "relays[0]: empty unix socket path");
+  }
+  {
+    ActuatorConfig config;
+    config.add_relays("::1:7430");
+    EXPECT_THAT(ErrorOf(config), HasSubstr("brackets"));
+  }
+  {
+    ActuatorConfig config;
+    config.add_relays("127.0.0.1:7430");
+    config.add_relays("127.0.0.1:7430");
+    EXPECT_EQ(ErrorOf(config),
+              "relays[1]: '127.0.0.1:7430' duplicates relays[0]");
+  }
+}
+
+TEST(ActuatorConfigTest, ServerErrorsNameTheKey) {
+  {
+    ActuatorConfig config;
+    config.mutable_server()->add_listen("");
+    EXPECT_EQ(ErrorOf(config), "server.listen[0]: empty address");
+  }
+  {
+    ActuatorConfig config;
+    config.mutable_server()->set_metrics_listen("everywhere");
+    EXPECT_THAT(ErrorOf(config), StartsWith("server.metrics_listen: "));
+  }
+  {
+    ActuatorConfig config;
+    config.mutable_server()->set_metrics_listen("unix:/tmp/m.sock");
+    EXPECT_THAT(ErrorOf(config), StartsWith("server.metrics_listen: "));
+  }
+}
+
+TEST(ActuatorConfigTest, StaleAfterMustBePositive) {
+  ActuatorConfig config;
+  *config.mutable_stale_after() = ToProtoDuration(absl::ZeroDuration());
+  EXPECT_EQ(ErrorOf(config), "stale_after: must be positive");
+  *config.mutable_stale_after() = ToProtoDuration(absl::Seconds(-3));
+  EXPECT_EQ(ErrorOf(config), "stale_after: must be positive");
+}
+
+TEST(ActuatorConfigTest, ReconnectIsChecked) {
+  {
+    ActuatorConfig config;
+    *config.mutable_reconnect()->mutable_initial() =
+        ToProtoDuration(absl::ZeroDuration());
+    EXPECT_EQ(ErrorOf(config), "reconnect.initial: must be positive");
+  }
+  {
+    ActuatorConfig config;
+    *config.mutable_reconnect()->mutable_initial() =
+        ToProtoDuration(absl::Seconds(10));
+    *config.mutable_reconnect()->mutable_max() =
+        ToProtoDuration(absl::Seconds(1));
+    EXPECT_EQ(ErrorOf(config),
+              "reconnect.max: must not be less than reconnect.initial");
+  }
+  {
+    ActuatorConfig config;
+    config.mutable_reconnect()->set_multiplier(0.5);
+    EXPECT_EQ(ErrorOf(config), "reconnect.multiplier: must be at least 1");
+  }
+  {
+    ActuatorConfig config;
+    config.mutable_reconnect()->set_jitter(1.5);
+    EXPECT_EQ(ErrorOf(config), "reconnect.jitter: must be between 0 and 1");
+  }
+}
+
+TEST(ActuatorConfigTest, FilterIsChecked) {
+  {
+    ActuatorConfig config;
+    config.mutable_filter()->add_kinds(hwcast::v1::READING_KIND_TEMPERATURE);
+    config.mutable_filter()->add_kinds(hwcast::v1::READING_KIND_UNSPECIFIED);
+    EXPECT_THAT(ErrorOf(config), StartsWith("filter.kinds[1]: "));
+  }
+  {
+    ActuatorConfig config;
+    config.mutable_filter()->add_hosts("");
+    EXPECT_EQ(ErrorOf(config), "filter.hosts[0]: empty host");
+  }
+  {
+    ActuatorConfig config;
+    config.mutable_filter()->add_source_ids("room");
+    config.mutable_filter()->add_source_ids("");
+    EXPECT_EQ(ErrorOf(config), "filter.source_ids[1]: empty source id");
+  }
+}
+
+TEST(ActuatorConfigTest, HostMustBeAName) {
+  ActuatorConfig config;
+  config.set_host("rack/1");
+  EXPECT_THAT(ErrorOf(config), StartsWith("host: "));
+}
+
+TEST(ActuatorConfigTest, RejectsOtherMessageTypes) {
+  hwcast::v1::RelayConfig other;
+  EXPECT_EQ(ValidateActuatorConfig(other).code(), absl::StatusCode::kInternal);
+}
+
+}  // namespace
+}  // namespace hwcast::actuator

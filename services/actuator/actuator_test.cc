@@ -1,0 +1,721 @@
+// Tests of the actuator core: batch processing (direct), relay links against
+// in-process fake relays, and the gRPC status service.
+#include "services/actuator/actuator.h"
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "hwcast/v1/actuator.grpc.pb.h"
+#include "hwcast/v1/relay.grpc.pb.h"
+#include "lib/fake_clock.h"
+#include "lib/time_util.h"
+#include "prometheus/registry.h"
+#include "services/actuator/actuator_service.h"
+
+namespace hwcast::actuator {
+namespace {
+
+using hwcast::v1::Reading;
+using hwcast::v1::ReadingBatch;
+using hwcast::v1::SubscribeRequest;
+using hwcast::v1::SubscribeResponse;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+
+const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000);
+
+// ---------------------------------------------------------------- helpers
+
+Reading Temp(std::string source, uint64_t sequence, double celsius,
+             std::string host = "node1") {
+  Reading r;
+  r.set_source_id(std::move(source));
+  r.set_host(std::move(host));
+  r.set_sequence(sequence);
+  *r.mutable_observed_time() = ToProtoTime(kT0 + absl::Seconds(sequence));
+  r.set_quality(hwcast::v1::QUALITY_OK);
+  r.mutable_temperature()->set_celsius(celsius);
+  return r;
+}
+
+Reading Humidity(std::string source, uint64_t sequence, double percent) {
+  Reading r = Temp(std::move(source), sequence, 0);
+  r.mutable_humidity()->set_relative_percent(percent);
+  return r;
+}
+
+SubscribeResponse Batch(std::string collector, uint64_t epoch, uint64_t seq,
+                        std::vector<Reading> readings, bool snapshot = false) {
+  ReadingBatch batch;
+  batch.set_collector_id(std::move(collector));
+  batch.set_epoch(epoch);
+  batch.set_batch_sequence(seq);
+  *batch.mutable_sent_time() = ToProtoTime(kT0);
+  for (Reading& r : readings) *batch.add_readings() = std::move(r);
+  SubscribeResponse response;
+  response.mutable_batch()->set_batch(batch.SerializeAsString());
+  response.set_snapshot(snapshot);
+  return response;
+}
+
+SubscribeResponse Garbage() {
+  SubscribeResponse response;
+  response.mutable_batch()->set_batch("\xff\xff\xff not a protobuf");
+  return response;
+}
+
+// Value of a counter or gauge with exactly these labels; -1 if absent.
+double MetricValue(prometheus::Registry& registry, const std::string& name,
+                   const std::map<std::string, std::string>& labels = {}) {
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      std::map<std::string, std::string> have;
+      for (const auto& label : metric.label) have[label.name] = label.value;
+      if (have != labels) continue;
+      return family.type == prometheus::MetricType::Counter
+                 ? metric.counter.value
+                 : metric.gauge.value;
+    }
+  }
+  return -1;
+}
+
+// Polls `condition` until it holds or a generous deadline passes (liveness
+// only; no timing is asserted).
+bool WaitFor(const std::function<bool()>& condition,
+             absl::Duration timeout = absl::Seconds(30)) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (condition()) return true;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return condition();
+}
+
+// Records what it is fed; proves the policy wiring.
+class RecordingPolicy final : public Policy {
+ public:
+  std::string_view name() const override { return "recording"; }
+  void OnReading(const Reading& reading, absl::Time now) override {
+    readings_.push_back(
+        absl::StrCat(SourceKeyOf(reading), "#", reading.sequence()));
+    last_reading_time_ = now;
+  }
+  void OnTick(absl::Time now) override {
+    ++ticks_;
+    last_tick_ = now;
+  }
+  hwcast::v1::PolicyStatus Status() const override {
+    hwcast::v1::PolicyStatus status;
+    status.set_state(ticks_ > 0 ? "ticking" : "idle");
+    status.set_reason(
+        absl::StrCat(readings_.size(), " readings, ", ticks_, " ticks"));
+    return status;
+  }
+
+  // Read by the test only when the actuator is quiescent.
+  std::vector<std::string> readings_;
+  int ticks_ = 0;
+  absl::Time last_tick_;
+  absl::Time last_reading_time_;
+
+ private:
+  static std::string SourceKeyOf(const Reading& r) {
+    return absl::StrCat(r.host(), "/", r.source_id());
+  }
+};
+
+class RejectingVerifier final : public BatchVerifier {
+ public:
+  absl::Status Verify(const hwcast::v1::SignedBatch&) override {
+    return absl::PermissionDeniedError("unknown key id");
+  }
+};
+
+// ---------------------------------------------------------- fake relay
+
+// A Relay service that streams whatever the test publishes. Subscribe first
+// sends the snapshot (snapshot = true), then live batches.
+class FakeRelay final : public hwcast::v1::Relay::Service {
+ public:
+  void SetSnapshot(std::vector<SubscribeResponse> snapshot) {
+    absl::MutexLock lock(&mu_);
+    snapshot_ = std::move(snapshot);
+  }
+
+  // Queues `response` for every open stream.
+  void Publish(const SubscribeResponse& response) {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, queue] : queues_) queue.push_back(response);
+  }
+
+  // Makes every running Subscribe return (before the server shuts down).
+  void EndStreams() {
+    absl::MutexLock lock(&mu_);
+    ending_ = true;
+  }
+
+  int active_streams() const {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(queues_.size());
+  }
+  int subscribes() const {
+    absl::MutexLock lock(&mu_);
+    return subscribes_;
+  }
+  hwcast::v1::ReadingFilter last_filter() const {
+    absl::MutexLock lock(&mu_);
+    return last_filter_;
+  }
+
+  grpc::Status Subscribe(
+      grpc::ServerContext* context, const SubscribeRequest* request,
+      grpc::ServerWriter<SubscribeResponse>* writer) override {
+    int id;
+    std::vector<SubscribeResponse> snapshot;
+    {
+      absl::MutexLock lock(&mu_);
+      id = ++subscribes_;
+      last_filter_ = request->filter();
+      snapshot = snapshot_;
+      queues_[id];
+    }
+    writer->SendInitialMetadata();
+    for (SubscribeResponse& r : snapshot) {
+      r.set_snapshot(true);
+      if (!writer->Write(r)) break;
+    }
+    while (true) {
+      std::deque<SubscribeResponse> batch;
+      {
+        absl::MutexLock lock(&mu_);
+        auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return ending_ || !queues_[id].empty();
+        };
+        mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(20));
+        if (ending_ || context->IsCancelled()) {
+          queues_.erase(id);
+          return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "relay going away");
+        }
+        batch.swap(queues_[id]);
+      }
+      for (const SubscribeResponse& r : batch) {
+        if (!writer->Write(r)) {
+          absl::MutexLock lock(&mu_);
+          queues_.erase(id);
+          return grpc::Status::OK;
+        }
+      }
+    }
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<SubscribeResponse> snapshot_ ABSL_GUARDED_BY(mu_);
+  std::map<int, std::deque<SubscribeResponse>> queues_ ABSL_GUARDED_BY(mu_);
+  bool ending_ ABSL_GUARDED_BY(mu_) = false;
+  int subscribes_ ABSL_GUARDED_BY(mu_) = 0;
+  hwcast::v1::ReadingFilter last_filter_ ABSL_GUARDED_BY(mu_);
+};
+
+// A FakeRelay served on a loopback port (or a given address).
+class FakeRelayServer {
+ public:
+  explicit FakeRelayServer(const std::string& listen = "127.0.0.1:0") {
+    relay_ = std::make_unique<FakeRelay>();
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(relay_.get());
+    server_ = builder.BuildAndStart();
+    EXPECT_NE(server_, nullptr) << listen;
+    if (listen.rfind("unix:", 0) == 0) {
+      address_ = listen;
+    } else {
+      EXPECT_GT(port, 0) << listen;
+      address_ = absl::StrCat("127.0.0.1:", port);
+    }
+  }
+  ~FakeRelayServer() { Stop(); }
+
+  void Stop() {
+    if (server_ == nullptr) return;
+    relay_->EndStreams();
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::seconds(5));
+    server_->Wait();
+    server_.reset();
+  }
+
+  FakeRelay& relay() { return *relay_; }
+  const std::string& address() const { return address_; }
+
+ private:
+  std::unique_ptr<FakeRelay> relay_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+};
+
+// ------------------------------------------------------------ fixture
+
+class ActuatorTest : public ::testing::Test {
+ protected:
+  ActuatorOptions Options(std::vector<std::string> relays = {}) {
+    ActuatorOptions options;
+    options.host = "node1";
+    options.relays = std::move(relays);
+    options.stale_after = absl::Seconds(60);
+    options.reconnect.initial = absl::Milliseconds(10);
+    options.reconnect.max = absl::Milliseconds(100);
+    options.reconnect.jitter = 0;
+    // Ticks are driven by hand.
+    options.tick_interval = absl::Hours(1);
+    return options;
+  }
+
+  void Make(ActuatorOptions options,
+            std::unique_ptr<BatchVerifier> verifier = nullptr) {
+    auto policy = std::make_unique<RecordingPolicy>();
+    policy_ = policy.get();
+    std::vector<std::unique_ptr<Policy>> policies;
+    policies.push_back(std::move(policy));
+    actuator_ =
+        std::make_unique<Actuator>(std::move(options), &clock_, registry_,
+                                   std::move(verifier), std::move(policies));
+  }
+
+  hwcast::v1::RelaySubscription Link(int i) {
+    return actuator_->Status().relays(i);
+  }
+
+  double Batches(const std::string& result) {
+    return MetricValue(registry_, "hwcast_actuator_batches_total",
+                       {{"result", result}});
+  }
+
+  FakeClock clock_{kT0};
+  prometheus::Registry registry_;
+  RecordingPolicy* policy_ = nullptr;
+  std::unique_ptr<Actuator> actuator_;
+};
+
+// ------------------------------------------------- batch processing
+
+TEST_F(ActuatorTest, AcceptsBatchAndStoresItsReadings) {
+  Make(Options());
+  const auto outcome = actuator_->OnBatch(
+      Batch("c1", 7, 1, {Temp("cpu", 1, 40), Temp("gpu", 1, 60)}), "relay-a");
+  EXPECT_EQ(outcome.result, BatchSink::Result::kAccepted);
+  auto cpu = actuator_->store().Get("node1/cpu");
+  ASSERT_TRUE(cpu.has_value());
+  EXPECT_EQ(cpu->collector_id(), "c1");
+  EXPECT_EQ(cpu->epoch(), 7u);
+  EXPECT_EQ(cpu->batch_sequence(), 1u);
+  EXPECT_EQ(cpu->via_relay(), "relay-a");
+  EXPECT_TRUE(actuator_->store().Get("node1/gpu").has_value());
+  EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_readings_in_total"), 2);
+  EXPECT_EQ(Batches("accepted"), 1);
+  EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_sources"), 2);
+}
+
+TEST_F(ActuatorTest, MalformedBatchesAreCountedAndDropped) {
+  Make(Options());
+  auto garbage = actuator_->OnBatch(Garbage(), "relay-a");
+  EXPECT_EQ(garbage.result, BatchSink::Result::kInvalid);
+  EXPECT_THAT(garbage.error, HasSubstr("not a hwcast.v1.ReadingBatch"));
+
+  Reading no_quality = Temp("cpu", 1, 40);
+  no_quality.set_quality(hwcast::v1::QUALITY_UNSPECIFIED);
+  auto invalid = actuator_->OnBatch(Batch("c1", 7, 1, {no_quality}), "r");
+  EXPECT_EQ(invalid.result, BatchSink::Result::kInvalid);
+  EXPECT_THAT(invalid.error, HasSubstr("quality"));
+
+  auto no_collector =
+      actuator_->OnBatch(Batch("", 7, 2, {Temp("cpu", 1, 1)}), "r");
+  EXPECT_EQ(no_collector.result, BatchSink::Result::kInvalid);
+  EXPECT_THAT(no_collector.error, HasSubstr("collector_id"));
+
+  EXPECT_EQ(Batches("invalid"), 3);
+  EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_errors_total",
+                        {{"reason", "invalid_batch"}}),
+            3);
+  EXPECT_THAT(actuator_->store().Snapshot(), IsEmpty());
+  // An invalid batch is not remembered as seen: a valid copy still counts.
+  EXPECT_EQ(
+      actuator_->OnBatch(Batch("c1", 7, 1, {Temp("cpu", 1, 40)}), "r").result,
+      BatchSink::Result::kAccepted);
+}
+
+TEST_F(ActuatorTest, VerifierSeamRejectsBeforeParsing) {
+  Make(Options(), std::make_unique<RejectingVerifier>());
+  auto outcome =
+      actuator_->OnBatch(Batch("c1", 7, 1, {Temp("cpu", 1, 40)}), "r");
+  EXPECT_EQ(outcome.result, BatchSink::Result::kInvalid);
+  EXPECT_EQ(outcome.error, "signature: unknown key id");
+  EXPECT_FALSE(actuator_->store().Get("node1/cpu").has_value());
+}
+
+TEST_F(ActuatorTest, SameBatchFromTwoRelaysCountsOnce) {
+  Make(Options());
+  const SubscribeResponse batch = Batch("c1", 7, 1, {Temp("cpu", 1, 40)});
+  EXPECT_EQ(actuator_->OnBatch(batch, "relay-a").result,
+            BatchSink::Result::kAccepted);
+  EXPECT_EQ(actuator_->OnBatch(batch, "relay-b").result,
+            BatchSink::Result::kDuplicate);
+  EXPECT_EQ(actuator_->store().Get("node1/cpu")->via_relay(), "relay-a");
+  EXPECT_EQ(Batches("accepted"), 1);
+  EXPECT_EQ(Batches("duplicate"), 1);
+  EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_readings_in_total"), 1);
+  EXPECT_EQ(policy_->readings_.size(), 1u);
+}
+
+TEST_F(ActuatorTest, BatchOlderThanDedupWindowCountsOnceViaStore) {
+  ActuatorOptions options = Options();
+  options.dedup.window = 64;
+  Make(options);
+  const SubscribeResponse old = Batch("c1", 7, 1, {Temp("fan", 1, 30)});
+  EXPECT_EQ(actuator_->OnBatch(old, "a").result, BatchSink::Result::kAccepted);
+  EXPECT_EQ(
+      actuator_->OnBatch(Batch("c1", 7, 500, {Temp("cpu", 1, 40)}), "a").result,
+      BatchSink::Result::kAccepted);
+  // Batch 1 is now below the window (e.g. the relay's snapshot after a
+  // reconnect still holds it as the latest of "fan"): nothing new in it.
+  EXPECT_EQ(actuator_->OnBatch(old, "a").result, BatchSink::Result::kDuplicate);
+  // A never-seen old batch that does bring something new is accepted.
+  EXPECT_EQ(
+      actuator_->OnBatch(Batch("c1", 7, 2, {Temp("fan", 2, 31)}), "a").result,
+      BatchSink::Result::kAccepted);
+  EXPECT_EQ(actuator_->store().Get("node1/fan")->reading().sequence(), 2u);
+  EXPECT_EQ(Batches("duplicate"), 1);
+}
+
+TEST_F(ActuatorTest, AppliesTheFilterToReadingsInside) {
+  ActuatorOptions options = Options();
+  options.filter.add_kinds(hwcast::v1::READING_KIND_TEMPERATURE);
+  Make(options);
+  EXPECT_EQ(actuator_
+                ->OnBatch(Batch("c1", 7, 1,
+                                {Temp("cpu", 1, 40), Humidity("room", 1, 45)}),
+                          "r")
+                .result,
+            BatchSink::Result::kAccepted);
+  EXPECT_TRUE(actuator_->store().Get("node1/cpu").has_value());
+  EXPECT_FALSE(actuator_->store().Get("node1/room").has_value());
+  EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_readings_dropped_total",
+                        {{"reason", "filtered"}}),
+            1);
+}
+
+TEST_F(ActuatorTest, OlderReadingsInNewBatchesAreSuperseded) {
+  Make(Options());
+  actuator_->OnBatch(Batch("c1", 7, 2, {Temp("cpu", 5, 40)}), "r");
+  // Batch 1 arrives late: new batch, but its reading is older.
+  EXPECT_EQ(
+      actuator_->OnBatch(Batch("c1", 7, 1, {Temp("cpu", 4, 99)}), "r").result,
+      BatchSink::Result::kAccepted);
+  EXPECT_EQ(actuator_->store().Get("node1/cpu")->reading().sequence(), 5u);
+  EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_readings_dropped_total",
+                        {{"reason", "superseded"}}),
+            1);
+  EXPECT_EQ(policy_->readings_, std::vector<std::string>{"node1/cpu#5"});
+}
+
+TEST_F(ActuatorTest, PoliciesGetReadingsTicksAndReportStatus) {
+  Make(Options());
+  clock_.Advance(absl::Seconds(2));
+  actuator_->OnBatch(Batch("c1", 7, 1, {Temp("a", 1, 1), Temp("b", 1, 2)}),
+                     "r");
+  actuator_->OnBatch(Batch("c1", 7, 1, {Temp("a", 1, 1), Temp("b", 1, 2)}),
+                     "r2");  // duplicate: not fed again
+  actuator_->OnBatch(Batch("c1", 7, 2, {Temp("a", 2, 1)}), "r");
+  EXPECT_EQ(policy_->readings_,
+            (std::vector<std::string>{"node1/a#1", "node1/b#1", "node1/a#2"}));
+  EXPECT_EQ(policy_->last_reading_time_, kT0 + absl::Seconds(2));
+
+  clock_.Advance(absl::Seconds(1));
+  actuator_->Tick();
+  EXPECT_EQ(policy_->ticks_, 1);
+  EXPECT_EQ(policy_->last_tick_, kT0 + absl::Seconds(3));
+
+  const hwcast::v1::ActuatorStatus status = actuator_->Status();
+  ASSERT_EQ(status.policies_size(), 1);
+  EXPECT_EQ(status.policies(0).name(), "recording");  // filled in from name()
+  EXPECT_EQ(status.policies(0).state(), "ticking");
+  EXPECT_EQ(status.policies(0).reason(), "3 readings, 1 ticks");
+}
+
+TEST_F(ActuatorTest, TickerThreadTicksPolicies) {
+  ActuatorOptions options = Options();
+  options.tick_interval = absl::Milliseconds(5);
+  Make(options);
+  actuator_->Start();
+  EXPECT_TRUE(WaitFor(
+      [&] { return actuator_->Status().policies(0).state() == "ticking"; }));
+  actuator_->Stop();
+}
+
+TEST_F(ActuatorTest, StaleSourcesGauge) {
+  Make(Options());
+  actuator_->OnBatch(Batch("c1", 7, 1, {Temp("a", 1, 1)}), "r");
+  clock_.Advance(absl::Seconds(30));
+  actuator_->OnBatch(Batch("c1", 7, 2, {Temp("b", 1, 1)}), "r");
+  clock_.Advance(absl::Seconds(31));
+  actuator_->Tick();
+  EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_sources"), 2);
+  EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_stale_sources"), 1);
+  const auto status = actuator_->Status();
+  ASSERT_EQ(status.sources_size(), 2);
+  EXPECT_TRUE(status.sources(0).stale());
+  EXPECT_DOUBLE_EQ(status.sources(0).age_seconds(), 61);
+  EXPECT_FALSE(status.sources(1).stale());
+  EXPECT_DOUBLE_EQ(status.sources(1).age_seconds(), 31);
+}
+
+// ------------------------------------------------------ relay links
+
+TEST_F(ActuatorTest, ReadingsArriveThroughARelay) {
+  FakeRelayServer relay;
+  ActuatorOptions options = Options({relay.address()});
+  options.filter.add_hosts("node1");
+  Make(options);
+  EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_relay_connected",
+                        {{"relay", relay.address()}}),
+            0);
+  actuator_->Start();
+  ASSERT_TRUE(WaitFor([&] { return relay.relay().active_streams() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return Link(0).connected(); }));
+  // The configured filter is what the relay was asked for.
+  ASSERT_EQ(relay.relay().last_filter().hosts_size(), 1);
+  EXPECT_EQ(relay.relay().last_filter().hosts(0), "node1");
+
+  relay.relay().Publish(Batch("c1", 7, 1, {Temp("cpu", 1, 40)}));
+  relay.relay().Publish(
+      Batch("c1", 7, 2, {Temp("cpu", 2, 41), Temp("x", 1, 1, "other-host")}));
+  ASSERT_TRUE(WaitFor([&] { return Link(0).batches_received() == 2; }));
+  auto cpu = actuator_->store().Get("node1/cpu");
+  ASSERT_TRUE(cpu.has_value());
+  EXPECT_EQ(cpu->reading().temperature().celsius(), 41);
+  EXPECT_EQ(cpu->via_relay(), relay.address());
+  EXPECT_FALSE(actuator_->store().Get("other-host/x").has_value());
+
+  const auto link = Link(0);
+  EXPECT_EQ(link.address(), relay.address());
+  EXPECT_TRUE(link.connected());
+  EXPECT_EQ(link.connects(), 1u);
+  EXPECT_EQ(link.duplicates(), 0u);
+  EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_relay_connected",
+                        {{"relay", relay.address()}}),
+            1);
+  actuator_->Stop();
+  EXPECT_FALSE(Link(0).connected());
+  EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_relay_connected",
+                        {{"relay", relay.address()}}),
+            0);
+}
+
+TEST_F(ActuatorTest, WorksOverAUnixSocket) {
+  char dir_template[] = "/tmp/hwcast_actuator_test_XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  {
+    FakeRelayServer relay(absl::StrCat("unix:", dir, "/relay.sock"));
+    Make(Options({relay.address()}));
+    actuator_->Start();
+    ASSERT_TRUE(WaitFor([&] { return relay.relay().active_streams() == 1; }));
+    relay.relay().Publish(Batch("c1", 7, 1, {Temp("cpu", 1, 40)}));
+    EXPECT_TRUE(WaitFor(
+        [&] { return actuator_->store().Get("node1/cpu").has_value(); }));
+    actuator_->Stop();
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(ActuatorTest, TwoRelaysCarryingTheSameBatchesCountEachOnce) {
+  FakeRelayServer relay_a;
+  FakeRelayServer relay_b;
+  Make(Options({relay_a.address(), relay_b.address()}));
+  actuator_->Start();
+  ASSERT_TRUE(WaitFor([&] {
+    return relay_a.relay().active_streams() == 1 &&
+           relay_b.relay().active_streams() == 1;
+  }));
+  constexpr int kBatches = 20;
+  for (int i = 1; i <= kBatches; ++i) {
+    const SubscribeResponse batch =
+        Batch("c1", 7, i, {Temp("cpu", i, 40 + i), Temp("gpu", i, 60)});
+    relay_a.relay().Publish(batch);
+    relay_b.relay().Publish(batch);
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    return Link(0).batches_received() == kBatches &&
+           Link(1).batches_received() == kBatches;
+  }));
+  EXPECT_EQ(Link(0).duplicates() + Link(1).duplicates(), kBatches);
+  EXPECT_EQ(Batches("accepted"), kBatches);
+  EXPECT_EQ(Batches("duplicate"), kBatches);
+  // Every reading of every batch is looked at once: stored, or superseded
+  // when the other link had already delivered a later batch.
+  EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_readings_in_total") +
+                MetricValue(registry_, "hwcast_actuator_readings_dropped_total",
+                            {{"reason", "superseded"}}),
+            2 * kBatches);
+  EXPECT_EQ(actuator_->store().Get("node1/cpu")->reading().sequence(),
+            static_cast<uint64_t>(kBatches));
+  actuator_->Stop();
+}
+
+TEST_F(ActuatorTest, ReconnectsToARelayThatComesBackOnTheSamePort) {
+  auto relay = std::make_unique<FakeRelayServer>();
+  const std::string address = relay->address();
+  const SubscribeResponse first = Batch("c1", 7, 1, {Temp("cpu", 1, 40)});
+  relay->relay().SetSnapshot({first});
+  Make(Options({address}));
+  actuator_->Start();
+  ASSERT_TRUE(WaitFor([&] { return Link(0).batches_received() == 1; }));
+  EXPECT_EQ(Link(0).connects(), 1u);
+
+  relay->Stop();
+  ASSERT_TRUE(WaitFor([&] { return !Link(0).connected(); }));
+  EXPECT_THAT(Link(0).last_error(), Not(IsEmpty()));
+  EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_relay_connected",
+                        {{"relay", address}}),
+            0);
+  // Let a few attempts fail against the closed port.
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_FALSE(Link(0).connected());
+
+  relay = std::make_unique<FakeRelayServer>(address);
+  ASSERT_EQ(relay->address(), address);
+  // The restarted relay re-sends its snapshot: a duplicate, not news.
+  relay->relay().SetSnapshot({first});
+  ASSERT_TRUE(WaitFor([&] { return relay->relay().active_streams() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return Link(0).batches_received() == 2; }));
+  EXPECT_TRUE(Link(0).connected());
+  EXPECT_EQ(Link(0).connects(), 2u);
+  EXPECT_EQ(Link(0).duplicates(), 1u);
+
+  relay->relay().Publish(Batch("c1", 7, 2, {Temp("cpu", 2, 45)}));
+  ASSERT_TRUE(WaitFor([&] {
+    return actuator_->store().Get("node1/cpu")->reading().sequence() == 2;
+  }));
+  EXPECT_EQ(Batches("accepted"), 2);
+  actuator_->Stop();
+}
+
+TEST_F(ActuatorTest, MalformedBatchDoesNotBreakTheStream) {
+  FakeRelayServer relay;
+  Make(Options({relay.address()}));
+  actuator_->Start();
+  ASSERT_TRUE(WaitFor([&] { return relay.relay().active_streams() == 1; }));
+  relay.relay().Publish(Garbage());
+  relay.relay().Publish(Batch("c1", 7, 1, {Temp("cpu", 1, 40)}));
+  ASSERT_TRUE(WaitFor([&] { return Link(0).batches_received() == 2; }));
+  const auto link = Link(0);
+  EXPECT_EQ(link.invalid_batches(), 1u);
+  EXPECT_THAT(link.last_invalid_reason(),
+              HasSubstr("not a hwcast.v1.ReadingBatch"));
+  EXPECT_TRUE(link.connected());
+  EXPECT_EQ(link.connects(), 1u);
+  EXPECT_EQ(relay.relay().subscribes(), 1);
+  EXPECT_TRUE(actuator_->store().Get("node1/cpu").has_value());
+  EXPECT_EQ(Batches("invalid"), 1);
+  actuator_->Stop();
+}
+
+TEST_F(ActuatorTest, UnreachableRelayIsReportedAndStopIsPrompt) {
+  // A port that was just closed.
+  std::string address;
+  {
+    FakeRelayServer closed;
+    address = closed.address();
+  }
+  ActuatorOptions options = Options({address});
+  // A long backoff: Stop() must not wait for it.
+  options.reconnect.initial = absl::Hours(1);
+  options.reconnect.max = absl::Hours(1);
+  Make(options);
+  actuator_->Start();
+  ASSERT_TRUE(WaitFor([&] { return !Link(0).last_error().empty(); }));
+  EXPECT_THAT(Link(0).last_error(), HasSubstr("UNAVAILABLE"));
+  EXPECT_FALSE(Link(0).connected());
+  EXPECT_EQ(Link(0).connects(), 0u);
+  actuator_->Stop();  // would hang for an hour if the wait were not cancelled
+}
+
+TEST_F(ActuatorTest, StopCancelsAnOpenStream) {
+  FakeRelayServer relay;
+  Make(Options({relay.address()}));
+  actuator_->Start();
+  ASSERT_TRUE(WaitFor([&] { return Link(0).connected(); }));
+  actuator_->Stop();
+  EXPECT_FALSE(Link(0).connected());
+  EXPECT_TRUE(WaitFor([&] { return relay.relay().active_streams() == 0; }));
+}
+
+// --------------------------------------------------------- GetStatus
+
+TEST_F(ActuatorTest, GetStatusOverGrpc) {
+  Make(Options({"127.0.0.1:1", "unix:/nonexistent/relay.sock"}));
+  actuator_->OnBatch(Batch("c1", 7, 3, {Temp("b-src", 1, 20)}), "relay-x");
+  clock_.Advance(absl::Seconds(61));
+  actuator_->OnBatch(Batch("c1", 7, 4, {Temp("a-src", 1, 30)}), "relay-y");
+  clock_.Advance(absl::Seconds(2));
+
+  ActuatorServiceImpl service(actuator_.get());
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto stub = hwcast::v1::Actuator::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(30));
+  hwcast::v1::ActuatorStatus status;
+  const grpc::Status rpc =
+      stub->GetStatus(&context, hwcast::v1::GetStatusRequest(), &status);
+  ASSERT_TRUE(rpc.ok()) << rpc.error_message();
+
+  EXPECT_EQ(status.host(), "node1");
+  EXPECT_EQ(FromProtoTime(status.now()), kT0 + absl::Seconds(63));
+  ASSERT_EQ(status.sources_size(), 2);
+  EXPECT_EQ(status.sources(0).reading().source_id(), "a-src");
+  EXPECT_DOUBLE_EQ(status.sources(0).age_seconds(), 2);
+  EXPECT_FALSE(status.sources(0).stale());
+  EXPECT_EQ(status.sources(0).via_relay(), "relay-y");
+  EXPECT_EQ(status.sources(0).batch_sequence(), 4u);
+  EXPECT_EQ(status.sources(1).reading().source_id(), "b-src");
+  EXPECT_DOUBLE_EQ(status.sources(1).age_seconds(), 63);
+  EXPECT_TRUE(status.sources(1).stale());
+  ASSERT_EQ(status.relays_size(), 2);
+  EXPECT_EQ(status.relays(0).address(), "127.0.0.1:1");
+  EXPECT_EQ(status.relays(1).address(), "unix:/nonexistent/relay.sock");
+  EXPECT_FALSE(status.relays(0).connected());
+  ASSERT_EQ(status.policies_size(), 1);
+  EXPECT_EQ(status.policies(0).name(), "recording");
+  EXPECT_EQ(status.policies(0).state(), "idle");
+  server->Shutdown();
+}
+
+}  // namespace
+}  // namespace hwcast::actuator

@@ -1,0 +1,92 @@
+// One subscription to one relay, kept alive for the life of the actuator.
+//
+// A RelayLink runs its own thread: it connects to the relay, calls
+// Relay.Subscribe with the configured filter and hands every SubscribeResponse
+// to a BatchSink. After any failure (cannot connect, stream broken, relay
+// shut down, stream ended) it waits a backoff (lib Backoff, reset once a
+// stream delivered something or stayed up for 10s) and subscribes again, on
+// a fresh channel so that gRPC's own reconnect backoff never delays it.
+// Connection state and counters are kept for status and the
+// hwcast_actuator_relay_connected gauge.
+//
+// Thread-safe. The sink and the gauge are not owned and must outlive the
+// link. Stop() (or the destructor) cancels the stream and returns promptly.
+#ifndef HWCAST_SERVICES_ACTUATOR_RELAY_LINK_H_
+#define HWCAST_SERVICES_ACTUATOR_RELAY_LINK_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "hwcast/v1/actuator.pb.h"
+#include "hwcast/v1/relay.pb.h"
+#include "lib/backoff.h"
+#include "prometheus/gauge.h"
+#include "services/actuator/batch_sink.h"
+
+namespace hwcast::actuator {
+
+struct RelayLinkOptions {
+  // gRPC target: "HOST:PORT", "unix:/path", "dns:///name:port".
+  std::string address;
+  hwcast::v1::ReadingFilter filter;
+  BackoffOptions reconnect;
+  // Seconds between HTTP/2 keepalive pings on an idle stream; detects a relay
+  // host that vanished without closing the connection. Must not be shorter
+  // than what the relay permits (gRPC servers allow one per 5 minutes by
+  // default).
+  absl::Duration keepalive = absl::Minutes(6);
+};
+
+class RelayLink {
+ public:
+  // `connected_gauge` may be null.
+  RelayLink(RelayLinkOptions options, BatchSink* sink,
+            prometheus::Gauge* connected_gauge);
+  ~RelayLink();
+
+  RelayLink(const RelayLink&) = delete;
+  RelayLink& operator=(const RelayLink&) = delete;
+
+  // Starts the link's thread. Call at most once.
+  void Start();
+  // Cancels the running stream or backoff wait and joins the thread.
+  // Idempotent; the link cannot be restarted.
+  void Stop();
+
+  const std::string& address() const { return options_.address; }
+
+  // address, connected, batches_received, duplicates, connects, last_error,
+  // invalid_batches, last_invalid_reason.
+  hwcast::v1::RelaySubscription Status() const;
+
+ private:
+  void Run();
+  // One channel, one Subscribe call until it ends. Returns true if the
+  // stream was healthy (delivered a response, or stayed up for a while), so
+  // that the backoff starts over.
+  bool SubscribeOnce();
+  void SetConnected(bool connected) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool stopping() const;
+
+  const RelayLinkOptions options_;
+  BatchSink* const sink_;
+  prometheus::Gauge* const connected_gauge_;
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // The running call, so that Stop() can cancel it.
+  grpc::ClientContext* active_context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  hwcast::v1::RelaySubscription status_ ABSL_GUARDED_BY(mu_);
+  // Consecutive failed attempts, to keep the log quiet while a relay is down.
+  int failures_in_a_row_ ABSL_GUARDED_BY(mu_) = 0;
+  std::thread thread_;
+};
+
+}  // namespace hwcast::actuator
+
+#endif  // HWCAST_SERVICES_ACTUATOR_RELAY_LINK_H_

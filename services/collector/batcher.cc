@@ -1,0 +1,101 @@
+#include "services/collector/batcher.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "lib/log.h"
+#include "lib/time_util.h"
+
+namespace hwcast::collector {
+
+Batcher::Batcher(BatcherOptions options, const Clock* clock,
+                 BatchSigner* signer, BatchSink sink, CollectorMetrics* metrics)
+    : options_(std::move(options)),
+      clock_(clock),
+      signer_(signer),
+      sink_(std::move(sink)),
+      metrics_(metrics) {}
+
+void Batcher::Add(std::vector<hwcast::v1::Reading> readings) {
+  if (readings.empty()) return;
+  bool started_batch = false;
+  {
+    absl::MutexLock lock(&mu_);
+    const size_t max = std::max<uint32_t>(options_.max_readings, 1);
+    for (hwcast::v1::Reading& reading : readings) {
+      if (pending_.empty()) {
+        first_pending_ = clock_->Now();
+        started_batch = true;
+      }
+      pending_.push_back(std::move(reading));
+      if (pending_.size() >= max) SealLocked();
+    }
+  }
+  // Even if that batch was already sealed, a spurious wake is harmless.
+  if (started_batch && wake_) wake_();
+}
+
+void Batcher::Tick() {
+  absl::MutexLock lock(&mu_);
+  if (!pending_.empty() &&
+      clock_->Now() >= first_pending_ + options_.max_delay) {
+    SealLocked();
+  }
+}
+
+void Batcher::Flush() {
+  absl::MutexLock lock(&mu_);
+  if (!pending_.empty()) SealLocked();
+}
+
+absl::Time Batcher::NextDeadline() const {
+  absl::MutexLock lock(&mu_);
+  if (pending_.empty()) return absl::InfiniteFuture();
+  return first_pending_ + options_.max_delay;
+}
+
+uint64_t Batcher::next_batch_sequence() const {
+  absl::MutexLock lock(&mu_);
+  return next_sequence_;
+}
+
+size_t Batcher::pending_readings() const {
+  absl::MutexLock lock(&mu_);
+  return pending_.size();
+}
+
+void Batcher::SealLocked() {
+  hwcast::v1::ReadingBatch batch;
+  batch.set_collector_id(options_.collector_id);
+  batch.set_epoch(options_.epoch);
+  batch.set_batch_sequence(next_sequence_);
+  *batch.mutable_sent_time() = ToProtoTime(clock_->Now());
+  const int num_readings = static_cast<int>(pending_.size());
+  batch.mutable_readings()->Reserve(num_readings);
+  for (hwcast::v1::Reading& reading : pending_) {
+    *batch.add_readings() = std::move(reading);
+  }
+  pending_.clear();
+
+  auto sealed = std::make_shared<SealedBatch>();
+  sealed->epoch = options_.epoch;
+  sealed->batch_sequence = next_sequence_;
+  sealed->num_readings = num_readings;
+  hwcast::v1::SignedBatch* signed_batch = sealed->request.mutable_batch();
+  // The one and only serialization of this batch.
+  batch.SerializeToString(signed_batch->mutable_batch());
+  if (absl::Status s = signer_->Sign(signed_batch->batch(), signed_batch);
+      !s.ok()) {
+    HWCAST_LOG(ERROR) << "signing batch " << next_sequence_ << " failed: " << s
+                      << "; dropping its " << num_readings << " readings";
+    if (metrics_ != nullptr) {
+      metrics_->service().Error("sign_failed").Increment();
+      metrics_->service().Dropped("sign_failed").Increment(num_readings);
+    }
+    return;
+  }
+  ++next_sequence_;
+  sink_(std::move(sealed));
+}
+
+}  // namespace hwcast::collector

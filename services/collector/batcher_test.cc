@@ -1,0 +1,196 @@
+#include "services/collector/batcher.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "lib/fake_clock.h"
+#include "lib/time_util.h"
+#include "prometheus/registry.h"
+
+namespace hwcast::collector {
+namespace {
+
+using ::hwcast::v1::Reading;
+using ::hwcast::v1::ReadingBatch;
+using ::testing::ElementsAre;
+
+constexpr uint64_t kEpoch = 0xfeedfacecafebeefULL;
+
+Reading R(uint64_t sequence) {
+  Reading r;
+  r.set_source_id("room");
+  r.set_host("rack1");
+  r.set_sequence(sequence);
+  r.set_quality(hwcast::v1::QUALITY_OK);
+  r.mutable_temperature()->set_celsius(20);
+  return r;
+}
+
+std::vector<Reading> Rs(uint64_t first, int n) {
+  std::vector<Reading> out;
+  for (int i = 0; i < n; ++i) out.push_back(R(first + i));
+  return out;
+}
+
+ReadingBatch Parse(const SealedBatch& sealed) {
+  ReadingBatch batch;
+  EXPECT_TRUE(batch.ParseFromString(sealed.request.batch().batch()));
+  return batch;
+}
+
+std::vector<uint64_t> Sequences(const ReadingBatch& batch) {
+  std::vector<uint64_t> out;
+  for (const Reading& r : batch.readings()) out.push_back(r.sequence());
+  return out;
+}
+
+class FakeSigner : public BatchSigner {
+ public:
+  absl::Status Sign(std::string_view bytes,
+                    hwcast::v1::SignedBatch* signed_batch) override {
+    if (fail) return absl::InternalError("no key");
+    signed_batch->set_signature("sig-over-" + std::to_string(bytes.size()));
+    signed_batch->set_key_id("key1");
+    return absl::OkStatus();
+  }
+  bool fail = false;
+};
+
+class BatcherTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Batcher> Make(uint32_t max_readings,
+                                BatchSigner* signer = nullptr) {
+    BatcherOptions options;
+    options.collector_id = "rack1";
+    options.epoch = kEpoch;
+    options.max_readings = max_readings;
+    options.max_delay = absl::Milliseconds(200);
+    auto batcher = std::make_unique<Batcher>(
+        options, &clock_, signer != nullptr ? signer : &unsigned_,
+        [this](std::shared_ptr<SealedBatch> b) { sealed_.push_back(b); },
+        &metrics_);
+    batcher->set_wake([this] { ++wakes_; });
+    return batcher;
+  }
+
+  FakeClock clock_;
+  UnsignedBatchSigner unsigned_;
+  std::shared_ptr<prometheus::Registry> registry_ =
+      std::make_shared<prometheus::Registry>();
+  CollectorMetrics metrics_{*registry_};
+  std::vector<std::shared_ptr<SealedBatch>> sealed_;
+  int wakes_ = 0;
+};
+
+TEST_F(BatcherTest, SealsByCount) {
+  auto batcher = Make(3);
+  const absl::Time t0 = clock_.Now();
+  batcher->Add(Rs(1, 7));
+  ASSERT_EQ(sealed_.size(), 2u);
+  EXPECT_EQ(batcher->pending_readings(), 1u);
+  EXPECT_EQ(batcher->next_batch_sequence(), 3u);
+
+  const ReadingBatch first = Parse(*sealed_[0]);
+  EXPECT_EQ(first.collector_id(), "rack1");
+  EXPECT_EQ(first.epoch(), kEpoch);
+  EXPECT_EQ(first.batch_sequence(), 1u);
+  EXPECT_EQ(FromProtoTime(first.sent_time()), t0);
+  EXPECT_THAT(Sequences(first), ElementsAre(1, 2, 3));
+  EXPECT_EQ(sealed_[0]->epoch, kEpoch);
+  EXPECT_EQ(sealed_[0]->batch_sequence, 1u);
+  EXPECT_EQ(sealed_[0]->num_readings, 3);
+  // Unsigned for now.
+  EXPECT_TRUE(sealed_[0]->request.batch().signature().empty());
+  EXPECT_TRUE(sealed_[0]->request.batch().key_id().empty());
+
+  const ReadingBatch second = Parse(*sealed_[1]);
+  EXPECT_EQ(second.batch_sequence(), 2u);
+  EXPECT_THAT(Sequences(second), ElementsAre(4, 5, 6));
+
+  batcher->Add(Rs(8, 2));
+  ASSERT_EQ(sealed_.size(), 3u);
+  EXPECT_THAT(Sequences(Parse(*sealed_[2])), ElementsAre(7, 8, 9));
+  EXPECT_EQ(batcher->pending_readings(), 0u);
+  EXPECT_EQ(batcher->NextDeadline(), absl::InfiniteFuture());
+}
+
+TEST_F(BatcherTest, SealsByDelaySinceTheFirstReading) {
+  auto batcher = Make(256);
+  const absl::Time t0 = clock_.Now();
+  EXPECT_EQ(batcher->NextDeadline(), absl::InfiniteFuture());
+  batcher->Tick();
+  EXPECT_TRUE(sealed_.empty());  // nothing pending, nothing sealed
+
+  batcher->Add(Rs(1, 1));
+  EXPECT_EQ(wakes_, 1);
+  EXPECT_EQ(batcher->NextDeadline(), t0 + absl::Milliseconds(200));
+  clock_.Advance(absl::Milliseconds(150));
+  batcher->Add(Rs(2, 1));
+  EXPECT_EQ(wakes_, 1);  // same batch
+  EXPECT_EQ(batcher->NextDeadline(), t0 + absl::Milliseconds(200));
+
+  clock_.Advance(absl::Milliseconds(49));
+  batcher->Tick();
+  EXPECT_TRUE(sealed_.empty());
+  clock_.Advance(absl::Milliseconds(1));
+  batcher->Tick();
+  ASSERT_EQ(sealed_.size(), 1u);
+  const ReadingBatch batch = Parse(*sealed_[0]);
+  EXPECT_THAT(Sequences(batch), ElementsAre(1, 2));
+  EXPECT_EQ(FromProtoTime(batch.sent_time()), t0 + absl::Milliseconds(200));
+  EXPECT_EQ(batcher->NextDeadline(), absl::InfiniteFuture());
+
+  // The next batch's delay starts with its own first reading.
+  clock_.Advance(absl::Seconds(5));
+  batcher->Add(Rs(3, 1));
+  EXPECT_EQ(wakes_, 2);
+  batcher->Tick();
+  EXPECT_EQ(sealed_.size(), 1u);
+  clock_.Advance(absl::Milliseconds(200));
+  batcher->Tick();
+  ASSERT_EQ(sealed_.size(), 2u);
+  EXPECT_EQ(Parse(*sealed_[1]).batch_sequence(), 2u);
+}
+
+TEST_F(BatcherTest, FlushSealsWhatIsPending) {
+  auto batcher = Make(256);
+  batcher->Flush();
+  EXPECT_TRUE(sealed_.empty());
+  batcher->Add(Rs(1, 2));
+  batcher->Flush();
+  ASSERT_EQ(sealed_.size(), 1u);
+  EXPECT_THAT(Sequences(Parse(*sealed_[0])), ElementsAre(1, 2));
+}
+
+TEST_F(BatcherTest, SignerSeesTheSerializedBytes) {
+  FakeSigner signer;
+  auto batcher = Make(1, &signer);
+  batcher->Add(Rs(1, 1));
+  ASSERT_EQ(sealed_.size(), 1u);
+  const hwcast::v1::SignedBatch& signed_batch = sealed_[0]->request.batch();
+  EXPECT_EQ(signed_batch.signature(),
+            "sig-over-" + std::to_string(signed_batch.batch().size()));
+  EXPECT_EQ(signed_batch.key_id(), "key1");
+}
+
+TEST_F(BatcherTest, SigningFailureDropsTheBatchAndReusesItsSequence) {
+  FakeSigner signer;
+  signer.fail = true;
+  auto batcher = Make(2, &signer);
+  batcher->Add(Rs(1, 2));
+  EXPECT_TRUE(sealed_.empty());
+  EXPECT_EQ(batcher->next_batch_sequence(), 1u);
+  EXPECT_EQ(metrics_.service().Dropped("sign_failed").Value(), 2);
+  EXPECT_EQ(metrics_.service().Error("sign_failed").Value(), 1);
+  signer.fail = false;
+  batcher->Add(Rs(3, 2));
+  ASSERT_EQ(sealed_.size(), 1u);
+  EXPECT_EQ(Parse(*sealed_[0]).batch_sequence(), 1u);
+}
+
+}  // namespace
+}  // namespace hwcast::collector

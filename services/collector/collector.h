@@ -1,0 +1,95 @@
+// The collector pipeline: sources -> runners -> batcher -> relay links.
+#ifndef HWCAST_SERVICES_COLLECTOR_COLLECTOR_H_
+#define HWCAST_SERVICES_COLLECTOR_COLLECTOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "hwcast/v1/collector.pb.h"
+#include "hwcast/v1/config.pb.h"
+#include "lib/clock.h"
+#include "services/collector/batch_signer.h"
+#include "services/collector/batcher.h"
+#include "services/collector/collector_metrics.h"
+#include "services/collector/relay_link.h"
+#include "services/collector/source.h"
+#include "services/collector/source_runner.h"
+#include "services/collector/status_provider.h"
+
+namespace hwcast::collector {
+
+using SourceMaker = std::function<absl::StatusOr<std::unique_ptr<Source>>(
+    const hwcast::v1::SourceConfig&)>;
+
+struct CollectorOptions {
+  // Validated, with defaults filled in (CollectorConfigWithDefaults).
+  hwcast::v1::CollectorConfig config;
+  // Not owned; must outlive the Collector.
+  const Clock* clock = nullptr;
+  // Not owned; may be null.
+  CollectorMetrics* metrics = nullptr;
+  // Null: UnsignedBatchSigner.
+  std::unique_ptr<BatchSigner> signer;
+  // 0: random (nonzero) per Collector, i.e. per process start.
+  uint64_t epoch = 0;
+  // Null: MakeSource (sources/source_factory.h). Tests inject fakes.
+  SourceMaker make_source;
+  // Per-link stuck-stream detection (see RelayLinkOptions).
+  absl::Duration relay_ack_timeout = absl::Seconds(30);
+  // How long Shutdown() waits for each hung poll.
+  absl::Duration source_stop_grace = absl::Milliseconds(200);
+};
+
+// Owns one SourceRunner per configured source, the Batcher, one RelayLink
+// per relay address, and a scheduler thread that drives the runners' and
+// batcher's Tick() at their deadlines. Sealed batches are shared by all
+// links. Readings never wait on a relay: links buffer independently.
+//
+// Thread-safe. GetStatus() may be called at any time, including after
+// Shutdown().
+class Collector final : public CollectorStatusProvider {
+ public:
+  // Builds every source (fails, naming the source, if one cannot be made).
+  static absl::StatusOr<std::unique_ptr<Collector>> Create(
+      CollectorOptions options);
+  ~Collector() override;
+
+  void Start();
+  // Stops the sources, seals what is pending, waits up to `flush_timeout`
+  // for the relays to ack everything buffered, then closes the links.
+  // Idempotent.
+  void Shutdown(absl::Duration flush_timeout);
+
+  hwcast::v1::CollectorStatus GetStatus() const override;
+  uint64_t epoch() const { return batcher_->epoch(); }
+
+ private:
+  explicit Collector(CollectorOptions options);
+  void SchedulerLoop();
+  void Wake();
+
+  CollectorOptions options_;
+  std::unique_ptr<Batcher> batcher_;
+  std::vector<std::unique_ptr<RelayLink>> links_;
+  std::vector<std::unique_ptr<SourceRunner>> runners_;
+  std::thread scheduler_;
+
+  absl::Mutex mu_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// A random nonzero 64-bit epoch.
+uint64_t RandomEpoch();
+
+}  // namespace hwcast::collector
+
+#endif  // HWCAST_SERVICES_COLLECTOR_COLLECTOR_H_

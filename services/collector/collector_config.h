@@ -1,0 +1,71 @@
+// Validation and defaults of the collector's configuration
+// (hwcast.v1.CollectorConfig).
+#ifndef HWCAST_SERVICES_COLLECTOR_COLLECTOR_CONFIG_H_
+#define HWCAST_SERVICES_COLLECTOR_COLLECTOR_CONFIG_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "google/protobuf/message.h"
+#include "hwcast/v1/config.pb.h"
+
+namespace hwcast::collector {
+
+inline constexpr char kDefaultRelayAddress[] = "127.0.0.1:7430";
+inline constexpr char kDefaultListenTcp[] = "127.0.0.1:7432";
+inline constexpr char kDefaultListenUnix[] = "unix:/run/hwcast/collector.sock";
+inline constexpr char kDefaultMetricsListen[] = "127.0.0.1:9432";
+inline constexpr char kMetricsOff[] = "off";
+inline constexpr absl::Duration kDefaultInterval = absl::Seconds(10);
+inline constexpr absl::Duration kDefaultTimeout = absl::Seconds(5);
+inline constexpr uint32_t kDefaultBatchMaxReadings = 256;
+inline constexpr uint32_t kMaxBatchMaxReadings = 10000;
+inline constexpr absl::Duration kDefaultBatchMaxDelay = absl::Milliseconds(200);
+inline constexpr absl::Duration kMaxBatchMaxDelay = absl::Minutes(1);
+inline constexpr uint32_t kDefaultBufferBatches = 10000;
+inline constexpr uint32_t kMaxBufferBatches = 1000000;
+
+// Checks a CollectorConfig as loaded from YAML (before defaults). Returns
+// INVALID_ARGUMENT naming the key, e.g. "sources[1].file.path: required" or
+// "relays[0]: 'relay' needs a port, e.g. 127.0.0.1:7430". Rules:
+//   - collector_id, host: no whitespace or control characters;
+//   - server.listen[i]: "HOST:PORT" (port 0 allowed) or "unix:/abs/path";
+//     server.metrics_listen: "", "off" or "HOST:PORT";
+//   - relays[i]: "HOST:PORT" (port 1..65535, IPv6 in brackets) or
+//     "unix:/abs/path"; no duplicates;
+//   - sources[i]: exactly one of hwmon / file; interval and timeout positive
+//     when set (timeout may exceed interval); id of letters, digits and
+//     "_.:-" (no '/', it separates sensor ids); effective ids unique (default
+//     "hwmon", or the file's base name without extension);
+//     file.path required and absolute; file.kind temperature or humidity;
+//     file.scale finite and nonzero; hwmon.root absolute when set;
+//   - batch_max_readings <= 10000; batch_max_delay in (0, 1m];
+//     buffer_batches <= 1000000;
+//   - reconnect: durations positive, max >= initial, multiplier >= 1,
+//     jitter in [0, 1].
+// Suitable for LoadConfigOrExit.
+absl::Status ValidateCollectorConfig(const google::protobuf::Message& config);
+
+// The id a source gets when none is configured: "hwmon" for hwmon sources,
+// the file's base name without extension for file sources
+// ("/run/room.temp" -> "room").
+std::string DefaultSourceId(const hwcast::v1::SourceConfig& source);
+
+// A validated config with every default filled in explicitly: host and
+// collector_id (`system_host`), relays, one hwmon source if none, source ids,
+// intervals, timeouts, hwmon root, file kind and scale, batch limits, buffer
+// size, metrics address. server.listen is left as configured (main() applies
+// the default listen addresses and their fallback).
+hwcast::v1::CollectorConfig CollectorConfigWithDefaults(
+    const hwcast::v1::CollectorConfig& config, const std::string& system_host);
+
+// Checks one endpoint; the message does not name the key. `allow_unix`
+// accepts "unix:/abs/path"; `allow_port_zero` accepts port 0.
+absl::Status ValidateEndpoint(absl::string_view address, bool allow_unix,
+                              bool allow_port_zero);
+
+}  // namespace hwcast::collector
+
+#endif  // HWCAST_SERVICES_COLLECTOR_COLLECTOR_CONFIG_H_

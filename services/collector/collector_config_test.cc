@@ -1,0 +1,214 @@
+#include "services/collector/collector_config.h"
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "hwcast/v1/config.pb.h"
+#include "hwcast/v1/reading.pb.h"
+#include "lib/config_loader.h"
+#include "lib/time_util.h"
+
+namespace hwcast::collector {
+namespace {
+
+using ::hwcast::v1::CollectorConfig;
+using ::testing::HasSubstr;
+
+CollectorConfig Parse(const std::string& yaml) {
+  CollectorConfig config;
+  const absl::Status s = ParseYamlConfig(yaml, "collector.yaml", &config);
+  EXPECT_TRUE(s.ok()) << s;
+  return config;
+}
+
+absl::Status Validate(const std::string& yaml) {
+  return ValidateCollectorConfig(Parse(yaml));
+}
+
+TEST(CollectorConfigTest, EmptyConfigGetsEveryDefault) {
+  const CollectorConfig raw = Parse("");
+  ASSERT_TRUE(ValidateCollectorConfig(raw).ok());
+  const CollectorConfig config = CollectorConfigWithDefaults(raw, "rack1");
+  EXPECT_EQ(config.host(), "rack1");
+  EXPECT_EQ(config.collector_id(), "rack1");
+  EXPECT_THAT(config.relays(), ::testing::ElementsAre("127.0.0.1:7430"));
+  ASSERT_EQ(config.sources_size(), 1);
+  const hwcast::v1::SourceConfig& source = config.sources(0);
+  EXPECT_EQ(source.id(), "hwmon");
+  EXPECT_EQ(source.hwmon().root(), "/sys/class/hwmon");
+  EXPECT_EQ(FromProtoDuration(source.interval()), absl::Seconds(10));
+  EXPECT_EQ(FromProtoDuration(source.timeout()), absl::Seconds(5));
+  EXPECT_EQ(config.batch_max_readings(), 256u);
+  EXPECT_EQ(FromProtoDuration(config.batch_max_delay()),
+            absl::Milliseconds(200));
+  EXPECT_EQ(config.buffer_batches(), 10000u);
+  EXPECT_EQ(config.server().metrics_listen(), "127.0.0.1:9432");
+  EXPECT_TRUE(config.server().listen().empty());  // main() decides
+  // The defaulted config is itself valid.
+  EXPECT_TRUE(ValidateCollectorConfig(config).ok());
+}
+
+TEST(CollectorConfigTest, FullConfigKeepsWhatIsSet) {
+  const CollectorConfig raw = Parse(R"(
+collector_id: rack1-collector
+host: rack1.lan
+server:
+  listen: ["127.0.0.1:0", "unix:/tmp/hwcast/collector.sock"]
+  metrics_listen: "off"
+relays: ["[::1]:7430", "unix:/run/hwcast/relay.sock", "relay.lan:7430"]
+sources:
+  - file: {path: /run/sensors/room.temp, kind: humidity, scale: 0.1}
+    interval: 2s
+    timeout: 30s
+  - id: cpu
+    hwmon: {root: /sys/class/hwmon}
+batch_max_readings: 10
+batch_max_delay: 50ms
+buffer_batches: 5
+reconnect: {initial: 100ms, max: 10s, multiplier: 1.5, jitter: 0.5}
+)");
+  ASSERT_TRUE(ValidateCollectorConfig(raw).ok())
+      << ValidateCollectorConfig(raw);
+  const CollectorConfig config = CollectorConfigWithDefaults(raw, "ignored");
+  EXPECT_EQ(config.host(), "rack1.lan");
+  EXPECT_EQ(config.collector_id(), "rack1-collector");
+  EXPECT_EQ(config.server().metrics_listen(), "off");
+  ASSERT_EQ(config.sources_size(), 2);
+  EXPECT_EQ(config.sources(0).id(), "room");  // base name, no extension
+  EXPECT_EQ(config.sources(0).file().kind(), hwcast::v1::READING_KIND_HUMIDITY);
+  EXPECT_DOUBLE_EQ(config.sources(0).file().scale(), 0.1);
+  EXPECT_EQ(FromProtoDuration(config.sources(0).interval()), absl::Seconds(2));
+  // A timeout longer than the interval is allowed.
+  EXPECT_EQ(FromProtoDuration(config.sources(0).timeout()), absl::Seconds(30));
+  EXPECT_EQ(config.sources(1).id(), "cpu");
+  EXPECT_EQ(config.batch_max_readings(), 10u);
+  EXPECT_EQ(config.buffer_batches(), 5u);
+}
+
+TEST(CollectorConfigTest, FileSourceDefaults) {
+  const CollectorConfig config = CollectorConfigWithDefaults(
+      Parse("sources: [{file: {path: /r/t}}]"), "h");
+  EXPECT_EQ(config.sources(0).id(), "t");
+  EXPECT_EQ(config.sources(0).file().kind(),
+            hwcast::v1::READING_KIND_TEMPERATURE);
+  EXPECT_TRUE(config.sources(0).file().has_scale());
+  EXPECT_DOUBLE_EQ(config.sources(0).file().scale(), 1.0);
+}
+
+struct BadCase {
+  std::string yaml;
+  std::string error;
+};
+
+class CollectorConfigErrorTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(CollectorConfigErrorTest, NamesTheKey) {
+  const absl::Status status = Validate(GetParam().yaml);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(std::string(status.message()), HasSubstr(GetParam().error));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Bad, CollectorConfigErrorTest,
+    ::testing::Values(
+        BadCase{"sources: [{file: {}}]", "sources[0].file.path: required"},
+        BadCase{"sources: [{hwmon: {}}, {file: {label: x}}]",
+                "sources[1].file.path: required"},
+        BadCase{"sources: [{file: {path: room.temp}}]",
+                "sources[0].file.path: must be an absolute path, got "
+                "'room.temp'"},
+        BadCase{"sources: [{hwmon: {}}, {file: {path: /a/room.txt}}, "
+                "{file: {path: /b/room.temp}}]",
+                "sources[2].id: duplicate source id 'room' (also sources[1])"},
+        BadCase{"sources: [{hwmon: {}}, {hwmon: {root: /other}}]",
+                "sources[1].id: duplicate source id 'hwmon' (also "
+                "sources[0])"},
+        BadCase{"sources: [{id: x, hwmon: {}}, {id: x, file: {path: /y}}]",
+                "sources[1].id: duplicate source id 'x'"},
+        BadCase{"sources: [{interval: 0s, hwmon: {}}]",
+                "sources[0].interval: must be positive"},
+        BadCase{"sources: [{hwmon: {}}, {timeout: 0s, file: {path: /t}}]",
+                "sources[1].timeout: must be positive"},
+        BadCase{"sources: [{id: room}]",
+                "sources[0]: set one of 'hwmon' or 'file'"},
+        BadCase{"sources: [{id: a/b, hwmon: {}}]",
+                "sources[0].id: 'a/b' may only contain"},
+        BadCase{"sources: [{file: {path: '/run/my room.txt'}}]",
+                "sources[0].id: required: the default id 'my room'"},
+        BadCase{"sources: [{file: {path: /r, kind: power}}]",
+                "sources[0].file.kind: must be temperature or humidity, got "
+                "READING_KIND_POWER"},
+        BadCase{"sources: [{file: {path: /r, scale: 0}}]",
+                "sources[0].file.scale: must be a finite, nonzero number"},
+        BadCase{"sources: [{hwmon: {root: sys/class/hwmon}}]",
+                "sources[0].hwmon.root: must be an absolute path"},
+        BadCase{"relays: ['']", "relays[0]: empty address"},
+        BadCase{"relays: [relay]",
+                "relays[0]: 'relay' needs a port, e.g. 127.0.0.1:7430"},
+        BadCase{"relays: ['127.0.0.1:0']",
+                "relays[0]: '127.0.0.1:0': port '0' must be a number from 1 "
+                "to 65535"},
+        BadCase{"relays: ['127.0.0.1:99999']", "relays[0]: '127.0.0.1:99999'"},
+        BadCase{"relays: ['127.0.0.1:http']", "port 'http' must be a number"},
+        BadCase{"relays: [':7430']", "relays[0]: ':7430' has no host"},
+        BadCase{"relays: ['::1:7430']",
+                "relays[0]: '::1:7430': IPv6 addresses need brackets"},
+        BadCase{"relays: ['[::1]7430']", "relays[0]: '[::1]7430' is not of"},
+        BadCase{"relays: ['unix:relay.sock']",
+                "relays[0]: 'unix:relay.sock': the socket path must be "
+                "absolute"},
+        BadCase{"relays: ['unix:']", "relays[0]: 'unix:': the socket path"},
+        BadCase{"relays: ['relay lan:7430']", "must not contain whitespace"},
+        BadCase{"relays: ['127.0.0.1:7430', '127.0.0.1:7430']",
+                "relays[1]: duplicate of relays[0]"},
+        BadCase{"server: {listen: [localhost]}",
+                "server.listen[0]: 'localhost' needs a port"},
+        BadCase{"server: {metrics_listen: 'unix:/m.sock'}",
+                "server.metrics_listen: 'unix:/m.sock': unix sockets are not "
+                "allowed here"},
+        BadCase{"collector_id: 'rack 1'",
+                "collector_id: 'rack 1' must not contain whitespace"},
+        BadCase{"host: \"a\\tb\"", "host: "},
+        BadCase{"batch_max_readings: 20000",
+                "batch_max_readings: must be at most 10000"},
+        BadCase{"batch_max_delay: 0s", "batch_max_delay: must be positive"},
+        BadCase{"batch_max_delay: 2m", "batch_max_delay: must be at most 1m"},
+        BadCase{"buffer_batches: 2000000",
+                "buffer_batches: must be at most 1000000"},
+        BadCase{"reconnect: {initial: 10s, max: 1s}",
+                "reconnect.max: must be at least reconnect.initial (10s)"},
+        BadCase{"reconnect: {initial: 0s}",
+                "reconnect.initial: must be positive"},
+        BadCase{"reconnect: {multiplier: 0.5}",
+                "reconnect.multiplier: must be at least 1"},
+        BadCase{"reconnect: {jitter: 2}",
+                "reconnect.jitter: must be between 0 and 1"}));
+
+TEST(CollectorConfigTest, RejectsOtherMessageTypes) {
+  hwcast::v1::RelayConfig relay;
+  EXPECT_FALSE(ValidateCollectorConfig(relay).ok());
+}
+
+TEST(CollectorConfigTest, DefaultSourceIds) {
+  hwcast::v1::SourceConfig source;
+  source.mutable_hwmon();
+  EXPECT_EQ(DefaultSourceId(source), "hwmon");
+  source.mutable_file()->set_path("/var/lib/sensors/rack.front.temp");
+  EXPECT_EQ(DefaultSourceId(source), "rack.front");
+  source.mutable_file()->set_path("/run/room");
+  EXPECT_EQ(DefaultSourceId(source), "room");
+}
+
+TEST(CollectorConfigTest, GoodEndpoints) {
+  for (const char* address :
+       {"127.0.0.1:7430", "[::1]:7430", "relay.lan:1", "host_1:65535",
+        "unix:/run/hwcast/relay.sock", "[fe80::1%eth0]:7430"}) {
+    EXPECT_TRUE(ValidateEndpoint(address, true, false).ok()) << address;
+  }
+  EXPECT_TRUE(ValidateEndpoint("127.0.0.1:0", true, true).ok());
+}
+
+}  // namespace
+}  // namespace hwcast::collector

@@ -1,0 +1,34 @@
+// The hwcast.v1.Collector gRPC service (introspection).
+#ifndef HWCAST_SERVICES_COLLECTOR_COLLECTOR_SERVICE_H_
+#define HWCAST_SERVICES_COLLECTOR_COLLECTOR_SERVICE_H_
+
+#include "hwcast/v1/collector.grpc.pb.h"
+#include "services/collector/status_provider.h"
+
+namespace hwcast::collector {
+
+// GetStatus returns the provider's snapshot: per source polls, errors, hung,
+// last error and latest readings; per relay link connected, pending, acked,
+// dropped, last acked sequence, connects and last error; epoch and next
+// batch sequence.
+//
+// Thread-safe (callback API, one unary reactor per call). Does not own the
+// provider, which must outlive the server.
+class CollectorServiceImpl final
+    : public hwcast::v1::Collector::CallbackService {
+ public:
+  explicit CollectorServiceImpl(const CollectorStatusProvider* provider)
+      : provider_(provider) {}
+
+  grpc::ServerUnaryReactor* GetStatus(
+      grpc::CallbackServerContext* context,
+      const hwcast::v1::GetCollectorStatusRequest* request,
+      hwcast::v1::CollectorStatus* response) override;
+
+ private:
+  const CollectorStatusProvider* const provider_;
+};
+
+}  // namespace hwcast::collector
+
+#endif  // HWCAST_SERVICES_COLLECTOR_COLLECTOR_SERVICE_H_

@@ -1,0 +1,307 @@
+#include "services/collector/relay_link.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "hwcast/v1/relay.grpc.pb.h"
+#include "lib/grpc_status_util.h"
+#include "lib/log.h"
+
+namespace hwcast::collector {
+namespace {
+
+using ::hwcast::v1::PublishAck;
+using ::hwcast::v1::PublishRequest;
+
+// A session connected this long counts as healthy even without acks (an idle
+// collector), so the next reconnect starts from the initial backoff again.
+constexpr absl::Duration kHealthySession = absl::Seconds(5);
+// Longest uninterrupted wait inside the link's loops (so that checks such as
+// the ack timeout run even if nothing wakes the thread).
+constexpr absl::Duration kMaxWait = absl::Seconds(1);
+constexpr absl::Duration kConnectPollInterval = absl::Milliseconds(100);
+
+}  // namespace
+
+RelayLink::RelayLink(RelayLinkOptions options, const Clock* clock,
+                     CollectorMetrics* metrics)
+    : options_(std::move(options)), clock_(clock), metrics_(metrics) {
+  if (metrics_ != nullptr) {
+    pending_gauge_ = &metrics_->BatchesPending(options_.address);
+    connected_gauge_ = &metrics_->RelayConnected(options_.address);
+    dropped_counter_ = &metrics_->BatchesDropped(options_.address);
+    acked_counter_ = &metrics_->BatchesAcked(options_.address);
+    rejected_counter_ = &metrics_->BatchesRejected(options_.address);
+    pending_gauge_->Set(0);
+    connected_gauge_->Set(0);
+  }
+}
+
+RelayLink::~RelayLink() { Stop(); }
+
+void RelayLink::Start() {
+  absl::MutexLock lock(&mu_);
+  if (started_ || stopping_) return;
+  started_ = true;
+  thread_ = std::thread(&RelayLink::Run, this);
+}
+
+void RelayLink::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    if (context_ != nullptr) context_->TryCancel();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void RelayLink::Enqueue(std::shared_ptr<SealedBatch> batch) {
+  absl::MutexLock lock(&mu_);
+  const size_t capacity = std::max<size_t>(options_.buffer_batches, 1);
+  while (buffer_.size() >= capacity) {
+    Entry oldest = std::move(buffer_.front());
+    buffer_.pop_front();
+    if (next_to_send_ > 0) --next_to_send_;
+    ++dropped_;
+    if (dropped_counter_ != nullptr) dropped_counter_->Increment();
+    if (metrics_ != nullptr) {
+      metrics_->LinkReleased(*oldest.batch, /*delivered=*/false, "buffer_full");
+    }
+    // Log the first drop of a run and then every 1000th.
+    if (dropped_ % 1000 == 1) {
+      HWCAST_LOG(WARNING) << "relay " << options_.address << ": buffer of "
+                          << capacity << " batches full; dropped batch "
+                          << oldest.batch->batch_sequence << " (" << dropped_
+                          << " dropped so far)";
+    }
+  }
+  buffer_.push_back(Entry{std::move(batch), absl::InfinitePast()});
+  UpdatePendingLocked();
+}
+
+bool RelayLink::WaitUntilDrained(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return buffer_.empty();
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&drained), timeout);
+}
+
+hwcast::v1::RelayLinkStatus RelayLink::Status() const {
+  hwcast::v1::RelayLinkStatus status;
+  status.set_address(options_.address);
+  absl::MutexLock lock(&mu_);
+  status.set_connected(connected_);
+  status.set_pending_batches(buffer_.size());
+  status.set_acked_batches(acked_);
+  status.set_dropped_batches(dropped_);
+  status.set_last_acked_sequence(last_acked_sequence_);
+  status.set_connects(connects_);
+  status.set_last_error(last_error_);
+  return status;
+}
+
+void RelayLink::SetConnectedLocked(bool connected) {
+  if (connected && !connected_) {
+    ++connects_;
+    HWCAST_LOG(INFO) << "relay " << options_.address << ": connected";
+  }
+  connected_ = connected;
+  if (connected_gauge_ != nullptr) connected_gauge_->Set(connected ? 1 : 0);
+}
+
+void RelayLink::UpdatePendingLocked() {
+  if (pending_gauge_ != nullptr) {
+    pending_gauge_->Set(static_cast<double>(buffer_.size()));
+  }
+}
+
+void RelayLink::Run() {
+  Backoff backoff(options_.backoff);
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+    }
+    if (RunSession()) backoff.Reset();
+    const absl::Duration wait = backoff.Next();
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    HWCAST_LOG(DEBUG) << "relay " << options_.address << ": reconnecting in "
+                      << absl::FormatDuration(wait);
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait);
+  }
+}
+
+bool RelayLink::RunSession() {
+  grpc::ChannelArguments args;
+  // A private subchannel: a fresh connection attempt now, not one governed by
+  // the backoff state of a shared subchannel.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
+      options_.address, grpc::InsecureChannelCredentials(), args);
+
+  // Wait (interruptibly) until the channel connects or gives up.
+  grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
+  const absl::Time connect_deadline = absl::Now() + options_.connect_timeout;
+  while (state == GRPC_CHANNEL_IDLE || state == GRPC_CHANNEL_CONNECTING) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return false;
+    }
+    const absl::Time now = absl::Now();
+    if (now >= connect_deadline) break;
+    channel->WaitForStateChange(
+        state, absl::ToChronoTime(
+                   std::min(now + kConnectPollInterval, connect_deadline)));
+    state = channel->GetState(/*try_to_connect=*/true);
+  }
+
+  std::unique_ptr<hwcast::v1::Relay::Stub> stub =
+      hwcast::v1::Relay::NewStub(channel);
+  grpc::ClientContext context;
+  absl::Time connected_at = absl::InfiniteFuture();
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return false;
+    context_ = &context;
+    stream_done_ = false;
+    session_acked_ = false;
+    next_to_send_ = 0;  // resend every unacked batch, in order
+    if (state == GRPC_CHANNEL_READY) {
+      SetConnectedLocked(true);
+      connected_at = absl::Now();
+    }
+  }
+  std::unique_ptr<grpc::ClientReaderWriter<PublishRequest, PublishAck>> stream =
+      stub->Publish(&context);
+
+  std::thread reader([this, &stream] {
+    PublishAck ack;
+    while (stream->Read(&ack)) HandleAck(ack);
+    absl::MutexLock lock(&mu_);
+    stream_done_ = true;
+  });
+
+  // Writer: one write in flight, in buffer order.
+  std::string session_error;
+  bool cancel = false;
+  mu_.Lock();
+  while (true) {
+    auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return stopping_ || stream_done_ || next_to_send_ < buffer_.size();
+    };
+    absl::Duration wait = kMaxWait;
+    if (next_to_send_ > 0) {
+      wait = std::clamp(
+          buffer_.front().sent_at + options_.ack_timeout - clock_->Now(),
+          absl::Milliseconds(1), kMaxWait);
+    }
+    mu_.AwaitWithTimeout(absl::Condition(&has_work), wait);
+    if (stopping_) {
+      cancel = true;
+      break;
+    }
+    if (stream_done_) break;
+    if (next_to_send_ > 0 &&
+        clock_->Now() - buffer_.front().sent_at >= options_.ack_timeout) {
+      session_error = absl::StrCat(
+          "no ack for batch ", buffer_.front().batch->batch_sequence,
+          " within ", absl::FormatDuration(options_.ack_timeout),
+          "; reopening the stream");
+      cancel = true;
+      break;
+    }
+    if (next_to_send_ < buffer_.size()) {
+      Entry& entry = buffer_[next_to_send_++];
+      entry.sent_at = clock_->Now();
+      std::shared_ptr<SealedBatch> batch = entry.batch;
+      mu_.Unlock();
+      const bool ok = stream->Write(batch->request);
+      mu_.Lock();
+      // A failed write means the call is over; the reader sees its end.
+      if (!ok) break;
+    }
+  }
+  mu_.Unlock();
+
+  if (cancel) context.TryCancel();
+  reader.join();
+  const grpc::Status status = stream->Finish();
+
+  absl::MutexLock lock(&mu_);
+  context_ = nullptr;
+  // Healthy: the relay acknowledged something, or the stream stayed up for a
+  // while (an idle collector has nothing to ack).
+  const bool healthy =
+      session_acked_ || (connected_at != absl::InfiniteFuture() &&
+                         absl::Now() - connected_at >= kHealthySession);
+  const bool was_connected = connected_;
+  SetConnectedLocked(false);
+  next_to_send_ = 0;
+  if (!stopping_) {
+    if (session_error.empty()) {
+      session_error = status.ok() ? std::string("relay closed the stream")
+                                  : FromGrpcStatus(status).ToString();
+    }
+    // Warn when something changes; repeats of the same failure (a relay
+    // that stays down) are logged at debug level only.
+    if (was_connected || session_error != last_error_) {
+      HWCAST_LOG(WARNING) << "relay " << options_.address
+                          << ": stream ended: " << session_error << " ("
+                          << buffer_.size() << " batches pending)";
+    } else {
+      HWCAST_LOG(DEBUG) << "relay " << options_.address
+                        << ": still failing: " << session_error;
+    }
+    last_error_ = session_error;
+  }
+  return healthy;
+}
+
+void RelayLink::HandleAck(const PublishAck& ack) {
+  absl::MutexLock lock(&mu_);
+  if (!connected_) SetConnectedLocked(true);
+  session_acked_ = true;
+  size_t i = 0;
+  while (i < next_to_send_ &&
+         (buffer_[i].batch->epoch != ack.epoch() ||
+          buffer_[i].batch->batch_sequence != ack.batch_sequence())) {
+    ++i;
+  }
+  if (i == next_to_send_) {
+    HWCAST_LOG(DEBUG) << "relay " << options_.address
+                      << ": ack for unknown batch epoch=" << ack.epoch()
+                      << " sequence=" << ack.batch_sequence();
+    return;
+  }
+  std::shared_ptr<SealedBatch> batch = std::move(buffer_[i].batch);
+  buffer_.erase(buffer_.begin() + static_cast<std::ptrdiff_t>(i));
+  --next_to_send_;
+  UpdatePendingLocked();
+  if (ack.result() == PublishAck::RESULT_REJECTED) {
+    ++rejected_;
+    last_error_ = absl::StrCat("relay rejected batch ", ack.batch_sequence(),
+                               ": ", ack.error());
+    HWCAST_LOG(WARNING) << "relay " << options_.address << ": " << last_error_
+                        << " (not resent)";
+    if (rejected_counter_ != nullptr) rejected_counter_->Increment();
+    if (metrics_ != nullptr) {
+      metrics_->service().Error("relay_rejected").Increment();
+      metrics_->LinkReleased(*batch, /*delivered=*/false, "relay_rejected");
+    }
+    return;
+  }
+  // ACCEPTED, DUPLICATE (and, leniently, UNSPECIFIED): the relay has it.
+  ++acked_;
+  last_acked_sequence_ = ack.batch_sequence();
+  if (acked_counter_ != nullptr) acked_counter_->Increment();
+  if (metrics_ != nullptr) {
+    metrics_->LinkReleased(*batch, /*delivered=*/true, "");
+  }
+}
+
+}  // namespace hwcast::collector

@@ -1,0 +1,132 @@
+// The collector's connection to one relay.
+#ifndef HWCAST_SERVICES_COLLECTOR_RELAY_LINK_H_
+#define HWCAST_SERVICES_COLLECTOR_RELAY_LINK_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "hwcast/v1/collector.pb.h"
+#include "hwcast/v1/relay.pb.h"
+#include "lib/backoff.h"
+#include "lib/clock.h"
+#include "services/collector/collector_metrics.h"
+#include "services/collector/sealed_batch.h"
+
+namespace grpc {
+class ClientContext;
+}
+
+namespace hwcast::collector {
+
+struct RelayLinkOptions {
+  // "127.0.0.1:7430", "relay.lan:7430", "[::1]:7430" or "unix:/path".
+  std::string address;
+  // Unacknowledged batches kept; when full the oldest is dropped.
+  size_t buffer_batches = 10000;
+  BackoffOptions backoff;
+  // A sent batch with no ack after this long means the stream is stuck (e.g.
+  // the relay's host vanished without closing TCP): the stream is cancelled
+  // and reopened, and every unacked batch is resent.
+  absl::Duration ack_timeout = absl::Seconds(30);
+  // How long to wait for the channel to connect before opening the stream
+  // anyway (which then fails with gRPC's reason, kept in last_error).
+  absl::Duration connect_timeout = absl::Seconds(5);
+};
+
+// Streams sealed batches to one relay over the bidi Publish RPC.
+//
+// - Enqueue() only appends to a bounded in-memory buffer and never blocks on
+//   the network; when the buffer is full the OLDEST batch is dropped and
+//   counted (hwcast_collector_batches_dropped_total{relay}).
+// - A batch stays in the buffer until the relay acknowledges it (PublishAck
+//   with its epoch and batch_sequence): ACCEPTED / DUPLICATE count as acked;
+//   REJECTED is logged, counted and never resent.
+// - The link's own thread opens a stream, writes buffered batches in order
+//   (one write in flight) while a reader thread consumes acks. When the
+//   stream fails it reconnects after a lib Backoff wait (exponential with
+//   jitter, reset after a healthy session) and resends every unacked batch
+//   in order on the new stream.
+// - Each attempt uses a fresh channel (with a private subchannel pool) so
+//   that gRPC's own reconnect backoff never adds to ours.
+// - Stop() cancels the stream (TryCancel) and returns promptly.
+//
+// Thread-safe. Batches are shared (immutable) with other links. `clock`
+// (used for ack timeouts) must outlive the link; `metrics` may be null.
+class RelayLink {
+ public:
+  RelayLink(RelayLinkOptions options, const Clock* clock,
+            CollectorMetrics* metrics);
+  ~RelayLink();
+
+  RelayLink(const RelayLink&) = delete;
+  RelayLink& operator=(const RelayLink&) = delete;
+
+  void Start();
+  // Idempotent. Batches still buffered are kept (and counted as pending).
+  void Stop();
+
+  // Non-blocking.
+  void Enqueue(std::shared_ptr<SealedBatch> batch);
+
+  // Waits (real time) until every buffered batch was acked or rejected.
+  // Returns whether the buffer is empty.
+  bool WaitUntilDrained(absl::Duration timeout);
+
+  hwcast::v1::RelayLinkStatus Status() const;
+  const std::string& address() const { return options_.address; }
+
+ private:
+  struct Entry {
+    std::shared_ptr<SealedBatch> batch;
+    // When it was last written (only meaningful for entries before
+    // next_to_send_).
+    absl::Time sent_at;
+  };
+
+  void Run();
+  // One stream from connect to its end. Returns whether the session was
+  // healthy (got an ack or stayed connected for a while).
+  bool RunSession();
+  void HandleAck(const hwcast::v1::PublishAck& ack);
+  void SetConnectedLocked(bool connected) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UpdatePendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const RelayLinkOptions options_;
+  const Clock* const clock_;
+  CollectorMetrics* const metrics_;
+  prometheus::Gauge* pending_gauge_ = nullptr;
+  prometheus::Gauge* connected_gauge_ = nullptr;
+  prometheus::Counter* dropped_counter_ = nullptr;
+  prometheus::Counter* acked_counter_ = nullptr;
+  prometheus::Counter* rejected_counter_ = nullptr;
+
+  mutable absl::Mutex mu_;
+  std::deque<Entry> buffer_ ABSL_GUARDED_BY(mu_);
+  // buffer_[0, next_to_send_) were written on the current stream.
+  size_t next_to_send_ ABSL_GUARDED_BY(mu_) = 0;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // The current stream's context, for Stop() to cancel.
+  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // The reader saw the end of the current stream.
+  bool stream_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool session_acked_ ABSL_GUARDED_BY(mu_) = false;
+  bool connected_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t acked_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t rejected_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t connects_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t last_acked_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
+
+  std::thread thread_;
+};
+
+}  // namespace hwcast::collector
+
+#endif  // HWCAST_SERVICES_COLLECTOR_RELAY_LINK_H_

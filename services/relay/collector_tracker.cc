@@ -1,0 +1,79 @@
+#include "services/relay/collector_tracker.h"
+
+#include <algorithm>
+
+#include "lib/time_util.h"
+
+namespace hwcast::relay {
+
+CollectorTracker::CollectorTracker(Options options)
+    : options_{options.window,
+               std::max<uint32_t>(1, options.max_epochs_per_collector),
+               std::max<uint32_t>(1, options.max_streams)} {}
+
+void CollectorTracker::MakeRoomFor(const std::string& collector_id) {
+  // Too many epochs of this collector: forget its least recently used one.
+  auto begin = streams_.lower_bound(Key(collector_id, 0));
+  uint32_t epochs = 0;
+  auto oldest = streams_.end();
+  for (auto it = begin; it != streams_.end() && it->first.first == collector_id;
+       ++it) {
+    ++epochs;
+    if (oldest == streams_.end() ||
+        it->second.last_received < oldest->second.last_received) {
+      oldest = it;
+    }
+  }
+  if (epochs >= options_.max_epochs_per_collector) {
+    streams_.erase(oldest);
+    return;
+  }
+  // Too many streams in all: forget the least recently used one.
+  if (streams_.size() >= options_.max_streams) {
+    auto lru = std::min_element(
+        streams_.begin(), streams_.end(), [](const auto& a, const auto& b) {
+          return a.second.last_received < b.second.last_received;
+        });
+    streams_.erase(lru);
+  }
+}
+
+DedupWindow::Result CollectorTracker::Record(const std::string& collector_id,
+                                             uint64_t epoch,
+                                             uint64_t batch_sequence,
+                                             absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  Key key(collector_id, epoch);
+  auto it = streams_.find(key);
+  if (it == streams_.end()) {
+    MakeRoomFor(collector_id);
+    it = streams_.try_emplace(std::move(key), options_.window).first;
+  }
+  it->second.last_received = now;
+  return it->second.dedup.Insert(batch_sequence);
+}
+
+std::vector<hwcast::v1::CollectorInfo> CollectorTracker::List() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<hwcast::v1::CollectorInfo> out;
+  out.reserve(streams_.size());
+  for (const auto& [key, stream] : streams_) {
+    hwcast::v1::CollectorInfo& info = out.emplace_back();
+    info.set_collector_id(key.first);
+    info.set_epoch(key.second);
+    info.set_batches_accepted(stream.dedup.accepted());
+    info.set_duplicates(stream.dedup.duplicates());
+    info.set_first_batch_sequence(stream.dedup.first());
+    info.set_last_batch_sequence(stream.dedup.last());
+    info.set_missing_batches(stream.dedup.missing());
+    *info.mutable_last_received_time() = ToProtoTime(stream.last_received);
+  }
+  return out;
+}
+
+size_t CollectorTracker::stream_count() const {
+  absl::MutexLock lock(&mu_);
+  return streams_.size();
+}
+
+}  // namespace hwcast::relay

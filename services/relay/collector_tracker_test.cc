@@ -1,0 +1,71 @@
+#include "services/relay/collector_tracker.h"
+
+#include "gtest/gtest.h"
+#include "lib/time_util.h"
+
+namespace hwcast::relay {
+namespace {
+
+using Result = DedupWindow::Result;
+
+const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000);
+
+TEST(CollectorTrackerTest, TracksEachEpochSeparately) {
+  CollectorTracker tracker;
+  EXPECT_EQ(tracker.Record("c1", 7, 1, kT0), Result::kNew);
+  EXPECT_EQ(tracker.Record("c1", 7, 2, kT0), Result::kNew);
+  EXPECT_EQ(tracker.Record("c1", 7, 2, kT0), Result::kDuplicate);
+  EXPECT_EQ(tracker.Record("c1", 7, 4, kT0 + absl::Seconds(3)), Result::kNew);
+  // A restarted collector (new epoch) starts at 1 again: not a replay.
+  EXPECT_EQ(tracker.Record("c1", 8, 1, kT0), Result::kNew);
+  EXPECT_EQ(tracker.Record("c2", 7, 1, kT0), Result::kNew);
+
+  const auto list = tracker.List();
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0].collector_id(), "c1");
+  EXPECT_EQ(list[0].epoch(), 7u);
+  EXPECT_EQ(list[0].batches_accepted(), 3u);
+  EXPECT_EQ(list[0].duplicates(), 1u);
+  EXPECT_EQ(list[0].first_batch_sequence(), 1u);
+  EXPECT_EQ(list[0].last_batch_sequence(), 4u);
+  EXPECT_EQ(list[0].missing_batches(), 1u);
+  EXPECT_EQ(FromProtoTime(list[0].last_received_time()),
+            kT0 + absl::Seconds(3));
+  EXPECT_EQ(list[1].epoch(), 8u);
+  EXPECT_EQ(list[1].batches_accepted(), 1u);
+  EXPECT_EQ(list[2].collector_id(), "c2");
+}
+
+TEST(CollectorTrackerTest, KeepsBoundedEpochsPerCollectorForgettingOldest) {
+  CollectorTracker::Options options;
+  options.max_epochs_per_collector = 2;
+  CollectorTracker tracker(options);
+  tracker.Record("c", 1, 1, kT0);
+  tracker.Record("c", 2, 1, kT0 + absl::Seconds(1));
+  tracker.Record("c", 1, 2, kT0 + absl::Seconds(2));  // epoch 1 used again
+  tracker.Record("c", 3, 1, kT0 + absl::Seconds(3));  // evicts epoch 2
+  tracker.Record("other", 1, 1, kT0);
+  const auto list = tracker.List();
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0].epoch(), 1u);
+  EXPECT_EQ(list[1].epoch(), 3u);
+  EXPECT_EQ(list[2].collector_id(), "other");
+}
+
+TEST(CollectorTrackerTest, KeepsBoundedStreamsInAll) {
+  CollectorTracker::Options options;
+  options.max_streams = 16;
+  CollectorTracker tracker(options);
+  for (int i = 0; i < 1000; ++i) {
+    tracker.Record("c" + std::to_string(i), 1, 1, kT0 + absl::Seconds(i));
+  }
+  EXPECT_EQ(tracker.stream_count(), 16u);
+  // The most recent ones are kept.
+  const auto list = tracker.List();
+  for (const auto& info : list) {
+    EXPECT_GE(std::stoi(info.collector_id().substr(1)), 1000 - 16);
+  }
+}
+
+}  // namespace
+}  // namespace hwcast::relay

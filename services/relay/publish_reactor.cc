@@ -1,0 +1,167 @@
+#include "services/relay/publish_reactor.h"
+
+#include <utility>
+
+#include "lib/log.h"
+
+namespace hwcast::relay {
+
+PublishReactor::PublishReactor(RelayHub* hub, StreamRegistry* registry,
+                               size_t max_pending_acks, std::string peer)
+    : hub_(hub),
+      registry_(registry),
+      max_pending_acks_(max_pending_acks == 0 ? 1 : max_pending_acks),
+      peer_(std::move(peer)) {}
+
+PublishReactor* PublishReactor::Start(RelayHub* hub, StreamRegistry* registry,
+                                      size_t max_pending_acks,
+                                      std::string peer) {
+  auto* reactor =
+      new PublishReactor(hub, registry, max_pending_acks, std::move(peer));
+  if (!registry->Add(reactor)) {
+    {
+      absl::MutexLock lock(&reactor->mu_);
+      reactor->read_state_ = ReadState::kDone;
+      reactor->SetStatusLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                            "relay is shutting down"));
+      reactor->finish_claimed_ = true;
+    }
+    reactor->Finish(reactor->final_status_);
+    return reactor;
+  }
+  reactor->in_registry_ = true;
+  HWCAST_LOG(DEBUG) << "publisher " << reactor->peer_ << " connected";
+  reactor->StartRead(&reactor->request_);
+  return reactor;
+}
+
+void PublishReactor::SetStatusLocked(grpc::Status status) {
+  if (status_set_) return;
+  status_set_ = true;
+  final_status_ = std::move(status);
+}
+
+bool PublishReactor::CanReadLocked() const {
+  return !stopping_ && !broken_ && pending_.size() < max_pending_acks_;
+}
+
+bool PublishReactor::ClaimNextWriteLocked() {
+  if (write_claimed_ || broken_ || pending_.empty()) return false;
+  current_ = std::move(pending_.front());
+  pending_.pop_front();
+  write_claimed_ = true;
+  return true;
+}
+
+bool PublishReactor::ClaimFinishLocked() {
+  if (finish_claimed_ || write_claimed_ ||
+      read_state_ == ReadState::kIngesting) {
+    return false;
+  }
+  const bool acks_done = pending_.empty();
+  const bool done =
+      broken_ || (acks_done && (stopping_ || read_state_ == ReadState::kDone));
+  if (!done) return false;
+  SetStatusLocked(grpc::Status::OK);
+  finish_claimed_ = true;
+  return true;
+}
+
+void PublishReactor::Run(const Actions& actions) {
+  if (actions.start_write) StartWrite(&current_);
+  if (actions.start_read) StartRead(&request_);
+  if (actions.finish) Finish(final_status_);
+}
+
+void PublishReactor::OnReadDone(bool ok) {
+  Actions actions;
+  bool ingest = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!ok || stopping_ || broken_) {
+      // The client half-closed (or the call ended), or the relay is
+      // stopping: no more batches from this stream.
+      read_state_ = ReadState::kDone;
+      actions.finish = ClaimFinishLocked();
+    } else {
+      read_state_ = ReadState::kIngesting;
+      ingest = true;
+    }
+  }
+  if (!ingest) {
+    Run(actions);
+    return;
+  }
+
+  hwcast::v1::PublishAck ack =
+      hub_->Ingest(std::move(*request_.mutable_batch()), peer_);
+
+  {
+    absl::MutexLock lock(&mu_);
+    if (!broken_) pending_.push_back(std::move(ack));
+    actions.start_write = ClaimNextWriteLocked();
+    if (CanReadLocked()) {
+      read_state_ = ReadState::kReading;
+      actions.start_read = true;
+    } else {
+      read_state_ =
+          (stopping_ || broken_) ? ReadState::kDone : ReadState::kPaused;
+    }
+    actions.finish = ClaimFinishLocked();
+  }
+  Run(actions);
+}
+
+void PublishReactor::OnWriteDone(bool ok) {
+  Actions actions;
+  {
+    absl::MutexLock lock(&mu_);
+    write_claimed_ = false;
+    if (!ok) {
+      broken_ = true;
+      pending_.clear();
+      SetStatusLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   "cannot write acknowledgements"));
+    }
+    actions.start_write = ClaimNextWriteLocked();
+    if (read_state_ == ReadState::kPaused && CanReadLocked()) {
+      read_state_ = ReadState::kReading;
+      actions.start_read = true;
+    }
+    actions.finish = ClaimFinishLocked();
+  }
+  Run(actions);
+}
+
+void PublishReactor::OnCancel() {
+  Actions actions;
+  {
+    absl::MutexLock lock(&mu_);
+    broken_ = true;
+    pending_.clear();
+    SetStatusLocked(grpc::Status::CANCELLED);
+    actions.finish = ClaimFinishLocked();
+  }
+  Run(actions);
+}
+
+bool PublishReactor::RequestStop() {
+  absl::MutexLock lock(&mu_);
+  if (!stopping_) {
+    stopping_ = true;
+    SetStatusLocked(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, "relay is shutting down"));
+  }
+  if (read_state_ == ReadState::kPaused) read_state_ = ReadState::kDone;
+  return ClaimFinishLocked();
+}
+
+void PublishReactor::FinishStop() { Finish(final_status_); }
+
+void PublishReactor::OnDone() {
+  if (in_registry_) registry_->Remove(this);
+  HWCAST_LOG(DEBUG) << "publisher " << peer_ << " done";
+  delete this;
+}
+
+}  // namespace hwcast::relay

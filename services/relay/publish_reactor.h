@@ -1,0 +1,105 @@
+// One Publish stream: reads PublishRequests, hands each batch to
+// RelayHub::Ingest and writes the resulting PublishAck back, in order.
+//
+// One write is in flight at a time; acks waiting behind it sit in a queue of
+// at most `max_pending_acks`. When that queue is full the reactor stops
+// reading until the client takes its acks (backpressure instead of unbounded
+// memory). A bad batch only gets a RESULT_REJECTED ack; the stream goes on.
+//
+// The stream ends with OK after the client half-closes and every ack is
+// written, CANCELLED when the client goes away, and UNAVAILABLE ("relay is
+// shutting down") on relay shutdown, after the acks already due are written;
+// batches read after shutdown began are not ingested (the collector keeps
+// and resends them).
+//
+// Locking protocol as in SubscribeReactor: StartRead/StartWrite/Finish are
+// only called with no lock held, by whoever claimed them under the lock;
+// Finish is never claimed while a write is claimed or a batch is being
+// ingested. Deletes itself in OnDone().
+//
+// Thread-safe.
+#ifndef HWCAST_SERVICES_RELAY_PUBLISH_REACTOR_H_
+#define HWCAST_SERVICES_RELAY_PUBLISH_REACTOR_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstddef>
+#include <deque>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "hwcast/v1/relay.pb.h"
+#include "services/relay/relay_hub.h"
+#include "services/relay/stream_registry.h"
+
+namespace hwcast::relay {
+
+class PublishReactor final
+    : public grpc::ServerBidiReactor<hwcast::v1::PublishRequest,
+                                     hwcast::v1::PublishAck>,
+      public StoppableStream {
+ public:
+  // Creates the reactor and starts reading. Pointers are not owned and must
+  // outlive the call. The reactor deletes itself when done.
+  static PublishReactor* Start(RelayHub* hub, StreamRegistry* registry,
+                               size_t max_pending_acks, std::string peer);
+
+  // StoppableStream: relay shutdown.
+  bool RequestStop() override;
+  void FinishStop() override;
+
+  // grpc::ServerBidiReactor.
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  enum class ReadState {
+    kReading,    // a read is outstanding
+    kIngesting,  // OnReadDone is handling a batch
+    kPaused,     // too many acks pending; OnWriteDone resumes reading
+    kDone,       // no more reads
+  };
+  struct Actions {
+    bool start_write = false;
+    bool start_read = false;
+    bool finish = false;
+  };
+
+  PublishReactor(RelayHub* hub, StreamRegistry* registry,
+                 size_t max_pending_acks, std::string peer);
+
+  bool ClaimNextWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool ClaimFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool CanReadLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetStatusLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Run(const Actions& actions);
+
+  RelayHub* const hub_;
+  StreamRegistry* const registry_;
+  const size_t max_pending_acks_;
+  const std::string peer_;
+  bool in_registry_ = false;
+
+  // Target of the outstanding read; only touched by the read side.
+  hwcast::v1::PublishRequest request_;
+
+  absl::Mutex mu_;
+  std::deque<hwcast::v1::PublishAck> pending_ ABSL_GUARDED_BY(mu_);
+  ReadState read_state_ ABSL_GUARDED_BY(mu_) = ReadState::kReading;
+  bool write_claimed_ ABSL_GUARDED_BY(mu_) = false;
+  // Client gone or a write failed: acks are pointless now.
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool finish_claimed_ ABSL_GUARDED_BY(mu_) = false;
+  bool status_set_ ABSL_GUARDED_BY(mu_) = false;
+  // The call's status; fixed once finish is claimed.
+  grpc::Status final_status_;
+  // The ack being written; owned by the claimer of the writer.
+  hwcast::v1::PublishAck current_;
+};
+
+}  // namespace hwcast::relay
+
+#endif  // HWCAST_SERVICES_RELAY_PUBLISH_REACTOR_H_

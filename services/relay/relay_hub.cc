@@ -1,0 +1,178 @@
+#include "services/relay/relay_hub.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "lib/log.h"
+#include "lib/time_util.h"
+#include "services/relay/batch_parser.h"
+
+namespace hwcast::relay {
+namespace {
+
+using hwcast::v1::PublishAck;
+
+// Rejections are logged one by one up to this many, then one in kLogEvery.
+constexpr uint64_t kLogFirstRejections = 20;
+constexpr uint64_t kLogEvery = 1000;
+
+void SetIdentity(PublishAck* ack, std::string collector_id, uint64_t epoch,
+                 uint64_t batch_sequence) {
+  ack->set_collector_id(std::move(collector_id));
+  ack->set_epoch(epoch);
+  ack->set_batch_sequence(batch_sequence);
+}
+
+}  // namespace
+
+RelayHub::RelayHub(Options options, const Clock* clock, BatchVerifier* verifier,
+                   RelayMetrics* metrics)
+    : options_(options),
+      clock_(clock),
+      verifier_(verifier),
+      metrics_(metrics),
+      tracker_(options.dedup) {}
+
+PublishAck RelayHub::Reject(const hwcast::v1::SignedBatch& signed_batch,
+                            const absl::Status& why, absl::string_view origin) {
+  BatchIdentity id = PeekBatchIdentity(signed_batch.batch());
+  PublishAck ack;
+  SetIdentity(&ack, id.collector_id, id.epoch, id.batch_sequence);
+  ack.set_result(PublishAck::RESULT_REJECTED);
+  ack.set_error(std::string(why.message()));
+  metrics_->batches(PublishAck::RESULT_REJECTED).Increment();
+  const uint64_t n = ++rejected_;
+  if (n <= kLogFirstRejections || n % kLogEvery == 0) {
+    HWCAST_LOG(WARNING) << "rejected batch " << id.collector_id << "/"
+                        << id.epoch << "#" << id.batch_sequence << " from "
+                        << origin << ": " << why.message() << " (" << n
+                        << " rejected so far)";
+  }
+  return ack;
+}
+
+PublishAck RelayHub::Ingest(hwcast::v1::SignedBatch signed_batch,
+                            absl::string_view origin) {
+  if (absl::Status s =
+          CheckBatchSize(signed_batch.batch(), options_.max_batch_bytes);
+      !s.ok()) {
+    return Reject(signed_batch, s, origin);
+  }
+  if (absl::Status s = verifier_->Verify(signed_batch); !s.ok()) {
+    return Reject(
+        signed_batch,
+        absl::Status(s.code(),
+                     absl::StrCat("signature check failed: ", s.message())),
+        origin);
+  }
+  absl::StatusOr<hwcast::v1::ReadingBatch> parsed =
+      ParseBatch(signed_batch.batch(), options_.max_batch_bytes);
+  if (!parsed.ok()) return Reject(signed_batch, parsed.status(), origin);
+
+  PublishAck ack;
+  SetIdentity(&ack, parsed->collector_id(), parsed->epoch(),
+              parsed->batch_sequence());
+  const absl::Time now = clock_->Now();
+  switch (tracker_.Record(parsed->collector_id(), parsed->epoch(),
+                          parsed->batch_sequence(), now)) {
+    case DedupWindow::Result::kNew:
+      break;
+    case DedupWindow::Result::kTooOld:
+      ack.set_error(
+          "batch_sequence is older than this relay's dedup window; treated "
+          "as already received");
+      [[fallthrough]];
+    case DedupWindow::Result::kDuplicate:
+      ack.set_result(PublishAck::RESULT_DUPLICATE);
+      metrics_->batches(PublishAck::RESULT_DUPLICATE).Increment();
+      return ack;
+  }
+
+  const int readings = parsed->readings_size();
+  BatchPtr batch = MakeAcceptedBatch(next_batch_id_++, std::move(signed_batch),
+                                     *std::move(parsed), now);
+  std::vector<BatchSubscriber*> to_start;
+  size_t sources = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    state_.Apply(batch);
+    for (BatchSubscriber* subscriber : subscribers_) {
+      if (subscriber->Offer(batch, /*snapshot=*/false)) {
+        to_start.push_back(subscriber);
+      }
+    }
+    sources = state_.size();
+  }
+  StartWrites(to_start);
+
+  metrics_->readings_in().Increment(readings);
+  metrics_->sources().Set(static_cast<double>(sources));
+  metrics_->batches(PublishAck::RESULT_ACCEPTED).Increment();
+  ack.set_result(PublishAck::RESULT_ACCEPTED);
+  return ack;
+}
+
+void RelayHub::StartWrites(const std::vector<BatchSubscriber*>& subscribers) {
+  for (BatchSubscriber* subscriber : subscribers) {
+    subscriber->StartPendingWrite();
+  }
+}
+
+void RelayHub::AddSubscriber(BatchSubscriber* subscriber,
+                             const hwcast::v1::ReadingFilter& filter) {
+  bool start = false;
+  size_t count = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const BatchPtr& batch : state_.SnapshotBatches(filter)) {
+      start = subscriber->Offer(batch, /*snapshot=*/true) || start;
+    }
+    subscribers_.push_back(subscriber);
+    count = subscribers_.size();
+  }
+  metrics_->subscribers().Set(static_cast<double>(count));
+  if (start) subscriber->StartPendingWrite();
+}
+
+void RelayHub::RemoveSubscriber(BatchSubscriber* subscriber) {
+  size_t count = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    subscribers_.erase(
+        std::remove(subscribers_.begin(), subscribers_.end(), subscriber),
+        subscribers_.end());
+    count = subscribers_.size();
+  }
+  metrics_->subscribers().Set(static_cast<double>(count));
+}
+
+size_t RelayHub::subscriber_count() const {
+  absl::MutexLock lock(&mu_);
+  return subscribers_.size();
+}
+
+hwcast::v1::ListLatestResponse RelayHub::ListLatest(
+    const hwcast::v1::ReadingFilter& filter) const {
+  hwcast::v1::ListLatestResponse response;
+  for (const StateTable::Entry& entry : state_.Latest(filter)) {
+    hwcast::v1::LatestReading* out = response.add_readings();
+    *out->mutable_reading() = entry.reading();
+    out->set_collector_id(entry.batch->batch.collector_id());
+    out->set_epoch(entry.batch->batch.epoch());
+    out->set_batch_sequence(entry.batch->batch.batch_sequence());
+    *out->mutable_received_time() = ToProtoTime(entry.batch->received_time);
+  }
+  return response;
+}
+
+hwcast::v1::ListCollectorsResponse RelayHub::ListCollectors() const {
+  hwcast::v1::ListCollectorsResponse response;
+  for (hwcast::v1::CollectorInfo& info : tracker_.List()) {
+    *response.add_collectors() = std::move(info);
+  }
+  return response;
+}
+
+}  // namespace hwcast::relay

@@ -1,0 +1,97 @@
+// The relay's shared core, independent of gRPC streams: the one ingest path
+// every batch origin uses (gRPC Publish now, multicast later), the state
+// table, per-collector dedup, and fan-out to subscribers.
+//
+// Ingest(signed batch):
+//   size check -> BatchVerifier (signature seam, on the bytes as received)
+//   -> parse + ValidateBatch -> dedup by (collector_id, epoch,
+//   batch_sequence) -> state table -> every subscriber's queue.
+// A bad batch is rejected with a message saying what is wrong; it never
+// affects batches already accepted.
+//
+// Fan-out and subscriber registration are serialized by one mutex, so a new
+// subscriber's snapshot and the live batches after it neither overlap nor
+// leave a hole. That mutex is only held while batches are queued; writes to
+// subscribers start after it is released.
+//
+// Thread-safe. Does not own the clock, verifier or metrics (they must outlive
+// it) nor the subscribers (which must RemoveSubscriber() before they go).
+#ifndef HWCAST_SERVICES_RELAY_RELAY_HUB_H_
+#define HWCAST_SERVICES_RELAY_RELAY_HUB_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "hwcast/v1/reading.pb.h"
+#include "hwcast/v1/relay.pb.h"
+#include "lib/clock.h"
+#include "services/relay/batch_subscriber.h"
+#include "services/relay/batch_verifier.h"
+#include "services/relay/collector_tracker.h"
+#include "services/relay/relay_metrics.h"
+#include "services/relay/state_table.h"
+
+namespace hwcast::relay {
+
+class RelayHub {
+ public:
+  struct Options {
+    // Largest accepted serialized ReadingBatch.
+    size_t max_batch_bytes = 1 << 20;
+    CollectorTracker::Options dedup;
+  };
+
+  RelayHub(Options options, const Clock* clock, BatchVerifier* verifier,
+           RelayMetrics* metrics);
+  RelayHub(const RelayHub&) = delete;
+  RelayHub& operator=(const RelayHub&) = delete;
+
+  // Takes in one batch from `origin` (for log lines, e.g. "ipv4:1.2.3.4:5")
+  // and says what became of it: ACCEPTED (in the state table and queued to
+  // every interested subscriber), DUPLICATE or REJECTED (with `error`). The
+  // ack names the batch as far as its bytes could be read.
+  hwcast::v1::PublishAck Ingest(hwcast::v1::SignedBatch signed_batch,
+                                absl::string_view origin);
+
+  // Offers `subscriber` its snapshot (snapshot = true: the distinct batches
+  // holding the latest reading of each source passing `filter`), then
+  // registers it for live batches.
+  void AddSubscriber(BatchSubscriber* subscriber,
+                     const hwcast::v1::ReadingFilter& filter);
+  // After this returns the hub never calls `subscriber` again.
+  void RemoveSubscriber(BatchSubscriber* subscriber);
+  size_t subscriber_count() const;
+
+  // The latest reading of every source passing `filter`, by source key.
+  hwcast::v1::ListLatestResponse ListLatest(
+      const hwcast::v1::ReadingFilter& filter) const;
+  hwcast::v1::ListCollectorsResponse ListCollectors() const;
+
+  const StateTable& state() const { return state_; }
+
+ private:
+  hwcast::v1::PublishAck Reject(const hwcast::v1::SignedBatch& signed_batch,
+                                const absl::Status& why,
+                                absl::string_view origin);
+  void StartWrites(const std::vector<BatchSubscriber*>& subscribers);
+
+  const Options options_;
+  const Clock* const clock_;
+  BatchVerifier* const verifier_;
+  RelayMetrics* const metrics_;
+  StateTable state_;
+  CollectorTracker tracker_;
+  std::atomic<uint64_t> next_batch_id_{1};
+  std::atomic<uint64_t> rejected_{0};
+
+  mutable absl::Mutex mu_;
+  std::vector<BatchSubscriber*> subscribers_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace hwcast::relay
+
+#endif  // HWCAST_SERVICES_RELAY_RELAY_HUB_H_

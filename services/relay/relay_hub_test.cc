@@ -1,0 +1,222 @@
+#include "services/relay/relay_hub.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "lib/fake_clock.h"
+#include "lib/time_util.h"
+#include "prometheus/registry.h"
+#include "services/relay/relay_test_util.h"
+
+namespace hwcast::relay {
+namespace {
+
+using hwcast::v1::PublishAck;
+using test_util::Batch;
+using test_util::Humidity;
+using test_util::Signed;
+using test_util::Temperature;
+using ::testing::HasSubstr;
+
+// Records what the hub offers; claims a write for every offer when
+// `claim` is set, to check StartPendingWrite() follows.
+class RecordingSubscriber final : public BatchSubscriber {
+ public:
+  explicit RecordingSubscriber(bool claim = false) : claim_(claim) {}
+  bool Offer(const BatchPtr& batch, bool snapshot) override {
+    offers.emplace_back(batch->batch.batch_sequence(), snapshot);
+    return claim_;
+  }
+  void StartPendingWrite() override { ++started; }
+
+  std::vector<std::pair<uint64_t, bool>> offers;
+  int started = 0;
+
+ private:
+  const bool claim_;
+};
+
+class DenyingVerifier final : public BatchVerifier {
+ public:
+  absl::Status Verify(const hwcast::v1::SignedBatch& b) override {
+    if (b.key_id() == "bad") {
+      return absl::PermissionDeniedError("unknown key id 'bad'");
+    }
+    return absl::OkStatus();
+  }
+};
+
+class RelayHubTest : public ::testing::Test {
+ protected:
+  RelayHubTest()
+      : metrics_(registry_), hub_(Options(), &clock_, &verifier_, &metrics_) {}
+
+  static RelayHub::Options Options() {
+    RelayHub::Options o;
+    o.max_batch_bytes = 2048;
+    return o;
+  }
+
+  PublishAck Ingest(const hwcast::v1::ReadingBatch& batch) {
+    return hub_.Ingest(Signed(batch), "test");
+  }
+
+  double Batches(PublishAck::Result r) { return metrics_.batches(r).Value(); }
+
+  prometheus::Registry registry_;
+  RelayMetrics metrics_;
+  FakeClock clock_;
+  DenyingVerifier verifier_;
+  RelayHub hub_;
+};
+
+TEST_F(RelayHubTest, AcceptsThenRecognisesDuplicate) {
+  auto batch = Batch(
+      "c", 7, 1, {Temperature("h", "t", 1, 20), Humidity("h", "rh", 1, 40)});
+  PublishAck ack = Ingest(batch);
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
+  EXPECT_EQ(ack.collector_id(), "c");
+  EXPECT_EQ(ack.epoch(), 7u);
+  EXPECT_EQ(ack.batch_sequence(), 1u);
+  EXPECT_EQ(ack.error(), "");
+
+  PublishAck again = Ingest(batch);
+  EXPECT_EQ(again.result(), PublishAck::RESULT_DUPLICATE);
+  EXPECT_EQ(again.batch_sequence(), 1u);
+
+  EXPECT_EQ(Batches(PublishAck::RESULT_ACCEPTED), 1);
+  EXPECT_EQ(Batches(PublishAck::RESULT_DUPLICATE), 1);
+  EXPECT_EQ(metrics_.readings_in().Value(), 2);
+  EXPECT_EQ(metrics_.sources().Value(), 2);
+}
+
+TEST_F(RelayHubTest, RejectsGarbageWithoutTouchingState) {
+  hwcast::v1::SignedBatch garbage;
+  garbage.set_batch("\xff\xfe not a batch");
+  PublishAck ack = hub_.Ingest(garbage, "test");
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);
+  EXPECT_THAT(ack.error(),
+              HasSubstr("not a serialized hwcast.v1.ReadingBatch"));
+
+  PublishAck empty = hub_.Ingest(hwcast::v1::SignedBatch(), "test");
+  EXPECT_EQ(empty.result(), PublishAck::RESULT_REJECTED);
+  EXPECT_THAT(empty.error(), HasSubstr("empty"));
+
+  EXPECT_EQ(Batches(PublishAck::RESULT_REJECTED), 2);
+  EXPECT_EQ(hub_.state().size(), 0u);
+  EXPECT_EQ(hub_.ListCollectors().collectors_size(), 0);
+}
+
+TEST_F(RelayHubTest, RejectsMissingFieldsNamingThem) {
+  auto no_epoch = Batch("c", 0, 1, {Temperature("h", "t", 1, 20)});
+  PublishAck ack = Ingest(no_epoch);
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);
+  EXPECT_THAT(ack.error(), HasSubstr("epoch is 0"));
+  EXPECT_EQ(ack.collector_id(), "c");  // named as far as it could be read
+
+  auto reading = Temperature("h", "t", 1, 20);
+  reading.clear_observed_time();
+  ack = Ingest(Batch("c", 1, 2, {reading}));
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);
+  EXPECT_THAT(ack.error(), HasSubstr("readings[0] (t): observed_time"));
+  EXPECT_EQ(ack.batch_sequence(), 2u);
+
+  // The rejected batch does not count as received: a fixed resend with the
+  // same sequence is accepted.
+  EXPECT_EQ(Ingest(Batch("c", 1, 2, {Temperature("h", "t", 1, 20)})).result(),
+            PublishAck::RESULT_ACCEPTED);
+}
+
+TEST_F(RelayHubTest, RejectsOversizeBatchButNamesIt) {
+  std::vector<hwcast::v1::Reading> readings;
+  for (int i = 1; i <= 100; ++i) {
+    readings.push_back(
+        Temperature("host", "source-" + std::to_string(i), 1, i));
+  }
+  PublishAck ack = Ingest(Batch("big", 3, 4, readings));
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);
+  EXPECT_THAT(ack.error(), HasSubstr("more than max_batch_bytes (2048)"));
+  EXPECT_EQ(ack.collector_id(), "big");
+  EXPECT_EQ(ack.epoch(), 3u);
+  EXPECT_EQ(ack.batch_sequence(), 4u);
+}
+
+TEST_F(RelayHubTest, VerifierSeamRejectsBeforeAnythingElse) {
+  auto signed_batch = Signed(Batch("c", 1, 1, {Temperature("h", "t", 1, 20)}));
+  signed_batch.set_key_id("bad");
+  PublishAck ack = hub_.Ingest(signed_batch, "test");
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);
+  EXPECT_THAT(ack.error(), HasSubstr("signature check failed: unknown key id"));
+  EXPECT_EQ(hub_.state().size(), 0u);
+}
+
+TEST_F(RelayHubTest, ListLatestCarriesReceivedTimeFromClock) {
+  Ingest(Batch("c", 1, 1, {Temperature("h", "t", 1, 20)}));
+  clock_.Advance(absl::Seconds(30));
+  const absl::Time second = clock_.Now();
+  Ingest(Batch("c", 1, 2, {Temperature("h", "t", 2, 21)}));
+  auto latest = hub_.ListLatest({});
+  ASSERT_EQ(latest.readings_size(), 1);
+  const auto& r = latest.readings(0);
+  EXPECT_DOUBLE_EQ(r.reading().temperature().celsius(), 21);
+  EXPECT_EQ(r.collector_id(), "c");
+  EXPECT_EQ(r.epoch(), 1u);
+  EXPECT_EQ(r.batch_sequence(), 2u);
+  EXPECT_EQ(FromProtoTime(r.received_time()), second);
+}
+
+TEST_F(RelayHubTest, ListCollectorsCountsGapsAndDuplicates) {
+  Ingest(Batch("c", 1, 1, {Temperature("h", "t", 1, 20)}));
+  Ingest(Batch("c", 1, 4, {Temperature("h", "t", 4, 20)}));
+  Ingest(Batch("c", 1, 4, {Temperature("h", "t", 4, 20)}));
+  auto list = hub_.ListCollectors();
+  ASSERT_EQ(list.collectors_size(), 1);
+  const auto& c = list.collectors(0);
+  EXPECT_EQ(c.batches_accepted(), 2u);
+  EXPECT_EQ(c.duplicates(), 1u);
+  EXPECT_EQ(c.first_batch_sequence(), 1u);
+  EXPECT_EQ(c.last_batch_sequence(), 4u);
+  EXPECT_EQ(c.missing_batches(), 2u);
+  EXPECT_EQ(FromProtoTime(c.last_received_time()), clock_.Now());
+}
+
+TEST_F(RelayHubTest, SubscriberGetsSnapshotThenLive) {
+  Ingest(Batch("c", 1, 1,
+               {Temperature("h", "a", 1, 20), Temperature("h", "b", 1, 20)}));
+  Ingest(Batch("c", 1, 2, {Temperature("h", "a", 2, 21)}));
+  Ingest(Batch("c", 1, 3, {Temperature("h", "a", 3, 22)}));
+
+  RecordingSubscriber sub(/*claim=*/true);
+  hub_.AddSubscriber(&sub, {});
+  EXPECT_EQ(metrics_.subscribers().Value(), 1);
+  // Batch 1 (latest for b) and 3 (latest for a); 2 is superseded.
+  EXPECT_EQ(sub.offers,
+            (std::vector<std::pair<uint64_t, bool>>{{1, true}, {3, true}}));
+  EXPECT_EQ(sub.started, 1);  // once, after the hub lock is released
+
+  Ingest(Batch("c", 1, 4, {Temperature("h", "b", 4, 23)}));
+  EXPECT_EQ(sub.offers.back(), (std::pair<uint64_t, bool>{4, false}));
+  EXPECT_EQ(sub.started, 2);
+
+  hub_.RemoveSubscriber(&sub);
+  EXPECT_EQ(metrics_.subscribers().Value(), 0);
+  Ingest(Batch("c", 1, 5, {Temperature("h", "b", 5, 23)}));
+  EXPECT_EQ(sub.offers.size(), 3u);
+}
+
+TEST_F(RelayHubTest, SnapshotFollowsTheFilter) {
+  Ingest(Batch("c", 1, 1, {Temperature("h1", "t", 1, 20)}));
+  Ingest(Batch("c", 1, 2, {Humidity("h2", "rh", 1, 40)}));
+  RecordingSubscriber sub;
+  hwcast::v1::ReadingFilter filter;
+  filter.add_hosts("h2");
+  hub_.AddSubscriber(&sub, filter);
+  EXPECT_EQ(sub.offers, (std::vector<std::pair<uint64_t, bool>>{{2, true}}));
+  hub_.RemoveSubscriber(&sub);
+}
+
+}  // namespace
+}  // namespace hwcast::relay

@@ -1,0 +1,94 @@
+// The hwcast.v1.Relay gRPC service (callback API).
+//
+//   Publish        one PublishReactor per stream -> RelayHub::Ingest
+//   Subscribe      raw method (grpc::ByteBuffer): one SubscribeReactor per
+//                  stream, writing pre-serialized responses shared by all
+//                  subscribers
+//   ListLatest     RelayHub::ListLatest
+//   ListCollectors RelayHub::ListCollectors
+//
+// BeginShutdown() finishes every open stream (subscribers with OK,
+// publishers with UNAVAILABLE) so that GrpcServer::Shutdown() does not wait
+// for its grace period; streams that arrive later are refused.
+//
+// Thread-safe. Does not own the hub or metrics, which must outlive it; the
+// service itself must outlive the gRPC server it is registered with.
+#ifndef HWCAST_SERVICES_RELAY_RELAY_SERVICE_IMPL_H_
+#define HWCAST_SERVICES_RELAY_RELAY_SERVICE_IMPL_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstddef>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "hwcast/v1/relay.grpc.pb.h"
+#include "services/relay/relay_hub.h"
+#include "services/relay/relay_metrics.h"
+#include "services/relay/stream_registry.h"
+
+namespace hwcast::relay {
+
+using RelayCallbackBase = hwcast::v1::Relay::WithCallbackMethod_Publish<
+    hwcast::v1::Relay::WithRawCallbackMethod_Subscribe<
+        hwcast::v1::Relay::WithCallbackMethod_ListLatest<
+            hwcast::v1::Relay::WithCallbackMethod_ListCollectors<
+                hwcast::v1::Relay::Service>>>>;
+
+// Checks a request's filter: kinds must name a kind, hosts and source ids must
+// not be empty, and no list may hold more than kMaxFilterEntries entries.
+// INVALID_ARGUMENT names the field, e.g. "filter.kinds[0]: ...".
+absl::Status ValidateFilter(const hwcast::v1::ReadingFilter& filter);
+inline constexpr int kMaxFilterEntries = 1024;
+
+// Parses the raw bytes of a SubscribeRequest and validates its filter.
+absl::StatusOr<hwcast::v1::SubscribeRequest> ParseSubscribeRequest(
+    const grpc::ByteBuffer& raw);
+
+class RelayServiceImpl final : public RelayCallbackBase {
+ public:
+  struct Options {
+    // Batches queued per subscriber before superseded ones are skipped.
+    size_t subscriber_queue_batches = 1024;
+    // Acks queued per Publish stream before it stops reading.
+    size_t max_pending_acks = 64;
+  };
+
+  RelayServiceImpl(RelayHub* hub, RelayMetrics* metrics, Options options);
+  RelayServiceImpl(const RelayServiceImpl&) = delete;
+  RelayServiceImpl& operator=(const RelayServiceImpl&) = delete;
+
+  // Finishes every open stream and refuses new ones. Idempotent; returns
+  // without waiting for the streams to be done.
+  void BeginShutdown();
+
+  // Open Publish and Subscribe streams.
+  size_t open_streams() const { return registry_.size(); }
+
+  grpc::ServerBidiReactor<hwcast::v1::PublishRequest, hwcast::v1::PublishAck>*
+  Publish(grpc::CallbackServerContext* context) override;
+
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(
+      grpc::CallbackServerContext* context,
+      const grpc::ByteBuffer* request) override;
+
+  grpc::ServerUnaryReactor* ListLatest(
+      grpc::CallbackServerContext* context,
+      const hwcast::v1::ListLatestRequest* request,
+      hwcast::v1::ListLatestResponse* response) override;
+
+  grpc::ServerUnaryReactor* ListCollectors(
+      grpc::CallbackServerContext* context,
+      const hwcast::v1::ListCollectorsRequest* request,
+      hwcast::v1::ListCollectorsResponse* response) override;
+
+ private:
+  RelayHub* const hub_;
+  RelayMetrics* const metrics_;
+  const Options options_;
+  StreamRegistry registry_;
+};
+
+}  // namespace hwcast::relay
+
+#endif  // HWCAST_SERVICES_RELAY_RELAY_SERVICE_IMPL_H_

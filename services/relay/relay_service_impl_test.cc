@@ -1,0 +1,501 @@
+// The Relay gRPC service end to end, in process, on 127.0.0.1:0.
+#include "services/relay/relay_service_impl.h"
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "hwcast/v1/relay.grpc.pb.h"
+#include "lib/fake_clock.h"
+#include "lib/server.h"
+#include "lib/time_util.h"
+#include "prometheus/registry.h"
+#include "services/relay/relay_test_util.h"
+
+namespace hwcast::relay {
+namespace {
+
+using hwcast::v1::PublishAck;
+using hwcast::v1::PublishRequest;
+using hwcast::v1::ReadingBatch;
+using hwcast::v1::SubscribeRequest;
+using hwcast::v1::SubscribeResponse;
+using test_util::Batch;
+using test_util::Humidity;
+using test_util::Signed;
+using test_util::Temperature;
+using ::testing::HasSubstr;
+
+// Polls `done` until it holds or 20 s pass (a hang guard, not a timing
+// assertion).
+bool WaitFor(const std::function<bool()>& done) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
+PublishRequest RequestFor(const ReadingBatch& batch) {
+  PublishRequest r;
+  *r.mutable_batch() = Signed(batch);
+  return r;
+}
+
+ReadingBatch BatchOf(const SubscribeResponse& response) {
+  ReadingBatch b;
+  EXPECT_TRUE(b.ParseFromString(response.batch().batch()));
+  return b;
+}
+
+hwcast::v1::Reading Entropy(const std::string& host,
+                            const std::string& source_id, uint64_t sequence,
+                            size_t bytes) {
+  hwcast::v1::Reading r = Temperature(host, source_id, sequence, 0);
+  auto* e = r.mutable_entropy();
+  e->set_data(std::string(bytes, static_cast<char>(sequence)));
+  e->set_verdict(hwcast::v1::EntropyChunk::VERDICT_PASS);
+  e->set_entropy_bits(8.0 * bytes);
+  return r;
+}
+
+void SetDeadline(grpc::ClientContext* ctx) {
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::seconds(60));
+}
+
+class RelayServiceTest : public ::testing::Test {
+ protected:
+  void Start(size_t queue_batches = 1024) {
+    hub_ = std::make_unique<RelayHub>(RelayHub::Options(), &clock_, &verifier_,
+                                      &metrics_);
+    RelayServiceImpl::Options options;
+    options.subscriber_queue_batches = queue_batches;
+    service_ =
+        std::make_unique<RelayServiceImpl>(hub_.get(), &metrics_, options);
+    auto server = GrpcServer::Start({"127.0.0.1:0"}, {service_.get()});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    address_ = server_->bound_addresses()[0];
+    stub_ = hwcast::v1::Relay::NewStub(
+        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  }
+
+  void TearDown() override {
+    if (service_) service_->BeginShutdown();
+    if (server_) server_->Shutdown(absl::Seconds(5));
+  }
+
+  // A stub on its own connection whose receive window never grows, so a
+  // client that does not read soon stops the server's writes.
+  std::unique_ptr<hwcast::v1::Relay::Stub> SmallWindowStub() {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 * 1024);
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    return hwcast::v1::Relay::NewStub(grpc::CreateCustomChannel(
+        address_, grpc::InsecureChannelCredentials(), args));
+  }
+
+  // Publishes `batches` on one stream; returns the acks.
+  std::vector<PublishAck> Publish(const std::vector<ReadingBatch>& batches) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    auto stream = stub_->Publish(&ctx);
+    std::vector<PublishAck> acks;
+    for (const auto& b : batches) {
+      EXPECT_TRUE(stream->Write(RequestFor(b)));
+      PublishAck ack;
+      EXPECT_TRUE(stream->Read(&ack));
+      acks.push_back(ack);
+    }
+    stream->WritesDone();
+    EXPECT_TRUE(stream->Finish().ok());
+    return acks;
+  }
+
+  prometheus::Registry registry_;
+  RelayMetrics metrics_{registry_};
+  FakeClock clock_;
+  AcceptAllBatchVerifier verifier_;
+  std::unique_ptr<RelayHub> hub_;
+  std::unique_ptr<RelayServiceImpl> service_;
+  std::unique_ptr<GrpcServer> server_;
+  std::string address_;
+  std::unique_ptr<hwcast::v1::Relay::Stub> stub_;
+};
+
+TEST_F(RelayServiceTest, PublishAcksEachBatchAndSurvivesBadOnes) {
+  Start();
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  auto stream = stub_->Publish(&ctx);
+  auto send = [&](const PublishRequest& request) {
+    EXPECT_TRUE(stream->Write(request));
+    PublishAck ack;
+    EXPECT_TRUE(stream->Read(&ack));
+    return ack;
+  };
+
+  const ReadingBatch good = Batch("c", 9, 1, {Temperature("h", "t", 1, 20)});
+  PublishAck ack = send(RequestFor(good));
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
+  EXPECT_EQ(ack.collector_id(), "c");
+  EXPECT_EQ(ack.epoch(), 9u);
+  EXPECT_EQ(ack.batch_sequence(), 1u);
+
+  PublishRequest garbage;
+  garbage.mutable_batch()->set_batch("\xff\xff\xff\xff\x0f");
+  ack = send(garbage);
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);
+  EXPECT_THAT(ack.error(), HasSubstr("not a serialized"));
+
+  ack = send(PublishRequest());  // no batch at all
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);
+  EXPECT_THAT(ack.error(), HasSubstr("empty"));
+
+  ack = send(RequestFor(Batch("", 9, 2, {Temperature("h", "t", 2, 20)})));
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);
+  EXPECT_THAT(ack.error(), HasSubstr("collector_id is empty"));
+
+  // 1.5 MiB: over the default 1 MiB limit, under gRPC's 4 MiB.
+  ack = send(RequestFor(Batch("c", 9, 3, {Entropy("h", "e", 3, 1536 * 1024)})));
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);
+  EXPECT_THAT(ack.error(), HasSubstr("max_batch_bytes"));
+  EXPECT_EQ(ack.batch_sequence(), 3u);
+
+  ack = send(RequestFor(good));  // resend after a reconnect
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_DUPLICATE);
+
+  ack = send(RequestFor(Batch("c", 9, 2, {Temperature("h", "t", 2, 21)})));
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
+
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(metrics_.batches(PublishAck::RESULT_ACCEPTED).Value(), 2);
+  EXPECT_EQ(metrics_.batches(PublishAck::RESULT_REJECTED).Value(), 4);
+  EXPECT_EQ(metrics_.batches(PublishAck::RESULT_DUPLICATE).Value(), 1);
+}
+
+TEST_F(RelayServiceTest, PublishAcksPipelinedBatchesInOrder) {
+  Start();
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  auto stream = stub_->Publish(&ctx);
+  constexpr int kBatches = 300;  // more than the pending-ack bound
+  std::thread writer([&] {
+    for (int i = 1; i <= kBatches; ++i) {
+      stream->Write(
+          RequestFor(Batch("c", 1, i, {Temperature("h", "t", i, 20)})));
+    }
+    stream->WritesDone();
+  });
+  for (int i = 1; i <= kBatches; ++i) {
+    PublishAck ack;
+    ASSERT_TRUE(stream->Read(&ack));
+    EXPECT_EQ(ack.batch_sequence(), static_cast<uint64_t>(i));
+    EXPECT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
+  }
+  writer.join();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(RelayServiceTest, SubscribeSendsSnapshotThenLiveUnchangedBytes) {
+  Start();
+  Publish({Batch("c", 1, 1,
+                 {Temperature("h", "a", 1, 20), Temperature("h", "b", 1, 30)}),
+           Batch("c", 1, 2, {Temperature("h", "a", 2, 21)})});
+
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  auto reader = stub_->Subscribe(&ctx, SubscribeRequest());
+  SubscribeResponse r;
+  ASSERT_TRUE(reader->Read(&r));
+  EXPECT_TRUE(r.snapshot());
+  EXPECT_EQ(BatchOf(r).batch_sequence(), 1u);  // latest for b
+  ASSERT_TRUE(reader->Read(&r));
+  EXPECT_TRUE(r.snapshot());
+  EXPECT_EQ(BatchOf(r).batch_sequence(), 2u);  // latest for a
+
+  const ReadingBatch live = Batch("c", 1, 3, {Temperature("h", "b", 3, 31)});
+  Publish({live});
+  ASSERT_TRUE(reader->Read(&r));
+  EXPECT_FALSE(r.snapshot());
+  // The signed bytes arrive exactly as published.
+  EXPECT_EQ(r.batch().batch(), Signed(live).batch());
+
+  ctx.TryCancel();
+  EXPECT_FALSE(reader->Read(&r));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // The server side lets go of the subscriber.
+  EXPECT_TRUE(WaitFor([&] { return hub_->subscriber_count() == 0; }));
+  EXPECT_TRUE(WaitFor([&] { return service_->open_streams() == 0; }));
+}
+
+TEST_F(RelayServiceTest, SubscribeFiltersByKindHostAndSource) {
+  Start();
+  struct Case {
+    const char* name;
+    std::function<void(hwcast::v1::ReadingFilter*)> set;
+  };
+  const std::vector<Case> cases = {
+      {"kind",
+       [](auto* f) { f->add_kinds(hwcast::v1::READING_KIND_HUMIDITY); }},
+      {"host", [](auto* f) { f->add_hosts("h2"); }},
+      {"source", [](auto* f) { f->add_source_ids("rh"); }},
+  };
+  uint64_t seq = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    SubscribeRequest request;
+    c.set(request.mutable_filter());
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    auto reader = stub_->Subscribe(&ctx, request);
+    ASSERT_TRUE(WaitFor([&] { return hub_->subscriber_count() == 1; }));
+    // Not matching (temperature on h1), then matching (humidity rh on h2):
+    // the first message must be the second batch.
+    const uint64_t t_seq = ++seq;
+    const uint64_t rh_seq = ++seq;
+    for (const PublishAck& ack :
+         Publish({Batch("c", 1, t_seq, {Temperature("h1", "t", t_seq, 20)}),
+                  Batch("c", 1, rh_seq, {Humidity("h2", "rh", rh_seq, 40)})})) {
+      EXPECT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED) << ack.error();
+    }
+    SubscribeResponse r;
+    // The first case has no snapshot yet; later ones get rh's latest first.
+    if (c.name != std::string("kind")) {
+      ASSERT_TRUE(reader->Read(&r));
+      EXPECT_TRUE(r.snapshot());
+      EXPECT_EQ(BatchOf(r).readings(0).source_id(), "rh");
+    }
+    ASSERT_TRUE(reader->Read(&r));
+    EXPECT_FALSE(r.snapshot());
+    EXPECT_EQ(BatchOf(r).batch_sequence(), rh_seq);
+    ctx.TryCancel();
+    while (reader->Read(&r)) {
+    }
+    reader->Finish();
+    ASSERT_TRUE(WaitFor([&] { return hub_->subscriber_count() == 0; }));
+  }
+}
+
+TEST_F(RelayServiceTest, SubscribeRejectsBadRequests) {
+  Start();
+  SubscribeRequest request;
+  request.mutable_filter()->add_kinds(hwcast::v1::READING_KIND_UNSPECIFIED);
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  auto reader = stub_->Subscribe(&ctx, request);
+  SubscribeResponse r;
+  EXPECT_FALSE(reader->Read(&r));
+  grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("filter.kinds[0]"));
+
+  // Raw bytes that are no SubscribeRequest at all.
+  grpc::GenericStub generic(
+      grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext raw_ctx;
+  SetDeadline(&raw_ctx);
+  grpc::CompletionQueue cq;
+  const std::string junk = "\xff\xff\xff";
+  grpc::Slice slice(junk);
+  grpc::ByteBuffer raw_request(&slice, 1);
+  auto call = generic.PrepareUnaryCall(&raw_ctx, "/hwcast.v1.Relay/Subscribe",
+                                       raw_request, &cq);
+  call->StartCall();
+  grpc::ByteBuffer raw_response;
+  grpc::Status raw_status;
+  call->Finish(&raw_response, &raw_status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_EQ(raw_status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(raw_status.error_message(), HasSubstr("not a serialized"));
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  EXPECT_EQ(hub_->subscriber_count(), 0u);
+}
+
+TEST_F(RelayServiceTest, SlowSubscriberBlocksNeitherIngestNorOthers) {
+  Start(/*queue_batches=*/8);
+  // Two sources in every batch, one only in the first.
+  constexpr int kBatches = 300;
+  auto slow_stub = SmallWindowStub();
+  grpc::ClientContext slow_ctx;
+  SetDeadline(&slow_ctx);
+  auto slow = slow_stub->Subscribe(&slow_ctx, SubscribeRequest());
+
+  grpc::ClientContext fast_ctx;
+  SetDeadline(&fast_ctx);
+  auto fast = stub_->Subscribe(&fast_ctx, SubscribeRequest());
+  ASSERT_TRUE(WaitFor([&] { return hub_->subscriber_count() == 2; }));
+  EXPECT_EQ(metrics_.subscribers().Value(), 2);
+
+  // Publish in lock step with the fast subscriber (it sees batch i before
+  // batch i + 1 is sent, so its own queue never fills), while the slow one
+  // reads nothing at all.
+  grpc::ClientContext pub_ctx;
+  SetDeadline(&pub_ctx);
+  auto publisher = stub_->Publish(&pub_ctx);
+  for (int i = 1; i <= kBatches; ++i) {
+    std::vector<hwcast::v1::Reading> readings = {
+        Entropy("h", "big", i, 16 * 1024), Temperature("h", "t", i, i)};
+    if (i == 1) readings.push_back(Temperature("h", "once", 1, 1));
+    ASSERT_TRUE(publisher->Write(RequestFor(Batch("c", 1, i, readings))));
+    PublishAck ack;
+    ASSERT_TRUE(publisher->Read(&ack));
+    ASSERT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
+    SubscribeResponse fast_response;
+    ASSERT_TRUE(fast->Read(&fast_response));
+    ASSERT_EQ(BatchOf(fast_response).batch_sequence(),
+              static_cast<uint64_t>(i));
+  }
+  publisher->WritesDone();
+  EXPECT_TRUE(publisher->Finish().ok());
+  EXPECT_GT(metrics_.slow_subscriber_drops().Value(), 0);
+
+  // The slow one now reads: batches stay in order, intermediate ones are
+  // skipped, and the latest of every source arrives.
+  std::vector<uint64_t> slow_seen;
+  bool saw_once = false;
+  SubscribeResponse r;
+  while (slow_seen.empty() || slow_seen.back() != kBatches) {
+    ASSERT_TRUE(slow->Read(&r));
+    const ReadingBatch b = BatchOf(r);
+    slow_seen.push_back(b.batch_sequence());
+    for (const auto& reading : b.readings()) {
+      saw_once = saw_once || reading.source_id() == "once";
+    }
+  }
+  EXPECT_TRUE(saw_once);
+  EXPECT_LT(slow_seen.size(), static_cast<size_t>(kBatches));
+  EXPECT_TRUE(std::is_sorted(slow_seen.begin(), slow_seen.end()));
+  EXPECT_EQ(std::adjacent_find(slow_seen.begin(), slow_seen.end()),
+            slow_seen.end());
+  // Every reading went out to the fast one, some to the slow one.
+  EXPECT_TRUE(WaitFor(
+      [&] { return metrics_.readings_out().Value() > 2.0 * kBatches + 1; }));
+  EXPECT_EQ(metrics_.readings_in().Value(), 2.0 * kBatches + 1);
+
+  slow_ctx.TryCancel();
+  fast_ctx.TryCancel();
+  while (slow->Read(&r)) {
+  }
+  while (fast->Read(&r)) {
+  }
+  slow->Finish();
+  fast->Finish();
+}
+
+TEST_F(RelayServiceTest, ListLatestAndListCollectors) {
+  Start();
+  Publish({Batch("c", 5, 1,
+                 {Temperature("h", "t", 1, 20), Humidity("h", "rh", 1, 40)}),
+           Batch("c", 5, 3, {Temperature("h", "t", 2, 22)})});
+
+  hwcast::v1::ListLatestRequest request;
+  request.mutable_filter()->add_kinds(hwcast::v1::READING_KIND_TEMPERATURE);
+  hwcast::v1::ListLatestResponse latest;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->ListLatest(&ctx, request, &latest).ok());
+  }
+  ASSERT_EQ(latest.readings_size(), 1);
+  EXPECT_DOUBLE_EQ(latest.readings(0).reading().temperature().celsius(), 22);
+  EXPECT_EQ(latest.readings(0).batch_sequence(), 3u);
+  EXPECT_EQ(FromProtoTime(latest.readings(0).received_time()), clock_.Now());
+
+  hwcast::v1::ListCollectorsResponse collectors;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub_->ListCollectors(&ctx, {}, &collectors).ok());
+  }
+  ASSERT_EQ(collectors.collectors_size(), 1);
+  EXPECT_EQ(collectors.collectors(0).epoch(), 5u);
+  EXPECT_EQ(collectors.collectors(0).batches_accepted(), 2u);
+  EXPECT_EQ(collectors.collectors(0).missing_batches(), 1u);
+
+  request.mutable_filter()->add_hosts("");
+  grpc::ClientContext ctx;
+  grpc::Status bad = stub_->ListLatest(&ctx, request, &latest);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(bad.error_message(), HasSubstr("filter.hosts[0]"));
+}
+
+TEST_F(RelayServiceTest, ShutdownFinishesOpenStreams) {
+  Start();
+  grpc::ClientContext sub_ctx;
+  SetDeadline(&sub_ctx);
+  auto subscriber = stub_->Subscribe(&sub_ctx, SubscribeRequest());
+  grpc::ClientContext pub_ctx;
+  SetDeadline(&pub_ctx);
+  auto publisher = stub_->Publish(&pub_ctx);
+  ASSERT_TRUE(publisher->Write(
+      RequestFor(Batch("c", 1, 1, {Temperature("h", "t", 1, 20)}))));
+  PublishAck ack;
+  ASSERT_TRUE(publisher->Read(&ack));
+  SubscribeResponse r;
+  ASSERT_TRUE(subscriber->Read(&r));  // the live batch
+  ASSERT_EQ(service_->open_streams(), 2u);
+
+  service_->BeginShutdown();
+  EXPECT_FALSE(subscriber->Read(&r));
+  EXPECT_TRUE(subscriber->Finish().ok());
+  EXPECT_FALSE(publisher->Read(&ack));
+  grpc::Status pub_status = publisher->Finish();
+  EXPECT_EQ(pub_status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(pub_status.error_message(), HasSubstr("shutting down"));
+
+  // New streams are refused while the server winds down.
+  grpc::ClientContext late_ctx;
+  SetDeadline(&late_ctx);
+  auto late = stub_->Subscribe(&late_ctx, SubscribeRequest());
+  EXPECT_FALSE(late->Read(&r));
+  EXPECT_EQ(late->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  server_->Shutdown(absl::Seconds(5));
+  EXPECT_EQ(service_->open_streams(), 0u);
+  EXPECT_EQ(hub_->subscriber_count(), 0u);
+}
+
+TEST_F(RelayServiceTest, ShutdownDoesNotHangOnASubscriberThatNeverReads) {
+  Start(/*queue_batches=*/4);
+  auto slow_stub = SmallWindowStub();
+  grpc::ClientContext slow_ctx;
+  SetDeadline(&slow_ctx);
+  auto slow = slow_stub->Subscribe(&slow_ctx, SubscribeRequest());
+  ASSERT_TRUE(WaitFor([&] { return hub_->subscriber_count() == 1; }));
+  std::vector<ReadingBatch> batches;
+  for (int i = 1; i <= 20; ++i) {
+    batches.push_back(Batch("c", 1, i, {Entropy("h", "big", i, 16 * 1024)}));
+  }
+  Publish(batches);  // the subscriber's write is now stuck in flow control
+
+  service_->BeginShutdown();
+  // The stuck write keeps the stream open until the server's grace period
+  // ends; then the call is cancelled and every reactor is released.
+  server_->Shutdown(absl::Milliseconds(200));
+  EXPECT_EQ(hub_->subscriber_count(), 0u);
+  EXPECT_EQ(service_->open_streams(), 0u);
+  SubscribeResponse r;
+  while (slow->Read(&r)) {
+  }
+  const grpc::Status status = slow->Finish();
+  EXPECT_NE(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+}
+
+}  // namespace
+}  // namespace hwcast::relay

@@ -1,0 +1,66 @@
+// Builders for readings and batches used by the relay's tests.
+#ifndef HWCAST_SERVICES_RELAY_RELAY_TEST_UTIL_H_
+#define HWCAST_SERVICES_RELAY_RELAY_TEST_UTIL_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "hwcast/v1/reading.pb.h"
+#include "lib/time_util.h"
+#include "services/relay/accepted_batch.h"
+
+namespace hwcast::relay::test_util {
+
+inline const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000);
+
+inline hwcast::v1::Reading Temperature(const std::string& host,
+                                       const std::string& source_id,
+                                       uint64_t sequence, double celsius,
+                                       absl::Time observed = kT0) {
+  hwcast::v1::Reading r;
+  r.set_host(host);
+  r.set_source_id(source_id);
+  r.set_sequence(sequence);
+  *r.mutable_observed_time() =
+      ToProtoTime(observed + absl::Seconds(static_cast<int64_t>(sequence)));
+  r.set_quality(hwcast::v1::QUALITY_OK);
+  r.mutable_temperature()->set_celsius(celsius);
+  return r;
+}
+
+inline hwcast::v1::Reading Humidity(const std::string& host,
+                                    const std::string& source_id,
+                                    uint64_t sequence, double percent) {
+  hwcast::v1::Reading r = Temperature(host, source_id, sequence, 0);
+  r.mutable_humidity()->set_relative_percent(percent);
+  return r;
+}
+
+inline hwcast::v1::ReadingBatch Batch(
+    const std::string& collector_id, uint64_t epoch, uint64_t batch_sequence,
+    const std::vector<hwcast::v1::Reading>& readings) {
+  hwcast::v1::ReadingBatch b;
+  b.set_collector_id(collector_id);
+  b.set_epoch(epoch);
+  b.set_batch_sequence(batch_sequence);
+  *b.mutable_sent_time() = ToProtoTime(kT0);
+  for (const auto& r : readings) *b.add_readings() = r;
+  return b;
+}
+
+inline hwcast::v1::SignedBatch Signed(const hwcast::v1::ReadingBatch& batch) {
+  hwcast::v1::SignedBatch s;
+  batch.SerializeToString(s.mutable_batch());
+  return s;
+}
+
+inline BatchPtr Accepted(uint64_t id, const hwcast::v1::ReadingBatch& batch,
+                         absl::Time received = kT0) {
+  return MakeAcceptedBatch(id, Signed(batch), batch, received);
+}
+
+}  // namespace hwcast::relay::test_util
+
+#endif  // HWCAST_SERVICES_RELAY_RELAY_TEST_UTIL_H_

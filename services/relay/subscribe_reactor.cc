@@ -1,0 +1,144 @@
+#include "services/relay/subscribe_reactor.h"
+
+#include <utility>
+
+#include "lib/log.h"
+
+namespace hwcast::relay {
+namespace {
+
+// Finishes the call at once; used for requests refused before any stream
+// state exists.
+class RejectedWriteReactor final
+    : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  explicit RejectedWriteReactor(grpc::Status status) {
+    Finish(std::move(status));
+  }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscribeReactor::Rejected(
+    grpc::Status status) {
+  return new RejectedWriteReactor(std::move(status));
+}
+
+SubscribeReactor::SubscribeReactor(RelayHub* hub, StreamRegistry* registry,
+                                   RelayMetrics* metrics, size_t queue_capacity,
+                                   hwcast::v1::ReadingFilter filter,
+                                   std::string peer)
+    : hub_(hub),
+      registry_(registry),
+      metrics_(metrics),
+      peer_(std::move(peer)),
+      queue_(queue_capacity, std::move(filter)) {}
+
+SubscribeReactor* SubscribeReactor::Start(
+    RelayHub* hub, StreamRegistry* registry, RelayMetrics* metrics,
+    size_t queue_capacity, hwcast::v1::ReadingFilter filter, std::string peer) {
+  // Copied before `filter` moves into the queue.
+  const hwcast::v1::ReadingFilter snapshot_filter = filter;
+  auto* reactor = new SubscribeReactor(hub, registry, metrics, queue_capacity,
+                                       std::move(filter), std::move(peer));
+  if (!registry->Add(reactor)) {
+    {
+      absl::MutexLock lock(&reactor->mu_);
+      reactor->StopLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                       "relay is shutting down"));
+      reactor->finish_claimed_ = true;
+    }
+    reactor->Finish(reactor->final_status_);
+    return reactor;
+  }
+  reactor->in_registry_ = true;
+  // The call is not bound to the reactor before this handler returns, so
+  // OnDone() (and RemoveSubscriber) cannot run before AddSubscriber.
+  reactor->in_hub_ = true;
+  hub->AddSubscriber(reactor, snapshot_filter);
+  HWCAST_LOG(DEBUG) << "subscriber " << reactor->peer_ << " started";
+  return reactor;
+}
+
+void SubscribeReactor::StopLocked(grpc::Status status) {
+  if (stopping_) return;
+  stopping_ = true;
+  final_status_ = std::move(status);
+}
+
+bool SubscribeReactor::ClaimNextWriteLocked() {
+  if (write_claimed_ || stopping_) return false;
+  std::optional<SubscriberQueue::Item> item = queue_.Pop();
+  if (!item.has_value()) return false;
+  current_ = item->batch->ToByteBuffer(item->snapshot);
+  current_readings_ = item->matching_readings;
+  write_claimed_ = true;
+  return true;
+}
+
+bool SubscribeReactor::ClaimFinishLocked() {
+  if (!stopping_ || finish_claimed_ || write_claimed_) return false;
+  finish_claimed_ = true;
+  return true;
+}
+
+bool SubscribeReactor::Offer(const BatchPtr& batch, bool snapshot) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return false;
+  const SubscriberQueue::PushResult pushed = queue_.Push(batch, snapshot);
+  if (pushed.dropped_readings > 0) {
+    metrics_->slow_subscriber_drops().Increment(
+        static_cast<double>(pushed.dropped_readings));
+  }
+  if (!pushed.queued) return false;
+  return ClaimNextWriteLocked();
+}
+
+void SubscribeReactor::StartPendingWrite() { StartWrite(&current_); }
+
+void SubscribeReactor::OnWriteDone(bool ok) {
+  bool start = false;
+  bool finish = false;
+  {
+    absl::MutexLock lock(&mu_);
+    write_claimed_ = false;
+    if (ok) {
+      metrics_->readings_out().Increment(current_readings_);
+    } else {
+      StopLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "subscriber stream broken"));
+    }
+    start = ClaimNextWriteLocked();
+    finish = !start && ClaimFinishLocked();
+  }
+  if (start) StartWrite(&current_);
+  if (finish) Finish(final_status_);
+}
+
+void SubscribeReactor::OnCancel() {
+  bool finish = false;
+  {
+    absl::MutexLock lock(&mu_);
+    StopLocked(grpc::Status::CANCELLED);
+    finish = ClaimFinishLocked();
+  }
+  if (finish) Finish(final_status_);
+}
+
+bool SubscribeReactor::RequestStop() {
+  absl::MutexLock lock(&mu_);
+  StopLocked(grpc::Status::OK);
+  return ClaimFinishLocked();
+}
+
+void SubscribeReactor::FinishStop() { Finish(final_status_); }
+
+void SubscribeReactor::OnDone() {
+  if (in_hub_) hub_->RemoveSubscriber(this);
+  if (in_registry_) registry_->Remove(this);
+  HWCAST_LOG(DEBUG) << "subscriber " << peer_ << " done";
+  delete this;
+}
+
+}  // namespace hwcast::relay

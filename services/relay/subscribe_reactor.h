@@ -1,0 +1,106 @@
+// One Subscribe stream: a gRPC write reactor fed by the RelayHub through a
+// bounded, coalescing SubscriberQueue.
+//
+// Writes are raw (grpc::ByteBuffer): each batch's SubscribeResponse was
+// serialized once when the relay accepted it, and every subscriber writes a
+// ByteBuffer sharing those bytes. One write is in flight at a time; a slow
+// reader only fills its own queue (which then skips superseded values, see
+// SubscriberQueue), never blocking ingest or other subscribers.
+//
+// Life cycle: created by Start(), registered with the hub (for batches) and
+// the StreamRegistry (for shutdown); finishes with OK on relay shutdown,
+// CANCELLED when the client goes away; deletes itself in OnDone() after
+// deregistering, so nothing calls it afterwards.
+//
+// Locking protocol (gRPC may run OnWriteDone/OnDone on the thread that calls
+// StartWrite/Finish, so neither is ever called with a lock held): whoever
+// sets `write_claimed_` must call StartWrite() once it holds no lock, and
+// whoever sets `finish_claimed_` must call Finish(). Finish is only claimed
+// while no write is claimed, which keeps the reactor alive for every pending
+// StartWrite.
+//
+// Thread-safe.
+#ifndef HWCAST_SERVICES_RELAY_SUBSCRIBE_REACTOR_H_
+#define HWCAST_SERVICES_RELAY_SUBSCRIBE_REACTOR_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstddef>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "hwcast/v1/relay.pb.h"
+#include "services/relay/batch_subscriber.h"
+#include "services/relay/relay_hub.h"
+#include "services/relay/relay_metrics.h"
+#include "services/relay/stream_registry.h"
+#include "services/relay/subscriber_queue.h"
+
+namespace hwcast::relay {
+
+class SubscribeReactor final
+    : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
+      public BatchSubscriber,
+      public StoppableStream {
+ public:
+  // Creates a subscription for `filter` with a queue of `queue_capacity`
+  // batches and starts it (snapshot first). None of the pointers are owned;
+  // all must outlive the call. The reactor deletes itself when done.
+  static SubscribeReactor* Start(RelayHub* hub, StreamRegistry* registry,
+                                 RelayMetrics* metrics, size_t queue_capacity,
+                                 hwcast::v1::ReadingFilter filter,
+                                 std::string peer);
+
+  // A reactor that finishes the call at once with `status` (e.g. a request
+  // that does not parse).
+  static grpc::ServerWriteReactor<grpc::ByteBuffer>* Rejected(
+      grpc::Status status);
+
+  // BatchSubscriber.
+  bool Offer(const BatchPtr& batch, bool snapshot) override;
+  void StartPendingWrite() override;
+
+  // StoppableStream: relay shutdown; the stream ends with OK.
+  bool RequestStop() override;
+  void FinishStop() override;
+
+  // grpc::ServerWriteReactor.
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  SubscribeReactor(RelayHub* hub, StreamRegistry* registry,
+                   RelayMetrics* metrics, size_t queue_capacity,
+                   hwcast::v1::ReadingFilter filter, std::string peer);
+
+  // Pops the next batch into `current_` and claims the writer, if idle.
+  bool ClaimNextWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Claims Finish() once stopping and no write is claimed.
+  bool ClaimFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks the stream as stopping with `status` unless it already is.
+  void StopLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  RelayHub* const hub_;
+  StreamRegistry* const registry_;
+  RelayMetrics* const metrics_;
+  const std::string peer_;
+  bool in_registry_ = false;
+  bool in_hub_ = false;
+
+  absl::Mutex mu_;
+  SubscriberQueue queue_ ABSL_GUARDED_BY(mu_);
+  bool write_claimed_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool finish_claimed_ ABSL_GUARDED_BY(mu_) = false;
+  // Set once, when stopping_ becomes true; read by the finish claimer.
+  grpc::Status final_status_;
+  // The message being written and its matching readings. Written under mu_
+  // by the claimer of the writer; read by it without the lock.
+  grpc::ByteBuffer current_;
+  int current_readings_ = 0;
+};
+
+}  // namespace hwcast::relay
+
+#endif  // HWCAST_SERVICES_RELAY_SUBSCRIBE_REACTOR_H_

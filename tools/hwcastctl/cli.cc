@@ -1,0 +1,608 @@
+#include "tools/hwcastctl/cli.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/struct.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "hwcast/v1/actuator.grpc.pb.h"
+#include "hwcast/v1/collector.grpc.pb.h"
+#include "hwcast/v1/reading.pb.h"
+#include "hwcast/v1/relay.grpc.pb.h"
+#include "lib/daemon.h"
+#include "lib/reading_util.h"
+#include "lib/time_util.h"
+#include "tools/hwcastctl/format.h"
+
+namespace hwcast::hwcastctl {
+namespace {
+
+using hwcast::v1::Reading;
+using hwcast::v1::ReadingKind;
+
+constexpr char kProgram[] = "hwcastctl";
+
+// ------------------------------------------------------------- parsing
+
+absl::Status UsageError(absl::string_view what) {
+  return absl::InvalidArgumentError(what);
+}
+
+std::string KnownKinds() {
+  std::vector<std::string> names;
+  for (int k = hwcast::v1::ReadingKind_MIN + 1;
+       k <= hwcast::v1::ReadingKind_MAX; ++k) {
+    if (hwcast::v1::ReadingKind_IsValid(k)) {
+      names.push_back(KindName(static_cast<ReadingKind>(k)));
+    }
+  }
+  return absl::StrJoin(names, ", ");
+}
+
+absl::StatusOr<ReadingKind> ParseKind(absl::string_view text) {
+  std::string name = absl::AsciiStrToUpper(text);
+  std::replace(name.begin(), name.end(), '-', '_');
+  if (!absl::StartsWith(name, "READING_KIND_")) {
+    name = absl::StrCat("READING_KIND_", name);
+  }
+  ReadingKind kind;
+  if (!text.empty() && hwcast::v1::ReadingKind_Parse(name, &kind) &&
+      kind != hwcast::v1::READING_KIND_UNSPECIFIED) {
+    return kind;
+  }
+  return UsageError(
+      absl::StrCat("unknown kind '", text, "' (", KnownKinds(), ")"));
+}
+
+absl::StatusOr<absl::Duration> ParseTimeout(absl::string_view text) {
+  absl::Duration d;
+  double seconds = 0;
+  if (absl::ParseDuration(text, &d)) {
+    // Accepted as is.
+  } else if (absl::SimpleAtod(text, &seconds) && std::isfinite(seconds)) {
+    d = absl::Seconds(seconds);
+  } else {
+    return UsageError(absl::StrCat("--timeout: '", text,
+                                   "' is not a duration (e.g. 500ms, 5s, 1m)"));
+  }
+  if (d <= absl::ZeroDuration() || d == absl::InfiniteDuration()) {
+    return UsageError(
+        absl::StrCat("--timeout: '", text, "' must be positive and finite"));
+  }
+  return d;
+}
+
+absl::Status CheckAddress(absl::string_view flag, absl::string_view address) {
+  if (address.empty()) {
+    return UsageError(absl::StrCat(flag, ": empty address"));
+  }
+  if (address == "unix:") {
+    return UsageError(absl::StrCat(flag, ": empty unix socket path"));
+  }
+  return absl::OkStatus();
+}
+
+// Options that only make sense for one command.
+struct CommandFlag {
+  const char* flag;
+  const char* command;
+};
+
+}  // namespace
+
+absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
+  Options options;
+  std::vector<std::string> positional;
+  std::vector<std::string> used;  // command-specific flags seen
+  bool options_done = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    if (options_done || arg.empty() || arg[0] != '-' || arg == "-") {
+      positional.push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      options_done = true;
+      continue;
+    }
+    std::string value;
+    bool has_value = false;
+    if (absl::StartsWith(arg, "--")) {
+      const size_t eq = arg.find('=');
+      if (eq != std::string::npos) {
+        value = arg.substr(eq + 1);
+        arg = arg.substr(0, eq);
+        has_value = true;
+      }
+    }
+    auto take = [&]() -> absl::StatusOr<std::string> {
+      if (has_value) return value;
+      if (i + 1 >= args.size()) {
+        return UsageError(absl::StrCat(arg, " needs a value"));
+      }
+      return args[++i];
+    };
+    auto no_value = [&]() -> absl::Status {
+      if (has_value) return UsageError(absl::StrCat(arg, " takes no value"));
+      return absl::OkStatus();
+    };
+#define HWCAST_TAKE(var)                    \
+  absl::StatusOr<std::string> var = take(); \
+  if (!var.ok()) return var.status()
+
+    if (arg == "--help" || arg == "-h") {
+      options.help = true;
+    } else if (arg == "--version") {
+      options.version = true;
+    } else if (arg == "--json") {
+      if (absl::Status s = no_value(); !s.ok()) return s;
+      options.json = true;
+    } else if (arg == "--follow" || arg == "-f") {
+      if (absl::Status s = no_value(); !s.ok()) return s;
+      options.follow = true;
+      used.push_back("--follow");
+    } else if (arg == "--relay") {
+      HWCAST_TAKE(v);
+      if (absl::Status s = CheckAddress(arg, *v); !s.ok()) return s;
+      options.relay = *v;
+      options.relay_set = true;
+    } else if (arg == "--actuator") {
+      HWCAST_TAKE(v);
+      if (absl::Status s = CheckAddress(arg, *v); !s.ok()) return s;
+      options.actuator = *v;
+      options.actuator_set = true;
+    } else if (arg == "--collector") {
+      HWCAST_TAKE(v);
+      if (absl::Status s = CheckAddress(arg, *v); !s.ok()) return s;
+      options.collector = *v;
+      options.collector_set = true;
+    } else if (arg == "--timeout") {
+      HWCAST_TAKE(v);
+      absl::StatusOr<absl::Duration> d = ParseTimeout(*v);
+      if (!d.ok()) return d.status();
+      options.timeout = *d;
+    } else if (arg == "--kind") {
+      HWCAST_TAKE(v);
+      for (absl::string_view part : absl::StrSplit(*v, ',')) {
+        absl::StatusOr<ReadingKind> kind =
+            ParseKind(absl::StripAsciiWhitespace(part));
+        if (!kind.ok()) return kind.status();
+        options.filter.add_kinds(*kind);
+      }
+      used.push_back("--kind");
+    } else if (arg == "--host") {
+      HWCAST_TAKE(v);
+      if (v->empty()) return UsageError("--host: empty host name");
+      options.filter.add_hosts(*v);
+      used.push_back("--host");
+    } else if (arg == "--source") {
+      HWCAST_TAKE(v);
+      if (v->empty()) return UsageError("--source: empty source id");
+      options.filter.add_source_ids(*v);
+      used.push_back("--source");
+    } else if (arg == "--service") {
+      HWCAST_TAKE(v);
+      options.service = *v;
+      options.service_set = true;
+      used.push_back("--service");
+    } else {
+      return UsageError(absl::StrCat("unknown option '", arg, "'"));
+    }
+#undef HWCAST_TAKE
+  }
+  if (options.help || options.version) return options;
+  if (positional.empty()) return UsageError("no command given");
+  options.command = positional[0];
+  options.args.assign(positional.begin() + 1, positional.end());
+
+  static const std::map<std::string, std::string> kFlagCommand = {
+      {"--follow", "readings"},
+      {"--kind", "readings"},
+      {"--host", "readings"},
+      {"--source", "readings"},
+      {"--service", "health"}};
+  const std::vector<std::string> commands = {"readings", "status", "collector",
+                                             "health"};
+  if (std::find(commands.begin(), commands.end(), options.command) ==
+      commands.end()) {
+    return UsageError(absl::StrCat("unknown command '", options.command, "' (",
+                                   absl::StrJoin(commands, ", "), ")"));
+  }
+  for (const std::string& flag : used) {
+    const std::string& owner = kFlagCommand.at(flag);
+    if (owner != options.command) {
+      return UsageError(absl::StrCat(flag, " only applies to '", owner,
+                                     "', not '", options.command, "'"));
+    }
+  }
+  if (options.command != "health" && !options.args.empty()) {
+    return UsageError(absl::StrCat("'", options.command,
+                                   "' takes no arguments (got '",
+                                   options.args[0], "')"));
+  }
+  for (const std::string& address : options.args) {
+    if (absl::Status s = CheckAddress("health", address); !s.ok()) return s;
+  }
+  return options;
+}
+
+std::string UsageText() {
+  return absl::StrCat(
+      "Usage: hwcastctl [OPTIONS] COMMAND [ARGS]\n"
+      "\n"
+      "Inspect a running hwcast installation.\n"
+      "\n"
+      "Commands:\n"
+      "  readings [--follow] [--kind K] [--host H] [--source S]\n"
+      "        Latest reading of every source known to a relay (ListLatest).\n"
+      "        With --follow, print each new reading as it arrives "
+      "(Subscribe)\n"
+      "        until Ctrl-C or the relay ends the stream.\n"
+      "  status\n"
+      "        The actuator's relays, sources (with age and staleness) and\n"
+      "        policies (Actuator.GetStatus).\n"
+      "  collector\n"
+      "        The collector's sources, latest readings and relay links\n"
+      "        (Collector.GetStatus).\n"
+      "  health [--service NAME] [ADDR...]\n"
+      "        grpc.health.v1 check of every ADDR and of every daemon given\n"
+      "        with --relay/--actuator/--collector (none given: all three at\n"
+      "        their default addresses); exit 0 only if all are SERVING.\n"
+      "\n"
+      "Options:\n"
+      "  --relay ADDR       relay to ask (default 127.0.0.1:7430)\n"
+      "  --actuator ADDR    actuator to ask (default 127.0.0.1:7431)\n"
+      "  --collector ADDR   collector to ask (default 127.0.0.1:7432)\n"
+      "  --timeout DUR      deadline of each call, e.g. 500ms, 5s (default "
+      "5s)\n"
+      "  --json             print responses in protobuf's JSON mapping (with\n"
+      "                     --follow: one decoded ReadingBatch per line)\n"
+      "  -f, --follow       readings: stream new readings\n"
+      "  --kind KIND        readings: only this kind (repeatable or "
+      "comma-separated):\n"
+      "                     ",
+      KnownKinds(),
+      "\n"
+      "  --host HOST        readings: only readings from HOST (repeatable)\n"
+      "  --source ID        readings: only source ID (repeatable)\n"
+      "  --service NAME     health: service to check (default: the whole "
+      "server)\n"
+      "  -h, --help         show this help\n"
+      "  --version          show the version\n"
+      "\n"
+      "ADDR is HOST:PORT or unix:/path/to/socket.\n"
+      "Exit status: 0 success, 1 a call failed or a target is not SERVING, 2 "
+      "usage error.\n");
+}
+
+void Interrupter::SetCancel(std::function<void()> cancel) {
+  absl::MutexLock lock(&mu_);
+  cancel_ = std::move(cancel);
+}
+
+void Interrupter::ClearCancel() {
+  absl::MutexLock lock(&mu_);
+  cancel_ = nullptr;
+}
+
+bool Interrupter::Interrupt() {
+  absl::MutexLock lock(&mu_);
+  if (!cancel_) return false;
+  interrupted_ = true;
+  cancel_();
+  return true;
+}
+
+bool Interrupter::interrupted() const {
+  absl::MutexLock lock(&mu_);
+  return interrupted_;
+}
+
+std::vector<HealthTarget> HealthTargets(const Options& options) {
+  std::vector<HealthTarget> targets;
+  for (const std::string& address : options.args) {
+    targets.push_back({"", address});
+  }
+  // Nothing named: every local daemon at its (default) address.
+  const bool all = options.args.empty() && !options.relay_set &&
+                   !options.actuator_set && !options.collector_set;
+  if (all || options.relay_set) targets.push_back({"relay", options.relay});
+  if (all || options.actuator_set) {
+    targets.push_back({"actuator", options.actuator});
+  }
+  if (all || options.collector_set) {
+    targets.push_back({"collector", options.collector});
+  }
+  return targets;
+}
+
+namespace {
+
+// ------------------------------------------------------------ commands
+
+class Runner {
+ public:
+  Runner(const Options& options, const Environment& env)
+      : options_(options), env_(env), out_(*env.out), err_(*env.err) {}
+
+  int Dispatch() {
+    if (options_.command == "readings") {
+      return options_.follow ? Follow() : Readings();
+    }
+    if (options_.command == "status") return Status();
+    if (options_.command == "collector") return Collector();
+    return Health();
+  }
+
+ private:
+  std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
+    return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  }
+
+  void SetDeadline(grpc::ClientContext* context) {
+    context->set_deadline(std::chrono::system_clock::now() +
+                          absl::ToChronoMicroseconds(options_.timeout));
+  }
+
+  static std::string CodeName(const grpc::Status& status) {
+    return absl::StatusCodeToString(
+        static_cast<absl::StatusCode>(status.error_code()));
+  }
+
+  // "hwcastctl: cannot reach relay at ADDR: UNAVAILABLE: ..." (or, when the
+  // target answered with an error, "hwcastctl: relay at ADDR: CODE: ...").
+  void ReportRpcError(const std::string& what, const std::string& address,
+                      const grpc::Status& status) {
+    const bool unreachable =
+        status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    std::string target =
+        what.empty() ? address : absl::StrCat(what, " at ", address);
+    std::string message = status.error_message();
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    err_ << kProgram << ": " << (unreachable ? "cannot reach " : "") << target
+         << ": " << CodeName(status) << ": " << message << "\n";
+  }
+
+  // Prints `message` as pretty JSON; false (after reporting) on failure.
+  bool PrintJson(const google::protobuf::Message& message, bool pretty) {
+    absl::StatusOr<std::string> json = ToJson(message, pretty);
+    if (!json.ok()) {
+      err_ << kProgram << ": " << json.status().message() << "\n";
+      return false;
+    }
+    out_ << *json << "\n";
+    out_.flush();
+    return true;
+  }
+
+  int Readings() {
+    auto stub = hwcast::v1::Relay::NewStub(Channel(options_.relay));
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    hwcast::v1::ListLatestRequest request;
+    *request.mutable_filter() = options_.filter;
+    hwcast::v1::ListLatestResponse response;
+    const grpc::Status status = stub->ListLatest(&context, request, &response);
+    if (!status.ok()) {
+      ReportRpcError("relay", options_.relay, status);
+      return kExitFailure;
+    }
+    if (options_.json) {
+      return PrintJson(response, true) ? kExitOk : kExitFailure;
+    }
+    out_ << FormatLatestTable(response, env_.clock->Now());
+    return kExitOk;
+  }
+
+  // Whether `reading` from `batch` is newer than the last one printed for
+  // its source (same rule as the actuator: sequence within one collector
+  // process, observed time across processes).
+  bool IsNew(const Reading& reading, const hwcast::v1::ReadingBatch& batch) {
+    Last& last = last_[SourceKey(reading)];
+    const absl::Time observed = FromProtoTime(reading.observed_time());
+    bool newer;
+    if (!last.seen) {
+      newer = true;
+    } else if (last.collector_id == batch.collector_id() &&
+               last.epoch == batch.epoch()) {
+      newer = reading.sequence() > last.sequence;
+    } else {
+      newer = observed > last.observed;
+    }
+    if (newer) {
+      last = Last{true, batch.collector_id(), batch.epoch(), reading.sequence(),
+                  observed};
+    }
+    return newer;
+  }
+
+  int Follow() {
+    auto stub = hwcast::v1::Relay::NewStub(Channel(options_.relay));
+    grpc::ClientContext context;
+    hwcast::v1::SubscribeRequest request;
+    *request.mutable_filter() = options_.filter;
+    if (env_.interrupter != nullptr) {
+      env_.interrupter->SetCancel([&context] { context.TryCancel(); });
+    }
+    auto reader = stub->Subscribe(&context, request);
+    hwcast::v1::SubscribeResponse response;
+    bool output_failed = false;
+    while (reader->Read(&response)) {
+      hwcast::v1::ReadingBatch batch;
+      if (!batch.ParseFromString(response.batch().batch())) {
+        err_ << kProgram << ": skipping a batch from relay " << options_.relay
+             << " that is not a hwcast.v1.ReadingBatch ("
+             << response.batch().batch().size() << " bytes)\n";
+        continue;
+      }
+      hwcast::v1::ReadingBatch shown = batch;
+      shown.clear_readings();
+      for (const Reading& reading : batch.readings()) {
+        if (!Matches(options_.filter, reading)) continue;
+        if (!IsNew(reading, batch)) continue;
+        *shown.add_readings() = reading;
+      }
+      if (shown.readings().empty()) continue;
+      if (options_.json) {
+        if (!PrintJson(shown, false)) break;
+      } else {
+        for (const Reading& reading : shown.readings()) {
+          out_ << FormatFollowLine(reading, shown) << "\n";
+        }
+        out_.flush();
+      }
+      if (!out_.good()) {
+        // Nobody is reading any more.
+        context.TryCancel();
+        output_failed = true;
+        break;
+      }
+    }
+    if (env_.interrupter != nullptr) env_.interrupter->ClearCancel();
+    const grpc::Status status = reader->Finish();
+    if (output_failed) return kExitFailure;
+    if (env_.interrupter != nullptr && env_.interrupter->interrupted()) {
+      return kExitOk;
+    }
+    if (!status.ok()) {
+      ReportRpcError("relay", options_.relay, status);
+      return kExitFailure;
+    }
+    return kExitOk;
+  }
+
+  int Status() {
+    auto stub = hwcast::v1::Actuator::NewStub(Channel(options_.actuator));
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    hwcast::v1::ActuatorStatus response;
+    const grpc::Status status =
+        stub->GetStatus(&context, hwcast::v1::GetStatusRequest(), &response);
+    if (!status.ok()) {
+      ReportRpcError("actuator", options_.actuator, status);
+      return kExitFailure;
+    }
+    if (options_.json) {
+      return PrintJson(response, true) ? kExitOk : kExitFailure;
+    }
+    out_ << FormatActuatorStatus(response);
+    return kExitOk;
+  }
+
+  int Collector() {
+    auto stub = hwcast::v1::Collector::NewStub(Channel(options_.collector));
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    hwcast::v1::CollectorStatus response;
+    const grpc::Status status = stub->GetStatus(
+        &context, hwcast::v1::GetCollectorStatusRequest(), &response);
+    if (!status.ok()) {
+      ReportRpcError("collector", options_.collector, status);
+      return kExitFailure;
+    }
+    if (options_.json) {
+      return PrintJson(response, true) ? kExitOk : kExitFailure;
+    }
+    out_ << FormatCollectorStatus(response);
+    return kExitOk;
+  }
+
+  int Health() {
+    const std::vector<HealthTarget> targets = HealthTargets(options_);
+    bool any_named = false;
+    for (const HealthTarget& t : targets) any_named |= !t.what.empty();
+
+    Table table(any_named
+                    ? std::vector<std::string>{"TARGET", "ADDRESS", "STATUS"}
+                    : std::vector<std::string>{"ADDRESS", "STATUS"});
+    bool all_serving = true;
+    for (const auto& [what, address] : targets) {
+      auto stub = grpc::health::v1::Health::NewStub(Channel(address));
+      grpc::ClientContext context;
+      SetDeadline(&context);
+      grpc::health::v1::HealthCheckRequest request;
+      request.set_service(options_.service);
+      grpc::health::v1::HealthCheckResponse response;
+      const grpc::Status status = stub->Check(&context, request, &response);
+      std::string result;
+      if (status.ok()) {
+        result = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+            response.status());
+        all_serving &=
+            response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+      } else {
+        ReportRpcError(what, address, status);
+        result = CodeName(status);
+        all_serving = false;
+      }
+      if (options_.json) {
+        google::protobuf::Struct line;
+        auto& fields = *line.mutable_fields();
+        if (!what.empty()) fields["target"].set_string_value(what);
+        fields["address"].set_string_value(address);
+        fields["service"].set_string_value(options_.service);
+        fields["status"].set_string_value(result);
+        if (!status.ok()) {
+          fields["error"].set_string_value(status.error_message());
+        }
+        if (!PrintJson(line, false)) return kExitFailure;
+      } else if (any_named) {
+        table.AddRow({OrDash(what), address, result});
+      } else {
+        table.AddRow({address, result});
+      }
+    }
+    if (!options_.json) out_ << table.Render();
+    return all_serving ? kExitOk : kExitFailure;
+  }
+
+  struct Last {
+    bool seen = false;
+    std::string collector_id;
+    uint64_t epoch = 0;
+    uint64_t sequence = 0;
+    absl::Time observed;
+  };
+
+  const Options& options_;
+  const Environment& env_;
+  std::ostream& out_;
+  std::ostream& err_;
+  std::map<std::string, Last> last_;
+};
+
+}  // namespace
+
+int Run(const std::vector<std::string>& args, const Environment& env) {
+  absl::StatusOr<Options> options = ParseArgs(args);
+  if (!options.ok()) {
+    *env.err << kProgram << ": " << options.status().message() << "\n\n"
+             << UsageText();
+    return kExitUsage;
+  }
+  if (options->help) {
+    *env.out << UsageText();
+    return kExitOk;
+  }
+  if (options->version) {
+    *env.out << kProgram << " " << HwcastVersion() << "\n";
+    return kExitOk;
+  }
+  return Runner(*options, env).Dispatch();
+}
+
+}  // namespace hwcast::hwcastctl

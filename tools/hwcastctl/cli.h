@@ -1,0 +1,104 @@
+// hwcastctl's command-line logic, separate from main() so that tests can run
+// it in-process against fake services.
+//
+//   hwcastctl [OPTIONS] COMMAND [ARGS]
+//
+// Commands: readings [--follow], status, collector, health [ADDR...] (no
+// address: the relay, actuator and collector at their default or given
+// addresses).
+// Exit codes: 0 success; 1 an RPC failed or a health target is not SERVING;
+// 2 usage error (the usage text goes to stderr).
+#ifndef HWCAST_TOOLS_HWCASTCTL_CLI_H_
+#define HWCAST_TOOLS_HWCASTCTL_CLI_H_
+
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "hwcast/v1/relay.pb.h"
+#include "lib/clock.h"
+
+namespace hwcast::hwcastctl {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+// Lets a signal handler (another thread) stop a long-running command such as
+// `readings --follow`. Thread-safe.
+class Interrupter {
+ public:
+  // While set, Interrupt() runs `cancel` (under the interrupter's lock, so
+  // ClearCancel() waits for a running cancel to finish).
+  void SetCancel(std::function<void()> cancel);
+  void ClearCancel();
+
+  // Runs the cancel function if one is set and returns true; returns false
+  // when nothing interruptible is running.
+  bool Interrupt();
+  bool interrupted() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::function<void()> cancel_ ABSL_GUARDED_BY(mu_);
+  bool interrupted_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Where a run writes and what it depends on. Nothing is owned.
+struct Environment {
+  std::ostream* out = nullptr;
+  std::ostream* err = nullptr;
+  // For ages ("AGE" columns).
+  const Clock* clock = nullptr;
+  // May be null: then --follow cannot be interrupted except by stream end.
+  Interrupter* interrupter = nullptr;
+};
+
+// Parsed command line.
+struct Options {
+  std::string command;
+  // Arguments after the command (health addresses).
+  std::vector<std::string> args;
+  std::string relay = "127.0.0.1:7430";
+  std::string actuator = "127.0.0.1:7431";
+  std::string collector = "127.0.0.1:7432";
+  bool relay_set = false;
+  bool actuator_set = false;
+  bool collector_set = false;
+  absl::Duration timeout = absl::Seconds(5);
+  bool json = false;
+  bool follow = false;
+  hwcast::v1::ReadingFilter filter;
+  std::string service;
+  bool service_set = false;
+  bool help = false;
+  bool version = false;
+};
+
+// Parses `args` (without the program name). INVALID_ARGUMENT says what is
+// wrong, e.g. "unknown kind 'temp' (temperature, humidity, ...)".
+absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args);
+
+// What `health` checks: each positional ADDR (what = ""), then the relay,
+// actuator and collector given with --relay/--actuator/--collector; with
+// none of these, all three daemons at their default addresses.
+struct HealthTarget {
+  std::string what;
+  std::string address;
+};
+std::vector<HealthTarget> HealthTargets(const Options& options);
+
+// The --help text.
+std::string UsageText();
+
+// Runs hwcastctl with `args` (without the program name); returns the exit
+// code.
+int Run(const std::vector<std::string>& args, const Environment& env);
+
+}  // namespace hwcast::hwcastctl
+
+#endif  // HWCAST_TOOLS_HWCASTCTL_CLI_H_

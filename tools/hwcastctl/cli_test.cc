@@ -1,0 +1,591 @@
+// hwcastctl run in-process against fake relay, actuator and collector
+// services on loopback.
+#include "tools/hwcastctl/cli.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "hwcast/v1/actuator.grpc.pb.h"
+#include "hwcast/v1/collector.grpc.pb.h"
+#include "hwcast/v1/relay.grpc.pb.h"
+#include "lib/fake_clock.h"
+#include "lib/time_util.h"
+
+namespace hwcast::hwcastctl {
+namespace {
+
+using hwcast::v1::Reading;
+using hwcast::v1::SubscribeResponse;
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::MatchesRegex;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
+
+Reading Temp(std::string source, uint64_t sequence, double celsius,
+             std::string host = "node1") {
+  Reading r;
+  r.set_source_id(std::move(source));
+  r.set_host(std::move(host));
+  r.set_sequence(sequence);
+  r.set_quality(hwcast::v1::QUALITY_OK);
+  *r.mutable_observed_time() = ToProtoTime(kNow - absl::Seconds(5));
+  r.mutable_temperature()->set_celsius(celsius);
+  return r;
+}
+
+Reading Humidity(std::string source, uint64_t sequence, double percent) {
+  Reading r = Temp(std::move(source), sequence, 0);
+  r.mutable_humidity()->set_relative_percent(percent);
+  return r;
+}
+
+SubscribeResponse Batch(uint64_t seq, std::vector<Reading> readings) {
+  hwcast::v1::ReadingBatch batch;
+  batch.set_collector_id("c1");
+  batch.set_epoch(7);
+  batch.set_batch_sequence(seq);
+  for (Reading& r : readings) *batch.add_readings() = std::move(r);
+  SubscribeResponse response;
+  response.mutable_batch()->set_batch(batch.SerializeAsString());
+  return response;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines = absl::StrSplit(text, '\n');
+  if (!lines.empty() && lines.back().empty()) lines.pop_back();
+  return lines;
+}
+
+// ------------------------------------------------------------- fakes
+
+class FakeRelay final : public hwcast::v1::Relay::Service {
+ public:
+  hwcast::v1::ListLatestResponse latest;
+  std::vector<SubscribeResponse> stream;
+  // Keep the Subscribe stream open after `stream` until cancelled.
+  bool hold_open = false;
+
+  grpc::Status ListLatest(grpc::ServerContext*,
+                          const hwcast::v1::ListLatestRequest* request,
+                          hwcast::v1::ListLatestResponse* response) override {
+    absl::MutexLock lock(&mu_);
+    last_filter_ = request->filter();
+    *response = latest;
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Subscribe(
+      grpc::ServerContext* context, const hwcast::v1::SubscribeRequest* request,
+      grpc::ServerWriter<SubscribeResponse>* writer) override {
+    {
+      absl::MutexLock lock(&mu_);
+      last_filter_ = request->filter();
+      ++subscribers_;
+    }
+    for (const auto& r : stream) writer->Write(r);
+    {
+      absl::MutexLock lock(&mu_);
+      streamed_ = true;
+    }
+    while (hold_open && !context->IsCancelled()) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return grpc::Status::OK;
+  }
+
+  hwcast::v1::ReadingFilter last_filter() {
+    absl::MutexLock lock(&mu_);
+    return last_filter_;
+  }
+  bool streamed() {
+    absl::MutexLock lock(&mu_);
+    return streamed_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  hwcast::v1::ReadingFilter last_filter_;
+  int subscribers_ = 0;
+  bool streamed_ = false;
+};
+
+class FakeActuator final : public hwcast::v1::Actuator::Service {
+ public:
+  hwcast::v1::ActuatorStatus status;
+  grpc::Status GetStatus(grpc::ServerContext*,
+                         const hwcast::v1::GetStatusRequest*,
+                         hwcast::v1::ActuatorStatus* response) override {
+    *response = status;
+    return grpc::Status::OK;
+  }
+};
+
+class FakeCollector final : public hwcast::v1::Collector::Service {
+ public:
+  hwcast::v1::CollectorStatus status;
+  grpc::Status GetStatus(grpc::ServerContext*,
+                         const hwcast::v1::GetCollectorStatusRequest*,
+                         hwcast::v1::CollectorStatus* response) override {
+    *response = status;
+    return grpc::Status::OK;
+  }
+};
+
+// One server on 127.0.0.1:0 with the given service and the standard health
+// service.
+class Server {
+ public:
+  explicit Server(grpc::Service* service) {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
+    builder.RegisterService(service);
+    server_ = builder.BuildAndStart();
+    EXPECT_NE(server_, nullptr);
+    address_ = absl::StrCat("127.0.0.1:", port);
+  }
+  ~Server() {
+    if (server_ == nullptr) return;
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::seconds(1));
+  }
+  const std::string& address() const { return address_; }
+  void SetServing(bool serving) {
+    server_->GetHealthCheckService()->SetServingStatus(serving);
+  }
+
+ private:
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+};
+
+// An address where nothing listens (a port that was just closed).
+std::string ClosedAddress() {
+  FakeCollector unused;
+  Server server(&unused);
+  return server.address();
+}
+
+struct Result {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+class CliTest : public ::testing::Test {
+ protected:
+  Result RunCli(std::vector<std::string> args) {
+    std::ostringstream out;
+    std::ostringstream err;
+    Environment env;
+    env.out = &out;
+    env.err = &err;
+    env.clock = &clock_;
+    env.interrupter = &interrupter_;
+    Result result;
+    result.code = hwcastctl::Run(args, env);
+    result.out = out.str();
+    result.err = err.str();
+    return result;
+  }
+
+  FakeClock clock_{kNow};
+  Interrupter interrupter_;
+};
+
+// ------------------------------------------------------- usage, flags
+
+TEST_F(CliTest, HelpAndVersion) {
+  Result help = RunCli({"--help"});
+  EXPECT_EQ(help.code, 0);
+  EXPECT_THAT(help.out, HasSubstr("Usage: hwcastctl"));
+  EXPECT_THAT(help.out, HasSubstr("--follow"));
+  Result version = RunCli({"--version"});
+  EXPECT_EQ(version.code, 0);
+  EXPECT_THAT(version.out,
+              MatchesRegex("hwcastctl [0-9]+\\.[0-9]+\\.[0-9]+\n"));
+}
+
+TEST_F(CliTest, UsageErrorsExit2WithUsage) {
+  for (const auto& [args, message] :
+       std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{}, "no command given"},
+           {{"bogus"}, "unknown command 'bogus'"},
+           {{"readings", "--kind", "temp"}, "unknown kind 'temp'"},
+           {{"readings", "--kind"}, "--kind needs a value"},
+           {{"readings", "--frobnicate"}, "unknown option '--frobnicate'"},
+           {{"readings", "--timeout", "soon"}, "--timeout: 'soon'"},
+           {{"readings", "--timeout", "0s"},
+            "--timeout: '0s' must be positive"},
+           {{"readings", "--relay", ""}, "--relay: empty address"},
+           {{"status", "--follow"}, "--follow only applies to 'readings'"},
+           {{"status", "extra"}, "'status' takes no arguments"},
+           {{"readings", "--json=yes"}, "--json takes no value"},
+       }) {
+    Result r = RunCli(args);
+    EXPECT_EQ(r.code, 2) << absl::StrJoin(args, " ");
+    EXPECT_THAT(r.err, StartsWith(absl::StrCat("hwcastctl: ", message)))
+        << absl::StrJoin(args, " ");
+    EXPECT_THAT(r.err, HasSubstr("Usage: hwcastctl"));
+    EXPECT_THAT(r.out, IsEmpty());
+  }
+}
+
+TEST_F(CliTest, ParsesFlagsAnywhereInBothForms) {
+  absl::StatusOr<Options> options =
+      ParseArgs({"--json", "readings", "--kind=temperature,HUMIDITY", "--kind",
+                 "READING_KIND_POWER", "--host", "a", "--source=room",
+                 "--timeout=250ms", "--relay=unix:/run/hwcast/relay.sock"});
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->command, "readings");
+  EXPECT_TRUE(options->json);
+  EXPECT_EQ(options->timeout, absl::Milliseconds(250));
+  EXPECT_EQ(options->relay, "unix:/run/hwcast/relay.sock");
+  EXPECT_THAT(options->filter.kinds(),
+              ElementsAre(hwcast::v1::READING_KIND_TEMPERATURE,
+                          hwcast::v1::READING_KIND_HUMIDITY,
+                          hwcast::v1::READING_KIND_POWER));
+  EXPECT_THAT(options->filter.hosts(), ElementsAre("a"));
+  EXPECT_THAT(options->filter.source_ids(), ElementsAre("room"));
+  // A bare number is seconds.
+  EXPECT_EQ(ParseArgs({"status", "--timeout", "2"})->timeout, absl::Seconds(2));
+}
+
+// ----------------------------------------------------------- readings
+
+TEST_F(CliTest, ReadingsTableFromRelay) {
+  FakeRelay relay;
+  auto* latest = relay.latest.add_readings();
+  *latest->mutable_reading() = Temp("room", 3, 30.25);
+  latest->set_collector_id("c1");
+  Server server(&relay);
+  Result r = RunCli({"readings", "--relay", server.address(), "--kind",
+                     "temperature", "--host", "node1", "--source", "room"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(
+      Lines(r.out),
+      ElementsAre("SOURCE  HOST   KIND         VALUE     QUALITY  AGE   "
+                  "COLLECTOR",
+                  "room    node1  temperature  30.25 °C  ok       5.0s  "
+                  "c1"));
+  const hwcast::v1::ReadingFilter filter = relay.last_filter();
+  EXPECT_THAT(filter.kinds(),
+              ElementsAre(hwcast::v1::READING_KIND_TEMPERATURE));
+  EXPECT_THAT(filter.hosts(), ElementsAre("node1"));
+  EXPECT_THAT(filter.source_ids(), ElementsAre("room"));
+}
+
+TEST_F(CliTest, ReadingsJsonIsTheResponseInJsonMapping) {
+  FakeRelay relay;
+  auto* latest = relay.latest.add_readings();
+  *latest->mutable_reading() = Temp("room", 3, 30.25);
+  latest->set_collector_id("c1");
+  latest->set_epoch(7);
+  Server server(&relay);
+  Result r = RunCli({"readings", "--json", "--relay", server.address()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"celsius\": 30.25"));
+  hwcast::v1::ListLatestResponse parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &parsed).ok())
+      << r.out;
+  EXPECT_EQ(parsed.SerializeAsString(), relay.latest.SerializeAsString());
+}
+
+TEST_F(CliTest, UnreachableRelayIsOneLineNamingAddressAndCode) {
+  const std::string address = ClosedAddress();
+  Result r = RunCli({"readings", "--relay", address, "--timeout", "5s"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err,
+              StartsWith(absl::StrCat("hwcastctl: cannot reach relay at ",
+                                      address, ": UNAVAILABLE: ")));
+  EXPECT_EQ(Lines(r.err).size(), 1u) << r.err;
+  EXPECT_THAT(r.out, IsEmpty());
+}
+
+TEST_F(CliTest, WrongServiceNamesTheCode) {
+  FakeActuator actuator;  // no Relay service here
+  Server server(&actuator);
+  Result r = RunCli({"readings", "--relay", server.address()});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err,
+              StartsWith(absl::StrCat("hwcastctl: relay at ", server.address(),
+                                      ": UNIMPLEMENTED")));
+}
+
+// ------------------------------------------------------------- follow
+
+TEST_F(CliTest, FollowPrintsNewMatchingReadingsUntilStreamEnd) {
+  FakeRelay relay;
+  SubscribeResponse garbage;
+  garbage.mutable_batch()->set_batch("\xff\xff not a batch");
+  relay.stream = {
+      Batch(1, {Temp("room", 1, 21.5), Humidity("room-rh", 1, 40)}),
+      garbage,
+      Batch(1, {Temp("room", 1, 21.5)}),  // the same again: not new
+      Batch(2, {Temp("room", 2, 27.75), Temp("cpu", 1, 50)}),
+  };
+  Server server(&relay);
+  Result r = RunCli({"readings", "--follow", "--kind", "temperature", "--relay",
+                     server.address()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  const std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  EXPECT_THAT(lines[0], AllOf(HasSubstr("node1/room"), HasSubstr("21.50 °C"),
+                              HasSubstr("c1#1")));
+  EXPECT_THAT(lines[1], AllOf(HasSubstr("node1/room"), HasSubstr("27.75 °C"),
+                              HasSubstr("c1#2")));
+  EXPECT_THAT(lines[2], AllOf(HasSubstr("node1/cpu"), HasSubstr("50.00 °C")));
+  EXPECT_THAT(r.err, HasSubstr("skipping a batch"));
+  EXPECT_THAT(relay.last_filter().kinds(),
+              ElementsAre(hwcast::v1::READING_KIND_TEMPERATURE));
+}
+
+TEST_F(CliTest, FollowJsonPrintsOneDecodedBatchPerLine) {
+  FakeRelay relay;
+  relay.stream = {
+      Batch(1, {Temp("room", 1, 21.5), Temp("cpu", 1, 50)}),
+      Batch(2, {Temp("cpu", 2, 51)}),  // nothing for --source room
+      Batch(3, {Temp("room", 2, 27.75)}),
+  };
+  Server server(&relay);
+  Result r = RunCli({"readings", "--follow", "--json", "--source", "room",
+                     "--relay", server.address()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  const std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  for (const std::string& line : lines) {
+    hwcast::v1::ReadingBatch batch;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &batch).ok())
+        << line;
+    ASSERT_EQ(batch.readings_size(), 1) << line;
+    EXPECT_EQ(batch.readings(0).source_id(), "room");
+    EXPECT_EQ(batch.collector_id(), "c1");
+  }
+  EXPECT_THAT(lines[1], HasSubstr("27.75"));
+}
+
+TEST_F(CliTest, FollowStopsCleanlyWhenInterrupted) {
+  FakeRelay relay;
+  relay.stream = {Batch(1, {Temp("room", 1, 21.5)})};
+  relay.hold_open = true;
+  Server server(&relay);
+  Result result;
+  std::thread cli([&] {
+    result = RunCli({"readings", "--follow", "--relay", server.address()});
+  });
+  // Wait until the stream is open, then interrupt (as Ctrl-C would).
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!relay.streamed() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  while (!interrupter_.Interrupt() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  cli.join();
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(result.err, IsEmpty());
+}
+
+TEST_F(CliTest, FollowUnreachableRelayFails) {
+  const std::string address = ClosedAddress();
+  Result r = RunCli({"readings", "-f", "--relay", address});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err,
+              StartsWith(absl::StrCat("hwcastctl: cannot reach relay at ",
+                                      address, ": UNAVAILABLE")));
+}
+
+// ------------------------------------------------- status, collector
+
+TEST_F(CliTest, StatusShowsActuatorTables) {
+  FakeActuator actuator;
+  actuator.status.set_host("node1");
+  *actuator.status.mutable_now() = ToProtoTime(kNow);
+  auto* relay = actuator.status.add_relays();
+  relay->set_address("127.0.0.1:7430");
+  relay->set_connected(true);
+  auto* source = actuator.status.add_sources();
+  *source->mutable_reading() = Temp("room", 1, 30.25);
+  source->set_age_seconds(90);
+  source->set_stale(true);
+  auto* policy = actuator.status.add_policies();
+  policy->set_name("overheat");
+  policy->set_state("armed");
+  Server server(&actuator);
+  Result r = RunCli({"status", "--actuator", server.address()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Actuator on node1"));
+  EXPECT_THAT(r.out, HasSubstr("127.0.0.1:7430  yes"));
+  EXPECT_THAT(r.out, HasSubstr("node1/room  temperature  30.25 °C  ok       "
+                               "1m30s  yes"));
+  EXPECT_THAT(r.out, HasSubstr("overheat  armed"));
+
+  Result json = RunCli({"status", "--json", "--actuator", server.address()});
+  EXPECT_EQ(json.code, 0) << json.err;
+  hwcast::v1::ActuatorStatus parsed;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(json.out, &parsed).ok());
+  EXPECT_EQ(parsed.SerializeAsString(), actuator.status.SerializeAsString());
+}
+
+TEST_F(CliTest, StatusUnreachable) {
+  const std::string address = ClosedAddress();
+  Result r = RunCli({"status", "--actuator", address});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err,
+              StartsWith(absl::StrCat("hwcastctl: cannot reach actuator at ",
+                                      address, ": UNAVAILABLE: ")));
+}
+
+TEST_F(CliTest, CollectorShowsItsStatus) {
+  FakeCollector collector;
+  collector.status.set_collector_id("c1");
+  collector.status.set_host("node1");
+  auto* source = collector.status.add_sources();
+  source->set_source_id("room");
+  source->set_type("file");
+  Server server(&collector);
+  Result r = RunCli({"collector", "--collector", server.address()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Collector c1 on node1"));
+  EXPECT_THAT(r.out, HasSubstr("room  file"));
+
+  Result json =
+      RunCli({"collector", "--json", "--collector", server.address()});
+  EXPECT_EQ(json.code, 0);
+  hwcast::v1::CollectorStatus parsed;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(json.out, &parsed).ok());
+  EXPECT_EQ(parsed.collector_id(), "c1");
+
+  const std::string closed = ClosedAddress();
+  Result down = RunCli({"collector", "--collector", closed});
+  EXPECT_EQ(down.code, 1);
+  EXPECT_THAT(down.err, StartsWith(absl::StrCat(
+                            "hwcastctl: cannot reach collector at ", closed)));
+}
+
+// ------------------------------------------------------------- health
+
+TEST_F(CliTest, HealthAllServing) {
+  FakeRelay relay;
+  FakeActuator actuator;
+  Server a(&relay);
+  Server b(&actuator);
+  Result r = RunCli({"health", a.address(), "--actuator", b.address()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(Lines(r.out),
+              ElementsAre(MatchesRegex("TARGET +ADDRESS +STATUS"),
+                          MatchesRegex("- +127.0.0.1:[0-9]+ +SERVING"),
+                          MatchesRegex("actuator +127.0.0.1:[0-9]+ +SERVING")));
+}
+
+MATCHER_P2(IsTarget, what, address, "") {
+  return arg.what == what && arg.address == address;
+}
+
+TEST_F(CliTest, HealthTargetsDefaultToAllThreeDaemons) {
+  EXPECT_THAT(HealthTargets(*ParseArgs({"health"})),
+              ElementsAre(IsTarget("relay", "127.0.0.1:7430"),
+                          IsTarget("actuator", "127.0.0.1:7431"),
+                          IsTarget("collector", "127.0.0.1:7432")));
+  EXPECT_THAT(HealthTargets(*ParseArgs({"health", "--collector", "c:1"})),
+              ElementsAre(IsTarget("collector", "c:1")));
+  EXPECT_THAT(
+      HealthTargets(*ParseArgs({"health", "unix:/x.sock", "--relay", "r:1"})),
+      ElementsAre(IsTarget("", "unix:/x.sock"), IsTarget("relay", "r:1")));
+  EXPECT_THAT(HealthTargets(*ParseArgs({"health", "a:1", "b:2"})),
+              ElementsAre(IsTarget("", "a:1"), IsTarget("", "b:2")));
+}
+
+TEST_F(CliTest, HealthOfNamedDaemons) {
+  FakeRelay relay;
+  FakeActuator actuator;
+  FakeCollector collector;
+  Server r(&relay);
+  Server a(&actuator);
+  Server c(&collector);
+  Result result = RunCli({"health", "--relay", r.address(), "--actuator",
+                          a.address(), "--collector", c.address()});
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_THAT(
+      Lines(result.out),
+      ElementsAre(MatchesRegex("TARGET +ADDRESS +STATUS"),
+                  MatchesRegex("relay +127.0.0.1:[0-9]+ +SERVING"),
+                  MatchesRegex("actuator +127.0.0.1:[0-9]+ +SERVING"),
+                  MatchesRegex("collector +127.0.0.1:[0-9]+ +SERVING")));
+}
+
+TEST_F(CliTest, HealthNotServingOrUnreachableExits1) {
+  FakeRelay relay;
+  Server up(&relay);
+  Server down(&relay);
+  down.SetServing(false);
+  const std::string closed = ClosedAddress();
+  Result r = RunCli({"health", "--relay", up.address(), "--collector",
+                     down.address(), "--actuator", closed});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.out, HasSubstr("SERVING"));
+  EXPECT_THAT(r.out, HasSubstr("NOT_SERVING"));
+  EXPECT_THAT(r.out, MatchesRegex("(.|\n)*actuator +127.0.0.1:[0-9]+ +"
+                                  "UNAVAILABLE\n(.|\n)*"));
+  EXPECT_THAT(r.err,
+              StartsWith(absl::StrCat("hwcastctl: cannot reach actuator at ",
+                                      closed, ": UNAVAILABLE: ")));
+}
+
+TEST_F(CliTest, HealthOfAnUnknownServiceFails) {
+  FakeRelay relay;
+  Server server(&relay);
+  Result r =
+      RunCli({"health", "--service", "no.such.Service", server.address()});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.out, HasSubstr("NOT_FOUND"));
+  EXPECT_THAT(r.err, HasSubstr("NOT_FOUND"));
+}
+
+TEST_F(CliTest, HealthJsonIsOneObjectPerTarget) {
+  FakeRelay relay;
+  Server server(&relay);
+  const std::string closed = ClosedAddress();
+  Result r = RunCli({"health", "--json", server.address(), "--relay", closed});
+  EXPECT_EQ(r.code, 1);
+  const std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  google::protobuf::Struct first;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(lines[0], &first).ok());
+  EXPECT_EQ(first.fields().at("address").string_value(), server.address());
+  EXPECT_EQ(first.fields().at("status").string_value(), "SERVING");
+  google::protobuf::Struct second;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(lines[1], &second).ok());
+  EXPECT_EQ(second.fields().at("target").string_value(), "relay");
+  EXPECT_EQ(second.fields().at("status").string_value(), "UNAVAILABLE");
+  EXPECT_THAT(second.fields().at("error").string_value(), Not(IsEmpty()));
+}
+
+}  // namespace
+}  // namespace hwcast::hwcastctl

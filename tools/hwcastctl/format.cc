@@ -1,0 +1,306 @@
+#include "tools/hwcastctl/format.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "google/protobuf/util/json_util.h"
+#include "lib/reading_util.h"
+#include "lib/time_util.h"
+
+namespace hwcast::hwcastctl {
+namespace {
+
+using hwcast::v1::Reading;
+
+constexpr char kGap[] = "  ";
+
+std::string Kind(const Reading& reading) { return KindName(KindOf(reading)); }
+
+// Age of a reading relative to `now`, "-" when it has no observed time.
+std::string ReadingAge(const Reading& reading, absl::Time now) {
+  if (!reading.has_observed_time()) return "-";
+  return FormatAge(now - FromProtoTime(reading.observed_time()));
+}
+
+// Collapses line breaks so that an error text cannot break a table row.
+std::string OneLine(const std::string& s) {
+  std::string out = s;
+  std::replace(out.begin(), out.end(), '\n', ' ');
+  std::replace(out.begin(), out.end(), '\r', ' ');
+  return out;
+}
+
+}  // namespace
+
+Table::Table(std::vector<std::string> header) : header_(std::move(header)) {}
+
+void Table::AddRow(std::vector<std::string> cells) {
+  if (cells.size() < header_.size()) cells.resize(header_.size());
+  rows_.push_back(std::move(cells));
+}
+
+size_t DisplayWidth(const std::string& s) {
+  size_t width = 0;
+  for (unsigned char c : s) {
+    // Count every byte that does not continue a multi-byte sequence.
+    if ((c & 0xC0) != 0x80) ++width;
+  }
+  return width;
+}
+
+std::string PadRight(const std::string& s, size_t width) {
+  const size_t have = DisplayWidth(s);
+  return have >= width ? s : s + std::string(width - have, ' ');
+}
+
+std::string Table::Render() const {
+  size_t columns = header_.size();
+  for (const auto& row : rows_) columns = std::max(columns, row.size());
+  std::vector<size_t> widths(columns, 0);
+  auto measure = [&](const std::vector<std::string>& cells) {
+    for (size_t i = 0; i < cells.size(); ++i) {
+      widths[i] = std::max(widths[i], DisplayWidth(cells[i]));
+    }
+  };
+  measure(header_);
+  for (const auto& row : rows_) measure(row);
+
+  std::string out;
+  auto render = [&](const std::vector<std::string>& cells) {
+    std::string line;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (i > 0) line += kGap;
+      line += i + 1 == cells.size() ? cells[i] : PadRight(cells[i], widths[i]);
+    }
+    // Empty trailing cells would leave spaces behind.
+    line.erase(line.find_last_not_of(' ') + 1);
+    absl::StrAppend(&out, line, "\n");
+  };
+  render(header_);
+  for (const auto& row : rows_) render(row);
+  return out;
+}
+
+std::string FormatAge(absl::Duration age) {
+  if (age == absl::InfiniteDuration() || age == -absl::InfiniteDuration()) {
+    return "-";
+  }
+  if (age < absl::ZeroDuration()) return absl::StrCat("-", FormatAge(-age));
+  if (age < absl::Seconds(10)) {
+    // Truncate rather than round so that 9.96s never shows as "10.0s".
+    const double tenths = std::floor(absl::ToDoubleSeconds(age) * 10);
+    return absl::StrFormat("%.1fs", tenths / 10);
+  }
+  const int64_t s = absl::ToInt64Seconds(age);
+  if (s < 60) return absl::StrFormat("%ds", s);
+  if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  if (s < 86400) return absl::StrFormat("%dh%02dm", s / 3600, (s % 3600) / 60);
+  return absl::StrFormat("%dd%02dh", s / 86400, (s % 86400) / 3600);
+}
+
+std::string FormatTimestamp(absl::Time t) {
+  if (t == absl::UnixEpoch() || t == absl::InfinitePast() ||
+      t == absl::InfiniteFuture()) {
+    return "-";
+  }
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+}
+
+std::string FormatQuality(hwcast::v1::Quality quality) {
+  if (quality == hwcast::v1::QUALITY_UNSPECIFIED) return "-";
+  std::string name = hwcast::v1::Quality_Name(quality);
+  constexpr absl::string_view kPrefix = "QUALITY_";
+  if (absl::string_view(name).substr(0, kPrefix.size()) == kPrefix) {
+    name = name.substr(kPrefix.size());
+  }
+  if (name.empty()) return absl::StrCat(static_cast<int>(quality));
+  return absl::AsciiStrToLower(name);
+}
+
+std::string YesNo(bool b) { return b ? "yes" : "no"; }
+
+std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
+
+absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message,
+                                   bool pretty) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = pretty;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  const auto status =
+      google::protobuf::util::MessageToJsonString(message, &out, options);
+  if (!status.ok()) {
+    return absl::InternalError(absl::StrCat("cannot print ",
+                                            message.GetTypeName(),
+                                            " as JSON: ", status.ToString()));
+  }
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+std::string FormatLatestTable(const hwcast::v1::ListLatestResponse& response,
+                              absl::Time now) {
+  if (response.readings().empty()) return "no readings\n";
+  std::vector<const hwcast::v1::LatestReading*> rows;
+  bool any_label = false;
+  for (const auto& latest : response.readings()) {
+    rows.push_back(&latest);
+    any_label = any_label || !latest.reading().label().empty();
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const auto* a, const auto* b) {
+    return std::make_pair(a->reading().host(), a->reading().source_id()) <
+           std::make_pair(b->reading().host(), b->reading().source_id());
+  });
+  std::vector<std::string> header = {"SOURCE",  "HOST", "KIND",     "VALUE",
+                                     "QUALITY", "AGE",  "COLLECTOR"};
+  if (any_label) header.push_back("LABEL");
+  Table table(std::move(header));
+  for (const auto* latest : rows) {
+    const Reading& r = latest->reading();
+    std::vector<std::string> cells = {r.source_id(),
+                                      r.host(),
+                                      Kind(r),
+                                      OneLine(FormatValue(r)),
+                                      FormatQuality(r.quality()),
+                                      ReadingAge(r, now),
+                                      OrDash(latest->collector_id())};
+    if (any_label) cells.push_back(OrDash(r.label()));
+    table.AddRow(std::move(cells));
+  }
+  return table.Render();
+}
+
+std::string FormatFollowLine(const Reading& reading,
+                             const hwcast::v1::ReadingBatch& batch) {
+  const std::string time =
+      reading.has_observed_time()
+          ? FormatTimestamp(FromProtoTime(reading.observed_time()))
+          : "-";
+  std::string line =
+      absl::StrCat(time, kGap, PadRight(SourceKey(reading), 28), kGap,
+                   PadRight(Kind(reading), 12), kGap,
+                   PadRight(OneLine(FormatValue(reading)), 16), kGap,
+                   PadRight(FormatQuality(reading.quality()), 12), kGap,
+                   batch.collector_id(), "#", batch.batch_sequence());
+  if (!reading.label().empty()) absl::StrAppend(&line, kGap, reading.label());
+  return line;
+}
+
+std::string FormatActuatorStatus(const hwcast::v1::ActuatorStatus& status) {
+  std::string out = absl::StrCat(
+      "Actuator on ", OrDash(status.host()), " at ",
+      status.has_now() ? FormatTimestamp(FromProtoTime(status.now())) : "-",
+      "\n");
+
+  absl::StrAppend(&out, "\nRELAYS\n");
+  if (status.relays().empty()) {
+    absl::StrAppend(&out, "(none)\n");
+  } else {
+    Table relays({"ADDRESS", "CONNECTED", "BATCHES", "DUPLICATES", "INVALID",
+                  "CONNECTS", "LAST ERROR"});
+    for (const auto& r : status.relays()) {
+      std::string last_error = OneLine(r.last_error());
+      if (!r.last_invalid_reason().empty()) {
+        absl::StrAppend(
+            &last_error, last_error.empty() ? "" : "; ",
+            "last invalid batch: ", OneLine(r.last_invalid_reason()));
+      }
+      relays.AddRow({r.address(), YesNo(r.connected()),
+                     absl::StrCat(r.batches_received()),
+                     absl::StrCat(r.duplicates()),
+                     absl::StrCat(r.invalid_batches()),
+                     absl::StrCat(r.connects()), OrDash(last_error)});
+    }
+    absl::StrAppend(&out, relays.Render());
+  }
+
+  absl::StrAppend(&out, "\nSOURCES\n");
+  if (status.sources().empty()) {
+    absl::StrAppend(&out, "(none)\n");
+  } else {
+    Table sources({"SOURCE", "KIND", "VALUE", "QUALITY", "AGE", "STALE",
+                   "COLLECTOR", "VIA"});
+    for (const auto& s : status.sources()) {
+      const Reading& r = s.reading();
+      sources.AddRow({SourceKey(r), Kind(r), OneLine(FormatValue(r)),
+                      FormatQuality(r.quality()),
+                      FormatAge(absl::Seconds(s.age_seconds())),
+                      YesNo(s.stale()), OrDash(s.collector_id()),
+                      OrDash(s.via_relay())});
+    }
+    absl::StrAppend(&out, sources.Render());
+  }
+
+  absl::StrAppend(&out, "\nPOLICIES\n");
+  if (status.policies().empty()) {
+    absl::StrAppend(&out, "(none)\n");
+  } else {
+    Table policies({"NAME", "STATE", "REASON"});
+    for (const auto& p : status.policies()) {
+      policies.AddRow(
+          {OrDash(p.name()), OrDash(p.state()), OrDash(OneLine(p.reason()))});
+    }
+    absl::StrAppend(&out, policies.Render());
+  }
+  return out;
+}
+
+std::string FormatCollectorStatus(const hwcast::v1::CollectorStatus& status) {
+  const absl::Time now =
+      status.has_now() ? FromProtoTime(status.now()) : absl::InfinitePast();
+  std::string out =
+      absl::StrCat("Collector ", OrDash(status.collector_id()), " on ",
+                   OrDash(status.host()), ", epoch ",
+                   absl::StrFormat("%016x", status.epoch()), ", next batch ",
+                   status.next_batch_sequence(), ", at ",
+                   status.has_now() ? FormatTimestamp(now) : "-", "\n");
+
+  absl::StrAppend(&out, "\nSOURCES\n");
+  if (status.sources().empty()) {
+    absl::StrAppend(&out, "(none)\n");
+  } else {
+    Table sources({"ID", "TYPE", "POLLS", "ERRORS", "HUNG", "LAST ERROR"});
+    for (const auto& s : status.sources()) {
+      sources.AddRow({s.source_id(), OrDash(s.type()), absl::StrCat(s.polls()),
+                      absl::StrCat(s.errors()), YesNo(s.hung()),
+                      OrDash(OneLine(s.last_error()))});
+    }
+    absl::StrAppend(&out, sources.Render());
+  }
+
+  Table readings({"SOURCE", "KIND", "VALUE", "QUALITY", "AGE", "LABEL"});
+  for (const auto& s : status.sources()) {
+    for (const Reading& r : s.last_readings()) {
+      readings.AddRow({SourceKey(r), Kind(r), OneLine(FormatValue(r)),
+                       FormatQuality(r.quality()),
+                       status.has_now() ? ReadingAge(r, now) : "-",
+                       OrDash(r.label())});
+    }
+  }
+  absl::StrAppend(&out, "\nREADINGS\n",
+                  readings.empty() ? "(none)\n" : readings.Render());
+
+  absl::StrAppend(&out, "\nRELAYS\n");
+  if (status.relays().empty()) {
+    absl::StrAppend(&out, "(none)\n");
+  } else {
+    Table relays({"ADDRESS", "CONNECTED", "PENDING", "ACKED", "DROPPED",
+                  "LAST ACKED", "CONNECTS", "LAST ERROR"});
+    for (const auto& r : status.relays()) {
+      relays.AddRow(
+          {r.address(), YesNo(r.connected()), absl::StrCat(r.pending_batches()),
+           absl::StrCat(r.acked_batches()), absl::StrCat(r.dropped_batches()),
+           absl::StrCat(r.last_acked_sequence()), absl::StrCat(r.connects()),
+           OrDash(OneLine(r.last_error()))});
+    }
+    absl::StrAppend(&out, relays.Render());
+  }
+  return out;
+}
+
+}  // namespace hwcast::hwcastctl

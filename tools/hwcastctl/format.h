@@ -1,0 +1,91 @@
+// Text and JSON formatting for hwcastctl: aligned tables, ages, qualities,
+// and the human-readable renderings of every response it prints.
+//
+// Everything here is a pure function of its arguments (times are passed in),
+// so the output is deterministic and unit-tested. Thread-compatible.
+#ifndef HWCAST_TOOLS_HWCASTCTL_FORMAT_H_
+#define HWCAST_TOOLS_HWCASTCTL_FORMAT_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "google/protobuf/message.h"
+#include "hwcast/v1/actuator.pb.h"
+#include "hwcast/v1/collector.pb.h"
+#include "hwcast/v1/reading.pb.h"
+#include "hwcast/v1/relay.pb.h"
+
+namespace hwcast::hwcastctl {
+
+// A table of left-aligned columns separated by two spaces. Widths count
+// UTF-8 code points, so "23.50 °C" is 8 columns wide. The last column is not
+// padded (no trailing spaces).
+class Table {
+ public:
+  explicit Table(std::vector<std::string> header);
+
+  // A row with fewer cells than the header is padded with empty cells; extra
+  // cells are kept.
+  void AddRow(std::vector<std::string> cells);
+  bool empty() const { return rows_.empty(); }
+
+  // Header line, then one line per row; every line ends in '\n'.
+  std::string Render() const;
+
+ private:
+  std::vector<std::string> header_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+// Display width of a UTF-8 string (code points).
+size_t DisplayWidth(const std::string& s);
+
+// `s` padded with spaces to `width` display columns.
+std::string PadRight(const std::string& s, size_t width);
+
+// A compact age: "0.4s", "42s", "5m03s", "2h05m", "3d04h"; negative ages
+// (clock skew) get a leading '-'; an infinite duration is "-".
+std::string FormatAge(absl::Duration age);
+
+// "2024-05-01T12:00:00.250Z" (UTC, milliseconds); "-" for an unset time.
+std::string FormatTimestamp(absl::Time t);
+
+// "ok", "sensor_fault", "out_of_range", "uncalibrated", "-" (unspecified).
+std::string FormatQuality(hwcast::v1::Quality quality);
+
+// "yes" / "no".
+std::string YesNo(bool b);
+
+// `s`, or "-" when empty.
+std::string OrDash(const std::string& s);
+
+// The message in protobuf's JSON mapping (field names in lowerCamelCase,
+// fields with default values included). `pretty` spreads it over indented
+// lines; otherwise it is a single line. No trailing newline.
+absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message,
+                                   bool pretty);
+
+// ListLatest as a table: SOURCE, HOST, KIND, VALUE, QUALITY, AGE (since the
+// value was observed), COLLECTOR, and LABEL when any reading has one; rows
+// sorted by host/source. "no readings\n" when empty.
+std::string FormatLatestTable(const hwcast::v1::ListLatestResponse& response,
+                              absl::Time now);
+
+// One line for `readings --follow`:
+// "TIME  HOST/SOURCE  KIND  VALUE  QUALITY  COLLECTOR#BATCH", with the
+// source, kind and value padded to fixed widths so consecutive lines align.
+std::string FormatFollowLine(const hwcast::v1::Reading& reading,
+                             const hwcast::v1::ReadingBatch& batch);
+
+// Actuator status: header line, then RELAYS, SOURCES and POLICIES tables.
+std::string FormatActuatorStatus(const hwcast::v1::ActuatorStatus& status);
+
+// Collector status: header line, then SOURCES, READINGS (the latest reading
+// of each source, aged against status.now) and RELAYS tables.
+std::string FormatCollectorStatus(const hwcast::v1::CollectorStatus& status);
+
+}  // namespace hwcast::hwcastctl
+
+#endif  // HWCAST_TOOLS_HWCASTCTL_FORMAT_H_

@@ -1,0 +1,242 @@
+#include "tools/hwcastctl/format.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "lib/time_util.h"
+
+namespace hwcast::hwcastctl {
+namespace {
+
+using hwcast::v1::Reading;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines = absl::StrSplit(text, '\n');
+  EXPECT_EQ(lines.back(), "") << "output must end in a newline";
+  lines.pop_back();
+  return lines;
+}
+
+Reading Temp(std::string host, std::string source, double celsius,
+             absl::Time observed) {
+  Reading r;
+  r.set_host(std::move(host));
+  r.set_source_id(std::move(source));
+  r.set_sequence(1);
+  r.set_quality(hwcast::v1::QUALITY_OK);
+  *r.mutable_observed_time() = ToProtoTime(observed);
+  r.mutable_temperature()->set_celsius(celsius);
+  return r;
+}
+
+TEST(TableTest, AlignsColumnsWithoutTrailingSpaces) {
+  Table table({"A", "LONGER", "C"});
+  table.AddRow({"xxxx", "y", "z"});
+  table.AddRow({"1", "", ""});
+  EXPECT_THAT(Lines(table.Render()), ElementsAre("A     LONGER  C",  //
+                                                 "xxxx  y       z",  //
+                                                 "1"));
+}
+
+TEST(TableTest, CountsUtf8CodePointsNotBytes) {
+  Table table({"VALUE", "QUALITY"});
+  table.AddRow({"23.50 °C", "ok"});
+  table.AddRow({"41.0 %RH", "ok"});
+  const std::vector<std::string> lines = Lines(table.Render());
+  ASSERT_EQ(lines.size(), 3u);
+  // "QUALITY" and both "ok" start in the same display column.
+  EXPECT_EQ(lines[0], "VALUE     QUALITY");
+  EXPECT_EQ(lines[1], "23.50 °C  ok");
+  EXPECT_EQ(lines[2], "41.0 %RH  ok");
+  EXPECT_EQ(DisplayWidth("23.50 °C"), 8u);
+  EXPECT_EQ(PadRight("°", 3), "°  ");
+}
+
+TEST(TableTest, ShortRowsArePadded) {
+  Table table({"A", "B"});
+  table.AddRow({"only"});
+  EXPECT_THAT(Lines(table.Render()), ElementsAre("A     B", "only"));
+}
+
+TEST(FormatAgeTest, PicksAReadableUnit) {
+  EXPECT_EQ(FormatAge(absl::ZeroDuration()), "0.0s");
+  EXPECT_EQ(FormatAge(absl::Milliseconds(430)), "0.4s");
+  EXPECT_EQ(FormatAge(absl::Milliseconds(9960)), "9.9s");
+  EXPECT_EQ(FormatAge(absl::Seconds(10)), "10s");
+  EXPECT_EQ(FormatAge(absl::Seconds(59)), "59s");
+  EXPECT_EQ(FormatAge(absl::Seconds(60)), "1m00s");
+  EXPECT_EQ(FormatAge(absl::Seconds(303)), "5m03s");
+  EXPECT_EQ(FormatAge(absl::Minutes(125)), "2h05m");
+  EXPECT_EQ(FormatAge(absl::Hours(76) + absl::Minutes(30)), "3d04h");
+  EXPECT_EQ(FormatAge(-absl::Seconds(2)), "-2.0s");
+  EXPECT_EQ(FormatAge(absl::InfiniteDuration()), "-");
+}
+
+TEST(FormatTest, QualityTimeAndSmallHelpers) {
+  EXPECT_EQ(FormatQuality(hwcast::v1::QUALITY_OK), "ok");
+  EXPECT_EQ(FormatQuality(hwcast::v1::QUALITY_SENSOR_FAULT), "sensor_fault");
+  EXPECT_EQ(FormatQuality(hwcast::v1::QUALITY_UNSPECIFIED), "-");
+  EXPECT_EQ(FormatTimestamp(kNow + absl::Milliseconds(250)),
+            "2023-11-14T22:13:20.250Z");
+  EXPECT_EQ(FormatTimestamp(absl::UnixEpoch()), "-");
+  EXPECT_EQ(YesNo(true), "yes");
+  EXPECT_EQ(OrDash(""), "-");
+  EXPECT_EQ(OrDash("x"), "x");
+}
+
+TEST(JsonTest, CompactIsOneLineAndRoundTrips) {
+  hwcast::v1::ReadingBatch batch;
+  batch.set_collector_id("c1");
+  batch.set_epoch(0xFFFFFFFFFFFFFFFFull);
+  batch.set_batch_sequence(3);
+  *batch.add_readings() = Temp("h", "room", 21.5, kNow);
+  absl::StatusOr<std::string> json = ToJson(batch, /*pretty=*/false);
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_THAT(*json, Not(HasSubstr("\n")));
+  EXPECT_THAT(*json, HasSubstr("\"sourceId\":\"room\""));
+  EXPECT_THAT(*json, HasSubstr("\"celsius\":21.5"));
+  // 64-bit integers are strings in the JSON mapping.
+  EXPECT_THAT(*json, HasSubstr("\"epoch\":\"18446744073709551615\""));
+  hwcast::v1::ReadingBatch parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*json, &parsed).ok());
+  EXPECT_EQ(parsed.SerializeAsString(), batch.SerializeAsString());
+}
+
+TEST(JsonTest, PrettyIsIndentedAndPrintsDefaults) {
+  hwcast::v1::RelaySubscription relay;
+  relay.set_address("127.0.0.1:7430");
+  absl::StatusOr<std::string> json = ToJson(relay, /*pretty=*/true);
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_THAT(*json, HasSubstr("\n"));
+  EXPECT_THAT(*json, HasSubstr("\"address\": \"127.0.0.1:7430\""));
+  // Scripts can rely on fields being present even when false/zero.
+  EXPECT_THAT(*json, HasSubstr("\"connected\": false"));
+  EXPECT_NE(json->back(), '\n');
+}
+
+TEST(FormatLatestTableTest, SortedAlignedWithUnitsAndAges) {
+  hwcast::v1::ListLatestResponse response;
+  auto* b = response.add_readings();
+  *b->mutable_reading() =
+      Temp("node2", "hwmon/coretemp/temp1", 45, kNow - absl::Seconds(75));
+  b->mutable_reading()->set_label("Package id 0");
+  b->set_collector_id("node2");
+  auto* a = response.add_readings();
+  *a->mutable_reading() = Temp("node1", "room", 21.5, kNow - absl::Seconds(3));
+  a->set_collector_id("node1");
+  auto* fault = response.add_readings();
+  fault->mutable_reading()->set_host("node1");
+  fault->mutable_reading()->set_source_id("ups");
+  fault->mutable_reading()->set_quality(hwcast::v1::QUALITY_SENSOR_FAULT);
+  fault->mutable_reading()->set_error("no answer\nfrom upsd");
+
+  EXPECT_THAT(
+      Lines(FormatLatestTable(response, kNow)),
+      ElementsAre(
+          "SOURCE                HOST   KIND         VALUE                     "
+          "  QUALITY       AGE    COLLECTOR  LABEL",
+          "room                  node1  temperature  21.50 °C                  "
+          "  ok            3.0s   node1      -",
+          "ups                   node1  -            fault: no answer from "
+          "upsd  sensor_fault  -      -          -",
+          "hwmon/coretemp/temp1  node2  temperature  45.00 °C                  "
+          "  ok            1m15s  node2      Package id 0"));
+}
+
+TEST(FormatLatestTableTest, EmptySaysSo) {
+  EXPECT_EQ(FormatLatestTable(hwcast::v1::ListLatestResponse(), kNow),
+            "no readings\n");
+}
+
+TEST(FormatFollowLineTest, HasTimeSourceValueAndBatch) {
+  hwcast::v1::ReadingBatch batch;
+  batch.set_collector_id("c1");
+  batch.set_batch_sequence(42);
+  Reading r = Temp("node1", "room", 27.75, kNow);
+  r.set_label("Server room");
+  EXPECT_EQ(FormatFollowLine(r, batch),
+            "2023-11-14T22:13:20.000Z  node1/room                    "
+            "temperature   27.75 °C          ok            c1#42  Server room");
+}
+
+TEST(FormatActuatorStatusTest, ShowsRelaysSourcesAndPolicies) {
+  hwcast::v1::ActuatorStatus status;
+  status.set_host("node1");
+  *status.mutable_now() = ToProtoTime(kNow);
+  auto* relay = status.add_relays();
+  relay->set_address("127.0.0.1:7430");
+  relay->set_connected(true);
+  relay->set_batches_received(12);
+  relay->set_duplicates(3);
+  relay->set_connects(1);
+  relay->set_invalid_batches(1);
+  relay->set_last_invalid_reason("bad bytes");
+  auto* source = status.add_sources();
+  *source->mutable_reading() = Temp("node1", "room", 30.25, kNow);
+  source->set_age_seconds(75);
+  source->set_stale(true);
+  source->set_collector_id("c1");
+  source->set_via_relay("127.0.0.1:7430");
+  const std::string text = FormatActuatorStatus(status);
+  EXPECT_THAT(
+      Lines(text),
+      ElementsAre("Actuator on node1 at 2023-11-14T22:13:20.000Z", "", "RELAYS",
+                  "ADDRESS         CONNECTED  BATCHES  DUPLICATES  "
+                  "INVALID  CONNECTS  LAST ERROR",
+                  "127.0.0.1:7430  yes        12       3           1  "
+                  "      1         last invalid batch: bad bytes",
+                  "", "SOURCES",
+                  "SOURCE      KIND         VALUE     QUALITY  AGE    "
+                  "STALE  COLLECTOR  VIA",
+                  "node1/room  temperature  30.25 °C  ok       1m15s  "
+                  "yes    c1         127.0.0.1:7430",
+                  "", "POLICIES", "(none)"));
+  auto* policy = status.add_policies();
+  policy->set_name("overheat");
+  policy->set_state("armed");
+  EXPECT_THAT(FormatActuatorStatus(status),
+              HasSubstr("POLICIES\nNAME      STATE  REASON\n"
+                        "overheat  armed  -\n"));
+}
+
+TEST(FormatCollectorStatusTest, ShowsSourcesReadingsAndRelays) {
+  hwcast::v1::CollectorStatus status;
+  status.set_collector_id("c1");
+  status.set_host("node1");
+  status.set_epoch(0xabc);
+  status.set_next_batch_sequence(57);
+  *status.mutable_now() = ToProtoTime(kNow);
+  auto* source = status.add_sources();
+  source->set_source_id("room");
+  source->set_type("file");
+  source->set_polls(100);
+  source->set_errors(2);
+  source->set_last_error("parse error");
+  *source->add_last_readings() =
+      Temp("node1", "room", 21.5, kNow - absl::Seconds(2));
+  auto* relay = status.add_relays();
+  relay->set_address("127.0.0.1:7430");
+  relay->set_pending_batches(4);
+  const std::string text = FormatCollectorStatus(status);
+  EXPECT_THAT(text, HasSubstr("Collector c1 on node1, epoch 0000000000000abc, "
+                              "next batch 57, at 2023-11-14T22:13:20.000Z\n"));
+  EXPECT_THAT(text,
+              HasSubstr("ID    TYPE  POLLS  ERRORS  HUNG  LAST ERROR\n"
+                        "room  file  100    2       no    parse error\n"));
+  EXPECT_THAT(text, HasSubstr("node1/room  temperature  21.50 °C  ok       "
+                              "2.0s  -\n"));
+  EXPECT_THAT(text, HasSubstr("127.0.0.1:7430  no         4        0      0  "
+                              "      0           0         -\n"));
+}
+
+}  // namespace
+}  // namespace hwcast::hwcastctl
