@@ -59,7 +59,11 @@ def stubs():
         protos = [os.path.join("hwcast/v1", p) for p in sorted(
             os.listdir(os.path.join(REPO, "proto/hwcast/v1")))
             if p.endswith(".proto")]
-        cmd = [sys.executable, "-m", "grpc_tools.protoc",
+        # Debian's grpc_tools bundles protoc 3.5, which predates proto3
+        # `optional`; the system protoc (3.21) with gRPC's Python plugin
+        # compiles the schema as the C++ build does.
+        cmd = ["/usr/bin/protoc",
+               "--plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin",
                "-I", os.path.join(REPO, "proto"), "-I", refl_src,
                "-I", "/usr/include",
                "--python_out", _STUB_DIR, "--grpc_python_out", _STUB_DIR,

@@ -197,7 +197,8 @@ class ReadingsFlowTest(Stack):
             seen = []
             while True:
                 line = follow.stdout.readline()
-                self.assertTrue(line, f"stream ended early: {follow.stderr.read()}")
+                if not line:
+                    self.fail(f"stream ended early: {follow.stderr.read()}")
                 seen.append(line)
                 if "27.75" in line:
                     break
