@@ -1,0 +1,73 @@
+#include "lib/daemon_server.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <system_error>
+
+#include "absl/strings/match.h"
+#include "lib/daemon.h"
+#include "lib/log.h"
+
+namespace hwcast {
+namespace {
+
+// True if the directory of a unix socket address exists (or can be created)
+// and is writable by us.
+bool SocketDirUsable(const std::string& unix_address) {
+  const std::filesystem::path dir =
+      std::filesystem::path(unix_address.substr(5)).parent_path();
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  return !ec && ::access(dir.c_str(), W_OK | X_OK) == 0;
+}
+
+}  // namespace
+
+absl::StatusOr<DaemonEndpoints> ServeDaemon(
+    const ServeOptions& options, const std::vector<grpc::Service*>& services,
+    std::shared_ptr<prometheus::Registry> registry) {
+  DaemonEndpoints out;
+  if (options.metrics_listen != kMetricsOff) {
+    auto metrics = MetricsExposer::Start(options.metrics_listen, registry);
+    if (!metrics.ok()) return metrics.status();
+    out.metrics = *std::move(metrics);
+  }
+
+  std::vector<std::string> listen = options.listen;
+  const bool defaults = listen.empty();
+  if (defaults) {
+    listen.push_back(options.default_tcp);
+    if (SocketDirUsable(options.default_unix)) {
+      listen.push_back(options.default_unix);
+    } else {
+      HWCAST_LOG(WARNING) << "cannot use " << options.default_unix
+                          << " (directory missing or not writable); "
+                             "listening on TCP only";
+    }
+  }
+  auto server = GrpcServer::Start(listen, services);
+  if (!server.ok() && defaults && listen.size() > 1) {
+    HWCAST_LOG(WARNING) << server.status().message()
+                        << "; retrying on TCP only";
+    listen.pop_back();
+    server = GrpcServer::Start(listen, services);
+  }
+  if (!server.ok()) return server.status();
+  out.server = *std::move(server);
+  return out;
+}
+
+void DaemonEndpoints::Announce() const {
+  std::map<std::string, std::string> endpoints;
+  for (const std::string& address : server->bound_addresses()) {
+    // emplace keeps the first address of each kind.
+    endpoints.emplace(absl::StartsWith(address, "unix:") ? "unix" : "grpc",
+                      address);
+  }
+  if (metrics != nullptr) endpoints["metrics"] = metrics->bound_address();
+  WriteReadyFileOrExit(endpoints);
+}
+
+}  // namespace hwcast

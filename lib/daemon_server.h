@@ -1,0 +1,50 @@
+// What every daemon serves: its gRPC server (TCP and/or unix socket, with the
+// service's defaults when none are configured) and its /metrics exporter,
+// started together and announced in one place.
+//
+// Not thread-safe; owned by main().
+#ifndef HWCAST_LIB_DAEMON_SERVER_H_
+#define HWCAST_LIB_DAEMON_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "lib/metrics.h"
+#include "lib/server.h"
+#include "prometheus/registry.h"
+
+namespace hwcast {
+
+struct ServeOptions {
+  // server.listen from the config; empty means the defaults below.
+  std::vector<std::string> listen;
+  // The service's defaults, e.g. "127.0.0.1:7430" and
+  // "unix:/run/hwcast/relay.sock". When the default socket cannot be used
+  // (its directory cannot be created, or binding fails), the daemon warns
+  // and serves on TCP only; a configured address that fails is an error.
+  std::string default_tcp;
+  std::string default_unix;
+  // server.metrics_listen; "off" disables the exporter.
+  std::string metrics_listen;
+};
+
+inline constexpr char kMetricsOff[] = "off";
+
+struct DaemonEndpoints {
+  std::unique_ptr<GrpcServer> server;
+  std::unique_ptr<MetricsExposer> metrics;  // null when "off"
+
+  // Logs the bound addresses and writes them to --ready-file as
+  // {"grpc": first TCP, "unix": first socket, "metrics": ...}.
+  void Announce() const;
+};
+
+absl::StatusOr<DaemonEndpoints> ServeDaemon(
+    const ServeOptions& options, const std::vector<grpc::Service*>& services,
+    std::shared_ptr<prometheus::Registry> registry);
+
+}  // namespace hwcast
+
+#endif  // HWCAST_LIB_DAEMON_SERVER_H_
