@@ -10,7 +10,7 @@ PACKAGES=(
   # libraries
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
   libabsl-dev prometheus-cpp-dev libyaml-cpp-dev libusb-1.0-0-dev
-  libgtest-dev libgmock-dev grpc-proto
+  libgtest-dev libgmock-dev libbenchmark-dev grpc-proto
   # integration tests: gRPC and reflection clients, promtool
   python3 python3-grpcio python3-grpc-tools python3-protobuf prometheus
 )
