@@ -12,12 +12,12 @@
 
 #include "benchmark/benchmark.h"
 #include "hwcast/v1/relay.pb.h"
+#include "lib/batch_verifier.h"
 #include "lib/fake_clock.h"
 #include "lib/reading_util.h"
 #include "lib/time_util.h"
 #include "prometheus/registry.h"
 #include "services/relay/batch_subscriber.h"
-#include "services/relay/batch_verifier.h"
 #include "services/relay/relay_hub.h"
 #include "services/relay/relay_metrics.h"
 

@@ -6,12 +6,12 @@
 #include <vector>
 
 #include "hwcast/v1/config.pb.h"
+#include "lib/batch_verifier.h"
 #include "lib/clock_impl.h"
 #include "lib/daemon.h"
 #include "lib/daemon_server.h"
 #include "lib/log.h"
 #include "prometheus/registry.h"
-#include "services/relay/batch_verifier.h"
 #include "services/relay/relay_config.h"
 #include "services/relay/relay_hub.h"
 #include "services/relay/relay_metrics.h"
@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   auto registry = std::make_shared<prometheus::Registry>();
   hwcast::relay::RelayMetrics metrics(*registry);
 
-  hwcast::relay::AcceptAllBatchVerifier verifier;
+  hwcast::AcceptAllBatchVerifier verifier;
   hwcast::relay::RelayHub::Options hub_options;
   hub_options.max_batch_bytes = config.max_batch_bytes();
   hwcast::relay::RelayHub hub(hub_options, hwcast::RealClock::Get(), &verifier,
