@@ -102,6 +102,9 @@ struct BadCase {
   std::string error;
 };
 
+// Names each case by the error it expects (stable, readable test names).
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.error; }
+
 class CollectorConfigErrorTest : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(CollectorConfigErrorTest, NamesTheKey) {
