@@ -62,16 +62,25 @@ struct Cursor {
   std::string path;
   int depth;
   int64_t* values_left;
+  // Where each key path was given; null when the caller does not ask.
+  ConfigKeyLocations* locations = nullptr;
 
   Cursor Key(absl::string_view key) const {
     return Cursor{
         file, path.empty() ? std::string(key) : absl::StrCat(path, ".", key),
-        depth + 1, values_left};
+        depth + 1, values_left, locations};
   }
 
   Cursor Index(size_t i) const {
-    return Cursor{file, absl::StrCat(path, "[", i, "]"), depth + 1,
-                  values_left};
+    return Cursor{file, absl::StrCat(path, "[", i, "]"), depth + 1, values_left,
+                  locations};
+  }
+
+  // Records that this path was given at `mark`.
+  void Locate(const YAML::Mark& mark) const {
+    if (locations != nullptr && !mark.is_null()) {
+      locations->emplace(path, std::make_pair(mark.line + 1, mark.column + 1));
+    }
   }
 
   // "FILE:LINE:COL: key 'PATH': WHAT" (1-based), without the key part at the
@@ -595,8 +604,9 @@ absl::Status ParseSequence(const YAML::Node& node, const Target& target,
                            const Cursor& at) {
   size_t index = 0;
   for (const YAML::Node& element : node) {
-    HWCAST_RETURN_IF_ERROR(
-        ParseValue(element, element.Mark(), target, at.Index(index)));
+    const Cursor item = at.Index(index);
+    item.Locate(element.Mark());
+    HWCAST_RETURN_IF_ERROR(ParseValue(element, element.Mark(), target, item));
     ++index;
   }
   return absl::OkStatus();
@@ -644,6 +654,7 @@ absl::Status ParseMapping(const YAML::Node& node, const Cursor& at,
     const YAML::Node& key = pair.first;
     HWCAST_ASSIGN_OR_RETURN(const std::string name, KeyText(key, at));
     const Cursor child = at.Key(name);
+    child.Locate(key.Mark());
     if (auto [it, inserted] = seen.emplace(name, key.Mark()); !inserted) {
       return child.Error(key.Mark(),
                          absl::StrCat("duplicate key (first given at line ",
@@ -840,11 +851,13 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 
 absl::Status ParseYamlConfig(std::string_view yaml_text,
                              std::string_view file_name,
-                             google::protobuf::Message* message) {
+                             google::protobuf::Message* message,
+                             ConfigKeyLocations* locations) {
   message->Clear();
+  if (locations != nullptr) locations->clear();
   const std::string file(file_name);
   int64_t values_left = kMaxValues;
-  const Cursor top{&file, "", 0, &values_left};
+  const Cursor top{&file, "", 0, &values_left, locations};
   absl::Status status;
   try {
     status = ParseDocument(std::string(yaml_text), top, message);
@@ -861,10 +874,28 @@ absl::Status ParseYamlConfig(std::string_view yaml_text,
 }
 
 absl::Status LoadYamlConfigFile(const std::string& path,
-                                google::protobuf::Message* message) {
+                                google::protobuf::Message* message,
+                                ConfigKeyLocations* locations) {
   message->Clear();
+  if (locations != nullptr) locations->clear();
   HWCAST_ASSIGN_OR_RETURN(const std::string text, ReadFile(path));
-  return ParseYamlConfig(text, path, message);
+  return ParseYamlConfig(text, path, message, locations);
+}
+
+std::string LocateConfigKey(const ConfigKeyLocations& locations,
+                            const std::string& key_path) {
+  // The deepest given prefix: a missing "sources[0].file.path" is reported
+  // where "sources[0].file" was given.
+  std::string path = key_path;
+  while (!path.empty()) {
+    if (auto it = locations.find(path); it != locations.end()) {
+      return absl::StrCat(it->second.first, ":", it->second.second);
+    }
+    const size_t cut = path.find_last_of(".[");
+    if (cut == std::string::npos) break;
+    path.resize(cut);
+  }
+  return "";
 }
 
 }  // namespace hwcast

@@ -14,25 +14,41 @@
 #ifndef HWCAST_LIB_CONFIG_LOADER_H_
 #define HWCAST_LIB_CONFIG_LOADER_H_
 
+#include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "google/protobuf/message.h"
 
 namespace hwcast {
 
+// Where each key was given in the document: key path ("sources[1].file",
+// "relays[0]") -> (line, column), 1-based. Lets errors found after parsing
+// (validation) point at the line too.
+using ConfigKeyLocations = std::map<std::string, std::pair<int, int>>;
+
 // Parses `yaml_text` onto `message` (which is cleared first). `file_name` is
 // used in error messages only. An empty document leaves `message` empty.
-// Returns INVALID_ARGUMENT on any mistake in the document.
+// Returns INVALID_ARGUMENT on any mistake in the document. If `locations` is
+// given, it is filled with where each key was given.
 absl::Status ParseYamlConfig(std::string_view yaml_text,
                              std::string_view file_name,
-                             google::protobuf::Message* message);
+                             google::protobuf::Message* message,
+                             ConfigKeyLocations* locations = nullptr);
 
 // Reads `path` and parses it as above. NOT_FOUND / PERMISSION_DENIED when the
 // file cannot be read (the message names the path).
 absl::Status LoadYamlConfigFile(const std::string& path,
-                                google::protobuf::Message* message);
+                                google::protobuf::Message* message,
+                                ConfigKeyLocations* locations = nullptr);
+
+// "LINE:COL" of `key_path`, or of its deepest prefix that was given
+// ("sources[0].file.path" falls back to "sources[0].file", then
+// "sources[0]", then "sources"); "" if none was.
+std::string LocateConfigKey(const ConfigKeyLocations& locations,
+                            const std::string& key_path);
 
 }  // namespace hwcast
 

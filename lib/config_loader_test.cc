@@ -925,3 +925,28 @@ TEST_F(ConfigFileTest, UnreadableFileIsPermissionDenied) {
 
 }  // namespace
 }  // namespace hwcast
+
+namespace hwcast {
+namespace {
+
+TEST(ConfigKeyLocationsTest, RecordsWhereKeysWereGivenAndFallsBackToParents) {
+  hwcast::v1::CollectorConfig config;
+  ConfigKeyLocations locations;
+  ASSERT_TRUE(ParseYamlConfig("relays: [\"a:1\"]\n"
+                              "sources:\n"
+                              "  - id: room\n"
+                              "    file:\n"
+                              "      label: x\n",
+                              "c.yaml", &config, &locations)
+                  .ok());
+  EXPECT_EQ(LocateConfigKey(locations, "relays"), "1:1");
+  EXPECT_EQ(LocateConfigKey(locations, "sources[0].id"), "3:5");
+  EXPECT_EQ(LocateConfigKey(locations, "sources[0].file"), "4:5");
+  // Not given: the deepest given parent.
+  EXPECT_EQ(LocateConfigKey(locations, "sources[0].file.path"), "4:5");
+  EXPECT_EQ(LocateConfigKey(locations, "sources[3].interval"), "2:1");
+  EXPECT_EQ(LocateConfigKey(locations, "batch_max_delay"), "");
+}
+
+}  // namespace
+}  // namespace hwcast

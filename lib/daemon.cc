@@ -158,14 +158,21 @@ void LoadConfigOrExit(
         validate) {
   const DaemonFlags& flags = Flags();
   absl::Status status = absl::OkStatus();
+  ConfigKeyLocations locations;
   if (!flags.config.empty()) {
-    status = LoadYamlConfigFile(flags.config, config);
+    status = LoadYamlConfigFile(flags.config, config, &locations);
   }
   if (status.ok() && validate) {
     status = validate(*config);
     if (!status.ok() && !flags.config.empty()) {
+      // Validation messages start with the key path ("sources[0].interval:
+      // must be positive"); point at the line where that key was given.
+      const std::string message(status.message());
+      const std::string line =
+          LocateConfigKey(locations, message.substr(0, message.find(": ")));
       status = absl::Status(status.code(),
-                            absl::StrCat(flags.config, ": ", status.message()));
+                            absl::StrCat(flags.config, line.empty() ? "" : ":",
+                                         line, ": ", message));
     }
   }
   if (!status.ok()) {
