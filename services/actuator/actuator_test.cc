@@ -22,6 +22,7 @@
 #include "hwcast/v1/actuator.grpc.pb.h"
 #include "hwcast/v1/relay.grpc.pb.h"
 #include "lib/fake_clock.h"
+#include "lib/server.h"
 #include "lib/time_util.h"
 #include "prometheus/registry.h"
 #include "services/actuator/actuator_service.h"
@@ -679,15 +680,10 @@ TEST_F(ActuatorTest, GetStatusOverGrpc) {
   clock_.Advance(absl::Seconds(2));
 
   ActuatorServiceImpl service(actuator_.get());
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  ASSERT_NE(server, nullptr);
+  auto server = GrpcServer::Start({"127.0.0.1:0"}, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
   auto stub = hwcast::v1::Actuator::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+      (*server)->bound_addresses()[0], grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(30));
@@ -714,7 +710,7 @@ TEST_F(ActuatorTest, GetStatusOverGrpc) {
   ASSERT_EQ(status.policies_size(), 1);
   EXPECT_EQ(status.policies(0).name(), "recording");
   EXPECT_EQ(status.policies(0).state(), "idle");
-  server->Shutdown();
+  (*server)->Shutdown(absl::ZeroDuration());
 }
 
 }  // namespace

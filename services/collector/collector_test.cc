@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "hwcast/v1/collector.grpc.pb.h"
 #include "lib/clock_impl.h"
+#include "lib/server.h"
 #include "lib/time_util.h"
 #include "prometheus/registry.h"
 #include "services/collector/collector_config.h"
@@ -169,15 +170,10 @@ TEST_F(CollectorTest, StatusOverGrpc) {
   ASSERT_TRUE(relay.relay().WaitForReceived(3));
 
   CollectorServiceImpl service(collector.get());
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  ASSERT_NE(server, nullptr);
+  auto server = GrpcServer::Start({"127.0.0.1:0"}, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
   auto stub = hwcast::v1::Collector::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+      (*server)->bound_addresses()[0], grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_wait_for_ready(true);
   context.set_deadline(std::chrono::system_clock::now() +
@@ -209,7 +205,7 @@ TEST_F(CollectorTest, StatusOverGrpc) {
   EXPECT_GE(status.relays(0).acked_batches(), 1u);
   EXPECT_EQ(status.relays(0).connects(), 1u);
 
-  server->Shutdown(std::chrono::system_clock::now());
+  (*server)->Shutdown(absl::ZeroDuration());
   collector->Shutdown(absl::Seconds(1));
 }
 
