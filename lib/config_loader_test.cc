@@ -268,7 +268,8 @@ TEST(ConfigLoaderTest, UnknownTopLevelKey) {
       ErrorOf(Parse("server: {}\nrelays: [a]\n", &config));
   EXPECT_EQ(error,
             "cfg.yaml:2:1: key 'relays': unknown key; known keys: server, "
-            "subscriber_queue_batches, max_batch_bytes");
+            "subscriber_queue_batches, max_batch_bytes, trust_file, "
+            "insecure_accept_unsigned, freshness, multicast, bridge");
 }
 
 TEST(ConfigLoaderTest, KeysAreCaseSensitiveFieldNames) {

@@ -21,10 +21,25 @@ scripts/build.sh --target hwcast-collector hwcast-relay hwcast-actuator hwcastct
 mkdir -p "$DEMO"
 [ -f "$DEMO/room.temp" ] || echo 22.0 > "$DEMO/room.temp"
 
+# The collector signs its batches; relay and actuator trust only its key.
+HOST=$(hostname)
+if [ ! -f "$DEMO/collector.key" ]; then
+  "$BUILD/tools/hwcastctl/hwcastctl" keygen --out "$DEMO/collector" \
+    --comment "demo collector on $HOST" >/dev/null
+fi
+cat > "$DEMO/trust.yaml" <<YAML
+collectors:
+  - name: demo
+    public_key: "$(cut -d' ' -f1 "$DEMO/collector.pub")"
+    collector_ids: ["$HOST"]
+    hosts: ["$HOST"]
+YAML
+
 cat > "$DEMO/relay.yaml" <<YAML
 server:
   listen: ["127.0.0.1:7430", "unix:$DEMO/relay.sock"]
   metrics_listen: "127.0.0.1:9430"
+trust_file: $DEMO/trust.yaml
 YAML
 cat > "$DEMO/actuator.yaml" <<YAML
 server:
@@ -32,12 +47,14 @@ server:
   metrics_listen: "127.0.0.1:9431"
 relays: ["127.0.0.1:7430"]
 stale_after: 30s
+trust_file: $DEMO/trust.yaml
 YAML
 cat > "$DEMO/collector.yaml" <<YAML
 server:
   listen: ["127.0.0.1:7432", "unix:$DEMO/collector.sock"]
   metrics_listen: "127.0.0.1:9432"
 relays: ["127.0.0.1:7430"]
+signing_key: $DEMO/collector.key
 sources:
   - id: room
     interval: 1s

@@ -10,9 +10,14 @@ PACKAGES=(
   # libraries
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
   libabsl-dev prometheus-cpp-dev libyaml-cpp-dev libusb-1.0-0-dev
-  libgtest-dev libgmock-dev libbenchmark-dev grpc-proto
+  libgtest-dev libgmock-dev libbenchmark-dev grpc-proto libsodium-dev
+  # fuzzing the datagram parser (libFuzzer + sanitizers)
+  clang libclang-rt-14-dev
+  # multi-host LAN tests: network namespaces, veth, bridge, packet loss
+  iproute2 nftables
   # integration tests: gRPC and reflection clients, promtool
   python3 python3-grpcio python3-grpc-tools python3-protobuf prometheus
+  python3-nacl
 )
 
 missing=()

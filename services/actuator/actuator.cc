@@ -29,6 +29,23 @@ prometheus::Family<prometheus::Counter>& BatchesFamily(
       .Register(registry);
 }
 
+prometheus::Family<prometheus::Counter>& InvalidFamily(
+    prometheus::Registry& registry) {
+  auto& family =
+      prometheus::BuildCounter()
+          .Name("hwcast_actuator_batches_invalid_total")
+          .Help(
+              "Batches dropped as invalid, by reason: malformed (not a valid "
+              "ReadingBatch), unsigned, unknown_key, bad_signature, "
+              "unauthorized (key may not speak for that collector, host or "
+              "source), stale, future.")
+          .Register(registry);
+  for (RejectReason reason : kAllRejectReasons) {
+    family.Add({{"reason", std::string(RejectReasonLabel(reason))}});
+  }
+  return family;
+}
+
 prometheus::Gauge& SimpleGauge(prometheus::Registry& registry,
                                const std::string& name,
                                const std::string& help) {
@@ -65,6 +82,7 @@ Actuator::Actuator(ActuatorOptions options, const Clock* clock,
       batches_accepted_(batches_.Add({{"result", "accepted"}})),
       batches_duplicate_(batches_.Add({{"result", "duplicate"}})),
       batches_invalid_(batches_.Add({{"result", "invalid"}})),
+      invalid_by_reason_(InvalidFamily(registry)),
       dropped_filtered_(metrics_.Dropped("filtered")),
       dropped_superseded_(metrics_.Dropped("superseded")),
       errors_invalid_batch_(metrics_.Error("invalid_batch")),
@@ -141,9 +159,11 @@ void Actuator::UpdateSourceGauges() {
 }
 
 BatchSink::Outcome Actuator::Invalid(std::string_view relay,
-                                     std::string error) {
+                                     RejectReason reason, std::string error) {
   batches_invalid_.Increment();
   errors_invalid_batch_.Increment();
+  invalid_by_reason_.Add({{"reason", std::string(RejectReasonLabel(reason))}})
+      .Increment();
   {
     absl::MutexLock lock(&log_mu_);
     const absl::Time now = clock_->Now();
@@ -166,17 +186,21 @@ BatchSink::Outcome Actuator::Invalid(std::string_view relay,
 BatchSink::Outcome Actuator::OnBatch(const SubscribeResponse& response,
                                      std::string_view relay) {
   const hwcast::v1::SignedBatch& signed_batch = response.batch();
-  if (absl::Status s = verifier_->Verify(signed_batch); !s.ok()) {
-    return Invalid(relay, absl::StrCat("signature: ", s.message()));
-  }
   ReadingBatch batch;
   if (!batch.ParseFromString(signed_batch.batch())) {
-    return Invalid(relay,
+    return Invalid(relay, RejectReason::kMalformed,
                    absl::StrCat("batch bytes (", signed_batch.batch().size(),
                                 ") are not a hwcast.v1.ReadingBatch"));
   }
   if (absl::Status s = ValidateBatch(batch); !s.ok()) {
-    return Invalid(relay, std::string(s.message()));
+    return Invalid(relay, RejectReason::kMalformed, std::string(s.message()));
+  }
+  // The signature is checked on the bytes as received; authorization and
+  // freshness on what they parsed into.
+  if (absl::Status s = verifier_->Verify(signed_batch, batch); !s.ok()) {
+    const RejectReason reason = RejectReasonOf(s);
+    return Invalid(relay, reason,
+                   absl::StrCat(RejectReasonLabel(reason), ": ", s.message()));
   }
 
   const BatchDeduplicator::Result seen =

@@ -3,10 +3,12 @@
 // policies.
 //
 // Every batch from every relay link goes through OnBatch():
-//   1. BatchVerifier::Verify on the SignedBatch as received (seam for
-//      signature checks);
-//   2. parse `batch` into a ReadingBatch, ValidateBatch;
-//      failures count as invalid and the batch is dropped;
+//   1. parse `batch` into a ReadingBatch, ValidateBatch (reason "malformed");
+//   2. BatchVerifier::Verify(signed batch as received, parsed batch): the
+//      signature over the received bytes, the key's authorization and
+//      freshness (SignedBatchVerifier), so a compromised relay cannot forge
+//      readings. Failures of 1 and 2 count as invalid, by reason, and the
+//      batch is dropped;
 //   3. dedup by (collector_id, epoch, batch_sequence) across all relays, in
 //      bounded memory (BatchDeduplicator); a batch older than the dedup
 //      window counts as a duplicate if it brings no reading newer than the
@@ -22,6 +24,12 @@
 //   hwcast_actuator_readings_dropped_total{reason="filtered"|"superseded"}
 //   hwcast_actuator_errors_total{reason="invalid_batch"}
 //   hwcast_actuator_batches_total{result="accepted"|"duplicate"|"invalid"}
+//   hwcast_actuator_batches_invalid_total{reason}
+//                                                invalid batches by
+//                                                RejectReasonLabel: malformed,
+//                                                unsigned, unknown_key,
+//                                                bad_signature, unauthorized,
+//                                                stale, future, ...
 //   hwcast_actuator_relay_connected{relay}       1 while subscribed
 //   hwcast_actuator_sources                      sources known
 //   hwcast_actuator_stale_sources                sources without a fresh
@@ -44,17 +52,18 @@
 #include "hwcast/v1/config.pb.h"
 #include "hwcast/v1/relay.pb.h"
 #include "lib/backoff.h"
+#include "lib/batch_sink.h"
 #include "lib/batch_verifier.h"
 #include "lib/clock.h"
 #include "lib/metrics.h"
+#include "lib/reject_reason.h"
+#include "lib/relay_subscription.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
 #include "services/actuator/batch_dedup.h"
-#include "services/actuator/batch_sink.h"
 #include "services/actuator/policies/policy.h"
 #include "services/actuator/reading_store.h"
-#include "services/actuator/relay_link.h"
 
 namespace hwcast::actuator {
 
@@ -103,7 +112,8 @@ class Actuator final : public BatchSink {
   const ReadingStore& store() const { return store_; }
 
  private:
-  Outcome Invalid(std::string_view relay, std::string error);
+  Outcome Invalid(std::string_view relay, RejectReason reason,
+                  std::string error);
   void UpdateSourceGauges();
   void RunTicker();
 
@@ -116,6 +126,7 @@ class Actuator final : public BatchSink {
   prometheus::Counter& batches_accepted_;
   prometheus::Counter& batches_duplicate_;
   prometheus::Counter& batches_invalid_;
+  prometheus::Family<prometheus::Counter>& invalid_by_reason_;
   prometheus::Counter& dropped_filtered_;
   prometheus::Counter& dropped_superseded_;
   prometheus::Counter& errors_invalid_batch_;

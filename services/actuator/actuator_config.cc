@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "lib/signed_batch_verifier.h"
 #include "lib/status_macros.h"
 #include "lib/time_util.h"
 
@@ -180,6 +181,21 @@ absl::Status ValidateActuatorConfig(const google::protobuf::Message& message) {
     HWCAST_RETURN_IF_ERROR(CheckDuration("stale_after", config->stale_after()));
   }
   HWCAST_RETURN_IF_ERROR(CheckReconnect(config->reconnect()));
+  // The trust file itself is read at start-up (MakeBatchVerifier).
+  const std::string& trust_file = config->trust_file();
+  if (!trust_file.empty()) {
+    if (std::all_of(trust_file.begin(), trust_file.end(), [](char c) {
+          return std::isspace(static_cast<unsigned char>(c));
+        })) {
+      return Invalid("trust_file", "must be a file path, got only spaces");
+    }
+    for (char c : trust_file) {
+      if (std::iscntrl(static_cast<unsigned char>(c))) {
+        return Invalid("trust_file", "must not contain control characters");
+      }
+    }
+  }
+  HWCAST_RETURN_IF_ERROR(ValidateFreshnessConfig(config->freshness()));
   return absl::OkStatus();
 }
 

@@ -23,8 +23,11 @@ inline constexpr absl::Duration kDefaultStaleAfter = absl::Seconds(60);
 
 // Checks an hwcast.v1.ActuatorConfig as loaded from YAML (before defaults
 // are applied). Returns INVALID_ARGUMENT naming the offending key, e.g.
-// "relays[0]: empty address" or "stale_after: must be positive". Suitable as
-// the validator passed to LoadConfigOrExit.
+// "relays[0]: empty address" or "stale_after: must be positive". trust_file,
+// when set, must be a path without control characters (the file is read at
+// start-up by MakeBatchVerifier, which also requires trust_file unless
+// insecure_accept_unsigned is set); freshness as ValidateFreshnessConfig.
+// Suitable as the validator passed to LoadConfigOrExit.
 absl::Status ValidateActuatorConfig(const google::protobuf::Message& config);
 
 // Returns `config` with every unset default filled in: host (`system_host`),

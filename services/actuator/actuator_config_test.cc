@@ -188,5 +188,39 @@ TEST(ActuatorConfigTest, RejectsOtherMessageTypes) {
   EXPECT_EQ(ValidateActuatorConfig(other).code(), absl::StatusCode::kInternal);
 }
 
+TEST(ActuatorConfigTest, TrustSettings) {
+  ActuatorConfig config;
+  config.set_trust_file("/etc/hwcast/trust.yaml");
+  *config.mutable_freshness()->mutable_max_age() =
+      ToProtoDuration(absl::Minutes(2));
+  *config.mutable_freshness()->mutable_max_clock_skew() =
+      ToProtoDuration(absl::Seconds(10));
+  EXPECT_TRUE(ValidateActuatorConfig(config).ok());
+  config.set_trust_file("trust.yaml");  // relative to the working directory
+  EXPECT_TRUE(ValidateActuatorConfig(config).ok());
+  config.clear_trust_file();
+  config.set_insecure_accept_unsigned(true);
+  EXPECT_TRUE(ValidateActuatorConfig(config).ok());
+  {
+    ActuatorConfig bad;
+    bad.set_trust_file("  ");
+    EXPECT_THAT(ErrorOf(bad), StartsWith("trust_file: "));
+    bad.set_trust_file("a\nb");
+    EXPECT_THAT(ErrorOf(bad), StartsWith("trust_file: "));
+  }
+  {
+    ActuatorConfig bad;
+    *bad.mutable_freshness()->mutable_max_age() =
+        ToProtoDuration(absl::Seconds(2));
+    EXPECT_THAT(ErrorOf(bad), StartsWith("freshness.max_age: "));
+  }
+  {
+    ActuatorConfig bad;
+    *bad.mutable_freshness()->mutable_max_clock_skew() =
+        ToProtoDuration(-absl::Seconds(2));
+    EXPECT_THAT(ErrorOf(bad), StartsWith("freshness.max_clock_skew: "));
+  }
+}
+
 }  // namespace
 }  // namespace hwcast::actuator

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,9 +22,13 @@
 #include "gtest/gtest.h"
 #include "hwcast/v1/actuator.grpc.pb.h"
 #include "hwcast/v1/relay.grpc.pb.h"
+#include "lib/ed25519_key.h"
 #include "lib/fake_clock.h"
+#include "lib/reject_reason.h"
 #include "lib/server.h"
+#include "lib/signed_batch_verifier.h"
 #include "lib/time_util.h"
+#include "lib/trust_store.h"
 #include "prometheus/registry.h"
 #include "services/actuator/actuator_service.h"
 
@@ -142,12 +147,26 @@ class RecordingPolicy final : public Policy {
   }
 };
 
+// Rejects every batch; records what it was given.
 class RejectingVerifier final : public BatchVerifier {
  public:
-  absl::Status Verify(const hwcast::v1::SignedBatch&) override {
-    return absl::PermissionDeniedError("unknown key id");
+  absl::Status Verify(const hwcast::v1::SignedBatch& signed_batch,
+                      const ReadingBatch& batch) override {
+    seen_collector_id = batch.collector_id();
+    return Rejection(absl::StatusCode::kUnauthenticated,
+                     RejectReason::kUnknownKey, "unknown key id");
   }
+  std::string seen_collector_id;
 };
+
+// A signed copy of `response`'s batch bytes.
+SubscribeResponse SignedBy(SubscribeResponse response,
+                           const Ed25519PrivateKey& key) {
+  hwcast::v1::SignedBatch* signed_batch = response.mutable_batch();
+  signed_batch->set_signature(key.Sign(signed_batch->batch()));
+  signed_batch->set_key_id(key.public_key().key_id());
+  return response;
+}
 
 // ---------------------------------------------------------- fake relay
 
@@ -311,6 +330,11 @@ class ActuatorTest : public ::testing::Test {
                        {{"result", result}});
   }
 
+  double Invalid(const std::string& reason) {
+    return MetricValue(registry_, "hwcast_actuator_batches_invalid_total",
+                       {{"reason", reason}});
+  }
+
   FakeClock clock_{kT0};
   prometheus::Registry registry_;
   RecordingPolicy* policy_ = nullptr;
@@ -357,6 +381,8 @@ TEST_F(ActuatorTest, MalformedBatchesAreCountedAndDropped) {
   EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_errors_total",
                         {{"reason", "invalid_batch"}}),
             3);
+  EXPECT_EQ(Invalid("malformed"), 3);
+  EXPECT_EQ(Invalid("unknown_key"), 0);  // every reason is pre-created
   EXPECT_THAT(actuator_->store().Snapshot(), IsEmpty());
   // An invalid batch is not remembered as seen: a valid copy still counts.
   EXPECT_EQ(
@@ -364,13 +390,103 @@ TEST_F(ActuatorTest, MalformedBatchesAreCountedAndDropped) {
       BatchSink::Result::kAccepted);
 }
 
-TEST_F(ActuatorTest, VerifierSeamRejectsBeforeParsing) {
-  Make(Options(), std::make_unique<RejectingVerifier>());
+TEST_F(ActuatorTest, VerifierSeesTheParsedBatchAndItsRejectionIsCounted) {
+  auto verifier = std::make_unique<RejectingVerifier>();
+  RejectingVerifier* seen = verifier.get();
+  Make(Options(), std::move(verifier));
   auto outcome =
       actuator_->OnBatch(Batch("c1", 7, 1, {Temp("cpu", 1, 40)}), "r");
   EXPECT_EQ(outcome.result, BatchSink::Result::kInvalid);
-  EXPECT_EQ(outcome.error, "signature: unknown key id");
+  EXPECT_EQ(outcome.error, "unknown_key: unknown key id");
+  EXPECT_EQ(seen->seen_collector_id, "c1");
   EXPECT_FALSE(actuator_->store().Get("node1/cpu").has_value());
+  EXPECT_EQ(Invalid("unknown_key"), 1);
+  EXPECT_EQ(Batches("invalid"), 1);
+
+  // Malformed bytes never reach the verifier.
+  seen->seen_collector_id.clear();
+  EXPECT_EQ(actuator_->OnBatch(Garbage(), "r").result,
+            BatchSink::Result::kInvalid);
+  EXPECT_EQ(seen->seen_collector_id, "");
+  EXPECT_EQ(Invalid("malformed"), 1);
+}
+
+// With the real verifier: a trust file holding one key for collector c1 on
+// host node1.
+class SignedActuatorTest : public ActuatorTest {
+ protected:
+  void SetUp() override {
+    trusted_.emplace(*Ed25519PrivateKey::Generate());
+    hwcast::v1::TrustConfig trust;
+    hwcast::v1::TrustedCollector* entry = trust.add_collectors();
+    entry->set_public_key(trusted_->public_key().ToText());
+    entry->set_name("node1-collector");
+    entry->add_collector_ids("c1");
+    entry->add_hosts("node1");
+    absl::StatusOr<std::unique_ptr<TrustStore>> store =
+        TrustStore::Create(trust);
+    ASSERT_TRUE(store.ok()) << store.status();
+    // Batches are sealed at kT0 and observed at kT0 + sequence seconds.
+    clock_.Set(kT0 + absl::Seconds(5));
+    Make(Options(), std::make_unique<SignedBatchVerifier>(
+                        *std::move(store), FreshnessOptions(), &clock_));
+  }
+
+  std::optional<Ed25519PrivateKey> trusted_;
+};
+
+TEST_F(SignedActuatorTest, AcceptsABatchSignedByATrustedKey) {
+  auto outcome = actuator_->OnBatch(
+      SignedBy(Batch("c1", 7, 1, {Temp("cpu", 1, 40)}), *trusted_), "r");
+  EXPECT_EQ(outcome.result, BatchSink::Result::kAccepted) << outcome.error;
+  EXPECT_TRUE(actuator_->store().Get("node1/cpu").has_value());
+  EXPECT_EQ(Batches("accepted"), 1);
+}
+
+TEST_F(SignedActuatorTest, RejectsUnsignedAndUntrustedKeys) {
+  auto unsigned_outcome =
+      actuator_->OnBatch(Batch("c1", 7, 1, {Temp("cpu", 1, 40)}), "r");
+  EXPECT_EQ(unsigned_outcome.result, BatchSink::Result::kInvalid);
+  EXPECT_EQ(Invalid("unsigned"), 1);
+
+  const Ed25519PrivateKey stranger = *Ed25519PrivateKey::Generate();
+  auto outcome = actuator_->OnBatch(
+      SignedBy(Batch("c1", 7, 1, {Temp("cpu", 1, 40)}), stranger), "r");
+  EXPECT_EQ(outcome.result, BatchSink::Result::kInvalid);
+  EXPECT_THAT(outcome.error, HasSubstr("unknown_key"));
+  EXPECT_THAT(outcome.error, HasSubstr(stranger.public_key().KeyIdHex()));
+  EXPECT_EQ(Invalid("unknown_key"), 1);
+  EXPECT_FALSE(actuator_->store().Get("node1/cpu").has_value());
+  EXPECT_EQ(Batches("invalid"), 2);
+}
+
+TEST_F(SignedActuatorTest, RejectsAForgedHostAndTamperedBytes) {
+  // The trusted key signing for a host it may not speak for.
+  auto forged = actuator_->OnBatch(
+      SignedBy(Batch("c1", 7, 1, {Temp("cpu", 1, 40, "db2")}), *trusted_), "r");
+  EXPECT_EQ(forged.result, BatchSink::Result::kInvalid);
+  EXPECT_THAT(forged.error, HasSubstr("unauthorized"));
+  EXPECT_THAT(forged.error, HasSubstr("host 'db2'"));
+  EXPECT_EQ(Invalid("unauthorized"), 1);
+  EXPECT_FALSE(actuator_->store().Get("db2/cpu").has_value());
+
+  // A relay changing a signed batch's bytes (here: the temperature).
+  SubscribeResponse tampered =
+      SignedBy(Batch("c1", 7, 2, {Temp("cpu", 2, 40)}), *trusted_);
+  std::string* bytes = tampered.mutable_batch()->mutable_batch();
+  (*bytes)[bytes->size() - 2] ^= 0x01;
+  auto outcome = actuator_->OnBatch(tampered, "r");
+  EXPECT_EQ(outcome.result, BatchSink::Result::kInvalid);
+  EXPECT_EQ(Invalid("bad_signature"), 1);
+  EXPECT_FALSE(actuator_->store().Get("node1/cpu").has_value());
+}
+
+TEST_F(SignedActuatorTest, RejectsStaleBatches) {
+  clock_.Set(kT0 + absl::Minutes(10));
+  auto outcome = actuator_->OnBatch(
+      SignedBy(Batch("c1", 7, 1, {Temp("cpu", 1, 40)}), *trusted_), "r");
+  EXPECT_EQ(outcome.result, BatchSink::Result::kInvalid);
+  EXPECT_EQ(Invalid("stale"), 1);
 }
 
 TEST_F(ActuatorTest, SameBatchFromTwoRelaysCountsOnce) {
@@ -637,6 +753,7 @@ TEST_F(ActuatorTest, MalformedBatchDoesNotBreakTheStream) {
   EXPECT_EQ(relay.relay().subscribes(), 1);
   EXPECT_TRUE(actuator_->store().Get("node1/cpu").has_value());
   EXPECT_EQ(Batches("invalid"), 1);
+  EXPECT_EQ(Invalid("malformed"), 1);
   actuator_->Stop();
 }
 

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "hwcast/v1/config.pb.h"
@@ -12,6 +14,7 @@
 #include "lib/daemon.h"
 #include "lib/daemon_server.h"
 #include "lib/log.h"
+#include "lib/signed_batch_verifier.h"
 #include "prometheus/registry.h"
 #include "services/actuator/actuator.h"
 #include "services/actuator/actuator_config.h"
@@ -25,7 +28,8 @@ constexpr std::string_view kUsage =
     "Subscribes to hwcast relays, keeps the latest reading of every source it\n"
     "follows and serves hwcast.v1.Actuator/GetStatus (by default on\n"
     "127.0.0.1:7431 and unix:/run/hwcast/actuator.sock; metrics on\n"
-    "127.0.0.1:9431).";
+    "127.0.0.1:9431). Every batch must be signed by a collector key listed\n"
+    "in the config's trust_file (or set insecure_accept_unsigned: true).";
 
 }  // namespace
 
@@ -34,14 +38,34 @@ int main(int argc, char** argv) {
 
   hwcast::InitDaemon(argc, argv, "hwcast-actuator", kUsage);
   hwcast::v1::ActuatorConfig loaded;
-  hwcast::LoadConfigOrExit(&loaded, &hwcast::actuator::ValidateActuatorConfig);
+  // The verifier (trust file) is built as part of validation, so that a
+  // missing or broken trust file fails start-up and --check-config with exit
+  // 2, pointing at the trust_file line.
+  std::unique_ptr<hwcast::BatchVerifier> verifier;
+  hwcast::LoadConfigOrExit(
+      &loaded,
+      [&verifier](const google::protobuf::Message& message) -> absl::Status {
+        if (absl::Status s = hwcast::actuator::ValidateActuatorConfig(message);
+            !s.ok()) {
+          return s;
+        }
+        const auto& config =
+            static_cast<const hwcast::v1::ActuatorConfig&>(message);
+        absl::StatusOr<std::unique_ptr<hwcast::BatchVerifier>> made =
+            hwcast::MakeBatchVerifier(
+                config.trust_file(), config.insecure_accept_unsigned(),
+                config.freshness(), hwcast::RealClock::Get());
+        if (!made.ok()) return made.status();
+        verifier = *std::move(made);
+        return absl::OkStatus();
+      });
   const hwcast::v1::ActuatorConfig config =
       hwcast::actuator::WithActuatorDefaults(loaded, hwcast::SystemHostName());
 
   auto registry = std::make_shared<prometheus::Registry>();
   hwcast::actuator::Actuator actuator(
       hwcast::actuator::ActuatorOptions::FromConfig(config),
-      hwcast::RealClock::Get(), *registry, /*verifier=*/nullptr,
+      hwcast::RealClock::Get(), *registry, std::move(verifier),
       /*policies=*/{});
   hwcast::actuator::ActuatorServiceImpl service(&actuator);
 

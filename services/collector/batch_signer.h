@@ -1,6 +1,6 @@
-// Seam where batches get signed. Signing (Ed25519 over the serialized
-// ReadingBatch) comes later; until then UnsignedBatchSigner leaves the
-// signature empty.
+// Seam where batches get signed: Ed25519BatchSigner (ed25519_batch_signer.h)
+// signs the serialized ReadingBatch with the collector's key;
+// UnsignedBatchSigner (no signing_key configured) leaves the signature empty.
 #ifndef HWCAST_SERVICES_COLLECTOR_BATCH_SIGNER_H_
 #define HWCAST_SERVICES_COLLECTOR_BATCH_SIGNER_H_
 

@@ -3,10 +3,40 @@
 #include <algorithm>
 #include <utility>
 
+#include "google/protobuf/io/coded_stream.h"
 #include "lib/log.h"
 #include "lib/time_util.h"
 
 namespace hwcast::collector {
+namespace {
+
+using ::google::protobuf::io::CodedOutputStream;
+
+// One tag byte per field: every ReadingBatch field number is below 16.
+constexpr size_t kTagBytes = 1;
+constexpr size_t kMaxVarint64Bytes = 10;
+constexpr absl::Duration kOversizeLogInterval = absl::Minutes(1);
+
+}  // namespace
+
+size_t BatchHeaderBytesUpperBound(const std::string& collector_id) {
+  size_t bytes = 0;
+  if (!collector_id.empty()) {
+    bytes += kTagBytes + CodedOutputStream::VarintSize64(collector_id.size()) +
+             collector_id.size();
+  }
+  bytes += kTagBytes + 8;                  // epoch, fixed64
+  bytes += kTagBytes + kMaxVarint64Bytes;  // batch_sequence
+  // sent_time: tag, length (< 128), seconds (int64) and nanos (int32, at
+  // most 5 bytes when positive).
+  bytes += kTagBytes + 1 + (kTagBytes + kMaxVarint64Bytes) + (kTagBytes + 5);
+  return bytes;
+}
+
+size_t ReadingFieldBytes(const hwcast::v1::Reading& reading) {
+  const size_t size = reading.ByteSizeLong();
+  return kTagBytes + CodedOutputStream::VarintSize64(size) + size;
+}
 
 Batcher::Batcher(BatcherOptions options, const Clock* clock,
                  BatchSigner* signer, BatchSink sink, CollectorMetrics* metrics)
@@ -14,7 +44,11 @@ Batcher::Batcher(BatcherOptions options, const Clock* clock,
       clock_(clock),
       signer_(signer),
       sink_(std::move(sink)),
-      metrics_(metrics) {}
+      metrics_(metrics) {
+  const size_t header = BatchHeaderBytesUpperBound(options_.collector_id);
+  readings_budget_ =
+      options_.max_bytes > header ? options_.max_bytes - header : 0;
+}
 
 void Batcher::Add(std::vector<hwcast::v1::Reading> readings) {
   if (readings.empty()) return;
@@ -23,12 +57,34 @@ void Batcher::Add(std::vector<hwcast::v1::Reading> readings) {
     absl::MutexLock lock(&mu_);
     const size_t max = std::max<uint32_t>(options_.max_readings, 1);
     for (hwcast::v1::Reading& reading : readings) {
+      const size_t bytes = ReadingFieldBytes(reading);
+      // Seal before this reading would push the batch past max_bytes.
+      if (!pending_.empty() && pending_bytes_ + bytes > readings_budget_) {
+        SealLocked();
+      }
       if (pending_.empty()) {
         first_pending_ = clock_->Now();
         started_batch = true;
       }
+      const bool oversized = bytes > readings_budget_;
+      if (oversized) {
+        if (metrics_ != nullptr) {
+          metrics_->service().Error("oversized_reading").Increment();
+        }
+        const absl::Time now = clock_->Now();
+        if (now - last_oversize_log_ >= kOversizeLogInterval) {
+          last_oversize_log_ = now;
+          HWCAST_LOG(WARNING)
+              << "reading of " << reading.host() << "/" << reading.source_id()
+              << " is " << bytes << " bytes, more than a batch may hold ("
+              << options_.max_bytes
+              << " max_batch_bytes); sending it alone in an oversized batch "
+                 "that may not fit a LAN datagram";
+        }
+      }
+      pending_bytes_ += bytes;
       pending_.push_back(std::move(reading));
-      if (pending_.size() >= max) SealLocked();
+      if (oversized || pending_.size() >= max) SealLocked();
     }
   }
   // Even if that batch was already sealed, a spurious wake is harmless.
@@ -76,6 +132,7 @@ void Batcher::SealLocked() {
     *batch.add_readings() = std::move(reading);
   }
   pending_.clear();
+  pending_bytes_ = 0;
 
   auto sealed = std::make_shared<SealedBatch>();
   sealed->epoch = options_.epoch;

@@ -20,12 +20,15 @@ namespace hwcast::collector {
 
 struct BatcherOptions {
   std::string collector_id;
-  // Nonzero, random per process start.
+  // Nonzero, unique per process start (see Collector).
   uint64_t epoch = 0;
   // Seal when this many readings are pending ...
   uint32_t max_readings = 256;
-  // ... or when the first pending reading waited this long.
+  // ... or when the first pending reading waited this long ...
   absl::Duration max_delay = absl::Milliseconds(200);
+  // ... or before the serialized ReadingBatch would grow past this many
+  // bytes (so that a signed batch fits one LAN datagram).
+  uint32_t max_bytes = 1200;
 };
 
 // Receives each sealed batch, in batch_sequence order, with the batcher's
@@ -34,8 +37,14 @@ using BatchSink = std::function<void(std::shared_ptr<SealedBatch>)>;
 
 // Accumulates readings and seals them into a ReadingBatch (collector_id,
 // epoch, batch_sequence 1, 2, 3, ..., sent_time from the Clock) when
-// `max_readings` are pending (inside Add()) or `max_delay` passed since the
-// first pending reading (inside Tick(), driven like SourceRunner::Tick()).
+// `max_readings` are pending (inside Add()), before the next reading would
+// make the serialized batch larger than `max_bytes` (inside Add()), or when
+// `max_delay` passed since the first pending reading (inside Tick(), driven
+// like SourceRunner::Tick()). Sizes are tracked incrementally (each reading's
+// ByteSizeLong() plus its field overhead, and an upper bound for the batch's
+// own fields), never by re-serializing. A single reading too large for
+// `max_bytes` on its own is sealed alone in its own (oversized) batch, logged
+// and counted as errors_total{reason="oversized_reading"}.
 // A sealed batch is serialized exactly once, signed by the BatchSigner, and
 // handed to the sink as a SealedBatch. If signing fails the batch is dropped
 // (counted; its sequence number is reused).
@@ -80,7 +89,20 @@ class Batcher {
   std::vector<hwcast::v1::Reading> pending_ ABSL_GUARDED_BY(mu_);
   absl::Time first_pending_ ABSL_GUARDED_BY(mu_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
+  // Serialized size of pending_ as ReadingBatch.readings entries.
+  size_t pending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Room for readings in a batch: max_bytes minus the batch's own fields.
+  size_t readings_budget_ = 0;
+  // Rate limit for the oversized-reading warning.
+  absl::Time last_oversize_log_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
+
+// Upper bound of the serialized size of a ReadingBatch's fields other than
+// its readings (collector_id, epoch, batch_sequence, sent_time).
+size_t BatchHeaderBytesUpperBound(const std::string& collector_id);
+
+// Bytes `reading` adds to a serialized ReadingBatch (tag, length, message).
+size_t ReadingFieldBytes(const hwcast::v1::Reading& reading);
 
 }  // namespace hwcast::collector
 

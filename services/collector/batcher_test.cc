@@ -1,5 +1,6 @@
 #include "services/collector/batcher.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -63,11 +64,13 @@ class FakeSigner : public BatchSigner {
 class BatcherTest : public ::testing::Test {
  protected:
   std::unique_ptr<Batcher> Make(uint32_t max_readings,
-                                BatchSigner* signer = nullptr) {
+                                BatchSigner* signer = nullptr,
+                                uint32_t max_bytes = 1200) {
     BatcherOptions options;
     options.collector_id = "rack1";
     options.epoch = kEpoch;
     options.max_readings = max_readings;
+    options.max_bytes = max_bytes;
     options.max_delay = absl::Milliseconds(200);
     auto batcher = std::make_unique<Batcher>(
         options, &clock_, signer != nullptr ? signer : &unsigned_,
@@ -190,6 +193,81 @@ TEST_F(BatcherTest, SigningFailureDropsTheBatchAndReusesItsSequence) {
   batcher->Add(Rs(3, 2));
   ASSERT_EQ(sealed_.size(), 1u);
   EXPECT_EQ(Parse(*sealed_[0]).batch_sequence(), 1u);
+}
+
+// Readings of varying size: labels of 0..60 characters.
+std::vector<Reading> VariedReadings(uint64_t first, int n) {
+  std::vector<Reading> out = Rs(first, n);
+  for (int i = 0; i < n; ++i) {
+    out[i].set_label(std::string((i * 7) % 61, 'x'));
+    *out[i].mutable_observed_time() = ToProtoTime(
+        absl::FromUnixSeconds(1'700'000'000) + absl::Milliseconds(i * 37));
+  }
+  return out;
+}
+
+TEST_F(BatcherTest, NeverExceedsMaxBytesAndLosesNothing) {
+  constexpr uint32_t kMaxBytes = 300;
+  auto batcher = Make(10000, nullptr, kMaxBytes);
+  const std::vector<Reading> readings = VariedReadings(1, 200);
+  // In several Add() calls, as runners deliver them.
+  for (int i = 0; i < 200; i += 13) {
+    batcher->Add(std::vector<Reading>(
+        readings.begin() + i, readings.begin() + std::min(i + 13, 200)));
+  }
+  batcher->Flush();
+  ASSERT_GT(sealed_.size(), 5u);
+
+  std::vector<uint64_t> all;
+  for (size_t b = 0; b < sealed_.size(); ++b) {
+    const std::string& bytes = sealed_[b]->request.batch().batch();
+    EXPECT_LE(bytes.size(), kMaxBytes) << "batch " << b;
+    const ReadingBatch batch = Parse(*sealed_[b]);
+    EXPECT_EQ(batch.batch_sequence(), b + 1);  // consecutive
+    EXPECT_EQ(sealed_[b]->num_readings, batch.readings_size());
+    for (uint64_t s : Sequences(batch)) all.push_back(s);
+    // Sealed only when the next reading would not have fit (give or take
+    // the header's estimate): batches are not needlessly small.
+    if (b + 1 < sealed_.size()) {
+      const ReadingBatch next_batch = Parse(*sealed_[b + 1]);
+      const Reading& next = next_batch.readings(0);
+      EXPECT_GT(bytes.size() + ReadingFieldBytes(next), kMaxBytes - 32)
+          << "batch " << b;
+    }
+  }
+  std::vector<uint64_t> expected(200);
+  for (int i = 0; i < 200; ++i) expected[i] = i + 1;
+  EXPECT_EQ(all, expected);
+  EXPECT_EQ(metrics_.service().Error("oversized_reading").Value(), 0);
+}
+
+TEST_F(BatcherTest, SizeTrackingMatchesSerialization) {
+  // The incremental count is exact for the readings; the header is bounded.
+  auto batcher = Make(10000, nullptr, 1 << 20);
+  const std::vector<Reading> readings = VariedReadings(1, 50);
+  size_t readings_bytes = 0;
+  for (const Reading& r : readings) readings_bytes += ReadingFieldBytes(r);
+  batcher->Add(readings);
+  batcher->Flush();
+  ASSERT_EQ(sealed_.size(), 1u);
+  const size_t total = sealed_[0]->request.batch().batch().size();
+  EXPECT_GT(total, readings_bytes);
+  EXPECT_LE(total, readings_bytes + BatchHeaderBytesUpperBound("rack1"));
+}
+
+TEST_F(BatcherTest, OversizedReadingGoesAloneAndIsCounted) {
+  constexpr uint32_t kMaxBytes = 256;
+  auto batcher = Make(10000, nullptr, kMaxBytes);
+  std::vector<Reading> readings = Rs(1, 3);
+  readings[1].set_label(std::string(400, 'L'));
+  batcher->Add(readings);
+  batcher->Flush();
+  ASSERT_EQ(sealed_.size(), 3u);
+  EXPECT_THAT(Sequences(Parse(*sealed_[0])), ElementsAre(1));
+  EXPECT_THAT(Sequences(Parse(*sealed_[1])), ElementsAre(2));
+  EXPECT_GT(sealed_[1]->request.batch().batch().size(), kMaxBytes);
+  EXPECT_THAT(Sequences(Parse(*sealed_[2])), ElementsAre(3));
+  EXPECT_EQ(metrics_.service().Error("oversized_reading").Value(), 1);
 }
 
 }  // namespace

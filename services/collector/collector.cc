@@ -1,7 +1,7 @@
 #include "services/collector/collector.h"
 
 #include <algorithm>
-#include <random>
+#include <atomic>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -19,12 +19,21 @@ constexpr absl::Duration kMinSchedulerWait = absl::Milliseconds(1);
 
 }  // namespace
 
-uint64_t RandomEpoch() {
-  std::random_device device;
+uint64_t NextEpoch(absl::Time start, uint64_t previous) {
+  const int64_t micros = absl::ToUnixMicros(start);
+  const uint64_t epoch = micros > 0 ? static_cast<uint64_t>(micros) : 1;
+  return std::max(epoch, previous + 1);
+}
+
+uint64_t EpochAt(absl::Time start) {
+  // Never two equal epochs in one process, even within one microsecond or
+  // when the clock steps back (a new process starts much later than that).
+  static std::atomic<uint64_t> last{0};
+  uint64_t previous = last.load();
   uint64_t epoch = 0;
-  while (epoch == 0) {
-    epoch = (static_cast<uint64_t>(device()) << 32) ^ device();
-  }
+  do {
+    epoch = NextEpoch(start, previous);
+  } while (!last.compare_exchange_weak(previous, epoch));
   return epoch;
 }
 
@@ -37,7 +46,7 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Create(
     options.signer = std::make_unique<UnsignedBatchSigner>();
   }
   if (!options.make_source) options.make_source = &MakeSource;
-  if (options.epoch == 0) options.epoch = RandomEpoch();
+  if (options.epoch == 0) options.epoch = EpochAt(options.clock->Now());
 
   // Build the sources first so that a bad one fails before anything starts.
   std::vector<std::unique_ptr<Source>> sources;
@@ -75,6 +84,9 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Create(
   }
   if (config.has_batch_max_delay()) {
     batcher.max_delay = FromProtoDuration(config.batch_max_delay());
+  }
+  if (config.max_batch_bytes() > 0) {
+    batcher.max_bytes = config.max_batch_bytes();
   }
   c.batcher_ = std::make_unique<Batcher>(
       std::move(batcher), c.options_.clock, c.options_.signer.get(),

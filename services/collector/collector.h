@@ -36,7 +36,7 @@ struct CollectorOptions {
   CollectorMetrics* metrics = nullptr;
   // Null: UnsignedBatchSigner.
   std::unique_ptr<BatchSigner> signer;
-  // 0: random (nonzero) per Collector, i.e. per process start.
+  // 0: EpochAt(clock->Now()), i.e. the start time in microseconds.
   uint64_t epoch = 0;
   // Null: MakeSource (sources/source_factory.h). Tests inject fakes.
   SourceMaker make_source;
@@ -87,8 +87,14 @@ class Collector final : public CollectorStatusProvider {
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// A random nonzero 64-bit epoch.
-uint64_t RandomEpoch();
+// The epoch of a collector started at `start`: its Unix time in
+// microseconds (at least 1), so that a later start has a larger epoch (as far
+// as the collector's clock goes). Strictly increasing within a process, so
+// two Collectors never share one. Thread-safe.
+uint64_t EpochAt(absl::Time start);
+// The rule behind EpochAt: `start` in Unix microseconds, but at least
+// `previous` + 1 (and at least 1).
+uint64_t NextEpoch(absl::Time start, uint64_t previous);
 
 }  // namespace hwcast::collector
 

@@ -313,6 +313,21 @@ absl::Status ValidateCollectorConfig(const google::protobuf::Message& message) {
     return Invalid("buffer_batches",
                    absl::StrCat("must be at most ", kMaxBufferBatches));
   }
+  if (config->max_batch_bytes() != 0 &&
+      (config->max_batch_bytes() < kMinMaxBatchBytes ||
+       config->max_batch_bytes() > kMaxMaxBatchBytes)) {
+    return Invalid(
+        "max_batch_bytes",
+        absl::StrCat("must be between ", kMinMaxBatchBytes, " and ",
+                     kMaxMaxBatchBytes, " (default ", kDefaultMaxBatchBytes,
+                     ", which fits one LAN datagram), got ",
+                     config->max_batch_bytes()));
+  }
+  for (char c : config->signing_key()) {
+    if (absl::ascii_iscntrl(c)) {
+      return Invalid("signing_key", "must not contain control characters");
+    }
+  }
   return ValidateReconnect(config->reconnect());
 }
 
@@ -352,6 +367,9 @@ CollectorConfig CollectorConfigWithDefaults(const CollectorConfig& config,
     *out.mutable_batch_max_delay() = ToProtoDuration(kDefaultBatchMaxDelay);
   }
   if (out.buffer_batches() == 0) out.set_buffer_batches(kDefaultBufferBatches);
+  if (out.max_batch_bytes() == 0) {
+    out.set_max_batch_bytes(kDefaultMaxBatchBytes);
+  }
   return out;
 }
 

@@ -26,6 +26,9 @@ inline constexpr absl::Duration kDefaultBatchMaxDelay = absl::Milliseconds(200);
 inline constexpr absl::Duration kMaxBatchMaxDelay = absl::Minutes(1);
 inline constexpr uint32_t kDefaultBufferBatches = 10000;
 inline constexpr uint32_t kMaxBufferBatches = 1000000;
+inline constexpr uint32_t kDefaultMaxBatchBytes = 1200;
+inline constexpr uint32_t kMinMaxBatchBytes = 256;
+inline constexpr uint32_t kMaxMaxBatchBytes = 1 << 20;
 
 // Checks a CollectorConfig as loaded from YAML (before defaults). Returns
 // INVALID_ARGUMENT naming the key, e.g. "sources[1].file.path: required" or
@@ -42,7 +45,10 @@ inline constexpr uint32_t kMaxBufferBatches = 1000000;
 //     file.path required and absolute; file.kind temperature or humidity;
 //     file.scale finite and nonzero; hwmon.root absolute when set;
 //   - batch_max_readings <= 10000; batch_max_delay in (0, 1m];
-//     buffer_batches <= 1000000;
+//     buffer_batches <= 1000000; max_batch_bytes 0 (default 1200) or in
+//     [256, 1048576];
+//   - signing_key: a path without control characters (the file itself is
+//     loaded at start-up by Ed25519BatchSigner::FromFile);
 //   - reconnect: durations positive, max >= initial, multiplier >= 1,
 //     jitter in [0, 1].
 // Suitable for LoadConfigOrExit.

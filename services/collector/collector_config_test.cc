@@ -44,6 +44,8 @@ TEST(CollectorConfigTest, EmptyConfigGetsEveryDefault) {
   EXPECT_EQ(FromProtoDuration(config.batch_max_delay()),
             absl::Milliseconds(200));
   EXPECT_EQ(config.buffer_batches(), 10000u);
+  EXPECT_EQ(config.max_batch_bytes(), 1200u);
+  EXPECT_TRUE(config.signing_key().empty());  // unsigned unless configured
   EXPECT_EQ(config.server().metrics_listen(), "127.0.0.1:9432");
   EXPECT_TRUE(config.server().listen().empty());  // main() decides
   // The defaulted config is itself valid.
@@ -68,6 +70,8 @@ batch_max_readings: 10
 batch_max_delay: 50ms
 buffer_batches: 5
 reconnect: {initial: 100ms, max: 10s, multiplier: 1.5, jitter: 0.5}
+signing_key: /etc/hwcast/collector.key
+max_batch_bytes: 256
 )");
   ASSERT_TRUE(ValidateCollectorConfig(raw).ok())
       << ValidateCollectorConfig(raw);
@@ -85,6 +89,8 @@ reconnect: {initial: 100ms, max: 10s, multiplier: 1.5, jitter: 0.5}
   EXPECT_EQ(config.sources(1).id(), "cpu");
   EXPECT_EQ(config.batch_max_readings(), 10u);
   EXPECT_EQ(config.buffer_batches(), 5u);
+  EXPECT_EQ(config.signing_key(), "/etc/hwcast/collector.key");
+  EXPECT_EQ(config.max_batch_bytes(), 256u);
 }
 
 TEST(CollectorConfigTest, FileSourceDefaults) {
@@ -180,6 +186,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"batch_max_delay: 2m", "batch_max_delay: must be at most 1m"},
         BadCase{"buffer_batches: 2000000",
                 "buffer_batches: must be at most 1000000"},
+        BadCase{"max_batch_bytes: 255",
+                "max_batch_bytes: must be between 256 and 1048576"},
+        BadCase{"max_batch_bytes: 1048577",
+                "max_batch_bytes: must be between 256 and 1048576"},
+        BadCase{"signing_key: \"a\\nb\"",
+                "signing_key: must not contain control characters"},
         BadCase{"reconnect: {initial: 10s, max: 1s}",
                 "reconnect.max: must be at least reconnect.initial (10s)"},
         BadCase{"reconnect: {initial: 0s}",

@@ -14,7 +14,10 @@
 //                                             (buffer_full) or rejected
 //                                             (relay_rejected) the batch, or
 //                                             signing failed (sign_failed)
-//   hwcast_collector_errors_total{reason}     relay_rejected, sign_failed
+//   hwcast_collector_errors_total{reason}     relay_rejected, sign_failed,
+//                                             oversized_reading (a reading
+//                                             larger than max_batch_bytes,
+//                                             sent alone in its own batch)
 //   hwcast_collector_source_polls_total{source}
 //   hwcast_collector_source_errors_total{source,reason}
 //                                             reason: poll_failed, timeout,

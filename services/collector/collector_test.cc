@@ -87,10 +87,15 @@ std::map<uint64_t, ReadingBatch> Distinct(
 TEST_F(CollectorTest, ReadingsFlowToEveryRelayAndNothingIsLost) {
   FakeRelayServer relay_a;
   FakeRelayServer relay_b;
+  const absl::Time before = absl::Now();
   std::unique_ptr<Collector> collector =
       Make(Config({relay_a.address(), relay_b.address()}));
   ASSERT_NE(collector, nullptr);
-  EXPECT_NE(collector->epoch(), 0u);
+  // The epoch is the start time in microseconds.
+  EXPECT_GE(collector->epoch(),
+            static_cast<uint64_t>(absl::ToUnixMicros(before)));
+  EXPECT_LE(collector->epoch(),
+            static_cast<uint64_t>(absl::ToUnixMicros(absl::Now())));
   collector->Start();
   ASSERT_TRUE(relay_a.relay().WaitForReceived(5));
   ASSERT_TRUE(relay_b.relay().WaitForReceived(5));
@@ -224,12 +229,22 @@ TEST_F(CollectorTest, BadSourceFailsCreateNamingIt) {
               HasSubstr("source 'room': no such device"));
 }
 
-TEST(RandomEpochTest, NonzeroAndVaries) {
-  const uint64_t a = RandomEpoch();
-  const uint64_t b = RandomEpoch();
-  EXPECT_NE(a, 0u);
-  EXPECT_NE(b, 0u);
-  EXPECT_NE(a, b);  // 2^-64 chance of a false failure
+TEST(EpochTest, StartTimeInMicrosecondsUniqueAndNonzero) {
+  const absl::Time t = absl::FromUnixMicros(1'800'000'000'123'456);
+  EXPECT_EQ(NextEpoch(t, 0), 1'800'000'000'123'456u);
+  EXPECT_EQ(NextEpoch(t, 1'700'000'000'000'000), 1'800'000'000'123'456u);
+  // The same instant again, or an earlier one: still a new, larger epoch.
+  EXPECT_EQ(NextEpoch(t, 1'800'000'000'123'456), 1'800'000'000'123'457u);
+  EXPECT_EQ(NextEpoch(t - absl::Seconds(1), 1'800'000'000'123'457),
+            1'800'000'000'123'458u);
+  EXPECT_EQ(NextEpoch(absl::UnixEpoch(), 0), 1u);
+  EXPECT_EQ(NextEpoch(absl::UnixEpoch() - absl::Hours(1), 0), 1u);
+
+  const absl::Time now = absl::Now();
+  const uint64_t a = EpochAt(now);
+  const uint64_t b = EpochAt(now);
+  EXPECT_GE(a, static_cast<uint64_t>(absl::ToUnixMicros(now)));
+  EXPECT_GT(b, a);
 }
 
 }  // namespace

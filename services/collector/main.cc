@@ -4,6 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "hwcast/v1/config.pb.h"
 #include "lib/clock_impl.h"
 #include "lib/daemon.h"
@@ -14,6 +17,7 @@
 #include "services/collector/collector_config.h"
 #include "services/collector/collector_metrics.h"
 #include "services/collector/collector_service.h"
+#include "services/collector/ed25519_batch_signer.h"
 
 namespace {
 
@@ -27,8 +31,32 @@ constexpr char kUsage[] =
 int main(int argc, char** argv) {
   hwcast::InitDaemon(argc, argv, "hwcast-collector", kUsage);
   hwcast::v1::CollectorConfig raw_config;
-  hwcast::LoadConfigOrExit(&raw_config,
-                           &hwcast::collector::ValidateCollectorConfig);
+  // The signing key is loaded as part of validation, so that a missing,
+  // damaged or group/world-readable key fails start-up (and --check-config)
+  // with exit 2, pointing at the signing_key line.
+  std::unique_ptr<hwcast::collector::Ed25519BatchSigner> signer;
+  hwcast::LoadConfigOrExit(
+      &raw_config,
+      [&signer](const google::protobuf::Message& message) -> absl::Status {
+        if (absl::Status s =
+                hwcast::collector::ValidateCollectorConfig(message);
+            !s.ok()) {
+          return s;
+        }
+        const std::string& path =
+            static_cast<const hwcast::v1::CollectorConfig&>(message)
+                .signing_key();
+        if (path.empty()) return absl::OkStatus();
+        absl::StatusOr<std::unique_ptr<hwcast::collector::Ed25519BatchSigner>>
+            loaded = hwcast::collector::Ed25519BatchSigner::FromFile(path);
+        if (!loaded.ok()) {
+          return absl::Status(
+              loaded.status().code(),
+              absl::StrCat("signing_key: ", loaded.status().message()));
+        }
+        signer = *std::move(loaded);
+        return absl::OkStatus();
+      });
   const hwcast::v1::CollectorConfig config =
       hwcast::collector::CollectorConfigWithDefaults(raw_config,
                                                      hwcast::SystemHostName());
@@ -39,6 +67,19 @@ int main(int argc, char** argv) {
   options.config = config;
   options.clock = hwcast::RealClock::Get();
   options.metrics = &metrics;
+  if (signer != nullptr) {
+    HWCAST_LOG(INFO) << "signing batches with key "
+                     << signer->public_key().KeyIdHex() << " ("
+                     << signer->public_key().ToText() << ") from "
+                     << config.signing_key();
+    options.signer = std::move(signer);
+  } else {
+    HWCAST_LOG(WARNING)
+        << "no signing_key configured: batches are sent UNSIGNED and every "
+           "relay or actuator with a trust file will reject them; create a "
+           "key with `hwcastctl keygen --out /etc/hwcast/collector` and set "
+           "signing_key: /etc/hwcast/collector.key";
+  }
   absl::StatusOr<std::unique_ptr<hwcast::collector::Collector>> created =
       hwcast::collector::Collector::Create(std::move(options));
   if (!created.ok()) {

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "lib/reading_util.h"
 
 namespace hwcast::relay {
@@ -11,6 +12,9 @@ namespace {
 // Field 2 (`snapshot`, varint) = 1 in hwcast.v1.SubscribeResponse.
 constexpr char kSnapshotSuffix[] = {0x10, 0x01};
 static_assert(hwcast::v1::SubscribeResponse::kSnapshotFieldNumber == 2);
+// Field 1 (`batch`), length-delimited.
+constexpr uint32_t kSignedBatchTag = (1 << 3) | 2;
+static_assert(hwcast::v1::SubscribeResponse::kBatchFieldNumber == 1);
 
 void DeleteString(void* p) { delete static_cast<std::string*>(p); }
 
@@ -22,6 +26,32 @@ grpc::Slice AdoptString(std::string bytes) {
 
 }  // namespace
 
+const char* BatchOriginLabel(BatchOrigin origin) {
+  switch (origin) {
+    case BatchOrigin::kPublish:
+      return "publish";
+    case BatchOrigin::kMulticast:
+      return "multicast";
+    case BatchOrigin::kBridge:
+      return "bridge";
+  }
+  return "publish";
+}
+
+absl::string_view AcceptedBatch::signed_batch_bytes() const {
+  // `response` starts with field 1 (the SignedBatch, length-delimited),
+  // because MakeAcceptedBatch serializes it first and it is never empty.
+  google::protobuf::io::CodedInputStream in(response.begin(),
+                                            static_cast<int>(response.size()));
+  uint32_t length = 0;
+  if (in.ReadTag() != kSignedBatchTag || !in.ReadVarint32(&length)) return {};
+  const int offset = in.CurrentPosition();
+  if (offset + static_cast<size_t>(length) > response.size()) return {};
+  return absl::string_view(reinterpret_cast<const char*>(response.begin()) +
+                               offset,
+                           length);
+}
+
 grpc::ByteBuffer AcceptedBatch::ToByteBuffer(bool snapshot) const {
   if (!snapshot) return grpc::ByteBuffer(&response, 1);
   const grpc::Slice slices[] = {
@@ -32,9 +62,12 @@ grpc::ByteBuffer AcceptedBatch::ToByteBuffer(bool snapshot) const {
 
 BatchPtr MakeAcceptedBatch(uint64_t id, hwcast::v1::SignedBatch signed_batch,
                            hwcast::v1::ReadingBatch parsed,
-                           absl::Time received_time) {
+                           absl::Time received_time, BatchOrigin origin,
+                           uint32_t hops) {
   auto out = std::make_shared<AcceptedBatch>();
   out->id = id;
+  out->origin = origin;
+  out->hops = hops;
   out->batch = std::move(parsed);
   out->received_time = received_time;
 
@@ -58,6 +91,7 @@ BatchPtr MakeAcceptedBatch(uint64_t id, hwcast::v1::SignedBatch signed_batch,
 
   hwcast::v1::SubscribeResponse response;
   *response.mutable_batch() = std::move(signed_batch);
+  response.set_hops(hops);
   std::string bytes;
   response.SerializeToString(&bytes);
   out->response = AdoptString(std::move(bytes));

@@ -20,11 +20,26 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "hwcast/v1/reading.pb.h"
 #include "hwcast/v1/relay.pb.h"
 
 namespace hwcast::relay {
+
+// Where the relay got a batch from.
+enum class BatchOrigin {
+  // A collector's Publish stream.
+  kPublish = 0,
+  // Another relay's LAN multicast.
+  kMulticast = 1,
+  // A remote relay this one subscribes to in bridge mode.
+  kBridge = 2,
+};
+inline constexpr int kNumBatchOrigins = 3;
+
+// "publish", "multicast" or "bridge" (metric labels, logs).
+const char* BatchOriginLabel(BatchOrigin origin);
 
 struct AcceptedBatch {
   // One per distinct source (host/source_id) in the batch.
@@ -42,13 +57,21 @@ struct AcceptedBatch {
   hwcast::v1::ReadingBatch batch;
   // When this relay accepted the batch (its injected clock).
   absl::Time received_time;
+  BatchOrigin origin = BatchOrigin::kPublish;
+  // Relay-to-relay hops the batch took to reach this relay (0: published
+  // here by its collector).
+  uint32_t hops = 0;
   // Distinct sources of `batch`, in order of first appearance.
   std::vector<Source> sources;
   // For each reading of `batch`, the index of its entry in `sources`.
   std::vector<uint32_t> source_of_reading;
-  // Serialized SubscribeResponse{batch: <the SignedBatch as received>}
-  // (snapshot unset).
+  // Serialized SubscribeResponse{batch: <the SignedBatch as received>,
+  // hops} (snapshot unset).
   grpc::Slice response;
+
+  // The serialized SignedBatch inside `response` (a view of its bytes, as
+  // the LAN datagram payload): no re-encoding for multicast either.
+  absl::string_view signed_batch_bytes() const;
 
   // The SubscribeResponse to write to a subscriber. Shares `response`'s
   // bytes; for a snapshot, a two-byte suffix sets `snapshot = true` (the
@@ -66,7 +89,9 @@ using BatchPtr = std::shared_ptr<const AcceptedBatch>;
 // `parsed`. Serializes the SubscribeResponse (the one copy of the bytes).
 BatchPtr MakeAcceptedBatch(uint64_t id, hwcast::v1::SignedBatch signed_batch,
                            hwcast::v1::ReadingBatch parsed,
-                           absl::Time received_time);
+                           absl::Time received_time,
+                           BatchOrigin origin = BatchOrigin::kPublish,
+                           uint32_t hops = 0);
 
 // Which part of a batch concerns a subscriber with a given filter.
 struct BatchMatch {

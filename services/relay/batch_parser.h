@@ -27,12 +27,14 @@ struct BatchIdentity {
 // first malformed field. Never fails; reads at most `bytes`.
 BatchIdentity PeekBatchIdentity(const std::string& bytes);
 
-// INVALID_ARGUMENT if `bytes` is empty or longer than `max_bytes`.
+// INVALID_ARGUMENT if `bytes` is empty (reason kMalformed) or longer than
+// `max_bytes` (kTooLarge); see lib/reject_reason.h.
 absl::Status CheckBatchSize(const std::string& bytes, size_t max_bytes);
 
 // Parses and validates (hwcast::ValidateBatch) serialized ReadingBatch bytes
 // of at most `max_bytes`. INVALID_ARGUMENT says what is wrong: empty,
-// too large, not a ReadingBatch, or the first invalid field.
+// too large, not a ReadingBatch, or the first invalid field (reasons
+// kMalformed or kTooLarge).
 absl::StatusOr<hwcast::v1::ReadingBatch> ParseBatch(const std::string& bytes,
                                                     size_t max_bytes);
 

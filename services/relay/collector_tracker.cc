@@ -25,6 +25,14 @@ void CollectorTracker::MakeRoomFor(const std::string& collector_id) {
     }
   }
   if (epochs >= options_.max_epochs_per_collector) {
+    uint64_t& floor = retired_floor_[collector_id];
+    floor = std::max(floor, oldest->first.second);
+    if (retired_floor_.size() > options_.max_streams) {
+      // Bounded memory: forget some other collector's floor.
+      auto victim = retired_floor_.begin();
+      if (victim->first == collector_id) ++victim;
+      retired_floor_.erase(victim);
+    }
     streams_.erase(oldest);
     return;
   }
@@ -38,19 +46,31 @@ void CollectorTracker::MakeRoomFor(const std::string& collector_id) {
   }
 }
 
-DedupWindow::Result CollectorTracker::Record(const std::string& collector_id,
-                                             uint64_t epoch,
-                                             uint64_t batch_sequence,
-                                             absl::Time now) {
+CollectorTracker::Result CollectorTracker::Record(
+    const std::string& collector_id, uint64_t epoch, uint64_t batch_sequence,
+    absl::Time now, const Observation& observation) {
   absl::MutexLock lock(&mu_);
   Key key(collector_id, epoch);
   auto it = streams_.find(key);
   if (it == streams_.end()) {
+    auto floor = retired_floor_.find(collector_id);
+    if (floor != retired_floor_.end() && epoch <= floor->second) {
+      return Result::kRetiredEpoch;
+    }
     MakeRoomFor(collector_id);
     it = streams_.try_emplace(std::move(key), options_.window).first;
   }
+  switch (it->second.dedup.Insert(batch_sequence)) {
+    case DedupWindow::Result::kNew:
+      break;
+    case DedupWindow::Result::kDuplicate:
+      return Result::kDuplicate;
+    case DedupWindow::Result::kTooOld:
+      return Result::kTooOld;
+  }
   it->second.last_received = now;
-  return it->second.dedup.Insert(batch_sequence);
+  it->second.observation = observation;
+  return Result::kNew;
 }
 
 std::vector<hwcast::v1::CollectorInfo> CollectorTracker::List() const {
@@ -67,6 +87,9 @@ std::vector<hwcast::v1::CollectorInfo> CollectorTracker::List() const {
     info.set_last_batch_sequence(stream.dedup.last());
     info.set_missing_batches(stream.dedup.missing());
     *info.mutable_last_received_time() = ToProtoTime(stream.last_received);
+    info.set_clock_offset_seconds(
+        absl::ToDoubleSeconds(stream.observation.clock_offset));
+    info.set_key_name(stream.observation.key_name);
   }
   return out;
 }

@@ -5,8 +5,16 @@
 // Memory is bounded: at most `max_epochs_per_collector` epochs per collector
 // id and `max_streams` (collector_id, epoch) streams in all are remembered;
 // when a new one would exceed either bound, the one that received a batch
-// least recently is forgotten (a forgotten epoch's resends are then accepted
-// again, which the state table makes harmless).
+// least recently is forgotten.
+//
+// Epochs are time-ordered (a collector's start time in microseconds), so a
+// restarted collector always comes back with a higher epoch. When a
+// collector's old epoch is forgotten to make room for a new one, the
+// collector's "retired floor" rises to it: an epoch not remembered and not
+// above the floor is a replay of a dead process's batches and is refused
+// (kRetiredEpoch) instead of being taken as new. Together with the
+// freshness check (which refuses anything older than max_age), no replay
+// goes unseen.
 //
 // Thread-safe.
 #ifndef HWCAST_SERVICES_RELAY_COLLECTOR_TRACKER_H_
@@ -40,10 +48,30 @@ class CollectorTracker {
   CollectorTracker(const CollectorTracker&) = delete;
   CollectorTracker& operator=(const CollectorTracker&) = delete;
 
+  enum class Result {
+    // Not seen before; now remembered.
+    kNew,
+    // Seen before.
+    kDuplicate,
+    // Older than the epoch's dedup window: cannot tell, treated as seen.
+    kTooOld,
+    // From an epoch of this collector that was already retired (a replay).
+    kRetiredEpoch,
+  };
+
+  // What the relay learned about the sender when it accepted a batch.
+  struct Observation {
+    // Receive time minus the batch's sent_time.
+    absl::Duration clock_offset;
+    // Name of the key that signed it (empty when unsigned).
+    std::string key_name;
+  };
+
   // Classifies batch `batch_sequence` of (collector_id, epoch), received at
-  // `now`; remembers it when new.
-  DedupWindow::Result Record(const std::string& collector_id, uint64_t epoch,
-                             uint64_t batch_sequence, absl::Time now);
+  // `now`; remembers it (and `observation`) when new.
+  Result Record(const std::string& collector_id, uint64_t epoch,
+                uint64_t batch_sequence, absl::Time now,
+                const Observation& observation = {});
 
   // Every remembered stream, ordered by collector id, then epoch.
   std::vector<hwcast::v1::CollectorInfo> List() const;
@@ -56,6 +84,7 @@ class CollectorTracker {
     explicit Stream(uint32_t window) : dedup(window) {}
     DedupWindow dedup;
     absl::Time last_received = absl::InfinitePast();
+    Observation observation;
   };
   using Key = std::pair<std::string, uint64_t>;
 
@@ -65,6 +94,8 @@ class CollectorTracker {
   const Options options_;
   mutable absl::Mutex mu_;
   std::map<Key, Stream> streams_ ABSL_GUARDED_BY(mu_);
+  // Highest retired epoch per collector id (at most max_streams entries).
+  std::map<std::string, uint64_t> retired_floor_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace hwcast::relay

@@ -6,7 +6,7 @@
 namespace hwcast::relay {
 namespace {
 
-using Result = DedupWindow::Result;
+using Result = CollectorTracker::Result;
 
 const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000);
 
@@ -50,6 +50,39 @@ TEST(CollectorTrackerTest, KeepsBoundedEpochsPerCollectorForgettingOldest) {
   EXPECT_EQ(list[0].epoch(), 1u);
   EXPECT_EQ(list[1].epoch(), 3u);
   EXPECT_EQ(list[2].collector_id(), "other");
+}
+
+TEST(CollectorTrackerTest, RefusesReplaysFromRetiredEpochs) {
+  CollectorTracker::Options options;
+  options.max_epochs_per_collector = 2;
+  CollectorTracker tracker(options);
+  // Time-ordered epochs: each restart of the collector has a higher one.
+  EXPECT_EQ(tracker.Record("c", 100, 1, kT0), Result::kNew);
+  EXPECT_EQ(tracker.Record("c", 200, 1, kT0 + absl::Seconds(1)), Result::kNew);
+  EXPECT_EQ(tracker.Record("c", 300, 1, kT0 + absl::Seconds(2)), Result::kNew);
+  // Epoch 100 was forgotten to make room: its batches are replays now, not
+  // new batches of an unknown epoch.
+  EXPECT_EQ(tracker.Record("c", 100, 2, kT0 + absl::Seconds(3)),
+            Result::kRetiredEpoch);
+  EXPECT_EQ(tracker.Record("c", 50, 1, kT0 + absl::Seconds(3)),
+            Result::kRetiredEpoch);
+  // Remembered epochs and newer ones are unaffected; so are other collectors.
+  EXPECT_EQ(tracker.Record("c", 200, 2, kT0 + absl::Seconds(4)), Result::kNew);
+  EXPECT_EQ(tracker.Record("c", 400, 1, kT0 + absl::Seconds(5)), Result::kNew);
+  EXPECT_EQ(tracker.Record("d", 100, 1, kT0 + absl::Seconds(5)), Result::kNew);
+  EXPECT_EQ(tracker.stream_count(), 3u);
+}
+
+TEST(CollectorTrackerTest, ReportsClockOffsetAndKeyOfNewestBatch) {
+  CollectorTracker tracker;
+  tracker.Record("c", 1, 1, kT0, {absl::Milliseconds(250), "rack1"});
+  tracker.Record("c", 1, 2, kT0, {absl::Milliseconds(-40), "rack1"});
+  // A duplicate teaches nothing.
+  tracker.Record("c", 1, 2, kT0, {absl::Seconds(99), "other"});
+  const auto list = tracker.List();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_DOUBLE_EQ(list[0].clock_offset_seconds(), -0.04);
+  EXPECT_EQ(list[0].key_name(), "rack1");
 }
 
 TEST(CollectorTrackerTest, KeepsBoundedStreamsInAll) {

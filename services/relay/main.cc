@@ -6,24 +6,33 @@
 #include <vector>
 
 #include "hwcast/v1/config.pb.h"
+#include "lib/backoff.h"
 #include "lib/batch_verifier.h"
 #include "lib/clock_impl.h"
+#include "lib/signed_batch_verifier.h"
+#include "lib/status_macros.h"
+#include "lib/time_util.h"
 #include "lib/daemon.h"
 #include "lib/daemon_server.h"
 #include "lib/log.h"
 #include "prometheus/registry.h"
+#include "services/relay/bridge.h"
+#include "services/relay/multicast_mesh.h"
 #include "services/relay/relay_config.h"
 #include "services/relay/relay_hub.h"
 #include "services/relay/relay_metrics.h"
 #include "services/relay/relay_service_impl.h"
+#include "services/relay/udp_multicast_transport.h"
 
 namespace {
 
 constexpr char kUsage[] =
     "Usage: hwcast-relay [--config FILE] [options]\n"
     "\n"
-    "Receives reading batches from hwcast collectors and serves them to\n"
-    "subscribers (actuators, hwcastctl). Without --config it listens on\n"
+    "Receives signed reading batches from hwcast collectors, shares them\n"
+    "with the relays of other hosts over LAN multicast (and bridges), and\n"
+    "serves them to subscribers (actuators, hwcastctl). The config must name\n"
+    "a trust_file of collector keys. By default it listens on\n"
     "127.0.0.1:7430 and unix:/run/hwcast/relay.sock, metrics on\n"
     "127.0.0.1:9430.";
 
@@ -34,18 +43,74 @@ constexpr absl::Duration kShutdownGrace = absl::Seconds(5);
 int main(int argc, char** argv) {
   hwcast::InitDaemon(argc, argv, "hwcast-relay", kUsage);
   hwcast::v1::RelayConfig loaded;
-  hwcast::LoadConfigOrExit(&loaded, &hwcast::relay::ValidateRelayConfig);
+  const hwcast::Clock* clock = hwcast::RealClock::Get();
+  // The verifier (trust file) is built as part of validation, so that a
+  // missing or broken trust file fails start-up and --check-config with exit
+  // 2, pointing at the trust_file line.
+  std::unique_ptr<hwcast::BatchVerifier> verifier;
+  hwcast::LoadConfigOrExit(
+      &loaded,
+      [&](const google::protobuf::Message& message) -> absl::Status {
+        HWCAST_RETURN_IF_ERROR(hwcast::relay::ValidateRelayConfig(message));
+        const auto& config =
+            static_cast<const hwcast::v1::RelayConfig&>(message);
+        HWCAST_ASSIGN_OR_RETURN(
+            verifier, hwcast::MakeBatchVerifier(
+                          config.trust_file(), config.insecure_accept_unsigned(),
+                          config.freshness(), clock));
+        return absl::OkStatus();
+      });
   const hwcast::v1::RelayConfig config =
       hwcast::relay::EffectiveRelayConfig(loaded);
 
   auto registry = std::make_shared<prometheus::Registry>();
   hwcast::relay::RelayMetrics metrics(*registry);
 
-  hwcast::AcceptAllBatchVerifier verifier;
+  const hwcast::FreshnessOptions freshness =
+      hwcast::FreshnessFromConfig(config.freshness());
   hwcast::relay::RelayHub::Options hub_options;
   hub_options.max_batch_bytes = config.max_batch_bytes();
-  hwcast::relay::RelayHub hub(hub_options, hwcast::RealClock::Get(), &verifier,
-                              &metrics);
+  hwcast::relay::RelayHub hub(hub_options, clock, verifier.get(), &metrics);
+
+  std::unique_ptr<hwcast::relay::UdpMulticastTransport> transport;
+  std::unique_ptr<hwcast::relay::MulticastMesh> mesh;
+  const hwcast::v1::MulticastConfig& mc = config.multicast();
+  if (!mc.group().empty()) {
+    auto opened = hwcast::relay::UdpMulticastTransport::Open(
+        {.group = mc.group(),
+         .port = static_cast<uint16_t>(mc.port()),
+         .interface = mc.interface(),
+         .ttl = static_cast<int>(mc.ttl()),
+         .loopback = mc.loopback(),
+         .max_datagram_bytes = mc.max_datagram_bytes()});
+    if (!opened.ok()) {
+      HWCAST_LOG(ERROR) << "multicast: " << opened.status().message();
+      return 1;
+    }
+    transport = *std::move(opened);
+    hwcast::relay::MulticastMesh::Options mesh_options;
+    mesh_options.max_datagram_bytes = mc.max_datagram_bytes();
+    mesh_options.reannounce_interval =
+        hwcast::FromProtoDuration(mc.reannounce_interval());
+    mesh_options.reannounce_request_min_interval =
+        hwcast::FromProtoDuration(mc.reannounce_request_min_interval());
+    mesh_options.bridge_hop_limit = config.bridge().hop_limit();
+    mesh_options.max_age = freshness.max_age;
+    mesh_options.rate.rate = mc.sender_rate();
+    mesh_options.rate.burst = mc.sender_burst();
+    mesh_options.rate.max_senders = mc.max_senders();
+    mesh_options.group = transport->group_text();
+    mesh = std::make_unique<hwcast::relay::MulticastMesh>(
+        mesh_options, transport.get(), &hub, clock, &metrics);
+  }
+  std::unique_ptr<hwcast::relay::Bridge> bridge;
+  if (!config.bridge().upstream().empty()) {
+    bridge = std::make_unique<hwcast::relay::Bridge>(
+        std::vector<std::string>(config.bridge().upstream().begin(),
+                                 config.bridge().upstream().end()),
+        hwcast::BackoffOptions::FromConfig(config.bridge().reconnect()), &hub,
+        *registry);
+  }
   hwcast::relay::RelayServiceImpl::Options service_options;
   service_options.subscriber_queue_batches = config.subscriber_queue_batches();
   hwcast::relay::RelayServiceImpl service(&hub, &metrics, service_options);
@@ -61,9 +126,13 @@ int main(int argc, char** argv) {
     HWCAST_LOG(ERROR) << endpoints.status().message();
     return 1;
   }
+  if (mesh != nullptr) mesh->Start();
+  if (bridge != nullptr) bridge->Start();
   endpoints->Announce();
 
   hwcast::WaitForShutdownSignal();
+  if (bridge != nullptr) bridge->Stop();
+  if (mesh != nullptr) mesh->Stop();
   service.BeginShutdown();
   endpoints->server->Shutdown(kShutdownGrace);
   HWCAST_LOG(INFO) << "stopped";

@@ -7,7 +7,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "lib/signed_batch_verifier.h"
 #include "lib/status_macros.h"
+#include "lib/time_util.h"
+#include "services/relay/datagram.h"
+#include "services/relay/udp_multicast_transport.h"
 
 namespace hwcast::relay {
 namespace {
@@ -89,6 +93,88 @@ absl::Status CheckServer(const hwcast::v1::ServerConfig& server) {
   return absl::OkStatus();
 }
 
+absl::Status CheckPositiveDuration(const std::string& key,
+                                   const google::protobuf::Duration& d) {
+  if (d.seconds() < 0 || d.nanos() < 0) {
+    return Invalid(key, "must not be negative");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckMulticast(const hwcast::v1::MulticastConfig& m) {
+  if (m.group().empty()) {
+    const bool other_set = m.port() != 0 || !m.interface().empty() ||
+                           m.ttl() != 0 || m.loopback() ||
+                           m.has_reannounce_interval() ||
+                           m.max_datagram_bytes() != 0;
+    if (other_set) {
+      return Invalid("multicast.group",
+                     "required when other multicast settings are given "
+                     "(e.g. 239.255.70.77 or ff15::7077)");
+    }
+    return absl::OkStatus();
+  }
+  HWCAST_RETURN_IF_ERROR(CheckMulticastGroup("multicast.group", m.group()));
+  if (m.port() > 65535) {
+    return Invalid("multicast.port", "must be 1..65535 (0 or unset: 7433)");
+  }
+  if (m.ttl() > 255) {
+    return Invalid("multicast.ttl", "must be 1..255 (0 or unset: 1)");
+  }
+  if (m.max_datagram_bytes() != 0 &&
+      (m.max_datagram_bytes() < kMinDatagramBytes ||
+       m.max_datagram_bytes() > kMaxDatagramBytes)) {
+    return Invalid("multicast.max_datagram_bytes",
+                   absl::StrCat("must be between ", kMinDatagramBytes, " and ",
+                                kMaxDatagramBytes, " (0 or unset: ",
+                                kMaxDatagramBytes, ")"));
+  }
+  HWCAST_RETURN_IF_ERROR(CheckPositiveDuration("multicast.reannounce_interval",
+                                               m.reannounce_interval()));
+  if (m.has_reannounce_interval() &&
+      FromProtoDuration(m.reannounce_interval()) != absl::ZeroDuration() &&
+      FromProtoDuration(m.reannounce_interval()) < absl::Milliseconds(100)) {
+    return Invalid("multicast.reannounce_interval", "must be at least 100ms");
+  }
+  HWCAST_RETURN_IF_ERROR(
+      CheckPositiveDuration("multicast.reannounce_request_min_interval",
+                            m.reannounce_request_min_interval()));
+  if (m.sender_burst() != 0 && m.sender_rate() != 0 &&
+      m.sender_burst() < m.sender_rate() / 10) {
+    return Invalid("multicast.sender_burst",
+                   "must be at least a tenth of sender_rate");
+  }
+  if (m.max_senders() > 65536) {
+    return Invalid("multicast.max_senders", "must be at most 65536");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckBridge(const hwcast::v1::BridgeConfig& bridge) {
+  std::map<std::string, int> seen;
+  for (int i = 0; i < bridge.upstream_size(); ++i) {
+    const std::string key = absl::StrCat("bridge.upstream[", i, "]");
+    const std::string& address = bridge.upstream(i);
+    if (absl::StartsWith(address, "unix:")) {
+      HWCAST_RETURN_IF_ERROR(CheckListen(key, address));
+    } else {
+      HWCAST_RETURN_IF_ERROR(CheckHostPort(key, address));
+    }
+    auto [it, inserted] = seen.emplace(address, i);
+    if (!inserted) {
+      return Invalid(key, absl::StrCat("'", address,
+                                       "' duplicates bridge.upstream[",
+                                       it->second, "]"));
+    }
+  }
+  if (bridge.hop_limit() > kMaxBridgeHopLimit) {
+    return Invalid("bridge.hop_limit",
+                   absl::StrCat("must be 1..", kMaxBridgeHopLimit,
+                                " (0 or unset: ", kDefaultBridgeHopLimit, ")"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateRelayConfig(const google::protobuf::Message& message) {
@@ -116,6 +202,15 @@ absl::Status ValidateRelayConfig(const google::protobuf::Message& message) {
                      "signature); 0 or unset: ",
                      kDefaultMaxBatchBytes));
   }
+  if (config->trust_file().empty() && !config->insecure_accept_unsigned()) {
+    return Invalid("trust_file",
+                   "required: the file of trusted collector keys (see "
+                   "`hwcastctl keygen`); or set insecure_accept_unsigned: "
+                   "true to accept readings anyone could forge");
+  }
+  HWCAST_RETURN_IF_ERROR(ValidateFreshnessConfig(config->freshness()));
+  HWCAST_RETURN_IF_ERROR(CheckMulticast(config->multicast()));
+  HWCAST_RETURN_IF_ERROR(CheckBridge(config->bridge()));
   return absl::OkStatus();
 }
 
@@ -133,6 +228,29 @@ RelayConfig EffectiveRelayConfig(RelayConfig config) {
   }
   if (config.max_batch_bytes() == 0) {
     config.set_max_batch_bytes(kDefaultMaxBatchBytes);
+  }
+  hwcast::v1::MulticastConfig* m = config.mutable_multicast();
+  if (!m->group().empty()) {
+    if (m->port() == 0) m->set_port(kDefaultMulticastPort);
+    if (m->ttl() == 0) m->set_ttl(kDefaultMulticastTtl);
+    if (FromProtoDuration(m->reannounce_interval()) == absl::ZeroDuration()) {
+      *m->mutable_reannounce_interval() =
+          ToProtoDuration(kDefaultReannounceInterval);
+    }
+    if (FromProtoDuration(m->reannounce_request_min_interval()) ==
+        absl::ZeroDuration()) {
+      *m->mutable_reannounce_request_min_interval() =
+          ToProtoDuration(kDefaultReannounceRequestMinInterval);
+    }
+    if (m->max_datagram_bytes() == 0) {
+      m->set_max_datagram_bytes(kMaxDatagramBytes);
+    }
+    if (m->sender_rate() == 0) m->set_sender_rate(kDefaultSenderRate);
+    if (m->sender_burst() == 0) m->set_sender_burst(2 * m->sender_rate());
+    if (m->max_senders() == 0) m->set_max_senders(kDefaultMaxSenders);
+  }
+  if (config.bridge().hop_limit() == 0) {
+    config.mutable_bridge()->set_hop_limit(kDefaultBridgeHopLimit);
   }
   return config;
 }

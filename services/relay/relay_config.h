@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "hwcast/v1/config.pb.h"
 
@@ -25,6 +26,17 @@ inline constexpr uint32_t kMinMaxBatchBytes = 1024;
 // PublishRequest framing around the batch.
 inline constexpr uint32_t kMaxMaxBatchBytes = (4 << 20) - (64 << 10);
 
+// Multicast and bridge defaults (hwcast.v1.MulticastConfig, BridgeConfig).
+inline constexpr uint32_t kDefaultMulticastPort = 7433;
+inline constexpr uint32_t kDefaultMulticastTtl = 1;
+inline constexpr absl::Duration kDefaultReannounceInterval = absl::Seconds(30);
+inline constexpr absl::Duration kDefaultReannounceRequestMinInterval =
+    absl::Seconds(5);
+inline constexpr uint32_t kDefaultSenderRate = 200;
+inline constexpr uint32_t kDefaultMaxSenders = 256;
+inline constexpr uint32_t kDefaultBridgeHopLimit = 2;
+inline constexpr uint32_t kMaxBridgeHopLimit = 16;
+
 // Checks an hwcast.v1.RelayConfig as loaded from YAML (before defaults are
 // applied). Returns INVALID_ARGUMENT naming the offending key, e.g.
 // "server.listen[1]: '127.0.0.1:99999': port must be 0..65535". Suitable as
@@ -34,7 +46,9 @@ absl::Status ValidateRelayConfig(const google::protobuf::Message& config);
 // The configuration the relay runs with: `config` with every unset field
 // given its default: server.listen ([kDefaultListenTcp, kDefaultListenUnix]),
 // server.metrics_listen (kDefaultMetricsListen; "off" stays "off"),
-// subscriber_queue_batches and max_batch_bytes.
+// subscriber_queue_batches and max_batch_bytes; when multicast is on, its
+// port, ttl, reannounce intervals, max_datagram_bytes, sender_rate,
+// sender_burst (2 x rate) and max_senders; bridge.hop_limit.
 hwcast::v1::RelayConfig EffectiveRelayConfig(hwcast::v1::RelayConfig config);
 
 }  // namespace hwcast::relay

@@ -26,10 +26,19 @@ std::string ErrorOf(const std::string& yaml) {
   return std::string(s.message());
 }
 
-TEST(RelayConfigTest, EmptyConfigIsValidAndGetsDefaults) {
-  RelayConfig empty;
-  EXPECT_TRUE(ValidateRelayConfig(empty).ok());
-  RelayConfig effective = EffectiveRelayConfig(empty);
+TEST(RelayConfigTest, EmptyConfigLacksTheTrustFile) {
+  EXPECT_THAT(ErrorOf(""), HasSubstr("trust_file: required"));
+  EXPECT_THAT(ErrorOf("server: {metrics_listen: \"off\"}"),
+              HasSubstr("insecure_accept_unsigned: true"));
+}
+
+TEST(RelayConfigTest, MinimalConfigGetsDefaults) {
+  RelayConfig minimal = Parse("trust_file: /etc/hwcast/trust.yaml");
+  EXPECT_TRUE(ValidateRelayConfig(minimal).ok());
+  EXPECT_TRUE(ValidateRelayConfig(Parse("insecure_accept_unsigned: true")).ok());
+  RelayConfig effective = EffectiveRelayConfig(minimal);
+  EXPECT_TRUE(effective.multicast().group().empty());  // off unless set
+  EXPECT_EQ(effective.bridge().hop_limit(), 2u);
   ASSERT_EQ(effective.server().listen_size(), 2);
   EXPECT_EQ(effective.server().listen(0), "127.0.0.1:7430");
   EXPECT_EQ(effective.server().listen(1), "unix:/run/hwcast/relay.sock");
@@ -45,6 +54,18 @@ server:
   metrics_listen: "off"
 subscriber_queue_batches: 16
 max_batch_bytes: 65536
+trust_file: trust.yaml
+freshness: {max_age: 2m, max_clock_skew: 5s}
+multicast:
+  group: ff15::7077
+  port: 9999
+  interface: eth0
+  ttl: 4
+  loopback: true
+  reannounce_interval: 2s
+  max_datagram_bytes: 1200
+  sender_rate: 50
+bridge: {upstream: ["far:7430"], hop_limit: 3}
 )");
   ASSERT_TRUE(ValidateRelayConfig(config).ok());
   RelayConfig effective = EffectiveRelayConfig(config);
@@ -53,6 +74,60 @@ max_batch_bytes: 65536
   EXPECT_EQ(effective.server().metrics_listen(), "off");
   EXPECT_EQ(effective.subscriber_queue_batches(), 16u);
   EXPECT_EQ(effective.max_batch_bytes(), 65536u);
+  const auto& m = effective.multicast();
+  EXPECT_EQ(m.group(), "ff15::7077");
+  EXPECT_EQ(m.port(), 9999u);
+  EXPECT_EQ(m.ttl(), 4u);
+  EXPECT_TRUE(m.loopback());
+  EXPECT_EQ(m.reannounce_interval().seconds(), 2);
+  EXPECT_EQ(m.reannounce_request_min_interval().seconds(), 5);  // default
+  EXPECT_EQ(m.max_datagram_bytes(), 1200u);
+  EXPECT_EQ(m.sender_rate(), 50u);
+  EXPECT_EQ(m.sender_burst(), 100u);  // default 2 x rate
+  EXPECT_EQ(m.max_senders(), 256u);
+  EXPECT_EQ(effective.bridge().hop_limit(), 3u);
+}
+
+TEST(RelayConfigTest, MulticastDefaultsWhenOnlyTheGroupIsSet) {
+  RelayConfig config =
+      Parse("trust_file: t.yaml\nmulticast: {group: 239.255.70.77}");
+  ASSERT_TRUE(ValidateRelayConfig(config).ok());
+  const auto m = EffectiveRelayConfig(config).multicast();
+  EXPECT_EQ(m.port(), 7433u);
+  EXPECT_EQ(m.ttl(), 1u);
+  EXPECT_FALSE(m.loopback());
+  EXPECT_EQ(m.reannounce_interval().seconds(), 30);
+  EXPECT_EQ(m.max_datagram_bytes(), 1400u);
+  EXPECT_EQ(m.sender_rate(), 200u);
+  EXPECT_EQ(m.sender_burst(), 400u);
+}
+
+TEST(RelayConfigTest, BadMulticastAndBridgeSettingsNameTheKey) {
+  const std::string t = "trust_file: t.yaml\n";
+  EXPECT_THAT(ErrorOf(t + "multicast: {group: 10.0.0.1}"),
+              HasSubstr("multicast.group"));
+  EXPECT_THAT(ErrorOf(t + "multicast: {group: nope}"),
+              HasSubstr("multicast.group"));
+  EXPECT_THAT(ErrorOf(t + "multicast: {port: 7433}"),
+              HasSubstr("multicast.group: required"));
+  EXPECT_THAT(ErrorOf(t + "multicast: {group: 239.1.2.3, port: 70000}"),
+              HasSubstr("multicast.port: must be 1..65535"));
+  EXPECT_THAT(ErrorOf(t + "multicast: {group: 239.1.2.3, ttl: 300}"),
+              HasSubstr("multicast.ttl"));
+  EXPECT_THAT(
+      ErrorOf(t + "multicast: {group: 239.1.2.3, max_datagram_bytes: 9000}"),
+      HasSubstr("multicast.max_datagram_bytes: must be between 512 and 1400"));
+  EXPECT_THAT(
+      ErrorOf(t + "multicast: {group: 239.1.2.3, reannounce_interval: 1ms}"),
+      HasSubstr("multicast.reannounce_interval: must be at least 100ms"));
+  EXPECT_THAT(ErrorOf(t + "bridge: {upstream: [\"nohost\"]}"),
+              HasSubstr("bridge.upstream[0]: 'nohost': expected HOST:PORT"));
+  EXPECT_THAT(ErrorOf(t + "bridge: {upstream: [\"a:1\", \"a:1\"]}"),
+              HasSubstr("bridge.upstream[1]: 'a:1' duplicates"));
+  EXPECT_THAT(ErrorOf(t + "bridge: {hop_limit: 17}"),
+              HasSubstr("bridge.hop_limit: must be 1..16"));
+  EXPECT_THAT(ErrorOf(t + "freshness: {max_age: 1s}"),
+              HasSubstr("freshness.max_age"));
 }
 
 TEST(RelayConfigTest, BadListenAddressesNameTheKey) {

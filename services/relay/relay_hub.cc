@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/log.h"
+#include "lib/reject_reason.h"
 #include "lib/time_util.h"
 #include "services/relay/batch_parser.h"
 
@@ -35,64 +36,83 @@ RelayHub::RelayHub(Options options, const Clock* clock, BatchVerifier* verifier,
       metrics_(metrics),
       tracker_(options.dedup) {}
 
+void RelayHub::CountRejection(BatchOrigin origin, const absl::Status& why,
+                              absl::string_view peer) {
+  metrics_->rejected(origin, RejectReasonOf(why)).Increment();
+  const uint64_t n = ++rejected_;
+  if (n <= kLogFirstRejections || n % kLogEvery == 0) {
+    HWCAST_LOG(WARNING) << "rejected " << BatchOriginLabel(origin)
+                        << " datagram from " << peer << ": " << why.message()
+                        << " (" << n << " rejected so far)";
+  }
+}
+
 PublishAck RelayHub::Reject(const hwcast::v1::SignedBatch& signed_batch,
-                            const absl::Status& why, absl::string_view origin) {
+                            const absl::Status& why,
+                            const IngestOrigin& origin) {
   BatchIdentity id = PeekBatchIdentity(signed_batch.batch());
   PublishAck ack;
   SetIdentity(&ack, id.collector_id, id.epoch, id.batch_sequence);
   ack.set_result(PublishAck::RESULT_REJECTED);
   ack.set_error(std::string(why.message()));
   metrics_->batches(PublishAck::RESULT_REJECTED).Increment();
+  metrics_->rejected(origin.kind, RejectReasonOf(why)).Increment();
   const uint64_t n = ++rejected_;
   if (n <= kLogFirstRejections || n % kLogEvery == 0) {
     HWCAST_LOG(WARNING) << "rejected batch " << id.collector_id << "/"
                         << id.epoch << "#" << id.batch_sequence << " from "
-                        << origin << ": " << why.message() << " (" << n
+                        << BatchOriginLabel(origin.kind) << " " << origin.peer
+                        << ": " << why.message() << " (" << n
                         << " rejected so far)";
   }
   return ack;
 }
 
 PublishAck RelayHub::Ingest(hwcast::v1::SignedBatch signed_batch,
-                            absl::string_view origin) {
-  if (absl::Status s =
-          CheckBatchSize(signed_batch.batch(), options_.max_batch_bytes);
-      !s.ok()) {
-    return Reject(signed_batch, s, origin);
-  }
-  if (absl::Status s = verifier_->Verify(signed_batch); !s.ok()) {
-    return Reject(
-        signed_batch,
-        absl::Status(s.code(),
-                     absl::StrCat("signature check failed: ", s.message())),
-        origin);
-  }
+                            const IngestOrigin& origin) {
   absl::StatusOr<hwcast::v1::ReadingBatch> parsed =
       ParseBatch(signed_batch.batch(), options_.max_batch_bytes);
   if (!parsed.ok()) return Reject(signed_batch, parsed.status(), origin);
+  if (absl::Status s = verifier_->Verify(signed_batch, *parsed); !s.ok()) {
+    return Reject(signed_batch, s, origin);
+  }
 
   PublishAck ack;
   SetIdentity(&ack, parsed->collector_id(), parsed->epoch(),
               parsed->batch_sequence());
   const absl::Time now = clock_->Now();
+  const absl::Duration offset = now - FromProtoTime(parsed->sent_time());
   switch (tracker_.Record(parsed->collector_id(), parsed->epoch(),
-                          parsed->batch_sequence(), now)) {
-    case DedupWindow::Result::kNew:
+                          parsed->batch_sequence(), now,
+                          {offset, verifier_->KeyName(signed_batch)})) {
+    case CollectorTracker::Result::kNew:
       break;
-    case DedupWindow::Result::kTooOld:
+    case CollectorTracker::Result::kRetiredEpoch:
+      return Reject(
+          signed_batch,
+          Rejection(absl::StatusCode::kFailedPrecondition, RejectReason::kReplay,
+                    absl::StrCat("epoch ", parsed->epoch(), " of collector '",
+                                 parsed->collector_id(),
+                                 "' is retired (the collector restarted "
+                                 "since): a replay")),
+          origin);
+    case CollectorTracker::Result::kTooOld:
       ack.set_error(
           "batch_sequence is older than this relay's dedup window; treated "
           "as already received");
       [[fallthrough]];
-    case DedupWindow::Result::kDuplicate:
+    case CollectorTracker::Result::kDuplicate:
       ack.set_result(PublishAck::RESULT_DUPLICATE);
       metrics_->batches(PublishAck::RESULT_DUPLICATE).Increment();
       return ack;
   }
+  metrics_->ClockOffset(parsed->collector_id())
+      .Set(absl::ToDoubleSeconds(offset));
 
   const int readings = parsed->readings_size();
-  BatchPtr batch = MakeAcceptedBatch(next_batch_id_++, std::move(signed_batch),
-                                     *std::move(parsed), now);
+  BatchPtr batch =
+      MakeAcceptedBatch(next_batch_id_++, std::move(signed_batch),
+                        *std::move(parsed), now, origin.kind, origin.hops);
   std::vector<BatchSubscriber*> to_start;
   size_t sources = 0;
   {
@@ -106,6 +126,9 @@ PublishAck RelayHub::Ingest(hwcast::v1::SignedBatch signed_batch,
     sources = state_.size();
   }
   StartWrites(to_start);
+  if (AcceptListener* listener = listener_.load(std::memory_order_acquire)) {
+    listener->OnAccepted(batch);
+  }
 
   metrics_->readings_in().Increment(readings);
   metrics_->sources().Set(static_cast<double>(sources));

@@ -1,13 +1,16 @@
-// The relay's shared core, independent of gRPC streams: the one ingest path
-// every batch origin uses (gRPC Publish now, multicast later), the state
-// table, per-collector dedup, and fan-out to subscribers.
+// The relay's shared core, independent of gRPC streams and sockets: the one
+// ingest path every batch origin uses (gRPC Publish, LAN multicast, bridge),
+// the state table, per-collector dedup, and fan-out to subscribers.
 //
-// Ingest(signed batch):
-//   size check -> BatchVerifier (signature seam, on the bytes as received)
-//   -> parse + ValidateBatch -> dedup by (collector_id, epoch,
-//   batch_sequence) -> state table -> every subscriber's queue.
-// A bad batch is rejected with a message saying what is wrong; it never
-// affects batches already accepted.
+// Ingest(signed batch, origin):
+//   size check -> parse + ValidateBatch -> BatchVerifier (signature over the
+//   bytes as received, the key's authorization, freshness) -> dedup by
+//   (collector_id, epoch, batch_sequence), refusing retired epochs -> state
+//   table -> every subscriber's queue -> the AcceptListener (the multicast
+//   mesh, which decides what goes out on the LAN).
+// A bad batch is rejected with a message saying what is wrong and counted in
+// hwcast_relay_rejected_total{origin,reason}; it never affects batches
+// already accepted.
 //
 // Fan-out and subscriber registration are serialized by one mutex, so a new
 // subscriber's snapshot and the live batches after it neither overlap nor
@@ -22,6 +25,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -37,6 +41,23 @@
 
 namespace hwcast::relay {
 
+// Told about every accepted batch, after the hub released its lock. Must
+// not block (the multicast mesh only queues). Thread-safe.
+class AcceptListener {
+ public:
+  virtual ~AcceptListener() = default;
+  virtual void OnAccepted(const BatchPtr& batch) = 0;
+};
+
+// Who handed a batch to Ingest().
+struct IngestOrigin {
+  BatchOrigin kind = BatchOrigin::kPublish;
+  // For log lines: "ipv4:1.2.3.4:5", "10.0.0.2:7433", "relay2:7430".
+  absl::string_view peer;
+  // Relay-to-relay hops the batch took to reach this relay.
+  uint32_t hops = 0;
+};
+
 class RelayHub {
  public:
   struct Options {
@@ -50,12 +71,27 @@ class RelayHub {
   RelayHub(const RelayHub&) = delete;
   RelayHub& operator=(const RelayHub&) = delete;
 
-  // Takes in one batch from `origin` (for log lines, e.g. "ipv4:1.2.3.4:5")
-  // and says what became of it: ACCEPTED (in the state table and queued to
-  // every interested subscriber), DUPLICATE or REJECTED (with `error`). The
-  // ack names the batch as far as its bytes could be read.
+  // Takes in one batch and says what became of it: ACCEPTED (in the state
+  // table and queued to every interested subscriber), DUPLICATE or REJECTED
+  // (with `error`). The ack names the batch as far as its bytes could be
+  // read.
   hwcast::v1::PublishAck Ingest(hwcast::v1::SignedBatch signed_batch,
-                                absl::string_view origin);
+                                const IngestOrigin& origin);
+  // Same, from a collector's Publish stream at `peer`.
+  hwcast::v1::PublishAck Ingest(hwcast::v1::SignedBatch signed_batch,
+                                absl::string_view peer) {
+    return Ingest(std::move(signed_batch),
+                  IngestOrigin{BatchOrigin::kPublish, peer, 0});
+  }
+
+  // Counts (and rate-limits the logging of) a rejection decided before
+  // Ingest(), e.g. a datagram that did not parse. `why` carries the reason.
+  void CountRejection(BatchOrigin origin, const absl::Status& why,
+                      absl::string_view peer);
+
+  // `listener` (not owned; null to detach) hears of every accepted batch.
+  // Set before batches flow.
+  void set_accept_listener(AcceptListener* listener) { listener_ = listener; }
 
   // Offers `subscriber` its snapshot (snapshot = true: the distinct batches
   // holding the latest reading of each source passing `filter`), then
@@ -76,7 +112,7 @@ class RelayHub {
  private:
   hwcast::v1::PublishAck Reject(const hwcast::v1::SignedBatch& signed_batch,
                                 const absl::Status& why,
-                                absl::string_view origin);
+                                const IngestOrigin& origin);
   void StartWrites(const std::vector<BatchSubscriber*>& subscribers);
 
   const Options options_;
@@ -87,6 +123,7 @@ class RelayHub {
   CollectorTracker tracker_;
   std::atomic<uint64_t> next_batch_id_{1};
   std::atomic<uint64_t> rejected_{0};
+  std::atomic<AcceptListener*> listener_{nullptr};
 
   mutable absl::Mutex mu_;
   std::vector<BatchSubscriber*> subscribers_ ABSL_GUARDED_BY(mu_);

@@ -6,7 +6,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/batch_verifier.h"
 #include "lib/fake_clock.h"
+#include "lib/reject_reason.h"
 #include "lib/time_util.h"
 #include "prometheus/registry.h"
 #include "services/relay/relay_test_util.h"
@@ -41,11 +43,16 @@ class RecordingSubscriber final : public BatchSubscriber {
 
 class DenyingVerifier final : public BatchVerifier {
  public:
-  absl::Status Verify(const hwcast::v1::SignedBatch& b) override {
+  absl::Status Verify(const hwcast::v1::SignedBatch& b,
+                      const hwcast::v1::ReadingBatch&) override {
     if (b.key_id() == "bad") {
-      return absl::PermissionDeniedError("unknown key id 'bad'");
+      return Rejection(absl::StatusCode::kPermissionDenied,
+                       RejectReason::kUnknownKey, "unknown key id 'bad'");
     }
     return absl::OkStatus();
+  }
+  std::string KeyName(const hwcast::v1::SignedBatch& b) override {
+    return "key-" + b.key_id();
   }
 };
 
@@ -144,13 +151,100 @@ TEST_F(RelayHubTest, RejectsOversizeBatchButNamesIt) {
   EXPECT_EQ(ack.batch_sequence(), 4u);
 }
 
-TEST_F(RelayHubTest, VerifierSeamRejectsBeforeAnythingElse) {
+TEST_F(RelayHubTest, VerifierRejectsBeforeDedupAndStateCountingTheReason) {
   auto signed_batch = Signed(Batch("c", 1, 1, {Temperature("h", "t", 1, 20)}));
   signed_batch.set_key_id("bad");
-  PublishAck ack = hub_.Ingest(signed_batch, "test");
+  PublishAck ack = hub_.Ingest(
+      signed_batch, IngestOrigin{BatchOrigin::kMulticast, "10.0.0.3:7433", 1});
   EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);
-  EXPECT_THAT(ack.error(), HasSubstr("signature check failed: unknown key id"));
+  EXPECT_THAT(ack.error(), HasSubstr("unknown key id"));
   EXPECT_EQ(hub_.state().size(), 0u);
+  EXPECT_EQ(hub_.ListCollectors().collectors_size(), 0);
+  EXPECT_EQ(metrics_.rejected(BatchOrigin::kMulticast, RejectReason::kUnknownKey)
+                .Value(),
+            1);
+  EXPECT_EQ(
+      metrics_.rejected(BatchOrigin::kPublish, RejectReason::kUnknownKey).Value(),
+      0);
+  // The forged copy did not poison dedup: the genuine batch is still new.
+  signed_batch.set_key_id("good");
+  EXPECT_EQ(hub_.Ingest(signed_batch, "test").result(),
+            PublishAck::RESULT_ACCEPTED);
+}
+
+TEST_F(RelayHubTest, CountsMalformedAndTooLargeByReason) {
+  hwcast::v1::SignedBatch garbage;
+  garbage.set_batch("\xff\xfe not a batch");
+  hub_.Ingest(garbage, "test");
+  std::vector<hwcast::v1::Reading> readings;
+  for (int i = 1; i <= 100; ++i) {
+    readings.push_back(Temperature("host", "s" + std::to_string(i), 1, i));
+  }
+  hub_.Ingest(Signed(Batch("big", 3, 4, readings)), "test");
+  EXPECT_EQ(
+      metrics_.rejected(BatchOrigin::kPublish, RejectReason::kMalformed).Value(),
+      1);
+  EXPECT_EQ(
+      metrics_.rejected(BatchOrigin::kPublish, RejectReason::kTooLarge).Value(),
+      1);
+}
+
+class CapturingListener final : public AcceptListener {
+ public:
+  void OnAccepted(const BatchPtr& batch) override { batches.push_back(batch); }
+  std::vector<BatchPtr> batches;
+};
+
+TEST_F(RelayHubTest, TellsTheListenerOfAcceptedBatchesWithOriginAndHops) {
+  CapturingListener listener;
+  hub_.set_accept_listener(&listener);
+  auto batch = Signed(Batch("c", 1, 1, {Temperature("h", "t", 1, 20)}));
+  hub_.Ingest(batch, IngestOrigin{BatchOrigin::kBridge, "up:7430", 2});
+  hub_.Ingest(batch, "test");  // duplicate: not told again
+  ASSERT_EQ(listener.batches.size(), 1u);
+  EXPECT_EQ(listener.batches[0]->origin, BatchOrigin::kBridge);
+  EXPECT_EQ(listener.batches[0]->hops, 2u);
+  // The datagram payload is the SignedBatch exactly as received.
+  EXPECT_EQ(listener.batches[0]->signed_batch_bytes(),
+            batch.SerializeAsString());
+  hwcast::v1::SubscribeResponse response;
+  ASSERT_TRUE(response.ParseFromString(
+      std::string(listener.batches[0]->response.begin(),
+                  listener.batches[0]->response.end())));
+  EXPECT_EQ(response.hops(), 2u);
+  hub_.set_accept_listener(nullptr);
+}
+
+TEST_F(RelayHubTest, RecordsClockOffsetAndKeyPerCollector) {
+  clock_.Set(absl::FromUnixSeconds(1'700'000'010));
+  auto batch = Batch("c", 1, 1, {Temperature("h", "t", 1, 20)});
+  *batch.mutable_sent_time() =
+      ToProtoTime(absl::FromUnixSeconds(1'700'000'008));
+  auto signed_batch = Signed(batch);
+  signed_batch.set_key_id("k1");
+  ASSERT_EQ(hub_.Ingest(signed_batch, "test").result(),
+            PublishAck::RESULT_ACCEPTED);
+  auto collectors = hub_.ListCollectors();
+  ASSERT_EQ(collectors.collectors_size(), 1);
+  EXPECT_DOUBLE_EQ(collectors.collectors(0).clock_offset_seconds(), 2.0);
+  EXPECT_EQ(collectors.collectors(0).key_name(), "key-k1");
+  EXPECT_DOUBLE_EQ(metrics_.ClockOffset("c").Value(), 2.0);
+}
+
+TEST_F(RelayHubTest, RefusesBatchesOfRetiredEpochsAsReplays) {
+  // Default tracker: 4 epochs per collector. Epochs 1..5: epoch 1 retires.
+  for (uint64_t epoch = 1; epoch <= 5; ++epoch) {
+    ASSERT_EQ(
+        Ingest(Batch("c", epoch, 1, {Temperature("h", "t", epoch, 20)}))
+            .result(),
+        PublishAck::RESULT_ACCEPTED);
+  }
+  PublishAck ack = Ingest(Batch("c", 1, 2, {Temperature("h", "t", 9, 20)}));
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);
+  EXPECT_THAT(ack.error(), HasSubstr("retired"));
+  EXPECT_EQ(
+      metrics_.rejected(BatchOrigin::kPublish, RejectReason::kReplay).Value(),
+      1);
 }
 
 TEST_F(RelayHubTest, ListLatestCarriesReceivedTimeFromClock) {

@@ -24,6 +24,80 @@ RelayMetrics::RelayMetrics(prometheus::Registry& registry)
                   .Help("Sources with a latest reading in the state table.")
                   .Register(registry)
                   .Add({});
+
+  auto& rejected =
+      prometheus::BuildCounter()
+          .Name("hwcast_relay_rejected_total")
+          .Help("Batches and datagrams refused, by origin and reason.")
+          .Register(registry);
+  for (int origin = 0; origin < kNumBatchOrigins; ++origin) {
+    const char* origin_label =
+        BatchOriginLabel(static_cast<BatchOrigin>(origin));
+    rejected_by_[origin][0] = &rejected.Add(
+        {{"origin", origin_label},
+         {"reason", std::string(RejectReasonLabel(RejectReason::kUnspecified))}});
+    for (RejectReason reason : kAllRejectReasons) {
+      rejected_by_[origin][static_cast<int>(reason)] = &rejected.Add(
+          {{"origin", origin_label},
+           {"reason", std::string(RejectReasonLabel(reason))}});
+    }
+  }
+  clock_offset_ = &prometheus::BuildGauge()
+                       .Name("hwcast_relay_collector_clock_offset_seconds")
+                       .Help("This relay's receive time minus the sent_time "
+                             "of the collector's newest batch (clock offset "
+                             "plus transit delay).")
+                       .Register(registry);
+  auto& sent = prometheus::BuildCounter()
+                   .Name("hwcast_relay_multicast_batches_sent_total")
+                   .Help("Batches multicast on the LAN: live as accepted, "
+                         "or re-announced.")
+                   .Register(registry);
+  sent_live_ = &sent.Add({{"kind", "live"}});
+  sent_reannounce_ = &sent.Add({{"kind", "reannounce"}});
+  received_ = &prometheus::BuildCounter()
+                   .Name("hwcast_relay_multicast_datagrams_received_total")
+                   .Help("Datagrams received from the multicast group "
+                         "(before any check).")
+                   .Register(registry)
+                   .Add({});
+  send_errors_ = &prometheus::BuildCounter()
+                      .Name("hwcast_relay_multicast_send_errors_total")
+                      .Help("Failed multicast sends.")
+                      .Register(registry)
+                      .Add({});
+  auto& skipped = prometheus::BuildCounter()
+                      .Name("hwcast_relay_multicast_skipped_total")
+                      .Help("Accepted batches not multicast, by reason.")
+                      .Register(registry);
+  skipped_too_large_ = &skipped.Add({{"reason", "too_large"}});
+  skipped_queue_full_ = &skipped.Add({{"reason", "queue_full"}});
+  auto& requests = prometheus::BuildCounter()
+                       .Name("hwcast_relay_reannounce_requests_total")
+                       .Help("Other relays' requests to re-announce, by "
+                             "whether this relay answered (rate-limited).")
+                       .Register(registry);
+  answered_ = &requests.Add({{"result", "answered"}});
+  ignored_ = &requests.Add({{"result", "ignored"}});
+  senders_ = &prometheus::BuildGauge()
+                  .Name("hwcast_relay_multicast_senders")
+                  .Help("Multicast sender addresses with a rate bucket of "
+                        "their own.")
+                  .Register(registry)
+                  .Add({});
+}
+
+prometheus::Counter& RelayMetrics::rejected(BatchOrigin origin,
+                                            RejectReason reason) {
+  int o = static_cast<int>(origin);
+  if (o < 0 || o >= kNumBatchOrigins) o = 0;
+  int r = static_cast<int>(reason);
+  if (r < 0 || r > static_cast<int>(RejectReason::kRateLimited)) r = 0;
+  return *rejected_by_[o][r];
+}
+
+prometheus::Gauge& RelayMetrics::ClockOffset(const std::string& collector_id) {
+  return clock_offset_->Add({{"collector", collector_id}});
 }
 
 prometheus::Counter& RelayMetrics::batches(PublishAck::Result result) {

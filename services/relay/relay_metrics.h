@@ -6,17 +6,35 @@
 //   hwcast_relay_batches_total{result="accepted"|"duplicate"|"rejected"}
 //   hwcast_relay_subscribers                 open Subscribe streams
 //   hwcast_relay_sources                     sources in the state table
+//   hwcast_relay_rejected_total{origin,reason}
+//       batches and datagrams refused, by where they came from (publish,
+//       multicast, bridge) and why (lib/reject_reason.h labels)
+//   hwcast_relay_collector_clock_offset_seconds{collector}
+//       receive time minus sent_time of the collector's newest batch
+//   hwcast_relay_multicast_batches_sent_total{kind="live"|"reannounce"}
+//   hwcast_relay_multicast_datagrams_received_total
+//   hwcast_relay_multicast_send_errors_total
+//   hwcast_relay_multicast_skipped_total{reason="too_large"|"queue_full"}
+//       batches that were not multicast
+//   hwcast_relay_reannounce_requests_total{result="answered"|"ignored"}
+//   hwcast_relay_multicast_senders           senders with their own rate
+//                                            bucket
 //
 // Thread-safe (prometheus-cpp metrics are). Does not own the registry, which
 // must outlive it.
 #ifndef HWCAST_SERVICES_RELAY_RELAY_METRICS_H_
 #define HWCAST_SERVICES_RELAY_RELAY_METRICS_H_
 
+#include <string>
+
 #include "hwcast/v1/relay.pb.h"
 #include "lib/metrics.h"
+#include "lib/reject_reason.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
+#include "prometheus/family.h"
 #include "prometheus/registry.h"
+#include "services/relay/accepted_batch.h"
 
 namespace hwcast::relay {
 
@@ -38,6 +56,27 @@ class RelayMetrics {
   prometheus::Counter& Error(const char* reason) {
     return service_.Error(reason);
   }
+  // Pre-created for every origin and reason: no lookup on the hot path.
+  prometheus::Counter& rejected(BatchOrigin origin, RejectReason reason);
+  // One series per collector id (only verified batches get here, so the
+  // trust file bounds them).
+  prometheus::Gauge& ClockOffset(const std::string& collector_id);
+
+  prometheus::Counter& multicast_sent_live() { return *sent_live_; }
+  prometheus::Counter& multicast_sent_reannounce() {
+    return *sent_reannounce_;
+  }
+  prometheus::Counter& multicast_received() { return *received_; }
+  prometheus::Counter& multicast_send_errors() { return *send_errors_; }
+  prometheus::Counter& multicast_skipped_too_large() {
+    return *skipped_too_large_;
+  }
+  prometheus::Counter& multicast_skipped_queue_full() {
+    return *skipped_queue_full_;
+  }
+  prometheus::Counter& reannounce_requests_answered() { return *answered_; }
+  prometheus::Counter& reannounce_requests_ignored() { return *ignored_; }
+  prometheus::Gauge& multicast_senders() { return *senders_; }
 
  private:
   ServiceMetrics service_;
@@ -47,6 +86,20 @@ class RelayMetrics {
   prometheus::Counter* rejected_;
   prometheus::Gauge* subscribers_;
   prometheus::Gauge* sources_;
+  // [origin][reason]
+  prometheus::Counter* rejected_by_[kNumBatchOrigins]
+                                   [static_cast<int>(RejectReason::kRateLimited) +
+                                    1] = {};
+  prometheus::Family<prometheus::Gauge>* clock_offset_;
+  prometheus::Counter* sent_live_;
+  prometheus::Counter* sent_reannounce_;
+  prometheus::Counter* received_;
+  prometheus::Counter* send_errors_;
+  prometheus::Counter* skipped_too_large_;
+  prometheus::Counter* skipped_queue_full_;
+  prometheus::Counter* answered_;
+  prometheus::Counter* ignored_;
+  prometheus::Gauge* senders_;
 };
 
 }  // namespace hwcast::relay

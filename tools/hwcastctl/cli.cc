@@ -2,7 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -23,6 +25,7 @@
 #include "hwcast/v1/reading.pb.h"
 #include "hwcast/v1/relay.grpc.pb.h"
 #include "lib/daemon.h"
+#include "lib/ed25519_key.h"
 #include "lib/reading_util.h"
 #include "lib/time_util.h"
 #include "tools/hwcastctl/format.h"
@@ -198,6 +201,21 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
       options.service = *v;
       options.service_set = true;
       used.push_back("--service");
+    } else if (arg == "--out") {
+      HWCAST_TAKE(v);
+      if (v->empty()) return UsageError("--out: empty file name prefix");
+      options.out = *v;
+      used.push_back("--out");
+    } else if (arg == "--comment") {
+      HWCAST_TAKE(v);
+      for (char c : *v) {
+        if (absl::ascii_iscntrl(c)) {
+          return UsageError("--comment: must be one line of text");
+        }
+      }
+      options.comment = *v;
+      options.comment_set = true;
+      used.push_back("--comment");
     } else {
       return UsageError(absl::StrCat("unknown option '", arg, "'"));
     }
@@ -209,13 +227,12 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
   options.args.assign(positional.begin() + 1, positional.end());
 
   static const std::map<std::string, std::string> kFlagCommand = {
-      {"--follow", "readings"},
-      {"--kind", "readings"},
-      {"--host", "readings"},
-      {"--source", "readings"},
-      {"--service", "health"}};
+      {"--follow", "readings"}, {"--kind", "readings"},  {"--host", "readings"},
+      {"--source", "readings"}, {"--service", "health"}, {"--out", "keygen"},
+      {"--comment", "keygen"},
+  };
   const std::vector<std::string> commands = {"readings", "status", "collector",
-                                             "health"};
+                                             "health", "keygen"};
   if (std::find(commands.begin(), commands.end(), options.command) ==
       commands.end()) {
     return UsageError(absl::StrCat("unknown command '", options.command, "' (",
@@ -232,6 +249,10 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
     return UsageError(absl::StrCat("'", options.command,
                                    "' takes no arguments (got '",
                                    options.args[0], "')"));
+  }
+  if (options.command == "keygen" && options.out.empty()) {
+    return UsageError(
+        "keygen: --out PREFIX is required (writes PREFIX.key and PREFIX.pub)");
   }
   for (const std::string& address : options.args) {
     if (absl::Status s = CheckAddress("health", address); !s.ok()) return s;
@@ -261,6 +282,12 @@ std::string UsageText() {
       "        grpc.health.v1 check of every ADDR and of every daemon given\n"
       "        with --relay/--actuator/--collector (none given: all three at\n"
       "        their default addresses); exit 0 only if all are SERVING.\n"
+      "  keygen --out PREFIX [--comment TEXT]\n"
+      "        Create an Ed25519 key pair for a collector to sign its batches\n"
+      "        with: PREFIX.key (secret, mode 0600; the collector's\n"
+      "        signing_key) and PREFIX.pub. Prints the public key, its key id\n"
+      "        and a trust file entry for relays and actuators. Never\n"
+      "        overwrites existing files.\n"
       "\n"
       "Options:\n"
       "  --relay ADDR       relay to ask (default 127.0.0.1:7430)\n"
@@ -280,6 +307,10 @@ std::string UsageText() {
       "  --source ID        readings: only source ID (repeatable)\n"
       "  --service NAME     health: service to check (default: the whole "
       "server)\n"
+      "  --out PREFIX       keygen: write PREFIX.key and PREFIX.pub\n"
+      "  --comment TEXT     keygen: name of the key, in PREFIX.pub and the "
+      "trust\n"
+      "                     file entry (default: PREFIX's file name)\n"
       "  -h, --help         show this help\n"
       "  --version          show the version\n"
       "\n"
@@ -344,6 +375,7 @@ class Runner {
     }
     if (options_.command == "status") return Status();
     if (options_.command == "collector") return Collector();
+    if (options_.command == "keygen") return Keygen();
     return Health();
   }
 
@@ -568,6 +600,59 @@ class Runner {
     }
     if (!options_.json) out_ << table.Render();
     return all_serving ? kExitOk : kExitFailure;
+  }
+
+  int Keygen() {
+    const std::string base =
+        std::filesystem::path(options_.out).filename().string();
+    const std::string name = options_.comment_set ? options_.comment : base;
+    absl::StatusOr<Ed25519PrivateKey> key = Ed25519PrivateKey::Generate();
+    if (key.ok()) {
+      if (absl::Status s = key->Save(options_.out, name); !s.ok()) key = s;
+    }
+    if (!key.ok()) {
+      err_ << kProgram << ": keygen: " << key.status().message() << "\n";
+      return kExitFailure;
+    }
+    const Ed25519PublicKey& pub = key->public_key();
+    std::error_code ec;
+    std::string key_path =
+        std::filesystem::absolute(options_.out + ".key", ec).string();
+    if (ec) key_path = options_.out + ".key";
+    // What the collector probably is: the file name, when it can be one.
+    const bool base_is_name =
+        !base.empty() && std::none_of(base.begin(), base.end(), [](char c) {
+          return c == '*' || absl::ascii_isspace(c) || absl::ascii_iscntrl(c);
+        });
+    const std::string id = YamlQuote(base_is_name ? base : "CHANGE-ME");
+    out_ << "Wrote " << options_.out << ".key (secret signing key, mode 0600) "
+         << "and " << options_.out << ".pub.\n"
+         << "Public key: " << pub.ToText() << "\n"
+         << "Key id:     " << pub.KeyIdHex() << "\n"
+         << "\n"
+         << "In the collector's config:  signing_key: " << key_path << "\n"
+         << "In the trust_file of every relay and actuator (collector_ids "
+         << "and hosts: what\nthis key may speak for; patterns are exact, "
+         << "\"prefix*\" or \"*\"):\n"
+         << "\n"
+         << "collectors:\n"
+         << "  - name: " << YamlQuote(name.empty() ? pub.KeyIdHex() : name)
+         << "\n"
+         << "    public_key: \"" << pub.ToText() << "\"\n"
+         << "    collector_ids: [" << id << "]\n"
+         << "    hosts: [" << id << "]\n";
+    out_.flush();
+    return out_.good() ? kExitOk : kExitFailure;
+  }
+
+  // A YAML double-quoted scalar.
+  static std::string YamlQuote(const std::string& text) {
+    std::string out = "\"";
+    for (char c : text) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    return out + "\"";
   }
 
   struct Last {

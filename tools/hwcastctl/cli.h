@@ -5,9 +5,10 @@
 //
 // Commands: readings [--follow], status, collector, health [ADDR...] (no
 // address: the relay, actuator and collector at their default or given
-// addresses).
-// Exit codes: 0 success; 1 an RPC failed or a health target is not SERVING;
-// 2 usage error (the usage text goes to stderr).
+// addresses), keygen --out PREFIX [--comment TEXT] (a collector signing key).
+// Exit codes: 0 success; 1 an RPC failed, a health target is not SERVING or
+// keygen could not write its files; 2 usage error (the usage text goes to
+// stderr).
 #ifndef HWCAST_TOOLS_HWCASTCTL_CLI_H_
 #define HWCAST_TOOLS_HWCASTCTL_CLI_H_
 
@@ -75,6 +76,10 @@ struct Options {
   hwcast::v1::ReadingFilter filter;
   std::string service;
   bool service_set = false;
+  // keygen: PREFIX of PREFIX.key / PREFIX.pub, and the .pub comment.
+  std::string out;
+  std::string comment;
+  bool comment_set = false;
   bool help = false;
   bool version = false;
 };

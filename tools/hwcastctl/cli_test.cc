@@ -4,7 +4,11 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -22,9 +26,13 @@
 #include "gtest/gtest.h"
 #include "hwcast/v1/actuator.grpc.pb.h"
 #include "hwcast/v1/collector.grpc.pb.h"
+#include "hwcast/v1/config.pb.h"
 #include "hwcast/v1/relay.grpc.pb.h"
+#include "lib/config_loader.h"
+#include "lib/ed25519_key.h"
 #include "lib/fake_clock.h"
 #include "lib/time_util.h"
+#include "lib/trust_store.h"
 
 namespace hwcast::hwcastctl {
 namespace {
@@ -243,6 +251,10 @@ TEST_F(CliTest, UsageErrorsExit2WithUsage) {
            {{"status", "--follow"}, "--follow only applies to 'readings'"},
            {{"status", "extra"}, "'status' takes no arguments"},
            {{"readings", "--json=yes"}, "--json takes no value"},
+           {{"keygen"}, "keygen: --out PREFIX is required"},
+           {{"status", "--out", "x"}, "--out only applies to 'keygen'"},
+           {{"keygen", "--out", "x", "--comment", "a\nb"},
+            "--comment: must be one line"},
        }) {
     Result r = RunCli(args);
     EXPECT_EQ(r.code, 2) << absl::StrJoin(args, " ");
@@ -585,6 +597,118 @@ TEST_F(CliTest, HealthJsonIsOneObjectPerTarget) {
   EXPECT_EQ(second.fields().at("target").string_value(), "relay");
   EXPECT_EQ(second.fields().at("status").string_value(), "UNAVAILABLE");
   EXPECT_THAT(second.fields().at("error").string_value(), Not(IsEmpty()));
+}
+
+// ------------------------------------------------------------- keygen
+
+class KeygenTest : public CliTest {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "/hwcastctl_keygen.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  static std::string ReadFile(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  // The trust file entry printed by keygen, from "collectors:" on.
+  static absl::StatusOr<std::unique_ptr<TrustStore>> TrustFromOutput(
+      const std::string& out, hwcast::v1::TrustConfig* config) {
+    const size_t start = out.find("collectors:\n");
+    if (start == std::string::npos) {
+      return absl::NotFoundError("no trust file entry in the output");
+    }
+    if (absl::Status s =
+            ParseYamlConfig(out.substr(start), "keygen output", config);
+        !s.ok()) {
+      return s;
+    }
+    return TrustStore::Create(*config);
+  }
+
+  std::string dir_;
+};
+
+TEST_F(KeygenTest, WritesAKeyPairAndPrintsATrustEntry) {
+  const std::string prefix = dir_ + "/rack1";
+  Result r = RunCli({"keygen", "--out", prefix});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.err, IsEmpty());
+
+  // The private key loads (so its mode is 0600) and matches what was printed.
+  absl::StatusOr<Ed25519PrivateKey> key =
+      Ed25519PrivateKey::Load(prefix + ".key");
+  ASSERT_TRUE(key.ok()) << key.status();
+  struct stat st {};
+  ASSERT_EQ(::stat((prefix + ".key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const Ed25519PublicKey& pub = key->public_key();
+  EXPECT_THAT(r.out, HasSubstr("Public key: " + pub.ToText() + "\n"));
+  EXPECT_THAT(r.out, HasSubstr("Key id:     " + pub.KeyIdHex() + "\n"));
+  EXPECT_THAT(r.out, HasSubstr("signing_key: " + prefix + ".key\n"));
+  EXPECT_EQ(ReadFile(prefix + ".pub"), pub.ToText() + " rack1\n");
+
+  // The printed entry is a valid trust file trusting exactly this key.
+  hwcast::v1::TrustConfig config;
+  absl::StatusOr<std::unique_ptr<TrustStore>> trust =
+      TrustFromOutput(r.out, &config);
+  ASSERT_TRUE(trust.ok()) << trust.status() << "\n" << r.out;
+  const TrustStore::Entry* entry = (*trust)->Find(pub.key_id());
+  ASSERT_NE(entry, nullptr);
+  EXPECT_EQ(entry->name, "rack1");
+  EXPECT_THAT(entry->collector_ids, ElementsAre("rack1"));
+  EXPECT_THAT(entry->hosts, ElementsAre("rack1"));
+
+  // A signature by the loaded key verifies with the printed public key.
+  absl::StatusOr<Ed25519PublicKey> printed =
+      Ed25519PublicKey::Parse(config.collectors(0).public_key());
+  ASSERT_TRUE(printed.ok());
+  EXPECT_TRUE(printed->Verify("batch", key->Sign("batch")));
+}
+
+TEST_F(KeygenTest, RefusesToOverwrite) {
+  const std::string prefix = dir_ + "/rack1";
+  ASSERT_EQ(RunCli({"keygen", "--out", prefix}).code, 0);
+  const std::string before = ReadFile(prefix + ".key");
+  Result again = RunCli({"keygen", "--out", prefix});
+  EXPECT_EQ(again.code, 1);
+  EXPECT_THAT(again.err, StartsWith("hwcastctl: keygen: " + prefix +
+                                    ".key already "
+                                    "exists"));
+  EXPECT_THAT(again.out, IsEmpty());
+  EXPECT_EQ(ReadFile(prefix + ".key"), before);
+}
+
+TEST_F(KeygenTest, CommentNamesTheKey) {
+  const std::string prefix = dir_ + "/db2";
+  Result r =
+      RunCli({"keygen", "--comment", "db2 \"north\" rack", "--out=" + prefix});
+  ASSERT_EQ(r.code, 0) << r.err;
+  absl::StatusOr<Ed25519PrivateKey> key =
+      Ed25519PrivateKey::Load(prefix + ".key");
+  ASSERT_TRUE(key.ok()) << key.status();
+  EXPECT_EQ(ReadFile(prefix + ".pub"),
+            key->public_key().ToText() + " db2 \"north\" rack\n");
+  hwcast::v1::TrustConfig config;
+  absl::StatusOr<std::unique_ptr<TrustStore>> trust =
+      TrustFromOutput(r.out, &config);
+  ASSERT_TRUE(trust.ok()) << trust.status() << "\n" << r.out;
+  const TrustStore::Entry* entry = (*trust)->Find(key->public_key().key_id());
+  ASSERT_NE(entry, nullptr);
+  EXPECT_EQ(entry->name, "db2 \"north\" rack");
+  EXPECT_THAT(entry->hosts, ElementsAre("db2"));
+}
+
+TEST_F(KeygenTest, UnwritableDirectoryFails) {
+  Result r = RunCli({"keygen", "--out", dir_ + "/missing/dir/k"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr(dir_ + "/missing/dir/k.key"));
 }
 
 }  // namespace

@@ -1,14 +1,14 @@
 // The seam between a relay link (which only moves bytes) and whatever
 // processes the batches it receives (the Actuator).
-#ifndef HWCAST_SERVICES_ACTUATOR_BATCH_SINK_H_
-#define HWCAST_SERVICES_ACTUATOR_BATCH_SINK_H_
+#ifndef HWCAST_LIB_BATCH_SINK_H_
+#define HWCAST_LIB_BATCH_SINK_H_
 
 #include <string>
 #include <string_view>
 
 #include "hwcast/v1/relay.pb.h"
 
-namespace hwcast::actuator {
+namespace hwcast {
 
 // Takes batches from relay links. Implementations must be thread-safe: every
 // link calls OnBatch() from its own thread.
@@ -36,6 +36,6 @@ class BatchSink {
                           std::string_view relay) = 0;
 };
 
-}  // namespace hwcast::actuator
+}  // namespace hwcast
 
-#endif  // HWCAST_SERVICES_ACTUATOR_BATCH_SINK_H_
+#endif  // HWCAST_LIB_BATCH_SINK_H_

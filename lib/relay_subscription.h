@@ -1,4 +1,5 @@
-// One subscription to one relay, kept alive for the life of the actuator.
+// One subscription to one relay, kept alive for the life of its owner (an
+// actuator, or a relay bridging from a remote relay).
 //
 // A RelayLink runs its own thread: it connects to the relay, calls
 // Relay.Subscribe with the configured filter and hands every SubscribeResponse
@@ -11,8 +12,8 @@
 //
 // Thread-safe. The sink and the gauge are not owned and must outlive the
 // link. Stop() (or the destructor) cancels the stream and returns promptly.
-#ifndef HWCAST_SERVICES_ACTUATOR_RELAY_LINK_H_
-#define HWCAST_SERVICES_ACTUATOR_RELAY_LINK_H_
+#ifndef HWCAST_LIB_RELAY_SUBSCRIPTION_H_
+#define HWCAST_LIB_RELAY_SUBSCRIPTION_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -26,9 +27,9 @@
 #include "hwcast/v1/relay.pb.h"
 #include "lib/backoff.h"
 #include "prometheus/gauge.h"
-#include "services/actuator/batch_sink.h"
+#include "lib/batch_sink.h"
 
-namespace hwcast::actuator {
+namespace hwcast {
 
 struct RelayLinkOptions {
   // gRPC target: "HOST:PORT", "unix:/path", "dns:///name:port".
@@ -87,6 +88,6 @@ class RelayLink {
   std::thread thread_;
 };
 
-}  // namespace hwcast::actuator
+}  // namespace hwcast
 
-#endif  // HWCAST_SERVICES_ACTUATOR_RELAY_LINK_H_
+#endif  // HWCAST_LIB_RELAY_SUBSCRIPTION_H_

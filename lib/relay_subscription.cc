@@ -1,4 +1,4 @@
-#include "services/actuator/relay_link.h"
+#include "lib/relay_subscription.h"
 
 #include <algorithm>
 #include <chrono>
@@ -9,7 +9,7 @@
 #include "hwcast/v1/relay.grpc.pb.h"
 #include "lib/log.h"
 
-namespace hwcast::actuator {
+namespace hwcast {
 namespace {
 
 using hwcast::v1::SubscribeRequest;
@@ -188,4 +188,4 @@ bool RelayLink::SubscribeOnce() {
   return healthy;
 }
 
-}  // namespace hwcast::actuator
+}  // namespace hwcast

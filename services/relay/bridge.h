@@ -1,0 +1,55 @@
+// Bridge mode: joins LAN segments that have no multicast routing. The relay
+// subscribes over gRPC to relays on other segments (one lib RelayLink each,
+// reconnecting with backoff) and ingests what they serve as origin "bridge",
+// with the hop count they report plus one. The multicast mesh then
+// re-multicasts those batches on this segment while their hops stay within
+// the hop limit; the batches stay the collectors' original signed bytes, and
+// the hub's dedup stops a batch that comes back around a loop.
+//
+// Thread-safe (each link calls OnBatch() from its own thread). Does not own
+// the hub.
+#ifndef HWCAST_SERVICES_RELAY_BRIDGE_H_
+#define HWCAST_SERVICES_RELAY_BRIDGE_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lib/backoff.h"
+#include "lib/batch_sink.h"
+#include "lib/relay_subscription.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/registry.h"
+#include "services/relay/relay_hub.h"
+
+namespace hwcast::relay {
+
+class Bridge final : public BatchSink {
+ public:
+  // One link per address in `upstream`; hwcast_relay_bridge_connected
+  // {upstream} in `registry` tells whether each is connected.
+  Bridge(std::vector<std::string> upstream, BackoffOptions reconnect,
+         RelayHub* hub, prometheus::Registry& registry);
+  ~Bridge() override;
+
+  void Start();
+  // Idempotent.
+  void Stop();
+
+  // BatchSink: ingests the batch as origin kBridge.
+  Outcome OnBatch(const hwcast::v1::SubscribeResponse& response,
+                  std::string_view relay) override;
+
+  // Per upstream: address, connected, counters.
+  std::vector<hwcast::v1::RelaySubscription> Status() const;
+
+ private:
+  RelayHub* const hub_;
+  std::vector<std::unique_ptr<RelayLink>> links_;
+};
+
+}  // namespace hwcast::relay
+
+#endif  // HWCAST_SERVICES_RELAY_BRIDGE_H_

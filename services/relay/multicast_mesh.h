@@ -1,0 +1,137 @@
+// The relay's side of the LAN mesh: multicasts the signed batches this relay
+// accepted from its collectors (and, in bridge mode, from remote relays),
+// ingests what other relays multicast, and re-announces the latest batch of
+// every source so late joiners and lossy links converge.
+//
+// What goes out (ShouldMulticast): batches published here (hops 0) and
+// batches from a bridge upstream whose hops are within the bridge hop limit.
+// Batches learned from the multicast group are served to local subscribers
+// but never multicast again, so relays on one segment make no loops or
+// storms. Each datagram carries one signed batch exactly as its collector
+// signed it (AcceptedBatch::signed_batch_bytes(), no re-encoding); a batch
+// that does not fit one datagram is not multicast (counted as
+// skipped{reason="too_large"}; collectors seal batches small enough).
+//
+// What comes in, per datagram: header parse (own datagrams dropped) ->
+// per-sender rate limit -> payload parse -> RelayHub::Ingest (signature,
+// authorization, freshness, dedup). Every refusal is counted in
+// hwcast_relay_rejected_total{origin="multicast",reason}.
+//
+// Re-announcement: every `reannounce_interval`, and when another relay asks
+// (a REANNOUNCE_REQUEST datagram; answered at most once per
+// `reannounce_request_min_interval`), the latest batch of every source that
+// this relay would multicast and that is younger than `max_age` is sent
+// again. On Start() the mesh asks its peers to re-announce.
+//
+// Threads: Start() runs one receiving and one sending thread. OnAccepted()
+// only queues (bounded; a full queue drops and counts). Thread-safe. Does
+// not own the transport, hub, clock or metrics, which must outlive it.
+#ifndef HWCAST_SERVICES_RELAY_MULTICAST_MESH_H_
+#define HWCAST_SERVICES_RELAY_MULTICAST_MESH_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "lib/clock.h"
+#include "services/relay/accepted_batch.h"
+#include "services/relay/datagram.h"
+#include "services/relay/datagram_transport.h"
+#include "services/relay/relay_hub.h"
+#include "services/relay/relay_metrics.h"
+#include "services/relay/sender_rate_limiter.h"
+
+namespace hwcast::relay {
+
+class MulticastMesh final : public AcceptListener {
+ public:
+  struct Options {
+    size_t max_datagram_bytes = kMaxDatagramBytes;
+    absl::Duration reannounce_interval = absl::Seconds(30);
+    absl::Duration reannounce_request_min_interval = absl::Seconds(5);
+    // Batches from a bridge upstream are multicast while hops <= this.
+    uint32_t bridge_hop_limit = 2;
+    // Batches sealed longer ago than this are not re-announced (receivers
+    // would refuse them as stale).
+    absl::Duration max_age = absl::Minutes(5);
+    SenderRateLimiter::Options rate;
+    // Accepted batches waiting to be sent.
+    size_t send_queue_batches = 4096;
+    // Identifies this relay's datagrams; 0 picks a random one.
+    uint64_t sender_id = 0;
+    // For log lines, e.g. "239.255.70.77:7433".
+    std::string group;
+  };
+
+  MulticastMesh(Options options, DatagramTransport* transport, RelayHub* hub,
+                const Clock* clock, RelayMetrics* metrics);
+  ~MulticastMesh() override;
+
+  MulticastMesh(const MulticastMesh&) = delete;
+  MulticastMesh& operator=(const MulticastMesh&) = delete;
+
+  // Listens to the hub, starts the threads, asks peers to re-announce.
+  void Start();
+  // Stops listening, shuts the transport down and joins the threads.
+  // Idempotent.
+  void Stop();
+
+  // AcceptListener: queues `batch` for sending if ShouldMulticast().
+  void OnAccepted(const BatchPtr& batch) override;
+
+  // Whether this relay multicasts `batch` (see the file comment).
+  bool ShouldMulticast(const AcceptedBatch& batch) const;
+
+  // Processes one received datagram as the receiving thread does. Public
+  // for tests driving the mesh without threads.
+  void HandleDatagram(const ReceivedDatagram& datagram);
+  // Sends queued batches now (the sending thread's job). For tests.
+  void FlushQueue();
+  // Re-announces now. Returns the number of batches sent. For tests.
+  size_t Reannounce();
+
+  uint64_t sender_id() const { return options_.sender_id; }
+
+ private:
+  void ReceiveLoop();
+  void SendLoop();
+  // Encodes `batches` into datagrams and sends them; returns how many went.
+  size_t SendBatches(const std::vector<BatchPtr>& batches);
+  void SendReannounceRequest();
+  bool SendReady() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || !queue_.empty() || reannounce_requested_;
+  }
+
+  Options options_;
+  DatagramTransport* const transport_;
+  RelayHub* const hub_;
+  const Clock* const clock_;
+  RelayMetrics* const metrics_;
+
+  // Receiving thread only.
+  SenderRateLimiter limiter_;
+  absl::Time last_answered_request_ = absl::InfinitePast();
+
+  absl::Mutex mu_;
+  std::deque<BatchPtr> queue_ ABSL_GUARDED_BY(mu_);
+  bool reannounce_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Sending side buffers (serialized by send_mu_), reused between sends.
+  absl::Mutex send_mu_;
+  std::vector<std::string> datagrams_ ABSL_GUARDED_BY(send_mu_);
+  uint64_t too_large_logged_ ABSL_GUARDED_BY(send_mu_) = 0;
+
+  std::thread receiver_;
+  std::thread sender_;
+};
+
+}  // namespace hwcast::relay
+
+#endif  // HWCAST_SERVICES_RELAY_MULTICAST_MESH_H_

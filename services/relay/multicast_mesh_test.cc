@@ -1,0 +1,355 @@
+#include "services/relay/multicast_mesh.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "lib/batch_verifier.h"
+#include "lib/ed25519_key.h"
+#include "lib/fake_clock.h"
+#include "lib/reject_reason.h"
+#include "lib/signed_batch_verifier.h"
+#include "lib/time_util.h"
+#include "lib/trust_store.h"
+#include "prometheus/registry.h"
+#include "services/relay/relay_test_util.h"
+
+namespace hwcast::relay {
+namespace {
+
+using hwcast::v1::PublishAck;
+using test_util::Batch;
+using test_util::kT0;
+using test_util::Signed;
+using test_util::Temperature;
+
+// A multicast group in memory: every datagram one member sends is queued to
+// every member (including the sender, like multicast loopback), with the
+// sender's address.
+class MemoryLan {
+ public:
+  class Member final : public DatagramTransport {
+   public:
+    Member(MemoryLan* lan, std::string address)
+        : lan_(lan), address_(std::move(address)) {}
+    absl::Status Send(absl::Span<const std::string> datagrams) override {
+      for (const std::string& d : datagrams) lan_->Deliver(d, address_);
+      sent_ += datagrams.size();
+      return absl::OkStatus();
+    }
+    absl::Status Receive(absl::Duration timeout, size_t max,
+                         std::vector<ReceivedDatagram>* out) override {
+      out->clear();
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(this, &Member::Ready), timeout);
+      if (shutdown_) return absl::CancelledError("shut down");
+      while (!inbox_.empty() && out->size() < max) {
+        out->push_back(std::move(inbox_.front()));
+        inbox_.erase(inbox_.begin());
+      }
+      return absl::OkStatus();
+    }
+    void Shutdown() override {
+      absl::MutexLock lock(&mu_);
+      shutdown_ = true;
+    }
+    void Push(ReceivedDatagram d) {
+      absl::MutexLock lock(&mu_);
+      inbox_.push_back(std::move(d));
+    }
+    // Takes what arrived so far (for tests without threads).
+    std::vector<ReceivedDatagram> Drain() {
+      absl::MutexLock lock(&mu_);
+      return std::exchange(inbox_, {});
+    }
+    size_t sent() const { return sent_; }
+
+   private:
+    bool Ready() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return shutdown_ || !inbox_.empty();
+    }
+    MemoryLan* const lan_;
+    const std::string address_;
+    absl::Mutex mu_;
+    std::vector<ReceivedDatagram> inbox_ ABSL_GUARDED_BY(mu_);
+    bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+    size_t sent_ = 0;
+  };
+
+  Member* Join(const std::string& address) {
+    absl::MutexLock lock(&mu_);
+    members_.push_back(std::make_unique<Member>(this, address));
+    return members_.back().get();
+  }
+
+  void Deliver(const std::string& datagram, const std::string& from) {
+    absl::MutexLock lock(&mu_);
+    for (auto& m : members_) m->Push({datagram, from + ":7433"});
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<Member>> members_ ABSL_GUARDED_BY(mu_);
+};
+
+// One relay: hub + mesh on a MemoryLan member.
+struct Relay {
+  Relay(MemoryLan* lan, const std::string& address, const Clock* clock,
+        BatchVerifier* verifier, MulticastMesh::Options options = {})
+      : metrics(registry),
+        hub(RelayHub::Options(), clock, verifier, &metrics),
+        transport(lan->Join(address)),
+        mesh(Options(std::move(options)), transport, &hub, clock, &metrics) {
+    hub.set_accept_listener(&mesh);
+  }
+  static MulticastMesh::Options Options(MulticastMesh::Options o) {
+    o.group = "memory";
+    return o;
+  }
+  // Handles everything that arrived.
+  void Pump() {
+    for (const ReceivedDatagram& d : transport->Drain()) mesh.HandleDatagram(d);
+  }
+  double Rejected(RejectReason reason) {
+    return metrics.rejected(BatchOrigin::kMulticast, reason).Value();
+  }
+
+  prometheus::Registry registry;
+  RelayMetrics metrics;
+  RelayHub hub;
+  MemoryLan::Member* transport;
+  MulticastMesh mesh;
+};
+
+class MulticastMeshTest : public ::testing::Test {
+ protected:
+  MulticastMeshTest() { clock_.Set(kT0); }
+
+  hwcast::v1::ReadingBatch RoomBatch(uint64_t seq, double celsius) {
+    return Batch("h1", 7, seq, {Temperature("h1", "room", seq, celsius)});
+  }
+
+  FakeClock clock_;
+  AcceptAllBatchVerifier accept_all_;
+  MemoryLan lan_;
+};
+
+TEST_F(MulticastMeshTest, PublishedBatchesReachOtherRelaysOnceAndAreNotEchoed) {
+  Relay a(&lan_, "10.0.0.1", &clock_, &accept_all_);
+  Relay b(&lan_, "10.0.0.2", &clock_, &accept_all_);
+  Relay c(&lan_, "10.0.0.3", &clock_, &accept_all_);
+
+  ASSERT_EQ(a.hub.Ingest(Signed(RoomBatch(1, 21.5)), "collector").result(),
+            PublishAck::RESULT_ACCEPTED);
+  a.mesh.FlushQueue();
+  EXPECT_EQ(a.metrics.multicast_sent_live().Value(), 1);
+  a.Pump();  // its own datagram comes back: ignored
+  b.Pump();
+  c.Pump();
+
+  for (Relay* r : {&b, &c}) {
+    auto latest = r->hub.ListLatest({});
+    ASSERT_EQ(latest.readings_size(), 1);
+    EXPECT_DOUBLE_EQ(latest.readings(0).reading().temperature().celsius(),
+                     21.5);
+    // Learned from the LAN: one hop, and never multicast again.
+    auto batches = r->hub.state().SnapshotBatches({});
+    ASSERT_EQ(batches.size(), 1u);
+    EXPECT_EQ(batches[0]->origin, BatchOrigin::kMulticast);
+    EXPECT_EQ(batches[0]->hops, 1u);
+    r->mesh.FlushQueue();
+    EXPECT_EQ(r->metrics.multicast_sent_live().Value(), 0);
+    EXPECT_EQ(r->transport->sent(), 0u);
+  }
+  EXPECT_EQ(a.hub.ListCollectors().collectors(0).batches_accepted(), 1u);
+  EXPECT_EQ(a.metrics.batches(PublishAck::RESULT_DUPLICATE).Value(), 0);
+}
+
+TEST_F(MulticastMeshTest, JunkIsCountedByReasonAndChangesNothing) {
+  Relay b(&lan_, "10.0.0.2", &clock_, &accept_all_);
+  MemoryLan::Member* attacker = lan_.Join("10.0.0.66");
+  std::string header_only;
+  ASSERT_TRUE(EncodeDatagram({DatagramType::kBatch, 0, 42}, "x", 1400,
+                             &header_only)
+                  .ok());
+  const std::string junk[] = {"", "HWCM", std::string(1400, 'A'),
+                              std::string(2000, 'B'), header_only};
+  ASSERT_TRUE(attacker->Send(junk).ok());
+  b.Pump();
+  EXPECT_EQ(b.Rejected(RejectReason::kMalformed), 4);  // incl. bad payload
+  EXPECT_EQ(b.Rejected(RejectReason::kTooLarge), 1);
+  EXPECT_EQ(b.hub.state().size(), 0u);
+  EXPECT_EQ(b.metrics.multicast_received().Value(), 5);
+}
+
+TEST_F(MulticastMeshTest, OneFloodingSenderIsLimitedOthersAreNot) {
+  MulticastMesh::Options options;
+  options.rate.rate = 10;
+  options.rate.burst = 20;
+  Relay b(&lan_, "10.0.0.2", &clock_, &accept_all_, options);
+  MemoryLan::Member* flooder = lan_.Join("10.0.0.66");
+  std::vector<std::string> flood(500, "junk");
+  ASSERT_TRUE(flooder->Send(flood).ok());
+  Relay a(&lan_, "10.0.0.1", &clock_, &accept_all_);
+  a.hub.Ingest(Signed(RoomBatch(1, 30)), "collector");
+  a.mesh.FlushQueue();
+  b.Pump();
+  EXPECT_EQ(b.Rejected(RejectReason::kRateLimited), 480);
+  EXPECT_EQ(b.Rejected(RejectReason::kMalformed), 20);
+  // The legitimate relay's batch got through.
+  EXPECT_EQ(b.hub.state().size(), 1u);
+  EXPECT_EQ(b.metrics.multicast_senders().Value(), 2);
+}
+
+TEST_F(MulticastMeshTest, ReannouncesFreshLatestBatchesSoLateJoinersConverge) {
+  MulticastMesh::Options options;
+  options.max_age = absl::Minutes(5);
+  Relay a(&lan_, "10.0.0.1", &clock_, &accept_all_, options);
+  // An old source (sealed 10 minutes ago) and a fresh one.
+  auto old_batch = Batch("h1", 7, 1, {Temperature("h1", "old", 1, 19)});
+  *old_batch.mutable_sent_time() = ToProtoTime(kT0 - absl::Minutes(10));
+  a.hub.Ingest(Signed(old_batch), "collector");
+  a.hub.Ingest(Signed(RoomBatch(2, 22)), "collector");
+  a.hub.Ingest(Signed(RoomBatch(3, 23)), "collector");
+  a.mesh.FlushQueue();
+
+  Relay late(&lan_, "10.0.0.9", &clock_, &accept_all_);
+  EXPECT_EQ(late.hub.state().size(), 0u);
+  EXPECT_EQ(a.mesh.Reannounce(), 1u);  // room's latest only; "old" is stale
+  EXPECT_EQ(a.metrics.multicast_sent_reannounce().Value(), 1);
+  late.Pump();
+  auto latest = late.hub.ListLatest({});
+  ASSERT_EQ(latest.readings_size(), 1);
+  EXPECT_DOUBLE_EQ(latest.readings(0).reading().temperature().celsius(), 23);
+}
+
+TEST_F(MulticastMeshTest, AnswersReannounceRequestsAtMostOncePerInterval) {
+  MulticastMesh::Options options;
+  options.reannounce_request_min_interval = absl::Seconds(5);
+  Relay a(&lan_, "10.0.0.1", &clock_, &accept_all_, options);
+  MemoryLan::Member* peer = lan_.Join("10.0.0.2");
+  std::string request;
+  ASSERT_TRUE(EncodeDatagram({DatagramType::kReannounceRequest, 0, 99}, "",
+                             1400, &request)
+                  .ok());
+  const std::string requests[] = {request, request, request};
+  ASSERT_TRUE(peer->Send(requests).ok());
+  a.Pump();
+  EXPECT_EQ(a.metrics.reannounce_requests_answered().Value(), 1);
+  EXPECT_EQ(a.metrics.reannounce_requests_ignored().Value(), 2);
+  clock_.Advance(absl::Seconds(6));
+  ASSERT_TRUE(peer->Send(absl::MakeConstSpan(requests, 1)).ok());
+  a.Pump();
+  EXPECT_EQ(a.metrics.reannounce_requests_answered().Value(), 2);
+}
+
+TEST_F(MulticastMeshTest, BatchTooLargeForADatagramIsNotMulticast) {
+  MulticastMesh::Options options;
+  options.max_datagram_bytes = 512;
+  Relay a(&lan_, "10.0.0.1", &clock_, &accept_all_, options);
+  std::vector<hwcast::v1::Reading> readings;
+  for (int i = 1; i <= 40; ++i) {
+    readings.push_back(Temperature("h1", "s" + std::to_string(i), 1, i));
+  }
+  ASSERT_EQ(a.hub.Ingest(Signed(Batch("h1", 7, 1, readings)), "c").result(),
+            PublishAck::RESULT_ACCEPTED);
+  a.mesh.FlushQueue();
+  EXPECT_EQ(a.metrics.multicast_skipped_too_large().Value(), 1);
+  EXPECT_EQ(a.metrics.multicast_sent_live().Value(), 0);
+}
+
+TEST_F(MulticastMeshTest, BridgedBatchesAreMulticastWithinTheHopLimit) {
+  MulticastMesh::Options options;
+  options.bridge_hop_limit = 2;
+  Relay a(&lan_, "10.0.0.1", &clock_, &accept_all_, options);
+  a.hub.Ingest(Signed(RoomBatch(1, 20)),
+               IngestOrigin{BatchOrigin::kBridge, "far:7430", 2});
+  a.hub.Ingest(Signed(RoomBatch(2, 20)),
+               IngestOrigin{BatchOrigin::kBridge, "far:7430", 3});
+  a.mesh.FlushQueue();
+  EXPECT_EQ(a.metrics.multicast_sent_live().Value(), 1);
+  Relay b(&lan_, "10.0.0.2", &clock_, &accept_all_);
+  a.mesh.FlushQueue();
+  a.hub.Ingest(Signed(RoomBatch(3, 20)),
+               IngestOrigin{BatchOrigin::kBridge, "far:7430", 1});
+  a.mesh.FlushQueue();
+  b.Pump();
+  auto batches = b.hub.state().SnapshotBatches({});
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0]->hops, 2u);  // the bridge's hop count travels on
+}
+
+TEST_F(MulticastMeshTest, ForgedAndTamperedBatchesAreRefusedBySignature) {
+  absl::StatusOr<Ed25519PrivateKey> key = Ed25519PrivateKey::Generate();
+  absl::StatusOr<Ed25519PrivateKey> rogue = Ed25519PrivateKey::Generate();
+  ASSERT_TRUE(key.ok() && rogue.ok());
+  hwcast::v1::TrustConfig trust;
+  auto* entry = trust.add_collectors();
+  entry->set_public_key(key->public_key().ToText());
+  entry->add_collector_ids("h1");
+  entry->add_hosts("h1");
+  auto store = TrustStore::Create(trust);
+  ASSERT_TRUE(store.ok()) << store.status();
+  SignedBatchVerifier verifier(*std::move(store), FreshnessOptions(), &clock_);
+  Relay b(&lan_, "10.0.0.2", &clock_, &verifier);
+  MemoryLan::Member* attacker = lan_.Join("10.0.0.66");
+
+  auto sign = [](const Ed25519PrivateKey& k, hwcast::v1::ReadingBatch batch) {
+    hwcast::v1::SignedBatch s = Signed(batch);
+    s.set_signature(k.Sign(s.batch()));
+    s.set_key_id(k.public_key().key_id());
+    return s;
+  };
+  auto datagram = [](const hwcast::v1::SignedBatch& s) {
+    std::string out;
+    EXPECT_TRUE(EncodeDatagram({DatagramType::kBatch, 0, 66},
+                               s.SerializeAsString(), 1400, &out)
+                    .ok());
+    return out;
+  };
+  hwcast::v1::SignedBatch genuine = sign(*key, RoomBatch(1, 21));
+  hwcast::v1::SignedBatch tampered = genuine;
+  (*tampered.mutable_batch())[tampered.batch().size() - 1] ^= 1;
+  hwcast::v1::SignedBatch rogue_signed = sign(*rogue, RoomBatch(2, 90));
+  hwcast::v1::SignedBatch stolen_id = rogue_signed;
+  stolen_id.set_key_id(key->public_key().key_id());
+  const std::string attack[] = {datagram(tampered), datagram(rogue_signed),
+                                datagram(stolen_id)};
+  ASSERT_TRUE(attacker->Send(attack).ok());
+  b.Pump();
+  EXPECT_EQ(b.Rejected(RejectReason::kBadSignature), 2);
+  EXPECT_EQ(b.Rejected(RejectReason::kUnknownKey), 1);
+  EXPECT_EQ(b.hub.state().size(), 0u);
+
+  const std::string good[] = {datagram(genuine)};
+  ASSERT_TRUE(attacker->Send(good).ok());  // a genuine batch, whoever sends it
+  b.Pump();
+  EXPECT_EQ(b.hub.state().size(), 1u);
+}
+
+TEST_F(MulticastMeshTest, ThreadsCarryBatchesBetweenStartedMeshes) {
+  MulticastMesh::Options options;
+  options.reannounce_interval = absl::Hours(1);
+  Relay a(&lan_, "10.0.0.1", &clock_, &accept_all_, options);
+  Relay b(&lan_, "10.0.0.2", &clock_, &accept_all_, options);
+  a.mesh.Start();
+  b.mesh.Start();
+  a.hub.Ingest(Signed(RoomBatch(1, 24)), "collector");
+  for (int i = 0; i < 500 && b.hub.state().size() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(b.hub.state().size(), 1u);
+  // Each asked the other to re-announce on start.
+  EXPECT_GE(a.metrics.reannounce_requests_answered().Value() +
+                b.metrics.reannounce_requests_answered().Value(),
+            1);
+  a.mesh.Stop();
+  b.mesh.Stop();
+}
+
+}  // namespace
+}  // namespace hwcast::relay

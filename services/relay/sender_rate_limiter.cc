@@ -1,0 +1,66 @@
+#include "services/relay/sender_rate_limiter.h"
+
+#include <algorithm>
+
+namespace hwcast::relay {
+
+SenderRateLimiter::SenderRateLimiter(Options options) : options_(options) {}
+
+absl::string_view SenderRateLimiter::AddressOf(absl::string_view sender) {
+  if (!sender.empty() && sender.front() == '[') {
+    const size_t close = sender.find(']');
+    if (close == absl::string_view::npos) return sender;
+    return sender.substr(1, close - 1);
+  }
+  const size_t colon = sender.find(':');
+  // No colon: a bare IPv4 address or name. Several: a bare IPv6 address.
+  if (colon == absl::string_view::npos ||
+      sender.find(':', colon + 1) != absl::string_view::npos) {
+    return sender;
+  }
+  return sender.substr(0, colon);
+}
+
+bool SenderRateLimiter::Allow(absl::string_view sender, absl::Time now) {
+  ForgetIdle(now);
+  const absl::string_view address = AddressOf(sender);
+  auto it = buckets_.find(address);
+  if (it == buckets_.end()) {
+    if (buckets_.size() >= options_.max_senders) return Take(&overflow_, now);
+    it = buckets_.emplace(std::string(address), Bucket()).first;
+  }
+  return Take(&it->second, now);
+}
+
+bool SenderRateLimiter::Take(Bucket* bucket, absl::Time now) {
+  if (bucket->last == absl::InfinitePast()) {
+    bucket->tokens = options_.burst;
+    bucket->last = now;
+  } else if (now > bucket->last) {
+    // A clock stepping back refills nothing and keeps the later time.
+    const double refill =
+        options_.rate * absl::ToDoubleSeconds(now - bucket->last);
+    bucket->tokens = std::min(options_.burst, bucket->tokens + refill);
+    bucket->last = now;
+  }
+  if (bucket->tokens < 1) return false;
+  bucket->tokens -= 1;
+  return true;
+}
+
+void SenderRateLimiter::ForgetIdle(absl::Time now) {
+  // Sweeping walks every bucket, so do it at most every idle_forget / 8: a
+  // sender is forgotten between idle_forget and 9/8 idle_forget after its
+  // last datagram (bucket `last` is updated on every datagram, allowed or
+  // not).
+  if (last_sweep_ != absl::InfinitePast() &&
+      now - last_sweep_ < options_.idle_forget / 8) {
+    return;
+  }
+  last_sweep_ = now;
+  absl::erase_if(buckets_, [&](const auto& entry) {
+    return now - entry.second.last >= options_.idle_forget;
+  });
+}
+
+}  // namespace hwcast::relay

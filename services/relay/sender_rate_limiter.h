@@ -1,0 +1,61 @@
+// Per-sender token buckets for datagrams arriving from the LAN, in bounded
+// memory, so that one host flooding junk can not starve the others.
+//
+// Each sender address (without port) gets a bucket of `burst` tokens refilled
+// at `rate` per second; a datagram costs one token. At most `max_senders`
+// addresses get a bucket of their own; datagrams from any further address
+// share one overflow bucket with the same rate, so a spoofed-address flood
+// costs memory for max_senders buckets at most and can only starve the other
+// unknown addresses. A sender idle for `idle_forget` gives its bucket back.
+//
+// Thread-compatible (the mesh's receive thread is its only user). Time comes
+// from the Clock passed to Allow().
+#ifndef HWCAST_SERVICES_RELAY_SENDER_RATE_LIMITER_H_
+#define HWCAST_SERVICES_RELAY_SENDER_RATE_LIMITER_H_
+
+#include <cstddef>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace hwcast::relay {
+
+class SenderRateLimiter {
+ public:
+  struct Options {
+    double rate = 200;  // datagrams per second
+    double burst = 400;
+    size_t max_senders = 256;
+    absl::Duration idle_forget = absl::Minutes(5);
+  };
+
+  explicit SenderRateLimiter(Options options);
+
+  // True if a datagram from `sender` ("10.0.0.1:7433", "[fe80::1]:7433" or a
+  // bare address) may be processed at `now`; takes a token when it may.
+  bool Allow(absl::string_view sender, absl::Time now);
+
+  // Senders with a bucket of their own.
+  size_t tracked_senders() const { return buckets_.size(); }
+  // Address part of "HOST:PORT" / "[HOST]:PORT" (the input if it has none).
+  static absl::string_view AddressOf(absl::string_view sender);
+
+ private:
+  struct Bucket {
+    double tokens = 0;
+    absl::Time last = absl::InfinitePast();
+  };
+  bool Take(Bucket* bucket, absl::Time now);
+  void ForgetIdle(absl::Time now);
+
+  const Options options_;
+  absl::flat_hash_map<std::string, Bucket> buckets_;
+  Bucket overflow_;
+  absl::Time last_sweep_ = absl::InfinitePast();
+};
+
+}  // namespace hwcast::relay
+
+#endif  // HWCAST_SERVICES_RELAY_SENDER_RATE_LIMITER_H_
