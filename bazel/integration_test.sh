@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs one class of tests/integration/test_end_to_end.py under `bazel test`,
+# Runs one test class of tests/integration (CLASS, of test_end_to_end.py, or
+# MODULE.CLASS) under `bazel test`,
 # as CMake's integration_<Class> ctest entries do, against the Bazel-built
 # binaries (tests/integration/harness.py reads their paths from these
 # environment variables). Args: CLASS COLLECTOR RELAY ACTUATOR HWCASTCTL
@@ -15,4 +16,8 @@ export HWCASTCTL="$root/$5"
 export PYTHONDONTWRITEBYTECODE=1
 cd "$root/tests/integration"
 # Debian's python3, which has grpcio (a pyenv python3 on PATH may not).
-exec /usr/bin/python3 -m unittest -v "test_end_to_end.$cls"
+case "$cls" in
+  *.*) ;;
+  *) cls="test_end_to_end.$cls" ;;
+esac
+exec /usr/bin/python3 -m unittest -v "$cls"

@@ -18,6 +18,9 @@ struct ReceivedDatagram {
   // The sender's address, "10.0.0.1:7433" or "[fe80::1%eth0]:7433" (port
   // included); rate limits key on the address without the port.
   std::string sender;
+  // The datagram was longer than the receive buffer; `bytes` holds its
+  // beginning only.
+  bool truncated = false;
 };
 
 // Send() and Receive() may be called concurrently from one sending and one
@@ -35,8 +38,8 @@ class DatagramTransport {
   // Waits up to `timeout` for datagrams and replaces `out`'s contents with
   // those received (at most `max` of them; several per call through
   // recvmmsg). OK with `out` empty on timeout. CANCELLED once Shutdown() was
-  // called. Datagrams longer than the transport's buffer arrive truncated to
-  // it (parsing then refuses them).
+  // called. Datagrams longer than the transport's buffer arrive cut to it,
+  // marked `truncated`.
   virtual absl::Status Receive(absl::Duration timeout, size_t max,
                                std::vector<ReceivedDatagram>* out) = 0;
 

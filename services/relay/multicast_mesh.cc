@@ -201,6 +201,15 @@ void MulticastMesh::HandleDatagram(const ReceivedDatagram& datagram) {
         datagram.sender);
     return;
   }
+  if (datagram.truncated) {
+    hub_->CountRejection(
+        BatchOrigin::kMulticast,
+        Rejection(absl::StatusCode::kInvalidArgument, RejectReason::kTooLarge,
+                  absl::StrCat("datagram longer than max_datagram_bytes (",
+                               options_.max_datagram_bytes, ")")),
+        datagram.sender);
+    return;
+  }
   if (!view.ok()) {
     hub_->CountRejection(BatchOrigin::kMulticast, view.status(),
                          datagram.sender);

@@ -441,6 +441,7 @@ absl::Status UdpMulticastTransport::Receive(
       const size_t length = std::min<size_t>(messages[i].msg_len, size);
       (*out)[i].bytes.assign(impl_->receive_buffer.data() + i * size, length);
       (*out)[i].sender = AddressText(senders[i]);
+      (*out)[i].truncated = (messages[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
     }
     return absl::OkStatus();
   }

@@ -136,7 +136,9 @@ TEST(UdpMulticastTransportTest, LongDatagramsArriveTruncated) {
   const std::vector<ReceivedDatagram> received = ReceiveN(*receiver, 2);
   ASSERT_EQ(received.size(), 2u);
   EXPECT_EQ(received[0].bytes, std::string(64, 'x'));
+  EXPECT_TRUE(received[0].truncated);
   EXPECT_EQ(received[1].bytes, "short");
+  EXPECT_FALSE(received[1].truncated);
 }
 
 TEST(UdpMulticastTransportTest, ShutdownWakesABlockedReceive) {

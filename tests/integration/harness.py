@@ -7,12 +7,21 @@ them with Python gRPC stubs compiled from proto/hwcast/v1 at test start.
 Binaries are found through environment variables set by CTest
 (HWCAST_COLLECTOR, HWCAST_RELAY, HWCAST_ACTUATOR, HWCASTCTL) or, failing that,
 in $HWCAST_BUILD_DIR (default ./build).
+
+Signing: a Keyring makes collector key pairs with `hwcastctl keygen` and
+writes the trust file that relays and actuators load; relay_config(),
+collector_config() and actuator_config() build daemon configs (as dicts,
+written as YAML by to_yaml()) that carry signing_key / trust_file, so every
+test runs the signed path unless it asks for something else.
 """
 
 import atexit
+import base64
+import hashlib
 import importlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -36,6 +45,16 @@ BINARIES = {
 }
 
 _STUB_DIR = None
+
+
+def sbin_tool(name):
+    """Path of an administration tool (ip, nft), which may live in /usr/sbin
+    outside a test runner's PATH; None if not installed."""
+    path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin:/usr/bin:/bin"
+    return shutil.which(name, path=path)
+
+
+IP = sbin_tool("ip") or "ip"
 
 
 def stubs():
@@ -103,15 +122,22 @@ def wait_for(predicate, timeout=20.0, interval=0.05, what="condition"):
 
 
 class Daemon:
-    """One hwcast daemon process."""
+    """One hwcast daemon process.
 
-    def __init__(self, kind, workdir, config_text, name=None):
+    `config` is YAML text or a dict (written with to_yaml()). With `netns`,
+    the process runs inside that network namespace (`ip netns exec`); its
+    TCP endpoints are then only reachable from inside it, so give it a unix
+    socket (endpoints["unix"]) for the test to talk to.
+    """
+
+    def __init__(self, kind, workdir, config, name=None, netns=None):
         self.kind = kind
         self.name = name or kind
         self.workdir = workdir
+        self.netns = netns
         self.config_path = os.path.join(workdir, f"{self.name}.yaml")
         with open(self.config_path, "w") as f:
-            f.write(config_text)
+            f.write(config if isinstance(config, str) else to_yaml(config))
         self.ready_path = os.path.join(workdir, f"{self.name}.ready.json")
         self.log_path = os.path.join(workdir, f"{self.name}.log")
         self.proc = None
@@ -121,8 +147,9 @@ class Daemon:
         if os.path.exists(self.ready_path):
             os.unlink(self.ready_path)
         self.log = open(self.log_path, "ab")
+        prefix = [IP, "netns", "exec", self.netns] if self.netns else []
         self.proc = subprocess.Popen(
-            [BINARIES[self.kind], "--config", self.config_path,
+            [*prefix, BINARIES[self.kind], "--config", self.config_path,
              "--ready-file", self.ready_path],
             stdout=self.log, stderr=subprocess.STDOUT)
 
@@ -145,8 +172,25 @@ class Daemon:
         return self.endpoints["grpc"]
 
     @property
+    def unix(self):
+        """The unix socket endpoint ("unix:/path"), if it listens on one."""
+        return self.endpoints.get("unix")
+
+    @property
+    def address(self):
+        """Where the test reaches its gRPC server: the unix socket for a
+        daemon in a network namespace, else the TCP address."""
+        if self.netns:
+            return self.endpoints["unix"]
+        return self.endpoints.get("grpc") or self.endpoints["unix"]
+
+    @property
     def metrics(self):
         return self.endpoints.get("metrics")
+
+    def metrics_text(self, timeout=5):
+        """The daemon's /metrics body (fetched from inside its namespace)."""
+        return fetch_metrics(self.metrics, netns=self.netns, timeout=timeout)
 
     def logs(self):
         try:
@@ -205,3 +249,264 @@ def fake_hwmon(root):
         with open(os.path.join(chip, f"temp{n}_label"), "w") as f:
             f.write(label + "\n")
     return root
+
+
+# --- Metrics -------------------------------------------------------------
+
+def fetch_metrics(address, netns=None, timeout=5):
+    """GETs http://ADDRESS/metrics, from inside `netns` if given."""
+    url = f"http://{address}/metrics"
+    if netns is None:
+        import urllib.request
+        return urllib.request.urlopen(url, timeout=timeout).read().decode()
+    code = ("import sys, urllib.request; sys.stdout.write(urllib.request."
+            f"urlopen({url!r}, timeout={timeout}).read().decode())")
+    proc = subprocess.run([IP, "netns", "exec", netns, "/usr/bin/python3",
+                           "-c", code], capture_output=True, text=True,
+                          timeout=timeout + 10)
+    if proc.returncode != 0:
+        raise AssertionError(f"fetching {url} in {netns}: {proc.stderr}")
+    return proc.stdout
+
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """Prometheus text -> list of (name, {label: value}, float)."""
+    samples = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line)
+        if not m:
+            continue
+        labels = dict(_LABEL.findall(m.group(2) or ""))
+        samples.append((m.group(1), labels, float(m.group(3))))
+    return samples
+
+
+def metric(text, name, **labels):
+    """Sum of the samples of `name` whose labels include `labels`; None if
+    there is no such sample at all."""
+    values = [v for n, l, v in parse_metrics(text)
+              if n == name and all(l.get(k) == v2 for k, v2 in labels.items())]
+    return sum(values) if values else None
+
+
+# --- Config building -----------------------------------------------------
+
+def _yaml_scalar(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))  # a valid YAML double-quoted scalar
+
+
+def to_yaml(value, indent=0):
+    """A config dict as block YAML (lists of scalars in flow style)."""
+    pad = " " * indent
+    lines = []
+    for key, v in value.items():
+        if v is None:
+            continue
+        if isinstance(v, dict):
+            lines.append(f"{pad}{key}:")
+            lines.append(to_yaml(v, indent + 2).rstrip("\n"))
+        elif isinstance(v, (list, tuple)) and v and all(
+                isinstance(x, dict) for x in v):
+            lines.append(f"{pad}{key}:")
+            for item in v:
+                body = to_yaml(item, indent + 4).rstrip("\n")
+                lines.append(f"{pad}  - " + body[indent + 4:])
+        elif isinstance(v, (list, tuple)):
+            lines.append(f"{pad}{key}: [" + ", ".join(_yaml_scalar(x) for x in v) + "]")
+        else:
+            lines.append(f"{pad}{key}: {_yaml_scalar(v)}")
+    return "\n".join(l for l in lines if l) + "\n"
+
+
+FAST_RECONNECT = {"initial": "50ms", "max": "500ms"}
+
+
+def server_config(listen=("127.0.0.1:0",), metrics="127.0.0.1:0"):
+    return {"listen": list(listen), "metrics_listen": metrics}
+
+
+def relay_config(trust_file=None, listen=("127.0.0.1:0",), metrics="127.0.0.1:0",
+                 insecure=False, freshness=None, multicast=None, bridge=None,
+                 **extra):
+    """A relay config dict. Pass the Keyring's trust_path as trust_file; with
+    neither it nor `insecure`, the relay refuses to start (as it should)."""
+    cfg = {"server": server_config(listen, metrics)}
+    if trust_file:
+        cfg["trust_file"] = trust_file
+    if insecure:
+        cfg["insecure_accept_unsigned"] = True
+    cfg["freshness"] = freshness
+    cfg["multicast"] = multicast
+    cfg["bridge"] = bridge
+    cfg.update(extra)
+    return cfg
+
+
+def multicast_config(group, port, interface="127.0.0.1", loopback=True,
+                     reannounce_interval="2s", **extra):
+    cfg = {"group": group, "port": port, "interface": interface, "ttl": 1,
+           "loopback": loopback, "reannounce_interval": reannounce_interval}
+    cfg.update(extra)
+    return cfg
+
+
+def collector_config(relays, sources, key=None, collector_id="itest-collector",
+                     host="itest-host", listen=("127.0.0.1:0",),
+                     metrics="127.0.0.1:0", **extra):
+    """A collector config dict; `key` (a Key) sets signing_key."""
+    cfg = {"collector_id": collector_id, "host": host,
+           "server": server_config(listen, metrics), "relays": list(relays),
+           "batch_max_delay": "20ms", "reconnect": dict(FAST_RECONNECT),
+           "sources": list(sources)}
+    if key is not None:
+        cfg["signing_key"] = key.key_path
+    cfg.update(extra)
+    return cfg
+
+
+def file_source(path, source_id="room", interval="100ms", label="Server room"):
+    return {"id": source_id, "interval": interval,
+            "file": {"path": path, "label": label}}
+
+
+def hwmon_source(root, interval="500ms"):
+    return {"id": "hwmon", "interval": interval, "hwmon": {"root": root}}
+
+
+def actuator_config(relays, trust_file=None, host="itest-host",
+                    listen=("127.0.0.1:0",), metrics="127.0.0.1:0",
+                    insecure=False, freshness=None, **extra):
+    cfg = {"host": host, "server": server_config(listen, metrics),
+           "relays": list(relays), "reconnect": dict(FAST_RECONNECT)}
+    if trust_file:
+        cfg["trust_file"] = trust_file
+    if insecure:
+        cfg["insecure_accept_unsigned"] = True
+    cfg["freshness"] = freshness
+    cfg.update(extra)
+    return cfg
+
+
+# --- Keys and trust ------------------------------------------------------
+
+def key_id_of(public_key_bytes):
+    """SignedBatch.key_id: the first 8 bytes of BLAKE2b-256(public key)."""
+    return hashlib.blake2b(public_key_bytes, digest_size=32).digest()[:8]
+
+
+def parse_public_key(text):
+    """"ed25519:BASE64 [comment]" -> 32 raw bytes."""
+    token = text.strip().split()[0]
+    if not token.startswith("ed25519:"):
+        raise ValueError(f"not an ed25519 public key: {text!r}")
+    raw = base64.b64decode(token[len("ed25519:"):])
+    if len(raw) != 32:
+        raise ValueError(f"public key of {len(raw)} bytes: {text!r}")
+    return raw
+
+
+class Key:
+    """A key pair written by `hwcastctl keygen --out PREFIX`."""
+
+    def __init__(self, name, prefix):
+        self.name = name
+        self.key_path = prefix + ".key"
+        self.pub_path = prefix + ".pub"
+        with open(self.pub_path) as f:
+            self.pub_line = f.read().strip()
+        self.public_key = self.pub_line.split()[0]  # "ed25519:BASE64"
+        self.public_bytes = parse_public_key(self.public_key)
+        self.key_id = key_id_of(self.public_bytes)
+
+    def seed(self):
+        """The 32-byte private seed from the .key file."""
+        with open(self.key_path) as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("private_key:"):
+                    value = line.split(":", 1)[1].strip().strip('"')
+                    if value.startswith("ed25519-private:"):
+                        value = value[len("ed25519-private:"):]
+                    return base64.b64decode(value)
+        raise AssertionError(f"no private_key line in {self.key_path}")
+
+    def signer(self):
+        """A nacl.signing.SigningKey for this key (needs python3-nacl)."""
+        import nacl.signing  # pylint: disable=import-outside-toplevel
+        sk = nacl.signing.SigningKey(self.seed())
+        assert bytes(sk.verify_key) == self.public_bytes, "seed/public mismatch"
+        return sk
+
+
+def have_nacl():
+    try:
+        import nacl.signing  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+        return True
+    except ImportError:
+        return False
+
+
+class Keyring:
+    """Collector key pairs (hwcastctl keygen) and the trust file trusting
+    some of them, in `workdir`."""
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "keys")
+        os.makedirs(self.dir, exist_ok=True)
+        self.trust_path = os.path.join(workdir, "trust.yaml")
+        self.entries = []
+        self._write()
+
+    def keygen(self, name, comment=None):
+        """A new key pair NAME.key / NAME.pub (not trusted yet)."""
+        prefix = os.path.join(self.dir, name)
+        hwcastctl("keygen", "--out", prefix, "--comment", comment or name)
+        return Key(name, prefix)
+
+    def trust(self, key, collector_ids, hosts, sources=("*",), name=None):
+        """Adds `key` to the trust file (rewritten at once; daemons read it
+        when they start)."""
+        self.entries.append({
+            "public_key": key.public_key, "name": name or key.name,
+            "collector_ids": list(collector_ids), "hosts": list(hosts),
+            "sources": list(sources)})
+        self._write()
+        return key
+
+    def collector(self, collector_id="itest-collector", host="itest-host",
+                  sources=("*",)):
+        """A trusted key for one collector id and host."""
+        return self.trust(self.keygen(collector_id), [collector_id], [host],
+                          sources, name=collector_id)
+
+    def _write(self):
+        tmp = self.trust_path + ".tmp"
+        with open(tmp, "w") as f:
+            if self.entries:
+                f.write(to_yaml({"collectors": self.entries}))
+            else:
+                f.write("collectors: []\n")
+        os.replace(tmp, self.trust_path)
+
+
+def udp_free_port():
+    """A UDP port that was free a moment ago (for a multicast group)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("0.0.0.0", 0))
+        return s.getsockname()[1]
+
+
+def random_group():
+    """An administratively scoped IPv4 group unlikely to be in use."""
+    import random  # pylint: disable=import-outside-toplevel
+    return f"239.255.{random.randint(1, 254)}.{random.randint(1, 254)}"

@@ -2,7 +2,8 @@
 
 collector (file + fake hwmon sources) -> relay -> actuator, checked through
 the actuator's GetStatus, hwcastctl, the relay's RPCs, reflection, health and
-/metrics (validated by promtool).
+/metrics (validated by promtool). Batches are signed with a key made by
+`hwcastctl keygen`; relays and actuators check them against a trust file.
 """
 
 import os
@@ -10,58 +11,29 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import textwrap
 import unittest
 import urllib.request
 
 import harness
 from harness import Daemon, hwcastctl, wait_for
 
-FAST_RECONNECT = "reconnect: {initial: 50ms, max: 500ms}"
+# Every stack runs signed: the collector signs with a key made by
+# `hwcastctl keygen` (harness.Keyring), relays and actuators trust it through
+# the Keyring's trust file.
 
 
-def relay_config(port=0):
-    return textwrap.dedent(f"""\
-        server:
-          listen: ["127.0.0.1:{port}"]
-          metrics_listen: "127.0.0.1:0"
-        """)
+def relay_config(trust_file, port=0):
+    return harness.relay_config(trust_file, listen=[f"127.0.0.1:{port}"])
 
 
-def collector_config(relay_addrs, room_file, hwmon_root):
-    relays = ", ".join(f'"{a}"' for a in relay_addrs)
-    return textwrap.dedent(f"""\
-        collector_id: itest-collector
-        host: itest-host
-        server:
-          listen: ["127.0.0.1:0"]
-          metrics_listen: "127.0.0.1:0"
-        relays: [{relays}]
-        batch_max_delay: 20ms
-        {FAST_RECONNECT}
-        sources:
-          - id: room
-            interval: 100ms
-            file:
-              path: {room_file}
-              label: Server room
-          - id: hwmon
-            interval: 500ms
-            hwmon:
-              root: {hwmon_root}
-        """)
+def collector_config(relay_addrs, room_file, hwmon_root, key):
+    return harness.collector_config(
+        relay_addrs, [harness.file_source(room_file),
+                      harness.hwmon_source(hwmon_root)], key=key)
 
 
-def actuator_config(relay_addrs):
-    relays = ", ".join(f'"{a}"' for a in relay_addrs)
-    return textwrap.dedent(f"""\
-        host: itest-host
-        server:
-          listen: ["127.0.0.1:0"]
-          metrics_listen: "127.0.0.1:0"
-        relays: [{relays}]
-        {FAST_RECONNECT}
-        """)
+def actuator_config(relay_addrs, trust_file):
+    return harness.actuator_config(relay_addrs, trust_file)
 
 
 class Stack(unittest.TestCase):
@@ -73,6 +45,9 @@ class Stack(unittest.TestCase):
         self.room = os.path.join(self.dir, "room.temp")
         self.write_room("21.5")
         self.hwmon = harness.fake_hwmon(os.path.join(self.dir, "hwmon"))
+        self.keys = harness.Keyring(self.dir)
+        self.key = self.keys.collector("itest-collector", "itest-host")
+        self.trust = self.keys.trust_path
         self.daemons = []
 
     def tearDown(self):
@@ -99,32 +74,33 @@ class Stack(unittest.TestCase):
             f.write(text + "\n")
         os.replace(tmp, self.room)
 
-    def start(self, kind, config, name=None):
-        d = Daemon(kind, self.dir, config, name=name)
+    def start(self, kind, config, name=None, netns=None):
+        d = Daemon(kind, self.dir, config, name=name, netns=netns)
         self.daemons.append(d)
         return d.start()
 
     def start_stack(self, relay_port=0):
-        self.relay = self.start("relay", relay_config(relay_port))
-        self.collector = self.start(
-            "collector", collector_config([self.relay.grpc], self.room, self.hwmon))
-        self.actuator = self.start("actuator", actuator_config([self.relay.grpc]))
+        self.relay = self.start("relay", relay_config(self.trust, relay_port))
+        self.collector = self.start("collector", collector_config(
+            [self.relay.grpc], self.room, self.hwmon, self.key))
+        self.actuator = self.start("actuator",
+                                   actuator_config([self.relay.grpc], self.trust))
 
     # --- RPC helpers -------------------------------------------------------
     def actuator_status(self, actuator=None):
         stub = self.pb["actuator_pb2_grpc"].ActuatorStub(
-            harness.channel((actuator or self.actuator).grpc))
+            harness.channel((actuator or self.actuator).address))
         return stub.GetStatus(self.pb["actuator_pb2"].GetStatusRequest(), timeout=5)
 
     def collector_status(self):
         stub = self.pb["collector_pb2_grpc"].CollectorStub(
-            harness.channel(self.collector.grpc))
+            harness.channel(self.collector.address))
         return stub.GetStatus(self.pb["collector_pb2"].GetCollectorStatusRequest(),
                               timeout=5)
 
     def relay_stub(self, relay=None):
         return self.pb["relay_pb2_grpc"].RelayStub(
-            harness.channel((relay or self.relay).grpc))
+            harness.channel((relay or self.relay).address))
 
     def relay_latest(self, relay=None):
         return self.relay_stub(relay).ListLatest(
@@ -231,7 +207,7 @@ class RelayRestartTest(Stack):
         self.assertGreater(pending, 0)
 
         # Same port, new process: the collector reconnects and resends.
-        self.relay = self.start("relay", relay_config(port), name="relay2")
+        self.relay = self.start("relay", relay_config(self.trust, port), name="relay2")
         wait_for(lambda: relay_link().connected and relay_link().pending_batches == 0,
                  what="collector reconnected and flushed its buffer")
         link = relay_link()
@@ -304,12 +280,15 @@ class ConfigErrorTest(unittest.TestCase):
         self.assertIn("nope.yaml", proc.stderr)
 
     def test_check_config_accepts_good_config(self):
-        for kind, text in [("relay", relay_config()),
-                           ("actuator", actuator_config(["127.0.0.1:7430"])),
-                           ("collector", collector_config(
-                               ["127.0.0.1:7430"], "/tmp/room", "/tmp/hw"))]:
+        keys = harness.Keyring(self.dir)
+        key = keys.collector()
+        for kind, cfg in [("relay", relay_config(keys.trust_path)),
+                          ("actuator", actuator_config(["127.0.0.1:7430"],
+                                                       keys.trust_path)),
+                          ("collector", collector_config(
+                              ["127.0.0.1:7430"], "/tmp/room", "/tmp/hw", key))]:
             with self.subTest(kind=kind):
-                _, proc = self.run_daemon(kind, text, "--check-config")
+                _, proc = self.run_daemon(kind, harness.to_yaml(cfg), "--check-config")
                 self.assertEqual(proc.returncode, 0, proc.stderr)
                 self.assertIn("config OK", proc.stdout)
 
@@ -397,12 +376,12 @@ class IntrospectionTest(Stack):
 class MultiRelayTest(Stack):
 
     def test_actuator_with_two_relays_survives_one_dying(self):
-        relay_a = self.start("relay", relay_config(), name="relay_a")
-        relay_b = self.start("relay", relay_config(), name="relay_b")
+        relay_a = self.start("relay", relay_config(self.trust), name="relay_a")
+        relay_b = self.start("relay", relay_config(self.trust), name="relay_b")
         self.collector = self.start("collector", collector_config(
-            [relay_a.grpc, relay_b.grpc], self.room, self.hwmon))
+            [relay_a.grpc, relay_b.grpc], self.room, self.hwmon, self.key))
         self.actuator = self.start("actuator", actuator_config(
-            [relay_a.grpc, relay_b.grpc]))
+            [relay_a.grpc, relay_b.grpc], self.trust))
         wait_for(lambda: self.actuator_sees_room(21.5), what="21.5 at the actuator")
         relays = wait_for(
             lambda: (lambda r: all(x.batches_received > 0 for x in r) and r)(

@@ -231,8 +231,8 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
       {"--source", "readings"}, {"--service", "health"}, {"--out", "keygen"},
       {"--comment", "keygen"},
   };
-  const std::vector<std::string> commands = {"readings", "status", "collector",
-                                             "health", "keygen"};
+  const std::vector<std::string> commands = {
+      "readings", "collectors", "status", "collector", "health", "keygen"};
   if (std::find(commands.begin(), commands.end(), options.command) ==
       commands.end()) {
     return UsageError(absl::StrCat("unknown command '", options.command, "' (",
@@ -272,6 +272,10 @@ std::string UsageText() {
       "        With --follow, print each new reading as it arrives "
       "(Subscribe)\n"
       "        until Ctrl-C or the relay ends the stream.\n"
+      "  collectors\n"
+      "        The collector epochs a relay has received from (directly or\n"
+      "        over the LAN): signing key, batches accepted, missing and\n"
+      "        duplicate, clock offset (Relay.ListCollectors).\n"
       "  status\n"
       "        The actuator's relays, sources (with age and staleness) and\n"
       "        policies (Actuator.GetStatus).\n"
@@ -373,6 +377,7 @@ class Runner {
     if (options_.command == "readings") {
       return options_.follow ? Follow() : Readings();
     }
+    if (options_.command == "collectors") return Collectors();
     if (options_.command == "status") return Status();
     if (options_.command == "collector") return Collector();
     if (options_.command == "keygen") return Keygen();
@@ -437,6 +442,24 @@ class Runner {
       return PrintJson(response, true) ? kExitOk : kExitFailure;
     }
     out_ << FormatLatestTable(response, env_.clock->Now());
+    return kExitOk;
+  }
+
+  int Collectors() {
+    auto stub = hwcast::v1::Relay::NewStub(Channel(options_.relay));
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    hwcast::v1::ListCollectorsResponse response;
+    const grpc::Status status = stub->ListCollectors(
+        &context, hwcast::v1::ListCollectorsRequest(), &response);
+    if (!status.ok()) {
+      ReportRpcError("relay", options_.relay, status);
+      return kExitFailure;
+    }
+    if (options_.json) {
+      return PrintJson(response, true) ? kExitOk : kExitFailure;
+    }
+    out_ << FormatCollectorsTable(response, env_.clock->Now());
     return kExitOk;
   }
 

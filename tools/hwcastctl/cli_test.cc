@@ -121,6 +121,15 @@ class FakeRelay final : public hwcast::v1::Relay::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status ListCollectors(
+      grpc::ServerContext*, const hwcast::v1::ListCollectorsRequest*,
+      hwcast::v1::ListCollectorsResponse* response) override {
+    *response = collectors;
+    return grpc::Status::OK;
+  }
+
+  hwcast::v1::ListCollectorsResponse collectors;
+
   hwcast::v1::ReadingFilter last_filter() {
     absl::MutexLock lock(&mu_);
     return last_filter_;
@@ -307,6 +316,29 @@ TEST_F(CliTest, ReadingsTableFromRelay) {
               ElementsAre(hwcast::v1::READING_KIND_TEMPERATURE));
   EXPECT_THAT(filter.hosts(), ElementsAre("node1"));
   EXPECT_THAT(filter.source_ids(), ElementsAre("room"));
+}
+
+TEST_F(CliTest, CollectorsTableShowsKeyAndClockOffset) {
+  FakeRelay relay;
+  auto* c = relay.collectors.add_collectors();
+  c->set_collector_id("rack1");
+  c->set_epoch(1700000000000000);
+  c->set_key_name("rack1-key");
+  c->set_batches_accepted(120);
+  c->set_missing_batches(3);
+  c->set_duplicates(7);
+  c->set_clock_offset_seconds(-0.25);
+  *c->mutable_last_received_time() = ToProtoTime(kNow - absl::Seconds(2));
+  Server server(&relay);
+  Result r = RunCli({"collectors", "--relay", server.address()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(Lines(r.out),
+              ElementsAre(HasSubstr("COLLECTOR"),
+                          AllOf(HasSubstr("rack1-key"), HasSubstr("120"),
+                                HasSubstr("-0.250s"), HasSubstr("2.0s ago"))));
+  Result json = RunCli({"collectors", "--relay", server.address(), "--json"});
+  EXPECT_EQ(json.code, 0) << json.err;
+  EXPECT_THAT(json.out, HasSubstr("\"clockOffsetSeconds\": -0.25"));
 }
 
 TEST_F(CliTest, ReadingsJsonIsTheResponseInJsonMapping) {

@@ -76,6 +76,12 @@ std::string FormatLatestTable(const hwcast::v1::ListLatestResponse& response,
 // One line for `readings --follow`:
 // "TIME  HOST/SOURCE  KIND  VALUE  QUALITY  COLLECTOR#BATCH", with the
 // source, kind and value padded to fixed widths so consecutive lines align.
+// The relay's collector epochs (Relay.ListCollectors) as a table: id,
+// epoch, signing key, batches accepted / missing / duplicate, clock offset
+// and the age of the last batch at `now`.
+std::string FormatCollectorsTable(
+    const hwcast::v1::ListCollectorsResponse& response, absl::Time now);
+
 std::string FormatFollowLine(const hwcast::v1::Reading& reading,
                              const hwcast::v1::ReadingBatch& batch);
 
