@@ -26,8 +26,8 @@
 #include "hwcast/v1/actuator.pb.h"
 #include "hwcast/v1/relay.pb.h"
 #include "lib/backoff.h"
-#include "prometheus/gauge.h"
 #include "lib/batch_sink.h"
+#include "prometheus/gauge.h"
 
 namespace hwcast {
 

@@ -13,6 +13,7 @@
 #include "lib/ed25519_key.h"
 #include "lib/fake_clock.h"
 #include "lib/reject_reason.h"
+#include "lib/signing_test_util.h"
 #include "lib/time_util.h"
 
 namespace hwcast {
@@ -21,21 +22,14 @@ namespace {
 using ::hwcast::v1::FreshnessConfig;
 using ::hwcast::v1::ReadingBatch;
 using ::hwcast::v1::SignedBatch;
-using ::hwcast::v1::TrustConfig;
 using ::testing::HasSubstr;
 
 class SignedBatchVerifierTest : public ::testing::Test {
  protected:
   void SetUp() override {
     key_.emplace(*Ed25519PrivateKey::Generate());
-    TrustConfig config;
-    hwcast::v1::TrustedCollector* c = config.add_collectors();
-    c->set_public_key(key_->public_key().ToText());
-    c->set_name("rack1");
-    c->add_collector_ids("rack1");
-    c->add_hosts("rack1");
     absl::StatusOr<std::unique_ptr<TrustStore>> trust =
-        TrustStore::Create(config);
+        signing_test::TrustOnly(*key_, "rack1", {"rack1"}, {"rack1"});
     ASSERT_TRUE(trust.ok()) << trust.status();
     verifier_ = std::make_unique<SignedBatchVerifier>(
         *std::move(trust),
@@ -61,11 +55,7 @@ class SignedBatchVerifierTest : public ::testing::Test {
   }
 
   SignedBatch Sign(const ReadingBatch& batch, const Ed25519PrivateKey& key) {
-    SignedBatch signed_batch;
-    batch.SerializeToString(signed_batch.mutable_batch());
-    signed_batch.set_signature(key.Sign(signed_batch.batch()));
-    signed_batch.set_key_id(key.public_key().key_id());
-    return signed_batch;
+    return signing_test::SignBatch(batch, key);
   }
 
   // Verifies as a relay would: parse the bytes as received, then Verify.

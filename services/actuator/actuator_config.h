@@ -23,7 +23,9 @@ inline constexpr absl::Duration kDefaultStaleAfter = absl::Seconds(60);
 
 // Checks an hwcast.v1.ActuatorConfig as loaded from YAML (before defaults
 // are applied). Returns INVALID_ARGUMENT naming the offending key, e.g.
-// "relays[0]: empty address" or "stale_after: must be positive". trust_file,
+// "relays[0]: empty address" or "stale_after: must be positive". server,
+// relays (HOST:PORT, unix:/abs/path or dns:...), stale_after and reconnect
+// are checked as in lib/config_checks.h. trust_file,
 // when set, must be a path without control characters (the file is read at
 // start-up by MakeBatchVerifier, which also requires trust_file unless
 // insecure_accept_unsigned is set); freshness as ValidateFreshnessConfig.

@@ -82,7 +82,8 @@ TEST(ActuatorConfigTest, RelayErrorsNameTheEntry) {
   {
     ActuatorConfig config;
     config.add_relays("127.0.0.1:0");
-    EXPECT_THAT(ErrorOf(config), HasSubstr("port must be 1..65535"));
+    EXPECT_THAT(ErrorOf(config),
+                HasSubstr("port '0' must be a number from 1 to 65535"));
   }
   {
     ActuatorConfig config;
@@ -93,6 +94,11 @@ TEST(ActuatorConfigTest, RelayErrorsNameTheEntry) {
     ActuatorConfig config;
     config.add_relays("::1:7430");
     EXPECT_THAT(ErrorOf(config), HasSubstr("brackets"));
+  }
+  {
+    ActuatorConfig config;
+    config.add_relays("unix:relay.sock");
+    EXPECT_THAT(ErrorOf(config), HasSubstr("the socket path must be absolute"));
   }
   {
     ActuatorConfig config;
@@ -119,6 +125,13 @@ TEST(ActuatorConfigTest, ServerErrorsNameTheKey) {
     config.mutable_server()->set_metrics_listen("unix:/tmp/m.sock");
     EXPECT_THAT(ErrorOf(config), StartsWith("server.metrics_listen: "));
   }
+  {
+    ActuatorConfig config;
+    config.mutable_server()->add_listen("127.0.0.1:0");
+    config.mutable_server()->add_listen("127.0.0.1:0");
+    EXPECT_EQ(ErrorOf(config),
+              "server.listen[1]: '127.0.0.1:0' duplicates server.listen[0]");
+  }
 }
 
 TEST(ActuatorConfigTest, StaleAfterMustBePositive) {
@@ -143,7 +156,7 @@ TEST(ActuatorConfigTest, ReconnectIsChecked) {
     *config.mutable_reconnect()->mutable_max() =
         ToProtoDuration(absl::Seconds(1));
     EXPECT_EQ(ErrorOf(config),
-              "reconnect.max: must not be less than reconnect.initial");
+              "reconnect.max: must be at least reconnect.initial (10s)");
   }
   {
     ActuatorConfig config;

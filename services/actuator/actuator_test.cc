@@ -27,6 +27,7 @@
 #include "lib/reject_reason.h"
 #include "lib/server.h"
 #include "lib/signed_batch_verifier.h"
+#include "lib/signing_test_util.h"
 #include "lib/time_util.h"
 #include "lib/trust_store.h"
 #include "prometheus/registry.h"
@@ -162,9 +163,7 @@ class RejectingVerifier final : public BatchVerifier {
 // A signed copy of `response`'s batch bytes.
 SubscribeResponse SignedBy(SubscribeResponse response,
                            const Ed25519PrivateKey& key) {
-  hwcast::v1::SignedBatch* signed_batch = response.mutable_batch();
-  signed_batch->set_signature(key.Sign(signed_batch->batch()));
-  signed_batch->set_key_id(key.public_key().key_id());
+  signing_test::SignInPlace(key, response.mutable_batch());
   return response;
 }
 
@@ -417,14 +416,8 @@ class SignedActuatorTest : public ActuatorTest {
  protected:
   void SetUp() override {
     trusted_.emplace(*Ed25519PrivateKey::Generate());
-    hwcast::v1::TrustConfig trust;
-    hwcast::v1::TrustedCollector* entry = trust.add_collectors();
-    entry->set_public_key(trusted_->public_key().ToText());
-    entry->set_name("node1-collector");
-    entry->add_collector_ids("c1");
-    entry->add_hosts("node1");
-    absl::StatusOr<std::unique_ptr<TrustStore>> store =
-        TrustStore::Create(trust);
+    absl::StatusOr<std::unique_ptr<TrustStore>> store = signing_test::TrustOnly(
+        *trusted_, "node1-collector", {"c1"}, {"node1"});
     ASSERT_TRUE(store.ok()) << store.status();
     // Batches are sealed at kT0 and observed at kT0 + sequence seconds.
     clock_.Set(kT0 + absl::Seconds(5));

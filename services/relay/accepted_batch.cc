@@ -47,9 +47,8 @@ absl::string_view AcceptedBatch::signed_batch_bytes() const {
   if (in.ReadTag() != kSignedBatchTag || !in.ReadVarint32(&length)) return {};
   const int offset = in.CurrentPosition();
   if (offset + static_cast<size_t>(length) > response.size()) return {};
-  return absl::string_view(reinterpret_cast<const char*>(response.begin()) +
-                               offset,
-                           length);
+  return absl::string_view(
+      reinterpret_cast<const char*>(response.begin()) + offset, length);
 }
 
 grpc::ByteBuffer AcceptedBatch::ToByteBuffer(bool snapshot) const {

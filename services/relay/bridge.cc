@@ -10,15 +10,17 @@ Bridge::Bridge(std::vector<std::string> upstream, BackoffOptions reconnect,
     : hub_(hub) {
   auto& connected = prometheus::BuildGauge()
                         .Name("hwcast_relay_bridge_connected")
-                        .Help("1 while the bridge's subscription to a remote "
-                              "relay is up.")
+                        .Help(
+                            "1 while the bridge's subscription to a remote "
+                            "relay is up.")
                         .Register(registry);
   for (std::string& address : upstream) {
     RelayLinkOptions options;
     options.reconnect = reconnect;
     prometheus::Gauge* gauge = &connected.Add({{"upstream", address}});
     options.address = std::move(address);
-    links_.push_back(std::make_unique<RelayLink>(std::move(options), this, gauge));
+    links_.push_back(
+        std::make_unique<RelayLink>(std::move(options), this, gauge));
   }
 }
 
@@ -32,12 +34,12 @@ void Bridge::Stop() {
   for (auto& link : links_) link->Stop();
 }
 
-BatchSink::Outcome Bridge::OnBatch(const hwcast::v1::SubscribeResponse& response,
-                                   std::string_view relay) {
+BatchSink::Outcome Bridge::OnBatch(
+    const hwcast::v1::SubscribeResponse& response, std::string_view relay) {
   const uint32_t hops = std::min<uint32_t>(response.hops() + 1u, 255u);
   const std::string peer(relay);
-  hwcast::v1::PublishAck ack =
-      hub_->Ingest(response.batch(), IngestOrigin{BatchOrigin::kBridge, peer, hops});
+  hwcast::v1::PublishAck ack = hub_->Ingest(
+      response.batch(), IngestOrigin{BatchOrigin::kBridge, peer, hops});
   switch (ack.result()) {
     case hwcast::v1::PublishAck::RESULT_ACCEPTED:
       return Outcome{Result::kAccepted, ""};

@@ -59,8 +59,8 @@ struct DatagramView {
 // flags, length mismatch, a REANNOUNCE_REQUEST with a payload, a BATCH
 // without one) or kTooLarge, and say what is wrong. Never reads outside
 // `bytes`.
-absl::StatusOr<DatagramView> ParseDatagram(absl::string_view bytes,
-                                           size_t max_bytes = kMaxDatagramBytes);
+absl::StatusOr<DatagramView> ParseDatagram(
+    absl::string_view bytes, size_t max_bytes = kMaxDatagramBytes);
 
 // Writes header + payload into `out` (replacing its contents).
 // INVALID_ARGUMENT (reason kTooLarge) if the result would exceed

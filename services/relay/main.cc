@@ -9,12 +9,12 @@
 #include "lib/backoff.h"
 #include "lib/batch_verifier.h"
 #include "lib/clock_impl.h"
-#include "lib/signed_batch_verifier.h"
-#include "lib/status_macros.h"
-#include "lib/time_util.h"
 #include "lib/daemon.h"
 #include "lib/daemon_server.h"
 #include "lib/log.h"
+#include "lib/signed_batch_verifier.h"
+#include "lib/status_macros.h"
+#include "lib/time_util.h"
 #include "prometheus/registry.h"
 #include "services/relay/bridge.h"
 #include "services/relay/multicast_mesh.h"
@@ -49,15 +49,14 @@ int main(int argc, char** argv) {
   // 2, pointing at the trust_file line.
   std::unique_ptr<hwcast::BatchVerifier> verifier;
   hwcast::LoadConfigOrExit(
-      &loaded,
-      [&](const google::protobuf::Message& message) -> absl::Status {
+      &loaded, [&](const google::protobuf::Message& message) -> absl::Status {
         HWCAST_RETURN_IF_ERROR(hwcast::relay::ValidateRelayConfig(message));
         const auto& config =
             static_cast<const hwcast::v1::RelayConfig&>(message);
-        HWCAST_ASSIGN_OR_RETURN(
-            verifier, hwcast::MakeBatchVerifier(
-                          config.trust_file(), config.insecure_accept_unsigned(),
-                          config.freshness(), clock));
+        HWCAST_ASSIGN_OR_RETURN(verifier, hwcast::MakeBatchVerifier(
+                                              config.trust_file(),
+                                              config.insecure_accept_unsigned(),
+                                              config.freshness(), clock));
         return absl::OkStatus();
       });
   const hwcast::v1::RelayConfig config =

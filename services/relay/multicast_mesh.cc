@@ -55,7 +55,8 @@ void MulticastMesh::Start() {
   SendReannounceRequest();
   HWCAST_LOG(INFO) << "multicast mesh on " << options_.group
                    << ": re-announcing every " << options_.reannounce_interval
-                   << ", sender id " << absl::StrCat(absl::Hex(options_.sender_id));
+                   << ", sender id "
+                   << absl::StrCat(absl::Hex(options_.sender_id));
 }
 
 void MulticastMesh::Stop() {
@@ -99,8 +100,8 @@ size_t MulticastMesh::SendBatches(const std::vector<BatchPtr>& batches) {
   size_t n = 0;
   auto flush = [&] {
     if (n == 0) return;
-    absl::Status s = transport_->Send(
-        absl::Span<const std::string>(datagrams_.data(), n));
+    absl::Status s =
+        transport_->Send(absl::Span<const std::string>(datagrams_.data(), n));
     if (!s.ok()) {
       metrics_->multicast_send_errors().Increment();
       HWCAST_LOG(WARNING) << "multicast send to " << options_.group

@@ -13,6 +13,7 @@
 #include "lib/fake_clock.h"
 #include "lib/reject_reason.h"
 #include "lib/signed_batch_verifier.h"
+#include "lib/signing_test_util.h"
 #include "lib/time_util.h"
 #include "lib/trust_store.h"
 #include "prometheus/registry.h"
@@ -173,9 +174,9 @@ TEST_F(MulticastMeshTest, JunkIsCountedByReasonAndChangesNothing) {
   Relay b(&lan_, "10.0.0.2", &clock_, &accept_all_);
   MemoryLan::Member* attacker = lan_.Join("10.0.0.66");
   std::string header_only;
-  ASSERT_TRUE(EncodeDatagram({DatagramType::kBatch, 0, 42}, "x", 1400,
-                             &header_only)
-                  .ok());
+  ASSERT_TRUE(
+      EncodeDatagram({DatagramType::kBatch, 0, 42}, "x", 1400, &header_only)
+          .ok());
   const std::string junk[] = {"", "HWCM", std::string(1400, 'A'),
                               std::string(2000, 'B'), header_only};
   ASSERT_TRUE(attacker->Send(junk).ok());
@@ -289,22 +290,14 @@ TEST_F(MulticastMeshTest, ForgedAndTamperedBatchesAreRefusedBySignature) {
   absl::StatusOr<Ed25519PrivateKey> key = Ed25519PrivateKey::Generate();
   absl::StatusOr<Ed25519PrivateKey> rogue = Ed25519PrivateKey::Generate();
   ASSERT_TRUE(key.ok() && rogue.ok());
-  hwcast::v1::TrustConfig trust;
-  auto* entry = trust.add_collectors();
-  entry->set_public_key(key->public_key().ToText());
-  entry->add_collector_ids("h1");
-  entry->add_hosts("h1");
-  auto store = TrustStore::Create(trust);
+  auto store = signing_test::TrustOnly(*key, "h1", {"h1"}, {"h1"});
   ASSERT_TRUE(store.ok()) << store.status();
   SignedBatchVerifier verifier(*std::move(store), FreshnessOptions(), &clock_);
   Relay b(&lan_, "10.0.0.2", &clock_, &verifier);
   MemoryLan::Member* attacker = lan_.Join("10.0.0.66");
 
   auto sign = [](const Ed25519PrivateKey& k, hwcast::v1::ReadingBatch batch) {
-    hwcast::v1::SignedBatch s = Signed(batch);
-    s.set_signature(k.Sign(s.batch()));
-    s.set_key_id(k.public_key().key_id());
-    return s;
+    return signing_test::SignBatch(batch, k);
   };
   auto datagram = [](const hwcast::v1::SignedBatch& s) {
     std::string out;

@@ -90,7 +90,8 @@ PublishAck RelayHub::Ingest(hwcast::v1::SignedBatch signed_batch,
     case CollectorTracker::Result::kRetiredEpoch:
       return Reject(
           signed_batch,
-          Rejection(absl::StatusCode::kFailedPrecondition, RejectReason::kReplay,
+          Rejection(absl::StatusCode::kFailedPrecondition,
+                    RejectReason::kReplay,
                     absl::StrCat("epoch ", parsed->epoch(), " of collector '",
                                  parsed->collector_id(),
                                  "' is retired (the collector restarted "

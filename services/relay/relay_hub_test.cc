@@ -160,12 +160,13 @@ TEST_F(RelayHubTest, VerifierRejectsBeforeDedupAndStateCountingTheReason) {
   EXPECT_THAT(ack.error(), HasSubstr("unknown key id"));
   EXPECT_EQ(hub_.state().size(), 0u);
   EXPECT_EQ(hub_.ListCollectors().collectors_size(), 0);
-  EXPECT_EQ(metrics_.rejected(BatchOrigin::kMulticast, RejectReason::kUnknownKey)
-                .Value(),
-            1);
   EXPECT_EQ(
-      metrics_.rejected(BatchOrigin::kPublish, RejectReason::kUnknownKey).Value(),
-      0);
+      metrics_.rejected(BatchOrigin::kMulticast, RejectReason::kUnknownKey)
+          .Value(),
+      1);
+  EXPECT_EQ(metrics_.rejected(BatchOrigin::kPublish, RejectReason::kUnknownKey)
+                .Value(),
+            0);
   // The forged copy did not poison dedup: the genuine batch is still new.
   signed_batch.set_key_id("good");
   EXPECT_EQ(hub_.Ingest(signed_batch, "test").result(),
@@ -181,9 +182,9 @@ TEST_F(RelayHubTest, CountsMalformedAndTooLargeByReason) {
     readings.push_back(Temperature("host", "s" + std::to_string(i), 1, i));
   }
   hub_.Ingest(Signed(Batch("big", 3, 4, readings)), "test");
-  EXPECT_EQ(
-      metrics_.rejected(BatchOrigin::kPublish, RejectReason::kMalformed).Value(),
-      1);
+  EXPECT_EQ(metrics_.rejected(BatchOrigin::kPublish, RejectReason::kMalformed)
+                .Value(),
+            1);
   EXPECT_EQ(
       metrics_.rejected(BatchOrigin::kPublish, RejectReason::kTooLarge).Value(),
       1);
@@ -234,10 +235,9 @@ TEST_F(RelayHubTest, RecordsClockOffsetAndKeyPerCollector) {
 TEST_F(RelayHubTest, RefusesBatchesOfRetiredEpochsAsReplays) {
   // Default tracker: 4 epochs per collector. Epochs 1..5: epoch 1 retires.
   for (uint64_t epoch = 1; epoch <= 5; ++epoch) {
-    ASSERT_EQ(
-        Ingest(Batch("c", epoch, 1, {Temperature("h", "t", epoch, 20)}))
-            .result(),
-        PublishAck::RESULT_ACCEPTED);
+    ASSERT_EQ(Ingest(Batch("c", epoch, 1, {Temperature("h", "t", epoch, 20)}))
+                  .result(),
+              PublishAck::RESULT_ACCEPTED);
   }
   PublishAck ack = Ingest(Batch("c", 1, 2, {Temperature("h", "t", 9, 20)}));
   EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);

@@ -35,30 +35,34 @@ RelayMetrics::RelayMetrics(prometheus::Registry& registry)
         BatchOriginLabel(static_cast<BatchOrigin>(origin));
     rejected_by_[origin][0] = &rejected.Add(
         {{"origin", origin_label},
-         {"reason", std::string(RejectReasonLabel(RejectReason::kUnspecified))}});
+         {"reason",
+          std::string(RejectReasonLabel(RejectReason::kUnspecified))}});
     for (RejectReason reason : kAllRejectReasons) {
-      rejected_by_[origin][static_cast<int>(reason)] = &rejected.Add(
-          {{"origin", origin_label},
-           {"reason", std::string(RejectReasonLabel(reason))}});
+      rejected_by_[origin][static_cast<int>(reason)] =
+          &rejected.Add({{"origin", origin_label},
+                         {"reason", std::string(RejectReasonLabel(reason))}});
     }
   }
   clock_offset_ = &prometheus::BuildGauge()
                        .Name("hwcast_relay_collector_clock_offset_seconds")
-                       .Help("This relay's receive time minus the sent_time "
-                             "of the collector's newest batch (clock offset "
-                             "plus transit delay).")
+                       .Help(
+                           "This relay's receive time minus the sent_time "
+                           "of the collector's newest batch (clock offset "
+                           "plus transit delay).")
                        .Register(registry);
   auto& sent = prometheus::BuildCounter()
                    .Name("hwcast_relay_multicast_batches_sent_total")
-                   .Help("Batches multicast on the LAN: live as accepted, "
-                         "or re-announced.")
+                   .Help(
+                       "Batches multicast on the LAN: live as accepted, "
+                       "or re-announced.")
                    .Register(registry);
   sent_live_ = &sent.Add({{"kind", "live"}});
   sent_reannounce_ = &sent.Add({{"kind", "reannounce"}});
   received_ = &prometheus::BuildCounter()
                    .Name("hwcast_relay_multicast_datagrams_received_total")
-                   .Help("Datagrams received from the multicast group "
-                         "(before any check).")
+                   .Help(
+                       "Datagrams received from the multicast group "
+                       "(before any check).")
                    .Register(registry)
                    .Add({});
   send_errors_ = &prometheus::BuildCounter()
@@ -74,15 +78,17 @@ RelayMetrics::RelayMetrics(prometheus::Registry& registry)
   skipped_queue_full_ = &skipped.Add({{"reason", "queue_full"}});
   auto& requests = prometheus::BuildCounter()
                        .Name("hwcast_relay_reannounce_requests_total")
-                       .Help("Other relays' requests to re-announce, by "
-                             "whether this relay answered (rate-limited).")
+                       .Help(
+                           "Other relays' requests to re-announce, by "
+                           "whether this relay answered (rate-limited).")
                        .Register(registry);
   answered_ = &requests.Add({{"result", "answered"}});
   ignored_ = &requests.Add({{"result", "ignored"}});
   senders_ = &prometheus::BuildGauge()
                   .Name("hwcast_relay_multicast_senders")
-                  .Help("Multicast sender addresses with a rate bucket of "
-                        "their own.")
+                  .Help(
+                      "Multicast sender addresses with a rate bucket of "
+                      "their own.")
                   .Register(registry)
                   .Add({});
 }

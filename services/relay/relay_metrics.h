@@ -31,8 +31,8 @@
 #include "lib/metrics.h"
 #include "lib/reject_reason.h"
 #include "prometheus/counter.h"
-#include "prometheus/gauge.h"
 #include "prometheus/family.h"
+#include "prometheus/gauge.h"
 #include "prometheus/registry.h"
 #include "services/relay/accepted_batch.h"
 
@@ -63,9 +63,7 @@ class RelayMetrics {
   prometheus::Gauge& ClockOffset(const std::string& collector_id);
 
   prometheus::Counter& multicast_sent_live() { return *sent_live_; }
-  prometheus::Counter& multicast_sent_reannounce() {
-    return *sent_reannounce_;
-  }
+  prometheus::Counter& multicast_sent_reannounce() { return *sent_reannounce_; }
   prometheus::Counter& multicast_received() { return *received_; }
   prometheus::Counter& multicast_send_errors() { return *send_errors_; }
   prometheus::Counter& multicast_skipped_too_large() {
@@ -87,9 +85,9 @@ class RelayMetrics {
   prometheus::Gauge* subscribers_;
   prometheus::Gauge* sources_;
   // [origin][reason]
-  prometheus::Counter* rejected_by_[kNumBatchOrigins]
-                                   [static_cast<int>(RejectReason::kRateLimited) +
-                                    1] = {};
+  prometheus::Counter*
+      rejected_by_[kNumBatchOrigins]
+                  [static_cast<int>(RejectReason::kRateLimited) + 1] = {};
   prometheus::Family<prometheus::Gauge>* clock_offset_;
   prometheus::Counter* sent_live_;
   prometheus::Counter* sent_reannounce_;

@@ -178,17 +178,16 @@ std::string FormatLatestTable(const hwcast::v1::ListLatestResponse& response,
 std::string FormatCollectorsTable(
     const hwcast::v1::ListCollectorsResponse& response, absl::Time now) {
   if (response.collectors().empty()) return "no collectors\n";
-  Table table({"COLLECTOR", "EPOCH", "KEY", "ACCEPTED", "MISSING",
-               "DUPLICATES", "CLOCK OFFSET", "LAST BATCH"});
+  Table table({"COLLECTOR", "EPOCH", "KEY", "ACCEPTED", "MISSING", "DUPLICATES",
+               "CLOCK OFFSET", "LAST BATCH"});
   for (const hwcast::v1::CollectorInfo& c : response.collectors()) {
     const absl::Time last = FromProtoTime(c.last_received_time());
-    table.AddRow({c.collector_id(), absl::StrCat(c.epoch()),
-                  OrDash(c.key_name()), absl::StrCat(c.batches_accepted()),
-                  absl::StrCat(c.missing_batches()),
-                  absl::StrCat(c.duplicates()),
-                  absl::StrFormat("%+.3fs", c.clock_offset_seconds()),
-                  c.has_last_received_time() ? FormatAge(now - last) + " ago"
-                                             : "-"});
+    table.AddRow(
+        {c.collector_id(), absl::StrCat(c.epoch()), OrDash(c.key_name()),
+         absl::StrCat(c.batches_accepted()), absl::StrCat(c.missing_batches()),
+         absl::StrCat(c.duplicates()),
+         absl::StrFormat("%+.3fs", c.clock_offset_seconds()),
+         c.has_last_received_time() ? FormatAge(now - last) + " ago" : "-"});
   }
   return table.Render();
 }
