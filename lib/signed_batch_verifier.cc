@@ -1,5 +1,6 @@
 #include "lib/signed_batch_verifier.h"
 
+#include <string>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -14,13 +15,19 @@ namespace {
 
 constexpr absl::Duration kMinMaxAge = absl::Seconds(10);
 
-absl::Status CheckTime(absl::string_view what, absl::Time t, absl::Time now,
+// `what` names the time in the error; it is only called on failure, so the
+// per-reading label is never built for a fresh batch.
+template <typename What>
+absl::Status CheckTime(const What& what, absl::Time t, absl::Time now,
                        const FreshnessOptions& freshness) {
+  if (t >= now - freshness.max_age && t <= now + freshness.max_clock_skew) {
+    return absl::OkStatus();
+  }
   if (t < now - freshness.max_age) {
     return Rejection(
         absl::StatusCode::kFailedPrecondition, RejectReason::kStale,
         absl::StrCat(
-            what, " ", absl::FormatTime(t), " is ",
+            what(), " ", absl::FormatTime(t), " is ",
             absl::FormatDuration(absl::Trunc(now - t, absl::Seconds(1))),
             " old (freshness max_age ", absl::FormatDuration(freshness.max_age),
             "): stale or replayed, or the collector's clock is "
@@ -30,7 +37,7 @@ absl::Status CheckTime(absl::string_view what, absl::Time t, absl::Time now,
     return Rejection(
         absl::StatusCode::kFailedPrecondition, RejectReason::kFuture,
         absl::StrCat(
-            what, " ", absl::FormatTime(t), " is ",
+            what(), " ", absl::FormatTime(t), " is ",
             absl::FormatDuration(absl::Trunc(t - now, absl::Seconds(1))),
             " in the future (freshness max_clock_skew ",
             absl::FormatDuration(freshness.max_clock_skew),
@@ -118,14 +125,17 @@ absl::Status SignedBatchVerifier::Verify(
                      "batch has no sent_time (needed for the freshness "
                      "check)");
   }
-  HWCAST_RETURN_IF_ERROR(CheckTime(
-      "sent_time", FromProtoTime(batch.sent_time()), now, freshness_));
+  HWCAST_RETURN_IF_ERROR(CheckTime([] { return std::string("sent_time"); },
+                                   FromProtoTime(batch.sent_time()), now,
+                                   freshness_));
   for (int i = 0; i < batch.readings_size(); ++i) {
     const hwcast::v1::Reading& reading = batch.readings(i);
-    HWCAST_RETURN_IF_ERROR(
-        CheckTime(absl::StrCat("readings[", i, "] (", reading.host(), "/",
-                               reading.source_id(), ") observed_time"),
-                  FromProtoTime(reading.observed_time()), now, freshness_));
+    HWCAST_RETURN_IF_ERROR(CheckTime(
+        [&] {
+          return absl::StrCat("readings[", i, "] (", reading.host(), "/",
+                              reading.source_id(), ") observed_time");
+        },
+        FromProtoTime(reading.observed_time()), now, freshness_));
   }
   return absl::OkStatus();
 }

@@ -1,16 +1,14 @@
 #include "services/collector/collector_config.h"
 
-#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
-#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "lib/backoff.h"
+#include "absl/strings/string_view.h"
+#include "lib/config_checks.h"
 #include "lib/status_macros.h"
 #include "lib/time_util.h"
 #include "services/collector/sources/hwmon_source.h"
@@ -20,10 +18,6 @@ namespace {
 
 using ::hwcast::v1::CollectorConfig;
 using ::hwcast::v1::SourceConfig;
-
-absl::Status Invalid(absl::string_view key, absl::string_view message) {
-  return absl::InvalidArgumentError(absl::StrCat(key, ": ", message));
-}
 
 bool HasSpaceOrControl(absl::string_view s) {
   for (char c : s) {
@@ -45,38 +39,9 @@ bool IsValidSourceId(absl::string_view id) {
 
 absl::Status CheckName(absl::string_view key, const std::string& value) {
   if (HasSpaceOrControl(value)) {
-    return Invalid(key, absl::StrCat("'", value,
-                                     "' must not contain whitespace or "
-                                     "control characters"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckPositive(absl::string_view key, bool has,
-                           const google::protobuf::Duration& d) {
-  if (has && FromProtoDuration(d) <= absl::ZeroDuration()) {
-    return Invalid(key, "must be positive");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckAddressList(
-    absl::string_view key,
-    const google::protobuf::RepeatedPtrField<std::string>& addresses,
-    bool allow_port_zero) {
-  std::map<std::string, int> seen;
-  for (int i = 0; i < addresses.size(); ++i) {
-    const std::string item_key = absl::StrCat(key, "[", i, "]");
-    if (absl::Status s = ValidateEndpoint(addresses[i], /*allow_unix=*/true,
-                                          allow_port_zero);
-        !s.ok()) {
-      return Invalid(item_key, s.message());
-    }
-    auto [it, inserted] = seen.emplace(addresses[i], i);
-    if (!inserted) {
-      return Invalid(item_key,
-                     absl::StrCat("duplicate of ", key, "[", it->second, "]"));
-    }
+    return ConfigError(key, absl::StrCat("'", value,
+                                         "' must not contain whitespace or "
+                                         "control characters"));
   }
   return absl::OkStatus();
 }
@@ -84,21 +49,24 @@ absl::Status CheckAddressList(
 absl::Status ValidateSource(const SourceConfig& source, int i) {
   const std::string key = absl::StrCat("sources[", i, "]");
   if (!source.id().empty() && !IsValidSourceId(source.id())) {
-    return Invalid(absl::StrCat(key, ".id"),
-                   absl::StrCat("'", source.id(),
-                                "' may only contain letters, digits and "
-                                "'_', '.', ':', '-'"));
+    return ConfigError(absl::StrCat(key, ".id"),
+                       absl::StrCat("'", source.id(),
+                                    "' may only contain letters, digits and "
+                                    "'_', '.', ':', '-'"));
   }
-  HWCAST_RETURN_IF_ERROR(CheckPositive(absl::StrCat(key, ".interval"),
-                                       source.has_interval(),
-                                       source.interval()));
-  HWCAST_RETURN_IF_ERROR(CheckPositive(absl::StrCat(key, ".timeout"),
-                                       source.has_timeout(), source.timeout()));
+  if (source.has_interval()) {
+    HWCAST_RETURN_IF_ERROR(CheckPositiveDuration(absl::StrCat(key, ".interval"),
+                                                 source.interval()));
+  }
+  if (source.has_timeout()) {
+    HWCAST_RETURN_IF_ERROR(
+        CheckPositiveDuration(absl::StrCat(key, ".timeout"), source.timeout()));
+  }
   switch (source.kind_case()) {
     case SourceConfig::kHwmon: {
       const std::string& root = source.hwmon().root();
       if (!root.empty() && !absl::StartsWith(root, "/")) {
-        return Invalid(
+        return ConfigError(
             absl::StrCat(key, ".hwmon.root"),
             absl::StrCat("must be an absolute path, got '", root, "'"));
       }
@@ -108,145 +76,49 @@ absl::Status ValidateSource(const SourceConfig& source, int i) {
       const hwcast::v1::FileSourceConfig& file = source.file();
       const std::string file_key = absl::StrCat(key, ".file");
       if (file.path().empty()) {
-        return Invalid(absl::StrCat(file_key, ".path"), "required");
+        return ConfigError(absl::StrCat(file_key, ".path"), "required");
       }
       if (!absl::StartsWith(file.path(), "/")) {
-        return Invalid(
+        return ConfigError(
             absl::StrCat(file_key, ".path"),
             absl::StrCat("must be an absolute path, got '", file.path(), "'"));
       }
       if (file.kind() != hwcast::v1::READING_KIND_UNSPECIFIED &&
           file.kind() != hwcast::v1::READING_KIND_TEMPERATURE &&
           file.kind() != hwcast::v1::READING_KIND_HUMIDITY) {
-        return Invalid(absl::StrCat(file_key, ".kind"),
-                       absl::StrCat("must be temperature or humidity, got ",
-                                    hwcast::v1::ReadingKind_Name(file.kind())));
+        return ConfigError(
+            absl::StrCat(file_key, ".kind"),
+            absl::StrCat("must be temperature or humidity, got ",
+                         hwcast::v1::ReadingKind_Name(file.kind())));
       }
       if (file.has_scale() &&
           (!std::isfinite(file.scale()) || file.scale() == 0)) {
-        return Invalid(absl::StrCat(file_key, ".scale"),
-                       "must be a finite, nonzero number");
+        return ConfigError(absl::StrCat(file_key, ".scale"),
+                           "must be a finite, nonzero number");
       }
       if (!std::isfinite(file.offset())) {
-        return Invalid(absl::StrCat(file_key, ".offset"),
-                       "must be a finite number");
+        return ConfigError(absl::StrCat(file_key, ".offset"),
+                           "must be a finite number");
       }
       break;
     }
     case SourceConfig::KIND_NOT_SET:
-      return Invalid(key, "set one of 'hwmon' or 'file'");
+      return ConfigError(key, "set one of 'hwmon' or 'file'");
   }
   if (source.id().empty()) {
     const std::string id = DefaultSourceId(source);
     if (!IsValidSourceId(id)) {
-      return Invalid(absl::StrCat(key, ".id"),
-                     absl::StrCat("required: the default id '", id,
-                                  "' taken from the file name may only "
-                                  "contain letters, digits and '_', '.', "
-                                  "':', '-'"));
+      return ConfigError(absl::StrCat(key, ".id"),
+                         absl::StrCat("required: the default id '", id,
+                                      "' taken from the file name may only "
+                                      "contain letters, digits and '_', '.', "
+                                      "':', '-'"));
     }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateReconnect(const hwcast::v1::BackoffConfig& reconnect) {
-  HWCAST_RETURN_IF_ERROR(CheckPositive(
-      "reconnect.initial", reconnect.has_initial(), reconnect.initial()));
-  HWCAST_RETURN_IF_ERROR(
-      CheckPositive("reconnect.max", reconnect.has_max(), reconnect.max()));
-  const BackoffOptions options = BackoffOptions::FromConfig(reconnect);
-  if (options.max < options.initial) {
-    return Invalid("reconnect.max",
-                   absl::StrCat("must be at least reconnect.initial (",
-                                absl::FormatDuration(options.initial), ")"));
-  }
-  if (!std::isfinite(reconnect.multiplier()) ||
-      (reconnect.multiplier() != 0 && reconnect.multiplier() < 1)) {
-    return Invalid("reconnect.multiplier", "must be at least 1");
-  }
-  if (!std::isfinite(reconnect.jitter()) || reconnect.jitter() < 0 ||
-      reconnect.jitter() > 1) {
-    return Invalid("reconnect.jitter", "must be between 0 and 1");
   }
   return absl::OkStatus();
 }
 
 }  // namespace
-
-absl::Status ValidateEndpoint(absl::string_view address, bool allow_unix,
-                              bool allow_port_zero) {
-  if (address.empty()) return absl::InvalidArgumentError("empty address");
-  if (HasSpaceOrControl(address)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", address, "' must not contain whitespace"));
-  }
-  if (absl::StartsWith(address, "unix:")) {
-    if (!allow_unix) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", address, "': unix sockets are not allowed here"));
-    }
-    const absl::string_view path = address.substr(5);
-    if (path.empty() || path[0] != '/') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", address,
-                       "': the socket path must be absolute, e.g. "
-                       "unix:/run/hwcast/relay.sock"));
-    }
-    return absl::OkStatus();
-  }
-  absl::string_view host;
-  absl::string_view port;
-  if (address[0] == '[') {
-    const size_t close = address.find(']');
-    if (close == absl::string_view::npos || close + 1 >= address.size() ||
-        address[close + 1] != ':') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", address, "' is not of the form [IPV6]:PORT, e.g. [::1]:7430"));
-    }
-    host = address.substr(1, close - 1);
-    port = address.substr(close + 2);
-    for (char c : host) {
-      if (!absl::ascii_isxdigit(c) && c != ':' && c != '.' && c != '%' &&
-          !absl::ascii_isalnum(c)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("'", address, "': bad IPv6 address"));
-      }
-    }
-  } else {
-    const size_t colon = address.rfind(':');
-    if (colon == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", address, "' needs a port, e.g. 127.0.0.1:7430"));
-    }
-    host = address.substr(0, colon);
-    port = address.substr(colon + 1);
-    if (host.find(':') != absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", address, "': IPv6 addresses need brackets, e.g. [::1]:7430"));
-    }
-    for (char c : host) {
-      if (!absl::ascii_isalnum(c) && c != '.' && c != '-' && c != '_') {
-        return absl::InvalidArgumentError(
-            absl::StrCat("'", address, "': bad host name '", host, "'"));
-      }
-    }
-  }
-  if (host.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", address, "' has no host, e.g. 127.0.0.1:7430"));
-  }
-  int port_number = -1;
-  const bool digits =
-      !port.empty() && port.size() <= 5 &&
-      std::all_of(port.begin(), port.end(), absl::ascii_isdigit);
-  if (!digits || !absl::SimpleAtoi(port, &port_number) || port_number > 65535 ||
-      (port_number == 0 && !allow_port_zero)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", address, "': port '", port, "' must be a number ",
-                     allow_port_zero ? "from 0" : "from 1", " to 65535"));
-  }
-  return absl::OkStatus();
-}
 
 std::string DefaultSourceId(const SourceConfig& source) {
   if (source.has_file()) {
@@ -265,19 +137,8 @@ absl::Status ValidateCollectorConfig(const google::protobuf::Message& message) {
   HWCAST_RETURN_IF_ERROR(CheckName("collector_id", config->collector_id()));
   HWCAST_RETURN_IF_ERROR(CheckName("host", config->host()));
 
-  HWCAST_RETURN_IF_ERROR(CheckAddressList(
-      "server.listen", config->server().listen(), /*allow_port_zero=*/true));
-  const std::string& metrics = config->server().metrics_listen();
-  if (!metrics.empty() && metrics != kMetricsOff) {
-    if (absl::Status s = ValidateEndpoint(metrics, /*allow_unix=*/false,
-                                          /*allow_port_zero=*/true);
-        !s.ok()) {
-      return Invalid("server.metrics_listen",
-                     absl::StrCat(s.message(), " (or \"off\")"));
-    }
-  }
-  HWCAST_RETURN_IF_ERROR(CheckAddressList("relays", config->relays(),
-                                          /*allow_port_zero=*/false));
+  HWCAST_RETURN_IF_ERROR(CheckServerConfig(config->server()));
+  HWCAST_RETURN_IF_ERROR(CheckDialTargetList("relays", config->relays()));
 
   std::map<std::string, int> ids;
   for (int i = 0; i < config->sources_size(); ++i) {
@@ -287,7 +148,7 @@ absl::Status ValidateCollectorConfig(const google::protobuf::Message& message) {
         source.id().empty() ? DefaultSourceId(source) : source.id();
     auto [it, inserted] = ids.emplace(id, i);
     if (!inserted) {
-      return Invalid(
+      return ConfigError(
           absl::StrCat("sources[", i, "].id"),
           absl::StrCat("duplicate source id '", id, "' (also sources[",
                        it->second, "]); set a unique id"));
@@ -295,28 +156,21 @@ absl::Status ValidateCollectorConfig(const google::protobuf::Message& message) {
   }
 
   if (config->batch_max_readings() > kMaxBatchMaxReadings) {
-    return Invalid("batch_max_readings",
-                   absl::StrCat("must be at most ", kMaxBatchMaxReadings));
+    return ConfigError("batch_max_readings",
+                       absl::StrCat("must be at most ", kMaxBatchMaxReadings));
   }
   if (config->has_batch_max_delay()) {
-    const absl::Duration d = FromProtoDuration(config->batch_max_delay());
-    if (d <= absl::ZeroDuration()) {
-      return Invalid("batch_max_delay", "must be positive");
-    }
-    if (d > kMaxBatchMaxDelay) {
-      return Invalid("batch_max_delay",
-                     absl::StrCat("must be at most ",
-                                  absl::FormatDuration(kMaxBatchMaxDelay)));
-    }
+    HWCAST_RETURN_IF_ERROR(CheckPositiveDuration(
+        "batch_max_delay", config->batch_max_delay(), kMaxBatchMaxDelay));
   }
   if (config->buffer_batches() > kMaxBufferBatches) {
-    return Invalid("buffer_batches",
-                   absl::StrCat("must be at most ", kMaxBufferBatches));
+    return ConfigError("buffer_batches",
+                       absl::StrCat("must be at most ", kMaxBufferBatches));
   }
   if (config->max_batch_bytes() != 0 &&
       (config->max_batch_bytes() < kMinMaxBatchBytes ||
        config->max_batch_bytes() > kMaxMaxBatchBytes)) {
-    return Invalid(
+    return ConfigError(
         "max_batch_bytes",
         absl::StrCat("must be between ", kMinMaxBatchBytes, " and ",
                      kMaxMaxBatchBytes, " (default ", kDefaultMaxBatchBytes,
@@ -325,10 +179,10 @@ absl::Status ValidateCollectorConfig(const google::protobuf::Message& message) {
   }
   for (char c : config->signing_key()) {
     if (absl::ascii_iscntrl(c)) {
-      return Invalid("signing_key", "must not contain control characters");
+      return ConfigError("signing_key", "must not contain control characters");
     }
   }
-  return ValidateReconnect(config->reconnect());
+  return CheckBackoffConfig("reconnect", config->reconnect());
 }
 
 CollectorConfig CollectorConfigWithDefaults(const CollectorConfig& config,

@@ -6,7 +6,6 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "hwcast/v1/config.pb.h"
@@ -17,7 +16,6 @@ inline constexpr char kDefaultRelayAddress[] = "127.0.0.1:7430";
 inline constexpr char kDefaultListenTcp[] = "127.0.0.1:7432";
 inline constexpr char kDefaultListenUnix[] = "unix:/run/hwcast/collector.sock";
 inline constexpr char kDefaultMetricsListen[] = "127.0.0.1:9432";
-inline constexpr char kMetricsOff[] = "off";
 inline constexpr absl::Duration kDefaultInterval = absl::Seconds(10);
 inline constexpr absl::Duration kDefaultTimeout = absl::Seconds(5);
 inline constexpr uint32_t kDefaultBatchMaxReadings = 256;
@@ -36,8 +34,8 @@ inline constexpr uint32_t kMaxMaxBatchBytes = 1 << 20;
 //   - collector_id, host: no whitespace or control characters;
 //   - server.listen[i]: "HOST:PORT" (port 0 allowed) or "unix:/abs/path";
 //     server.metrics_listen: "", "off" or "HOST:PORT";
-//   - relays[i]: "HOST:PORT" (port 1..65535, IPv6 in brackets) or
-//     "unix:/abs/path"; no duplicates;
+//   - relays[i]: "HOST:PORT" (port 1..65535, IPv6 in brackets),
+//     "unix:/abs/path" or "dns:..."; no duplicates;
 //   - sources[i]: exactly one of hwmon / file; interval and timeout positive
 //     when set (timeout may exceed interval); id of letters, digits and
 //     "_.:-" (no '/', it separates sensor ids); effective ids unique (default
@@ -51,7 +49,8 @@ inline constexpr uint32_t kMaxMaxBatchBytes = 1 << 20;
 //     loaded at start-up by Ed25519BatchSigner::FromFile);
 //   - reconnect: durations positive, max >= initial, multiplier >= 1,
 //     jitter in [0, 1].
-// Suitable for LoadConfigOrExit.
+// Addresses, server, durations and reconnect are checked (and worded) as in
+// lib/config_checks.h. Suitable for LoadConfigOrExit.
 absl::Status ValidateCollectorConfig(const google::protobuf::Message& config);
 
 // The id a source gets when none is configured: "hwmon" for hwmon sources,
@@ -66,11 +65,6 @@ std::string DefaultSourceId(const hwcast::v1::SourceConfig& source);
 // the default listen addresses and their fallback).
 hwcast::v1::CollectorConfig CollectorConfigWithDefaults(
     const hwcast::v1::CollectorConfig& config, const std::string& system_host);
-
-// Checks one endpoint; the message does not name the key. `allow_unix`
-// accepts "unix:/abs/path"; `allow_port_zero` accepts port 0.
-absl::Status ValidateEndpoint(absl::string_view address, bool allow_unix,
-                              bool allow_port_zero);
 
 }  // namespace hwcast::collector
 

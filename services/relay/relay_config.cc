@@ -1,12 +1,9 @@
 #include "services/relay/relay_config.h"
 
-#include <cctype>
-#include <map>
 #include <string>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "lib/config_checks.h"
 #include "lib/signed_batch_verifier.h"
 #include "lib/status_macros.h"
 #include "lib/time_util.h"
@@ -18,89 +15,6 @@ namespace {
 
 using hwcast::v1::RelayConfig;
 
-absl::Status Invalid(const std::string& key, const std::string& what) {
-  return absl::InvalidArgumentError(absl::StrCat(key, ": ", what));
-}
-
-// "HOST:PORT", IPv6 hosts in brackets; port 0 picks a free port.
-absl::Status CheckHostPort(const std::string& key, const std::string& address) {
-  const std::string quoted = absl::StrCat("'", address, "'");
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    return Invalid(key, absl::StrCat(quoted, ": expected HOST:PORT"));
-  }
-  const std::string host = address.substr(0, colon);
-  const std::string port_text = address.substr(colon + 1);
-  if (host.front() == '[' || host.back() == ']') {
-    if (host.size() < 3 || host.front() != '[' || host.back() != ']') {
-      return Invalid(key,
-                     absl::StrCat(quoted, ": malformed IPv6 host in brackets"));
-    }
-  } else if (absl::StrContains(host, ":")) {
-    return Invalid(key, absl::StrCat(quoted,
-                                     ": put an IPv6 host in brackets, e.g. "
-                                     "[::1]:7430"));
-  }
-  for (char c : host) {
-    if (std::isspace(static_cast<unsigned char>(c))) {
-      return Invalid(key, absl::StrCat(quoted, ": space in host"));
-    }
-  }
-  bool digits = !port_text.empty() && port_text.size() <= 5;
-  for (char c : port_text) digits = digits && c >= '0' && c <= '9';
-  int port = 0;
-  if (!digits || !absl::SimpleAtoi(port_text, &port) || port > 65535) {
-    return Invalid(key, absl::StrCat(quoted, ": port must be 0..65535"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckListen(const std::string& key, const std::string& address) {
-  if (address.empty()) return Invalid(key, "empty address");
-  if (absl::StartsWith(address, "unix:")) {
-    const std::string path = address.substr(5);
-    if (path.empty()) return Invalid(key, "empty unix socket path");
-    if (path.front() != '/') {
-      return Invalid(key, absl::StrCat("'", address,
-                                       "': unix socket path must be absolute"));
-    }
-    return absl::OkStatus();
-  }
-  return CheckHostPort(key, address);
-}
-
-absl::Status CheckServer(const hwcast::v1::ServerConfig& server) {
-  std::map<std::string, int> seen;
-  for (int i = 0; i < server.listen_size(); ++i) {
-    const std::string key = absl::StrCat("server.listen[", i, "]");
-    HWCAST_RETURN_IF_ERROR(CheckListen(key, server.listen(i)));
-    auto [it, inserted] = seen.emplace(server.listen(i), i);
-    if (!inserted) {
-      return Invalid(
-          key, absl::StrCat("'", server.listen(i),
-                            "' duplicates server.listen[", it->second, "]"));
-    }
-  }
-  const std::string& metrics = server.metrics_listen();
-  if (!metrics.empty() && metrics != kMetricsOff) {
-    if (absl::StartsWith(metrics, "unix:")) {
-      return Invalid("server.metrics_listen",
-                     "metrics are served over HTTP on HOST:PORT, not a unix "
-                     "socket");
-    }
-    HWCAST_RETURN_IF_ERROR(CheckHostPort("server.metrics_listen", metrics));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckPositiveDuration(const std::string& key,
-                                   const google::protobuf::Duration& d) {
-  if (d.seconds() < 0 || d.nanos() < 0) {
-    return Invalid(key, "must not be negative");
-  }
-  return absl::OkStatus();
-}
-
 absl::Status CheckMulticast(const hwcast::v1::MulticastConfig& m) {
   if (m.group().empty()) {
     const bool other_set = m.port() != 0 || !m.interface().empty() ||
@@ -108,71 +22,59 @@ absl::Status CheckMulticast(const hwcast::v1::MulticastConfig& m) {
                            m.has_reannounce_interval() ||
                            m.max_datagram_bytes() != 0;
     if (other_set) {
-      return Invalid("multicast.group",
-                     "required when other multicast settings are given "
-                     "(e.g. 239.255.70.77 or ff15::7077)");
+      return ConfigError("multicast.group",
+                         "required when other multicast settings are given "
+                         "(e.g. 239.255.70.77 or ff15::7077)");
     }
     return absl::OkStatus();
   }
   HWCAST_RETURN_IF_ERROR(CheckMulticastGroup("multicast.group", m.group()));
   if (m.port() > 65535) {
-    return Invalid("multicast.port", "must be 1..65535 (0 or unset: 7433)");
+    return ConfigError("multicast.port", "must be 1..65535 (0 or unset: 7433)");
   }
   if (m.ttl() > 255) {
-    return Invalid("multicast.ttl", "must be 1..255 (0 or unset: 1)");
+    return ConfigError("multicast.ttl", "must be 1..255 (0 or unset: 1)");
   }
   if (m.max_datagram_bytes() != 0 &&
       (m.max_datagram_bytes() < kMinDatagramBytes ||
        m.max_datagram_bytes() > kMaxDatagramBytes)) {
-    return Invalid("multicast.max_datagram_bytes",
-                   absl::StrCat("must be between ", kMinDatagramBytes, " and ",
-                                kMaxDatagramBytes, " (0 or unset: ",
-                                kMaxDatagramBytes, ")"));
+    return ConfigError("multicast.max_datagram_bytes",
+                       absl::StrCat("must be between ", kMinDatagramBytes,
+                                    " and ", kMaxDatagramBytes,
+                                    " (0 or unset: ", kMaxDatagramBytes, ")"));
   }
-  HWCAST_RETURN_IF_ERROR(CheckPositiveDuration("multicast.reannounce_interval",
-                                               m.reannounce_interval()));
+  HWCAST_RETURN_IF_ERROR(CheckNonNegativeDuration(
+      "multicast.reannounce_interval", m.reannounce_interval()));
   if (m.has_reannounce_interval() &&
       FromProtoDuration(m.reannounce_interval()) != absl::ZeroDuration() &&
       FromProtoDuration(m.reannounce_interval()) < absl::Milliseconds(100)) {
-    return Invalid("multicast.reannounce_interval", "must be at least 100ms");
+    return ConfigError("multicast.reannounce_interval",
+                       "must be at least 100ms");
   }
   HWCAST_RETURN_IF_ERROR(
-      CheckPositiveDuration("multicast.reannounce_request_min_interval",
-                            m.reannounce_request_min_interval()));
+      CheckNonNegativeDuration("multicast.reannounce_request_min_interval",
+                               m.reannounce_request_min_interval()));
   if (m.sender_burst() != 0 && m.sender_rate() != 0 &&
       m.sender_burst() < m.sender_rate() / 10) {
-    return Invalid("multicast.sender_burst",
-                   "must be at least a tenth of sender_rate");
+    return ConfigError("multicast.sender_burst",
+                       "must be at least a tenth of sender_rate");
   }
   if (m.max_senders() > 65536) {
-    return Invalid("multicast.max_senders", "must be at most 65536");
+    return ConfigError("multicast.max_senders", "must be at most 65536");
   }
   return absl::OkStatus();
 }
 
 absl::Status CheckBridge(const hwcast::v1::BridgeConfig& bridge) {
-  std::map<std::string, int> seen;
-  for (int i = 0; i < bridge.upstream_size(); ++i) {
-    const std::string key = absl::StrCat("bridge.upstream[", i, "]");
-    const std::string& address = bridge.upstream(i);
-    if (absl::StartsWith(address, "unix:")) {
-      HWCAST_RETURN_IF_ERROR(CheckListen(key, address));
-    } else {
-      HWCAST_RETURN_IF_ERROR(CheckHostPort(key, address));
-    }
-    auto [it, inserted] = seen.emplace(address, i);
-    if (!inserted) {
-      return Invalid(key, absl::StrCat("'", address,
-                                       "' duplicates bridge.upstream[",
-                                       it->second, "]"));
-    }
-  }
+  HWCAST_RETURN_IF_ERROR(
+      CheckDialTargetList("bridge.upstream", bridge.upstream()));
   if (bridge.hop_limit() > kMaxBridgeHopLimit) {
-    return Invalid("bridge.hop_limit",
-                   absl::StrCat("must be 1..", kMaxBridgeHopLimit,
-                                " (0 or unset: ", kDefaultBridgeHopLimit, ")"));
+    return ConfigError(
+        "bridge.hop_limit",
+        absl::StrCat("must be 1..", kMaxBridgeHopLimit,
+                     " (0 or unset: ", kDefaultBridgeHopLimit, ")"));
   }
-  return absl::OkStatus();
+  return CheckBackoffConfig("bridge.reconnect", bridge.reconnect());
 }
 
 }  // namespace
@@ -184,9 +86,9 @@ absl::Status ValidateRelayConfig(const google::protobuf::Message& message) {
         absl::StrCat("expected hwcast.v1.RelayConfig, got ",
                      message.GetDescriptor()->full_name()));
   }
-  HWCAST_RETURN_IF_ERROR(CheckServer(config->server()));
+  HWCAST_RETURN_IF_ERROR(CheckServerConfig(config->server()));
   if (config->subscriber_queue_batches() > kMaxSubscriberQueueBatches) {
-    return Invalid(
+    return ConfigError(
         "subscriber_queue_batches",
         absl::StrCat("must be at most ", kMaxSubscriberQueueBatches,
                      " (0 or unset: ", kDefaultSubscriberQueueBatches, ")"));
@@ -194,7 +96,7 @@ absl::Status ValidateRelayConfig(const google::protobuf::Message& message) {
   const uint32_t max_bytes = config->max_batch_bytes();
   if (max_bytes != 0 &&
       (max_bytes < kMinMaxBatchBytes || max_bytes > kMaxMaxBatchBytes)) {
-    return Invalid(
+    return ConfigError(
         "max_batch_bytes",
         absl::StrCat("must be between ", kMinMaxBatchBytes, " and ",
                      kMaxMaxBatchBytes,
@@ -203,10 +105,10 @@ absl::Status ValidateRelayConfig(const google::protobuf::Message& message) {
                      kDefaultMaxBatchBytes));
   }
   if (config->trust_file().empty() && !config->insecure_accept_unsigned()) {
-    return Invalid("trust_file",
-                   "required: the file of trusted collector keys (see "
-                   "`hwcastctl keygen`); or set insecure_accept_unsigned: "
-                   "true to accept readings anyone could forge");
+    return ConfigError("trust_file",
+                       "required: the file of trusted collector keys (see "
+                       "`hwcastctl keygen`); or set insecure_accept_unsigned: "
+                       "true to accept readings anyone could forge");
   }
   HWCAST_RETURN_IF_ERROR(ValidateFreshnessConfig(config->freshness()));
   HWCAST_RETURN_IF_ERROR(CheckMulticast(config->multicast()));

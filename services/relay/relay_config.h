@@ -17,7 +17,6 @@ namespace hwcast::relay {
 inline constexpr char kDefaultListenTcp[] = "127.0.0.1:7430";
 inline constexpr char kDefaultListenUnix[] = "unix:/run/hwcast/relay.sock";
 inline constexpr char kDefaultMetricsListen[] = "127.0.0.1:9430";
-inline constexpr char kMetricsOff[] = "off";
 inline constexpr uint32_t kDefaultSubscriberQueueBatches = 1024;
 inline constexpr uint32_t kMaxSubscriberQueueBatches = 1'000'000;
 inline constexpr uint32_t kDefaultMaxBatchBytes = 1 << 20;
@@ -39,8 +38,10 @@ inline constexpr uint32_t kMaxBridgeHopLimit = 16;
 
 // Checks an hwcast.v1.RelayConfig as loaded from YAML (before defaults are
 // applied). Returns INVALID_ARGUMENT naming the offending key, e.g.
-// "server.listen[1]: '127.0.0.1:99999': port must be 0..65535". Suitable as
-// the validator passed to LoadConfigOrExit.
+// "server.listen[1]: '127.0.0.1:99999': port '99999' must be a number from 0
+// to 65535". Addresses, server, bridge.upstream and bridge.reconnect are
+// checked as in lib/config_checks.h. Suitable as the validator passed to
+// LoadConfigOrExit.
 absl::Status ValidateRelayConfig(const google::protobuf::Message& config);
 
 // The configuration the relay runs with: `config` with every unset field

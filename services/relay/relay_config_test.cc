@@ -35,7 +35,8 @@ TEST(RelayConfigTest, EmptyConfigLacksTheTrustFile) {
 TEST(RelayConfigTest, MinimalConfigGetsDefaults) {
   RelayConfig minimal = Parse("trust_file: /etc/hwcast/trust.yaml");
   EXPECT_TRUE(ValidateRelayConfig(minimal).ok());
-  EXPECT_TRUE(ValidateRelayConfig(Parse("insecure_accept_unsigned: true")).ok());
+  EXPECT_TRUE(
+      ValidateRelayConfig(Parse("insecure_accept_unsigned: true")).ok());
   RelayConfig effective = EffectiveRelayConfig(minimal);
   EXPECT_TRUE(effective.multicast().group().empty());  // off unless set
   EXPECT_EQ(effective.bridge().hop_limit(), 2u);
@@ -65,7 +66,7 @@ multicast:
   reannounce_interval: 2s
   max_datagram_bytes: 1200
   sender_rate: 50
-bridge: {upstream: ["far:7430"], hop_limit: 3}
+bridge: {upstream: ["far:7430", "dns:///relay.lan:7430"], hop_limit: 3}
 )");
   ASSERT_TRUE(ValidateRelayConfig(config).ok());
   RelayConfig effective = EffectiveRelayConfig(config);
@@ -121,11 +122,17 @@ TEST(RelayConfigTest, BadMulticastAndBridgeSettingsNameTheKey) {
       ErrorOf(t + "multicast: {group: 239.1.2.3, reannounce_interval: 1ms}"),
       HasSubstr("multicast.reannounce_interval: must be at least 100ms"));
   EXPECT_THAT(ErrorOf(t + "bridge: {upstream: [\"nohost\"]}"),
-              HasSubstr("bridge.upstream[0]: 'nohost': expected HOST:PORT"));
+              HasSubstr("bridge.upstream[0]: 'nohost' needs a port"));
+  EXPECT_THAT(ErrorOf(t + "bridge: {upstream: [\"far:0\"]}"),
+              HasSubstr("bridge.upstream[0]: 'far:0': port '0' must be a "
+                        "number from 1 to 65535"));
   EXPECT_THAT(ErrorOf(t + "bridge: {upstream: [\"a:1\", \"a:1\"]}"),
               HasSubstr("bridge.upstream[1]: 'a:1' duplicates"));
   EXPECT_THAT(ErrorOf(t + "bridge: {hop_limit: 17}"),
               HasSubstr("bridge.hop_limit: must be 1..16"));
+  EXPECT_THAT(ErrorOf(t + "bridge: {reconnect: {initial: 10s, max: 1s}}"),
+              HasSubstr("bridge.reconnect.max: must be at least "
+                        "bridge.reconnect.initial (10s)"));
   EXPECT_THAT(ErrorOf(t + "freshness: {max_age: 1s}"),
               HasSubstr("freshness.max_age"));
 }
@@ -134,11 +141,12 @@ TEST(RelayConfigTest, BadListenAddressesNameTheKey) {
   EXPECT_THAT(ErrorOf("server: {listen: [\"127.0.0.1:7430\", \"\"]}"),
               HasSubstr("server.listen[1]: empty address"));
   EXPECT_THAT(ErrorOf("server: {listen: [\"127.0.0.1:99999\"]}"),
-              HasSubstr("server.listen[0]: '127.0.0.1:99999': port must be"));
+              HasSubstr("server.listen[0]: '127.0.0.1:99999': port '99999' "
+                        "must be a number from 0 to 65535"));
   EXPECT_THAT(ErrorOf("server: {listen: [\"localhost\"]}"),
-              HasSubstr("server.listen[0]: 'localhost': expected HOST:PORT"));
+              HasSubstr("server.listen[0]: 'localhost' needs a port"));
   EXPECT_THAT(ErrorOf("server: {listen: [\"::1:7430\"]}"),
-              HasSubstr("in brackets"));
+              HasSubstr("IPv6 addresses need brackets"));
   EXPECT_THAT(ErrorOf("server: {listen: [\"unix:\"]}"),
               HasSubstr("server.listen[0]: empty unix socket path"));
   EXPECT_THAT(ErrorOf("server: {listen: [\"unix:relay.sock\"]}"),
@@ -147,14 +155,15 @@ TEST(RelayConfigTest, BadListenAddressesNameTheKey) {
               HasSubstr("server.listen[1]: '127.0.0.1:1' duplicates "
                         "server.listen[0]"));
   EXPECT_THAT(ErrorOf("server: {listen: [\"127.0.0.1:x\"]}"),
-              HasSubstr("port must be 0..65535"));
+              HasSubstr("port 'x' must be a number from 0 to 65535"));
 }
 
 TEST(RelayConfigTest, BadMetricsAddress) {
   EXPECT_THAT(ErrorOf("server: {metrics_listen: \"nope\"}"),
-              HasSubstr("server.metrics_listen: 'nope': expected HOST:PORT"));
+              HasSubstr("server.metrics_listen: 'nope' needs a port"));
   EXPECT_THAT(ErrorOf("server: {metrics_listen: \"unix:/tmp/m\"}"),
-              HasSubstr("server.metrics_listen: metrics are served over HTTP"));
+              HasSubstr("server.metrics_listen: 'unix:/tmp/m': metrics are "
+                        "served over HTTP"));
 }
 
 TEST(RelayConfigTest, BadLimits) {

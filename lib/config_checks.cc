@@ -1,0 +1,264 @@
+#include "lib/config_checks.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "lib/backoff.h"
+#include "lib/status_macros.h"
+#include "lib/time_util.h"
+
+namespace hwcast {
+namespace {
+
+// server.metrics_listen value that disables the exporter (as
+// lib/daemon_server.h's kMetricsOff).
+constexpr absl::string_view kMetricsOff = "off";
+
+bool HasSpaceOrControl(absl::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    return absl::ascii_isspace(c) || absl::ascii_iscntrl(c);
+  });
+}
+
+enum class AddressUse { kListen, kDial };
+
+// Everything CheckListenAddress and CheckDialTarget share: emptiness,
+// whitespace, "unix:" paths; then "dns:" (dialing only) or HOST:PORT.
+absl::Status CheckAddress(absl::string_view key, absl::string_view address,
+                          AddressUse use) {
+  if (address.empty()) return ConfigError(key, "empty address");
+  if (HasSpaceOrControl(address)) {
+    return ConfigError(key,
+                       absl::StrCat("'", address,
+                                    "' must not contain whitespace or control "
+                                    "characters"));
+  }
+  if (absl::ConsumePrefix(&address, "unix:")) {
+    if (address.empty()) return ConfigError(key, "empty unix socket path");
+    if (address.front() != '/') {
+      return ConfigError(
+          key, absl::StrCat("'unix:", address,
+                            "': the socket path must be absolute, e.g. "
+                            "unix:/run/hwcast/relay.sock"));
+    }
+    return absl::OkStatus();
+  }
+  if (use == AddressUse::kDial && absl::StartsWith(address, "dns:")) {
+    if (address.size() == 4) return ConfigError(key, "empty dns target");
+    return absl::OkStatus();
+  }
+  return CheckHostPort(key, address,
+                       /*allow_port_zero=*/use == AddressUse::kListen);
+}
+
+absl::Status CheckMalformed(absl::string_view key,
+                            const google::protobuf::Duration& d) {
+  if (d.nanos() <= -1'000'000'000 || d.nanos() >= 1'000'000'000 ||
+      (d.seconds() > 0 && d.nanos() < 0) ||
+      (d.seconds() < 0 && d.nanos() > 0)) {
+    return ConfigError(key, "malformed duration");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ConfigError(absl::string_view key, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(key, ": ", what));
+}
+
+absl::Status CheckHostPort(absl::string_view key, absl::string_view address,
+                           bool allow_port_zero) {
+  if (address.empty()) return ConfigError(key, "empty address");
+  if (HasSpaceOrControl(address)) {
+    return ConfigError(key,
+                       absl::StrCat("'", address,
+                                    "' must not contain whitespace or control "
+                                    "characters"));
+  }
+  absl::string_view host;
+  absl::string_view port;
+  if (address[0] == '[') {
+    const size_t close = address.find(']');
+    if (close == absl::string_view::npos || close + 1 >= address.size() ||
+        address[close + 1] != ':') {
+      return ConfigError(key, absl::StrCat("'", address,
+                                           "' is not of the form [IPV6]:PORT, "
+                                           "e.g. [::1]:7430"));
+    }
+    host = address.substr(1, close - 1);
+    port = address.substr(close + 2);
+    // Hex digits, ':', an embedded IPv4 address, a "%zone" (interface name).
+    for (char c : host) {
+      if (!absl::ascii_isalnum(c) && c != ':' && c != '.' && c != '%' &&
+          c != '-' && c != '_') {
+        return ConfigError(key,
+                           absl::StrCat("'", address, "': bad IPv6 address"));
+      }
+    }
+  } else {
+    const size_t colon = address.rfind(':');
+    if (colon == absl::string_view::npos) {
+      return ConfigError(key, absl::StrCat("'", address,
+                                           "' needs a port, e.g. "
+                                           "127.0.0.1:7430"));
+    }
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+    if (absl::StrContains(host, ':')) {
+      return ConfigError(key, absl::StrCat("'", address,
+                                           "': IPv6 addresses need brackets, "
+                                           "e.g. [::1]:7430"));
+    }
+    for (char c : host) {
+      if (!absl::ascii_isalnum(c) && c != '.' && c != '-' && c != '_') {
+        return ConfigError(
+            key, absl::StrCat("'", address, "': bad host name '", host,
+                              "' (letters, digits, '.', '-', '_')"));
+      }
+    }
+  }
+  if (host.empty()) {
+    return ConfigError(
+        key, absl::StrCat("'", address, "' has no host, e.g. 127.0.0.1:7430"));
+  }
+  int port_number = -1;
+  const bool digits =
+      !port.empty() && port.size() <= 5 &&
+      std::all_of(port.begin(), port.end(), absl::ascii_isdigit);
+  if (!digits || !absl::SimpleAtoi(port, &port_number) || port_number > 65535 ||
+      (port_number == 0 && !allow_port_zero)) {
+    return ConfigError(key, absl::StrCat("'", address, "': port '", port,
+                                         "' must be a number from ",
+                                         allow_port_zero ? 0 : 1, " to 65535"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckListenAddress(absl::string_view key,
+                                absl::string_view address) {
+  return CheckAddress(key, address, AddressUse::kListen);
+}
+
+absl::Status CheckDialTarget(absl::string_view key, absl::string_view address) {
+  return CheckAddress(key, address, AddressUse::kDial);
+}
+
+namespace {
+
+absl::Status CheckAddressList(
+    absl::string_view key,
+    const google::protobuf::RepeatedPtrField<std::string>& addresses,
+    AddressUse use) {
+  std::map<absl::string_view, int> seen;
+  for (int i = 0; i < addresses.size(); ++i) {
+    const std::string item_key = absl::StrCat(key, "[", i, "]");
+    HWCAST_RETURN_IF_ERROR(CheckAddress(item_key, addresses[i], use));
+    auto [it, inserted] = seen.emplace(addresses[i], i);
+    if (!inserted) {
+      return ConfigError(
+          item_key, absl::StrCat("'", addresses[i], "' duplicates ", key, "[",
+                                 it->second, "]"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckDialTargetList(
+    absl::string_view key,
+    const google::protobuf::RepeatedPtrField<std::string>& addresses) {
+  return CheckAddressList(key, addresses, AddressUse::kDial);
+}
+
+absl::Status CheckServerConfig(const hwcast::v1::ServerConfig& server,
+                               absl::string_view prefix) {
+  HWCAST_RETURN_IF_ERROR(CheckAddressList(
+      absl::StrCat(prefix, ".listen"), server.listen(), AddressUse::kListen));
+  const std::string key = absl::StrCat(prefix, ".metrics_listen");
+  const std::string& metrics = server.metrics_listen();
+  if (metrics.empty() || metrics == kMetricsOff) return absl::OkStatus();
+  if (absl::StartsWith(metrics, "unix:")) {
+    return ConfigError(key, absl::StrCat("'", metrics,
+                                         "': metrics are served over HTTP on "
+                                         "HOST:PORT, not a unix socket (or "
+                                         "\"off\")"));
+  }
+  if (absl::Status s = CheckHostPort(key, metrics, /*allow_port_zero=*/true);
+      !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat(s.message(), " (or \"off\")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPositiveDuration(absl::string_view key,
+                                   const google::protobuf::Duration& duration,
+                                   absl::Duration max) {
+  HWCAST_RETURN_IF_ERROR(CheckMalformed(key, duration));
+  const absl::Duration d = FromProtoDuration(duration);
+  if (d <= absl::ZeroDuration()) return ConfigError(key, "must be positive");
+  if (d > max) {
+    return ConfigError(
+        key, absl::StrCat("must be at most ", absl::FormatDuration(max)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckNonNegativeDuration(
+    absl::string_view key, const google::protobuf::Duration& duration) {
+  HWCAST_RETURN_IF_ERROR(CheckMalformed(key, duration));
+  if (FromProtoDuration(duration) < absl::ZeroDuration()) {
+    return ConfigError(key, "must not be negative");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckBackoffConfig(absl::string_view prefix,
+                                const hwcast::v1::BackoffConfig& backoff) {
+  const std::string initial_key = absl::StrCat(prefix, ".initial");
+  const std::string max_key = absl::StrCat(prefix, ".max");
+  if (backoff.has_initial()) {
+    HWCAST_RETURN_IF_ERROR(
+        CheckPositiveDuration(initial_key, backoff.initial()));
+  }
+  if (backoff.has_max()) {
+    HWCAST_RETURN_IF_ERROR(CheckPositiveDuration(max_key, backoff.max()));
+  }
+  // Compare what the loop will use, so "initial: 1m" alone (max defaults to
+  // 30s) is caught too.
+  const BackoffOptions options = BackoffOptions::FromConfig(backoff);
+  if (options.max < options.initial) {
+    if (backoff.has_max()) {
+      return ConfigError(
+          max_key,
+          absl::StrCat("must be at least ", initial_key, " (",
+                       absl::FormatDuration(options.initial),
+                       backoff.has_initial() ? "" : ", the default", ")"));
+    }
+    return ConfigError(
+        initial_key,
+        absl::StrCat("must be at most ", max_key, " (",
+                     absl::FormatDuration(options.max), ", the default)"));
+  }
+  const double multiplier = backoff.multiplier();
+  // 0 means "default" (proto3 scalars have no presence).
+  if (!std::isfinite(multiplier) || (multiplier != 0 && multiplier < 1)) {
+    return ConfigError(absl::StrCat(prefix, ".multiplier"),
+                       "must be at least 1");
+  }
+  const double jitter = backoff.jitter();
+  if (!std::isfinite(jitter) || jitter < 0 || jitter > 1) {
+    return ConfigError(absl::StrCat(prefix, ".jitter"),
+                       "must be between 0 and 1");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace hwcast

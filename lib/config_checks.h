@@ -1,0 +1,81 @@
+// Checks shared by the daemons' config validators (ValidateRelayConfig,
+// ValidateActuatorConfig, ValidateCollectorConfig): addresses, the
+// ServerConfig, relay address lists, durations and BackoffConfig, with one
+// wording for every daemon.
+//
+// Every check returns OK or INVALID_ARGUMENT "KEY: what is wrong", where KEY
+// is the config key path passed in (e.g. "relays[1]" or "server.listen[0]"):
+// LoadConfigOrExit looks that prefix up to point at the file's line. A
+// message quotes the offending value, e.g.
+//   relays[0]: 'relay' needs a port, e.g. 127.0.0.1:7430
+//
+// Stateless functions; thread-safe.
+#ifndef HWCAST_LIB_CONFIG_CHECKS_H_
+#define HWCAST_LIB_CONFIG_CHECKS_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "google/protobuf/duration.pb.h"
+#include "google/protobuf/repeated_ptr_field.h"
+#include "hwcast/v1/config.pb.h"
+
+namespace hwcast {
+
+// INVALID_ARGUMENT "KEY: WHAT", the form of every config validation error.
+absl::Status ConfigError(absl::string_view key, absl::string_view what);
+
+// "HOST:PORT": HOST a name or IPv4 address of letters, digits, '.', '-' and
+// '_', or an IPv6 address in brackets ("[::1]:7430", "[fe80::1%eth0]:7430");
+// PORT decimal, 1..65535, or 0..65535 when `allow_port_zero` (a listen
+// address on port 0 gets a free port). No whitespace or control characters.
+absl::Status CheckHostPort(absl::string_view key, absl::string_view address,
+                           bool allow_port_zero);
+
+// A gRPC listen address: "HOST:PORT" (port 0 allowed) or "unix:/abs/path".
+absl::Status CheckListenAddress(absl::string_view key,
+                                absl::string_view address);
+
+// A gRPC target to dial (a relay): "HOST:PORT" (port 1..65535),
+// "unix:/abs/path", or a "dns:" target such as "dns:///relay.lan:7430".
+absl::Status CheckDialTarget(absl::string_view key, absl::string_view address);
+
+// A list of dial targets, e.g. `relays` or `bridge.upstream`: each entry as
+// CheckDialTarget under "KEY[i]", and no entry twice
+// ("relays[1]: '127.0.0.1:7430' duplicates relays[0]"). Empty is fine (the
+// caller applies its default).
+absl::Status CheckDialTargetList(
+    absl::string_view key,
+    const google::protobuf::RepeatedPtrField<std::string>& addresses);
+
+// A ServerConfig under `prefix`: every PREFIX.listen[i] a listen address
+// (CheckListenAddress), none twice; PREFIX.metrics_listen empty (the
+// default), "off", or HOST:PORT (port 0 allowed; Prometheus is served over
+// HTTP, so no unix socket).
+absl::Status CheckServerConfig(const hwcast::v1::ServerConfig& server,
+                               absl::string_view prefix = "server");
+
+// A duration the config sets (callers check has_...() first where unset
+// means "default"): well formed (|nanos| < 1s, same sign as seconds), above
+// zero and at most `max`.
+absl::Status CheckPositiveDuration(
+    absl::string_view key, const google::protobuf::Duration& duration,
+    absl::Duration max = absl::InfiniteDuration());
+
+// A duration where zero (and so unset) means "default": well formed and not
+// negative.
+absl::Status CheckNonNegativeDuration(
+    absl::string_view key, const google::protobuf::Duration& duration);
+
+// A BackoffConfig under `prefix` (e.g. "reconnect"): initial and max
+// positive when set; the effective max (BackoffOptions::FromConfig, so with
+// defaults for unset fields) at least the effective initial; multiplier 0
+// (default) or at least 1; jitter in [0, 1]; no NaN or infinity.
+absl::Status CheckBackoffConfig(absl::string_view prefix,
+                                const hwcast::v1::BackoffConfig& backoff);
+
+}  // namespace hwcast
+
+#endif  // HWCAST_LIB_CONFIG_CHECKS_H_
