@@ -40,12 +40,29 @@ server:
   listen: ["127.0.0.1:7430", "unix:$DEMO/relay.sock"]
   metrics_listen: "127.0.0.1:9430"
 trust_file: $DEMO/trust.yaml
+multicast:
+  group: 239.255.70.77
+  interface: 127.0.0.1        # on a LAN: eth0
+  loopback: true              # both relays run on this one machine
+  reannounce_interval: 10s
+YAML
+# A second relay, as on another host: it gets the readings over multicast.
+cat > "$DEMO/relay-b.yaml" <<YAML
+server:
+  listen: ["127.0.0.1:7440", "unix:$DEMO/relay-b.sock"]
+  metrics_listen: "127.0.0.1:9440"
+trust_file: $DEMO/trust.yaml
+multicast:
+  group: 239.255.70.77
+  interface: 127.0.0.1
+  loopback: true
+  reannounce_interval: 10s
 YAML
 cat > "$DEMO/actuator.yaml" <<YAML
 server:
   listen: ["127.0.0.1:7431", "unix:$DEMO/actuator.sock"]
   metrics_listen: "127.0.0.1:9431"
-relays: ["127.0.0.1:7430"]
+relays: ["127.0.0.1:7430", "127.0.0.1:7440"]
 stale_after: 30s
 trust_file: $DEMO/trust.yaml
 YAML
@@ -103,6 +120,7 @@ start() {  # start NAME BINARY
 }
 
 start relay "$BUILD/services/relay/hwcast-relay"
+start relay-b "$BUILD/services/relay/hwcast-relay"
 start actuator "$BUILD/services/actuator/hwcast-actuator"
 start collector "$BUILD/services/collector/hwcast-collector"
 CTL="$REPO/$BUILD/tools/hwcastctl/hwcastctl"
@@ -110,10 +128,14 @@ CTL="$REPO/$BUILD/tools/hwcastctl/hwcastctl"
 cat <<TXT
 
 hwcast demo is running: relay 127.0.0.1:7430, actuator 127.0.0.1:7431,
-collector 127.0.0.1:7432; metrics on 127.0.0.1:9430-9432/metrics.
+collector 127.0.0.1:7432 (metrics on 127.0.0.1:9430-9432/metrics), and a
+second relay 127.0.0.1:7440 (metrics :9440) that gets the signed batches over
+multicast group 239.255.70.77:7433, as a relay on another host would.
   change the room:   echo 35 > $DEMO/room.temp
-  in another shell:  $CTL status        (what the actuator knows)
+  in another shell:  $CTL status        (what the actuator knows, from both relays)
                      $CTL readings      (latest per source at the relay)
+                     $CTL readings --relay 127.0.0.1:7440   (the same, learned over multicast)
+                     $CTL collectors    (signing key, clock offset per collector)
                      $CTL health
   logs:              $DEMO/*.log
 Live readings follow; Ctrl-C stops everything.
