@@ -12,7 +12,11 @@ multicast port in h2 and h3 every value change still converges within a few
 re-announce periods; h3 cut off misses a change and catches up when back;
 an attacker in h3 (lan_attacker.py) sending forged, untrusted-key, replayed,
 tampered, truncated and oversized datagrams and a flood changes nothing any
-actuator shows, and the relays count each by reason.
+actuator shows, and the relays count each by reason (LanTest).
+
+LanIpv6Test: the same mesh on an IPv6 group (ff15::77xx:...) on eth0, and
+services/relay/udp_multicast_transport_test's Ipv6 test (which skips on lo)
+on h1's eth0 (binary from $HWCAST_UDP_MULTICAST_TRANSPORT_TEST).
 
 Skipped (unittest.SkipTest) unless root with `ip netns` and nft available.
 """
@@ -77,6 +81,12 @@ class Lan:
                  "eth0", "netns", ns)
             _run("ip", "link", "set", veth, "master", self.bridge, "up")
             _run("ip", "-n", ns, "addr", "add", f"{self.addr[i]}/24", "dev", "eth0")
+            # No duplicate address detection: eth0's IPv6 link-local address
+            # is usable (not "tentative") as soon as the link is up.
+            # (Absent where IPv6 is disabled; LanIpv6Test skips there.)
+            _run("ip", "netns", "exec", ns, "sh", "-c",
+                 "echo 0 > /proc/sys/net/ipv6/conf/eth0/accept_dad",
+                 check=False)
             _run("ip", "-n", ns, "link", "set", "eth0", "up")
             _run("ip", "-n", ns, "link", "set", "lo", "up")
             _run("ip", "-n", ns, "route", "add", "224.0.0.0/4", "dev", "eth0")
@@ -134,12 +144,13 @@ def lan_unavailable():
     return None
 
 
-class LanTest(e2e.Stack):
+class LanStack(e2e.Stack):
+    """Base: the namespaces and helpers; the mesh on `self.group`."""
 
     def setUp(self):
         why = lan_unavailable()
         if why:
-            raise unittest.SkipTest(f"LanTest skipped: {why}")
+            raise unittest.SkipTest(f"{type(self).__name__} skipped: {why}")
         super().setUp()
         self.lan = Lan()
         self.addCleanup(self.lan.down)  # after tearDown stopped the daemons
@@ -207,6 +218,19 @@ class LanTest(e2e.Stack):
         return harness.metric(self.relays[i].metrics_text(),
                               "hwcast_relay_rejected_total",
                               origin="multicast", reason=reason) or 0
+
+    def wait_ipv6_ready(self):
+        """Until every host's eth0 has an IPv6 link-local address that is
+        no longer tentative (DAD is off, so this is quick)."""
+        def ready(i):
+            out = _run("ip", "-n", self.lan.ns[i], "-6", "addr", "show",
+                       "dev", "eth0", "scope", "link").stdout
+            return "inet6 fe80:" in out and "tentative" not in out
+        wait_for(lambda: all(ready(i) for i in HOSTS), timeout=10,
+                 what="IPv6 link-local addresses on eth0")
+
+
+class LanTest(LanStack):
 
     def attacker(self, *args):
         return [IP, "netns", "exec", self.lan.ns[3], sys.executable,
@@ -333,6 +357,56 @@ class LanTest(e2e.Stack):
                                 for i, c in counters.items()))
         elapsed = time.monotonic() - t0
         print(f"LAN test body took {elapsed:.1f}s")
+
+
+
+class LanIpv6Test(LanStack):
+    """The same three hosts with an IPv6 group on eth0."""
+
+    def setUp(self):
+        if os.geteuid() == 0 and not os.path.isdir("/proc/sys/net/ipv6"):
+            raise unittest.SkipTest("LanIpv6Test skipped: IPv6 is disabled "
+                                    "in this kernel")
+        super().setUp()
+        self.group = (f"ff15::77{random.randint(0, 0xff):02x}:"
+                      f"{random.randint(1, 0xffff):x}")
+        self.wait_ipv6_ready()
+
+    def test_readings_reach_other_hosts_over_ipv6_multicast(self):
+        self.start_mesh()
+        wait_for(lambda: self.everywhere(21.5), timeout=20,
+                 what=f"21.5 at h2 and h3 over [{self.group}]")
+        self.write_room("22.5")
+        wait_for(lambda: self.everywhere(22.5), timeout=10,
+                 what=f"22.5 at h2 and h3 over [{self.group}]")
+        for i in (2, 3):
+            text = self.relays[i].metrics_text()
+            self.assertGreater(harness.metric(
+                text, "hwcast_relay_multicast_datagrams_received_total") or 0, 0)
+            self.assertFalse(harness.metric(
+                text, "hwcast_relay_multicast_batches_sent_total", kind="live"),
+                text)
+            self.assertEqual(self.rejected(i, "bad_signature"), 0)
+        self.assertIn(f"[{self.group}]:{self.port}", self.relays[1].logs())
+
+    def test_udp_transport_ipv6_unit_test_on_a_veth(self):
+        # services/relay/udp_multicast_transport_test.cc's Ipv6 test skips on
+        # lo (no IPv6 multicast there); run it on h1's eth0.
+        binary = os.environ.get("HWCAST_UDP_MULTICAST_TRANSPORT_TEST")
+        if not binary:
+            self.skipTest("HWCAST_UDP_MULTICAST_TRANSPORT_TEST not set")
+        if not os.path.isabs(binary) and "TEST_SRCDIR" in os.environ:
+            binary = os.path.join(os.environ["TEST_SRCDIR"],
+                                  os.environ.get("TEST_WORKSPACE", ""), binary)
+        proc = subprocess.run(
+            [IP, "netns", "exec", self.lan.ns[1], "env",
+             "HWCAST_TEST_IPV6_INTERFACE=eth0", binary,
+             "--gtest_filter=UdpMulticastTransportTest.Ipv6"],
+            capture_output=True, text=True, timeout=60)
+        out = proc.stdout + proc.stderr
+        self.assertEqual(proc.returncode, 0, out)
+        self.assertIn("[  PASSED  ] 1 test", out)
+        self.assertNotIn("SKIPPED", out)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,12 @@ group on 127.0.0.1 (loopback on): what a collector publishes to relay A
 reaches relay B and an actuator subscribed only to B; B does not
 re-multicast it; a relay started late converges by re-announce; the
 datagrams on the wire are the signed batches; bad datagrams are counted.
+
+BridgeTest: bridge mode joining segments that share no multicast: relay B
+subscribes over gRPC to relay A (no multicast) and re-multicasts A's batches
+on its own group, where relay C serves them; hop counts grow by one per relay;
+the bridge's hop limit stops re-multicasting further down a chain; a
+restarted upstream is re-subscribed to.
 """
 
 import os
@@ -483,5 +489,162 @@ def sb_epoch(pb, sb):
     return pb["reading_pb2"].ReadingBatch.FromString(sb.batch).epoch
 
 
-if __name__ == "__main__":
-    unittest.main(verbosity=2)
+class BridgeTest(MeshStack):
+    """Segments as multicast groups on 127.0.0.1 (loopback on):
+
+      collector -> A (gRPC only) <-bridge- B ~G2~ C <-bridge- D ~G3~ E
+
+    B bridges from A with hop_limit 1: A's batches reach B with hops 1, so B
+    multicasts them (hops == limit). C learns them from G2 (hops 2) and
+    serves them; D bridges from C with hop_limit 2: they reach D with hops 3,
+    one more than its limit, so D must not multicast them on G3.
+    """
+
+    REANNOUNCE = "1s"
+    CONNECTED = "hwcast_relay_bridge_connected"
+    SENT = "hwcast_relay_multicast_batches_sent_total"
+
+    def setUp(self):
+        super().setUp()
+        self.groups = {}
+        while len(set(self.groups.values())) < 2:
+            self.groups = {seg: (harness.random_group(), harness.udp_free_port())
+                           for seg in ("g2", "g3")}
+
+    def segment(self, seg):
+        group, port = self.groups[seg]
+        return harness.multicast_config(group, port, interface="127.0.0.1",
+                                        loopback=True,
+                                        reannounce_interval=self.REANNOUNCE)
+
+    def bridge(self, upstream, hop_limit):
+        return {"upstream": [upstream.grpc], "hop_limit": hop_limit,
+                "reconnect": dict(harness.FAST_RECONNECT)}
+
+    def start_a(self, port, name="relay_a"):
+        return self.start_relay(name=name, listen=[f"127.0.0.1:{port}"])
+
+    def room_value(self, relay):
+        r = self.latest_room(relay)
+        return r.reading.temperature.celsius if r else None
+
+    def wait_room(self, relays, value):
+        for relay in relays:
+            wait_for(lambda: self.room_value(relay) == value,
+                     what=f"{value} at {relay.name}")
+
+    def live_room_hops(self, relay):
+        """hops of the first live SubscribeResponse for the room source."""
+        pb = self.pb["relay_pb2"]
+        call = self.relay_stub(relay).Subscribe(pb.SubscribeRequest(
+            filter=pb.ReadingFilter(source_ids=["room"])), timeout=10)
+        try:
+            for resp in call:
+                if not resp.snapshot:
+                    return resp.hops
+        finally:
+            call.cancel()
+        self.fail(f"no live room batch from {relay.name}")
+
+    def connected(self, relay, upstream):
+        return self.relay_metric(relay, self.CONNECTED, upstream=upstream.grpc)
+
+    def sent(self, relay, kind):
+        return self.relay_metric(relay, self.SENT, kind=kind) or 0
+
+    def test_bridge_carries_readings_across_segments_and_reconnects(self):
+        a_port = harness.free_port()
+        a = self.start_a(a_port)
+        b = self.start_relay(name="relay_b", multicast=self.segment("g2"),
+                             bridge=self.bridge(a, hop_limit=1))
+        c = self.start_relay(name="relay_c", multicast=self.segment("g2"))
+        self.collector = self.start_collector([a])
+        self.wait_room([a, b, c], 21.5)
+        self.write_room("30.25")
+        self.wait_room([b, c], 30.25)
+        self.assertEqual(self.latest_room(c).collector_id, COLLECTOR)
+        # A: published there; B: from A over the bridge; C: from B over G2.
+        self.assertEqual([self.live_room_hops(r) for r in (a, b, c)], [0, 1, 2])
+        self.assertEqual(self.connected(b, a), 1, b.metrics_text())
+        sent_before = self.sent(b, "live")
+        self.assertGreater(sent_before, 0, b.metrics_text())
+        wait_for(lambda: self.sent(b, "live") > sent_before,
+                 what="B's live multicast count to grow")
+        # C only learned them from the group: it serves but never re-sends.
+        self.assertEqual(self.sent(c, "live"), 0, c.metrics_text())
+        for relay in (b, c):
+            self.assertEqual(self.rejected(relay, "bad_signature"), 0)
+
+        # A crashes: B's bridge notices; A comes back on the same address
+        # and B re-subscribes by itself.
+        a.kill()
+        wait_for(lambda: self.connected(b, a) == 0,
+                 what="B's bridge to A reported down")
+        a = self.start_a(a_port, name="relay_a2")
+        wait_for(lambda: self.connected(b, a) == 1,
+                 what="B's bridge to A reconnected")
+        sent_before = self.sent(b, "live")
+        self.write_room("26.0")
+        self.wait_room([a, b, c], 26.0)
+        self.assertGreater(self.sent(b, "live"), sent_before, b.metrics_text())
+        self.assertEqual(self.live_room_hops(c), 2)
+
+    def test_hop_limit_stops_re_multicast_down_a_chain(self):
+        # A control collector publishing straight to D: D multicasts its
+        # batches (hops 0), so E hears whatever D sends. Trusted before the
+        # relays start (they read the trust file once).
+        local_key = self.keys.collector("d-collector", "d-host")
+        local = os.path.join(self.dir, "local.temp")
+        write_text(local, "1.0")
+        a = self.start_a(0)
+        b = self.start_relay(name="relay_b", multicast=self.segment("g2"),
+                             bridge=self.bridge(a, hop_limit=1))
+        c = self.start_relay(name="relay_c", multicast=self.segment("g2"))
+        d = self.start_relay(name="relay_d", multicast=self.segment("g3"),
+                             bridge=self.bridge(c, hop_limit=2))
+        e = self.start_relay(name="relay_e", multicast=self.segment("g3"))
+        self.collector = self.start_collector([a])
+        self.start_collector(
+            [d], key=local_key, name="d_collector", collector_id="d-collector",
+            host="d-host", sources=[harness.file_source(
+                local, source_id="local", label="control")])
+
+        def local_value(relay):
+            for r in self.relay_latest(relay).readings:
+                if r.reading.source_id == "local":
+                    return r.reading.temperature.celsius
+            return None
+
+        self.write_room("30.25")
+        self.wait_room([c, d], 30.25)
+        self.assertEqual(self.live_room_hops(d), 3)
+        self.assertEqual(self.connected(d, c), 1, d.metrics_text())
+        # Within the limit at B (hops 1, limit 1), beyond it at D (hops 3,
+        # limit 2).
+        self.assertGreater(self.sent(b, "live"), 0, b.metrics_text())
+        # D sends in the order it accepted, from one socket: a control
+        # value published after D held 30.25 reaching E means anything D
+        # multicast of the room source would have reached E before it.
+        def control_reaches_e(value):
+            write_text(local, str(value))
+            wait_for(lambda: local_value(e) == value,
+                     what=f"control value {value} at E")
+            self.assertIsNone(self.room_value(e), "D re-multicast the room "
+                              "source beyond its hop limit")
+        control_reaches_e(2.0)
+        # Nor does D's periodic re-announce include it.
+        wait_for(lambda: self.sent(d, "reannounce") > 0, timeout=5,
+                 what="D's re-announce of the control source")
+        control_reaches_e(3.0)
+        self.assertEqual(self.room_value(d), 30.25)
+        self.assertEqual(
+            [self.rejected(e, reason) for reason in
+             ("bad_signature", "unknown_key", "unauthorized", "stale")],
+            [0, 0, 0, 0], e.metrics_text())
+
+
+def write_text(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text + "\n")
+    os.replace(tmp, path)
