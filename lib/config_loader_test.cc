@@ -259,7 +259,7 @@ sources:
                                           &config));
   EXPECT_EQ(error,
             "cfg.yaml:4:5: key 'sources[1].fiel': unknown key; known keys: "
-            "id, interval, timeout, hwmon, file");
+            "id, interval, timeout, hwmon, file, power_node, nut, exec");
 }
 
 TEST(ConfigLoaderTest, UnknownTopLevelKey) {

@@ -5,6 +5,10 @@
 # The collector reads this machine's hwmon sensors (if it has any) and a
 # simulated room thermometer: a file you can change while the demo runs:
 #   echo 35 > /tmp/hwcast-demo/room.temp
+# The actuator runs a "room-too-hot" shutdown policy (above 30 °C for 30s;
+# back below 28 °C clears it) in DRY-RUN mode: it never shuts anything down,
+# it records what it would have run in dry-run.jsonl and every decision in
+# audit.jsonl.
 #
 # Environment: HWCAST_DEMO_DIR (default /tmp/hwcast-demo) holds configs, logs
 # and the room file; HWCAST_DEMO_SECONDS=N stops the demo by itself after N
@@ -65,6 +69,20 @@ server:
 relays: ["127.0.0.1:7430", "127.0.0.1:7440"]
 stale_after: 30s
 trust_file: $DEMO/trust.yaml
+# Shut down when the room stays above 30 °C for 30s; it must cool below
+# 28 °C to count as cooled (hysteresis).
+policies:
+  - name: room-too-hot
+    grace: 30s
+    threshold:
+      inputs: [{host: "$HOST", source_id: room}]
+      enter_above: 30
+      leave_below: 28
+# Dry-run: nothing is ever run; what would have been is recorded.
+actions:
+  shutdown_enabled: false
+  dry_run_record: $DEMO/dry-run.jsonl
+  audit_log: $DEMO/audit.jsonl
 YAML
 cat > "$DEMO/collector.yaml" <<YAML
 server:
@@ -132,12 +150,18 @@ collector 127.0.0.1:7432 (metrics on 127.0.0.1:9430-9432/metrics), and a
 second relay 127.0.0.1:7440 (metrics :9440) that gets the signed batches over
 multicast group 239.255.70.77:7433, as a relay on another host would.
   change the room:   echo 35 > $DEMO/room.temp
-  in another shell:  $CTL status        (what the actuator knows, from both relays)
+                     (room-too-hot: PRE_FAIL, then SHUTDOWN after 30s, in
+                     DRY-RUN: recorded in $DEMO/dry-run.jsonl, nothing is
+                     run; echo 22 before the 30s are up and it goes back to
+                     NORMAL; SHUTDOWN is final until the actuator restarts)
+  in another shell:  $CTL status        (what the actuator knows, from both relays,
+                                         and its policies: state, time left, inputs)
                      $CTL readings      (latest per source at the relay)
                      $CTL readings --relay 127.0.0.1:7440   (the same, learned over multicast)
                      $CTL collectors    (signing key, clock offset per collector)
                      $CTL health
   logs:              $DEMO/*.log
+  decisions:         $DEMO/audit.jsonl (every policy change and action, JSON lines)
 Live readings follow; Ctrl-C stops everything.
 
 TXT

@@ -18,6 +18,9 @@ PACKAGES=(
   # integration tests: gRPC and reflection clients, promtool
   python3 python3-grpcio python3-grpc-tools python3-protobuf prometheus
   python3-nacl
+  # UPS source tests: NUT's real upsd and dummy-ups driver (upsc comes with
+  # it through nut-client)
+  nut-server
 )
 
 missing=()

@@ -1,5 +1,6 @@
 #include "services/actuator/actuator.h"
 
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -46,11 +47,24 @@ prometheus::Family<prometheus::Counter>& InvalidFamily(
   return family;
 }
 
+// Every state a policy can be in (the label values of policy_state).
+constexpr PolicyState kAllPolicyStates[] = {
+    PolicyState::kNormal, PolicyState::kPreFail, PolicyState::kShutdown,
+    PolicyState::kUnknown};
+
 prometheus::Gauge& SimpleGauge(prometheus::Registry& registry,
                                const std::string& name,
                                const std::string& help) {
   return prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add(
       {});
+}
+
+ActuatorParts MakeParts(std::unique_ptr<BatchVerifier> verifier,
+                        std::vector<std::unique_ptr<Policy>> policies) {
+  ActuatorParts parts;
+  parts.verifier = std::move(verifier);
+  parts.policies = std::move(policies);
+  return parts;
 }
 
 }  // namespace
@@ -65,6 +79,7 @@ ActuatorOptions ActuatorOptions::FromConfig(
     options.stale_after = FromProtoDuration(config.stale_after());
   }
   options.reconnect = BackoffOptions::FromConfig(config.reconnect());
+  options.actions = ActionsOptions::FromConfig(config.actions());
   return options;
 }
 
@@ -72,10 +87,15 @@ Actuator::Actuator(ActuatorOptions options, const Clock* clock,
                    prometheus::Registry& registry,
                    std::unique_ptr<BatchVerifier> verifier,
                    std::vector<std::unique_ptr<Policy>> policies)
+    : Actuator(std::move(options), clock, registry,
+               MakeParts(std::move(verifier), std::move(policies))) {}
+
+Actuator::Actuator(ActuatorOptions options, const Clock* clock,
+                   prometheus::Registry& registry, ActuatorParts parts)
     : options_(std::move(options)),
       clock_(clock),
-      verifier_(verifier != nullptr
-                    ? std::move(verifier)
+      verifier_(parts.verifier != nullptr
+                    ? std::move(parts.verifier)
                     : std::make_unique<AcceptAllBatchVerifier>()),
       metrics_(registry, "actuator"),
       batches_(BatchesFamily(registry)),
@@ -96,9 +116,36 @@ Actuator::Actuator(ActuatorOptions options, const Clock* clock,
       stale_sources_gauge_(SimpleGauge(
           registry, "hwcast_actuator_stale_sources",
           "Known sources whose latest reading is older than stale_after.")),
+      policy_state_(prometheus::BuildGauge()
+                        .Name("hwcast_actuator_policy_state")
+                        .Help("1 for the state each policy is in (NORMAL, "
+                              "PRE_FAIL, SHUTDOWN, UNKNOWN), 0 for the "
+                              "others.")
+                        .Register(registry)),
+      policy_transitions_(prometheus::BuildCounter()
+                              .Name("hwcast_actuator_policy_transitions_total")
+                              .Help("Policy state changes, by policy and the "
+                                    "state changed to.")
+                              .Register(registry)),
       store_(clock, options_.stale_after),
       dedup_(options_.dedup),
-      policies_(std::move(policies)) {
+      network_(parts.network != nullptr
+                   ? std::move(parts.network)
+                   : std::make_unique<AlwaysUpNetworkProbe>()),
+      engine_(std::move(parts.policies)),
+      actions_(options_.actions, registry, std::move(parts.runner),
+               std::move(parts.audit)) {
+  {
+    absl::MutexLock lock(&policy_mu_);
+    for (const hwcast::v1::PolicyStatus& status :
+         engine_.Status(clock_->Now())) {
+      for (PolicyState state : kAllPolicyStates) {
+        policy_transitions_.Add(
+            {{"policy", status.name()}, {"to", PolicyStateName(state)}});
+      }
+      SetStateGauges(status.name(), status.state());
+    }
+  }
   for (const std::string& address : options_.relays) {
     RelayLinkOptions link_options;
     link_options.address = address;
@@ -129,6 +176,7 @@ void Actuator::Stop() {
   }
   for (auto& link : links_) link->Stop();
   if (ticker_.joinable()) ticker_.join();
+  actions_.Stop();
 }
 
 void Actuator::RunTicker() {
@@ -143,13 +191,79 @@ void Actuator::RunTicker() {
   }
 }
 
-void Actuator::Tick() {
-  {
-    absl::MutexLock lock(&policy_mu_);
-    const absl::Time now = clock_->Now();
-    for (auto& policy : policies_) policy->OnTick(now);
+LinkContext Actuator::CurrentLinks() {
+  LinkContext links;
+  links.relays_total = static_cast<int>(links_.size());
+  for (const auto& link : links_) {
+    if (link->Status().connected()) ++links.relays_connected;
   }
+  links.network_up = network_->NetworkUp();
+  return links;
+}
+
+void Actuator::Tick() {
+  const LinkContext links = CurrentLinks();
+  policy_mu_.Lock();
+  const absl::Time now = clock_->Now();
+  std::vector<Transition> transitions = engine_.OnTick(now, links);
+  ReleaseAndDispatch(std::move(transitions), now);
   UpdateSourceGauges();
+}
+
+void Actuator::ReleaseAndDispatch(std::vector<Transition> transitions,
+                                  absl::Time now) {
+  if (transitions.empty()) {
+    policy_mu_.Unlock();
+    return;
+  }
+  // Inputs and alarms of the policies as they are after the change, for the
+  // audit log.
+  const std::vector<hwcast::v1::PolicyStatus> statuses = engine_.Status(now);
+  // Taken before policy_mu_ is released, so that transitions are handled in
+  // the order the engine reported them, whichever thread got them.
+  dispatch_mu_.Lock();
+  policy_mu_.Unlock();
+  for (const Transition& transition : transitions) {
+    const hwcast::v1::PolicyStatus* status = nullptr;
+    for (const auto& s : statuses) {
+      if (s.name() == transition.policy) status = &s;
+    }
+    Dispatch(transition, status);
+  }
+  dispatch_mu_.Unlock();
+}
+
+void Actuator::SetStateGauges(const std::string& policy,
+                              std::string_view state) {
+  for (PolicyState s : kAllPolicyStates) {
+    const std::string name = PolicyStateName(s);
+    policy_state_.Add({{"policy", policy}, {"state", name}})
+        .Set(name == state ? 1 : 0);
+  }
+}
+
+void Actuator::Dispatch(const Transition& transition,
+                        const hwcast::v1::PolicyStatus* status) {
+  const std::string to = PolicyStateName(transition.to);
+  policy_transitions_.Add({{"policy", transition.policy}, {"to", to}})
+      .Increment();
+  SetStateGauges(transition.policy, to);
+
+  ActionEvent event;
+  event.kind = transition.to == PolicyState::kShutdown
+                   ? ActionEventKind::kShutdown
+                   : ActionEventKind::kTransition;
+  event.host = options_.host;
+  event.policy = transition.policy;
+  event.from = PolicyStateName(transition.from);
+  event.to = to;
+  event.reason = transition.reason;
+  event.time = transition.time;
+  if (status != nullptr) {
+    event.inputs.assign(status->inputs().begin(), status->inputs().end());
+    event.alarms.assign(status->alarms().begin(), status->alarms().end());
+  }
+  actions_.OnEvent(std::move(event));
 }
 
 void Actuator::UpdateSourceGauges() {
@@ -214,7 +328,9 @@ BatchSink::Outcome Actuator::OnBatch(const SubscribeResponse& response,
                              batch.batch_sequence(), std::string(relay)};
   int stored = 0;
   {
-    absl::MutexLock lock(&policy_mu_);
+    policy_mu_.Lock();
+    std::vector<Transition> transitions;
+    absl::Time now = clock_->Now();
     for (const hwcast::v1::Reading& reading : batch.readings()) {
       if (!Matches(options_.filter, reading)) {
         dropped_filtered_.Increment();
@@ -226,9 +342,12 @@ BatchSink::Outcome Actuator::OnBatch(const SubscribeResponse& response,
       }
       ++stored;
       metrics_.readings_in().Increment();
-      const absl::Time now = clock_->Now();
-      for (auto& policy : policies_) policy->OnReading(reading, now);
+      now = clock_->Now();
+      std::vector<Transition> t = engine_.OnReading(reading, now);
+      transitions.insert(transitions.end(), std::make_move_iterator(t.begin()),
+                         std::make_move_iterator(t.end()));
     }
+    ReleaseAndDispatch(std::move(transitions), now);
   }
   if (stored > 0) UpdateSourceGauges();
 
@@ -249,11 +368,11 @@ ActuatorStatus Actuator::Status() const {
     *status.add_sources() = std::move(source);
   }
   for (const auto& link : links_) *status.add_relays() = link->Status();
+  *status.mutable_actions() = actions_.Status();
   absl::MutexLock lock(&policy_mu_);
-  for (const auto& policy : policies_) {
-    hwcast::v1::PolicyStatus* p = status.add_policies();
-    *p = policy->Status();
-    if (p->name().empty()) p->set_name(std::string(policy->name()));
+  for (hwcast::v1::PolicyStatus& policy :
+       engine_.Status(FromProtoTime(status.now()))) {
+    *status.add_policies() = std::move(policy);
   }
   return status;
 }

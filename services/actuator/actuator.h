@@ -1,6 +1,7 @@
 // The actuator's core: subscribes to relays, turns what arrives into the
-// latest reading per source, and feeds accepted readings and time to the
-// policies.
+// latest reading per source, feeds accepted readings and time to the
+// policies (through a PolicyEngine) and carries out what they decide
+// (through an ActionDispatcher).
 //
 // Every batch from every relay link goes through OnBatch():
 //   1. parse `batch` into a ReadingBatch, ValidateBatch (reason "malformed");
@@ -15,9 +16,19 @@
 //      store's;
 //   4. the filter is applied to the readings inside (the relay forwards whole
 //      batches); each matching reading goes to the ReadingStore (newer wins)
-//      and, if stored, to every policy.
-// A ticker thread calls Tick() every tick_interval: policies get OnTick and
-// the source gauges are refreshed.
+//      and, if stored, to the policies.
+// A ticker thread calls Tick() every tick_interval: the policies get OnTick
+// with a LinkContext (relay links configured / connected, and the
+// NetworkProbe's answer, asked outside any lock), and the source gauges are
+// refreshed.
+//
+// Policy state changes (Transitions) are handled in the order they happened
+// but outside the policy lock (a dispatch lock is taken before the policy
+// lock is released): each is logged, counted, and handed to the
+// ActionDispatcher, which audits it, runs the notify hook and, for a change
+// into SHUTDOWN, starts the shutdown (once; dry-run unless
+// actions.shutdown_enabled) on threads of its own, so the actuator keeps
+// serving status while commands run.
 //
 // Metrics (registered on the registry given to the constructor):
 //   hwcast_actuator_readings_in_total            readings stored as newest
@@ -33,7 +44,11 @@
 //   hwcast_actuator_relay_connected{relay}       1 while subscribed
 //   hwcast_actuator_sources                      sources known
 //   hwcast_actuator_stale_sources                sources without a fresh
-//   reading
+//                                                reading
+//   hwcast_actuator_policy_state{policy,state}   1 for the policy's current
+//                                                state, 0 for the others
+//   hwcast_actuator_policy_transitions_total{policy,to}
+//   hwcast_actuator_actions_total{action,result} (ActionDispatcher)
 //
 // Thread-safe. The clock is not owned and must outlive the Actuator; the
 // registry is shared.
@@ -61,8 +76,13 @@
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
+#include "services/actuator/actions/action_dispatcher.h"
+#include "services/actuator/actions/audit_log.h"
+#include "services/actuator/actions/command_runner.h"
 #include "services/actuator/batch_dedup.h"
+#include "services/actuator/network_probe.h"
 #include "services/actuator/policies/policy.h"
+#include "services/actuator/policies/policy_engine.h"
 #include "services/actuator/reading_store.h"
 
 namespace hwcast::actuator {
@@ -75,14 +95,32 @@ struct ActuatorOptions {
   BackoffOptions reconnect;
   absl::Duration tick_interval = absl::Seconds(1);
   BatchDeduplicator::Options dedup;
+  ActionsOptions actions;
 
   // From a validated config with defaults applied (WithActuatorDefaults).
   static ActuatorOptions FromConfig(const hwcast::v1::ActuatorConfig& config);
 };
 
+// What the actuator works with besides its options; every member may be
+// left empty.
+struct ActuatorParts {
+  // Null: AcceptAllBatchVerifier.
+  std::unique_ptr<BatchVerifier> verifier;
+  // Run in order by the PolicyEngine.
+  std::vector<std::unique_ptr<Policy>> policies;
+  // Runs the shutdown command and notify hook. Null: SpawnCommandRunner.
+  std::unique_ptr<CommandRunner> runner;
+  // Null: no audit log.
+  std::unique_ptr<AuditLog> audit;
+  // Null: AlwaysUpNetworkProbe.
+  std::unique_ptr<NetworkProbe> network;
+};
+
 class Actuator final : public BatchSink {
  public:
-  // `verifier` null means AcceptAllBatchVerifier.
+  Actuator(ActuatorOptions options, const Clock* clock,
+           prometheus::Registry& registry, ActuatorParts parts);
+  // Shorthand: no runner, audit log or network probe.
   Actuator(ActuatorOptions options, const Clock* clock,
            prometheus::Registry& registry,
            std::unique_ptr<BatchVerifier> verifier,
@@ -94,28 +132,40 @@ class Actuator final : public BatchSink {
 
   // Starts the relay links and the ticker. Call at most once.
   void Start();
-  // Cancels the subscriptions and stops the ticker; returns promptly.
-  // Idempotent.
+  // Cancels the subscriptions, stops the ticker, then waits for running
+  // actions (bounded by the command timeout). Idempotent.
   void Stop();
 
   // BatchSink: called by the relay links (and directly by tests).
   Outcome OnBatch(const hwcast::v1::SubscribeResponse& response,
                   std::string_view relay) override;
 
-  // Feeds OnTick(now) to every policy and refreshes the source gauges.
+  // Feeds OnTick(now, links) to every policy, handles the transitions and
+  // refreshes the source gauges.
   void Tick();
 
   // host, now, sources (sorted by key), relays (in configured order),
-  // policies (in order).
+  // policies (in order, as of now) and actions.
   hwcast::v1::ActuatorStatus Status() const;
 
   const ReadingStore& store() const { return store_; }
+  // For tests: waits until the actions started so far are done.
+  void WaitForActions() { actions_.WaitIdle(); }
 
  private:
   Outcome Invalid(std::string_view relay, RejectReason reason,
                   std::string error);
   void UpdateSourceGauges();
   void RunTicker();
+  LinkContext CurrentLinks();
+  // Called with policy_mu_ held; releases it, then handles `transitions`
+  // (in order, under dispatch_mu_, which it takes first).
+  void ReleaseAndDispatch(std::vector<Transition> transitions, absl::Time now)
+      ABSL_UNLOCK_FUNCTION(policy_mu_);
+  void Dispatch(const Transition& transition,
+                const hwcast::v1::PolicyStatus* status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(dispatch_mu_);
+  void SetStateGauges(const std::string& policy, std::string_view state);
 
   const ActuatorOptions options_;
   const Clock* const clock_;
@@ -134,13 +184,22 @@ class Actuator final : public BatchSink {
   prometheus::Gauge& sources_gauge_;
   prometheus::Gauge& stale_sources_gauge_;
 
+  prometheus::Family<prometheus::Gauge>& policy_state_;
+  prometheus::Family<prometheus::Counter>& policy_transitions_;
+
   ReadingStore store_;
   BatchDeduplicator dedup_;
+  const std::unique_ptr<NetworkProbe> network_;
 
   // Serializes store updates with policy calls, so policies see readings in
   // the order the store accepted them and are never called concurrently.
+  // Lock order: policy_mu_, then dispatch_mu_ (never the other way).
   mutable absl::Mutex policy_mu_;
-  std::vector<std::unique_ptr<Policy>> policies_ ABSL_GUARDED_BY(policy_mu_);
+  PolicyEngine engine_ ABSL_GUARDED_BY(policy_mu_);
+
+  // Orders the handling of transitions outside policy_mu_.
+  absl::Mutex dispatch_mu_ ABSL_ACQUIRED_AFTER(policy_mu_);
+  ActionDispatcher actions_;
 
   // Created in the constructor (so status lists them before Start()).
   std::vector<std::unique_ptr<RelayLink>> links_;

@@ -9,6 +9,7 @@
 #include "lib/signed_batch_verifier.h"
 #include "lib/status_macros.h"
 #include "lib/time_util.h"
+#include "services/actuator/policies/policy_engine.h"
 
 namespace hwcast::actuator {
 namespace {
@@ -37,6 +38,81 @@ absl::Status CheckFilter(const hwcast::v1::ReadingFilter& filter) {
   return absl::OkStatus();
 }
 
+// A file path the actuator writes or reads: not blank, no control
+// characters.
+absl::Status CheckPath(const std::string& key, const std::string& path) {
+  if (std::all_of(path.begin(), path.end(), [](char c) {
+        return std::isspace(static_cast<unsigned char>(c));
+      })) {
+    return ConfigError(key, "must be a file path, got only spaces");
+  }
+  for (char c : path) {
+    if (std::iscntrl(static_cast<unsigned char>(c))) {
+      return ConfigError(key, "must not contain control characters");
+    }
+  }
+  return absl::OkStatus();
+}
+
+// An argv run without a shell: argv[0] an absolute path or a bare name
+// (looked up in PATH), no NUL bytes anywhere (they cannot be passed).
+absl::Status CheckArgv(
+    const std::string& key,
+    const google::protobuf::RepeatedPtrField<std::string>& argv) {
+  for (int i = 0; i < argv.size(); ++i) {
+    if (argv.Get(i).find('\0') != std::string::npos) {
+      return ConfigError(absl::StrCat(key, "[", i, "]"),
+                         "must not contain a NUL byte");
+    }
+  }
+  if (argv.empty()) return absl::OkStatus();
+  const std::string& program = argv.Get(0);
+  const std::string key0 = absl::StrCat(key, "[0]");
+  if (program.empty()) {
+    return ConfigError(key0, "empty program name");
+  }
+  for (char c : program) {
+    if (std::iscntrl(static_cast<unsigned char>(c))) {
+      return ConfigError(key0, "must not contain control characters");
+    }
+    // A bare name with a space is a shell command line in disguise (an
+    // absolute path may contain spaces).
+    if (program.front() != '/' && std::isspace(static_cast<unsigned char>(c))) {
+      return ConfigError(
+          key0, absl::StrCat("'", program,
+                             "': commands run without a shell: give the "
+                             "program and each argument as list items, e.g. "
+                             "[shutdown, -h, now]"));
+    }
+  }
+  if (program.front() != '/' && program.find('/') != std::string::npos) {
+    return ConfigError(
+        key0, absl::StrCat("'", program,
+                           "': must be an absolute path or a bare name "
+                           "looked up in PATH, not a relative path"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckActions(const hwcast::v1::ActionsConfig& actions) {
+  HWCAST_RETURN_IF_ERROR(
+      CheckArgv("actions.shutdown_command", actions.shutdown_command()));
+  HWCAST_RETURN_IF_ERROR(
+      CheckArgv("actions.notify_command", actions.notify_command()));
+  if (actions.has_command_timeout()) {
+    HWCAST_RETURN_IF_ERROR(CheckPositiveDuration(
+        "actions.command_timeout", actions.command_timeout(), absl::Hours(1)));
+  }
+  if (!actions.audit_log().empty()) {
+    HWCAST_RETURN_IF_ERROR(CheckPath("actions.audit_log", actions.audit_log()));
+  }
+  if (!actions.dry_run_record().empty()) {
+    HWCAST_RETURN_IF_ERROR(
+        CheckPath("actions.dry_run_record", actions.dry_run_record()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateActuatorConfig(const google::protobuf::Message& message) {
@@ -61,20 +137,12 @@ absl::Status ValidateActuatorConfig(const google::protobuf::Message& message) {
   }
   HWCAST_RETURN_IF_ERROR(CheckBackoffConfig("reconnect", config->reconnect()));
   // The trust file itself is read at start-up (MakeBatchVerifier).
-  const std::string& trust_file = config->trust_file();
-  if (!trust_file.empty()) {
-    if (std::all_of(trust_file.begin(), trust_file.end(), [](char c) {
-          return std::isspace(static_cast<unsigned char>(c));
-        })) {
-      return ConfigError("trust_file", "must be a file path, got only spaces");
-    }
-    for (char c : trust_file) {
-      if (std::iscntrl(static_cast<unsigned char>(c))) {
-        return ConfigError("trust_file", "must not contain control characters");
-      }
-    }
+  if (!config->trust_file().empty()) {
+    HWCAST_RETURN_IF_ERROR(CheckPath("trust_file", config->trust_file()));
   }
   HWCAST_RETURN_IF_ERROR(ValidateFreshnessConfig(config->freshness()));
+  HWCAST_RETURN_IF_ERROR(ValidatePolicyConfigs(config->policies()));
+  HWCAST_RETURN_IF_ERROR(CheckActions(config->actions()));
   return absl::OkStatus();
 }
 
@@ -88,6 +156,16 @@ ActuatorConfig WithActuatorDefaults(ActuatorConfig config,
   if (config.server().metrics_listen().empty()) {
     config.mutable_server()->set_metrics_listen(
         std::string(kDefaultMetricsListen));
+  }
+  hwcast::v1::ActionsConfig& actions = *config.mutable_actions();
+  if (actions.shutdown_command().empty()) {
+    for (std::string_view arg : kDefaultShutdownCommand) {
+      actions.add_shutdown_command(std::string(arg));
+    }
+  }
+  if (!actions.has_command_timeout()) {
+    *actions.mutable_command_timeout() =
+        ToProtoDuration(kDefaultCommandTimeout);
   }
   return config;
 }

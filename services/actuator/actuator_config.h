@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "hwcast/v1/config.pb.h"
+#include "services/actuator/actions/action_defaults.h"
 
 namespace hwcast::actuator {
 
@@ -28,13 +29,22 @@ inline constexpr absl::Duration kDefaultStaleAfter = absl::Seconds(60);
 // are checked as in lib/config_checks.h. trust_file,
 // when set, must be a path without control characters (the file is read at
 // start-up by MakeBatchVerifier, which also requires trust_file unless
-// insecure_accept_unsigned is set); freshness as ValidateFreshnessConfig.
+// insecure_accept_unsigned is set); freshness as ValidateFreshnessConfig;
+// policies as ValidatePolicyConfigs (policies/policy_engine.h, errors under
+// "policies[i]..."); actions: shutdown_command and notify_command, when
+// given, with argv[0] an absolute path or a bare name (no spaces, not a
+// relative path: they run without a shell) and no NUL bytes,
+// command_timeout positive and at most 1h, audit_log and dry_run_record
+// (when set) paths without control characters.
 // Suitable as the validator passed to LoadConfigOrExit.
 absl::Status ValidateActuatorConfig(const google::protobuf::Message& config);
 
 // Returns `config` with every unset default filled in: host (`system_host`),
-// relays ([kDefaultRelay]), stale_after (kDefaultStaleAfter) and
-// server.metrics_listen (kDefaultMetricsListen). server.listen is left as is:
+// relays ([kDefaultRelay]), stale_after (kDefaultStaleAfter),
+// server.metrics_listen (kDefaultMetricsListen),
+// actions.shutdown_command (kDefaultShutdownCommand) and
+// actions.command_timeout (kDefaultCommandTimeout). Policies get their
+// defaults where they are built (MakePolicies). server.listen is left as is:
 // main() decides how to fall back when the default unix socket cannot be
 // created.
 hwcast::v1::ActuatorConfig WithActuatorDefaults(

@@ -5,12 +5,15 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hwcast/v1/relay.pb.h"
+#include "lib/config_loader.h"
 #include "lib/time_util.h"
 
 namespace hwcast::actuator {
 namespace {
 
 using hwcast::v1::ActuatorConfig;
+using ::testing::AllOf;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -233,6 +236,103 @@ TEST(ActuatorConfigTest, TrustSettings) {
         ToProtoDuration(-absl::Seconds(2));
     EXPECT_THAT(ErrorOf(bad), StartsWith("freshness.max_clock_skew: "));
   }
+}
+
+TEST(ActuatorConfigTest, ActionsDefaultToDryRunWithSystemctlPoweroff) {
+  const ActuatorConfig full = WithActuatorDefaults(ActuatorConfig(), "node1");
+  EXPECT_FALSE(full.actions().shutdown_enabled());
+  EXPECT_THAT(full.actions().shutdown_command(),
+              ElementsAre("systemctl", "poweroff"));
+  EXPECT_EQ(FromProtoDuration(full.actions().command_timeout()),
+            absl::Seconds(30));
+  EXPECT_TRUE(full.actions().notify_command().empty());
+  EXPECT_TRUE(full.policies().empty());
+
+  ActuatorConfig config;
+  config.mutable_actions()->add_shutdown_command("/sbin/shutdown");
+  config.mutable_actions()->add_shutdown_command("-h");
+  *config.mutable_actions()->mutable_command_timeout() =
+      ToProtoDuration(absl::Seconds(5));
+  ASSERT_TRUE(ValidateActuatorConfig(config).ok());
+  const ActuatorConfig kept = WithActuatorDefaults(config, "node1");
+  EXPECT_THAT(kept.actions().shutdown_command(),
+              ElementsAre("/sbin/shutdown", "-h"));
+  EXPECT_EQ(FromProtoDuration(kept.actions().command_timeout()),
+            absl::Seconds(5));
+}
+
+TEST(ActuatorConfigTest, ActionsAreChecked) {
+  const auto with = [](auto set) {
+    ActuatorConfig config;
+    set(*config.mutable_actions());
+    return config;
+  };
+  EXPECT_TRUE(ValidateActuatorConfig(with([](hwcast::v1::ActionsConfig& a) {
+                a.set_shutdown_enabled(true);
+                a.add_shutdown_command("systemctl");
+                a.add_shutdown_command("poweroff");
+                a.add_notify_command("/usr/local/bin/page ops");  // a path
+                a.add_notify_command("--message=it's hot; $(x)");
+                a.set_audit_log("/var/lib/hwcast/audit.jsonl");
+                a.set_dry_run_record("dry-run.jsonl");
+              })).ok());
+  // Spaces are allowed in an absolute path, but a bare name with a space is
+  // a shell command line in disguise.
+  EXPECT_EQ(ErrorOf(with([](auto& a) { a.add_shutdown_command(""); })),
+            "actions.shutdown_command[0]: empty program name");
+  EXPECT_THAT(
+      ErrorOf(with([](auto& a) { a.add_shutdown_command("shutdown -h now"); })),
+      AllOf(StartsWith("actions.shutdown_command[0]: "),
+            HasSubstr("without a shell")));
+  EXPECT_THAT(
+      ErrorOf(with([](auto& a) { a.add_notify_command("bin/notify"); })),
+      AllOf(StartsWith("actions.notify_command[0]: 'bin/notify'"),
+            HasSubstr("not a relative path")));
+  EXPECT_EQ(ErrorOf(with([](auto& a) {
+              a.add_notify_command("/bin/notify");
+              a.add_notify_command(std::string("a\0b", 3));
+            })),
+            "actions.notify_command[1]: must not contain a NUL byte");
+  EXPECT_THAT(ErrorOf(with([](auto& a) {
+                *a.mutable_command_timeout() =
+                    ToProtoDuration(absl::ZeroDuration());
+              })),
+              StartsWith("actions.command_timeout: "));
+  EXPECT_THAT(ErrorOf(with([](auto& a) {
+                *a.mutable_command_timeout() = ToProtoDuration(absl::Hours(2));
+              })),
+              StartsWith("actions.command_timeout: "));
+  EXPECT_THAT(ErrorOf(with([](auto& a) { a.set_audit_log("   "); })),
+              StartsWith("actions.audit_log: "));
+  EXPECT_THAT(ErrorOf(with([](auto& a) { a.set_dry_run_record("a\nb"); })),
+              StartsWith("actions.dry_run_record: "));
+}
+
+TEST(ActuatorConfigTest, PoliciesFromYamlAreValidated) {
+  ActuatorConfig config;
+  absl::Status parsed = ParseYamlConfig(R"yaml(
+policies:
+  - name: room-too-hot
+    grace: 2s
+    threshold:
+      inputs: [{host: node1, source_id: room}]
+      enter_above: 30
+      leave_below: 28
+actions:
+  shutdown_enabled: true
+  shutdown_command: [/usr/local/bin/test-shutdown, --now]
+  audit_log: /var/lib/hwcast/audit.jsonl
+)yaml",
+                                        "actuator.yaml", &config);
+  ASSERT_TRUE(parsed.ok()) << parsed;
+  ASSERT_EQ(config.policies_size(), 1);
+  EXPECT_EQ(config.policies(0).threshold().enter_above(), 30);
+  EXPECT_TRUE(ValidateActuatorConfig(config).ok())
+      << ValidateActuatorConfig(config);
+
+  // Errors inside a policy name it by index (ValidatePolicyConfigs).
+  config.mutable_policies(0)->mutable_threshold()->clear_inputs();
+  EXPECT_THAT(ErrorOf(config), StartsWith("policies[0]"));
 }
 
 }  // namespace

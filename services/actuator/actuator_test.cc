@@ -5,9 +5,11 @@
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -31,6 +33,7 @@
 #include "lib/time_util.h"
 #include "lib/trust_store.h"
 #include "prometheus/registry.h"
+#include "services/actuator/actions/fake_command_runner.h"
 #include "services/actuator/actuator_service.h"
 
 namespace hwcast::actuator {
@@ -124,11 +127,13 @@ class RecordingPolicy final : public Policy {
         absl::StrCat(SourceKeyOf(reading), "#", reading.sequence()));
     last_reading_time_ = now;
   }
-  void OnTick(absl::Time now) override {
+  void OnTick(absl::Time now, const LinkContext& links) override {
     ++ticks_;
     last_tick_ = now;
+    last_links_ = links;
   }
-  hwcast::v1::PolicyStatus Status() const override {
+  PolicyState state() const override { return PolicyState::kNormal; }
+  hwcast::v1::PolicyStatus Status(absl::Time now) const override {
     hwcast::v1::PolicyStatus status;
     status.set_state(ticks_ > 0 ? "ticking" : "idle");
     status.set_reason(
@@ -141,11 +146,71 @@ class RecordingPolicy final : public Policy {
   int ticks_ = 0;
   absl::Time last_tick_;
   absl::Time last_reading_time_;
+  LinkContext last_links_;
 
  private:
   static std::string SourceKeyOf(const Reading& r) {
     return absl::StrCat(r.host(), "/", r.source_id());
   }
+};
+
+// A policy whose state the test sets: it moves to `next` on the next tick,
+// or on a temperature reading above `shutdown_above` straight to SHUTDOWN.
+class ScriptedPolicy final : public Policy {
+ public:
+  explicit ScriptedPolicy(std::string name) : name_(std::move(name)) {}
+  std::string_view name() const override { return name_; }
+  void OnReading(const Reading& reading, absl::Time now) override {
+    if (reading.has_temperature() &&
+        reading.temperature().celsius() > shutdown_above) {
+      Enter(PolicyState::kShutdown, now,
+            absl::StrCat(reading.source_id(), " at ",
+                         reading.temperature().celsius()));
+    }
+  }
+  void OnTick(absl::Time now, const LinkContext& links) override {
+    if (next.load() != state_) Enter(next.load(), now, "scripted");
+  }
+  PolicyState state() const override { return state_; }
+  hwcast::v1::PolicyStatus Status(absl::Time now) const override {
+    hwcast::v1::PolicyStatus status;
+    status.set_name(name_);
+    status.set_state(PolicyStateName(state_));
+    status.set_reason(reason_);
+    *status.mutable_since() = ToProtoTime(since_);
+    if (state_ == PolicyState::kPreFail) {
+      status.set_seconds_to_shutdown(
+          absl::ToDoubleSeconds(since_ + absl::Seconds(30) - now));
+    }
+    hwcast::v1::PolicyInput* input = status.add_inputs();
+    input->set_source("node1/room");
+    input->set_state(state_ == PolicyState::kNormal ? "OK" : "ALARM");
+    input->set_value(31.5);
+    status.add_alarms("scripted alarm");
+    return status;
+  }
+
+  // Set by the test at any time; read on the ticker thread.
+  std::atomic<PolicyState> next{PolicyState::kNormal};
+  double shutdown_above = 1000;
+
+ private:
+  void Enter(PolicyState state, absl::Time now, std::string why) {
+    state_ = state;
+    since_ = now;
+    reason_ = absl::StrCat(name_, " ", why, " -> ", PolicyStateName(state));
+  }
+
+  const std::string name_;
+  PolicyState state_ = PolicyState::kNormal;
+  absl::Time since_;
+  std::string reason_ = "all clear";
+};
+
+class FakeNetworkProbe final : public NetworkProbe {
+ public:
+  bool NetworkUp() override { return up.load(); }
+  std::atomic<bool> up{true};
 };
 
 // Rejects every batch; records what it was given.
@@ -821,6 +886,235 @@ TEST_F(ActuatorTest, GetStatusOverGrpc) {
   EXPECT_EQ(status.policies(0).name(), "recording");
   EXPECT_EQ(status.policies(0).state(), "idle");
   (*server)->Shutdown(absl::ZeroDuration());
+}
+
+// ------------------------------------------------ policies and actions
+
+TEST_F(ActuatorTest, TicksCarryTheLinkContext) {
+  auto network = std::make_unique<FakeNetworkProbe>();
+  FakeNetworkProbe* probe = network.get();
+  auto policy = std::make_unique<RecordingPolicy>();
+  RecordingPolicy* recording = policy.get();
+  ActuatorParts parts;
+  parts.policies.push_back(std::move(policy));
+  parts.network = std::move(network);
+  // Two relays that are never reachable (the links are not even started).
+  actuator_ = std::make_unique<Actuator>(
+      Options({"127.0.0.1:1", "unix:/nonexistent/relay.sock"}), &clock_,
+      registry_, std::move(parts));
+  actuator_->Tick();
+  EXPECT_EQ(recording->last_links_.relays_total, 2);
+  EXPECT_EQ(recording->last_links_.relays_connected, 0);
+  EXPECT_TRUE(recording->last_links_.network_up);
+  probe->up = false;
+  actuator_->Tick();
+  EXPECT_FALSE(recording->last_links_.network_up);
+}
+
+TEST_F(ActuatorTest, TicksCountConnectedRelays) {
+  FakeRelayServer relay;
+  auto policy = std::make_unique<RecordingPolicy>();
+  RecordingPolicy* recording = policy.get();
+  ActuatorParts parts;
+  parts.policies.push_back(std::move(policy));
+  actuator_ = std::make_unique<Actuator>(Options({relay.address()}), &clock_,
+                                         registry_, std::move(parts));
+  actuator_->Start();
+  ASSERT_TRUE(WaitFor([&] { return relay.relay().active_streams() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return Link(0).connected(); }));
+  actuator_->Tick();
+  EXPECT_EQ(recording->last_links_.relays_total, 1);
+  EXPECT_EQ(recording->last_links_.relays_connected, 1);
+  actuator_->Stop();
+}
+
+// Two scripted policies, a fake runner and an audit log in a temp dir.
+class ActuatorActionsTest : public ActuatorTest {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() /
+                        "hwcast_actuator_actions_XXXXXX")
+                           .string();
+    dir_ = mkdtemp(tmpl.data());
+  }
+  void TearDown() override {
+    actuator_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string File(const std::string& name) const {
+    return (std::filesystem::path(dir_) / name).string();
+  }
+
+  void MakeWithActions(bool shutdown_enabled) {
+    ActuatorOptions options = Options();
+    options.actions.shutdown_enabled = shutdown_enabled;
+    options.actions.shutdown_command = {"/test/shutdown", "now"};
+    options.actions.notify_command = {"/test/notify"};
+    options.actions.dry_run_record = File("dry-run.jsonl");
+    ActuatorParts parts;
+    auto room = std::make_unique<ScriptedPolicy>("room-too-hot");
+    auto ups = std::make_unique<ScriptedPolicy>("ups-on-battery");
+    room_ = room.get();
+    ups_ = ups.get();
+    parts.policies.push_back(std::move(room));
+    parts.policies.push_back(std::move(ups));
+    auto runner = std::make_unique<FakeCommandRunner>();
+    runner_ = runner.get();
+    parts.runner = std::move(runner);
+    auto audit = AuditLog::Open(File("audit.jsonl"), &clock_);
+    ASSERT_TRUE(audit.ok()) << audit.status();
+    parts.audit = *std::move(audit);
+    actuator_ = std::make_unique<Actuator>(std::move(options), &clock_,
+                                           registry_, std::move(parts));
+  }
+
+  double State(const std::string& policy, const std::string& state) {
+    return MetricValue(registry_, "hwcast_actuator_policy_state",
+                       {{"policy", policy}, {"state", state}});
+  }
+  double Transitions(const std::string& policy, const std::string& to) {
+    return MetricValue(registry_, "hwcast_actuator_policy_transitions_total",
+                       {{"policy", policy}, {"to", to}});
+  }
+  double Actions(const std::string& action, const std::string& result) {
+    return MetricValue(registry_, "hwcast_actuator_actions_total",
+                       {{"action", action}, {"result", result}});
+  }
+  std::vector<std::string> AuditLines() {
+    std::ifstream in(File("audit.jsonl"));
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+  }
+
+  std::string dir_;
+  ScriptedPolicy* room_ = nullptr;
+  ScriptedPolicy* ups_ = nullptr;
+  FakeCommandRunner* runner_ = nullptr;
+};
+
+TEST_F(ActuatorActionsTest, ShutdownRunsExactlyOnceHoweverOftenItIsReached) {
+  MakeWithActions(/*shutdown_enabled=*/true);
+  EXPECT_EQ(State("room-too-hot", "NORMAL"), 1);
+  EXPECT_EQ(State("room-too-hot", "SHUTDOWN"), 0);
+  EXPECT_EQ(Transitions("room-too-hot", "SHUTDOWN"), 0);  // pre-created
+
+  room_->next = PolicyState::kPreFail;
+  clock_.Advance(absl::Seconds(1));
+  actuator_->Tick();
+  EXPECT_EQ(State("room-too-hot", "PRE_FAIL"), 1);
+  EXPECT_EQ(State("room-too-hot", "NORMAL"), 0);
+
+  room_->next = PolicyState::kShutdown;
+  clock_.Advance(absl::Seconds(30));
+  for (int i = 0; i < 5; ++i) {
+    actuator_->Tick();
+    clock_.Advance(absl::Seconds(1));
+  }
+  // The other policy reaches SHUTDOWN too; and the first one leaves and
+  // re-enters it.
+  ups_->next = PolicyState::kShutdown;
+  actuator_->Tick();
+  room_->next = PolicyState::kUnknown;
+  actuator_->Tick();
+  room_->next = PolicyState::kShutdown;
+  actuator_->Tick();
+  actuator_->WaitForActions();
+
+  const auto shutdowns = runner_->CallsOf("/test/shutdown");
+  ASSERT_EQ(shutdowns.size(), 1u);
+  EXPECT_EQ(shutdowns[0].argv,
+            (std::vector<std::string>{"/test/shutdown", "now"}));
+  EXPECT_EQ(shutdowns[0].env.at("HWCAST_POLICY"), "room-too-hot");
+  EXPECT_EQ(shutdowns[0].env.at("HWCAST_HOST"), "node1");
+  EXPECT_EQ(Actions("shutdown", "ok"), 1);
+  // Every change was notified: room NORMAL->PRE_FAIL->SHUTDOWN->UNKNOWN->
+  // SHUTDOWN, ups NORMAL->SHUTDOWN.
+  std::vector<std::string> notified;
+  for (const auto& call : runner_->CallsOf("/test/notify")) {
+    notified.push_back(absl::StrCat(
+        call.env.at("HWCAST_EVENT"), " ", call.env.at("HWCAST_POLICY"), " ",
+        call.env.at("HWCAST_FROM"), "->", call.env.at("HWCAST_TO")));
+  }
+  EXPECT_EQ(notified, (std::vector<std::string>{
+                          "transition room-too-hot NORMAL->PRE_FAIL",
+                          "shutdown room-too-hot PRE_FAIL->SHUTDOWN",
+                          "shutdown ups-on-battery NORMAL->SHUTDOWN",
+                          "transition room-too-hot SHUTDOWN->UNKNOWN",
+                          "shutdown room-too-hot UNKNOWN->SHUTDOWN"}));
+  EXPECT_EQ(Transitions("room-too-hot", "SHUTDOWN"), 2);
+  EXPECT_EQ(Transitions("room-too-hot", "PRE_FAIL"), 1);
+  EXPECT_EQ(State("room-too-hot", "SHUTDOWN"), 1);
+  EXPECT_EQ(State("room-too-hot", "UNKNOWN"), 0);
+  EXPECT_EQ(State("ups-on-battery", "SHUTDOWN"), 1);
+
+  const hwcast::v1::ActuatorStatus status = actuator_->Status();
+  ASSERT_EQ(status.policies_size(), 2);
+  EXPECT_EQ(status.policies(0).name(), "room-too-hot");
+  EXPECT_EQ(status.policies(0).state(), "SHUTDOWN");
+  ASSERT_EQ(status.policies(0).inputs_size(), 1);
+  EXPECT_EQ(status.policies(0).inputs(0).state(), "ALARM");
+  EXPECT_EQ(status.policies(0).alarms(0), "scripted alarm");
+  EXPECT_TRUE(status.actions().shutdown_enabled());
+  EXPECT_TRUE(status.actions().shutdown_started());
+  EXPECT_EQ(status.actions().shutdown_reason(),
+            "room-too-hot: room-too-hot scripted -> SHUTDOWN");
+  EXPECT_EQ(FromProtoTime(status.actions().shutdown_time()),
+            kT0 + absl::Seconds(31));
+  EXPECT_EQ(status.actions().last_error(), "");
+
+  // Audit: 5 transitions with their inputs, the shutdown started and ok,
+  // 5 notifications.
+  const std::vector<std::string> lines = AuditLines();
+  EXPECT_EQ(lines.size(), 12u);
+  EXPECT_THAT(lines[0], HasSubstr("\"event\":\"transition\""));
+  EXPECT_THAT(lines[0], HasSubstr("\"inputs\":[{\"source\":\"node1/room\""));
+}
+
+TEST_F(ActuatorActionsTest, DryRunFromAReadingRunsNothingAndRecordsIt) {
+  MakeWithActions(/*shutdown_enabled=*/false);
+  room_->shutdown_above = 30;
+  room_->next = PolicyState::kShutdown;  // stays there on ticks
+  actuator_->OnBatch(Batch("c1", 7, 1, {Temp("room", 1, 35)}), "r");
+  actuator_->OnBatch(Batch("c1", 7, 2, {Temp("room", 2, 36)}), "r");
+  actuator_->Tick();
+  actuator_->WaitForActions();
+
+  EXPECT_TRUE(runner_->CallsOf("/test/shutdown").empty());
+  ASSERT_EQ(runner_->CallsOf("/test/notify").size(), 1u);
+  EXPECT_EQ(runner_->CallsOf("/test/notify")[0].env.at("HWCAST_DRY_RUN"),
+            "true");
+  std::ifstream record(File("dry-run.jsonl"));
+  std::vector<std::string> recorded;
+  for (std::string line; std::getline(record, line);) recorded.push_back(line);
+  ASSERT_EQ(recorded.size(), 1u);
+  EXPECT_THAT(recorded[0], HasSubstr("\"argv\":[\"/test/shutdown\",\"now\"]"));
+  EXPECT_THAT(recorded[0], HasSubstr("room at 35"));
+  EXPECT_EQ(Actions("shutdown", "dry_run"), 1);
+  EXPECT_EQ(Actions("shutdown", "ok"), 0);
+  const hwcast::v1::ActionStatus actions = actuator_->Status().actions();
+  EXPECT_FALSE(actions.shutdown_enabled());
+  EXPECT_TRUE(actions.shutdown_started());
+}
+
+TEST_F(ActuatorActionsTest, StatusAnswersWhileTheShutdownCommandRuns) {
+  MakeWithActions(/*shutdown_enabled=*/true);
+  runner_->Block();
+  room_->next = PolicyState::kShutdown;
+  actuator_->Tick();       // returns although the command has not finished
+  runner_->AwaitCalls(2);  // shutdown and notify are both under way
+  const hwcast::v1::ActuatorStatus status = actuator_->Status();
+  EXPECT_TRUE(status.actions().shutdown_started());
+  EXPECT_EQ(status.policies(0).state(), "SHUTDOWN");
+  // Readings and ticks keep flowing meanwhile.
+  EXPECT_EQ(
+      actuator_->OnBatch(Batch("c1", 7, 1, {Temp("room", 1, 20)}), "r").result,
+      BatchSink::Result::kAccepted);
+  actuator_->Tick();
+  runner_->Release();
+  actuator_->WaitForActions();
+  EXPECT_EQ(runner_->CallsOf("/test/shutdown").size(), 1u);
 }
 
 }  // namespace

@@ -1,24 +1,33 @@
 // hwcast-actuator: subscribes to relays, keeps the latest reading of every
-// source and (in later issues) applies shutdown policies. Only parses flags
-// and wires the parts together.
+// source, runs the shutdown policies and carries out what they decide (dry
+// run unless actions.shutdown_enabled). Only parses flags and wires the
+// parts together.
+#include <cstdint>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "hwcast/v1/config.pb.h"
 #include "lib/clock_impl.h"
+#include "lib/config_checks.h"
 #include "lib/daemon.h"
 #include "lib/daemon_server.h"
 #include "lib/log.h"
 #include "lib/signed_batch_verifier.h"
+#include "lib/time_util.h"
 #include "prometheus/registry.h"
+#include "services/actuator/actions/audit_log.h"
 #include "services/actuator/actuator.h"
 #include "services/actuator/actuator_config.h"
 #include "services/actuator/actuator_service.h"
+#include "services/actuator/network_probe.h"
+#include "services/actuator/policies/policy_engine.h"
 
 namespace {
 
@@ -29,7 +38,19 @@ constexpr std::string_view kUsage =
     "follows and serves hwcast.v1.Actuator/GetStatus (by default on\n"
     "127.0.0.1:7431 and unix:/run/hwcast/actuator.sock; metrics on\n"
     "127.0.0.1:9431). Every batch must be signed by a collector key listed\n"
-    "in the config's trust_file (or set insecure_accept_unsigned: true).";
+    "in the config's trust_file (or set insecure_accept_unsigned: true).\n"
+    "Shutdown policies (config: policies) run in dry-run mode, recording\n"
+    "what they would do, unless actions.shutdown_enabled is true.";
+
+// A random seed for the policies' grace jitter.
+uint64_t RandomSeed() {
+  std::random_device device;
+  return (static_cast<uint64_t>(device()) << 32) ^ device();
+}
+
+std::string Argv(const google::protobuf::RepeatedPtrField<std::string>& argv) {
+  return absl::StrCat("[", absl::StrJoin(argv, ", "), "]");
+}
 
 }  // namespace
 
@@ -38,13 +59,16 @@ int main(int argc, char** argv) {
 
   hwcast::InitDaemon(argc, argv, "hwcast-actuator", kUsage);
   hwcast::v1::ActuatorConfig loaded;
-  // The verifier (trust file) is built as part of validation, so that a
-  // missing or broken trust file fails start-up and --check-config with exit
-  // 2, pointing at the trust_file line.
+  // The verifier (trust file) and the audit log are set up as part of
+  // validation, so that a missing or broken trust file or an audit log that
+  // can not be written fails start-up and --check-config with exit 2,
+  // pointing at the key's line.
   std::unique_ptr<hwcast::BatchVerifier> verifier;
+  std::unique_ptr<hwcast::actuator::AuditLog> audit;
   hwcast::LoadConfigOrExit(
       &loaded,
-      [&verifier](const google::protobuf::Message& message) -> absl::Status {
+      [&verifier,
+       &audit](const google::protobuf::Message& message) -> absl::Status {
         if (absl::Status s = hwcast::actuator::ValidateActuatorConfig(message);
             !s.ok()) {
           return s;
@@ -57,16 +81,39 @@ int main(int argc, char** argv) {
                 config.freshness(), hwcast::RealClock::Get());
         if (!made.ok()) return made.status();
         verifier = *std::move(made);
+        if (!config.actions().audit_log().empty()) {
+          absl::StatusOr<std::unique_ptr<hwcast::actuator::AuditLog>> opened =
+              hwcast::actuator::AuditLog::Open(config.actions().audit_log(),
+                                               hwcast::RealClock::Get());
+          if (!opened.ok()) {
+            return hwcast::ConfigError("actions.audit_log",
+                                       opened.status().message());
+          }
+          audit = *std::move(opened);
+        }
         return absl::OkStatus();
       });
   const hwcast::v1::ActuatorConfig config =
       hwcast::actuator::WithActuatorDefaults(loaded, hwcast::SystemHostName());
 
+  absl::StatusOr<std::vector<std::unique_ptr<hwcast::actuator::Policy>>>
+      policies = hwcast::actuator::MakePolicies(
+          config.policies(), hwcast::FromProtoDuration(config.stale_after()),
+          RandomSeed());
+  if (!policies.ok()) {
+    HWCAST_LOG(ERROR) << "config error: " << policies.status().message();
+    return hwcast::kExitBadConfig;
+  }
+
   auto registry = std::make_shared<prometheus::Registry>();
+  hwcast::actuator::ActuatorParts parts;
+  parts.verifier = std::move(verifier);
+  parts.policies = *std::move(policies);
+  parts.audit = std::move(audit);
+  parts.network = std::make_unique<hwcast::actuator::SysfsNetworkProbe>();
   hwcast::actuator::Actuator actuator(
       hwcast::actuator::ActuatorOptions::FromConfig(config),
-      hwcast::RealClock::Get(), *registry, std::move(verifier),
-      /*policies=*/{});
+      hwcast::RealClock::Get(), *registry, std::move(parts));
   hwcast::actuator::ActuatorServiceImpl service(&actuator);
 
   auto endpoints = hwcast::ServeDaemon(
@@ -85,7 +132,31 @@ int main(int argc, char** argv) {
 
   endpoints->Announce();
   HWCAST_LOG(INFO) << "host " << config.host() << ", following "
-                   << config.relays_size() << " relay(s)";
+                   << config.relays_size() << " relay(s), "
+                   << config.policies_size() << " policy(ies)";
+  for (const hwcast::v1::PolicyConfig& policy : config.policies()) {
+    HWCAST_LOG(INFO) << "policy " << policy.name();
+  }
+  const hwcast::v1::ActionsConfig& actions = config.actions();
+  if (actions.shutdown_enabled()) {
+    HWCAST_LOG(WARNING) << "REAL SHUTDOWN ENABLED: "
+                        << Argv(actions.shutdown_command())
+                        << " runs (once) when a policy reaches SHUTDOWN";
+  } else {
+    HWCAST_LOG(WARNING)
+        << "DRY-RUN: shutdown is not enabled (actions.shutdown_enabled: "
+           "false); when a policy reaches SHUTDOWN nothing is run, "
+        << Argv(actions.shutdown_command()) << " is only logged"
+        << (actions.dry_run_record().empty()
+                ? std::string()
+                : absl::StrCat(" and recorded in ", actions.dry_run_record()));
+  }
+  if (!actions.notify_command().empty()) {
+    HWCAST_LOG(INFO) << "notify hook: " << Argv(actions.notify_command());
+  }
+  if (!actions.audit_log().empty()) {
+    HWCAST_LOG(INFO) << "audit log: " << actions.audit_log();
+  }
 
   hwcast::WaitForShutdownSignal();
   endpoints->server->Shutdown(absl::Seconds(5));

@@ -12,6 +12,7 @@
 #include "lib/status_macros.h"
 #include "lib/time_util.h"
 #include "services/collector/sources/hwmon_source.h"
+#include "services/collector/sources/nut_source.h"
 
 namespace hwcast::collector {
 namespace {
@@ -46,9 +47,120 @@ absl::Status CheckName(absl::string_view key, const std::string& value) {
   return absl::OkStatus();
 }
 
+// NUT UPS names: letters, digits, '_', '-', '.' (what upsd accepts in
+// ups.conf section names; no '@', which separates the host in upsc).
+bool IsValidUpsName(absl::string_view ups) {
+  if (ups.empty()) return false;
+  for (char c : ups) {
+    if (!absl::ascii_isalnum(c) && c != '_' && c != '.' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+// kind, scale and offset of a file or exec source under `key`.
+template <typename NumberSourceConfig>
+absl::Status CheckNumberMapping(const std::string& key,
+                                const NumberSourceConfig& config) {
+  if (config.kind() != hwcast::v1::READING_KIND_UNSPECIFIED &&
+      config.kind() != hwcast::v1::READING_KIND_TEMPERATURE &&
+      config.kind() != hwcast::v1::READING_KIND_HUMIDITY) {
+    return ConfigError(
+        absl::StrCat(key, ".kind"),
+        absl::StrCat("must be temperature or humidity, got ",
+                     hwcast::v1::ReadingKind_Name(config.kind())));
+  }
+  if (config.has_scale() &&
+      (!std::isfinite(config.scale()) || config.scale() == 0)) {
+    return ConfigError(absl::StrCat(key, ".scale"),
+                       "must be a finite, nonzero number");
+  }
+  if (!std::isfinite(config.offset())) {
+    return ConfigError(absl::StrCat(key, ".offset"), "must be a finite number");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidatePowerNode(const std::string& key,
+                               const hwcast::v1::PowerNodeSourceConfig& node) {
+  const std::string target_key = absl::StrCat(key, ".target");
+  if (node.target().empty()) {
+    return ConfigError(target_key, "required (HOST:PORT, e.g. 10.0.0.5:22)");
+  }
+  return CheckHostPort(target_key, node.target(), /*allow_port_zero=*/false);
+}
+
+absl::Status ValidateNut(const std::string& key,
+                         const hwcast::v1::NutSourceConfig& nut) {
+  if (!nut.address().empty()) {
+    HWCAST_RETURN_IF_ERROR(CheckHostPort(absl::StrCat(key, ".address"),
+                                         nut.address(),
+                                         /*allow_port_zero=*/false));
+  }
+  if (nut.ups().empty()) {
+    return ConfigError(absl::StrCat(key, ".ups"),
+                       "required: the UPS name in upsd's ups.conf");
+  }
+  if (!IsValidUpsName(nut.ups())) {
+    return ConfigError(absl::StrCat(key, ".ups"),
+                       absl::StrCat("'", nut.ups(),
+                                    "' may only contain letters, digits and "
+                                    "'_', '.', '-' (give upsd's address in "
+                                    "'address', not as UPS@HOST)"));
+  }
+  HWCAST_RETURN_IF_ERROR(
+      CheckName(absl::StrCat(key, ".username"), nut.username()));
+  if (!nut.password_file().empty()) {
+    const std::string file_key = absl::StrCat(key, ".password_file");
+    if (nut.username().empty()) {
+      return ConfigError(file_key, "requires username");
+    }
+    if (!absl::StartsWith(nut.password_file(), "/")) {
+      return ConfigError(file_key,
+                         absl::StrCat("must be an absolute path, got '",
+                                      nut.password_file(), "'"));
+    }
+    HWCAST_RETURN_IF_ERROR(CheckName(file_key, nut.password_file()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateExec(const std::string& key,
+                          const hwcast::v1::ExecSourceConfig& exec) {
+  if (exec.argv().empty()) {
+    return ConfigError(absl::StrCat(key, ".argv"),
+                       "required: the program and its arguments, e.g. "
+                       "[/usr/local/bin/read-temp, --sensor, 1]");
+  }
+  const std::string& program = exec.argv(0);
+  if (program.empty()) {
+    return ConfigError(absl::StrCat(key, ".argv[0]"),
+                       "the program must not be empty");
+  }
+  if (!absl::StartsWith(program, "/") &&
+      program.find('/') != std::string::npos) {
+    return ConfigError(absl::StrCat(key, ".argv[0]"),
+                       absl::StrCat("'", program,
+                                    "' must be an absolute path or a name "
+                                    "looked up in PATH, not a relative "
+                                    "path"));
+  }
+  for (int j = 0; j < exec.argv_size(); ++j) {
+    if (exec.argv(j).find('\0') != std::string::npos) {
+      return ConfigError(absl::StrCat(key, ".argv[", j, "]"),
+                         "must not contain NUL characters");
+    }
+  }
+  return CheckNumberMapping(key, exec);
+}
+
 absl::Status ValidateSource(const SourceConfig& source, int i) {
   const std::string key = absl::StrCat("sources[", i, "]");
-  if (!source.id().empty() && !IsValidSourceId(source.id())) {
+  // A nut source may carry its default id "nut/UPS" explicitly (as
+  // CollectorConfigWithDefaults writes it).
+  if (!source.id().empty() && !IsValidSourceId(source.id()) &&
+      !(source.has_nut() && source.id() == DefaultSourceId(source))) {
     return ConfigError(absl::StrCat(key, ".id"),
                        absl::StrCat("'", source.id(),
                                     "' may only contain letters, digits and "
@@ -83,36 +195,36 @@ absl::Status ValidateSource(const SourceConfig& source, int i) {
             absl::StrCat(file_key, ".path"),
             absl::StrCat("must be an absolute path, got '", file.path(), "'"));
       }
-      if (file.kind() != hwcast::v1::READING_KIND_UNSPECIFIED &&
-          file.kind() != hwcast::v1::READING_KIND_TEMPERATURE &&
-          file.kind() != hwcast::v1::READING_KIND_HUMIDITY) {
-        return ConfigError(
-            absl::StrCat(file_key, ".kind"),
-            absl::StrCat("must be temperature or humidity, got ",
-                         hwcast::v1::ReadingKind_Name(file.kind())));
-      }
-      if (file.has_scale() &&
-          (!std::isfinite(file.scale()) || file.scale() == 0)) {
-        return ConfigError(absl::StrCat(file_key, ".scale"),
-                           "must be a finite, nonzero number");
-      }
-      if (!std::isfinite(file.offset())) {
-        return ConfigError(absl::StrCat(file_key, ".offset"),
-                           "must be a finite number");
-      }
+      HWCAST_RETURN_IF_ERROR(CheckNumberMapping(file_key, file));
       break;
     }
+    case SourceConfig::kPowerNode:
+      HWCAST_RETURN_IF_ERROR(ValidatePowerNode(absl::StrCat(key, ".power_node"),
+                                               source.power_node()));
+      break;
+    case SourceConfig::kNut:
+      HWCAST_RETURN_IF_ERROR(
+          ValidateNut(absl::StrCat(key, ".nut"), source.nut()));
+      break;
+    case SourceConfig::kExec:
+      HWCAST_RETURN_IF_ERROR(
+          ValidateExec(absl::StrCat(key, ".exec"), source.exec()));
+      break;
     case SourceConfig::KIND_NOT_SET:
-      return ConfigError(key, "set one of 'hwmon' or 'file'");
+      return ConfigError(
+          key, "set one of 'hwmon', 'file', 'power_node', 'nut' or 'exec'");
   }
-  if (source.id().empty()) {
+  // The nut default "nut/UPS" is valid by construction: the '/' separates
+  // the type from the (checked) UPS name.
+  if (source.id().empty() && !source.has_nut()) {
     const std::string id = DefaultSourceId(source);
     if (!IsValidSourceId(id)) {
-      return ConfigError(absl::StrCat(key, ".id"),
-                         absl::StrCat("required: the default id '", id,
-                                      "' taken from the file name may only "
-                                      "contain letters, digits and '_', '.', "
-                                      "':', '-'"));
+      return ConfigError(
+          absl::StrCat(key, ".id"),
+          absl::StrCat("required: the default id '", id, "' taken from ",
+                       source.has_exec() ? "argv[0]" : "the file name",
+                       " may only contain letters, digits and '_', '.', ':', "
+                       "'-'"));
     }
   }
   return absl::OkStatus();
@@ -121,8 +233,19 @@ absl::Status ValidateSource(const SourceConfig& source, int i) {
 }  // namespace
 
 std::string DefaultSourceId(const SourceConfig& source) {
-  if (source.has_file()) {
-    return std::filesystem::path(source.file().path()).stem().string();
+  switch (source.kind_case()) {
+    case SourceConfig::kFile:
+      return std::filesystem::path(source.file().path()).stem().string();
+    case SourceConfig::kPowerNode:
+      return "power_node";
+    case SourceConfig::kNut:
+      return absl::StrCat("nut/", source.nut().ups());
+    case SourceConfig::kExec:
+      if (source.exec().argv().empty()) return "exec";
+      return std::filesystem::path(source.exec().argv(0)).filename().string();
+    case SourceConfig::kHwmon:
+    case SourceConfig::KIND_NOT_SET:
+      break;
   }
   return "hwmon";
 }
@@ -212,6 +335,16 @@ CollectorConfig CollectorConfigWithDefaults(const CollectorConfig& config,
         file->set_kind(hwcast::v1::READING_KIND_TEMPERATURE);
       }
       if (!file->has_scale()) file->set_scale(1.0);
+    }
+    if (source.has_nut() && source.nut().address().empty()) {
+      source.mutable_nut()->set_address(kDefaultNutAddress);
+    }
+    if (source.has_exec()) {
+      hwcast::v1::ExecSourceConfig* exec = source.mutable_exec();
+      if (exec->kind() == hwcast::v1::READING_KIND_UNSPECIFIED) {
+        exec->set_kind(hwcast::v1::READING_KIND_TEMPERATURE);
+      }
+      if (!exec->has_scale()) exec->set_scale(1.0);
     }
   }
   if (out.batch_max_readings() == 0) {

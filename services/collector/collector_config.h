@@ -36,12 +36,18 @@ inline constexpr uint32_t kMaxMaxBatchBytes = 1 << 20;
 //     server.metrics_listen: "", "off" or "HOST:PORT";
 //   - relays[i]: "HOST:PORT" (port 1..65535, IPv6 in brackets),
 //     "unix:/abs/path" or "dns:..."; no duplicates;
-//   - sources[i]: exactly one of hwmon / file; interval and timeout positive
-//     when set (timeout may exceed interval); id of letters, digits and
-//     "_.:-" (no '/', it separates sensor ids); effective ids unique (default
-//     "hwmon", or the file's base name without extension);
-//     file.path required and absolute; file.kind temperature or humidity;
-//     file.scale finite and nonzero; hwmon.root absolute when set;
+//   - sources[i]: exactly one of hwmon / file / power_node / nut / exec;
+//     interval and timeout positive when set (timeout may exceed interval);
+//     id of letters, digits and "_.:-" (no '/', it separates sensor ids;
+//     only a nut source's default "nut/UPS" has one); effective ids unique
+//     (see DefaultSourceId);
+//     file.path required and absolute; file/exec kind temperature or
+//     humidity, scale finite and nonzero, offset finite; hwmon.root absolute
+//     when set; power_node.target required, HOST:PORT (port 1..65535);
+//     nut.address HOST:PORT when set, nut.ups required (letters, digits,
+//     "_.-"), nut.username without whitespace, nut.password_file absolute
+//     and only with a username; exec.argv non-empty, argv[0] an absolute
+//     path or a name looked up in PATH (no relative path), no NUL;
 //   - batch_max_readings <= 10000; batch_max_delay in (0, 1m];
 //     buffer_batches <= 1000000; max_batch_bytes 0 (default 1200) or in
 //     [256, 1048576];
@@ -55,14 +61,16 @@ absl::Status ValidateCollectorConfig(const google::protobuf::Message& config);
 
 // The id a source gets when none is configured: "hwmon" for hwmon sources,
 // the file's base name without extension for file sources
-// ("/run/room.temp" -> "room").
+// ("/run/room.temp" -> "room"), "power_node" for power nodes, "nut/UPS" for
+// nut sources, and argv[0]'s base name for exec sources
+// ("/usr/local/bin/read-temp" -> "read-temp").
 std::string DefaultSourceId(const hwcast::v1::SourceConfig& source);
 
 // A validated config with every default filled in explicitly: host and
 // collector_id (`system_host`), relays, one hwmon source if none, source ids,
-// intervals, timeouts, hwmon root, file kind and scale, batch limits, buffer
-// size, metrics address. server.listen is left as configured (main() applies
-// the default listen addresses and their fallback).
+// intervals, timeouts, hwmon root, file and exec kind and scale, nut address,
+// batch limits, buffer size, metrics address. server.listen is left as
+// configured (main() applies the default listen addresses and their fallback).
 hwcast::v1::CollectorConfig CollectorConfigWithDefaults(
     const hwcast::v1::CollectorConfig& config, const std::string& system_host);
 

@@ -104,6 +104,40 @@ TEST(CollectorConfigTest, FileSourceDefaults) {
   EXPECT_DOUBLE_EQ(config.sources(0).file().scale(), 1.0);
 }
 
+TEST(CollectorConfigTest, PowerNodeNutAndExecDefaults) {
+  const CollectorConfig raw = Parse(R"(
+sources:
+  - power_node: {target: "10.0.0.5:22"}
+  - nut: {ups: room}
+  - nut: {ups: attic, address: "[::1]:3493", username: mon,
+          password_file: /etc/hwcast/nut.pw}
+  - exec: {argv: [/usr/local/bin/read-temp, --bus, "1"]}
+  - exec: {argv: [sensors-humidity], kind: humidity, scale: 0.1, label: RH}
+    timeout: 2s
+)");
+  ASSERT_TRUE(ValidateCollectorConfig(raw).ok())
+      << ValidateCollectorConfig(raw);
+  const CollectorConfig config = CollectorConfigWithDefaults(raw, "h");
+  ASSERT_EQ(config.sources_size(), 5);
+  EXPECT_EQ(config.sources(0).id(), "power_node");
+  EXPECT_EQ(config.sources(0).power_node().target(), "10.0.0.5:22");
+  EXPECT_EQ(config.sources(1).id(), "nut/room");
+  EXPECT_EQ(config.sources(1).nut().address(), "127.0.0.1:3493");
+  EXPECT_EQ(config.sources(2).id(), "nut/attic");
+  EXPECT_EQ(config.sources(2).nut().address(), "[::1]:3493");
+  EXPECT_EQ(config.sources(3).id(), "read-temp");
+  EXPECT_EQ(config.sources(3).exec().kind(),
+            hwcast::v1::READING_KIND_TEMPERATURE);
+  EXPECT_DOUBLE_EQ(config.sources(3).exec().scale(), 1.0);
+  EXPECT_EQ(config.sources(4).id(), "sensors-humidity");
+  EXPECT_EQ(config.sources(4).exec().kind(), hwcast::v1::READING_KIND_HUMIDITY);
+  EXPECT_DOUBLE_EQ(config.sources(4).exec().scale(), 0.1);
+  EXPECT_EQ(FromProtoDuration(config.sources(4).timeout()), absl::Seconds(2));
+  // The defaulted config, "nut/room" ids included, is itself valid.
+  EXPECT_TRUE(ValidateCollectorConfig(config).ok())
+      << ValidateCollectorConfig(config);
+}
+
 struct BadCase {
   std::string yaml;
   std::string error;
@@ -142,7 +176,67 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"sources: [{hwmon: {}}, {timeout: 0s, file: {path: /t}}]",
                 "sources[1].timeout: must be positive"},
         BadCase{"sources: [{id: room}]",
-                "sources[0]: set one of 'hwmon' or 'file'"},
+                "sources[0]: set one of 'hwmon', 'file', 'power_node', 'nut' "
+                "or 'exec'"},
+        BadCase{"sources: [{power_node: {}}]",
+                "sources[0].power_node.target: required (HOST:PORT"},
+        BadCase{"sources: [{power_node: {target: node1}}]",
+                "sources[0].power_node.target: 'node1' needs a port"},
+        BadCase{"sources: [{power_node: {target: 'node1:0'}}]",
+                "sources[0].power_node.target: 'node1:0': port '0' must be a "
+                "number from 1 to 65535"},
+        BadCase{"sources: [{power_node: {target: '::1:22'}}]",
+                "sources[0].power_node.target: '::1:22': IPv6 addresses need "
+                "brackets"},
+        BadCase{"sources: [{power_node: {target: 'a:22'}}, "
+                "{power_node: {target: 'b:22'}}]",
+                "sources[1].id: duplicate source id 'power_node' (also "
+                "sources[0])"},
+        BadCase{"sources: [{nut: {}}]",
+                "sources[0].nut.ups: required: the UPS name in upsd's "
+                "ups.conf"},
+        BadCase{"sources: [{nut: {ups: room@nas}}]",
+                "sources[0].nut.ups: 'room@nas' may only contain letters, "
+                "digits and '_', '.', '-' (give upsd's address in 'address'"},
+        BadCase{"sources: [{nut: {ups: room, address: nas}}]",
+                "sources[0].nut.address: 'nas' needs a port"},
+        BadCase{"sources: [{nut: {ups: room, password_file: /pw}}]",
+                "sources[0].nut.password_file: requires username"},
+        BadCase{"sources: [{nut: {ups: room, username: mon, "
+                "password_file: pw}}]",
+                "sources[0].nut.password_file: must be an absolute path, got "
+                "'pw'"},
+        BadCase{"sources: [{nut: {ups: room, username: 'mon user'}}]",
+                "sources[0].nut.username: 'mon user' must not contain "
+                "whitespace"},
+        BadCase{"sources: [{nut: {ups: room}}, {nut: {ups: room, "
+                "address: 'nas:3493'}}]",
+                "sources[1].id: duplicate source id 'nut/room' (also "
+                "sources[0])"},
+        BadCase{"sources: [{id: nut/x, nut: {ups: room}}]",
+                "sources[0].id: 'nut/x' may only contain"},
+        BadCase{"sources: [{exec: {}}]", "sources[0].exec.argv: required"},
+        BadCase{"sources: [{exec: {argv: ['']}}]",
+                "sources[0].exec.argv[0]: the program must not be empty"},
+        BadCase{"sources: [{exec: {argv: [bin/read-temp]}}]",
+                "sources[0].exec.argv[0]: 'bin/read-temp' must be an absolute "
+                "path or a name looked up in PATH"},
+        BadCase{"sources: [{exec: {argv: [./read-temp]}}]",
+                "sources[0].exec.argv[0]: './read-temp' must be an absolute"},
+        BadCase{"sources: [{exec: {argv: [/bin/x, \"a\\0b\"]}}]",
+                "sources[0].exec.argv[1]: must not contain NUL characters"},
+        BadCase{"sources: [{exec: {argv: [/bin/x], kind: reachability}}]",
+                "sources[0].exec.kind: must be temperature or humidity, got "
+                "READING_KIND_REACHABILITY"},
+        BadCase{"sources: [{exec: {argv: [/bin/x], scale: 0}}]",
+                "sources[0].exec.scale: must be a finite, nonzero number"},
+        BadCase{"sources: [{exec: {argv: ['/opt/my tool']}}]",
+                "sources[0].id: required: the default id 'my tool' taken from "
+                "argv[0]"},
+        BadCase{"sources: [{exec: {argv: [/a/probe, x]}}, "
+                "{exec: {argv: [/b/probe]}}]",
+                "sources[1].id: duplicate source id 'probe' (also "
+                "sources[0])"},
         BadCase{"sources: [{id: a/b, hwmon: {}}]",
                 "sources[0].id: 'a/b' may only contain"},
         BadCase{"sources: [{file: {path: '/run/my room.txt'}}]",
@@ -221,6 +315,14 @@ TEST(CollectorConfigTest, DefaultSourceIds) {
   EXPECT_EQ(DefaultSourceId(source), "rack.front");
   source.mutable_file()->set_path("/run/room");
   EXPECT_EQ(DefaultSourceId(source), "room");
+  source.mutable_power_node()->set_target("10.0.0.5:22");
+  EXPECT_EQ(DefaultSourceId(source), "power_node");
+  source.mutable_nut()->set_ups("room");
+  EXPECT_EQ(DefaultSourceId(source), "nut/room");
+  source.mutable_exec()->add_argv("/usr/local/bin/read-temp.sh");
+  EXPECT_EQ(DefaultSourceId(source), "read-temp.sh");
+  source.mutable_exec()->set_argv(0, "sensors");
+  EXPECT_EQ(DefaultSourceId(source), "sensors");
 }
 
 }  // namespace

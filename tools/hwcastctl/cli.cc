@@ -29,6 +29,7 @@
 #include "lib/reading_util.h"
 #include "lib/time_util.h"
 #include "tools/hwcastctl/format.h"
+#include "tools/hwcastctl/replay.h"
 
 namespace hwcast::hwcastctl {
 namespace {
@@ -216,6 +217,23 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
       options.comment = *v;
       options.comment_set = true;
       used.push_back("--comment");
+    } else if (arg == "--config") {
+      HWCAST_TAKE(v);
+      if (v->empty()) return UsageError("--config: empty file name");
+      options.config = *v;
+      used.push_back("--config");
+    } else if (arg == "--trace") {
+      HWCAST_TAKE(v);
+      if (v->empty()) return UsageError("--trace: empty file name");
+      options.trace = *v;
+      used.push_back("--trace");
+    } else if (arg == "--seed") {
+      HWCAST_TAKE(v);
+      if (!absl::SimpleAtoi(*v, &options.seed)) {
+        return UsageError(
+            absl::StrCat("--seed: '", *v, "' is not a non-negative integer"));
+      }
+      used.push_back("--seed");
     } else {
       return UsageError(absl::StrCat("unknown option '", arg, "'"));
     }
@@ -229,10 +247,12 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
   static const std::map<std::string, std::string> kFlagCommand = {
       {"--follow", "readings"}, {"--kind", "readings"},  {"--host", "readings"},
       {"--source", "readings"}, {"--service", "health"}, {"--out", "keygen"},
-      {"--comment", "keygen"},
+      {"--comment", "keygen"},  {"--config", "replay"},  {"--trace", "replay"},
+      {"--seed", "replay"},
   };
   const std::vector<std::string> commands = {
-      "readings", "collectors", "status", "collector", "health", "keygen"};
+      "readings", "collectors", "status", "collector",
+      "health",   "keygen",     "replay"};
   if (std::find(commands.begin(), commands.end(), options.command) ==
       commands.end()) {
     return UsageError(absl::StrCat("unknown command '", options.command, "' (",
@@ -249,6 +269,12 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
     return UsageError(absl::StrCat("'", options.command,
                                    "' takes no arguments (got '",
                                    options.args[0], "')"));
+  }
+  if (options.command == "replay" &&
+      (options.config.empty() || options.trace.empty())) {
+    return UsageError(
+        "replay: --config FILE (the actuator's config) and --trace FILE (a "
+        "CSV of readings) are required");
   }
   if (options.command == "keygen" && options.out.empty()) {
     return UsageError(
@@ -292,6 +318,12 @@ std::string UsageText() {
       "        signing_key) and PREFIX.pub. Prints the public key, its key id\n"
       "        and a trust file entry for relays and actuators. Never\n"
       "        overwrites existing files.\n"
+      "  replay --config FILE --trace FILE [--seed N]\n"
+      "        Run recorded readings (CSV: time,host,source_id,kind,value\n"
+      "        [,quality][,error][,charge][,runtime]) through the policies of\n"
+      "        an actuator config, offline, and print every decision with its\n"
+      "        time: would we have shut down? Exit 2 if the config or trace\n"
+      "        is invalid.\n"
       "\n"
       "Options:\n"
       "  --relay ADDR       relay to ask (default 127.0.0.1:7430)\n"
@@ -315,6 +347,9 @@ std::string UsageText() {
       "  --comment TEXT     keygen: name of the key, in PREFIX.pub and the "
       "trust\n"
       "                     file entry (default: PREFIX's file name)\n"
+      "  --config FILE      replay: the actuator config with the policies\n"
+      "  --trace FILE       replay: the readings, CSV\n"
+      "  --seed N           replay: seed of the grace jitter (default 1)\n"
       "  -h, --help         show this help\n"
       "  --version          show the version\n"
       "\n"
@@ -381,6 +416,10 @@ class Runner {
     if (options_.command == "status") return Status();
     if (options_.command == "collector") return Collector();
     if (options_.command == "keygen") return Keygen();
+    if (options_.command == "replay") {
+      return RunReplay(options_.config, options_.trace, options_.seed, out_,
+                       err_);
+    }
     return Health();
   }
 

@@ -5,13 +5,17 @@
 //
 // Commands: readings [--follow], status, collector, health [ADDR...] (no
 // address: the relay, actuator and collector at their default or given
-// addresses), keygen --out PREFIX [--comment TEXT] (a collector signing key).
-// Exit codes: 0 success; 1 an RPC failed, a health target is not SERVING or
-// keygen could not write its files; 2 usage error (the usage text goes to
-// stderr).
+// addresses), keygen --out PREFIX [--comment TEXT] (a collector signing key),
+// replay --config FILE --trace FILE [--seed N] (recorded readings through the
+// actuator's policies, offline; see replay.h).
+// Exit codes: 0 success; 1 an RPC failed, a health target is not SERVING,
+// keygen could not write its files or replay could not read one; 2 usage
+// error (the usage text goes to stderr), or replay's config or trace is
+// invalid.
 #ifndef HWCAST_TOOLS_HWCASTCTL_CLI_H_
 #define HWCAST_TOOLS_HWCASTCTL_CLI_H_
 
+#include <cstdint>
 #include <functional>
 #include <ostream>
 #include <string>
@@ -80,6 +84,10 @@ struct Options {
   std::string out;
   std::string comment;
   bool comment_set = false;
+  // replay: the actuator config, the trace, the jitter seed.
+  std::string config;
+  std::string trace;
+  uint64_t seed = 1;
   bool help = false;
   bool version = false;
 };

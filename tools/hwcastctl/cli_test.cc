@@ -743,5 +743,59 @@ TEST_F(KeygenTest, UnwritableDirectoryFails) {
   EXPECT_THAT(r.err, HasSubstr(dir_ + "/missing/dir/k.key"));
 }
 
+// ------------------------------------------------------------- replay
+// (The replay itself: replay_test.cc.)
+
+TEST_F(CliTest, ReplayUsageErrors) {
+  for (const auto& [args, message] :
+       std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"replay"},
+            "replay: --config FILE (the actuator's config) and "
+            "--trace FILE (a CSV of readings) are required"},
+           {{"replay", "--config", "a.yaml"}, "replay: --config FILE"},
+           {{"replay", "--trace", "t.csv"}, "replay: --config FILE"},
+           {{"replay", "--config", "", "--trace", "t.csv"},
+            "--config: empty file name"},
+           {{"replay", "--config", "a", "--trace", "t", "--seed", "-1"},
+            "--seed: '-1' is not a non-negative integer"},
+           {{"status", "--trace", "t.csv"}, "--trace only applies to 'replay'"},
+           {{"replay", "--config", "a", "--trace", "t", "extra"},
+            "'replay' takes no arguments"},
+       }) {
+    Result r = RunCli(args);
+    EXPECT_EQ(r.code, 2) << absl::StrJoin(args, " ");
+    EXPECT_THAT(r.err, StartsWith(absl::StrCat("hwcastctl: ", message)))
+        << absl::StrJoin(args, " ");
+  }
+  EXPECT_THAT(RunCli({"--help"}).out,
+              HasSubstr("replay --config FILE --trace FILE [--seed N]"));
+}
+
+TEST_F(KeygenTest, ReplayRunsTheTraceThroughThePolicies) {
+  const std::string config = dir_ + "/actuator.yaml";
+  const std::string trace = dir_ + "/readings.csv";
+  std::ofstream(config) << "policies:\n"
+                           "  - name: room\n"
+                           "    grace: 20s\n"
+                           "    threshold:\n"
+                           "      inputs: [{host: h1, source_id: room}]\n"
+                           "      enter_above: 30\n";
+  std::ofstream(trace) << "time,host,source_id,kind,value\n"
+                          "0,h1,room,temperature,31\n"
+                          "30,h1,room,temperature,31\n";
+  Result r =
+      RunCli({"replay", "--seed=7", "--config", config, "--trace", trace});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("(seed 7)"));
+  EXPECT_THAT(r.out, HasSubstr("+20s  room  PRE_FAIL -> SHUTDOWN"));
+  EXPECT_THAT(r.out, HasSubstr("would shut down at +20s (policy room)\n"));
+  // A bad trace: exit 2, no usage text.
+  std::ofstream(trace) << "time,host\n";
+  r = RunCli({"replay", "--config", config, "--trace", trace});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr(trace + ":1:1: the header lacks column"));
+  EXPECT_THAT(r.err, Not(HasSubstr("Usage:")));
+}
+
 }  // namespace
 }  // namespace hwcast::hwcastctl

@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "lib/reading_util.h"
 #include "lib/time_util.h"
@@ -257,12 +258,64 @@ std::string FormatActuatorStatus(const hwcast::v1::ActuatorStatus& status) {
   if (status.policies().empty()) {
     absl::StrAppend(&out, "(none)\n");
   } else {
-    Table policies({"NAME", "STATE", "REASON"});
+    const absl::Time now =
+        status.has_now() ? FromProtoTime(status.now()) : absl::InfinitePast();
+    Table policies({"NAME", "STATE", "FOR", "SHUTDOWN IN", "REASON"});
     for (const auto& p : status.policies()) {
-      policies.AddRow(
-          {OrDash(p.name()), OrDash(p.state()), OrDash(OneLine(p.reason()))});
+      const bool timed = p.has_since() && status.has_now();
+      policies.AddRow({OrDash(p.name()), OrDash(p.state()),
+                       timed ? FormatAge(now - FromProtoTime(p.since())) : "-",
+                       p.state() == "PRE_FAIL"
+                           ? FormatAge(absl::Seconds(
+                                 std::max(0.0, p.seconds_to_shutdown())))
+                           : "-",
+                       OrDash(OneLine(p.reason()))});
     }
     absl::StrAppend(&out, policies.Render());
+    for (const auto& p : status.policies()) {
+      if (p.inputs().empty() && p.alarms().empty()) continue;
+      absl::StrAppend(&out, "\n", OrDash(p.name()), " inputs:\n");
+      if (!p.inputs().empty()) {
+        Table inputs({"SOURCE", "STATE", "VALUE", "AGE", "NOTE"});
+        for (const auto& input : p.inputs()) {
+          const bool missing = input.state() == "MISSING";
+          inputs.AddRow(
+              {OrDash(input.source()), OrDash(input.state()),
+               missing ? "-" : absl::StrFormat("%.6g", input.value()),
+               missing ? "-" : FormatAge(absl::Seconds(input.age_seconds())),
+               OrDash(OneLine(input.note()))});
+        }
+        for (absl::string_view line :
+             absl::StrSplit(inputs.Render(), '\n', absl::SkipEmpty())) {
+          absl::StrAppend(&out, "  ", line, "\n");
+        }
+      }
+      for (const std::string& alarm : p.alarms()) {
+        absl::StrAppend(&out, "  ALARM: ", OneLine(alarm), "\n");
+      }
+    }
+  }
+
+  absl::StrAppend(&out, "\nACTIONS\n");
+  const hwcast::v1::ActionStatus& actions = status.actions();
+  absl::StrAppend(&out, "shutdown: ",
+                  actions.shutdown_enabled()
+                      ? "ENABLED (the shutdown command runs)"
+                      : "dry-run (shutdown_enabled is false: nothing is run)",
+                  "\n");
+  if (actions.shutdown_started()) {
+    absl::StrAppend(
+        &out, "started: ",
+        actions.has_shutdown_time()
+            ? FormatTimestamp(FromProtoTime(actions.shutdown_time()))
+            : "-",
+        actions.shutdown_enabled() ? "" : " (dry-run: recorded only)", ": ",
+        OrDash(OneLine(actions.shutdown_reason())), "\n");
+  } else {
+    absl::StrAppend(&out, "started: no\n");
+  }
+  if (!actions.last_error().empty()) {
+    absl::StrAppend(&out, "last error: ", OneLine(actions.last_error()), "\n");
   }
   return out;
 }

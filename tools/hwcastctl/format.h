@@ -85,7 +85,12 @@ std::string FormatCollectorsTable(
 std::string FormatFollowLine(const hwcast::v1::Reading& reading,
                              const hwcast::v1::ReadingBatch& batch);
 
-// Actuator status: header line, then RELAYS, SOURCES and POLICIES tables.
+// Actuator status: header line, then RELAYS and SOURCES tables; POLICIES:
+// a table of NAME, STATE, FOR (time in the state, from `since` to
+// status.now), SHUTDOWN IN (PRE_FAIL only) and REASON, then for each policy
+// with inputs or alarms its inputs table (SOURCE, STATE, VALUE, AGE, NOTE;
+// indented) and "ALARM: ..." lines; ACTIONS: whether shutdown is enabled or
+// dry-run, whether (when, why) it was started, and the last error.
 std::string FormatActuatorStatus(const hwcast::v1::ActuatorStatus& status);
 
 // Collector status: header line, then SOURCES, READINGS (the latest reading

@@ -199,13 +199,77 @@ TEST(FormatActuatorStatusTest, ShowsRelaysSourcesAndPolicies) {
                   "STALE  COLLECTOR  VIA",
                   "node1/room  temperature  30.25 °C  ok       1m15s  "
                   "yes    c1         127.0.0.1:7430",
-                  "", "POLICIES", "(none)"));
+                  "", "POLICIES", "(none)", "", "ACTIONS",
+                  "shutdown: dry-run (shutdown_enabled is false: nothing is "
+                  "run)",
+                  "started: no"));
   auto* policy = status.add_policies();
   policy->set_name("overheat");
-  policy->set_state("armed");
+  policy->set_state("NORMAL");
   EXPECT_THAT(FormatActuatorStatus(status),
-              HasSubstr("POLICIES\nNAME      STATE  REASON\n"
-                        "overheat  armed  -\n"));
+              HasSubstr("POLICIES\nNAME      STATE   FOR  SHUTDOWN IN  REASON\n"
+                        "overheat  NORMAL  -    -            -\n\nACTIONS\n"));
+}
+
+TEST(FormatActuatorStatusTest, ShowsPolicyStateTimeLeftInputsAlarmsAndActions) {
+  hwcast::v1::ActuatorStatus status;
+  status.set_host("node1");
+  *status.mutable_now() = ToProtoTime(kNow);
+  auto* room = status.add_policies();
+  room->set_name("room-too-hot");
+  room->set_state("PRE_FAIL");
+  room->set_reason("2 of 3 above 30 (quorum 2)");
+  *room->mutable_since() = ToProtoTime(kNow - absl::Seconds(72));
+  room->set_seconds_to_shutdown(228.4);
+  auto* a = room->add_inputs();
+  a->set_source("node1/room-a");
+  a->set_state("ALARM");
+  a->set_value(31.5);
+  a->set_age_seconds(0.4);
+  a->set_note("31.5 > 30 for 1m12s");
+  auto* b = room->add_inputs();
+  b->set_source("node2/room-b");
+  b->set_state("MISSING");
+  b->set_note("never seen");
+  room->add_alarms("inputs disagree: 24 vs 35.5 (tolerance 5)");
+  auto* ups = status.add_policies();
+  ups->set_name("ups");
+  ups->set_state("NORMAL");
+  ups->set_reason("on line");
+  *ups->mutable_since() = ToProtoTime(kNow - absl::Hours(3));
+  ups->set_seconds_to_shutdown(99);  // not shown outside PRE_FAIL
+  status.mutable_actions()->set_shutdown_enabled(true);
+  status.mutable_actions()->set_shutdown_started(true);
+  status.mutable_actions()->set_shutdown_reason("room-too-hot: too hot");
+  *status.mutable_actions()->mutable_shutdown_time() =
+      ToProtoTime(kNow - absl::Seconds(1));
+  status.mutable_actions()->set_last_error("notify: exit 1: no route");
+
+  const std::string text = FormatActuatorStatus(status);
+  EXPECT_THAT(text,
+              HasSubstr("POLICIES\n"
+                        "NAME          STATE     FOR    SHUTDOWN IN  REASON\n"
+                        "room-too-hot  PRE_FAIL  1m12s  3m48s        2 of 3 "
+                        "above 30 (quorum 2)\n"
+                        "ups           NORMAL    3h00m  -            on line\n"
+                        "\n"
+                        "room-too-hot inputs:\n"
+                        "  SOURCE        STATE    VALUE  AGE   NOTE\n"
+                        "  node1/room-a  ALARM    31.5   0.4s  31.5 > 30 for "
+                        "1m12s\n"
+                        "  node2/room-b  MISSING  -      -     never seen\n"
+                        "  ALARM: inputs disagree: 24 vs 35.5 (tolerance 5)\n"
+                        "\nACTIONS\n"
+                        "shutdown: ENABLED (the shutdown command runs)\n"
+                        "started: 2023-11-14T22:13:19.000Z: room-too-hot: too "
+                        "hot\n"
+                        "last error: notify: exit 1: no route\n"));
+  EXPECT_THAT(text, Not(HasSubstr("ups inputs")));
+
+  status.mutable_actions()->set_shutdown_enabled(false);
+  EXPECT_THAT(FormatActuatorStatus(status),
+              HasSubstr("started: 2023-11-14T22:13:19.000Z (dry-run: recorded "
+                        "only): room-too-hot: too hot\n"));
 }
 
 TEST(FormatCollectorStatusTest, ShowsSourcesReadingsAndRelays) {

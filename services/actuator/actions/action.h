@@ -1,31 +1,94 @@
 // The seam for side effects: an Action is what a policy's decision makes the
-// actuator do (e.g. shut this host down, run a hook). Implementations touch
-// the real host, so tests use fakes; dry-run variants only log.
+// actuator do (shut this host down, tell an operator). Implementations touch
+// the real host, so tests use fakes or harmless commands; in dry-run mode
+// the shutdown action only records what it would have run.
 //
-// No implementation exists yet; a later issue adds them together with the
-// policies that trigger them.
+// The actuator turns each policy state change into an ActionEvent and hands
+// it to an ActionDispatcher (action_dispatcher.h), which runs the actions
+// off the actuator's locks.
 //
 // Thread-safety: implementations must be thread-safe. Ownership: the
-// actuator owns its actions.
+// ActionDispatcher owns its actions.
 #ifndef HWCAST_SERVICES_ACTUATOR_ACTIONS_ACTION_H_
 #define HWCAST_SERVICES_ACTUATOR_ACTIONS_ACTION_H_
 
+#include <string>
 #include <string_view>
+#include <vector>
 
-#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "hwcast/v1/actuator.pb.h"
+#include "services/actuator/actions/command_runner.h"
 
 namespace hwcast::actuator {
+
+enum class ActionEventKind {
+  // A policy changed state (other than into SHUTDOWN).
+  kTransition,
+  // A policy entered SHUTDOWN: the shutdown action is started (or, in
+  // dry-run mode, recorded), once per process.
+  kShutdown,
+  // A pending shutdown was called off (fleet coordination; reserved for the
+  // cancellable fleet shutdown).
+  kCancel,
+};
+
+// "transition", "shutdown", "cancel".
+std::string_view ActionEventKindName(ActionEventKind kind);
+
+struct ActionEvent {
+  ActionEventKind kind = ActionEventKind::kTransition;
+  // This host (ActuatorConfig.host).
+  std::string host;
+  std::string policy;
+  // Policy state names ("NORMAL", "PRE_FAIL", "SHUTDOWN", "UNKNOWN").
+  std::string from;
+  std::string to;
+  // The policy's reason after the change.
+  std::string reason;
+  absl::Time time;
+  // The policy's inputs and alarms at the time (for the audit log).
+  std::vector<hwcast::v1::PolicyInput> inputs;
+  std::vector<std::string> alarms;
+  // The actuator runs in dry-run mode (shutdown is recorded, not run).
+  bool dry_run = true;
+};
+
+// The event as environment variables for commands: HWCAST_EVENT
+// (transition|shutdown|cancel), HWCAST_POLICY, HWCAST_FROM, HWCAST_TO,
+// HWCAST_REASON, HWCAST_HOST, HWCAST_TIME (RFC 3339, UTC, milliseconds),
+// plus HWCAST_DRY_RUN ("true" when shutdown is recorded, not run).
+CommandEnv EventEnvironment(const ActionEvent& event);
+
+enum class ActionOutcome {
+  kOk,
+  kFailed,
+  // Not run: dry-run mode recorded it instead.
+  kDryRun,
+};
+
+// "ok", "failed", "dry_run" (the metric label).
+std::string_view ActionOutcomeLabel(ActionOutcome outcome);
+
+struct ActionResult {
+  ActionOutcome outcome = ActionOutcome::kOk;
+  // What was (or would have been) run.
+  std::vector<std::string> argv;
+  // "exit 0", "exit 1: <stderr line>", "timed out ...", or why a dry-run
+  // record could not be written.
+  std::string detail;
+};
 
 class Action {
  public:
   virtual ~Action() = default;
 
-  // Stable name shown in status and logs, e.g. "shutdown".
+  // Stable name used in metrics, status and logs: "shutdown", "notify".
   virtual std::string_view name() const = 0;
 
-  // Carries out the action. `reason` is the policy's explanation and ends up
-  // in logs. Returns an error if the action could not be carried out.
-  virtual absl::Status Run(std::string_view reason) = 0;
+  // Carries out the action for `event` and waits for it to finish (bounded
+  // by the action's timeout). Never throws; failures are in the result.
+  virtual ActionResult Run(const ActionEvent& event) = 0;
 };
 
 }  // namespace hwcast::actuator

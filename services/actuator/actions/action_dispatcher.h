@@ -1,0 +1,126 @@
+// Carries out what the policies decide, off the actuator's locks: every
+// policy state change (an ActionEvent) is
+//   1. logged and appended to the audit log (if configured), before
+//      OnEvent returns;
+//   2. queued for the notify hook (if configured), which runs on a worker
+//      thread of its own, one event at a time, in order, also in dry-run
+//      mode (that is how operators get told); at most
+//      max_pending_notifications wait, older ones are dropped (counted as
+//      failed);
+//   3. for a change into SHUTDOWN (ActionEventKind::kShutdown): the shutdown
+//      action is started on a thread of its own, AT MOST ONCE per
+//      dispatcher (one per actuator process), whatever happens later: a
+//      second policy entering SHUTDOWN, or the same one again, does not run
+//      it again; a failed shutdown command is reported, not retried. With
+//      shutdown_enabled false (the default) it is a dry run: nothing is
+//      executed; it is logged, audited and appended to dry_run_record.
+//
+// Metrics: hwcast_actuator_actions_total{action="shutdown"|"notify",
+// result="ok"|"failed"|"dry_run"}.
+//
+// Thread-safe. OnEvent must be called in the order the changes happened
+// (the actuator serializes it). The registry is shared.
+#ifndef HWCAST_SERVICES_ACTUATOR_ACTIONS_ACTION_DISPATCHER_H_
+#define HWCAST_SERVICES_ACTUATOR_ACTIONS_ACTION_DISPATCHER_H_
+
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "hwcast/v1/actuator.pb.h"
+#include "hwcast/v1/config.pb.h"
+#include "prometheus/counter.h"
+#include "prometheus/registry.h"
+#include "services/actuator/actions/action.h"
+#include "services/actuator/actions/action_defaults.h"
+#include "services/actuator/actions/audit_log.h"
+#include "services/actuator/actions/command_action.h"
+#include "services/actuator/actions/command_runner.h"
+
+namespace hwcast::actuator {
+
+// kDefaultShutdownCommand as a vector.
+std::vector<std::string> DefaultShutdownCommand();
+
+struct ActionsOptions {
+  // False: dry-run (the shutdown command is never run).
+  bool shutdown_enabled = false;
+  std::vector<std::string> shutdown_command = DefaultShutdownCommand();
+  // Empty: no notify hook.
+  std::vector<std::string> notify_command;
+  absl::Duration command_timeout = kDefaultCommandTimeout;
+  // Dry-run only: JSON-lines record of what would have run ("" for none).
+  std::string dry_run_record;
+  size_t max_pending_notifications = 64;
+
+  // From a validated config (unset fields keep the defaults above).
+  static ActionsOptions FromConfig(const hwcast::v1::ActionsConfig& config);
+};
+
+class ActionDispatcher {
+ public:
+  // `runner` null means SpawnCommandRunner; `audit` null means no audit
+  // log.
+  ActionDispatcher(ActionsOptions options, prometheus::Registry& registry,
+                   std::unique_ptr<CommandRunner> runner,
+                   std::unique_ptr<AuditLog> audit);
+  ~ActionDispatcher();
+
+  ActionDispatcher(const ActionDispatcher&) = delete;
+  ActionDispatcher& operator=(const ActionDispatcher&) = delete;
+
+  // Handles one policy state change (see the top of this file); returns
+  // without waiting for any command. `event.dry_run` is set here.
+  void OnEvent(ActionEvent event);
+
+  // shutdown_enabled, shutdown_started / _reason / _time, last_error.
+  hwcast::v1::ActionStatus Status() const;
+
+  // Blocks until no action is queued or running (for tests).
+  void WaitIdle();
+
+  // Waits for the running actions (bounded by the command timeout), drops
+  // queued notifications and stops the threads. Later events are only
+  // logged and audited. Idempotent.
+  void Stop();
+
+  const ActionsOptions& options() const { return options_; }
+
+ private:
+  void RunNotifications();
+  void RunShutdown(ActionEvent event);
+  void CountAction(std::string_view action, ActionOutcome outcome);
+  void Audit(const absl::Status& status);
+  void SetLastError(std::string error);
+  bool NotificationReady() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool Idle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const ActionsOptions options_;
+  const std::unique_ptr<CommandRunner> runner_;
+  const std::unique_ptr<AuditLog> audit_;
+  CommandAction shutdown_;
+  CommandAction notify_;
+  prometheus::Family<prometheus::Counter>& actions_total_;
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<ActionEvent> notifications_ ABSL_GUARDED_BY(mu_);
+  bool notify_running_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_running_ ABSL_GUARDED_BY(mu_) = false;
+  bool shutdown_started_ ABSL_GUARDED_BY(mu_) = false;
+  std::string shutdown_reason_ ABSL_GUARDED_BY(mu_);
+  absl::Time shutdown_time_ ABSL_GUARDED_BY(mu_);
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
+
+  std::thread notify_thread_;
+  std::thread shutdown_thread_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace hwcast::actuator
+
+#endif  // HWCAST_SERVICES_ACTUATOR_ACTIONS_ACTION_DISPATCHER_H_

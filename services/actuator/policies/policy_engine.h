@@ -1,0 +1,82 @@
+// Runs a set of policies and reports their state changes as Transitions: the
+// one piece of decision code shared by the actuator and `hwcastctl replay`,
+// so a replay answers "would we have shut down?" with the code that decides.
+//
+// Thread-compatible: the actuator serializes calls (under its policy lock).
+// Owns its policies.
+#ifndef HWCAST_SERVICES_ACTUATOR_POLICIES_POLICY_ENGINE_H_
+#define HWCAST_SERVICES_ACTUATOR_POLICIES_POLICY_ENGINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "google/protobuf/repeated_field.h"
+#include "hwcast/v1/actuator.pb.h"
+#include "hwcast/v1/config.pb.h"
+#include "hwcast/v1/reading.pb.h"
+#include "services/actuator/policies/policy.h"
+
+namespace hwcast::actuator {
+
+// One state change of one policy.
+struct Transition {
+  std::string policy;
+  PolicyState from = PolicyState::kNormal;
+  PolicyState to = PolicyState::kNormal;
+  // The policy's reason after the change.
+  std::string reason;
+  absl::Time time;
+};
+
+class PolicyEngine {
+ public:
+  explicit PolicyEngine(std::vector<std::unique_ptr<Policy>> policies);
+
+  // Feed one reading / one tick to every policy; returns the transitions it
+  // caused, in policy order, at most one per policy: a policy that passes
+  // through a state within one call (grace 0: NORMAL -> PRE_FAIL ->
+  // SHUTDOWN) shows as one transition (NORMAL -> SHUTDOWN).
+  std::vector<Transition> OnReading(const hwcast::v1::Reading& reading,
+                                    absl::Time now);
+  std::vector<Transition> OnTick(absl::Time now, const LinkContext& links);
+
+  std::vector<hwcast::v1::PolicyStatus> Status(absl::Time now) const;
+  size_t size() const { return policies_.size(); }
+
+ private:
+  std::vector<Transition> Collect(absl::Time now);
+
+  std::vector<std::unique_ptr<Policy>> policies_;
+  std::vector<PolicyState> last_;
+};
+
+// INVALID_ARGUMENT naming the key ("policies[1].threshold.quorum: must be
+// 1..3 (the number of inputs), got 4") for anything wrong in `policies`:
+// names empty, with spaces or twice; no condition; inputs empty, without
+// host or source_id, or twice; quorum above the number of inputs (0 means
+// 1); leave_below above enter_above; enter_above outside sanity min..max;
+// sanity min >= max; negative durations, rates or tolerances; max_age or
+// stuck_after set but not positive; a UPS rule without input or with no
+// rule enabled (low_battery: false and nothing else). Implemented in
+// policy_config.cc.
+absl::Status ValidatePolicyConfigs(
+    const google::protobuf::RepeatedPtrField<hwcast::v1::PolicyConfig>&
+        policies);
+
+// Builds the policies of a config (validating it first: the errors above),
+// in order. `default_max_age` (> 0) applies where a policy sets no max_age;
+// `seed` drives the grace jitter (fixed in tests and replays, random in the
+// daemon): each policy draws from its own generator seeded from `seed` and
+// its index, so the same seed and trace give the same decisions.
+absl::StatusOr<std::vector<std::unique_ptr<Policy>>> MakePolicies(
+    const google::protobuf::RepeatedPtrField<hwcast::v1::PolicyConfig>&
+        policies,
+    absl::Duration default_max_age, uint64_t seed);
+
+}  // namespace hwcast::actuator
+
+#endif  // HWCAST_SERVICES_ACTUATOR_POLICIES_POLICY_ENGINE_H_

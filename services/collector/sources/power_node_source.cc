@@ -1,0 +1,62 @@
+#include "services/collector/sources/power_node_source.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace hwcast::collector {
+
+using ::hwcast::v1::Reading;
+
+PowerNodeSource::PowerNodeSource(PowerNodeSourceOptions options)
+    : options_(std::move(options)) {
+  if (!options_.connect) options_.connect = TcpConnect;
+}
+
+absl::StatusOr<std::vector<Reading>> PowerNodeSource::Poll() {
+  Reading reading;
+  reading.set_source_id(options_.id);
+  reading.set_label(options_.label.empty()
+                        ? absl::StrCat("power node ", options_.target)
+                        : options_.label);
+  const std::string target = absl::StrCat("tcp:", options_.target);
+  auto fault = [&](absl::string_view error) {
+    reading.set_quality(hwcast::v1::QUALITY_SENSOR_FAULT);
+    reading.set_error(absl::StrCat("power node ", target, ": ", error));
+    return std::vector<Reading>{reading};
+  };
+
+  std::string host;
+  std::string port;
+  if (absl::Status s = SplitHostPort(options_.target, &host, &port); !s.ok()) {
+    return fault(s.message());
+  }
+  const ConnectResult result =
+      options_.connect(host, port, options_.timeout, /*keep_socket=*/false);
+  hwcast::v1::Reachability* reach = nullptr;
+  switch (result.outcome) {
+    case ConnectOutcome::kConnected:
+    case ConnectOutcome::kRefused:
+      reach = reading.mutable_reachability();
+      reach->set_reachable(true);
+      reach->set_round_trip_seconds(absl::ToDoubleSeconds(result.elapsed));
+      break;
+    case ConnectOutcome::kTimedOut:
+    case ConnectOutcome::kHostUnreachable:
+      reach = reading.mutable_reachability();
+      reach->set_reachable(false);
+      break;
+    case ConnectOutcome::kNoRoute:
+      return fault(absl::StrCat(
+          result.error,
+          " (this host has no route to it: its own network is down?)"));
+    case ConnectOutcome::kResolveFailed:
+    case ConnectOutcome::kLocalError:
+      return fault(result.error);
+  }
+  reach->set_target(target);
+  reading.set_quality(hwcast::v1::QUALITY_OK);
+  return std::vector<Reading>{reading};
+}
+
+}  // namespace hwcast::collector
