@@ -10,8 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "services/collector/sources/hwmon_source.h"
+#include "services/collector/sources/scaled_value.h"
 #include "services/collector/sources/subprocess.h"
 #include "services/collector/sources/sysfs_util.h"
 
@@ -119,30 +118,11 @@ absl::StatusOr<std::vector<Reading>> ExecSource::Poll() {
     return fault(absl::StrCat("number out of range on stdout: ",
                               QuoteContent(run->stdout_data)));
   }
-  const double value = *number * options_.scale + options_.offset;
-  if (!std::isfinite(value)) {
-    return fault(absl::StrCat(*number, " * ", options_.scale, " + ",
-                              options_.offset, " is not finite"));
-  }
-
-  double min = kMinPlausibleCelsius;
-  double max = kMaxPlausibleCelsius;
-  absl::string_view unit = "°C";
-  if (options_.kind == hwcast::v1::READING_KIND_HUMIDITY) {
-    reading.mutable_humidity()->set_relative_percent(value);
-    min = 0;
-    max = 100;
-    unit = "%RH";
-  } else {
-    reading.mutable_temperature()->set_celsius(value);
-  }
-  if (value < min || value > max) {
-    reading.set_quality(hwcast::v1::QUALITY_OUT_OF_RANGE);
-    reading.set_error(absl::StrFormat(
-        "exec %s: %g %s is outside the plausible range [%g, %g] %s", program,
-        value, unit, min, max, unit));
-  } else {
-    reading.set_quality(hwcast::v1::QUALITY_OK);
+  if (absl::Status s = SetScaledValue(absl::StrCat("exec ", program), *number,
+                                      options_.scale, options_.offset,
+                                      options_.kind, &reading);
+      !s.ok()) {
+    return fault(std::string(s.message()));
   }
   return std::vector<Reading>{reading};
 }

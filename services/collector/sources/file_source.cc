@@ -6,8 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "services/collector/sources/hwmon_source.h"
+#include "services/collector/sources/scaled_value.h"
 #include "services/collector/sources/sysfs_util.h"
 
 namespace hwcast::collector {
@@ -46,31 +45,10 @@ Reading FileSource::Read() const {
     return fault(absl::StrCat(
         options_.path, ": not a finite number: ", QuoteContent(trimmed)));
   }
-  const double value = number * options_.scale + options_.offset;
-  if (!std::isfinite(value)) {
-    return fault(absl::StrCat(options_.path, ": ", trimmed, " * ",
-                              options_.scale, " + ", options_.offset,
-                              " is not finite"));
-  }
-
-  double min = kMinPlausibleCelsius;
-  double max = kMaxPlausibleCelsius;
-  absl::string_view unit = "°C";
-  if (options_.kind == hwcast::v1::READING_KIND_HUMIDITY) {
-    reading.mutable_humidity()->set_relative_percent(value);
-    min = 0;
-    max = 100;
-    unit = "%RH";
-  } else {
-    reading.mutable_temperature()->set_celsius(value);
-  }
-  if (value < min || value > max) {
-    reading.set_quality(hwcast::v1::QUALITY_OUT_OF_RANGE);
-    reading.set_error(
-        absl::StrFormat("%s: %g %s is outside the plausible range [%g, %g] %s",
-                        options_.path, value, unit, min, max, unit));
-  } else {
-    reading.set_quality(hwcast::v1::QUALITY_OK);
+  if (absl::Status s = SetScaledValue(options_.path, number, options_.scale,
+                                      options_.offset, options_.kind, &reading);
+      !s.ok()) {
+    return fault(std::string(s.message()));
   }
   return reading;
 }
