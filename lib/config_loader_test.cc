@@ -644,7 +644,7 @@ sources:
   EXPECT_EQ(error,
             "cfg.yaml:3:13: key 'sources[0].file.kind': unknown value "
             "'pressure'; expected one of: unspecified, temperature, "
-            "humidity, power, reachability, entropy, disk_inventory");
+            "humidity, power, reachability, entropy, disk_inventory, fleet");
 }
 
 TEST(ConfigLoaderTest, EnumRejectsNumbersAndPrefixAlone) {

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 
 namespace hwcast {
 
@@ -26,6 +27,8 @@ ReadingKind KindOf(const Reading& reading) {
       return hwcast::v1::READING_KIND_ENTROPY;
     case Reading::kDiskInventory:
       return hwcast::v1::READING_KIND_DISK_INVENTORY;
+    case Reading::kFleet:
+      return hwcast::v1::READING_KIND_FLEET;
     case Reading::VALUE_NOT_SET:
       break;
   }
@@ -114,6 +117,31 @@ std::string FormatValue(const Reading& reading) {
                              reading.entropy().entropy_bits());
     case Reading::kDiskInventory:
       return absl::StrFormat("%d disks", reading.disk_inventory().disks_size());
+    case Reading::kFleet: {
+      const hwcast::v1::FleetEvent& f = reading.fleet();
+      std::string line;
+      switch (f.type()) {
+        case hwcast::v1::FleetEvent::TYPE_SHUTDOWN_ANNOUNCED:
+          line = "shutdown announced";
+          break;
+        case hwcast::v1::FleetEvent::TYPE_SHUTDOWN_CANCELLED:
+          line = "shutdown cancelled";
+          break;
+        default:
+          line = "fleet event";
+          break;
+      }
+      if (!f.policy().empty()) absl::StrAppend(&line, " (", f.policy(), ")");
+      if (f.has_command_deadline()) {
+        absl::StrAppend(&line, ", deadline ",
+                        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
+                                         absl::FromUnixSeconds(
+                                             f.command_deadline().seconds()),
+                                         absl::UTCTimeZone()));
+      }
+      if (!f.reason().empty()) absl::StrAppend(&line, ": ", f.reason());
+      return line;
+    }
     case Reading::VALUE_NOT_SET:
       break;
   }
@@ -152,6 +180,10 @@ absl::Status ValidateBatch(const hwcast::v1::ReadingBatch& batch) {
     if (r.quality() == hwcast::v1::QUALITY_OK &&
         r.value_case() == Reading::VALUE_NOT_SET) {
       return bad("quality OK but no value");
+    }
+    if (r.has_fleet() &&
+        r.fleet().type() == hwcast::v1::FleetEvent::TYPE_UNSPECIFIED) {
+      return bad("fleet.type is unspecified");
     }
     double number = 0;
     switch (r.value_case()) {

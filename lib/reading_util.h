@@ -28,12 +28,14 @@ bool Matches(const hwcast::v1::ReadingFilter& filter,
              const hwcast::v1::Reading& reading);
 
 // The value in human form with its unit, e.g. "23.50 °C", "41.0 %RH",
-// "on battery, 87 %, 1200 s", "reachable, 0.4 ms"; the error for faults.
+// "on battery, 87 %, 1200 s", "reachable, 0.4 ms", "shutdown announced
+// (room), deadline 2024-05-01T12:00:30Z: ..."; the error for faults.
 std::string FormatValue(const hwcast::v1::Reading& reading);
 
 // Checks a batch for what every hop relies on: collector id, epoch and
 // batch sequence set; each reading with source id, host, sequence and
-// observed time; quality OK readings carry a value; finite numbers.
+// observed time; quality OK readings carry a value; finite numbers; a fleet
+// event has a type.
 // INVALID_ARGUMENT names the reading index and field.
 absl::Status ValidateBatch(const hwcast::v1::ReadingBatch& batch);
 

@@ -79,6 +79,36 @@ TEST(ReadingUtilTest, FormatsUnits) {
   f.set_quality(hwcast::v1::QUALITY_SENSOR_FAULT);
   f.set_error("read timed out");
   EXPECT_EQ(FormatValue(f), "fault: read timed out");
+  Reading fleet = Temperature("h", "fleet", 0);
+  fleet.mutable_fleet()->set_type(
+      hwcast::v1::FleetEvent::TYPE_SHUTDOWN_ANNOUNCED);
+  fleet.mutable_fleet()->set_policy("room");
+  fleet.mutable_fleet()->set_reason("too hot");
+  fleet.mutable_fleet()->mutable_command_deadline()->set_seconds(1700000000);
+  EXPECT_EQ(KindOf(fleet), hwcast::v1::READING_KIND_FLEET);
+  EXPECT_EQ(KindName(KindOf(fleet)), "fleet");
+  EXPECT_EQ(
+      FormatValue(fleet),
+      "shutdown announced (room), deadline 2023-11-14T22:13:20Z: too hot");
+  fleet.mutable_fleet()->set_type(
+      hwcast::v1::FleetEvent::TYPE_SHUTDOWN_CANCELLED);
+  fleet.mutable_fleet()->clear_command_deadline();
+  EXPECT_EQ(FormatValue(fleet), "shutdown cancelled (room): too hot");
+}
+
+TEST(ReadingUtilTest, FleetEventNeedsAType) {
+  hwcast::v1::ReadingBatch batch;
+  batch.set_collector_id("h-actuator");
+  batch.set_epoch(1);
+  batch.set_batch_sequence(1);
+  Reading* r = batch.add_readings();
+  *r = Temperature("h", "fleet", 0);
+  r->mutable_fleet();
+  EXPECT_EQ(ValidateBatch(batch).message(),
+            "batch h-actuator#1: readings[0] (fleet): fleet.type is "
+            "unspecified");
+  r->mutable_fleet()->set_type(hwcast::v1::FleetEvent::TYPE_SHUTDOWN_ANNOUNCED);
+  EXPECT_TRUE(ValidateBatch(batch).ok());
 }
 
 TEST(ReadingUtilTest, ValidBatchPasses) {

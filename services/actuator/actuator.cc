@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "hwcast/v1/reading.pb.h"
 #include "lib/log.h"
 #include "lib/reading_util.h"
@@ -132,6 +133,7 @@ Actuator::Actuator(ActuatorOptions options, const Clock* clock,
       network_(parts.network != nullptr
                    ? std::move(parts.network)
                    : std::make_unique<AlwaysUpNetworkProbe>()),
+      announcer_(std::move(parts.announcer)),
       engine_(std::move(parts.policies)),
       actions_(options_.actions, registry, std::move(parts.runner),
                std::move(parts.audit)) {
@@ -165,6 +167,7 @@ void Actuator::Start() {
     if (started_ || stopping_) return;
     started_ = true;
   }
+  if (announcer_ != nullptr) announcer_->Start();
   for (auto& link : links_) link->Start();
   ticker_ = std::thread([this] { RunTicker(); });
 }
@@ -177,6 +180,7 @@ void Actuator::Stop() {
   for (auto& link : links_) link->Stop();
   if (ticker_.joinable()) ticker_.join();
   actions_.Stop();
+  if (announcer_ != nullptr) announcer_->Stop();
 }
 
 void Actuator::RunTicker() {
@@ -207,15 +211,113 @@ void Actuator::Tick() {
   const absl::Time now = clock_->Now();
   std::vector<Transition> transitions = engine_.OnTick(now, links);
   ReleaseAndDispatch(std::move(transitions), now);
+  CheckDeadline();
   UpdateSourceGauges();
 }
 
+void Actuator::CheckDeadline() {
+  policy_mu_.Lock();
+  const bool any_in_shutdown = engine_.AnyInShutdown();
+  absl::MutexLock lock(&dispatch_mu_);
+  policy_mu_.Unlock();
+  if (!countdown_running_) return;
+  const absl::Time now = clock_->Now();
+  if (now < deadline_) return;
+  if (!any_in_shutdown) {
+    CancelCountdown(now, "condition cleared");
+    return;
+  }
+  StartCommand(now);
+}
+
+void Actuator::StartCommand(absl::Time now) {
+  countdown_running_ = false;
+  command_started_ = true;
+  ActionEvent event = countdown_event_;
+  event.time = now;
+  actions_.StartShutdown(std::move(event));
+}
+
+void Actuator::CancelCountdown(absl::Time now, std::string reason) {
+  countdown_running_ = false;
+  cancelled_ = true;
+  cancel_reason_ = reason;
+  ActionEvent event;
+  event.kind = ActionEventKind::kCancel;
+  event.host = options_.host;
+  event.policy = countdown_event_.policy;
+  event.reason = std::move(reason);
+  event.time = now;
+  event.deadline = deadline_;
+  actions_.OnEvent(std::move(event));
+  Announce(hwcast::v1::FleetEvent::TYPE_SHUTDOWN_CANCELLED, cancel_reason_);
+}
+
+void Actuator::Announce(hwcast::v1::FleetEvent::Type type,
+                        const std::string& reason) {
+  if (announcer_ == nullptr) return;
+  hwcast::v1::FleetEvent event;
+  event.set_type(type);
+  event.set_policy(countdown_event_.policy);
+  event.set_reason(reason);
+  *event.mutable_command_deadline() = ToProtoTime(deadline_);
+  announcer_->Announce(event);
+}
+
+absl::StatusOr<std::string> Actuator::Cancel(std::string_view reason) {
+  const std::string why =
+      reason.empty()
+          ? std::string("cancelled by an operator")
+          : absl::StrCat("cancelled by an operator: ", std::string(reason));
+  policy_mu_.Lock();
+  const absl::Time now = clock_->Now();
+  absl::Time deadline;
+  {
+    absl::MutexLock lock(&dispatch_mu_);
+    absl::Status refused;
+    if (command_started_) {
+      refused = absl::FailedPreconditionError(
+          absl::StrCat("the shutdown command already ran (deadline ",
+                       absl::FormatTime(deadline_, absl::UTCTimeZone()),
+                       "); nothing to cancel"));
+    } else if (!countdown_running_) {
+      refused =
+          absl::FailedPreconditionError("no shutdown countdown is running");
+    }
+    if (!refused.ok()) {
+      policy_mu_.Unlock();
+      return refused;
+    }
+    deadline = deadline_;
+  }
+  std::vector<Transition> transitions = engine_.ClearShutdown(now);
+  std::vector<std::string> reset;
+  for (const Transition& t : transitions) reset.push_back(t.policy);
+  ReleaseAndDispatch(std::move(transitions), now, why);
+  absl::MutexLock lock(&dispatch_mu_);
+  if (command_started_) {
+    return absl::FailedPreconditionError(
+        "the shutdown command started while cancelling");
+  }
+  // A policy that could not be reset keeps SHUTDOWN; the countdown stops
+  // all the same.
+  if (countdown_running_) CancelCountdown(now, why);
+  return absl::StrCat("cancelled the shutdown countdown (deadline ",
+                      absl::FormatTime(deadline, absl::UTCTimeZone()), ")",
+                      reset.empty()
+                          ? std::string()
+                          : absl::StrCat("; policies reset to NORMAL: ",
+                                         absl::StrJoin(reset, ", ")));
+}
+
 void Actuator::ReleaseAndDispatch(std::vector<Transition> transitions,
-                                  absl::Time now) {
+                                  absl::Time now,
+                                  std::string_view cancel_reason) {
   if (transitions.empty()) {
     policy_mu_.Unlock();
     return;
   }
+  const bool any_in_shutdown = engine_.AnyInShutdown();
   // Inputs and alarms of the policies as they are after the change, for the
   // audit log.
   const std::vector<hwcast::v1::PolicyStatus> statuses = engine_.Status(now);
@@ -229,6 +331,9 @@ void Actuator::ReleaseAndDispatch(std::vector<Transition> transitions,
       if (s.name() == transition.policy) status = &s;
     }
     Dispatch(transition, status);
+  }
+  if (countdown_running_ && !any_in_shutdown) {
+    CancelCountdown(now, std::string(cancel_reason));
   }
   dispatch_mu_.Unlock();
 }
@@ -263,7 +368,26 @@ void Actuator::Dispatch(const Transition& transition,
     event.inputs.assign(status->inputs().begin(), status->inputs().end());
     event.alarms.assign(status->alarms().begin(), status->alarms().end());
   }
+  if (transition.to != PolicyState::kShutdown || command_started_) {
+    // After the command: the dispatcher logs that it runs only once.
+    actions_.OnEvent(std::move(event));
+    return;
+  }
+  if (countdown_running_) {
+    event.deadline = deadline_;
+    actions_.OnEvent(std::move(event));
+    return;
+  }
+  countdown_running_ = true;
+  cancelled_ = false;
+  cancel_reason_.clear();
+  deadline_ = transition.time + options_.actions.countdown +
+              options_.actions.final_delay;
+  event.deadline = deadline_;
+  countdown_event_ = event;
   actions_.OnEvent(std::move(event));
+  Announce(hwcast::v1::FleetEvent::TYPE_SHUTDOWN_ANNOUNCED, transition.reason);
+  if (deadline_ <= transition.time) StartCommand(transition.time);
 }
 
 void Actuator::UpdateSourceGauges() {
@@ -332,7 +456,8 @@ BatchSink::Outcome Actuator::OnBatch(const SubscribeResponse& response,
     std::vector<Transition> transitions;
     absl::Time now = clock_->Now();
     for (const hwcast::v1::Reading& reading : batch.readings()) {
-      if (!Matches(options_.filter, reading)) {
+      if (!Matches(options_.filter, reading) ||
+          (reading.has_fleet() && reading.host() == options_.host)) {
         dropped_filtered_.Increment();
         continue;
       }
@@ -369,6 +494,15 @@ ActuatorStatus Actuator::Status() const {
   }
   for (const auto& link : links_) *status.add_relays() = link->Status();
   *status.mutable_actions() = actions_.Status();
+  {
+    absl::MutexLock lock(&dispatch_mu_);
+    if (deadline_ != absl::InfinitePast()) {
+      *status.mutable_actions()->mutable_command_deadline() =
+          ToProtoTime(deadline_);
+    }
+    status.mutable_actions()->set_cancelled(cancelled_);
+    status.mutable_actions()->set_cancel_reason(cancel_reason_);
+  }
   absl::MutexLock lock(&policy_mu_);
   for (hwcast::v1::PolicyStatus& policy :
        engine_.Status(FromProtoTime(status.now()))) {

@@ -25,10 +25,28 @@
 // Policy state changes (Transitions) are handled in the order they happened
 // but outside the policy lock (a dispatch lock is taken before the policy
 // lock is released): each is logged, counted, and handed to the
-// ActionDispatcher, which audits it, runs the notify hook and, for a change
-// into SHUTDOWN, starts the shutdown (once; dry-run unless
-// actions.shutdown_enabled) on threads of its own, so the actuator keeps
-// serving status while commands run.
+// ActionDispatcher, which audits it and runs the notify hook on threads of
+// its own, so the actuator keeps serving status while commands run.
+//
+// The shutdown countdown (two-phase, cancellable): when a policy enters
+// SHUTDOWN and no countdown runs (and the command has not run), a
+// countdown starts with deadline = now + actions.countdown +
+// actions.final_delay; the SHUTDOWN event is audited and notified
+// (HWCAST_EVENT=shutdown, HWCAST_DEADLINE). At the first tick at or after
+// the deadline, if some policy is still in SHUTDOWN, the shutdown command
+// is started (once per process; dry-run unless actions.shutdown_enabled).
+// If every policy left SHUTDOWN before (the condition cleared), the
+// countdown is cancelled ("condition cleared"); Cancel() is the operator's
+// way: it also resets the policies in SHUTDOWN to NORMAL. Each cancel is
+// audited and notified (HWCAST_EVENT=cancel). A countdown of 0 runs the
+// command at once, on the transition.
+//
+// Fleet coordination: with a FleetAnnouncer, the start of a countdown is
+// announced (FleetEvent SHUTDOWN_ANNOUNCED, with the policy, reason and
+// deadline) and every cancel too (SHUTDOWN_CANCELLED), so that actuators
+// with a `fleet` policy following this host may follow. Fleet readings
+// from this actuator's own host (its announcements coming back through a
+// relay) are dropped (counted as filtered) and never reach the policies.
 //
 // Metrics (registered on the registry given to the constructor):
 //   hwcast_actuator_readings_in_total            readings stored as newest
@@ -61,6 +79,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "hwcast/v1/actuator.pb.h"
@@ -70,6 +89,7 @@
 #include "lib/batch_sink.h"
 #include "lib/batch_verifier.h"
 #include "lib/clock.h"
+#include "lib/fleet_announcer.h"
 #include "lib/metrics.h"
 #include "lib/reject_reason.h"
 #include "lib/relay_subscription.h"
@@ -114,6 +134,9 @@ struct ActuatorParts {
   std::unique_ptr<AuditLog> audit;
   // Null: AlwaysUpNetworkProbe.
   std::unique_ptr<NetworkProbe> network;
+  // Publishes fleet events (started and stopped with the actuator). Null:
+  // no announcements.
+  std::unique_ptr<FleetAnnouncer> announcer;
 };
 
 class Actuator final : public BatchSink {
@@ -145,8 +168,15 @@ class Actuator final : public BatchSink {
   void Tick();
 
   // host, now, sources (sorted by key), relays (in configured order),
-  // policies (in order, as of now) and actions.
+  // policies (in order, as of now) and actions (with the countdown's
+  // deadline and whether it was cancelled).
   hwcast::v1::ActuatorStatus Status() const;
+
+  // An operator's cancel: stops the running countdown and resets the
+  // policies in SHUTDOWN to NORMAL (ClearShutdown), audited and notified
+  // with `reason`. Returns what was done; FAILED_PRECONDITION (retrying
+  // does not help) when no countdown runs or the command already ran.
+  absl::StatusOr<std::string> Cancel(std::string_view reason);
 
   const ReadingStore& store() const { return store_; }
   // For tests: waits until the actions started so far are done.
@@ -159,12 +189,27 @@ class Actuator final : public BatchSink {
   void RunTicker();
   LinkContext CurrentLinks();
   // Called with policy_mu_ held; releases it, then handles `transitions`
-  // (in order, under dispatch_mu_, which it takes first).
-  void ReleaseAndDispatch(std::vector<Transition> transitions, absl::Time now)
+  // (in order, under dispatch_mu_, which it takes first). If a countdown
+  // runs and no policy is left in SHUTDOWN, it is cancelled with
+  // `cancel_reason`.
+  void ReleaseAndDispatch(std::vector<Transition> transitions, absl::Time now,
+                          std::string_view cancel_reason = "condition cleared")
       ABSL_UNLOCK_FUNCTION(policy_mu_);
   void Dispatch(const Transition& transition,
                 const hwcast::v1::PolicyStatus* status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(dispatch_mu_);
+  // Ends the countdown and starts the shutdown command (once).
+  void StartCommand(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(dispatch_mu_);
+  // Hands `type` for the running (or just ended) countdown to the
+  // announcer, if any.
+  void Announce(hwcast::v1::FleetEvent::Type type, const std::string& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(dispatch_mu_);
+  // Ends the countdown as cancelled: audit, notify, announce.
+  void CancelCountdown(absl::Time now, std::string reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(dispatch_mu_);
+  // Starts the command if the countdown's deadline passed and a policy is
+  // still in SHUTDOWN.
+  void CheckDeadline();
   void SetStateGauges(const std::string& policy, std::string_view state);
 
   const ActuatorOptions options_;
@@ -190,6 +235,7 @@ class Actuator final : public BatchSink {
   ReadingStore store_;
   BatchDeduplicator dedup_;
   const std::unique_ptr<NetworkProbe> network_;
+  const std::unique_ptr<FleetAnnouncer> announcer_;
 
   // Serializes store updates with policy calls, so policies see readings in
   // the order the store accepted them and are never called concurrently.
@@ -198,8 +244,16 @@ class Actuator final : public BatchSink {
   PolicyEngine engine_ ABSL_GUARDED_BY(policy_mu_);
 
   // Orders the handling of transitions outside policy_mu_.
-  absl::Mutex dispatch_mu_ ABSL_ACQUIRED_AFTER(policy_mu_);
+  mutable absl::Mutex dispatch_mu_ ABSL_ACQUIRED_AFTER(policy_mu_);
   ActionDispatcher actions_;
+  // The countdown: running between a policy entering SHUTDOWN and the
+  // command (or a cancel); `countdown_event_` is what started it.
+  bool countdown_running_ ABSL_GUARDED_BY(dispatch_mu_) = false;
+  absl::Time deadline_ ABSL_GUARDED_BY(dispatch_mu_) = absl::InfinitePast();
+  ActionEvent countdown_event_ ABSL_GUARDED_BY(dispatch_mu_);
+  bool command_started_ ABSL_GUARDED_BY(dispatch_mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(dispatch_mu_) = false;
+  std::string cancel_reason_ ABSL_GUARDED_BY(dispatch_mu_);
 
   // Created in the constructor (so status lists them before Start()).
   std::vector<std::unique_ptr<RelayLink>> links_;

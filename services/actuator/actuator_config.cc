@@ -21,7 +21,7 @@ absl::Status CheckFilter(const hwcast::v1::ReadingFilter& filter) {
     if (filter.kinds(i) == hwcast::v1::READING_KIND_UNSPECIFIED) {
       return ConfigError(absl::StrCat("filter.kinds[", i, "]"),
                          "must name a kind (temperature, humidity, power, "
-                         "reachability, entropy, disk_inventory)");
+                         "reachability, entropy, disk_inventory, fleet)");
     }
   }
   for (int i = 0; i < filter.hosts_size(); ++i) {
@@ -103,6 +103,20 @@ absl::Status CheckActions(const hwcast::v1::ActionsConfig& actions) {
     HWCAST_RETURN_IF_ERROR(CheckPositiveDuration(
         "actions.command_timeout", actions.command_timeout(), absl::Hours(1)));
   }
+  // 0 is meaningful (no countdown / no final delay): only well formed and
+  // not negative, and not absurdly long (a day).
+  for (const auto& [key, duration] :
+       {std::pair<const char*, const google::protobuf::Duration*>{
+            "actions.countdown", &actions.countdown()},
+        {"actions.final_delay", &actions.final_delay()}}) {
+    HWCAST_RETURN_IF_ERROR(CheckNonNegativeDuration(key, *duration));
+    if (FromProtoDuration(*duration) > absl::Hours(24)) {
+      return ConfigError(
+          key,
+          absl::StrCat("must be at most 24h, got ",
+                       absl::FormatDuration(FromProtoDuration(*duration))));
+    }
+  }
   if (!actions.audit_log().empty()) {
     HWCAST_RETURN_IF_ERROR(CheckPath("actions.audit_log", actions.audit_log()));
   }
@@ -141,6 +155,11 @@ absl::Status ValidateActuatorConfig(const google::protobuf::Message& message) {
     HWCAST_RETURN_IF_ERROR(CheckPath("trust_file", config->trust_file()));
   }
   HWCAST_RETURN_IF_ERROR(ValidateFreshnessConfig(config->freshness()));
+  if (!config->signing_key().empty()) {
+    HWCAST_RETURN_IF_ERROR(CheckPath("signing_key", config->signing_key()));
+  }
+  HWCAST_RETURN_IF_ERROR(
+      CheckDialTargetList("announce_to", config->announce_to()));
   HWCAST_RETURN_IF_ERROR(ValidatePolicyConfigs(config->policies()));
   HWCAST_RETURN_IF_ERROR(CheckActions(config->actions()));
   return absl::OkStatus();
@@ -150,6 +169,9 @@ ActuatorConfig WithActuatorDefaults(ActuatorConfig config,
                                     std::string_view system_host) {
   if (config.host().empty()) config.set_host(std::string(system_host));
   if (config.relays().empty()) config.add_relays(std::string(kDefaultRelay));
+  if (config.announce_to().empty()) {
+    *config.mutable_announce_to() = config.relays();
+  }
   if (!config.has_stale_after()) {
     *config.mutable_stale_after() = ToProtoDuration(kDefaultStaleAfter);
   }
@@ -166,6 +188,9 @@ ActuatorConfig WithActuatorDefaults(ActuatorConfig config,
   if (!actions.has_command_timeout()) {
     *actions.mutable_command_timeout() =
         ToProtoDuration(kDefaultCommandTimeout);
+  }
+  if (!actions.has_countdown()) {
+    *actions.mutable_countdown() = ToProtoDuration(kDefaultCountdown);
   }
   return config;
 }

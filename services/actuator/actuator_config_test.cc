@@ -247,6 +247,31 @@ TEST(ActuatorConfigTest, ActionsDefaultToDryRunWithSystemctlPoweroff) {
             absl::Seconds(30));
   EXPECT_TRUE(full.actions().notify_command().empty());
   EXPECT_TRUE(full.policies().empty());
+  EXPECT_EQ(FromProtoDuration(full.actions().countdown()), absl::Seconds(30));
+  // Announcements go to the relays unless told otherwise.
+  EXPECT_THAT(full.announce_to(), ElementsAre("127.0.0.1:7430"));
+  ActuatorConfig announce;
+  announce.add_relays("r1:7430");
+  announce.add_announce_to("r2:7430");
+  announce.set_signing_key("/etc/hwcast/actuator.key");
+  ASSERT_TRUE(ValidateActuatorConfig(announce).ok());
+  EXPECT_THAT(WithActuatorDefaults(announce, "n").announce_to(),
+              ElementsAre("r2:7430"));
+  announce.add_announce_to("r2:7430");
+  EXPECT_THAT(ErrorOf(announce), StartsWith("announce_to[1]: "));
+  announce.clear_announce_to();
+  announce.set_signing_key("a\nb");
+  EXPECT_THAT(ErrorOf(announce), StartsWith("signing_key: "));
+  EXPECT_EQ(FromProtoDuration(full.actions().final_delay()),
+            absl::ZeroDuration());
+  // An explicit 0 (run at once) is kept.
+  ActuatorConfig immediate;
+  *immediate.mutable_actions()->mutable_countdown() =
+      ToProtoDuration(absl::ZeroDuration());
+  ASSERT_TRUE(ValidateActuatorConfig(immediate).ok());
+  EXPECT_EQ(FromProtoDuration(
+                WithActuatorDefaults(immediate, "n").actions().countdown()),
+            absl::ZeroDuration());
 
   ActuatorConfig config;
   config.mutable_actions()->add_shutdown_command("/sbin/shutdown");
@@ -302,6 +327,18 @@ TEST(ActuatorConfigTest, ActionsAreChecked) {
                 *a.mutable_command_timeout() = ToProtoDuration(absl::Hours(2));
               })),
               StartsWith("actions.command_timeout: "));
+  EXPECT_THAT(ErrorOf(with([](auto& a) {
+                *a.mutable_countdown() = ToProtoDuration(-absl::Seconds(1));
+              })),
+              StartsWith("actions.countdown: "));
+  EXPECT_THAT(ErrorOf(with([](auto& a) {
+                *a.mutable_final_delay() = ToProtoDuration(absl::Hours(25));
+              })),
+              StartsWith("actions.final_delay: must be at most 24h"));
+  EXPECT_TRUE(ValidateActuatorConfig(with([](auto& a) {
+                *a.mutable_countdown() = ToProtoDuration(absl::Seconds(6));
+                *a.mutable_final_delay() = ToProtoDuration(absl::Seconds(60));
+              })).ok());
   EXPECT_THAT(ErrorOf(with([](auto& a) { a.set_audit_log("   "); })),
               StartsWith("actions.audit_log: "));
   EXPECT_THAT(ErrorOf(with([](auto& a) { a.set_dry_run_record("a\nb"); })),

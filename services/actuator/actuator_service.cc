@@ -1,5 +1,7 @@
 #include "services/actuator/actuator_service.h"
 
+#include "lib/grpc_status_util.h"
+
 namespace hwcast::actuator {
 
 grpc::ServerUnaryReactor* ActuatorServiceImpl::GetStatus(
@@ -8,6 +10,22 @@ grpc::ServerUnaryReactor* ActuatorServiceImpl::GetStatus(
     hwcast::v1::ActuatorStatus* response) {
   *response = actuator_->Status();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ActuatorServiceImpl::Cancel(
+    grpc::CallbackServerContext* context,
+    const hwcast::v1::CancelRequest* request,
+    hwcast::v1::CancelResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<std::string> done = actuator_->Cancel(request->reason());
+  if (!done.ok()) {
+    reactor->Finish(ToGrpcStatus(done.status()));
+    return reactor;
+  }
+  response->set_cancelled(true);
+  response->set_message(*std::move(done));
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

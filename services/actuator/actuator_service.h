@@ -1,4 +1,7 @@
-// The hwcast.v1.Actuator gRPC service: exposes the actuator's status.
+// The hwcast.v1.Actuator gRPC service: exposes the actuator's status and
+// lets an operator cancel a shutdown countdown (Actuator::Cancel; its
+// absl::Status becomes the gRPC status through ToGrpcStatus, so
+// FAILED_PRECONDITION tells a client not to retry).
 //
 // Thread-safe (gRPC callback API; each call is answered inline). The
 // Actuator is not owned and must outlive the service.
@@ -14,16 +17,20 @@ namespace hwcast::actuator {
 
 class ActuatorServiceImpl final : public hwcast::v1::Actuator::CallbackService {
  public:
-  explicit ActuatorServiceImpl(const Actuator* actuator)
-      : actuator_(actuator) {}
+  explicit ActuatorServiceImpl(Actuator* actuator) : actuator_(actuator) {}
 
   grpc::ServerUnaryReactor* GetStatus(
       grpc::CallbackServerContext* context,
       const hwcast::v1::GetStatusRequest* request,
       hwcast::v1::ActuatorStatus* response) override;
 
+  grpc::ServerUnaryReactor* Cancel(
+      grpc::CallbackServerContext* context,
+      const hwcast::v1::CancelRequest* request,
+      hwcast::v1::CancelResponse* response) override;
+
  private:
-  const Actuator* const actuator_;
+  Actuator* const actuator_;
 };
 
 }  // namespace hwcast::actuator

@@ -172,6 +172,11 @@ class ScriptedPolicy final : public Policy {
     if (next.load() != state_) Enter(next.load(), now, "scripted");
   }
   PolicyState state() const override { return state_; }
+  void ClearShutdown(absl::Time now) override {
+    if (state_ != PolicyState::kShutdown) return;
+    next = PolicyState::kNormal;
+    Enter(PolicyState::kNormal, now, "cleared");
+  }
   hwcast::v1::PolicyStatus Status(absl::Time now) const override {
     hwcast::v1::PolicyStatus status;
     status.set_name(name_);
@@ -598,6 +603,24 @@ TEST_F(ActuatorTest, AppliesTheFilterToReadingsInside) {
             1);
 }
 
+TEST_F(ActuatorTest, FleetReadingsFromItsOwnHostAreDropped) {
+  Make(Options());
+  Reading own = Temp("fleet", 1, 0, "node1");
+  own.mutable_fleet()->set_type(
+      hwcast::v1::FleetEvent::TYPE_SHUTDOWN_ANNOUNCED);
+  Reading other = Temp("fleet", 1, 0, "node2");
+  other.mutable_fleet()->set_type(
+      hwcast::v1::FleetEvent::TYPE_SHUTDOWN_ANNOUNCED);
+  actuator_->OnBatch(Batch("node1-actuator", 7, 1, {own}), "r");
+  actuator_->OnBatch(Batch("node2-actuator", 7, 1, {other}), "r");
+  EXPECT_FALSE(actuator_->store().Get("node1/fleet").has_value());
+  EXPECT_TRUE(actuator_->store().Get("node2/fleet").has_value());
+  EXPECT_EQ(policy_->readings_.size(), 1u);
+  EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_readings_dropped_total",
+                        {{"reason", "filtered"}}),
+            1);
+}
+
 TEST_F(ActuatorTest, OlderReadingsInNewBatchesAreSuperseded) {
   Make(Options());
   actuator_->OnBatch(Batch("c1", 7, 2, {Temp("cpu", 5, 40)}), "r");
@@ -946,9 +969,14 @@ class ActuatorActionsTest : public ActuatorTest {
     return (std::filesystem::path(dir_) / name).string();
   }
 
-  void MakeWithActions(bool shutdown_enabled) {
+  // countdown 0: the command runs on the transition into SHUTDOWN.
+  void MakeWithActions(bool shutdown_enabled,
+                       absl::Duration countdown = absl::ZeroDuration(),
+                       absl::Duration final_delay = absl::ZeroDuration()) {
     ActuatorOptions options = Options();
     options.actions.shutdown_enabled = shutdown_enabled;
+    options.actions.countdown = countdown;
+    options.actions.final_delay = final_delay;
     options.actions.shutdown_command = {"/test/shutdown", "now"};
     options.actions.notify_command = {"/test/notify"};
     options.actions.dry_run_record = File("dry-run.jsonl");
@@ -986,6 +1014,25 @@ class ActuatorActionsTest : public ActuatorTest {
     std::vector<std::string> lines;
     for (std::string line; std::getline(in, line);) lines.push_back(line);
     return lines;
+  }
+
+  // "EVENT POLICY FROM->TO" of every notification so far.
+  std::vector<std::string> Notified() {
+    std::vector<std::string> notified;
+    for (const auto& call : runner_->CallsOf("/test/notify")) {
+      notified.push_back(absl::StrCat(
+          call.env.at("HWCAST_EVENT"), " ", call.env.at("HWCAST_POLICY"), " ",
+          call.env.at("HWCAST_FROM"), "->", call.env.at("HWCAST_TO")));
+    }
+    return notified;
+  }
+  size_t Shutdowns() { return runner_->CallsOf("/test/shutdown").size(); }
+  // Ticks once a second for `seconds` seconds.
+  void TickFor(int seconds) {
+    for (int i = 0; i < seconds; ++i) {
+      clock_.Advance(absl::Seconds(1));
+      actuator_->Tick();
+    }
   }
 
   std::string dir_;
@@ -1115,6 +1162,153 @@ TEST_F(ActuatorActionsTest, StatusAnswersWhileTheShutdownCommandRuns) {
   runner_->Release();
   actuator_->WaitForActions();
   EXPECT_EQ(runner_->CallsOf("/test/shutdown").size(), 1u);
+}
+
+TEST_F(ActuatorActionsTest, CountdownRunsTheCommandAtTheDeadlineExactlyOnce) {
+  MakeWithActions(/*shutdown_enabled=*/true, absl::Seconds(10));
+  room_->next = PolicyState::kShutdown;
+  actuator_->Tick();  // kT0: SHUTDOWN, countdown to kT0 + 10s
+  actuator_->WaitForActions();
+  EXPECT_EQ(Shutdowns(), 0u);
+  hwcast::v1::ActionStatus actions = actuator_->Status().actions();
+  EXPECT_EQ(FromProtoTime(actions.command_deadline()), kT0 + absl::Seconds(10));
+  EXPECT_FALSE(actions.shutdown_started());
+  EXPECT_FALSE(actions.cancelled());
+  const auto notes = runner_->CallsOf("/test/notify");
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0].env.at("HWCAST_EVENT"), "shutdown");
+  EXPECT_EQ(notes[0].env.at("HWCAST_DEADLINE"), "2023-11-14T22:13:30.000Z");
+
+  TickFor(9);
+  actuator_->WaitForActions();
+  EXPECT_EQ(Shutdowns(), 0u);
+  // A second policy entering SHUTDOWN joins the running countdown.
+  ups_->next = PolicyState::kShutdown;
+  TickFor(1);  // kT0 + 10s: the deadline
+  actuator_->WaitForActions();
+  EXPECT_EQ(Shutdowns(), 1u);
+  TickFor(30);
+  ups_->next = PolicyState::kNormal;
+  room_->next = PolicyState::kNormal;
+  TickFor(1);
+  room_->next = PolicyState::kShutdown;
+  TickFor(30);
+  actuator_->WaitForActions();
+  EXPECT_EQ(Shutdowns(), 1u);
+  actions = actuator_->Status().actions();
+  EXPECT_TRUE(actions.shutdown_started());
+  EXPECT_EQ(FromProtoTime(actions.shutdown_time()), kT0 + absl::Seconds(10));
+  EXPECT_FALSE(actions.cancelled());
+  // The command ran: too late to cancel.
+  EXPECT_EQ(actuator_->Cancel("too late").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ActuatorActionsTest, FinalDelayIsAddedToTheCountdown) {
+  MakeWithActions(/*shutdown_enabled=*/true, absl::Seconds(10),
+                  absl::Seconds(5));
+  room_->next = PolicyState::kShutdown;
+  actuator_->Tick();
+  EXPECT_EQ(FromProtoTime(actuator_->Status().actions().command_deadline()),
+            kT0 + absl::Seconds(15));
+  TickFor(14);
+  actuator_->WaitForActions();
+  EXPECT_EQ(Shutdowns(), 0u);
+  TickFor(1);
+  actuator_->WaitForActions();
+  EXPECT_EQ(Shutdowns(), 1u);
+}
+
+TEST_F(ActuatorActionsTest, CancelBeforeTheDeadlineRunsNothing) {
+  MakeWithActions(/*shutdown_enabled=*/true, absl::Seconds(10));
+  EXPECT_EQ(actuator_->Cancel("nothing yet").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  room_->next = PolicyState::kShutdown;
+  actuator_->Tick();
+  TickFor(5);
+  const absl::StatusOr<std::string> done = actuator_->Cancel("maintenance");
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_THAT(*done, HasSubstr("policies reset to NORMAL: room-too-hot"));
+  EXPECT_EQ(actuator_->Cancel("again").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  TickFor(60);
+  actuator_->WaitForActions();
+  EXPECT_EQ(Shutdowns(), 0u);
+  const hwcast::v1::ActuatorStatus status = actuator_->Status();
+  EXPECT_EQ(status.policies(0).state(), "NORMAL");
+  EXPECT_TRUE(status.actions().cancelled());
+  EXPECT_EQ(status.actions().cancel_reason(),
+            "cancelled by an operator: maintenance");
+  EXPECT_FALSE(status.actions().shutdown_started());
+  EXPECT_EQ(Notified(), (std::vector<std::string>{
+                            "shutdown room-too-hot NORMAL->SHUTDOWN",
+                            "transition room-too-hot SHUTDOWN->NORMAL",
+                            "cancel room-too-hot ->"}));
+  const auto notes = runner_->CallsOf("/test/notify");
+  EXPECT_EQ(notes[2].env.at("HWCAST_REASON"),
+            "cancelled by an operator: maintenance");
+  int cancel_lines = 0;
+  for (const std::string& line : AuditLines()) {
+    if (line.find("\"event\":\"cancel\"") != std::string::npos) {
+      ++cancel_lines;
+      EXPECT_THAT(line, HasSubstr("\"deadline\":\"2023-11-14T22:13:30.000Z\""));
+    }
+  }
+  EXPECT_EQ(cancel_lines, 1);
+
+  // The condition comes back: a new countdown, which runs.
+  room_->next = PolicyState::kShutdown;
+  TickFor(1);
+  EXPECT_FALSE(actuator_->Status().actions().cancelled());
+  TickFor(10);
+  actuator_->WaitForActions();
+  EXPECT_EQ(Shutdowns(), 1u);
+}
+
+TEST_F(ActuatorActionsTest, ConditionClearedCancelsTheCountdown) {
+  MakeWithActions(/*shutdown_enabled=*/true, absl::Seconds(10));
+  room_->next = PolicyState::kShutdown;
+  ups_->next = PolicyState::kShutdown;
+  actuator_->Tick();
+  room_->next = PolicyState::kNormal;
+  TickFor(2);
+  // One policy still in SHUTDOWN: the countdown runs on.
+  EXPECT_FALSE(actuator_->Status().actions().cancelled());
+  ups_->next = PolicyState::kPreFail;
+  TickFor(1);
+  hwcast::v1::ActionStatus actions = actuator_->Status().actions();
+  EXPECT_TRUE(actions.cancelled());
+  EXPECT_EQ(actions.cancel_reason(), "condition cleared");
+  TickFor(60);
+  actuator_->WaitForActions();
+  EXPECT_EQ(Shutdowns(), 0u);
+  EXPECT_EQ(Notified().back(), "cancel room-too-hot ->");
+}
+
+TEST_F(ActuatorActionsTest, CancelOverGrpc) {
+  MakeWithActions(/*shutdown_enabled=*/true, absl::Seconds(10));
+  ActuatorServiceImpl service(actuator_.get());
+  auto server = GrpcServer::Start({"127.0.0.1:0"}, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = hwcast::v1::Actuator::NewStub(grpc::CreateChannel(
+      (*server)->bound_addresses()[0], grpc::InsecureChannelCredentials()));
+  hwcast::v1::CancelRequest request;
+  request.set_reason("ops");
+  {
+    grpc::ClientContext context;
+    hwcast::v1::CancelResponse response;
+    EXPECT_EQ(stub->Cancel(&context, request, &response).error_code(),
+              grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  room_->next = PolicyState::kShutdown;
+  actuator_->Tick();
+  {
+    grpc::ClientContext context;
+    hwcast::v1::CancelResponse response;
+    ASSERT_TRUE(stub->Cancel(&context, request, &response).ok());
+    EXPECT_TRUE(response.cancelled());
+  }
+  (*server)->Shutdown(absl::ZeroDuration());
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // parts together.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -18,6 +19,8 @@
 #include "lib/config_checks.h"
 #include "lib/daemon.h"
 #include "lib/daemon_server.h"
+#include "lib/ed25519_key.h"
+#include "lib/fleet_announcer.h"
 #include "lib/log.h"
 #include "lib/signed_batch_verifier.h"
 #include "lib/time_util.h"
@@ -65,10 +68,13 @@ int main(int argc, char** argv) {
   // pointing at the key's line.
   std::unique_ptr<hwcast::BatchVerifier> verifier;
   std::unique_ptr<hwcast::actuator::AuditLog> audit;
+  // The fleet signing key is loaded here too: a missing or group-readable
+  // key fails start-up pointing at signing_key.
+  std::optional<hwcast::Ed25519PrivateKey> signing_key;
   hwcast::LoadConfigOrExit(
       &loaded,
-      [&verifier,
-       &audit](const google::protobuf::Message& message) -> absl::Status {
+      [&verifier, &audit,
+       &signing_key](const google::protobuf::Message& message) -> absl::Status {
         if (absl::Status s = hwcast::actuator::ValidateActuatorConfig(message);
             !s.ok()) {
           return s;
@@ -91,6 +97,15 @@ int main(int argc, char** argv) {
           }
           audit = *std::move(opened);
         }
+        if (!config.signing_key().empty()) {
+          if (absl::Status s = hwcast::InitSodium(); !s.ok()) return s;
+          absl::StatusOr<hwcast::Ed25519PrivateKey> key =
+              hwcast::Ed25519PrivateKey::Load(config.signing_key());
+          if (!key.ok()) {
+            return hwcast::ConfigError("signing_key", key.status().message());
+          }
+          signing_key.emplace(*std::move(key));
+        }
         return absl::OkStatus();
       });
   const hwcast::v1::ActuatorConfig config =
@@ -111,6 +126,22 @@ int main(int argc, char** argv) {
   parts.policies = *std::move(policies);
   parts.audit = std::move(audit);
   parts.network = std::make_unique<hwcast::actuator::SysfsNetworkProbe>();
+  if (signing_key.has_value()) {
+    hwcast::FleetAnnouncerOptions announce;
+    announce.host = config.host();
+    announce.relays.assign(config.announce_to().begin(),
+                           config.announce_to().end());
+    announce.backoff = hwcast::BackoffOptions::FromConfig(config.reconnect());
+    HWCAST_LOG(INFO) << "fleet announcements signed as "
+                     << hwcast::FleetCollectorId(config.host()) << " (key "
+                     << signing_key->public_key().KeyIdHex() << ") to "
+                     << absl::StrJoin(announce.relays, ", ");
+    parts.announcer = std::make_unique<hwcast::FleetAnnouncer>(
+        std::move(announce), *std::move(signing_key), hwcast::RealClock::Get());
+  } else {
+    HWCAST_LOG(INFO) << "no signing_key: shutdowns are not announced to the "
+                        "fleet";
+  }
   hwcast::actuator::Actuator actuator(
       hwcast::actuator::ActuatorOptions::FromConfig(config),
       hwcast::RealClock::Get(), *registry, std::move(parts));

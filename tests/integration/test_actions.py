@@ -60,7 +60,9 @@ class ShutdownPolicyTest(Stack):
                    "shutdown_command": [self.script, self.ran],
                    "notify_command": [self.script, self.notified],
                    "command_timeout": "10s",
-                   "audit_log": self.audit}
+                   "audit_log": self.audit,
+                   # At once on SHUTDOWN (the countdown is test_fleet's).
+                   "countdown": "0s"}
         if not shutdown_enabled:
             actions["dry_run_record"] = self.record
         self.actuator = self.start("actuator", harness.actuator_config(

@@ -227,6 +227,15 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
       if (v->empty()) return UsageError("--trace: empty file name");
       options.trace = *v;
       used.push_back("--trace");
+    } else if (arg == "--reason") {
+      HWCAST_TAKE(v);
+      for (char c : *v) {
+        if (absl::ascii_iscntrl(c)) {
+          return UsageError("--reason: must be one line of text");
+        }
+      }
+      options.reason = *v;
+      used.push_back("--reason");
     } else if (arg == "--seed") {
       HWCAST_TAKE(v);
       if (!absl::SimpleAtoi(*v, &options.seed)) {
@@ -248,11 +257,11 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
       {"--follow", "readings"}, {"--kind", "readings"},  {"--host", "readings"},
       {"--source", "readings"}, {"--service", "health"}, {"--out", "keygen"},
       {"--comment", "keygen"},  {"--config", "replay"},  {"--trace", "replay"},
-      {"--seed", "replay"},
+      {"--seed", "replay"},     {"--reason", "cancel"},
   };
   const std::vector<std::string> commands = {
       "readings", "collectors", "status", "collector",
-      "health",   "keygen",     "replay"};
+      "health",   "keygen",     "replay", "cancel"};
   if (std::find(commands.begin(), commands.end(), options.command) ==
       commands.end()) {
     return UsageError(absl::StrCat("unknown command '", options.command, "' (",
@@ -305,6 +314,11 @@ std::string UsageText() {
       "  status\n"
       "        The actuator's relays, sources (with age and staleness) and\n"
       "        policies (Actuator.GetStatus).\n"
+      "  cancel [--reason TEXT]\n"
+      "        Cancel the actuator's running shutdown countdown\n"
+      "        (Actuator.Cancel): the policies in SHUTDOWN start over from\n"
+      "        NORMAL. Exit 0 if cancelled, 1 if not (no countdown running,\n"
+      "        the command already ran, or the call failed).\n"
       "  collector\n"
       "        The collector's sources, latest readings and relay links\n"
       "        (Collector.GetStatus).\n"
@@ -350,6 +364,7 @@ std::string UsageText() {
       "  --config FILE      replay: the actuator config with the policies\n"
       "  --trace FILE       replay: the readings, CSV\n"
       "  --seed N           replay: seed of the grace jitter (default 1)\n"
+      "  --reason TEXT      cancel: why (audit log and notify hook)\n"
       "  -h, --help         show this help\n"
       "  --version          show the version\n"
       "\n"
@@ -415,6 +430,7 @@ class Runner {
     if (options_.command == "collectors") return Collectors();
     if (options_.command == "status") return Status();
     if (options_.command == "collector") return Collector();
+    if (options_.command == "cancel") return Cancel();
     if (options_.command == "keygen") return Keygen();
     if (options_.command == "replay") {
       return RunReplay(options_.config, options_.trace, options_.seed, out_,
@@ -482,6 +498,29 @@ class Runner {
     }
     out_ << FormatLatestTable(response, env_.clock->Now());
     return kExitOk;
+  }
+
+  int Cancel() {
+    auto stub = hwcast::v1::Actuator::NewStub(Channel(options_.actuator));
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    hwcast::v1::CancelRequest request;
+    request.set_reason(options_.reason);
+    hwcast::v1::CancelResponse response;
+    const grpc::Status status = stub->Cancel(&context, request, &response);
+    if (!status.ok()) {
+      ReportRpcError("actuator", options_.actuator, status);
+      return kExitFailure;
+    }
+    if (options_.json) {
+      if (!PrintJson(response, true)) return kExitFailure;
+    } else if (response.cancelled()) {
+      out_ << response.message() << "\n";
+    } else {
+      err_ << kProgram << ": actuator at " << options_.actuator
+           << ": not cancelled: " << response.message() << "\n";
+    }
+    return response.cancelled() ? kExitOk : kExitFailure;
   }
 
   int Collectors() {

@@ -7,9 +7,11 @@
 // address: the relay, actuator and collector at their default or given
 // addresses), keygen --out PREFIX [--comment TEXT] (a collector signing key),
 // replay --config FILE --trace FILE [--seed N] (recorded readings through the
-// actuator's policies, offline; see replay.h).
+// actuator's policies, offline; see replay.h), cancel [--reason TEXT] (the
+// actuator's shutdown countdown).
 // Exit codes: 0 success; 1 an RPC failed, a health target is not SERVING,
-// keygen could not write its files or replay could not read one; 2 usage
+// keygen could not write its files or replay could not read one, cancel
+// found nothing to cancel; 2 usage
 // error (the usage text goes to stderr), or replay's config or trace is
 // invalid.
 #ifndef HWCAST_TOOLS_HWCASTCTL_CLI_H_
@@ -88,6 +90,8 @@ struct Options {
   std::string config;
   std::string trace;
   uint64_t seed = 1;
+  // cancel: why.
+  std::string reason;
   bool help = false;
   bool version = false;
 };

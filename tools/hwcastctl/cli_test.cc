@@ -155,6 +155,18 @@ class FakeActuator final : public hwcast::v1::Actuator::Service {
     *response = status;
     return grpc::Status::OK;
   }
+  // Cancel answers `cancel_status`, else `cancel_response`.
+  grpc::Status cancel_status = grpc::Status::OK;
+  hwcast::v1::CancelResponse cancel_response;
+  std::string cancel_reason;
+  grpc::Status Cancel(grpc::ServerContext*,
+                      const hwcast::v1::CancelRequest* request,
+                      hwcast::v1::CancelResponse* response) override {
+    cancel_reason = request->reason();
+    if (!cancel_status.ok()) return cancel_status;
+    *response = cancel_response;
+    return grpc::Status::OK;
+  }
 };
 
 class FakeCollector final : public hwcast::v1::Collector::Service {
@@ -492,6 +504,43 @@ TEST_F(CliTest, StatusShowsActuatorTables) {
   ASSERT_TRUE(
       google::protobuf::util::JsonStringToMessage(json.out, &parsed).ok());
   EXPECT_EQ(parsed.SerializeAsString(), actuator.status.SerializeAsString());
+}
+
+TEST_F(CliTest, CancelSendsTheReasonAndExitsZeroWhenCancelled) {
+  FakeActuator actuator;
+  actuator.cancel_response.set_cancelled(true);
+  actuator.cancel_response.set_message("cancelled the shutdown countdown");
+  Server server(&actuator);
+  Result r = RunCli(
+      {"cancel", "--actuator", server.address(), "--reason", "false alarm"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "cancelled the shutdown countdown\n");
+  EXPECT_EQ(actuator.cancel_reason, "false alarm");
+
+  actuator.cancel_response.set_cancelled(false);
+  actuator.cancel_response.set_message("nothing");
+  Result no = RunCli({"cancel", "--actuator", server.address()});
+  EXPECT_EQ(no.code, 1);
+  EXPECT_THAT(no.err, HasSubstr("not cancelled: nothing"));
+  EXPECT_EQ(actuator.cancel_reason, "");
+}
+
+TEST_F(CliTest, CancelWithNoCountdownExitsOneWithTheServersMessage) {
+  FakeActuator actuator;
+  actuator.cancel_status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                        "no shutdown countdown is running");
+  Server server(&actuator);
+  Result r = RunCli({"cancel", "--actuator", server.address()});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, absl::StrCat("hwcastctl: actuator at ", server.address(),
+                                ": FAILED_PRECONDITION: no shutdown countdown "
+                                "is running\n"));
+}
+
+TEST_F(CliTest, ReasonOnlyAppliesToCancel) {
+  Result r = RunCli({"status", "--reason", "x"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--reason only applies to 'cancel'"));
 }
 
 TEST_F(CliTest, StatusUnreachable) {

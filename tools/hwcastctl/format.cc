@@ -313,6 +313,19 @@ std::string FormatActuatorStatus(const hwcast::v1::ActuatorStatus& status) {
         OrDash(OneLine(actions.shutdown_reason())), "\n");
   } else {
     absl::StrAppend(&out, "started: no\n");
+    if (actions.cancelled()) {
+      absl::StrAppend(&out, "countdown: cancelled: ",
+                      OrDash(OneLine(actions.cancel_reason())), "\n");
+    } else if (actions.has_command_deadline()) {
+      const absl::Time deadline = FromProtoTime(actions.command_deadline());
+      absl::StrAppend(&out, "countdown: shutdown command at ",
+                      FormatTimestamp(deadline));
+      if (status.has_now()) {
+        absl::StrAppend(&out, " (in ",
+                        FormatAge(deadline - FromProtoTime(status.now())), ")");
+      }
+      absl::StrAppend(&out, "; `hwcastctl cancel` calls it off\n");
+    }
   }
   if (!actions.last_error().empty()) {
     absl::StrAppend(&out, "last error: ", OneLine(actions.last_error()), "\n");

@@ -211,6 +211,22 @@ TEST(FormatActuatorStatusTest, ShowsRelaysSourcesAndPolicies) {
                         "overheat  NORMAL  -    -            -\n\nACTIONS\n"));
 }
 
+TEST(FormatTest, ActuatorStatusShowsTheCountdownAndItsCancel) {
+  hwcast::v1::ActuatorStatus status;
+  *status.mutable_now() = ToProtoTime(absl::FromUnixSeconds(1'700'000'000));
+  *status.mutable_actions()->mutable_command_deadline() =
+      ToProtoTime(absl::FromUnixSeconds(1'700'000'030));
+  EXPECT_THAT(FormatActuatorStatus(status),
+              HasSubstr("started: no\ncountdown: shutdown command at "
+                        "2023-11-14T22:13:50.000Z (in 30s); `hwcastctl "
+                        "cancel` calls it off\n"));
+  status.mutable_actions()->set_cancelled(true);
+  status.mutable_actions()->set_cancel_reason("condition cleared");
+  EXPECT_THAT(FormatActuatorStatus(status),
+              HasSubstr("started: no\ncountdown: cancelled: condition "
+                        "cleared\n"));
+}
+
 TEST(FormatActuatorStatusTest, ShowsPolicyStateTimeLeftInputsAlarmsAndActions) {
   hwcast::v1::ActuatorStatus status;
   status.set_host("node1");

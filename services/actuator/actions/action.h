@@ -25,11 +25,13 @@ namespace hwcast::actuator {
 enum class ActionEventKind {
   // A policy changed state (other than into SHUTDOWN).
   kTransition,
-  // A policy entered SHUTDOWN: the shutdown action is started (or, in
-  // dry-run mode, recorded), once per process.
+  // A policy entered SHUTDOWN: the shutdown countdown starts (the event's
+  // deadline says when the command runs); with no deadline the shutdown
+  // action is started at once (or, in dry-run mode, recorded), once per
+  // process.
   kShutdown,
-  // A pending shutdown was called off (fleet coordination; reserved for the
-  // cancellable fleet shutdown).
+  // A shutdown countdown was called off (the condition cleared, or an
+  // operator cancelled it); `reason` says which.
   kCancel,
 };
 
@@ -47,6 +49,9 @@ struct ActionEvent {
   // The policy's reason after the change.
   std::string reason;
   absl::Time time;
+  // kShutdown / kCancel: when the shutdown command runs (would have run);
+  // InfinitePast when none is set.
+  absl::Time deadline = absl::InfinitePast();
   // The policy's inputs and alarms at the time (for the audit log).
   std::vector<hwcast::v1::PolicyInput> inputs;
   std::vector<std::string> alarms;
@@ -57,7 +62,8 @@ struct ActionEvent {
 // The event as environment variables for commands: HWCAST_EVENT
 // (transition|shutdown|cancel), HWCAST_POLICY, HWCAST_FROM, HWCAST_TO,
 // HWCAST_REASON, HWCAST_HOST, HWCAST_TIME (RFC 3339, UTC, milliseconds),
-// plus HWCAST_DRY_RUN ("true" when shutdown is recorded, not run).
+// plus HWCAST_DRY_RUN ("true" when shutdown is recorded, not run) and, when
+// the event has a deadline, HWCAST_DEADLINE (RFC 3339, as HWCAST_TIME).
 CommandEnv EventEnvironment(const ActionEvent& event);
 
 enum class ActionOutcome {

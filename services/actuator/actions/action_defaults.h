@@ -12,6 +12,8 @@ namespace hwcast::actuator {
 inline constexpr std::string_view kDefaultShutdownCommand[] = {"systemctl",
                                                                "poweroff"};
 inline constexpr absl::Duration kDefaultCommandTimeout = absl::Seconds(30);
+// Between a policy entering SHUTDOWN and the shutdown command.
+inline constexpr absl::Duration kDefaultCountdown = absl::Seconds(30);
 
 }  // namespace hwcast::actuator
 

@@ -81,6 +81,12 @@ ActionsOptions ActionsOptions::FromConfig(
     options.command_timeout = FromProtoDuration(config.command_timeout());
   }
   options.dry_run_record = config.dry_run_record();
+  if (config.has_countdown()) {
+    options.countdown = FromProtoDuration(config.countdown());
+  }
+  if (config.has_final_delay()) {
+    options.final_delay = FromProtoDuration(config.final_delay());
+  }
   return options;
 }
 
@@ -138,8 +144,16 @@ void ActionDispatcher::Audit(const absl::Status& status) {
 
 void ActionDispatcher::OnEvent(ActionEvent event) {
   event.dry_run = !options_.shutdown_enabled;
-  HWCAST_LOG(INFO) << "policy " << event.policy << ": " << event.from << " -> "
-                   << event.to << ": " << event.reason;
+  if (event.kind == ActionEventKind::kCancel) {
+    HWCAST_LOG(WARNING) << "shutdown countdown cancelled: " << event.reason;
+  } else {
+    HWCAST_LOG(INFO) << "policy " << event.policy << ": " << event.from
+                     << " -> " << event.to << ": " << event.reason
+                     << (event.deadline != absl::InfinitePast()
+                             ? absl::StrCat("; shutdown command at ",
+                                            absl::FormatTime(event.deadline))
+                             : "");
+  }
   if (audit_ != nullptr) Audit(audit_->RecordTransition(event));
 
   absl::MutexLock lock(&mu_);
@@ -155,20 +169,38 @@ void ActionDispatcher::OnEvent(ActionEvent event) {
     }
     notifications_.push_back(event);
   }
-  if (event.kind != ActionEventKind::kShutdown) return;
+  if (event.kind != ActionEventKind::kShutdown ||
+      event.deadline != absl::InfinitePast()) {
+    return;
+  }
+  StartShutdownLocked(std::move(event));
+}
+
+bool ActionDispatcher::StartShutdown(ActionEvent event) {
+  event.dry_run = !options_.shutdown_enabled;
+  absl::MutexLock lock(&mu_);
+  return StartShutdownLocked(std::move(event));
+}
+
+bool ActionDispatcher::shutdown_started() const {
+  absl::MutexLock lock(&mu_);
+  return shutdown_started_;
+}
+
+bool ActionDispatcher::StartShutdownLocked(ActionEvent event) {
   if (shutdown_started_) {
     HWCAST_LOG(WARNING) << "policy " << event.policy
                         << " entered SHUTDOWN; the shutdown was already "
                            "started at "
                         << absl::FormatTime(shutdown_time_)
                         << " (it runs at most once)";
-    return;
+    return false;
   }
   if (stopping_) {
     HWCAST_LOG(ERROR) << "policy " << event.policy
                       << " entered SHUTDOWN while the actuator is stopping; "
                          "shutdown not started";
-    return;
+    return false;
   }
   shutdown_started_ = true;
   shutdown_reason_ = absl::StrCat(event.policy, ": ", event.reason);
@@ -176,6 +208,7 @@ void ActionDispatcher::OnEvent(ActionEvent event) {
   shutdown_running_ = true;
   shutdown_thread_ =
       std::thread([this, event = std::move(event)] { RunShutdown(event); });
+  return true;
 }
 
 void ActionDispatcher::RunShutdown(ActionEvent event) {

@@ -7,7 +7,8 @@
 //      mode (that is how operators get told); at most
 //      max_pending_notifications wait, older ones are dropped (counted as
 //      failed);
-//   3. for a change into SHUTDOWN (ActionEventKind::kShutdown): the shutdown
+//   3. StartShutdown (called by the actuator when its countdown ends; also
+//      by OnEvent for a kShutdown event without a deadline): the shutdown
 //      action is started on a thread of its own, AT MOST ONCE per
 //      dispatcher (one per actuator process), whatever happens later: a
 //      second policy entering SHUTDOWN, or the same one again, does not run
@@ -57,6 +58,10 @@ struct ActionsOptions {
   // Dry-run only: JSON-lines record of what would have run ("" for none).
   std::string dry_run_record;
   size_t max_pending_notifications = 64;
+  // Between a policy entering SHUTDOWN and the command (the actuator runs
+  // the countdown): countdown + final_delay.
+  absl::Duration countdown = kDefaultCountdown;
+  absl::Duration final_delay = absl::ZeroDuration();
 
   // From a validated config (unset fields keep the defaults above).
   static ActionsOptions FromConfig(const hwcast::v1::ActionsConfig& config);
@@ -74,9 +79,17 @@ class ActionDispatcher {
   ActionDispatcher(const ActionDispatcher&) = delete;
   ActionDispatcher& operator=(const ActionDispatcher&) = delete;
 
-  // Handles one policy state change (see the top of this file); returns
-  // without waiting for any command. `event.dry_run` is set here.
+  // Handles one event (see the top of this file); returns without waiting
+  // for any command. `event.dry_run` is set here. A kShutdown event without
+  // a deadline also calls StartShutdown.
   void OnEvent(ActionEvent event);
+
+  // Starts the shutdown action for `event` unless it was started before
+  // (then only logs). Returns whether it started it.
+  bool StartShutdown(ActionEvent event);
+
+  // Whether the shutdown action was started (it never is again).
+  bool shutdown_started() const;
 
   // shutdown_enabled, shutdown_started / _reason / _time, last_error.
   hwcast::v1::ActionStatus Status() const;
@@ -93,6 +106,8 @@ class ActionDispatcher {
 
  private:
   void RunNotifications();
+  bool StartShutdownLocked(ActionEvent event)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunShutdown(ActionEvent event);
   void CountAction(std::string_view action, ActionOutcome outcome);
   void Audit(const absl::Status& status);

@@ -287,6 +287,34 @@ TEST_F(ActionsTest, AuditLinesParseAsJsonWithTheExpectedFields) {
 
 // --------------------------------------------------------- ActionDispatcher
 
+TEST_F(ActionsTest, AShutdownEventWithADeadlineWaitsForStartShutdown) {
+  Make(Options(/*enabled=*/true));
+  ActionEvent shutdown =
+      Event(ActionEventKind::kShutdown, "PRE_FAIL", "SHUTDOWN");
+  shutdown.deadline = kT0 + absl::Seconds(30);
+  dispatcher_->OnEvent(shutdown);
+  ActionEvent cancel = Event(ActionEventKind::kCancel, "", "");
+  cancel.reason = "condition cleared";
+  cancel.deadline = shutdown.deadline;
+  dispatcher_->OnEvent(cancel);
+  dispatcher_->WaitIdle();
+  EXPECT_TRUE(runner_->CallsOf("/test/shutdown").empty());
+  EXPECT_FALSE(dispatcher_->shutdown_started());
+  const auto notes = runner_->CallsOf("/test/notify");
+  ASSERT_EQ(notes.size(), 2u);
+  EXPECT_EQ(notes[0].env.at("HWCAST_EVENT"), "shutdown");
+  EXPECT_EQ(notes[0].env.at("HWCAST_DEADLINE"), "2023-11-14T22:13:50.000Z");
+  EXPECT_EQ(notes[1].env.at("HWCAST_EVENT"), "cancel");
+  EXPECT_EQ(notes[1].env.at("HWCAST_REASON"), "condition cleared");
+
+  // The owner's countdown ends: the command runs, once.
+  EXPECT_TRUE(dispatcher_->StartShutdown(shutdown));
+  EXPECT_FALSE(dispatcher_->StartShutdown(shutdown));
+  dispatcher_->WaitIdle();
+  EXPECT_EQ(runner_->CallsOf("/test/shutdown").size(), 1u);
+  EXPECT_TRUE(dispatcher_->shutdown_started());
+}
+
 TEST_F(ActionsTest, RealShutdownRunsExactlyOnceAndNotifyOnEveryChange) {
   Make(Options(/*enabled=*/true));
   EXPECT_FALSE(dispatcher_->Status().shutdown_started());

@@ -53,8 +53,14 @@ std::string AuditLog::TransitionLine(const ActionEvent& event) {
   JsonObject object;
   object.AddTime("time", event.time)
       .AddString("host", event.host)
-      .AddString("event", "transition");
-  return PolicyFields(event, object).Build();
+      .AddString("event", event.kind == ActionEventKind::kCancel
+                              ? "cancel"
+                              : "transition");
+  PolicyFields(event, object);
+  if (event.deadline != absl::InfinitePast()) {
+    object.AddTime("deadline", event.deadline);
+  }
+  return object.Build();
 }
 
 std::string AuditLog::ActionLine(const ActionEvent& event,

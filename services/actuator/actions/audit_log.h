@@ -8,6 +8,9 @@
 //    "policy":"room-too-hot","from":"NORMAL","to":"PRE_FAIL",
 //    "reason":"...","inputs":[{"source":"node1/room","state":"ALARM",
 //    "value":31.5,"age_seconds":0.4,"note":"..."}],"alarms":[]}
+// A kShutdown or kCancel event with a deadline adds "deadline":"..." (when
+// the shutdown command runs / would have run); a cancel line has
+// "event":"cancel" (policy empty when an operator cancelled).
 // An action line (the same policy fields, plus):
 //   {"time":...,"host":...,"event":"action","action":"shutdown",
 //    "policy":...,"from":...,"to":...,"reason":...,"inputs":[...],

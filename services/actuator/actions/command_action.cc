@@ -34,7 +34,7 @@ std::string_view ActionOutcomeLabel(ActionOutcome outcome) {
 }
 
 CommandEnv EventEnvironment(const ActionEvent& event) {
-  return {
+  CommandEnv env = {
       {"HWCAST_EVENT", std::string(ActionEventKindName(event.kind))},
       {"HWCAST_POLICY", event.policy},
       {"HWCAST_FROM", event.from},
@@ -44,6 +44,10 @@ CommandEnv EventEnvironment(const ActionEvent& event) {
       {"HWCAST_TIME", JsonTimeText(event.time)},
       {"HWCAST_DRY_RUN", event.dry_run ? "true" : "false"},
   };
+  if (event.deadline != absl::InfinitePast()) {
+    env.push_back({"HWCAST_DEADLINE", JsonTimeText(event.deadline)});
+  }
+  return env;
 }
 
 CommandAction::CommandAction(CommandActionOptions options,

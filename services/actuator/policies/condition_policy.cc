@@ -77,4 +77,9 @@ hwcast::v1::PolicyStatus ConditionPolicy::Status(absl::Time now) const {
   return status;
 }
 
+void ConditionPolicy::ClearShutdown(absl::Time now) {
+  if (detector_.state() != PolicyState::kShutdown) return;
+  detector_.Reset(now, "shutdown cancelled by an operator; re-evaluating");
+}
+
 }  // namespace hwcast::actuator

@@ -33,6 +33,7 @@ class ConditionPolicy : public Policy {
   void OnReading(const hwcast::v1::Reading& reading, absl::Time now) override;
   void OnTick(absl::Time now, const LinkContext& links) override;
   PolicyState state() const override { return detector_.state(); }
+  void ClearShutdown(absl::Time now) override;
   // name, state, reason, inputs, since, seconds_to_shutdown (PRE_FAIL),
   // alarms.
   hwcast::v1::PolicyStatus Status(absl::Time now) const override;

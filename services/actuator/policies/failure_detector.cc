@@ -1,6 +1,7 @@
 #include "services/actuator/policies/failure_detector.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "services/actuator/policies/policy_text.h"
@@ -32,8 +33,32 @@ void FailureDetector::Enter(PolicyState state, absl::Time now) {
   since_ = now;
 }
 
+bool FailureDetector::Reset(absl::Time now, std::string why) {
+  if (last_update_ != absl::InfinitePast()) now = std::max(now, last_update_);
+  last_update_ = now;
+  grace_running_ = false;
+  held_ = absl::ZeroDuration();
+  reason_ = std::move(why);
+  if (state_ == PolicyState::kNormal) return false;
+  Enter(PolicyState::kNormal, now);
+  return true;
+}
+
 bool FailureDetector::Update(const Evaluation& evaluation, absl::Time now) {
-  if (state_ == PolicyState::kShutdown) return false;
+  if (state_ == PolicyState::kShutdown) {
+    if (last_update_ != absl::InfinitePast()) {
+      now = std::max(now, last_update_);
+    }
+    last_update_ = now;
+    // Only a clear condition leaves SHUTDOWN; the failure, or not being
+    // able to tell, keeps it (and its reason).
+    if (evaluation.result != Result::kClear) return false;
+    grace_running_ = false;
+    held_ = absl::ZeroDuration();
+    Enter(PolicyState::kNormal, now);
+    reason_ = Describe(evaluation, false);
+    return true;
+  }
   if (last_update_ != absl::InfinitePast()) {
     now = std::max(now, last_update_);
     // The time since the last update counts with the condition seen then.

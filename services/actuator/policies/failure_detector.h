@@ -2,8 +2,8 @@
 //
 //   NORMAL --condition seen--> PRE_FAIL --held through grace + jitter-->
 //   SHUTDOWN
-//      ^                          |
-//      +-----condition clears-----+
+//      ^                          |                                  |
+//      +-----condition clears-----+----------------------------------+
 //
 // A policy evaluates its condition (clear, failed or unknown) whenever it gets
 // a reading or a tick and hands the result to Update(). The grace clock
@@ -24,7 +24,10 @@
 //   FAIL_IF_LAST_FAILED: as FAIL if the evaluation says the inputs' last
 //     known state was the failure (Evaluation::last_failed), else as HOLD.
 //
-// SHUTDOWN is final: later updates change nothing.
+// In SHUTDOWN, only a clear condition leaves it (to NORMAL): an unknown
+// one (HOLD: can not tell is not cleared) keeps it there, and so does the
+// failure. Reset() (an operator's cancel) goes back to NORMAL at once.
+// Whether the shutdown command ran already is the actuator's business.
 //
 // Thread-compatible; no clock of its own (time is passed in).
 #ifndef HWCAST_SERVICES_ACTUATOR_POLICIES_FAILURE_DETECTOR_H_
@@ -76,12 +79,17 @@ class FailureDetector {
   // counts as no time passing). Returns true if the state changed.
   bool Update(const Evaluation& evaluation, absl::Time now);
 
+  // Back to NORMAL from any state, the grace period forgotten; `why` becomes
+  // the reason. The next update re-evaluates from scratch. Returns true if
+  // the state changed.
+  bool Reset(absl::Time now, std::string why);
+
   PolicyState state() const { return state_; }
   // When the current state was entered (InfinitePast before the first
   // update).
   absl::Time since() const { return since_; }
   // The reason for the current state, e.g. "1 of 1 above 30 (quorum 1):
-  // ...; grace 5m + jitter 12.345s". Frozen once in SHUTDOWN.
+  // ...; grace 5m + jitter 12.345s". Frozen while in SHUTDOWN.
   const std::string& reason() const { return reason_; }
 
   // The jitter drawn at the latest entry into PRE_FAIL (0 before any).

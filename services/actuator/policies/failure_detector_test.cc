@@ -62,16 +62,43 @@ TEST(FailureDetectorTest, ShutsDownWhenHeldThroughGrace) {
   EXPECT_EQ(d.TimeToShutdown(kT0 + absl::Seconds(310)), absl::ZeroDuration());
 }
 
-TEST(FailureDetectorTest, ShutdownIsFinal) {
+TEST(FailureDetectorTest, ShutdownHoldsWhileFailedOrUnknownAndLeavesWhenClear) {
   FailureDetector d(Options(absl::Seconds(10)));
   d.Update(Failed(), kT0);
   d.Update(Failed(), kT0 + absl::Seconds(10));
   ASSERT_EQ(d.state(), PolicyState::kShutdown);
   const std::string reason = d.reason();
-  EXPECT_FALSE(d.Update(Clear(), kT0 + absl::Seconds(11)));
-  EXPECT_FALSE(d.Update(Unknown(), kT0 + absl::Seconds(12)));
+  // Can not tell is not cleared (HOLD): SHUTDOWN stays, reason frozen.
+  EXPECT_FALSE(d.Update(Unknown(), kT0 + absl::Seconds(11)));
+  EXPECT_FALSE(d.Update(Failed(), kT0 + absl::Seconds(12)));
   EXPECT_EQ(d.state(), PolicyState::kShutdown);
   EXPECT_EQ(d.reason(), reason);
+  EXPECT_TRUE(d.Update(Clear(), kT0 + absl::Seconds(13)));
+  EXPECT_EQ(d.state(), PolicyState::kNormal);
+  EXPECT_EQ(d.since(), kT0 + absl::Seconds(13));
+  EXPECT_EQ(d.reason(), "clear");
+  // A new failure needs a full grace period again.
+  d.Update(Failed(), kT0 + absl::Seconds(14));
+  EXPECT_EQ(d.state(), PolicyState::kPreFail);
+  EXPECT_EQ(d.TimeToShutdown(kT0 + absl::Seconds(14)), absl::Seconds(10));
+}
+
+TEST(FailureDetectorTest, ResetGoesToNormalAndForgetsTheGracePeriod) {
+  FailureDetector d(Options(absl::Seconds(10)));
+  d.Update(Failed(), kT0);
+  d.Update(Failed(), kT0 + absl::Seconds(10));
+  ASSERT_EQ(d.state(), PolicyState::kShutdown);
+  EXPECT_TRUE(d.Reset(kT0 + absl::Seconds(11), "cancelled"));
+  EXPECT_EQ(d.state(), PolicyState::kNormal);
+  EXPECT_EQ(d.reason(), "cancelled");
+  EXPECT_FALSE(d.Reset(kT0 + absl::Seconds(11), "again"));
+  // Still failing: PRE_FAIL, and SHUTDOWN only after a full grace period.
+  d.Update(Failed(), kT0 + absl::Seconds(12));
+  EXPECT_EQ(d.state(), PolicyState::kPreFail);
+  Feed(d, Failed(), kT0 + absl::Seconds(13), kT0 + absl::Seconds(21));
+  EXPECT_EQ(d.state(), PolicyState::kPreFail);
+  d.Update(Failed(), kT0 + absl::Seconds(22));
+  EXPECT_EQ(d.state(), PolicyState::kShutdown);
 }
 
 TEST(FailureDetectorTest, ClearingInPreFailResetsTheGracePeriod) {

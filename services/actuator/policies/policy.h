@@ -28,9 +28,11 @@ enum class PolicyState {
   kNormal,
   // The condition holds; the grace period runs.
   kPreFail,
-  // The condition held through the grace period: shut down. Final: a
-  // policy never leaves SHUTDOWN by itself (the action is under way; an
-  // operator cancels it through the actuator).
+  // The condition held through the grace period: shut down. The actuator
+  // starts its countdown; the policy goes back to NORMAL when the condition
+  // clears (not when it becomes unknown), and an operator's cancel resets
+  // it (ClearShutdown). Whether the shutdown command already ran is the
+  // actuator's business (it runs at most once per process).
   kShutdown,
   // The policy can not tell (inputs stale or faulty, relays lost, this
   // host's network down). What it means is the policy's `on_unknown`.
@@ -68,6 +70,13 @@ class Policy {
   virtual void OnTick(absl::Time now, const LinkContext& links) = 0;
 
   virtual PolicyState state() const = 0;
+
+  // An operator cancelled the shutdown: a policy in SHUTDOWN goes to NORMAL
+  // and forgets its grace period, so it re-evaluates from scratch (and may
+  // reach SHUTDOWN again, after a full grace period). No effect in other
+  // states. The default does nothing (for policies that never reach
+  // SHUTDOWN); every policy that can must override it.
+  virtual void ClearShutdown(absl::Time now) {}
 
   // Current state, the reason, inputs and time left, as of `now`.
   virtual hwcast::v1::PolicyStatus Status(absl::Time now) const = 0;

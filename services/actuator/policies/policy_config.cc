@@ -8,10 +8,12 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "lib/config_checks.h"
 #include "lib/status_macros.h"
 #include "lib/time_util.h"
+#include "services/actuator/policies/fleet_policy.h"
 #include "services/actuator/policies/policy_engine.h"
 #include "services/actuator/policies/policy_text.h"
 #include "services/actuator/policies/power_node_policy.h"
@@ -217,11 +219,39 @@ absl::Status CheckPolicy(const std::string& prefix,
       return CheckQuorum(p, policy.power_node().quorum(),
                          policy.power_node().inputs_size());
     }
+    case PolicyConfig::kFleet: {
+      const std::string p = absl::StrCat(prefix, ".fleet.hosts");
+      const auto& hosts = policy.fleet().hosts();
+      if (hosts.empty()) {
+        return ConfigError(p, "needs at least one host to follow");
+      }
+      std::map<std::string, int> seen;
+      for (int i = 0; i < hosts.size(); ++i) {
+        const std::string key = absl::StrCat(p, "[", i, "]");
+        if (hosts[i].empty()) return ConfigError(key, "empty host");
+        for (char c : hosts[i]) {
+          if (c == '/' || absl::ascii_isspace(static_cast<unsigned char>(c)) ||
+              absl::ascii_iscntrl(static_cast<unsigned char>(c))) {
+            return ConfigError(key, absl::StrCat("'", hosts[i],
+                                                 "': must not contain '/', "
+                                                 "spaces or control "
+                                                 "characters"));
+          }
+        }
+        const auto [it, added] = seen.emplace(hosts[i], i);
+        if (!added) {
+          return ConfigError(key,
+                             absl::StrCat("'", hosts[i], "' duplicates hosts[",
+                                          it->second, "]"));
+        }
+      }
+      return absl::OkStatus();
+    }
     case PolicyConfig::CONDITION_NOT_SET:
       break;
   }
-  return ConfigError(prefix,
-                     "needs a condition: one of threshold, ups or power_node");
+  return ConfigError(
+      prefix, "needs a condition: one of threshold, ups, power_node or fleet");
 }
 
 // SplitMix64: well spread per-policy seeds from one seed.
@@ -283,6 +313,10 @@ absl::StatusOr<std::vector<std::unique_ptr<Policy>>> MakePolicies(
       case PolicyConfig::kPowerNode:
         out.push_back(std::make_unique<PowerNodePolicy>(
             config.name(), detector, config.power_node(), max_age));
+        break;
+      case PolicyConfig::kFleet:
+        out.push_back(std::make_unique<FleetPolicy>(config.name(), detector,
+                                                    config.fleet(), max_age));
         break;
       case PolicyConfig::CONDITION_NOT_SET:
         return absl::InternalError("validated policy without a condition");

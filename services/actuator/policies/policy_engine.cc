@@ -37,6 +37,20 @@ std::vector<Transition> PolicyEngine::OnTick(absl::Time now,
   return Collect(now);
 }
 
+std::vector<Transition> PolicyEngine::ClearShutdown(absl::Time now) {
+  for (auto& policy : policies_) {
+    if (policy->state() == PolicyState::kShutdown) policy->ClearShutdown(now);
+  }
+  return Collect(now);
+}
+
+bool PolicyEngine::AnyInShutdown() const {
+  for (const auto& policy : policies_) {
+    if (policy->state() == PolicyState::kShutdown) return true;
+  }
+  return false;
+}
+
 std::vector<hwcast::v1::PolicyStatus> PolicyEngine::Status(
     absl::Time now) const {
   std::vector<hwcast::v1::PolicyStatus> out;

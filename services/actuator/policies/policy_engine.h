@@ -44,6 +44,13 @@ class PolicyEngine {
                                     absl::Time now);
   std::vector<Transition> OnTick(absl::Time now, const LinkContext& links);
 
+  // An operator cancelled the shutdown: every policy in SHUTDOWN gets
+  // ClearShutdown(now); returns the transitions (SHUTDOWN -> NORMAL).
+  std::vector<Transition> ClearShutdown(absl::Time now);
+
+  // Whether any policy is in SHUTDOWN now.
+  bool AnyInShutdown() const;
+
   std::vector<hwcast::v1::PolicyStatus> Status(absl::Time now) const;
   size_t size() const { return policies_.size(); }
 

@@ -89,7 +89,8 @@ TEST(ValidatePolicyConfigsTest, RejectsWhatIsWrongNamingTheKey) {
       {"policies:\n  - name: a\n" + t + "  - name: a\n" + t,
        "policies[1].name: 'a' duplicates policies[0].name"},
       {"policies: [{name: a}]",
-       "policies[0]: needs a condition: one of threshold, ups or power_node"},
+       "policies[0]: needs a condition: one of threshold, ups, power_node or "
+       "fleet"},
       {"policies: [{name: a, threshold: {enter_above: 30}}]",
        "policies[0].threshold.inputs: needs at least one input (host and "
        "source_id)"},

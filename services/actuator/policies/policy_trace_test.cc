@@ -74,6 +74,13 @@ class Trace {
              const std::function<void(absl::Duration)>& feed) {
     for (absl::Duration t = from; t < to; t += every) feed(t);
   }
+  void Fleet(absl::Duration at, const std::string& host,
+             hwcast::v1::FleetEvent::Type type) {
+    Reading r = Base(absl::StrCat(host, "/fleet"), at);
+    r.mutable_fleet()->set_type(type);
+    r.mutable_fleet()->set_policy("room");
+    replayer_->Reading(r, kT0 + at);
+  }
   void Links(absl::Duration at, LinkContext links) {
     replayer_->SetLinks(links, kT0 + at);
   }
@@ -666,6 +673,59 @@ TEST(PolicyTraceTest, PoliciesAreIndependent) {
                                                "3m ups NORMAL -> PRE_FAIL",
                                                "3m30s ups PRE_FAIL -> SHUTDOWN",
                                                "7m room PRE_FAIL -> SHUTDOWN"));
+}
+
+constexpr char kFollow[] = R"(
+policies:
+  - name: follow
+    grace: 30s
+    max_age: 10m
+    fleet: {hosts: [a, b]}
+)";
+
+constexpr auto kAnnounced = hwcast::v1::FleetEvent::TYPE_SHUTDOWN_ANNOUNCED;
+constexpr auto kCancelled = hwcast::v1::FleetEvent::TYPE_SHUTDOWN_CANCELLED;
+
+TEST(PolicyTraceTest, FleetFollowsAnAnnouncementAfterItsGrace) {
+  Trace trace(kFollow);
+  trace.RunTo(S(60));
+  trace.Fleet(S(60), "b", kAnnounced);
+  trace.RunTo(M(5));
+  EXPECT_THAT(trace.Transitions(), ElementsAre("1m follow NORMAL -> PRE_FAIL",
+                                               "1m30s follow PRE_FAIL -> "
+                                               "SHUTDOWN"));
+  EXPECT_THAT(trace.Status().reason(), HasSubstr("b announced its shutdown"));
+  // The leader cancels: the condition clears, the follower leaves SHUTDOWN.
+  trace.Fleet(M(5), "b", kCancelled);
+  trace.RunTo(M(6));
+  EXPECT_EQ(trace.Transitions().back(), "5m follow SHUTDOWN -> NORMAL");
+}
+
+TEST(PolicyTraceTest, FleetCancellationWithinTheGraceNeverShutsDown) {
+  Trace trace(kFollow);
+  trace.Fleet(S(10), "a", kAnnounced);
+  trace.Fleet(S(30), "a", kCancelled);
+  trace.RunTo(M(10));
+  EXPECT_THAT(trace.Transitions(),
+              ElementsAre("10s follow NORMAL -> PRE_FAIL",
+                          "30s follow PRE_FAIL -> NORMAL"));
+  EXPECT_FALSE(trace.AnyShutdown());
+}
+
+TEST(PolicyTraceTest, FleetIgnoresHostsNotFollowedAndStaleAnnouncements) {
+  Trace trace(kFollow);
+  trace.Fleet(S(10), "c", kAnnounced);
+  trace.RunTo(M(5));
+  EXPECT_THAT(trace.Transitions(), IsEmpty());
+  // An announcement older than max_age (10m) no longer counts: the follower
+  // that shut down on it goes back to NORMAL.
+  trace.Fleet(M(5), "a", kAnnounced);
+  trace.RunTo(M(20));
+  EXPECT_THAT(trace.Transitions(),
+              ElementsAre("5m follow NORMAL -> PRE_FAIL",
+                          "5m30s follow PRE_FAIL -> SHUTDOWN",
+                          "15m1s follow SHUTDOWN -> NORMAL"));
+  EXPECT_EQ(trace.Status().inputs(0).state(), "STALE");
 }
 
 }  // namespace

@@ -1,0 +1,89 @@
+"""Keeps README.md true: its configuration examples pass each daemon's
+--check-config, and its replay examples run.
+
+The YAML blocks under "### hwcast-collector", "### hwcast-relay" and
+"### hwcast-actuator" are checked as written, with only the paths of key,
+trust and state files pointed into a temp dir.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import harness
+
+README = os.path.join(harness.REPO, "README.md")
+
+
+def yaml_block_after(text, heading):
+    """The first ```yaml block after `heading`."""
+    start = text.index(heading)
+    match = re.search(r"```yaml\n(.*?)```", text[start:], re.S)
+    if match is None:
+        raise AssertionError(f"no yaml block after {heading!r} in README.md")
+    return match.group(1)
+
+
+class ReadmeTest(unittest.TestCase):
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="hwcast_readme_")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        with open(README, encoding="utf-8") as f:
+            self.readme = f.read()
+        keys = harness.Keyring(self.dir)
+        key = keys.keygen("rack1")
+        keys.trust(key, ["rack1"], ["rack1"])
+        self.key = key
+        self.trust = keys.trust_path
+        with open(os.path.join(self.dir, "nut.pw"), "w") as f:
+            f.write("secret\n")
+
+    def localize(self, text):
+        replacements = {
+            "/etc/hwcast/trust.yaml": self.trust,
+            "/etc/hwcast/rack1.key": self.key.key_path,
+            "/etc/hwcast/nut.pw": os.path.join(self.dir, "nut.pw"),
+            "/var/lib/hwcast/": self.dir + "/",
+        }
+        for old, new in replacements.items():
+            text = text.replace(old, new)
+        return text
+
+    def check_config(self, daemon, heading):
+        path = os.path.join(self.dir, daemon + ".yaml")
+        with open(path, "w") as f:
+            f.write(self.localize(yaml_block_after(self.readme, heading)))
+        proc = subprocess.run(
+            [harness.BINARIES[daemon], "--config", path, "--check-config"],
+            capture_output=True, text=True, timeout=30)
+        self.assertEqual(proc.returncode, 0,
+                         f"README's {heading} example is not a valid config:"
+                         f"\n{proc.stdout}{proc.stderr}")
+
+    def test_collector_example_is_valid(self):
+        self.check_config("collector", "### hwcast-collector")
+
+    def test_relay_example_is_valid(self):
+        self.check_config("relay", "### hwcast-relay")
+
+    def test_actuator_example_is_valid(self):
+        self.check_config("actuator", "### hwcast-actuator")
+
+    def test_replay_examples_run(self):
+        commands = re.findall(r"^build/tools/hwcastctl/hwcastctl (replay .*)$",
+                              self.readme, re.M)
+        self.assertGreaterEqual(len(commands), 3)
+        for command in commands:
+            proc = subprocess.run(
+                [harness.BINARIES["hwcastctl"], *command.split()],
+                capture_output=True, text=True, timeout=60, cwd=harness.REPO)
+            self.assertEqual(proc.returncode, 0, f"{command}:\n{proc.stderr}")
+            self.assertRegex(proc.stdout, r"would shut down at|no shutdown")
+
+
+if __name__ == "__main__":
+    unittest.main()
