@@ -2,16 +2,19 @@
 // through a shell (no word splitting, globbing, `;` or `$(...)`), with a
 // timeout, and the exit status and the first line of stderr captured.
 //
-// SpawnCommandRunner (the real one):
-//   - posix_spawnp(3): argv[0] is an absolute path or a bare name looked up
-//     in PATH; safe in a multi-threaded process (no fork of the heap);
+// SpawnCommandRunner (the real one) is hwcast::RunProgram (lib/subprocess.h):
+//   - argv[0] is an absolute path or a bare name looked up in PATH; spawned
+//     with posix_spawn(3), safe in a multi-threaded process;
 //   - the child starts in a process group of its own, with an empty signal
 //     mask and default dispositions (the daemon blocks SIGTERM/SIGINT and
 //     ignores SIGPIPE; the child must not inherit that), with the daemon's
-//     environment plus `env` (which overrides), stdin and stdout on
-//     /dev/null and stderr on a pipe;
+//     environment plus `env` (which overrides), stdin on /dev/null, stdout
+//     read and dropped, stderr captured;
 //   - on timeout the whole process group is killed (SIGKILL), so a script's
-//     own children go too, and the result says timed_out.
+//     own children go too, and the result says timed_out. The group is also
+//     killed once the command has exited (after a short grace while a
+//     left-over child holds its output open): a helper meant to outlive the
+//     command must leave the group (setsid).
 // Run blocks the calling thread until the child is done (or killed).
 //
 // Thread-safety: implementations are thread-safe (concurrent Runs are
@@ -20,15 +23,15 @@
 #define HWCAST_SERVICES_ACTUATOR_ACTIONS_COMMAND_RUNNER_H_
 
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "lib/subprocess.h"
 
 namespace hwcast::actuator {
 
 // KEY=VALUE pairs added to (or replacing in) the child's environment.
-using CommandEnv = std::vector<std::pair<std::string, std::string>>;
+using CommandEnv = ::hwcast::ProgramEnv;
 
 struct CommandResult {
   // False when the program could not be started at all (`error` says why:

@@ -10,8 +10,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "lib/subprocess.h"
 #include "services/collector/sources/scaled_value.h"
-#include "services/collector/sources/subprocess.h"
 #include "services/collector/sources/sysfs_util.h"
 
 namespace hwcast::collector {
@@ -79,8 +79,8 @@ absl::StatusOr<std::vector<Reading>> ExecSource::Poll() {
     return std::vector<Reading>{reading};
   };
 
-  absl::StatusOr<ProgramResult> run =
-      RunProgram(options_.argv, options_.timeout);
+  absl::StatusOr<hwcast::ProgramResult> run =
+      hwcast::RunProgram(options_.argv, options_.timeout);
   if (!run.ok()) {
     // RunProgram's message already starts with "exec PROGRAM: ".
     reading.set_quality(hwcast::v1::QUALITY_SENSOR_FAULT);

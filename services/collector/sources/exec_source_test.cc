@@ -1,18 +1,15 @@
 #include "services/collector/sources/exec_source.h"
 
-#include <signal.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include <cmath>
-#include <cstdint>
-#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/collector/sources/subprocess.h"
 #include "services/collector/testing/temp_tree.h"
 
 namespace hwcast::collector {
@@ -223,65 +220,6 @@ TEST_F(ExecSourceTest, TypeAndRepeatedPolls) {
     ASSERT_TRUE(readings.ok());
     EXPECT_EQ((*readings)[0].quality(), hwcast::v1::QUALITY_OK);
   }
-}
-
-TEST(RunProgramTest, StdinIsEmptyAndSignalsAreDefault) {
-  // stdin is /dev/null (cat ends at once), SIGPIPE/SIGTERM are not ignored
-  // or blocked even when this process ignores/blocks them.
-  signal(SIGPIPE, SIG_IGN);
-  sigset_t block;
-  sigemptyset(&block);
-  sigaddset(&block, SIGTERM);
-  sigset_t old;
-  pthread_sigmask(SIG_BLOCK, &block, &old);
-  absl::StatusOr<ProgramResult> result = RunProgram(
-      {"/bin/sh", "-c", "cat; grep -E '^(SigIgn|SigBlk)' /proc/self/status"},
-      absl::Seconds(10));
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  signal(SIGPIPE, SIG_DFL);
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(result->exit_code, 0);
-  EXPECT_FALSE(result->timed_out);
-  // Bits for SIGPIPE (13) and SIGTERM (15); glibc's internal real-time
-  // signals (32, 33) may show as ignored and do not matter.
-  auto mask = [&](const std::string& field) -> uint64_t {
-    const size_t at = result->stdout_data.find(field + ":\t");
-    if (at == std::string::npos) {
-      ADD_FAILURE() << field << " missing in " << result->stdout_data;
-      return ~uint64_t{0};
-    }
-    return std::strtoull(result->stdout_data.c_str() + at + field.size() + 2,
-                         nullptr, 16);
-  };
-  const uint64_t pipe_bit = uint64_t{1} << (SIGPIPE - 1);
-  const uint64_t term_bit = uint64_t{1} << (SIGTERM - 1);
-  EXPECT_EQ(mask("SigIgn") & (pipe_bit | term_bit), 0u) << result->stdout_data;
-  EXPECT_EQ(mask("SigBlk") & (pipe_bit | term_bit), 0u) << result->stdout_data;
-}
-
-TEST(RunProgramTest, NoDescriptorsLeak) {
-  // Only 0, 1, 2 (and ls's own directory fd) are open in the child.
-  absl::StatusOr<ProgramResult> result =
-      RunProgram({"/bin/ls", "/proc/self/fd"}, absl::Seconds(10));
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(result->stdout_data, "0\n1\n2\n3\n");
-}
-
-TEST(RunProgramTest, OutputIsCapped) {
-  absl::StatusOr<ProgramResult> result =
-      RunProgram({"/bin/sh", "-c", "head -c 100000 /dev/zero; echo err >&2"},
-                 absl::Seconds(10), /*max_output=*/1000);
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(result->exit_code, 0);
-  EXPECT_EQ(result->stdout_data.size(), 1000u);
-  EXPECT_TRUE(result->stdout_truncated);
-  EXPECT_EQ(result->stderr_data, "err\n");
-  EXPECT_FALSE(result->stderr_truncated);
-}
-
-TEST(RunProgramTest, EmptyArgvIsInvalid) {
-  EXPECT_EQ(RunProgram({}, absl::Seconds(1)).status().code(),
-            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(FirstNumberTest, Forms) {

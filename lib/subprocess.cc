@@ -1,4 +1,4 @@
-#include "services/collector/sources/subprocess.h"
+#include "lib/subprocess.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -10,20 +10,90 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <set>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "services/collector/sources/net_util.h"
 
 extern char** environ;
 
-namespace hwcast::collector {
+namespace hwcast {
 namespace {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
 
 // Output is still read this long after the program exits, while a left-over
 // child keeps the pipes open.
 constexpr absl::Duration kExitGrace = absl::Milliseconds(100);
+
+// Now plus `d` on the steady clock; far-future deadlines are capped to stay
+// representable.
+SteadyTime SteadyDeadline(absl::Duration d) {
+  return std::chrono::steady_clock::now() +
+         absl::ToChronoNanoseconds(std::min(d, absl::Hours(24 * 365)));
+}
+
+// Time left until `deadline` (zero when passed).
+absl::Duration TimeLeft(SteadyTime deadline) {
+  const SteadyTime now = std::chrono::steady_clock::now();
+  if (now >= deadline) return absl::ZeroDuration();
+  return absl::FromChrono(deadline - now);
+}
+
+// Owns a file descriptor; closes it on destruction. Move-only.
+class ScopedFd {
+ public:
+  ScopedFd() = default;
+  explicit ScopedFd(int fd) : fd_(fd) {}
+  ScopedFd(ScopedFd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  ScopedFd& operator=(ScopedFd&&) = delete;
+  ScopedFd(const ScopedFd&) = delete;
+  ScopedFd& operator=(const ScopedFd&) = delete;
+  ~ScopedFd() { reset(); }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// The caller's environment with `env` applied, as "KEY=VALUE" strings.
+std::vector<std::string> ChildEnvironment(const ProgramEnv& env) {
+  std::set<std::string> overridden;
+  for (const auto& [key, value] : env) overridden.insert(key);
+  std::vector<std::string> out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string entry(*e);
+    if (overridden.count(entry.substr(0, entry.find('='))) == 0) {
+      out.push_back(entry);
+    }
+  }
+  // Later pairs win: add each key once, from its last pair.
+  std::set<std::string> added;
+  for (auto it = env.rbegin(); it != env.rend(); ++it) {
+    if (added.insert(it->first).second) {
+      out.push_back(it->first + "=" + it->second);
+    }
+  }
+  return out;
+}
+
+// argv-style array pointing into `strings` (which must outlive it).
+std::vector<char*> CStrings(const std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (const std::string& s : strings)
+    out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
 
 absl::Status SpawnError(int err, const std::string& program) {
   const std::string message =
@@ -83,7 +153,8 @@ void Drain(Stream& stream, size_t max_output) {
 
 absl::StatusOr<ProgramResult> RunProgram(const std::vector<std::string>& argv,
                                          absl::Duration timeout,
-                                         size_t max_output) {
+                                         size_t max_output,
+                                         const ProgramEnv& env) {
   if (argv.empty() || argv[0].empty()) {
     return absl::InvalidArgumentError("RunProgram: empty argv");
   }
@@ -125,18 +196,17 @@ absl::StatusOr<ProgramResult> RunProgram(const std::vector<std::string>& argv,
     sigfillset(&all);
     posix_spawnattr_setsigdefault(&setup.attr, &all);
 
-    std::vector<char*> args;
-    args.reserve(argv.size() + 1);
-    for (const std::string& arg : argv) {
-      args.push_back(const_cast<char*>(arg.c_str()));
-    }
-    args.push_back(nullptr);
+    std::vector<char*> args = CStrings(argv);
+    const std::vector<std::string> env_strings =
+        env.empty() ? std::vector<std::string>() : ChildEnvironment(env);
+    std::vector<char*> env_array = CStrings(env_strings);
+    char** const envp = env.empty() ? environ : env_array.data();
     const bool has_slash = argv[0].find('/') != std::string::npos;
     const int rc = has_slash
                        ? ::posix_spawn(&pid, argv[0].c_str(), &setup.actions,
-                                       &setup.attr, args.data(), environ)
+                                       &setup.attr, args.data(), envp)
                        : ::posix_spawnp(&pid, argv[0].c_str(), &setup.actions,
-                                        &setup.attr, args.data(), environ);
+                                        &setup.attr, args.data(), envp);
     if (rc != 0) return SpawnError(rc, argv[0]);
   }
   out_write.reset();
@@ -205,4 +275,4 @@ absl::StatusOr<ProgramResult> RunProgram(const std::vector<std::string>& argv,
   return result;
 }
 
-}  // namespace hwcast::collector
+}  // namespace hwcast
