@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "lib/posix_util.h"
 
 extern char** environ;
 
@@ -41,28 +42,6 @@ absl::Duration TimeLeft(SteadyTime deadline) {
   if (now >= deadline) return absl::ZeroDuration();
   return absl::FromChrono(deadline - now);
 }
-
-// Owns a file descriptor; closes it on destruction. Move-only.
-class ScopedFd {
- public:
-  ScopedFd() = default;
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ScopedFd(ScopedFd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  ScopedFd& operator=(ScopedFd&&) = delete;
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  ~ScopedFd() { reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 // The caller's environment with `env` applied, as "KEY=VALUE" strings.
 std::vector<std::string> ChildEnvironment(const ProgramEnv& env) {
@@ -93,21 +72,6 @@ std::vector<char*> CStrings(const std::vector<std::string>& strings) {
     out.push_back(const_cast<char*>(s.c_str()));
   out.push_back(nullptr);
   return out;
-}
-
-absl::Status SpawnError(int err, const std::string& program) {
-  const std::string message =
-      absl::StrCat("exec ", program, ": ", std::strerror(err));
-  switch (err) {
-    case ENOENT:
-    case ENOTDIR:
-      return absl::NotFoundError(message);
-    case EACCES:
-    case EPERM:
-      return absl::PermissionDeniedError(message);
-    default:
-      return absl::UnavailableError(message);
-  }
 }
 
 // posix_spawn attributes and file actions, destroyed on scope exit.
@@ -207,7 +171,7 @@ absl::StatusOr<ProgramResult> RunProgram(const std::vector<std::string>& argv,
                                        &setup.attr, args.data(), envp)
                        : ::posix_spawnp(&pid, argv[0].c_str(), &setup.actions,
                                         &setup.attr, args.data(), envp);
-    if (rc != 0) return SpawnError(rc, argv[0]);
+    if (rc != 0) return ErrnoStatus(rc, absl::StrCat("exec ", argv[0]));
   }
   out_write.reset();
   err_write.reset();

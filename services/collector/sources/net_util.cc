@@ -152,16 +152,6 @@ absl::Duration TimeLeft(SteadyTime deadline) {
   return absl::FromChrono(deadline - now);
 }
 
-ScopedFd& ScopedFd::operator=(ScopedFd&& other) noexcept {
-  if (this != &other) reset(other.release());
-  return *this;
-}
-
-void ScopedFd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 absl::Status SplitHostPort(absl::string_view address, std::string* host,
                            std::string* port) {
   const std::string quoted = QuoteContent(std::string(address));

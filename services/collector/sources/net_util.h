@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "lib/posix_util.h"
 
 namespace hwcast::collector {
 
@@ -24,30 +25,6 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 SteadyTime SteadyDeadline(absl::Duration d);
 // Time left until `deadline` (zero when passed).
 absl::Duration TimeLeft(SteadyTime deadline);
-
-// Owns a file descriptor; closes it on destruction. Move-only.
-class ScopedFd {
- public:
-  ScopedFd() = default;
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ScopedFd(ScopedFd&& other) noexcept : fd_(other.release()) {}
-  ScopedFd& operator=(ScopedFd&& other) noexcept;
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  ~ScopedFd() { reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int release() {
-    const int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void reset(int fd = -1);
-
- private:
-  int fd_ = -1;
-};
 
 // Splits "HOST:PORT" or "[IPV6]:PORT" (brackets removed from the host).
 // INVALID_ARGUMENT when there is no port, no host, or a bracket mismatch.
