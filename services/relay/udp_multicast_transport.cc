@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "lib/posix_util.h"
 #include "lib/status_macros.h"
 
 namespace hwcast::relay {
@@ -86,34 +87,11 @@ std::string AddressText(const sockaddr_storage& address) {
   return absl::StrCat("<address family ", address.ss_family, ">");
 }
 
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { Reset(); }
-  int get() const { return fd_; }
-
- private:
-  void Reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-  int fd_ = -1;
-};
-
 }  // namespace
 
 struct UdpMulticastTransport::Impl {
-  Fd socket;
-  Fd wake;  // eventfd, readable once Shutdown() was called
+  ScopedFd socket;
+  ScopedFd wake;  // eventfd, readable once Shutdown() was called
   std::atomic<bool> shut_down{false};
   sockaddr_storage group_address{};
   socklen_t group_address_length = 0;
@@ -185,7 +163,7 @@ UdpMulticastTransport::Open(const UdpMulticastOptions& options) {
     }
   }
 
-  impl->socket = Fd(::socket(group.family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  impl->socket = ScopedFd(::socket(group.family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (impl->socket.get() < 0) {
     return SysError(absl::StatusCode::kUnavailable, errno,
                     absl::StrCat("multicast ", where, ": socket"));
@@ -307,7 +285,7 @@ UdpMulticastTransport::Open(const UdpMulticastOptions& options) {
     impl->group_address_length = sizeof(destination);
   }
 
-  impl->wake = Fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  impl->wake = ScopedFd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (impl->wake.get() < 0) {
     return SysError(absl::StatusCode::kUnavailable, errno,
                     absl::StrCat("multicast ", where, ": eventfd"));
