@@ -7,8 +7,10 @@
 #include <system_error>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "lib/daemon.h"
 #include "lib/log.h"
+#include "lib/tls.h"
 
 namespace hwcast {
 namespace {
@@ -47,12 +49,23 @@ absl::StatusOr<DaemonEndpoints> ServeDaemon(
                              "listening on TCP only";
     }
   }
-  auto server = GrpcServer::Start(listen, services);
+  GrpcServer::TlsListen tls;
+  if (!options.tls_listen.empty()) {
+    auto credentials = MakeServerCredentials(options.tls);
+    if (!credentials.ok()) {
+      return absl::Status(
+          credentials.status().code(),
+          absl::StrCat("server.tls: ", credentials.status().message()));
+    }
+    tls.addresses = options.tls_listen;
+    tls.credentials = *std::move(credentials);
+  }
+  auto server = GrpcServer::Start(listen, services, tls);
   if (!server.ok() && defaults && listen.size() > 1) {
     HWCAST_LOG(WARNING) << server.status().message()
                         << "; retrying on TCP only";
     listen.pop_back();
-    server = GrpcServer::Start(listen, services);
+    server = GrpcServer::Start(listen, services, tls);
   }
   if (!server.ok()) return server.status();
   out.server = *std::move(server);
@@ -65,6 +78,9 @@ void DaemonEndpoints::Announce() const {
     // emplace keeps the first address of each kind.
     endpoints.emplace(absl::StartsWith(address, "unix:") ? "unix" : "grpc",
                       address);
+  }
+  if (!server->tls_bound_addresses().empty()) {
+    endpoints["tls"] = server->tls_bound_addresses().front();
   }
   if (metrics != nullptr) endpoints["metrics"] = metrics->bound_address();
   WriteReadyFileOrExit(endpoints);

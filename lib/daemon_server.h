@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "hwcast/v1/config.pb.h"
 #include "lib/metrics.h"
 #include "lib/server.h"
 #include "prometheus/registry.h"
@@ -28,6 +29,9 @@ struct ServeOptions {
   std::string default_unix;
   // server.metrics_listen; "off" disables the exporter.
   std::string metrics_listen;
+  // server.tls_listen, served with the certificates in server.tls.
+  std::vector<std::string> tls_listen;
+  hwcast::v1::TlsServerConfig tls;
 };
 
 inline constexpr char kMetricsOff[] = "off";
@@ -37,7 +41,8 @@ struct DaemonEndpoints {
   std::unique_ptr<MetricsExposer> metrics;  // null when "off"
 
   // Logs the bound addresses and writes them to --ready-file as
-  // {"grpc": first TCP, "unix": first socket, "metrics": ...}.
+  // {"grpc": first TCP, "unix": first socket, "tls": first TLS address,
+  // "metrics": ...}.
   void Announce() const;
 };
 

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "lib/posix_util.h"
 
 namespace hwcast {
 namespace {
@@ -65,12 +66,6 @@ absl::Status FromBase64(absl::string_view text, uint8_t* out, size_t size) {
   std::memcpy(out, buffer.data(), size);
   sodium_memzero(buffer.data(), buffer.size());
   return absl::OkStatus();
-}
-
-std::string ModeString(mode_t mode) {
-  char buf[8];
-  std::snprintf(buf, sizeof(buf), "%04o", static_cast<unsigned>(mode & 07777));
-  return buf;
 }
 
 std::string Errno(int err) { return std::strerror(err); }
@@ -269,68 +264,24 @@ std::string Ed25519PrivateKey::ToFileText() const {
 absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::Load(
     const std::string& path) {
   if (absl::Status s = InitSodium(); !s.ok()) return s;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    const std::string what =
-        absl::StrCat("cannot open signing key ", path, ": ", Errno(err));
-    if (err == ENOENT) {
-      return absl::NotFoundError(absl::StrCat(
-          what, " (create one with: hwcastctl keygen --out NAME)"));
-    }
-    return absl::PermissionDeniedError(what);
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return absl::InternalError(
-        absl::StrCat("cannot stat signing key ", path, ": ", Errno(err)));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return absl::InvalidArgumentError(
-        absl::StrCat("signing key ", path, " is not a regular file"));
-  }
-  if ((st.st_mode & 077) != 0) {
-    ::close(fd);
-    return absl::PermissionDeniedError(absl::StrCat(
-        "signing key ", path, " has mode ", ModeString(st.st_mode),
-        ": it must not be accessible by group or others; run: chmod 600 ",
-        path));
-  }
   // Key files are tiny; anything large is not one.
   constexpr size_t kMaxKeyFileBytes = 64 * 1024;
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      sodium_memzero(buf, sizeof(buf));
-      sodium_memzero(text.data(), text.size());
-      return absl::InternalError(
-          absl::StrCat("cannot read signing key ", path, ": ", Errno(err)));
+  absl::StatusOr<std::string> read =
+      ReadSecretFile(path, "signing key", kMaxKeyFileBytes);
+  if (!read.ok()) {
+    if (read.status().code() == absl::StatusCode::kNotFound) {
+      return absl::NotFoundError(
+          absl::StrCat(read.status().message(),
+                       " (create one with: hwcastctl keygen --out NAME)"));
     }
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > kMaxKeyFileBytes) break;
+    return read.status();
   }
-  ::close(fd);
-  sodium_memzero(buf, sizeof(buf));
-
+  std::string text = *std::move(read);
   // Wipes the file's text whatever the outcome.
   struct Wiper {
     std::string* s;
     ~Wiper() { sodium_memzero(s->data(), s->size()); }
   } wiper{&text};
-  if (text.size() > kMaxKeyFileBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("signing key ", path, " is larger than ", kMaxKeyFileBytes,
-                     " bytes; not a key file written by hwcastctl keygen"));
-  }
 
   auto bad = [&path](int line, absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat(

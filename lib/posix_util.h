@@ -5,9 +5,11 @@
 #ifndef HWCAST_LIB_POSIX_UTIL_H_
 #define HWCAST_LIB_POSIX_UTIL_H_
 
+#include <cstddef>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace hwcast {
 
@@ -40,6 +42,15 @@ class ScopedFd {
 // (ENOENT, ENOTDIR), PERMISSION_DENIED (EACCES, EPERM, EROFS),
 // RESOURCE_EXHAUSTED (ENOSPC), UNAVAILABLE otherwise.
 absl::Status ErrnoStatus(int err, const std::string& what);
+
+// Reads a secret file (a private key, a mixing key) whole. Refuses, with a
+// message naming `what` and `path`, a file that is missing (NOT_FOUND), not
+// a regular file, accessible by group or others (PERMISSION_DENIED, with the
+// chmod to run), or larger than `max_bytes`. The caller wipes the result
+// when done with it.
+absl::StatusOr<std::string> ReadSecretFile(const std::string& path,
+                                           const std::string& what,
+                                           size_t max_bytes);
 
 }  // namespace hwcast
 

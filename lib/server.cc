@@ -88,7 +88,16 @@ absl::Status PrepareUnixSocket(const std::string& path) {
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     const std::vector<std::string>& listen,
     const std::vector<grpc::Service*>& services) {
-  if (listen.empty()) {
+  return Start(listen, services, TlsListen{});
+}
+
+absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
+    const std::vector<std::string>& listen,
+    const std::vector<grpc::Service*>& services, const TlsListen& tls) {
+  if (!tls.addresses.empty() && tls.credentials == nullptr) {
+    return absl::InvalidArgumentError("TLS listen addresses need credentials");
+  }
+  if (listen.empty() && tls.addresses.empty()) {
     return absl::InvalidArgumentError("no listen address configured");
   }
   grpc::EnableDefaultHealthCheckService(true);
@@ -122,26 +131,39 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
                              ports.back().get());
   }
+  for (const std::string& address : tls.addresses) {
+    if (absl::StartsWith(address, kUnixPrefix)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("TLS listen address '", address,
+                       "': unix sockets are local; list them under listen"));
+    }
+    ports.push_back(std::make_unique<int>(0));
+    builder.AddListeningPort(address, tls.credentials, ports.back().get());
+  }
   for (grpc::Service* service : services) builder.RegisterService(service);
   server->server_ = builder.BuildAndStart();
+  std::vector<std::string> all = listen;
+  all.insert(all.end(), tls.addresses.begin(), tls.addresses.end());
   if (server->server_ == nullptr) {
     return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", absl::StrJoin(listen, ", "),
+        absl::StrCat("cannot listen on ", absl::StrJoin(all, ", "),
                      " (address in use, not local, or permission denied)"));
   }
-  for (size_t i = 0; i < listen.size(); ++i) {
-    const std::string& address = listen[i];
+  for (size_t i = 0; i < all.size(); ++i) {
+    const std::string& address = all[i];
     if (*ports[i] == 0) {
       server->Shutdown(absl::ZeroDuration());
       return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
     }
+    std::vector<std::string>& bound = i < listen.size()
+                                          ? server->bound_addresses_
+                                          : server->tls_bound_addresses_;
     if (absl::StartsWith(address, kUnixPrefix)) {
-      server->bound_addresses_.push_back(address);
+      bound.push_back(address);
       continue;
     }
     const size_t colon = address.rfind(':');
-    server->bound_addresses_.push_back(
-        absl::StrCat(address.substr(0, colon), ":", *ports[i]));
+    bound.push_back(absl::StrCat(address.substr(0, colon), ":", *ports[i]));
   }
   server->SetServing(true);
   return server;

@@ -29,11 +29,27 @@ class GrpcServer {
       const std::vector<std::string>& listen,
       const std::vector<grpc::Service*>& services);
 
+  // Addresses served over TLS, and the credentials they use (lib/tls.h
+  // MakeServerCredentials).
+  struct TlsListen {
+    std::vector<std::string> addresses;
+    std::shared_ptr<grpc::ServerCredentials> credentials;
+  };
+  // Same, plus `tls.addresses` ("HOST:PORT") served with `tls.credentials`.
+  // `listen` may be empty when `tls` has addresses.
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
+      const std::vector<std::string>& listen,
+      const std::vector<grpc::Service*>& services, const TlsListen& tls);
+
   ~GrpcServer();
 
   // `listen` with port 0 replaced by the port actually bound.
   const std::vector<std::string>& bound_addresses() const {
     return bound_addresses_;
+  }
+  // The TLS addresses, likewise.
+  const std::vector<std::string>& tls_bound_addresses() const {
+    return tls_bound_addresses_;
   }
 
   // Marks the whole server (service "") and every named service SERVING or
@@ -51,6 +67,7 @@ class GrpcServer {
 
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::string> bound_addresses_;
+  std::vector<std::string> tls_bound_addresses_;
   std::vector<std::string> unix_paths_;
   // Registered service names (from the builder), for health status.
   std::vector<std::string> service_names_;

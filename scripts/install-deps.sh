@@ -21,6 +21,13 @@ PACKAGES=(
   # UPS source tests: NUT's real upsd and dummy-ups driver (upsc comes with
   # it through nut-client)
   nut-server
+  # USB devices emulated for libusb (umockdev-run and its library for
+  # scripted control transfers); disk inventory (libblkid) probed on
+  # filesystem images made with mkfs
+  umockdev libumockdev-dev libblkid-dev e2fsprogs dosfstools
+  # entropy: rngtest (FIPS 140-2) cross-checks our health tests; openssl
+  # makes the TLS certificates the entropy tests use
+  rng-tools5 openssl
 )
 
 missing=()

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "hwcast/v1/collector.pb.h"
 #include "hwcast/v1/reading.pb.h"
 
 namespace hwcast::collector {
@@ -33,6 +34,13 @@ class Source {
   virtual std::string_view type() const = 0;
 
   virtual absl::StatusOr<std::vector<hwcast::v1::Reading>> Poll() = 0;
+
+  // The physical devices behind this source (USB thermometers, RNGs, ...),
+  // with cumulative counters: `hwcastctl devices`, GetStatus and the
+  // per-device metrics are built from it. Sources without distinct devices
+  // return none. Thread-safe: called from status and metrics threads while
+  // Poll() may run.
+  virtual std::vector<hwcast::v1::DeviceStatus> Devices() const { return {}; }
 };
 
 }  // namespace hwcast::collector
