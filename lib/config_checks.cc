@@ -178,10 +178,67 @@ absl::Status CheckDialTargetList(
   return CheckAddressList(key, addresses, AddressUse::kDial);
 }
 
+absl::Status CheckServerTls(const hwcast::v1::ServerConfig& server,
+                            absl::string_view prefix) {
+  const std::string list_key = absl::StrCat(prefix, ".tls_listen");
+  for (int i = 0; i < server.tls_listen_size(); ++i) {
+    const std::string key = absl::StrCat(list_key, "[", i, "]");
+    const std::string& address = server.tls_listen(i);
+    if (absl::StartsWith(address, "unix:")) {
+      return ConfigError(key, absl::StrCat("'", address,
+                                           "': unix sockets are local and "
+                                           "need no TLS; list them under "
+                                           "listen"));
+    }
+    HWCAST_RETURN_IF_ERROR(
+        CheckHostPort(key, address, /*allow_port_zero=*/true));
+  }
+  const hwcast::v1::TlsServerConfig& tls = server.tls();
+  const bool any_file = !tls.cert_file().empty() || !tls.key_file().empty() ||
+                        !tls.client_ca_file().empty();
+  if (server.tls_listen().empty()) {
+    if (any_file) {
+      return ConfigError(absl::StrCat(prefix, ".tls"),
+                         absl::StrCat("set, but ", list_key,
+                                      " is empty: nothing is served with it"));
+    }
+    return absl::OkStatus();
+  }
+  if (tls.cert_file().empty()) {
+    return ConfigError(absl::StrCat(prefix, ".tls.cert_file"),
+                       absl::StrCat("required when ", list_key, " is set"));
+  }
+  if (tls.key_file().empty()) {
+    return ConfigError(absl::StrCat(prefix, ".tls.key_file"),
+                       absl::StrCat("required when ", list_key, " is set"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckTlsClient(const hwcast::v1::TlsClientConfig& tls,
+                            absl::string_view prefix) {
+  if (tls.ca_file().empty()) {
+    if (!tls.cert_file().empty() || !tls.key_file().empty() ||
+        !tls.server_name().empty()) {
+      return ConfigError(absl::StrCat(prefix, ".ca_file"),
+                         "required: TLS is on only when ca_file is set");
+    }
+    return absl::OkStatus();
+  }
+  if (tls.cert_file().empty() != tls.key_file().empty()) {
+    return ConfigError(
+        absl::StrCat(prefix,
+                     tls.cert_file().empty() ? ".cert_file" : ".key_file"),
+        "cert_file and key_file go together (a client certificate)");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckServerConfig(const hwcast::v1::ServerConfig& server,
                                absl::string_view prefix) {
   HWCAST_RETURN_IF_ERROR(CheckAddressList(
       absl::StrCat(prefix, ".listen"), server.listen(), AddressUse::kListen));
+  HWCAST_RETURN_IF_ERROR(CheckServerTls(server, prefix));
   const std::string key = absl::StrCat(prefix, ".metrics_listen");
   const std::string& metrics = server.metrics_listen();
   if (metrics.empty() || metrics == kMetricsOff) return absl::OkStatus();

@@ -50,6 +50,17 @@ absl::Status CheckDialTargetList(
     absl::string_view key,
     const google::protobuf::RepeatedPtrField<std::string>& addresses);
 
+// server.tls_listen (HOST:PORT only) and server.tls (cert_file and key_file
+// required when tls_listen is set; refused when it is not). Part of
+// CheckServerConfig.
+absl::Status CheckServerTls(const hwcast::v1::ServerConfig& server,
+                            absl::string_view prefix);
+
+// A TlsClientConfig at `prefix` (e.g. "relay_tls"): TLS is on when ca_file
+// is set; cert_file and key_file go together.
+absl::Status CheckTlsClient(const hwcast::v1::TlsClientConfig& tls,
+                            absl::string_view prefix);
+
 // A ServerConfig under `prefix`: every PREFIX.listen[i] a listen address
 // (CheckListenAddress), none twice; PREFIX.metrics_listen empty (the
 // default), "off", or HOST:PORT (port 0 allowed; Prometheus is served over

@@ -148,6 +148,43 @@ google::protobuf::Duration Proto(absl::Duration d) {
   return ToProtoDuration(d);
 }
 
+TEST(ConfigChecksTest, ServerTls) {
+  hwcast::v1::ServerConfig server;
+  EXPECT_TRUE(CheckServerConfig(server).ok());
+  server.add_tls_listen("0.0.0.0:7431");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.tls.cert_file: required when server.tls_listen is set");
+  server.mutable_tls()->set_cert_file("/etc/hwcast/relay.pem");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.tls.key_file: required when server.tls_listen is set");
+  server.mutable_tls()->set_key_file("/etc/hwcast/relay.key");
+  EXPECT_TRUE(CheckServerConfig(server).ok());
+  server.add_tls_listen("unix:/run/hwcast/relay.sock");
+  EXPECT_THAT(ErrorOf(CheckServerConfig(server)),
+              HasSubstr("server.tls_listen[1]: 'unix:/run/hwcast/relay.sock': "
+                        "unix sockets are local"));
+  server.set_tls_listen(1, "relay:port");
+  EXPECT_THAT(ErrorOf(CheckServerConfig(server)),
+              HasSubstr("server.tls_listen[1]"));
+  server.clear_tls_listen();
+  EXPECT_THAT(ErrorOf(CheckServerConfig(server)),
+              HasSubstr("server.tls: set, but server.tls_listen is empty"));
+}
+
+TEST(ConfigChecksTest, TlsClient) {
+  hwcast::v1::TlsClientConfig tls;
+  EXPECT_TRUE(CheckTlsClient(tls, "relay_tls").ok());
+  tls.set_server_name("relay.lan");
+  EXPECT_THAT(ErrorOf(CheckTlsClient(tls, "relay_tls")),
+              HasSubstr("relay_tls.ca_file: required"));
+  tls.set_ca_file("/etc/hwcast/ca.pem");
+  EXPECT_TRUE(CheckTlsClient(tls, "relay_tls").ok());
+  tls.set_cert_file("/etc/hwcast/me.pem");
+  EXPECT_THAT(ErrorOf(CheckTlsClient(tls, "entropy.tls")),
+              HasSubstr("entropy.tls.key_file: cert_file and key_file go "
+                        "together"));
+}
+
 TEST(ConfigChecksTest, PositiveDurations) {
   EXPECT_TRUE(CheckPositiveDuration("d", Proto(absl::Nanoseconds(1))).ok());
   EXPECT_TRUE(
