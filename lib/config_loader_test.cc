@@ -259,7 +259,8 @@ sources:
                                           &config));
   EXPECT_EQ(error,
             "cfg.yaml:4:5: key 'sources[1].fiel': unknown key; known keys: "
-            "id, interval, timeout, hwmon, file, power_node, nut, exec");
+            "id, interval, timeout, hwmon, file, power_node, nut, exec, "
+            "usb_temper, chaoskey, hwrng, temperature_alert, disks");
 }
 
 TEST(ConfigLoaderTest, UnknownTopLevelKey) {
@@ -269,7 +270,7 @@ TEST(ConfigLoaderTest, UnknownTopLevelKey) {
   EXPECT_EQ(error,
             "cfg.yaml:2:1: key 'relays': unknown key; known keys: server, "
             "subscriber_queue_batches, max_batch_bytes, trust_file, "
-            "insecure_accept_unsigned, freshness, multicast, bridge");
+            "insecure_accept_unsigned, freshness, multicast, bridge, entropy");
 }
 
 TEST(ConfigLoaderTest, KeysAreCaseSensitiveFieldNames) {

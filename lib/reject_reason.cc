@@ -33,6 +33,10 @@ absl::string_view RejectReasonLabel(RejectReason reason) {
       return "replay";
     case RejectReason::kRateLimited:
       return "rate_limited";
+    case RejectReason::kMixedEntropy:
+      return "mixed_entropy";
+    case RejectReason::kEntropyNotAllowed:
+      return "entropy_not_allowed";
     case RejectReason::kUnspecified:
       break;
   }
@@ -54,7 +58,7 @@ RejectReason RejectReasonOf(const absl::Status& status) {
     return RejectReason::kUnspecified;
   }
   const int value = static_cast<unsigned char>(payload->Flatten()[0]);
-  if (value > static_cast<int>(RejectReason::kRateLimited)) {
+  if (value > static_cast<int>(kLastRejectReason)) {
     return RejectReason::kUnspecified;
   }
   return static_cast<RejectReason>(value);

@@ -36,11 +36,22 @@ enum class RejectReason {
   kReplay,
   // The sender exceeded its datagram rate.
   kRateLimited,
+  // A batch mixing entropy chunks with other readings (entropy travels
+  // alone, one chunk per batch, so it can be kept out of every other path).
+  kMixedEntropy,
+  // Entropy arriving other than on a collector's Publish stream (LAN
+  // multicast or a bridge): entropy never crosses those paths.
+  kEntropyNotAllowed,
 };
+
+// The largest RejectReason value (for tables indexed by reason).
+inline constexpr RejectReason kLastRejectReason =
+    RejectReason::kEntropyNotAllowed;
 
 // Lower-case label for metrics: "malformed", "too_large", "unsigned",
 // "unknown_key", "bad_signature", "unauthorized", "stale", "future",
-// "replay", "rate_limited", "unspecified".
+// "replay", "rate_limited", "mixed_entropy", "entropy_not_allowed",
+// "unspecified".
 absl::string_view RejectReasonLabel(RejectReason reason);
 
 // A status with `code` and `message` carrying `reason` as its payload.
@@ -57,6 +68,7 @@ inline constexpr RejectReason kAllRejectReasons[] = {
     RejectReason::kBadSignature, RejectReason::kUnauthorized,
     RejectReason::kStale,        RejectReason::kFuture,
     RejectReason::kReplay,       RejectReason::kRateLimited,
+    RejectReason::kMixedEntropy, RejectReason::kEntropyNotAllowed,
 };
 
 }  // namespace hwcast

@@ -4,13 +4,12 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hwcast/v1/actuator.grpc.pb.h"
 #include "lib/server.h"
-#include "lib/subprocess.h"
+#include "lib/tls_test_util.h"
 
 namespace hwcast {
 namespace {
@@ -36,46 +35,19 @@ class TlsTest : public ::testing::Test {
   static void SetUpTestSuite() {
     char tmpl[] = "/tmp/hwcast_tls_test_XXXXXX";
     dir_ = new std::string(::mkdtemp(tmpl));
-    const std::string d = *dir_;
-    {
-      std::ofstream ext(d + "/server.ext");
-      ext << "subjectAltName=DNS:relay.test,IP:127.0.0.1\n";
+    absl::StatusOr<tls_test::TestCerts> certs = tls_test::MakeTestCerts(*dir_);
+    if (!certs.ok()) {
+      openssl_error_ = new std::string(certs.status().ToString());
     }
-    const std::vector<std::vector<std::string>> steps = {
-        {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", d + "/ca.key",
-         "-out", d + "/ca.pem", "-days", "2", "-subj", "/CN=hwcast test CA"},
-        {"openssl", "req", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", d + "/server.key",
-         "-out", d + "/server.csr", "-subj", "/CN=relay.test"},
-        {"openssl", "x509", "-req", "-in", d + "/server.csr", "-CA",
-         d + "/ca.pem", "-CAkey", d + "/ca.key", "-CAcreateserial", "-out",
-         d + "/server.pem", "-days", "2", "-extfile", d + "/server.ext"},
-        {"openssl", "req", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", d + "/client.key",
-         "-out", d + "/client.csr", "-subj", "/CN=actuator.test"},
-        {"openssl", "x509", "-req", "-in", d + "/client.csr", "-CA",
-         d + "/ca.pem", "-CAkey", d + "/ca.key", "-CAcreateserial", "-out",
-         d + "/client.pem", "-days", "2"},
-    };
-    for (const auto& argv : steps) {
-      auto result = RunProgram(argv, absl::Seconds(30));
-      if (!result.ok() || result->exit_code != 0) {
-        openssl_error_ = new std::string(
-            result.ok() ? result->stderr_data : result.status().ToString());
-        return;
-      }
-    }
-    ::chmod((d + "/server.key").c_str(), 0600);
-    ::chmod((d + "/client.key").c_str(), 0600);
   }
   static void TearDownTestSuite() {
     fs::remove_all(*dir_);
     delete dir_;
   }
   void SetUp() override {
-    if (openssl_error_ != nullptr)
+    if (openssl_error_ != nullptr) {
       GTEST_SKIP() << "openssl: " << *openssl_error_;
+    }
   }
 
   static std::string Path(const std::string& name) {

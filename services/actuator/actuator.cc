@@ -134,6 +134,7 @@ Actuator::Actuator(ActuatorOptions options, const Clock* clock,
                    ? std::move(parts.network)
                    : std::make_unique<AlwaysUpNetworkProbe>()),
       announcer_(std::move(parts.announcer)),
+      entropy_(std::move(parts.entropy)),
       engine_(std::move(parts.policies)),
       actions_(options_.actions, registry, std::move(parts.runner),
                std::move(parts.audit)) {
@@ -169,6 +170,7 @@ void Actuator::Start() {
   }
   if (announcer_ != nullptr) announcer_->Start();
   for (auto& link : links_) link->Start();
+  if (entropy_ != nullptr) entropy_->Start();
   ticker_ = std::thread([this] { RunTicker(); });
 }
 
@@ -178,6 +180,7 @@ void Actuator::Stop() {
     stopping_ = true;
   }
   for (auto& link : links_) link->Stop();
+  if (entropy_ != nullptr) entropy_->Stop();
   if (ticker_.joinable()) ticker_.join();
   actions_.Stop();
   if (announcer_ != nullptr) announcer_->Stop();
@@ -308,6 +311,22 @@ absl::StatusOr<std::string> Actuator::Cancel(std::string_view reason) {
                           ? std::string()
                           : absl::StrCat("; policies reset to NORMAL: ",
                                          absl::StrJoin(reset, ", ")));
+}
+
+absl::StatusOr<hwcast::v1::ReseedResponse> Actuator::Reseed(uint32_t bytes) {
+  if (entropy_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "no entropy sink is configured (set entropy.sink: kernel or file in "
+        "the actuator config)");
+  }
+  absl::StatusOr<entropy::ReseedOutcome> outcome =
+      entropy_->Reseed(bytes, entropy::ReseedTrigger::kOnDemand);
+  if (!outcome.ok()) return outcome.status();
+  hwcast::v1::ReseedResponse response;
+  response.set_bytes_injected(outcome->bytes_injected);
+  response.set_bits_credited(outcome->bits_credited);
+  response.set_message(std::move(outcome->message));
+  return response;
 }
 
 void Actuator::ReleaseAndDispatch(std::vector<Transition> transitions,
@@ -494,6 +513,7 @@ ActuatorStatus Actuator::Status() const {
   }
   for (const auto& link : links_) *status.add_relays() = link->Status();
   *status.mutable_actions() = actions_.Status();
+  if (entropy_ != nullptr) *status.mutable_entropy() = entropy_->Status();
   {
     absl::MutexLock lock(&dispatch_mu_);
     if (deadline_ != absl::InfinitePast()) {

@@ -67,6 +67,13 @@
 //                                                state, 0 for the others
 //   hwcast_actuator_policy_transitions_total{policy,to}
 //   hwcast_actuator_actions_total{action,result} (ActionDispatcher)
+//   hwcast_actuator_entropy_*                    with an entropy sink
+//                                                (entropy/reseeder.h)
+//
+// Entropy (ActuatorParts.entropy, optional): the Reseeder draws entropy
+// chunks from the relays' Entropy service on its own thread (periodically
+// and on a low fill watermark) and when Reseed() is called; its status is
+// ActuatorStatus.entropy.
 //
 // Thread-safe. The clock is not owned and must outlive the Actuator; the
 // registry is shared.
@@ -100,6 +107,7 @@
 #include "services/actuator/actions/audit_log.h"
 #include "services/actuator/actions/command_runner.h"
 #include "services/actuator/batch_dedup.h"
+#include "services/actuator/entropy/reseeder.h"
 #include "services/actuator/network_probe.h"
 #include "services/actuator/policies/policy.h"
 #include "services/actuator/policies/policy_engine.h"
@@ -137,6 +145,11 @@ struct ActuatorParts {
   // Publishes fleet events (started and stopped with the actuator). Null:
   // no announcements.
   std::unique_ptr<FleetAnnouncer> announcer;
+  // The entropy sink side (started and stopped with the actuator; its
+  // status is ActuatorStatus.entropy; Reseed() uses it). Null: no entropy
+  // sink. Built with `verifier` above, which the Actuator owns and keeps
+  // alive longer than it.
+  std::unique_ptr<entropy::Reseeder> entropy;
 };
 
 class Actuator final : public BatchSink {
@@ -177,6 +190,11 @@ class Actuator final : public BatchSink {
   // with `reason`. Returns what was done; FAILED_PRECONDITION (retrying
   // does not help) when no countdown runs or the command already ran.
   absl::StatusOr<std::string> Cancel(std::string_view reason);
+
+  // An operator's reseed: draws `bytes` (0: entropy.reseed_bytes) of
+  // entropy now and injects them into the sink. FAILED_PRECONDITION when no
+  // entropy sink is configured; UNAVAILABLE when no relay gave any.
+  absl::StatusOr<hwcast::v1::ReseedResponse> Reseed(uint32_t bytes);
 
   const ReadingStore& store() const { return store_; }
   // For tests: waits until the actions started so far are done.
@@ -236,6 +254,8 @@ class Actuator final : public BatchSink {
   BatchDeduplicator dedup_;
   const std::unique_ptr<NetworkProbe> network_;
   const std::unique_ptr<FleetAnnouncer> announcer_;
+  // Declared after verifier_, so it is destroyed first.
+  const std::unique_ptr<entropy::Reseeder> entropy_;
 
   // Serializes store updates with policy calls, so policies see readings in
   // the order the store accepted them and are never called concurrently.

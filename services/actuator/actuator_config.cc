@@ -4,6 +4,7 @@
 #include <cctype>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "lib/config_checks.h"
 #include "lib/signed_batch_verifier.h"
@@ -127,6 +128,98 @@ absl::Status CheckActions(const hwcast::v1::ActionsConfig& actions) {
   return absl::OkStatus();
 }
 
+// The entropy sink (EntropySinkConfig); `config` is the whole actuator
+// config, for the relays entropy is drawn from by default.
+absl::Status CheckEntropySink(const ActuatorConfig& config) {
+  const hwcast::v1::EntropySinkConfig& entropy = config.entropy();
+  if (entropy.sink() == hwcast::v1::EntropySinkConfig::SINK_UNSPECIFIED) {
+    if (entropy.ByteSizeLong() != 0) {
+      return ConfigError("entropy.sink",
+                         "not set: set sink: kernel or sink: file (the other "
+                         "entropy keys do nothing without it)");
+    }
+    return absl::OkStatus();
+  }
+  if (entropy.sink() == hwcast::v1::EntropySinkConfig::SINK_FILE) {
+    if (entropy.file().empty()) {
+      return ConfigError("entropy.file", "required with sink: file");
+    }
+    HWCAST_RETURN_IF_ERROR(CheckPath("entropy.file", entropy.file()));
+  } else if (!entropy.file().empty()) {
+    return ConfigError("entropy.file", "only used with sink: file");
+  }
+  // Written so that NaN fails too.
+  if (!(entropy.credit_fraction() >= 0 && entropy.credit_fraction() <= 1)) {
+    return ConfigError(
+        "entropy.credit_fraction",
+        absl::StrCat("must be between 0 (mix only, the default) and 1, got ",
+                     entropy.credit_fraction()));
+  }
+  // 0 is unset (the default, 2500); at most 1 MiB per reseed.
+  if (entropy.reseed_bytes() > (1u << 20)) {
+    return ConfigError(
+        "entropy.reseed_bytes",
+        absl::StrCat("must be at most 1048576, got ", entropy.reseed_bytes()));
+  }
+  if (entropy.has_reseed_interval()) {
+    HWCAST_RETURN_IF_ERROR(CheckPositiveDuration(
+        "entropy.reseed_interval", entropy.reseed_interval(), absl::Hours(24)));
+    if (FromProtoDuration(entropy.reseed_interval()) < absl::Seconds(1)) {
+      return ConfigError("entropy.reseed_interval", "must be at least 1s");
+    }
+  }
+  HWCAST_RETURN_IF_ERROR(
+      CheckDialTargetList("entropy.relays", entropy.relays()));
+  for (const auto& [key, path] :
+       {std::pair<const char*, const std::string*>{"entropy.tls.ca_file",
+                                                   &entropy.tls().ca_file()},
+        {"entropy.tls.cert_file", &entropy.tls().cert_file()},
+        {"entropy.tls.key_file", &entropy.tls().key_file()},
+        {"entropy.mix_key_file", &entropy.mix_key_file()}}) {
+    if (!path->empty()) HWCAST_RETURN_IF_ERROR(CheckPath(key, *path));
+  }
+  if (entropy.tls().cert_file().empty() != entropy.tls().key_file().empty()) {
+    return ConfigError(entropy.tls().cert_file().empty()
+                           ? "entropy.tls.cert_file"
+                           : "entropy.tls.key_file",
+                       "cert_file and key_file go together");
+  }
+  if ((!entropy.tls().cert_file().empty() ||
+       !entropy.tls().server_name().empty()) &&
+      entropy.tls().ca_file().empty()) {
+    return ConfigError("entropy.tls.ca_file",
+                       "required when entropy.tls is used (TLS is on when "
+                       "ca_file is set)");
+  }
+  // Entropy must not cross the network readable: unix sockets, or TCP with
+  // TLS (lib/tls.h: TLS is on when ca_file is set), or the explicit opt-in.
+  if (entropy.allow_plaintext() || !entropy.tls().ca_file().empty()) {
+    return absl::OkStatus();
+  }
+  const bool own = !entropy.relays().empty();
+  const auto& relays = own ? entropy.relays() : config.relays();
+  const std::string fix =
+      "entropy would cross the network readable: use a unix: socket, set "
+      "entropy.tls.ca_file, or set entropy.allow_plaintext: true (logged "
+      "loudly)";
+  for (int i = 0; i < relays.size(); ++i) {
+    if (absl::StartsWith(relays.Get(i), "unix:")) continue;
+    return ConfigError(
+        absl::StrCat(own ? "entropy.relays" : "relays", "[", i, "]"),
+        absl::StrCat("'", relays.Get(i), "' is plaintext TCP: ", fix,
+                     own ? ""
+                         : " (entropy is drawn from `relays` when "
+                           "entropy.relays is empty)"));
+  }
+  if (relays.empty()) {
+    return ConfigError(
+        "entropy.relays",
+        absl::StrCat("not set, and the default relay ",
+                     std::string(kDefaultRelay), " is plaintext TCP: ", fix));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateActuatorConfig(const google::protobuf::Message& message) {
@@ -162,6 +255,7 @@ absl::Status ValidateActuatorConfig(const google::protobuf::Message& message) {
       CheckDialTargetList("announce_to", config->announce_to()));
   HWCAST_RETURN_IF_ERROR(ValidatePolicyConfigs(config->policies()));
   HWCAST_RETURN_IF_ERROR(CheckActions(config->actions()));
+  HWCAST_RETURN_IF_ERROR(CheckEntropySink(*config));
   return absl::OkStatus();
 }
 
@@ -191,6 +285,18 @@ ActuatorConfig WithActuatorDefaults(ActuatorConfig config,
   }
   if (!actions.has_countdown()) {
     *actions.mutable_countdown() = ToProtoDuration(kDefaultCountdown);
+  }
+  if (config.entropy().sink() !=
+      hwcast::v1::EntropySinkConfig::SINK_UNSPECIFIED) {
+    hwcast::v1::EntropySinkConfig& entropy = *config.mutable_entropy();
+    if (entropy.relays().empty()) *entropy.mutable_relays() = config.relays();
+    if (entropy.reseed_bytes() == 0) {
+      entropy.set_reseed_bytes(kDefaultEntropyReseedBytes);
+    }
+    if (!entropy.has_reseed_interval()) {
+      *entropy.mutable_reseed_interval() =
+          ToProtoDuration(kDefaultEntropyReseedInterval);
+    }
   }
   return config;
 }

@@ -5,6 +5,7 @@
 #ifndef HWCAST_SERVICES_ACTUATOR_ACTUATOR_CONFIG_H_
 #define HWCAST_SERVICES_ACTUATOR_ACTUATOR_CONFIG_H_
 
+#include <cstdint>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -21,6 +22,10 @@ inline constexpr std::string_view kDefaultListenUnix =
     "unix:/run/hwcast/actuator.sock";
 inline constexpr std::string_view kDefaultMetricsListen = "127.0.0.1:9431";
 inline constexpr absl::Duration kDefaultStaleAfter = absl::Seconds(60);
+// EntropySinkConfig defaults (when a sink is set).
+inline constexpr uint32_t kDefaultEntropyReseedBytes = 2500;
+inline constexpr absl::Duration kDefaultEntropyReseedInterval =
+    absl::Seconds(60);
 
 // Checks an hwcast.v1.ActuatorConfig as loaded from YAML (before defaults
 // are applied). Returns INVALID_ARGUMENT naming the offending key, e.g.
@@ -35,7 +40,13 @@ inline constexpr absl::Duration kDefaultStaleAfter = absl::Seconds(60);
 // given, with argv[0] an absolute path or a bare name (no spaces, not a
 // relative path: they run without a shell) and no NUL bytes,
 // command_timeout positive and at most 1h, audit_log and dry_run_record
-// (when set) paths without control characters.
+// (when set) paths without control characters; entropy (when `sink` is
+// set; other entropy keys without it are an error): sink file needs `file`,
+// credit_fraction in [0, 1], reseed_bytes at most 1 MiB, reseed_interval
+// 1s..24h, relays as `relays`, TLS and mix_key_file paths, and every relay
+// entropy is drawn from (entropy.relays, else `relays`) a unix: socket
+// unless entropy.tls.ca_file or entropy.allow_plaintext is set (the
+// mix_key_file itself is read at start-up).
 // Suitable as the validator passed to LoadConfigOrExit.
 absl::Status ValidateActuatorConfig(const google::protobuf::Message& config);
 
@@ -43,7 +54,9 @@ absl::Status ValidateActuatorConfig(const google::protobuf::Message& config);
 // relays ([kDefaultRelay]), stale_after (kDefaultStaleAfter),
 // server.metrics_listen (kDefaultMetricsListen),
 // actions.shutdown_command (kDefaultShutdownCommand) and
-// actions.command_timeout (kDefaultCommandTimeout). Policies get their
+// actions.command_timeout (kDefaultCommandTimeout); with an entropy sink,
+// entropy.relays (the relays), entropy.reseed_bytes and
+// entropy.reseed_interval. Policies get their
 // defaults where they are built (MakePolicies). server.listen is left as is:
 // main() decides how to fall back when the default unix socket cannot be
 // created.

@@ -1,5 +1,6 @@
 #include "services/actuator/actuator_config.h"
 
+#include <cmath>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -370,6 +371,104 @@ actions:
   // Errors inside a policy name it by index (ValidatePolicyConfigs).
   config.mutable_policies(0)->mutable_threshold()->clear_inputs();
   EXPECT_THAT(ErrorOf(config), StartsWith("policies[0]"));
+}
+
+TEST(ActuatorConfigTest, EntropySinkFromYamlGetsDefaults) {
+  ActuatorConfig config;
+  absl::Status parsed = ParseYamlConfig(R"yaml(
+relays: [unix:/run/hwcast/relay.sock]
+entropy:
+  sink: kernel
+  credit_fraction: 0.5
+)yaml",
+                                        "actuator.yaml", &config);
+  ASSERT_TRUE(parsed.ok()) << parsed;
+  ASSERT_TRUE(ValidateActuatorConfig(config).ok())
+      << ValidateActuatorConfig(config);
+  const ActuatorConfig full = WithActuatorDefaults(config, "node1");
+  EXPECT_EQ(full.entropy().sink(), hwcast::v1::EntropySinkConfig::SINK_KERNEL);
+  EXPECT_THAT(full.entropy().relays(),
+              ElementsAre("unix:/run/hwcast/relay.sock"));
+  EXPECT_EQ(full.entropy().reseed_bytes(), 2500u);
+  EXPECT_EQ(FromProtoDuration(full.entropy().reseed_interval()),
+            absl::Seconds(60));
+  // No sink: nothing is filled in.
+  EXPECT_FALSE(WithActuatorDefaults(ActuatorConfig(), "n").has_entropy());
+}
+
+TEST(ActuatorConfigTest, EntropySinkIsChecked) {
+  auto base = [] {
+    ActuatorConfig config;
+    config.add_relays("unix:/run/hwcast/relay.sock");
+    config.mutable_entropy()->set_sink(
+        hwcast::v1::EntropySinkConfig::SINK_FILE);
+    config.mutable_entropy()->set_file("/var/lib/hwcast/entropy.bin");
+    return config;
+  };
+  ASSERT_TRUE(ValidateActuatorConfig(base()).ok())
+      << ValidateActuatorConfig(base());
+
+  ActuatorConfig c = base();
+  c.mutable_entropy()->clear_file();
+  EXPECT_THAT(ErrorOf(c), StartsWith("entropy.file: required"));
+  c = base();
+  c.mutable_entropy()->set_sink(hwcast::v1::EntropySinkConfig::SINK_KERNEL);
+  EXPECT_THAT(ErrorOf(c), StartsWith("entropy.file: only used"));
+  c = base();
+  c.mutable_entropy()->clear_sink();
+  EXPECT_THAT(ErrorOf(c), StartsWith("entropy.sink: not set"));
+  for (double bad : {-0.1, 1.5, std::nan("")}) {
+    c = base();
+    c.mutable_entropy()->set_credit_fraction(bad);
+    EXPECT_THAT(ErrorOf(c), StartsWith("entropy.credit_fraction:"));
+  }
+  c = base();
+  c.mutable_entropy()->set_credit_fraction(1);
+  EXPECT_TRUE(ValidateActuatorConfig(c).ok());
+  c = base();
+  c.mutable_entropy()->set_reseed_bytes(2u << 20);
+  EXPECT_THAT(ErrorOf(c), StartsWith("entropy.reseed_bytes:"));
+  c = base();
+  *c.mutable_entropy()->mutable_reseed_interval() =
+      ToProtoDuration(absl::Milliseconds(10));
+  EXPECT_THAT(ErrorOf(c), StartsWith("entropy.reseed_interval:"));
+  c = base();
+  c.mutable_entropy()->set_mix_key_file(std::string("bad\x01"));
+  EXPECT_THAT(ErrorOf(c), StartsWith("entropy.mix_key_file:"));
+  c = base();
+  c.mutable_entropy()->mutable_tls()->set_cert_file("/etc/hwcast/a.pem");
+  c.mutable_entropy()->mutable_tls()->set_ca_file("/etc/hwcast/ca.pem");
+  EXPECT_THAT(ErrorOf(c), StartsWith("entropy.tls.key_file:"));
+  c = base();
+  c.mutable_entropy()->add_relays("relay");
+  EXPECT_THAT(ErrorOf(c), StartsWith("entropy.relays[0]:"));
+}
+
+TEST(ActuatorConfigTest, EntropyOverPlaintextTcpNeedsTheOptIn) {
+  ActuatorConfig c;
+  c.add_relays("unix:/run/hwcast/relay.sock");
+  c.add_relays("10.0.0.5:7430");
+  c.mutable_entropy()->set_sink(hwcast::v1::EntropySinkConfig::SINK_KERNEL);
+  // Inherited from `relays`: the error points there and says why.
+  EXPECT_THAT(ErrorOf(c),
+              AllOf(StartsWith("relays[1]: '10.0.0.5:7430' is plaintext TCP"),
+                    HasSubstr("entropy.allow_plaintext"),
+                    HasSubstr("entropy.relays is empty")));
+  // Only the unix relay for entropy: fine.
+  c.mutable_entropy()->add_relays("unix:/run/hwcast/relay.sock");
+  EXPECT_TRUE(ValidateActuatorConfig(c).ok()) << ValidateActuatorConfig(c);
+  c.mutable_entropy()->add_relays("10.0.0.6:7430");
+  EXPECT_THAT(ErrorOf(c), StartsWith("entropy.relays[1]: '10.0.0.6:7430'"));
+  // TLS or the explicit opt-in.
+  ActuatorConfig tls = c;
+  tls.mutable_entropy()->mutable_tls()->set_ca_file("/etc/hwcast/ca.pem");
+  EXPECT_TRUE(ValidateActuatorConfig(tls).ok()) << ValidateActuatorConfig(tls);
+  c.mutable_entropy()->set_allow_plaintext(true);
+  EXPECT_TRUE(ValidateActuatorConfig(c).ok());
+  // No relays at all: the default relay is TCP.
+  ActuatorConfig bare;
+  bare.mutable_entropy()->set_sink(hwcast::v1::EntropySinkConfig::SINK_KERNEL);
+  EXPECT_THAT(ErrorOf(bare), StartsWith("entropy.relays: not set"));
 }
 
 }  // namespace

@@ -30,4 +30,20 @@ grpc::ServerUnaryReactor* ActuatorServiceImpl::Cancel(
   return reactor;
 }
 
+grpc::ServerUnaryReactor* ActuatorServiceImpl::Reseed(
+    grpc::CallbackServerContext* context,
+    const hwcast::v1::ReseedRequest* request,
+    hwcast::v1::ReseedResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<hwcast::v1::ReseedResponse> done =
+      actuator_->Reseed(request->bytes());
+  if (!done.ok()) {
+    reactor->Finish(ToGrpcStatus(done.status()));
+    return reactor;
+  }
+  *response = *std::move(done);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
 }  // namespace hwcast::actuator

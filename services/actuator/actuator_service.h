@@ -29,6 +29,13 @@ class ActuatorServiceImpl final : public hwcast::v1::Actuator::CallbackService {
       const hwcast::v1::CancelRequest* request,
       hwcast::v1::CancelResponse* response) override;
 
+  // Actuator::Reseed, answered inline (it blocks one callback thread for
+  // the draw, bounded by the entropy client's call timeout per relay).
+  grpc::ServerUnaryReactor* Reseed(
+      grpc::CallbackServerContext* context,
+      const hwcast::v1::ReseedRequest* request,
+      hwcast::v1::ReseedResponse* response) override;
+
  private:
   Actuator* const actuator_;
 };

@@ -29,6 +29,11 @@
 #include "services/actuator/actuator.h"
 #include "services/actuator/actuator_config.h"
 #include "services/actuator/actuator_service.h"
+#include "services/actuator/entropy/entropy_client.h"
+#include "services/actuator/entropy/entropy_mixer.h"
+#include "services/actuator/entropy/file_entropy_sink.h"
+#include "services/actuator/entropy/kernel_entropy_sink.h"
+#include "services/actuator/entropy/reseeder.h"
 #include "services/actuator/network_probe.h"
 #include "services/actuator/policies/policy_engine.h"
 
@@ -55,6 +60,66 @@ std::string Argv(const google::protobuf::RepeatedPtrField<std::string>& argv) {
   return absl::StrCat("[", absl::StrJoin(argv, ", "), "]");
 }
 
+// The entropy sink's parts, made while the config is validated so that an
+// unreadable mix key, a sink that cannot be opened (or RNDADDENTROPY without
+// CAP_SYS_ADMIN) and plaintext relays fail start-up with exit 2, pointing at
+// the key.
+struct EntropyParts {
+  std::unique_ptr<hwcast::actuator::entropy::EntropySink> sink;
+  std::unique_ptr<hwcast::actuator::entropy::EntropyMixer> mixer;
+  std::unique_ptr<hwcast::actuator::entropy::EntropyClient> client;
+};
+
+absl::Status MakeEntropyParts(const hwcast::v1::ActuatorConfig& loaded,
+                              EntropyParts* parts) {
+  namespace entropy = hwcast::actuator::entropy;
+  const hwcast::v1::ActuatorConfig config =
+      hwcast::actuator::WithActuatorDefaults(loaded, hwcast::SystemHostName());
+  const hwcast::v1::EntropySinkConfig& e = config.entropy();
+  if (e.sink() == hwcast::v1::EntropySinkConfig::SINK_UNSPECIFIED) {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<entropy::EntropyMixer> mixer =
+      e.mix_key_file().empty()
+          ? entropy::EntropyMixer::FromRandom()
+          : entropy::EntropyMixer::FromKeyFile(e.mix_key_file());
+  if (!mixer.ok()) {
+    return hwcast::ConfigError("entropy.mix_key_file",
+                               mixer.status().message());
+  }
+  parts->mixer = std::make_unique<entropy::EntropyMixer>(*std::move(mixer));
+  if (e.sink() == hwcast::v1::EntropySinkConfig::SINK_KERNEL) {
+    auto sink = entropy::KernelEntropySink::Open();
+    if (!sink.ok()) {
+      return hwcast::ConfigError("entropy.sink", sink.status().message());
+    }
+    // Adds and credits nothing; fails without CAP_SYS_ADMIN.
+    if (absl::Status s = (*sink)->Probe(); !s.ok()) {
+      return hwcast::ConfigError("entropy.sink", s.message());
+    }
+    parts->sink = *std::move(sink);
+  } else {
+    auto sink = entropy::FileEntropySink::Open(e.file());
+    if (!sink.ok()) {
+      return hwcast::ConfigError("entropy.file", sink.status().message());
+    }
+    parts->sink = *std::move(sink);
+  }
+  entropy::GrpcEntropyClientOptions options;
+  options.host = config.host();
+  options.relays.assign(e.relays().begin(), e.relays().end());
+  options.tls = e.tls();
+  options.allow_plaintext = e.allow_plaintext();
+  auto client = entropy::GrpcEntropyClient::Create(std::move(options));
+  if (!client.ok()) {
+    return hwcast::ConfigError(
+        e.tls().ca_file().empty() ? "entropy.relays" : "entropy.tls",
+        client.status().message());
+  }
+  parts->client = *std::move(client);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -71,10 +136,11 @@ int main(int argc, char** argv) {
   // The fleet signing key is loaded here too: a missing or group-readable
   // key fails start-up pointing at signing_key.
   std::optional<hwcast::Ed25519PrivateKey> signing_key;
+  EntropyParts entropy_parts;
   hwcast::LoadConfigOrExit(
       &loaded,
-      [&verifier, &audit,
-       &signing_key](const google::protobuf::Message& message) -> absl::Status {
+      [&verifier, &audit, &signing_key, &entropy_parts](
+          const google::protobuf::Message& message) -> absl::Status {
         if (absl::Status s = hwcast::actuator::ValidateActuatorConfig(message);
             !s.ok()) {
           return s;
@@ -106,7 +172,7 @@ int main(int argc, char** argv) {
           }
           signing_key.emplace(*std::move(key));
         }
-        return absl::OkStatus();
+        return MakeEntropyParts(config, &entropy_parts);
       });
   const hwcast::v1::ActuatorConfig config =
       hwcast::actuator::WithActuatorDefaults(loaded, hwcast::SystemHostName());
@@ -122,6 +188,34 @@ int main(int argc, char** argv) {
 
   auto registry = std::make_shared<prometheus::Registry>();
   hwcast::actuator::ActuatorParts parts;
+  if (entropy_parts.sink != nullptr) {
+    namespace entropy = hwcast::actuator::entropy;
+    entropy::ReseederParts reseeder_parts;
+    reseeder_parts.sink = std::move(entropy_parts.sink);
+    reseeder_parts.mixer = std::move(entropy_parts.mixer);
+    reseeder_parts.client = std::move(entropy_parts.client);
+    // Owned by the Actuator, which outlives its Reseeder.
+    reseeder_parts.verifier = verifier.get();
+    const hwcast::v1::EntropySinkConfig& e = config.entropy();
+    const entropy::ReseederOptions reseeder_options =
+        entropy::ReseederOptions::FromConfig(e);
+    HWCAST_LOG(INFO) << "entropy sink " << reseeder_parts.sink->name() << ": "
+                     << reseeder_options.reseed_bytes << " bytes every "
+                     << absl::FormatDuration(reseeder_options.reseed_interval)
+                     << " from " << absl::StrJoin(e.relays(), ", ")
+                     << ", mixed with a "
+                     << (e.mix_key_file().empty()
+                             ? std::string("random per-start key")
+                             : absl::StrCat("key from ", e.mix_key_file()))
+                     << ", credit "
+                     << (e.credit_fraction() > 0
+                             ? absl::StrCat(e.credit_fraction(),
+                                            " x the source's estimate")
+                             : std::string("0 bits (mix only)"));
+    parts.entropy = std::make_unique<entropy::Reseeder>(
+        reseeder_options, std::move(reseeder_parts), hwcast::RealClock::Get(),
+        *registry);
+  }
   parts.verifier = std::move(verifier);
   parts.policies = *std::move(policies);
   parts.audit = std::move(audit);
@@ -152,7 +246,10 @@ int main(int argc, char** argv) {
                   config.server().listen().end()},
        .default_tcp = std::string(hwcast::actuator::kDefaultListenTcp),
        .default_unix = std::string(kDefaultListenUnix),
-       .metrics_listen = config.server().metrics_listen()},
+       .metrics_listen = config.server().metrics_listen(),
+       .tls_listen = {config.server().tls_listen().begin(),
+                      config.server().tls_listen().end()},
+       .tls = config.server().tls()},
       {&service}, registry);
   if (!endpoints.ok()) {
     HWCAST_LOG(ERROR) << endpoints.status().message();

@@ -57,6 +57,15 @@ void Batcher::Add(std::vector<hwcast::v1::Reading> readings) {
     absl::MutexLock lock(&mu_);
     const size_t max = std::max<uint32_t>(options_.max_readings, 1);
     for (hwcast::v1::Reading& reading : readings) {
+      if (reading.has_entropy()) {
+        // Entropy travels alone (one relay, at most once, never multicast),
+        // so max_batch_bytes does not apply and it is not "oversized".
+        if (!pending_.empty()) SealLocked();
+        pending_bytes_ = ReadingFieldBytes(reading);
+        pending_.push_back(std::move(reading));
+        SealLocked(/*entropy=*/true);
+        continue;
+      }
       const size_t bytes = ReadingFieldBytes(reading);
       // Seal before this reading would push the batch past max_bytes.
       if (!pending_.empty() && pending_bytes_ + bytes > readings_budget_) {
@@ -120,13 +129,15 @@ size_t Batcher::pending_readings() const {
   return pending_.size();
 }
 
-void Batcher::SealLocked() {
+void Batcher::SealLocked(bool entropy) {
   hwcast::v1::ReadingBatch batch;
   batch.set_collector_id(options_.collector_id);
   batch.set_epoch(options_.epoch);
   batch.set_batch_sequence(next_sequence_);
   *batch.mutable_sent_time() = ToProtoTime(clock_->Now());
   const int num_readings = static_cast<int>(pending_.size());
+  const uint64_t entropy_bytes =
+      entropy ? pending_.front().entropy().data().size() : 0;
   batch.mutable_readings()->Reserve(num_readings);
   for (hwcast::v1::Reading& reading : pending_) {
     *batch.add_readings() = std::move(reading);
@@ -138,6 +149,8 @@ void Batcher::SealLocked() {
   sealed->epoch = options_.epoch;
   sealed->batch_sequence = next_sequence_;
   sealed->num_readings = num_readings;
+  sealed->entropy = entropy;
+  sealed->entropy_bytes = entropy_bytes;
   hwcast::v1::SignedBatch* signed_batch = sealed->request.mutable_batch();
   // The one and only serialization of this batch.
   batch.SerializeToString(signed_batch->mutable_batch());

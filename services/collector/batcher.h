@@ -44,7 +44,10 @@ using BatchSink = std::function<void(std::shared_ptr<SealedBatch>)>;
 // ByteSizeLong() plus its field overhead, and an upper bound for the batch's
 // own fields), never by re-serializing. A single reading too large for
 // `max_bytes` on its own is sealed alone in its own (oversized) batch, logged
-// and counted as errors_total{reason="oversized_reading"}.
+// and counted as errors_total{reason="oversized_reading"}. A reading with an
+// entropy value is always sealed alone in its own batch (pending readings
+// are sealed first), whatever its size, with SealedBatch.entropy set; it is
+// not an oversized reading (entropy never goes over multicast).
 // A sealed batch is serialized exactly once, signed by the BatchSigner, and
 // handed to the sink as a SealedBatch. If signing fails the batch is dropped
 // (counted; its sequence number is reused).
@@ -76,7 +79,8 @@ class Batcher {
   size_t pending_readings() const;
 
  private:
-  void SealLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `entropy`: pending_ is exactly one entropy reading.
+  void SealLocked(bool entropy = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const BatcherOptions options_;
   const Clock* const clock_;

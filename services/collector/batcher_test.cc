@@ -270,5 +270,39 @@ TEST_F(BatcherTest, OversizedReadingGoesAloneAndIsCounted) {
   EXPECT_EQ(metrics_.service().Error("oversized_reading").Value(), 1);
 }
 
+TEST_F(BatcherTest, EntropyChunkIsSealedAloneAndNotOversized) {
+  auto batcher = Make(10000);
+  std::vector<Reading> readings = Rs(1, 4);
+  Reading chunk = R(100);
+  chunk.mutable_entropy()->set_data(std::string(2500, 'x'));
+  chunk.mutable_entropy()->set_verdict(hwcast::v1::EntropyChunk::VERDICT_PASS);
+  readings.insert(readings.begin() + 2, chunk);
+  batcher->Add(readings);
+  batcher->Flush();
+  // 1, 2 | 100 (alone) | 3, 4
+  ASSERT_EQ(sealed_.size(), 3u);
+  EXPECT_THAT(Sequences(Parse(*sealed_[0])), ElementsAre(1, 2));
+  EXPECT_FALSE(sealed_[0]->entropy);
+  EXPECT_THAT(Sequences(Parse(*sealed_[1])), ElementsAre(100));
+  EXPECT_TRUE(sealed_[1]->entropy);
+  EXPECT_EQ(sealed_[1]->entropy_bytes, 2500u);
+  EXPECT_EQ(sealed_[1]->num_readings, 1);
+  EXPECT_GT(sealed_[1]->request.batch().batch().size(), 1200u);
+  EXPECT_EQ(Parse(*sealed_[1]).readings(0).entropy().data().size(), 2500u);
+  EXPECT_THAT(Sequences(Parse(*sealed_[2])), ElementsAre(3, 4));
+  EXPECT_FALSE(sealed_[2]->entropy);
+  // Consecutive batch sequences; not an oversized-reading error.
+  EXPECT_EQ(sealed_[1]->batch_sequence, sealed_[0]->batch_sequence + 1);
+  EXPECT_EQ(metrics_.service().Error("oversized_reading").Value(), 0);
+
+  // Two chunks in a row: two batches.
+  sealed_.clear();
+  batcher->Add({chunk, chunk});
+  ASSERT_EQ(sealed_.size(), 2u);
+  EXPECT_TRUE(sealed_[0]->entropy);
+  EXPECT_TRUE(sealed_[1]->entropy);
+  EXPECT_EQ(batcher->pending_readings(), 0u);
+}
+
 }  // namespace
 }  // namespace hwcast::collector

@@ -5,9 +5,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "lib/backoff.h"
 #include "lib/log.h"
 #include "lib/time_util.h"
+#include "lib/tls.h"
 #include "services/collector/sources/source_factory.h"
 
 namespace hwcast::collector {
@@ -18,6 +20,14 @@ constexpr absl::Duration kMaxSchedulerWait = absl::Seconds(1);
 constexpr absl::Duration kMinSchedulerWait = absl::Milliseconds(1);
 
 }  // namespace
+
+RelayLink* PickEntropyLink(
+    const std::vector<std::unique_ptr<RelayLink>>& links) {
+  for (const std::unique_ptr<RelayLink>& link : links) {
+    if (link->connected()) return link.get();
+  }
+  return links.empty() ? nullptr : links.front().get();
+}
 
 uint64_t NextEpoch(absl::Time start, uint64_t previous) {
   const int64_t micros = absl::ToUnixMicros(start);
@@ -72,8 +82,27 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Create(
     }
     link.backoff = BackoffOptions::FromConfig(config.reconnect());
     link.ack_timeout = c.options_.relay_ack_timeout;
+    link.tls = config.relay_tls();
     c.links_.push_back(std::make_unique<RelayLink>(
         std::move(link), c.options_.clock, c.options_.metrics));
+  }
+
+  bool has_entropy_source = false;
+  for (const hwcast::v1::SourceConfig& source : config.sources()) {
+    has_entropy_source =
+        has_entropy_source || source.has_hwrng() || source.has_chaoskey();
+  }
+  if (has_entropy_source) {
+    for (const std::string& address : config.relays()) {
+      if (!IsPrivateTransport(address, config.relay_tls())) {
+        // Validation refuses this unless allow_plaintext_entropy is set.
+        HWCAST_LOG(ERROR)
+            << "WARNING: entropy is sent to relay " << address
+            << " over PLAINTEXT TCP (allow_plaintext_entropy: true): anyone "
+               "on the network can read the bytes hosts will seed their "
+               "kernels with; use relay_tls or a unix: relay";
+      }
+    }
   }
 
   BatcherOptions batcher;
@@ -91,6 +120,14 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Create(
   c.batcher_ = std::make_unique<Batcher>(
       std::move(batcher), c.options_.clock, c.options_.signer.get(),
       [&c](std::shared_ptr<SealedBatch> batch) {
+        if (batch->entropy) {
+          // Exactly one relay: two would deal the same bytes to two hosts.
+          RelayLink* link = PickEntropyLink(c.links_);
+          if (link == nullptr) return;
+          batch->links_pending = 1;
+          link->Enqueue(std::move(batch));
+          return;
+        }
         batch->links_pending = static_cast<int>(c.links_.size());
         for (const std::unique_ptr<RelayLink>& link : c.links_) {
           link->Enqueue(batch);
@@ -189,6 +226,24 @@ void Collector::Shutdown(absl::Duration flush_timeout) {
   for (auto& link : links_) link->Stop();
 }
 
+absl::StatusOr<std::vector<hwcast::v1::Reading>> Collector::PollNow(
+    const std::string& source_id) {
+  for (const std::unique_ptr<SourceRunner>& runner : runners_) {
+    if (runner->id() != source_id) continue;
+    absl::StatusOr<std::vector<hwcast::v1::Reading>> readings =
+        runner->PollNow();
+    // The batcher may have a batch to seal now.
+    Wake();
+    return readings;
+  }
+  std::vector<std::string> ids;
+  for (const std::unique_ptr<SourceRunner>& runner : runners_) {
+    ids.push_back(runner->id());
+  }
+  return absl::NotFoundError(absl::StrCat(
+      "no source '", source_id, "' (sources: ", absl::StrJoin(ids, ", "), ")"));
+}
+
 hwcast::v1::CollectorStatus Collector::GetStatus() const {
   hwcast::v1::CollectorStatus status;
   status.set_collector_id(options_.config.collector_id());
@@ -196,6 +251,11 @@ hwcast::v1::CollectorStatus Collector::GetStatus() const {
   status.set_epoch(batcher_->epoch());
   status.set_next_batch_sequence(batcher_->next_batch_sequence());
   for (const auto& runner : runners_) *status.add_sources() = runner->Status();
+  for (const auto& runner : runners_) {
+    for (hwcast::v1::DeviceStatus& device : runner->Devices()) {
+      *status.add_devices() = std::move(device);
+    }
+  }
   for (const auto& link : links_) *status.add_relays() = link->Status();
   *status.mutable_now() = ToProtoTime(options_.clock->Now());
   return status;

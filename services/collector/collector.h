@@ -49,11 +49,13 @@ struct CollectorOptions {
 // Owns one SourceRunner per configured source, the Batcher, one RelayLink
 // per relay address, and a scheduler thread that drives the runners' and
 // batcher's Tick() at their deadlines. Sealed batches are shared by all
-// links. Readings never wait on a relay: links buffer independently.
+// links, except entropy batches (SealedBatch.entropy), which go to exactly
+// one link (PickEntropyLink). Readings never wait on a relay: links buffer
+// independently.
 //
 // Thread-safe. GetStatus() may be called at any time, including after
 // Shutdown().
-class Collector final : public CollectorStatusProvider {
+class Collector final : public CollectorStatusProvider, public SourcePoller {
  public:
   // Builds every source (fails, naming the source, if one cannot be made).
   static absl::StatusOr<std::unique_ptr<Collector>> Create(
@@ -67,6 +69,11 @@ class Collector final : public CollectorStatusProvider {
   void Shutdown(absl::Duration flush_timeout);
 
   hwcast::v1::CollectorStatus GetStatus() const override;
+  // Polls the source with that id now through its runner
+  // (SourceRunner::PollNow): NOT_FOUND names the known sources. Blocks up to
+  // the source's timeout.
+  absl::StatusOr<std::vector<hwcast::v1::Reading>> PollNow(
+      const std::string& source_id) override;
   uint64_t epoch() const { return batcher_->epoch(); }
 
  private:
@@ -86,6 +93,11 @@ class Collector final : public CollectorStatusProvider {
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
 };
+
+// The link an entropy batch goes to: the first connected one, else the
+// first (null when there is none). Thread-safe.
+RelayLink* PickEntropyLink(
+    const std::vector<std::unique_ptr<RelayLink>>& links);
 
 // The epoch of a collector started at `start`: its Unix time in
 // microseconds (at least 1), so that a later start has a larger epoch (as far

@@ -1,5 +1,6 @@
 #include "services/collector/collector_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -7,11 +8,16 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "lib/config_checks.h"
 #include "lib/status_macros.h"
 #include "lib/time_util.h"
+#include "lib/tls.h"
+#include "services/collector/sources/disk_source.h"
+#include "services/collector/sources/entropy_source.h"
 #include "services/collector/sources/hwmon_source.h"
+#include "services/collector/sources/hwrng_device.h"
 #include "services/collector/sources/nut_source.h"
 
 namespace hwcast::collector {
@@ -155,6 +161,281 @@ absl::Status ValidateExec(const std::string& key,
   return CheckNumberMapping(key, exec);
 }
 
+// The Temperature@lert's device, reply timeout (which with the 3 x 100ms
+// initialisation must fit the poll timeout) and calibration.
+absl::Status ValidateTemperatureAlert(
+    const std::string& key, const hwcast::v1::TemperatureAlertSourceConfig& ta,
+    absl::Duration poll_timeout) {
+  const std::string device_key = absl::StrCat(key, ".device");
+  if (ta.device().empty()) {
+    return ConfigError(device_key,
+                       "required: the serial device, e.g. /dev/ttyUSB0");
+  }
+  if (!absl::StartsWith(ta.device(), "/")) {
+    return ConfigError(
+        device_key,
+        absl::StrCat("must be an absolute path, got '", ta.device(), "'"));
+  }
+  HWCAST_RETURN_IF_ERROR(CheckName(device_key, ta.device()));
+  if (ta.has_reply_timeout()) {
+    const std::string timeout_key = absl::StrCat(key, ".reply_timeout");
+    HWCAST_RETURN_IF_ERROR(
+        CheckPositiveDuration(timeout_key, ta.reply_timeout()));
+    if (FromProtoDuration(ta.reply_timeout()) + absl::Milliseconds(300) >=
+        poll_timeout) {
+      return ConfigError(
+          timeout_key,
+          absl::StrCat("must be below the source's timeout (",
+                       absl::FormatDuration(poll_timeout),
+                       ") minus 300ms for the device's initialisation"));
+    }
+  }
+  if (ta.has_scale() && (!std::isfinite(ta.scale()) || ta.scale() == 0)) {
+    return ConfigError(absl::StrCat(key, ".scale"),
+                       "must be a finite, nonzero number");
+  }
+  if (!std::isfinite(ta.offset())) {
+    return ConfigError(absl::StrCat(key, ".offset"), "must be a finite number");
+  }
+  return absl::OkStatus();
+}
+
+// The disk source's paths, device list, exclude patterns and probe timeout
+// (which must leave the poll time to report a hung device).
+absl::Status ValidateDisks(const std::string& key,
+                           const hwcast::v1::DiskSourceConfig& disks,
+                           absl::Duration poll_timeout) {
+  const std::pair<const char*, const std::string*> paths[] = {
+      {"sys_block", &disks.sys_block()},
+      {"dev_dir", &disks.dev_dir()},
+      {"mountinfo", &disks.mountinfo()}};
+  for (const auto& [name, value] : paths) {
+    if (!value->empty() && !absl::StartsWith(*value, "/")) {
+      return ConfigError(
+          absl::StrCat(key, ".", name),
+          absl::StrCat("must be an absolute path, got '", *value, "'"));
+    }
+  }
+  std::map<std::string, int> seen;
+  for (int j = 0; j < disks.devices_size(); ++j) {
+    const std::string device_key = absl::StrCat(key, ".devices[", j, "]");
+    const std::string& device = disks.devices(j);
+    if (!absl::StartsWith(device, "/")) {
+      return ConfigError(device_key,
+                         absl::StrCat("must be an absolute path (a device "
+                                      "node or an image file), got '",
+                                      device, "'"));
+    }
+    if (auto [it, inserted] = seen.emplace(device, j); !inserted) {
+      return ConfigError(
+          device_key,
+          absl::StrCat("'", device, "' is also devices[", it->second, "]"));
+    }
+  }
+  if (!disks.devices().empty() && !disks.exclude().empty()) {
+    return ConfigError(absl::StrCat(key, ".exclude"),
+                       "only applies when listing sys_block, not with "
+                       "'devices'");
+  }
+  for (int j = 0; j < disks.exclude_size(); ++j) {
+    const std::string& pattern = disks.exclude(j);
+    const size_t star = pattern.find('*');
+    if (pattern.empty() || pattern == "*" ||
+        pattern.find('/') != std::string::npos ||
+        (star != std::string::npos && star != pattern.size() - 1)) {
+      return ConfigError(absl::StrCat(key, ".exclude[", j, "]"),
+                         absl::StrCat("'", pattern,
+                                      "' must be a device name or a prefix "
+                                      "ending in '*' (e.g. 'loop*')"));
+    }
+  }
+  if (disks.has_probe_timeout()) {
+    const std::string timeout_key = absl::StrCat(key, ".probe_timeout");
+    HWCAST_RETURN_IF_ERROR(
+        CheckPositiveDuration(timeout_key, disks.probe_timeout()));
+    if (FromProtoDuration(disks.probe_timeout()) >= poll_timeout) {
+      return ConfigError(
+          timeout_key,
+          absl::StrCat("must be below the source's timeout (",
+                       absl::FormatDuration(poll_timeout),
+                       ") so that a hung disk is reported, not the whole "
+                       "poll"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A USB bus-port path as in /sys/bus/usb/devices: "1-2", "1-1.4" (bus and
+// ports 1..255, at most 7 tiers of ports).
+bool IsValidUsbPortPath(absl::string_view path) {
+  const size_t dash = path.find('-');
+  if (dash == absl::string_view::npos) return false;
+  auto number = [](absl::string_view digits) {
+    if (digits.empty() || digits.size() > 3 || digits[0] == '0') return false;
+    int value = 0;
+    for (char c : digits) {
+      if (!absl::ascii_isdigit(c)) return false;
+      value = value * 10 + (c - '0');
+    }
+    return value <= 255;
+  };
+  if (!number(path.substr(0, dash))) return false;
+  int tiers = 0;
+  for (absl::string_view port : absl::StrSplit(path.substr(dash + 1), '.')) {
+    if (!number(port) || ++tiers > 7) return false;
+  }
+  return true;
+}
+
+absl::Status CheckUsbPortPath(const std::string& key, const std::string& path) {
+  if (!IsValidUsbPortPath(path)) {
+    return ConfigError(key, absl::StrCat("'", path,
+                                         "' is not a USB bus-port path like "
+                                         "'1-2' or '1-1.4' (see "
+                                         "/sys/bus/usb/devices)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateUsbTemper(
+    const std::string& key, const hwcast::v1::UsbTemperSourceConfig& temper) {
+  std::map<std::string, int> ports;
+  for (int j = 0; j < temper.ports_size(); ++j) {
+    const std::string port_key = absl::StrCat(key, ".ports[", j, "]");
+    HWCAST_RETURN_IF_ERROR(CheckUsbPortPath(port_key, temper.ports(j)));
+    if (auto [it, inserted] = ports.emplace(temper.ports(j), j); !inserted) {
+      return ConfigError(port_key,
+                         absl::StrCat("'", temper.ports(j), "' is also ports[",
+                                      it->second, "]"));
+    }
+  }
+  for (int j = 0; j < temper.serials_size(); ++j) {
+    const std::string serial_key = absl::StrCat(key, ".serials[", j, "]");
+    if (temper.serials(j).empty()) return ConfigError(serial_key, "is empty");
+    HWCAST_RETURN_IF_ERROR(CheckName(serial_key, temper.serials(j)));
+  }
+  std::map<std::string, int> calibrated;
+  for (int j = 0; j < temper.calibration_size(); ++j) {
+    const hwcast::v1::PortCalibration& c = temper.calibration(j);
+    const std::string c_key = absl::StrCat(key, ".calibration[", j, "]");
+    HWCAST_RETURN_IF_ERROR(
+        CheckUsbPortPath(absl::StrCat(c_key, ".port"), c.port()));
+    if (auto [it, inserted] = calibrated.emplace(c.port(), j); !inserted) {
+      return ConfigError(absl::StrCat(c_key, ".port"),
+                         absl::StrCat("'", c.port(), "' is also calibration[",
+                                      it->second, "]"));
+    }
+    if (!ports.empty() && !ports.contains(c.port())) {
+      return ConfigError(
+          absl::StrCat(c_key, ".port"),
+          absl::StrCat("'", c.port(), "' is not one of the source's ports"));
+    }
+    if (c.has_scale() && (!std::isfinite(c.scale()) || c.scale() == 0)) {
+      return ConfigError(absl::StrCat(c_key, ".scale"),
+                         "must be a finite, nonzero number");
+    }
+    if (!std::isfinite(c.offset())) {
+      return ConfigError(absl::StrCat(c_key, ".offset"),
+                         "must be a finite number");
+    }
+  }
+  const std::pair<const char*, const google::protobuf::Duration*> durations[] =
+      {{"rescan_interval", &temper.rescan_interval()},
+       {"retry_after", &temper.retry_after()},
+       {"transfer_timeout", &temper.transfer_timeout()}};
+  const bool set[] = {temper.has_rescan_interval(), temper.has_retry_after(),
+                      temper.has_transfer_timeout()};
+  for (int j = 0; j < 3; ++j) {
+    if (!set[j]) continue;
+    HWCAST_RETURN_IF_ERROR(CheckPositiveDuration(
+        absl::StrCat(key, ".", durations[j].first), *durations[j].second));
+  }
+  return absl::OkStatus();
+}
+
+// The ChaosKey's own fields; `entropy` is checked with the other entropy
+// sources'.
+absl::Status ValidateChaosKey(
+    const std::string& key, const hwcast::v1::ChaosKeySourceConfig& chaoskey) {
+  if (!hwcast::v1::ChaosKeySourceConfig::Endpoint_IsValid(
+          chaoskey.endpoint())) {
+    return ConfigError(absl::StrCat(key, ".endpoint"),
+                       "must be ENDPOINT_COOKED or ENDPOINT_RAW");
+  }
+  if (!chaoskey.port().empty()) {
+    HWCAST_RETURN_IF_ERROR(
+        CheckUsbPortPath(absl::StrCat(key, ".port"), chaoskey.port()));
+  }
+  HWCAST_RETURN_IF_ERROR(
+      CheckName(absl::StrCat(key, ".serial"), chaoskey.serial()));
+  if (chaoskey.has_transfer_timeout()) {
+    HWCAST_RETURN_IF_ERROR(CheckPositiveDuration(
+        absl::StrCat(key, ".transfer_timeout"), chaoskey.transfer_timeout()));
+  }
+  return absl::OkStatus();
+}
+
+// An entropy source's `entropy` block under `key` (hwrng, chaoskey): unset
+// fields take their defaults (entropy_source.h).
+absl::Status ValidateEntropy(const std::string& key,
+                             const hwcast::v1::EntropySourceConfig& entropy) {
+  if (entropy.chunk_bytes() % 2500 != 0) {
+    return ConfigError(
+        absl::StrCat(key, ".chunk_bytes"),
+        absl::StrCat("must be a multiple of 2500 (one 20,000-bit FIPS 140-2 "
+                     "block), got ",
+                     entropy.chunk_bytes()));
+  }
+  if (entropy.chunk_bytes() > (1u << 20)) {
+    return ConfigError(absl::StrCat(key, ".chunk_bytes"),
+                       "must be at most 1 MiB");
+  }
+  if (entropy.chunks_per_poll() > 1000) {
+    return ConfigError(absl::StrCat(key, ".chunks_per_poll"),
+                       "must be at most 1000");
+  }
+  const std::pair<const char*, double> per_byte[] = {
+      {"assessed_bits_per_byte", entropy.assessed_bits_per_byte()},
+      {"max_bits_per_byte", entropy.max_bits_per_byte()}};
+  for (const auto& [name, value] : per_byte) {
+    // 0 is "unset" (the default).
+    if (!std::isfinite(value) || value < 0 || value > 8) {
+      return ConfigError(absl::StrCat(key, ".", name),
+                         absl::StrCat("must be above 0 and at most 8 bits per "
+                                      "byte, got ",
+                                      value));
+    }
+  }
+  if (entropy.has_retry_after()) {
+    HWCAST_RETURN_IF_ERROR(CheckPositiveDuration(
+        absl::StrCat(key, ".retry_after"), entropy.retry_after()));
+  }
+  return absl::OkStatus();
+}
+
+// The hwrng source: never the kernel's CSPRNG.
+absl::Status ValidateHwrng(const std::string& key,
+                           const hwcast::v1::HwrngSourceConfig& hwrng) {
+  const std::string path_key = absl::StrCat(key, ".path");
+  if (!hwrng.path().empty()) {
+    if (!absl::StartsWith(hwrng.path(), "/")) {
+      return ConfigError(
+          path_key,
+          absl::StrCat("must be an absolute path, got '", hwrng.path(), "'"));
+    }
+    HWCAST_RETURN_IF_ERROR(CheckName(path_key, hwrng.path()));
+    if (absl::Status refused = CheckNotKernelCsprng(hwrng.path());
+        !refused.ok()) {
+      return ConfigError(path_key, refused.message());
+    }
+  }
+  return ValidateEntropy(absl::StrCat(key, ".entropy"), hwrng.entropy());
+}
+
+bool IsEntropySource(const SourceConfig& source) {
+  return source.has_hwrng() || source.has_chaoskey();
+}
+
 absl::Status ValidateSource(const SourceConfig& source, int i) {
   const std::string key = absl::StrCat("sources[", i, "]");
   // A nut source may carry its default id "nut/UPS" explicitly (as
@@ -210,9 +491,37 @@ absl::Status ValidateSource(const SourceConfig& source, int i) {
       HWCAST_RETURN_IF_ERROR(
           ValidateExec(absl::StrCat(key, ".exec"), source.exec()));
       break;
+    case SourceConfig::kTemperatureAlert:
+      HWCAST_RETURN_IF_ERROR(ValidateTemperatureAlert(
+          absl::StrCat(key, ".temperature_alert"), source.temperature_alert(),
+          source.has_timeout() ? FromProtoDuration(source.timeout())
+                               : kDefaultTimeout));
+      break;
+    case SourceConfig::kDisks:
+      HWCAST_RETURN_IF_ERROR(ValidateDisks(
+          absl::StrCat(key, ".disks"), source.disks(),
+          source.has_timeout() ? FromProtoDuration(source.timeout())
+                               : kDefaultTimeout));
+      break;
+    case SourceConfig::kUsbTemper:
+      HWCAST_RETURN_IF_ERROR(ValidateUsbTemper(absl::StrCat(key, ".usb_temper"),
+                                               source.usb_temper()));
+      break;
+    case SourceConfig::kChaoskey:
+      HWCAST_RETURN_IF_ERROR(
+          ValidateChaosKey(absl::StrCat(key, ".chaoskey"), source.chaoskey()));
+      HWCAST_RETURN_IF_ERROR(ValidateEntropy(
+          absl::StrCat(key, ".chaoskey.entropy"), source.chaoskey().entropy()));
+      break;
+    case SourceConfig::kHwrng:
+      HWCAST_RETURN_IF_ERROR(
+          ValidateHwrng(absl::StrCat(key, ".hwrng"), source.hwrng()));
+      break;
     case SourceConfig::KIND_NOT_SET:
       return ConfigError(
-          key, "set one of 'hwmon', 'file', 'power_node', 'nut' or 'exec'");
+          key,
+          "set one of 'hwmon', 'file', 'power_node', 'nut', 'exec', "
+          "'usb_temper', 'temperature_alert', 'disks', 'hwrng' or 'chaoskey'");
   }
   // The nut default "nut/UPS" is valid by construction: the '/' separates
   // the type from the (checked) UPS name.
@@ -243,6 +552,16 @@ std::string DefaultSourceId(const SourceConfig& source) {
     case SourceConfig::kExec:
       if (source.exec().argv().empty()) return "exec";
       return std::filesystem::path(source.exec().argv(0)).filename().string();
+    case SourceConfig::kTemperatureAlert:
+      return "temperature_alert";
+    case SourceConfig::kDisks:
+      return "disks";
+    case SourceConfig::kUsbTemper:
+      return "usb_temper";
+    case SourceConfig::kChaoskey:
+      return "chaoskey";
+    case SourceConfig::kHwrng:
+      return "hwrng";
     case SourceConfig::kHwmon:
     case SourceConfig::KIND_NOT_SET:
       break;
@@ -305,6 +624,36 @@ absl::Status ValidateCollectorConfig(const google::protobuf::Message& message) {
       return ConfigError("signing_key", "must not contain control characters");
     }
   }
+  HWCAST_RETURN_IF_ERROR(CheckTlsClient(config->relay_tls(), "relay_tls"));
+  // Entropy bytes must not cross the network readable: every TCP relay
+  // over TLS (relay_tls) unless explicitly allowed (main logs it loudly).
+  bool has_entropy_source = false;
+  for (const SourceConfig& source : config->sources()) {
+    has_entropy_source = has_entropy_source || IsEntropySource(source);
+  }
+  if (has_entropy_source && !config->allow_plaintext_entropy()) {
+    for (int i = 0; i < config->relays_size(); ++i) {
+      if (!IsPrivateTransport(config->relays(i), config->relay_tls())) {
+        return ConfigError(
+            absl::StrCat("relays[", i, "]"),
+            absl::StrCat("'", config->relays(i),
+                         "' is plaintext TCP but this collector has an "
+                         "entropy source (hwrng/chaoskey): entropy would "
+                         "cross the network readable; set relay_tls.ca_file "
+                         "(TLS), use a \"unix:\" relay, or set "
+                         "allow_plaintext_entropy: true"));
+      }
+    }
+    if (config->relays().empty()) {
+      // The default relay is plaintext TCP.
+      return ConfigError(
+          "relays",
+          absl::StrCat("the default relay ", kDefaultRelayAddress,
+                       " is plaintext TCP but this collector has an entropy "
+                       "source (hwrng/chaoskey); list a \"unix:\" relay or "
+                       "set relay_tls, or allow_plaintext_entropy: true"));
+    }
+  }
   return CheckBackoffConfig("reconnect", config->reconnect());
 }
 
@@ -338,6 +687,74 @@ CollectorConfig CollectorConfigWithDefaults(const CollectorConfig& config,
     }
     if (source.has_nut() && source.nut().address().empty()) {
       source.mutable_nut()->set_address(kDefaultNutAddress);
+    }
+    if (source.has_temperature_alert()) {
+      hwcast::v1::TemperatureAlertSourceConfig* ta =
+          source.mutable_temperature_alert();
+      if (!ta->has_reply_timeout()) {
+        *ta->mutable_reply_timeout() =
+            ToProtoDuration(kDefaultTemperatureAlertReplyTimeout);
+      }
+      if (!ta->has_scale()) ta->set_scale(1.0);
+    }
+    if (source.has_disks()) {
+      hwcast::v1::DiskSourceConfig* disks = source.mutable_disks();
+      if (disks->sys_block().empty()) disks->set_sys_block(kDefaultSysBlock);
+      if (disks->dev_dir().empty()) disks->set_dev_dir(kDefaultDevDir);
+      if (disks->mountinfo().empty()) disks->set_mountinfo(kDefaultMountinfo);
+      if (disks->devices().empty() && disks->exclude().empty()) {
+        for (const char* pattern : {"loop*", "ram*", "zram*"}) {
+          disks->add_exclude(pattern);
+        }
+      }
+      // 5s, or less when the poll timeout is short: hung probes are
+      // abandoned before the runner gives up on the poll.
+      if (!disks->has_probe_timeout()) {
+        *disks->mutable_probe_timeout() = ToProtoDuration(std::min(
+            kDefaultProbeTimeout, FromProtoDuration(source.timeout()) * 4 / 5));
+      }
+    }
+    if (source.has_usb_temper()) {
+      hwcast::v1::UsbTemperSourceConfig* temper = source.mutable_usb_temper();
+      if (!temper->has_rescan_interval()) {
+        *temper->mutable_rescan_interval() =
+            ToProtoDuration(kDefaultUsbRescanInterval);
+      }
+      if (temper->max_failures() == 0) {
+        temper->set_max_failures(kDefaultUsbTemperMaxFailures);
+      }
+      if (!temper->has_retry_after()) {
+        *temper->mutable_retry_after() =
+            ToProtoDuration(kDefaultUsbTemperRetryAfter);
+      }
+      if (!temper->has_transfer_timeout()) {
+        *temper->mutable_transfer_timeout() =
+            ToProtoDuration(kDefaultUsbTemperTransferTimeout);
+      }
+      for (hwcast::v1::PortCalibration& c : *temper->mutable_calibration()) {
+        if (!c.has_scale()) c.set_scale(1.0);
+      }
+    }
+    if (source.has_chaoskey()) {
+      hwcast::v1::ChaosKeySourceConfig* chaoskey = source.mutable_chaoskey();
+      if (chaoskey->endpoint() ==
+          hwcast::v1::ChaosKeySourceConfig::ENDPOINT_UNSPECIFIED) {
+        chaoskey->set_endpoint(
+            hwcast::v1::ChaosKeySourceConfig::ENDPOINT_COOKED);
+      }
+      if (!chaoskey->has_transfer_timeout()) {
+        *chaoskey->mutable_transfer_timeout() =
+            ToProtoDuration(kDefaultChaosKeyTransferTimeout);
+      }
+    }
+    if (source.has_hwrng()) {
+      if (source.hwrng().path().empty()) {
+        source.mutable_hwrng()->set_path(kDefaultHwrngPath);
+      }
+      FillEntropySourceDefaults(source.mutable_hwrng()->mutable_entropy());
+    }
+    if (source.has_chaoskey()) {
+      FillEntropySourceDefaults(source.mutable_chaoskey()->mutable_entropy());
     }
     if (source.has_exec()) {
       hwcast::v1::ExecSourceConfig* exec = source.mutable_exec();

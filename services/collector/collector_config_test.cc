@@ -176,8 +176,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"sources: [{hwmon: {}}, {timeout: 0s, file: {path: /t}}]",
                 "sources[1].timeout: must be positive"},
         BadCase{"sources: [{id: room}]",
-                "sources[0]: set one of 'hwmon', 'file', 'power_node', 'nut' "
-                "or 'exec'"},
+                "sources[0]: set one of 'hwmon', 'file', 'power_node', 'nut', "
+                "'exec', 'usb_temper', 'temperature_alert', 'disks', 'hwrng' "
+                "or 'chaoskey'"},
         BadCase{"sources: [{power_node: {}}]",
                 "sources[0].power_node.target: required (HOST:PORT"},
         BadCase{"sources: [{power_node: {target: node1}}]",
@@ -323,6 +324,260 @@ TEST(CollectorConfigTest, DefaultSourceIds) {
   EXPECT_EQ(DefaultSourceId(source), "read-temp.sh");
   source.mutable_exec()->set_argv(0, "sensors");
   EXPECT_EQ(DefaultSourceId(source), "sensors");
+}
+
+TEST(CollectorConfigTest, TemperatureAlertDefaultsAndValidation) {
+  const CollectorConfig raw = Parse(R"(
+sources:
+  - temperature_alert: {device: /dev/ttyUSB0}
+)");
+  ASSERT_TRUE(ValidateCollectorConfig(raw).ok());
+  const CollectorConfig config = CollectorConfigWithDefaults(raw, "h");
+  const hwcast::v1::SourceConfig& source = config.sources(0);
+  EXPECT_EQ(source.id(), "temperature_alert");
+  EXPECT_EQ(FromProtoDuration(source.temperature_alert().reply_timeout()),
+            absl::Seconds(2));
+  EXPECT_EQ(source.temperature_alert().scale(), 1.0);
+  EXPECT_TRUE(ValidateCollectorConfig(config).ok());
+
+  EXPECT_THAT(
+      std::string(Validate("sources: [{temperature_alert: {}}]").message()),
+      HasSubstr("sources[0].temperature_alert.device: required"));
+  EXPECT_THAT(
+      std::string(Validate("sources: [{temperature_alert: {device: ttyUSB0}}]")
+                      .message()),
+      HasSubstr("sources[0].temperature_alert.device: must be an absolute "
+                "path"));
+  EXPECT_THAT(std::string(Validate(R"(
+sources:
+  - timeout: 2s
+    temperature_alert: {device: /dev/ttyUSB0, reply_timeout: 2s}
+)")
+                              .message()),
+              HasSubstr("sources[0].temperature_alert.reply_timeout: must be "
+                        "below the source's timeout (2s)"));
+  EXPECT_THAT(std::string(Validate(R"(
+sources:
+  - temperature_alert: {device: /dev/ttyUSB0, scale: 0}
+)")
+                              .message()),
+              HasSubstr("sources[0].temperature_alert.scale"));
+}
+
+TEST(CollectorConfigTest, DisksDefaultsAndValidation) {
+  const CollectorConfig raw = Parse(R"(
+sources:
+  - hwmon: {}
+  - disks: {}
+)");
+  ASSERT_TRUE(ValidateCollectorConfig(raw).ok());
+  const CollectorConfig config = CollectorConfigWithDefaults(raw, "h");
+  const hwcast::v1::SourceConfig& source = config.sources(1);
+  EXPECT_EQ(source.id(), "disks");
+  EXPECT_EQ(source.disks().sys_block(), "/sys/class/block");
+  EXPECT_EQ(source.disks().dev_dir(), "/dev");
+  EXPECT_EQ(source.disks().mountinfo(), "/proc/self/mountinfo");
+  EXPECT_THAT(source.disks().exclude(),
+              ::testing::ElementsAre("loop*", "ram*", "zram*"));
+  // 80% of the default 5s poll timeout.
+  EXPECT_EQ(FromProtoDuration(source.disks().probe_timeout()),
+            absl::Seconds(4));
+  EXPECT_TRUE(ValidateCollectorConfig(config).ok());
+
+  const CollectorConfig images = CollectorConfigWithDefaults(Parse(R"(
+sources:
+  - timeout: 20s
+    disks: {devices: [/srv/a.img]}
+)"),
+                                                             "h");
+  EXPECT_TRUE(images.sources(0).disks().exclude().empty());
+  EXPECT_EQ(FromProtoDuration(images.sources(0).disks().probe_timeout()),
+            absl::Seconds(5));
+  EXPECT_TRUE(ValidateCollectorConfig(images).ok());
+
+  EXPECT_THAT(std::string(Validate(R"(
+sources:
+  - hwmon: {}
+  - hwmon: {root: /x}
+    id: h2
+  - disks: {probe_timeout: 0s}
+)")
+                              .message()),
+              HasSubstr("sources[2].disks.probe_timeout: must be positive"));
+  EXPECT_THAT(std::string(Validate(R"(
+sources:
+  - timeout: 2s
+    disks: {probe_timeout: 2s}
+)")
+                              .message()),
+              HasSubstr("sources[0].disks.probe_timeout: must be below the "
+                        "source's timeout (2s)"));
+  EXPECT_THAT(
+      std::string(Validate("sources: [{disks: {devices: [a.img]}}]").message()),
+      HasSubstr("sources[0].disks.devices[0]: must be an absolute path"));
+  EXPECT_THAT(
+      std::string(
+          Validate("sources: [{disks: {devices: [/a, /b, /a]}}]").message()),
+      HasSubstr("sources[0].disks.devices[2]: '/a' is also "
+                "devices[0]"));
+  EXPECT_THAT(
+      std::string(Validate("sources: [{disks: {sys_block: sys}}]").message()),
+      HasSubstr("sources[0].disks.sys_block: must be an absolute"));
+  EXPECT_THAT(
+      std::string(Validate("sources: [{disks: {exclude: ['s*d']}}]").message()),
+      HasSubstr("sources[0].disks.exclude[0]: 's*d' must be"));
+  EXPECT_THAT(std::string(Validate("sources: [{disks: {devices: [/a], exclude: "
+                                   "[sd*]}}]")
+                              .message()),
+              HasSubstr("sources[0].disks.exclude: only applies"));
+}
+
+TEST(CollectorConfigTest, UsbTemperDefaultsAndValidation) {
+  const CollectorConfig raw = Parse(R"(
+allow_plaintext_entropy: true
+sources:
+  - usb_temper:
+      ports: ["1-2", "1-1.4"]
+      calibration: [{port: "1-2", offset: -0.5}, {port: "1-1.4", scale: 1.02}]
+  - chaoskey: {port: "2-1"}
+)");
+  ASSERT_TRUE(ValidateCollectorConfig(raw).ok())
+      << ValidateCollectorConfig(raw);
+  const CollectorConfig config = CollectorConfigWithDefaults(raw, "h");
+  const hwcast::v1::UsbTemperSourceConfig& temper =
+      config.sources(0).usb_temper();
+  EXPECT_EQ(config.sources(0).id(), "usb_temper");
+  EXPECT_EQ(FromProtoDuration(temper.rescan_interval()), absl::Seconds(5));
+  EXPECT_EQ(temper.max_failures(), 3u);
+  EXPECT_EQ(FromProtoDuration(temper.retry_after()), absl::Seconds(30));
+  EXPECT_EQ(FromProtoDuration(temper.transfer_timeout()), absl::Seconds(1));
+  EXPECT_EQ(temper.calibration(0).scale(), 1.0);
+  EXPECT_EQ(temper.calibration(1).scale(), 1.02);
+  EXPECT_EQ(config.sources(1).id(), "chaoskey");
+  EXPECT_EQ(config.sources(1).chaoskey().endpoint(),
+            hwcast::v1::ChaosKeySourceConfig::ENDPOINT_COOKED);
+  EXPECT_EQ(FromProtoDuration(config.sources(1).chaoskey().transfer_timeout()),
+            absl::Seconds(1));
+}
+
+TEST(CollectorConfigTest, UsbErrorsNameTheKey) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"sources: [{usb_temper: {ports: ['1']}}]",
+       "sources[0].usb_temper.ports[0]: '1' is not a USB bus-port path"},
+      {"sources: [{usb_temper: {ports: ['1-2.0']}}]",
+       "sources[0].usb_temper.ports[0]"},
+      {"sources: [{usb_temper: {ports: ['1-2', '1-2']}}]",
+       "sources[0].usb_temper.ports[1]: '1-2' is also ports[0]"},
+      {"sources: [{usb_temper: {serials: ['a b']}}]",
+       "sources[0].usb_temper.serials[0]"},
+      {"sources: [{usb_temper: {calibration: [{port: '1-2'}, {port: 'x'}]}}]",
+       "sources[0].usb_temper.calibration[1].port: 'x' is not a USB bus-port"},
+      {"sources: [{usb_temper: {ports: ['1-2'], calibration: [{port: "
+       "'1-3'}]}}]",
+       "sources[0].usb_temper.calibration[0].port: '1-3' is not one of the "
+       "source's ports"},
+      {"sources: [{usb_temper: {calibration: [{port: '1-2', scale: 0}]}}]",
+       "sources[0].usb_temper.calibration[0].scale"},
+      {"sources: [{usb_temper: {retry_after: 0s}}]",
+       "sources[0].usb_temper.retry_after"},
+      {"sources: [{usb_temper: {transfer_timeout: 0s}}]",
+       "sources[0].usb_temper.transfer_timeout"},
+      {"sources: [{chaoskey: {port: '1-1.4.'}}]",
+       "sources[0].chaoskey.port: '1-1.4.' is not a USB bus-port path"},
+      {"sources: [{chaoskey: {transfer_timeout: 0s}}]",
+       "sources[0].chaoskey.transfer_timeout"},
+  };
+  for (const auto& [yaml, error] : cases) {
+    const absl::Status s = Validate(yaml);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << yaml;
+    EXPECT_THAT(s.message(), HasSubstr(error)) << yaml;
+  }
+}
+
+TEST(CollectorConfigTest, HwrngDefaultsAndValidation) {
+  const CollectorConfig raw = Parse(R"(
+relays: ["unix:/run/hwcast/relay.sock"]
+sources:
+  - hwrng: {}
+)");
+  ASSERT_TRUE(ValidateCollectorConfig(raw).ok());
+  const CollectorConfig config = CollectorConfigWithDefaults(raw, "h");
+  const hwcast::v1::SourceConfig& source = config.sources(0);
+  EXPECT_EQ(source.id(), "hwrng");
+  EXPECT_EQ(source.hwrng().path(), "/dev/hwrng");
+  const hwcast::v1::EntropySourceConfig& entropy = source.hwrng().entropy();
+  EXPECT_EQ(entropy.chunk_bytes(), 2500u);
+  EXPECT_EQ(entropy.chunks_per_poll(), 1u);
+  EXPECT_EQ(entropy.assessed_bits_per_byte(), 1.0);
+  EXPECT_EQ(entropy.max_bits_per_byte(), 8.0);
+  EXPECT_EQ(entropy.disable_after_failures(), 25u);
+  EXPECT_EQ(FromProtoDuration(entropy.retry_after()), absl::Minutes(10));
+  EXPECT_TRUE(ValidateCollectorConfig(config).ok());
+
+  const std::string unix_relay = "relays: [\"unix:/r.sock\"]\n";
+  struct Case {
+    std::string yaml;
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {"sources: [{id: a, hwrng: {}}, {hwrng: {path: /dev/urandom}}]",
+       "sources[1].hwrng.path: /dev/urandom is the kernel's CSPRNG, not a "
+       "hardware RNG"},
+      {"sources: [{hwrng: {path: /dev/random}}]",
+       "sources[0].hwrng.path: /dev/random is the kernel's CSPRNG"},
+      {"sources: [{hwrng: {path: dev/hwrng}}]",
+       "sources[0].hwrng.path: must be an absolute path"},
+      {"sources: [{hwrng: {entropy: {chunk_bytes: 3000}}}]",
+       "sources[0].hwrng.entropy.chunk_bytes: must be a multiple of 2500"},
+      {"sources: [{hwrng: {entropy: {assessed_bits_per_byte: 9}}}]",
+       "sources[0].hwrng.entropy.assessed_bits_per_byte: must be above 0"},
+      {"sources: [{hwrng: {entropy: {max_bits_per_byte: -1}}}]",
+       "sources[0].hwrng.entropy.max_bits_per_byte: must be above 0"},
+      {"sources: [{hwrng: {entropy: {retry_after: 0s}}}]",
+       "sources[0].hwrng.entropy.retry_after"},
+      {"sources: [{chaoskey: {entropy: {chunk_bytes: 100}}}]",
+       "sources[0].chaoskey.entropy.chunk_bytes: must be a multiple of 2500"},
+  };
+  for (const Case& c : cases) {
+    const absl::Status status = Validate(unix_relay + c.yaml);
+    EXPECT_FALSE(status.ok()) << c.yaml;
+    EXPECT_THAT(status.message(), HasSubstr(c.error)) << c.yaml;
+  }
+}
+
+TEST(CollectorConfigTest, EntropyNeedsTlsOrUnixRelays) {
+  // Plaintext TCP relay with an entropy source: refused, naming the relay.
+  absl::Status status = Validate(R"(
+relays: ["unix:/r.sock", "10.0.0.1:7430"]
+sources: [{hwrng: {}}]
+)");
+  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr("relays[1]"));
+  EXPECT_THAT(status.message(), HasSubstr("plaintext TCP"));
+  status = Validate(R"(
+relays: ["10.0.0.1:7430"]
+sources: [{chaoskey: {}}]
+)");
+  EXPECT_THAT(status.message(), HasSubstr("relays[0]"));
+  // The default relay is plaintext TCP too.
+  status = Validate("sources: [{hwrng: {}}]");
+  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr("relays:"));
+  // TLS, unix sockets or the explicit opt-in are fine.
+  EXPECT_TRUE(Validate(R"(
+relays: ["10.0.0.1:7430", "unix:/r.sock"]
+relay_tls: {ca_file: /etc/hwcast/ca.pem}
+sources: [{hwrng: {}}]
+)")
+                  .ok());
+  EXPECT_TRUE(Validate(R"(
+relays: ["10.0.0.1:7430"]
+allow_plaintext_entropy: true
+sources: [{hwrng: {}}]
+)")
+                  .ok());
+  // Without an entropy source plaintext stays allowed.
+  EXPECT_TRUE(Validate("relays: [\"10.0.0.1:7430\"]").ok());
 }
 
 }  // namespace

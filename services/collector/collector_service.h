@@ -17,16 +17,27 @@ namespace hwcast::collector {
 class CollectorServiceImpl final
     : public hwcast::v1::Collector::CallbackService {
  public:
-  explicit CollectorServiceImpl(const CollectorStatusProvider* provider)
-      : provider_(provider) {}
+  // `poller` may be null: PollNow is then UNIMPLEMENTED.
+  explicit CollectorServiceImpl(const CollectorStatusProvider* provider,
+                                SourcePoller* poller = nullptr)
+      : provider_(provider), poller_(poller) {}
 
   grpc::ServerUnaryReactor* GetStatus(
       grpc::CallbackServerContext* context,
       const hwcast::v1::GetCollectorStatusRequest* request,
       hwcast::v1::CollectorStatus* response) override;
 
+  // Polls one source now (SourcePoller::PollNow) and returns its readings.
+  // Runs on the gRPC callback thread, blocking it up to the source's poll
+  // timeout (bounded; Server::Shutdown waits for it).
+  grpc::ServerUnaryReactor* PollNow(
+      grpc::CallbackServerContext* context,
+      const hwcast::v1::PollNowRequest* request,
+      hwcast::v1::PollNowResponse* response) override;
+
  private:
   const CollectorStatusProvider* const provider_;
+  SourcePoller* const poller_;
 };
 
 }  // namespace hwcast::collector

@@ -4,14 +4,17 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hwcast/v1/collector.grpc.pb.h"
@@ -21,6 +24,7 @@
 #include "prometheus/registry.h"
 #include "services/collector/collector_config.h"
 #include "services/collector/collector_service.h"
+#include "services/collector/sources/source_factory.h"
 #include "services/collector/testing/fake_relay.h"
 #include "services/collector/testing/temp_tree.h"
 
@@ -214,6 +218,125 @@ TEST_F(CollectorTest, StatusOverGrpc) {
   collector->Shutdown(absl::Seconds(1));
 }
 
+// A disk source polled on demand over gRPC (Collector.PollNow): the
+// response carries the inventory, which also goes to the relay; an unknown
+// source is NOT_FOUND and a poll outliving its timeout DEADLINE_EXCEEDED.
+TEST_F(CollectorTest, PollNowOverGrpc) {
+  FakeRelayServer relay;
+  tree_.Write("disk.img", std::string(128 * 1024, '\0'));
+  tree_.Write("mountinfo", "50 22 0:99 / /mnt/img rw - ext4 " +
+                               tree_.Path("disk.img") + " rw\n");
+  CollectorConfig config;
+  config.set_host("rack1");
+  config.add_relays(relay.address());
+  hwcast::v1::SourceConfig* disks = config.add_sources();
+  disks->mutable_disks()->add_devices(tree_.Path("disk.img"));
+  disks->mutable_disks()->set_mountinfo(tree_.Path("mountinfo"));
+  *disks->mutable_interval() = ToProtoDuration(absl::Hours(1));
+  hwcast::v1::SourceConfig* slow = config.add_sources();
+  slow->set_id("slow");
+  slow->mutable_file()->set_path(tree_.Path("unused"));
+  *slow->mutable_timeout() = ToProtoDuration(absl::Milliseconds(100));
+  *config.mutable_batch_max_delay() = ToProtoDuration(absl::Milliseconds(5));
+  ASSERT_TRUE(ValidateCollectorConfig(config).ok());
+  config = CollectorConfigWithDefaults(config, "unused");
+
+  // "slow" blocks until released on every poll but the first.
+  auto release = std::make_shared<absl::Notification>();
+  auto slow_polls = std::make_shared<std::atomic<int>>(0);
+  class SlowSource final : public Source {
+   public:
+    SlowSource(std::shared_ptr<absl::Notification> release,
+               std::shared_ptr<std::atomic<int>> polls)
+        : release_(std::move(release)), polls_(std::move(polls)) {}
+    std::string_view type() const override { return "slow"; }
+    absl::StatusOr<std::vector<Reading>> Poll() override {
+      if ((*polls_)++ > 0) release_->WaitForNotification();
+      Reading r;
+      r.set_quality(hwcast::v1::QUALITY_OK);
+      r.mutable_temperature()->set_celsius(20);
+      return std::vector<Reading>{r};
+    }
+
+   private:
+    std::shared_ptr<absl::Notification> release_;
+    std::shared_ptr<std::atomic<int>> polls_;
+  };
+  CollectorOptions options;
+  options.config = config;
+  options.clock = RealClock::Get();
+  options.make_source = [release,
+                         slow_polls](const hwcast::v1::SourceConfig& source)
+      -> absl::StatusOr<std::unique_ptr<Source>> {
+    if (source.id() == "slow") {
+      return std::make_unique<SlowSource>(release, slow_polls);
+    }
+    return MakeSource(source);
+  };
+  absl::StatusOr<std::unique_ptr<Collector>> made =
+      Collector::Create(std::move(options));
+  ASSERT_TRUE(made.ok()) << made.status();
+  std::unique_ptr<Collector> collector = *std::move(made);
+  collector->Start();
+  ASSERT_TRUE(Eventually([&] {
+    return collector->GetStatus().sources(0).polls() == 1 && *slow_polls == 1;
+  }));
+
+  CollectorServiceImpl service(collector.get(), collector.get());
+  auto server = GrpcServer::Start({"127.0.0.1:0"}, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = hwcast::v1::Collector::NewStub(grpc::CreateChannel(
+      (*server)->bound_addresses()[0], grpc::InsecureChannelCredentials()));
+  auto poll_now = [&](const std::string& id,
+                      hwcast::v1::PollNowResponse* response) {
+    grpc::ClientContext context;
+    context.set_wait_for_ready(true);
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
+    hwcast::v1::PollNowRequest request;
+    request.set_source_id(id);
+    return stub->PollNow(&context, request, response);
+  };
+
+  hwcast::v1::PollNowResponse response;
+  grpc::Status rpc = poll_now("disks", &response);
+  ASSERT_TRUE(rpc.ok()) << rpc.error_message();
+  ASSERT_EQ(response.readings_size(), 1);
+  const Reading& reading = response.readings(0);
+  EXPECT_EQ(reading.source_id(), "disks");
+  EXPECT_EQ(reading.host(), "rack1");
+  EXPECT_EQ(reading.sequence(), 2u);
+  ASSERT_EQ(reading.disk_inventory().disks_size(), 1);
+  EXPECT_EQ(reading.disk_inventory().disks(0).device(), tree_.Path("disk.img"));
+  EXPECT_EQ(reading.disk_inventory().disks(0).mount_point(), "/mnt/img");
+  EXPECT_EQ(collector->GetStatus().sources(0).polls(), 2u);
+  // Published like any poll's.
+  ASSERT_TRUE(Eventually([&] {
+    for (const ReadingBatch& batch : relay.relay().batches()) {
+      for (const Reading& r : batch.readings()) {
+        if (r.source_id() == "disks" && r.sequence() == 2) return true;
+      }
+    }
+    return false;
+  }));
+
+  rpc = poll_now("nope", &response);
+  EXPECT_EQ(rpc.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(rpc.error_message(), HasSubstr("no source 'nope'"));
+  EXPECT_THAT(rpc.error_message(), HasSubstr("disks, slow"));
+
+  rpc = poll_now("slow", &response);
+  EXPECT_EQ(rpc.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_THAT(rpc.error_message(), HasSubstr("did not finish within 100ms"));
+
+  rpc = poll_now("", &response);
+  EXPECT_EQ(rpc.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  release->Notify();
+  (*server)->Shutdown(absl::ZeroDuration());
+  collector->Shutdown(absl::Seconds(1));
+}
+
 TEST_F(CollectorTest, BadSourceFailsCreateNamingIt) {
   CollectorOptions options;
   options.config = Config({"127.0.0.1:7430"});
@@ -227,6 +350,99 @@ TEST_F(CollectorTest, BadSourceFailsCreateNamingIt) {
   EXPECT_EQ(collector.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(collector.status().message(),
               HasSubstr("source 'room': no such device"));
+}
+
+// Good random bytes (fixed seed) for a hwrng source reading a file.
+std::string RandomBytes(size_t n, uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  std::string out(n, '\0');
+  for (char& c : out) c = static_cast<char>(gen() >> 56);
+  return out;
+}
+
+// Adds a hwrng source reading `chunks` good chunks from a file.
+void AddHwrngSource(const TempTree& tree, int chunks, CollectorConfig* config) {
+  tree.Write("rng.bin", RandomBytes(2500 * chunks, 42));
+  hwcast::v1::SourceConfig* rng = config->add_sources();
+  rng->set_id("rng");
+  rng->mutable_hwrng()->set_path(tree.Path("rng.bin"));
+  *rng->mutable_interval() = ToProtoDuration(absl::Milliseconds(10));
+  config->set_allow_plaintext_entropy(true);  // loopback test relays
+}
+
+// The entropy chunks each relay received (data), in arrival order.
+std::vector<std::string> EntropyChunks(
+    const std::vector<ReadingBatch>& batches) {
+  std::vector<std::string> out;
+  for (const ReadingBatch& b : batches) {
+    for (const Reading& r : b.readings()) {
+      if (r.has_entropy()) {
+        EXPECT_EQ(b.readings_size(), 1) << "entropy must travel alone";
+        out.push_back(r.entropy().data());
+      }
+    }
+  }
+  return out;
+}
+
+TEST_F(CollectorTest, EntropyGoesToExactlyOneRelay) {
+  FakeRelayServer relay_a;
+  FakeRelayServer relay_b;
+  CollectorConfig config = Config({relay_a.address(), relay_b.address()});
+  AddHwrngSource(tree_, 8, &config);
+  ASSERT_TRUE(ValidateCollectorConfig(config).ok());
+  std::unique_ptr<Collector> collector = Make(config);
+  ASSERT_NE(collector, nullptr);
+  collector->Start();
+  ASSERT_TRUE(Eventually([&] {
+    return EntropyChunks(relay_a.relay().batches()).size() +
+               EntropyChunks(relay_b.relay().batches()).size() >=
+           8;
+  }));
+  // Temperatures still reach both relays.
+  ASSERT_TRUE(relay_b.relay().WaitForReceived(3));
+  const hwcast::v1::CollectorStatus status = collector->GetStatus();
+  collector->Shutdown(absl::Seconds(5));
+
+  const std::vector<std::string> a = EntropyChunks(relay_a.relay().batches());
+  const std::vector<std::string> b = EntropyChunks(relay_b.relay().batches());
+  // Every chunk of the file exactly once, in one relay (the first connected
+  // one when it was sealed), never in both.
+  std::multiset<std::string> all(a.begin(), a.end());
+  all.insert(b.begin(), b.end());
+  const std::string file = RandomBytes(2500 * 8, 42);
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(all.count(file.substr(2500 * i, 2500)), 1u) << "chunk " << i;
+  }
+  EXPECT_EQ(all.size(), 8u);
+  // Status shows the entropy source, never its bytes.
+  bool saw_rng = false;
+  for (const hwcast::v1::SourceStatus& source : status.sources()) {
+    for (const Reading& r : source.last_readings()) {
+      if (r.has_entropy()) {
+        saw_rng = true;
+        EXPECT_TRUE(r.entropy().data().empty());
+      }
+    }
+  }
+  EXPECT_TRUE(saw_rng);
+}
+
+TEST_F(CollectorTest, EntropyPrefersAConnectedRelay) {
+  FakeRelayServer live;
+  const std::string dead = absl::StrCat("127.0.0.1:", FakeRelayServer().port());
+  CollectorConfig config = Config({dead, live.address()});
+  AddHwrngSource(tree_, 30, &config);
+  std::unique_ptr<Collector> collector = Make(config);
+  ASSERT_NE(collector, nullptr);
+  collector->Start();
+  // Once the live relay is connected, chunks go there, not to the dead one.
+  ASSERT_TRUE(Eventually(
+      [&] { return EntropyChunks(live.relay().batches()).size() >= 10; }));
+  collector->Shutdown(absl::Milliseconds(50));
+  const std::vector<std::string> got = EntropyChunks(live.relay().batches());
+  const std::set<std::string> distinct(got.begin(), got.end());
+  EXPECT_EQ(distinct.size(), got.size());
 }
 
 TEST(EpochTest, StartTimeInMicrosecondsUniqueAndNonzero) {

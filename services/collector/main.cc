@@ -89,13 +89,17 @@ int main(int argc, char** argv) {
   std::unique_ptr<hwcast::collector::Collector> collector = *std::move(created);
   collector->Start();
 
-  hwcast::collector::CollectorServiceImpl service(collector.get());
+  hwcast::collector::CollectorServiceImpl service(collector.get(),
+                                                  collector.get());
   auto endpoints = hwcast::ServeDaemon(
       {.listen = {config.server().listen().begin(),
                   config.server().listen().end()},
        .default_tcp = hwcast::collector::kDefaultListenTcp,
        .default_unix = hwcast::collector::kDefaultListenUnix,
-       .metrics_listen = config.server().metrics_listen()},
+       .metrics_listen = config.server().metrics_listen(),
+       .tls_listen = {config.server().tls_listen().begin(),
+                      config.server().tls_listen().end()},
+       .tls = config.server().tls()},
       {&service}, registry);
   if (!endpoints.ok()) {
     HWCAST_LOG(ERROR) << endpoints.status().message();

@@ -9,6 +9,7 @@
 #include "hwcast/v1/relay.grpc.pb.h"
 #include "lib/grpc_status_util.h"
 #include "lib/log.h"
+#include "lib/tls.h"
 
 namespace hwcast::collector {
 namespace {
@@ -141,8 +142,20 @@ bool RelayLink::RunSession() {
   // A private subchannel: a fresh connection attempt now, not one governed by
   // the backoff state of a shared subchannel.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
-      options_.address, grpc::InsecureChannelCredentials(), args);
+  AddTlsChannelArgs(options_.tls, &args);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(options_.address, options_.tls);
+  if (!credentials.ok()) {
+    absl::MutexLock lock(&mu_);
+    const std::string error = std::string(credentials.status().message());
+    if (error != last_error_) {
+      HWCAST_LOG(WARNING) << "relay " << options_.address << ": " << error;
+    }
+    last_error_ = error;
+    return false;
+  }
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(options_.address, *credentials, args);
 
   // Wait (interruptibly) until the channel connects or gives up.
   grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
@@ -234,6 +247,7 @@ bool RelayLink::RunSession() {
 
   absl::MutexLock lock(&mu_);
   context_ = nullptr;
+  DropUnackedEntropyLocked();
   // Healthy: the relay acknowledged something, or the stream stayed up for a
   // while (an idle collector has nothing to ack).
   const bool healthy =
@@ -260,6 +274,40 @@ bool RelayLink::RunSession() {
     last_error_ = session_error;
   }
   return healthy;
+}
+
+bool RelayLink::connected() const {
+  absl::MutexLock lock(&mu_);
+  return connected_;
+}
+
+uint64_t RelayLink::entropy_dropped() const {
+  absl::MutexLock lock(&mu_);
+  return entropy_dropped_;
+}
+
+void RelayLink::DropUnackedEntropyLocked() {
+  size_t i = 0;
+  while (i < next_to_send_) {
+    if (!buffer_[i].batch->entropy) {
+      ++i;
+      continue;
+    }
+    std::shared_ptr<SealedBatch> batch = std::move(buffer_[i].batch);
+    buffer_.erase(buffer_.begin() + static_cast<std::ptrdiff_t>(i));
+    --next_to_send_;
+    ++entropy_dropped_;
+    HWCAST_LOG(WARNING) << "relay " << options_.address << ": entropy batch "
+                        << batch->batch_sequence
+                        << " was sent but not acknowledged before the stream "
+                           "ended; dropped, not resent (entropy is sent at "
+                           "most once)";
+    if (metrics_ != nullptr) {
+      metrics_->EntropyBatchesDropped().Increment();
+      metrics_->LinkReleased(*batch, /*delivered=*/false, "entropy_unacked");
+    }
+  }
+  UpdatePendingLocked();
 }
 
 void RelayLink::HandleAck(const PublishAck& ack) {

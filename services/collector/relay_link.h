@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "hwcast/v1/collector.pb.h"
+#include "hwcast/v1/config.pb.h"
 #include "hwcast/v1/relay.pb.h"
 #include "lib/backoff.h"
 #include "lib/clock.h"
@@ -36,6 +37,9 @@ struct RelayLinkOptions {
   // How long to wait for the channel to connect before opening the stream
   // anyway (which then fails with gRPC's reason, kept in last_error).
   absl::Duration connect_timeout = absl::Seconds(5);
+  // TLS for a "HOST:PORT" address (lib/tls.h: on when ca_file is set;
+  // "unix:" addresses never use it).
+  hwcast::v1::TlsClientConfig tls;
 };
 
 // Streams sealed batches to one relay over the bidi Publish RPC.
@@ -53,6 +57,10 @@ struct RelayLinkOptions {
 //   in order on the new stream.
 // - Each attempt uses a fresh channel (with a private subchannel pool) so
 //   that gRPC's own reconnect backoff never adds to ours.
+// - Entropy batches (SealedBatch.entropy) are at most once: one that was
+//   written on a stream which then ended without its ack is dropped (logged,
+//   counted as hwcast_collector_entropy_batches_dropped_total), never resent
+//   (the relay may have dealt it out already).
 // - Stop() cancels the stream (TryCancel) and returns promptly.
 //
 // Thread-safe. Batches are shared (immutable) with other links. `clock`
@@ -78,6 +86,10 @@ class RelayLink {
   bool WaitUntilDrained(absl::Duration timeout);
 
   hwcast::v1::RelayLinkStatus Status() const;
+  // Whether a Publish stream is up right now.
+  bool connected() const;
+  // Entropy batches dropped unacknowledged after their stream broke.
+  uint64_t entropy_dropped() const;
   const std::string& address() const { return options_.address; }
 
  private:
@@ -95,6 +107,9 @@ class RelayLink {
   void HandleAck(const hwcast::v1::PublishAck& ack);
   void SetConnectedLocked(bool connected) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdatePendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the entropy batches written on the stream that just ended and not
+  // acknowledged (buffer_[0, next_to_send_)).
+  void DropUnackedEntropyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const RelayLinkOptions options_;
   const Clock* const clock_;
@@ -120,6 +135,7 @@ class RelayLink {
   uint64_t acked_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rejected_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t entropy_dropped_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t connects_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t last_acked_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_error_ ABSL_GUARDED_BY(mu_);

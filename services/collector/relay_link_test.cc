@@ -1,5 +1,8 @@
 #include "services/collector/relay_link.h"
 
+#include <stdlib.h>
+
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -8,6 +11,8 @@
 #include "gtest/gtest.h"
 #include "hwcast/v1/reading.pb.h"
 #include "lib/clock_impl.h"
+#include "lib/tls.h"
+#include "lib/tls_test_util.h"
 #include "prometheus/registry.h"
 #include "services/collector/collector_metrics.h"
 #include "services/collector/testing/fake_relay.h"
@@ -261,6 +266,104 @@ TEST_F(RelayLinkTest, ReadingsCountOutOnceAcrossRelays) {
   EXPECT_EQ(metrics_.service().Dropped("buffer_full").Value(),
             kReadingsPerBatch);
   EXPECT_EQ(metrics_.service().readings_out().Value(), 2 * kReadingsPerBatch);
+}
+
+std::shared_ptr<SealedBatch> MakeEntropyBatch(uint64_t sequence) {
+  std::shared_ptr<SealedBatch> batch = MakeBatch(sequence);
+  batch->entropy = true;
+  batch->entropy_bytes = 2500;
+  return batch;
+}
+
+TEST_F(RelayLinkTest, EntropyBatchWrittenOnABrokenStreamIsNeverResent) {
+  auto first = std::make_unique<FakeRelayServer>();
+  const int port = first->port();
+  const std::string address = first->address();
+  // The first relay receives 2 (entropy) and 3 but dies before acking.
+  first->relay().set_ack_up_to(1);
+  auto link = MakeLink(address);
+  link->Start();
+  link->Enqueue(MakeBatch(1));
+  link->Enqueue(MakeEntropyBatch(2));
+  link->Enqueue(MakeBatch(3));
+  ASSERT_TRUE(first->relay().WaitForReceived(3));
+  ASSERT_TRUE(Eventually([&] { return link->Status().acked_batches() == 1; }));
+  first->Shutdown();
+  ASSERT_TRUE(Eventually([&] { return !link->Status().connected(); }));
+  EXPECT_EQ(link->entropy_dropped(), 1u);
+  EXPECT_EQ(metrics_.EntropyBatchesDropped().Value(), 1);
+  EXPECT_EQ(metrics_.service().Dropped("entropy_unacked").Value(),
+            kReadingsPerBatch);
+  // An entropy batch not yet written when the stream broke still goes.
+  link->Enqueue(MakeEntropyBatch(4));
+
+  FakeRelayServer second(port);
+  ASSERT_TRUE(link->WaitUntilDrained(absl::Seconds(10)));
+  // 3 is resent (readings are at least once), 2 is not (entropy: at most
+  // once), 4 goes for the first time.
+  EXPECT_THAT(second.relay().received(), ElementsAre(3, 4));
+  EXPECT_EQ(link->entropy_dropped(), 1u);
+  EXPECT_EQ(metrics_.EntropyBytesSent().Value(), 2500);
+}
+
+TEST_F(RelayLinkTest, EntropyOnAStuckStreamIsDroppedAtTheAckTimeout) {
+  FakeRelayServer server;
+  server.relay().set_ack_up_to(0);  // reads, never acks
+  RelayLinkOptions options;
+  options.address = server.address();
+  options.backoff.initial = absl::Milliseconds(10);
+  options.backoff.max = absl::Milliseconds(50);
+  options.ack_timeout = absl::Milliseconds(100);
+  RelayLink link(options, RealClock::Get(), &metrics_);
+  link.Start();
+  link.Enqueue(MakeEntropyBatch(1));
+  ASSERT_TRUE(server.relay().WaitForReceived(1));
+  ASSERT_TRUE(link.WaitUntilDrained(absl::Seconds(10)));
+  EXPECT_EQ(link.entropy_dropped(), 1u);
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_THAT(server.relay().received(), ElementsAre(1));
+}
+
+TEST_F(RelayLinkTest, DialsTlsWithTheConfiguredCa) {
+  char tmpl[] = "/tmp/hwcast_relay_link_tls_XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  absl::StatusOr<tls_test::TestCerts> certs = tls_test::MakeTestCerts(dir);
+  if (!certs.ok()) GTEST_SKIP() << certs.status();
+  auto credentials = MakeServerCredentials(certs->ServerTls());
+  ASSERT_TRUE(credentials.ok()) << credentials.status();
+  FakeRelayServer server(0, *credentials);
+
+  // Without TLS the handshake never completes: nothing is delivered.
+  auto plain = MakeLink(server.address());
+  plain->Start();
+  plain->Enqueue(MakeBatch(1));
+  EXPECT_FALSE(plain->WaitUntilDrained(absl::Milliseconds(500)));
+  plain->Stop();
+
+  RelayLinkOptions options;
+  options.address = server.address();
+  options.backoff.initial = absl::Milliseconds(20);
+  options.tls = certs->ClientTls();
+  RelayLink link(options, RealClock::Get(), &metrics_);
+  link.Start();
+  link.Enqueue(MakeEntropyBatch(2));
+  ASSERT_TRUE(link.WaitUntilDrained(absl::Seconds(10)))
+      << link.Status().last_error();
+  EXPECT_THAT(server.relay().received(), ElementsAre(2));
+  link.Stop();
+
+  // A CA file that is missing is named in the link's error.
+  RelayLinkOptions missing = options;
+  missing.tls.set_ca_file(dir + "/nope.pem");
+  RelayLink broken(missing, RealClock::Get(), &metrics_);
+  broken.Start();
+  broken.Enqueue(MakeBatch(3));
+  ASSERT_TRUE(
+      Eventually([&] { return !broken.Status().last_error().empty(); }));
+  EXPECT_THAT(broken.Status().last_error(), HasSubstr("nope.pem"));
+  broken.Stop();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

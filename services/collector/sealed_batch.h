@@ -20,6 +20,13 @@ struct SealedBatch {
   uint64_t epoch = 0;
   uint64_t batch_sequence = 0;
   int num_readings = 0;
+  // Holds one entropy reading and nothing else (Batcher seals entropy chunks
+  // alone): sent to exactly one relay link, at most once (a batch written
+  // on a stream that broke before its ack is dropped, never resent), and
+  // never multicast by the relay.
+  bool entropy = false;
+  // Bytes of entropy data in it (0 unless `entropy`).
+  uint64_t entropy_bytes = 0;
   // What every link writes on its Publish stream.
   hwcast::v1::PublishRequest request;
 

@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "lib/log.h"
 #include "lib/time_util.h"
+#include "services/collector/device_metrics.h"
 
 namespace hwcast::collector {
 
@@ -63,6 +64,9 @@ struct SourceRunner::Core {
   ReadingSink sink;
   CollectorMetrics* metrics;
   prometheus::Counter* polls_metric = nullptr;
+  // Per-device metrics, fed by the worker after each poll (null without
+  // metrics). Only the worker thread touches it.
+  std::unique_ptr<DeviceMetricsTracker> device_metrics;
   absl::Notification worker_exited;
 
   mutable absl::Mutex mu;
@@ -86,6 +90,25 @@ struct SourceRunner::Core {
   std::map<std::string, Reading> last_readings ABSL_GUARDED_BY(mu);
   std::map<std::string, uint64_t> sequences ABSL_GUARDED_BY(mu);
   std::map<std::string, prometheus::Counter*> error_metrics ABSL_GUARDED_BY(mu);
+  // Polls started (numbered 1, 2, ...) and the number of the one running.
+  uint64_t poll_number ABSL_GUARDED_BY(mu) = 0;
+  // Results of on-demand polls someone waits for, by poll number.
+  struct Awaited {
+    bool done = false;
+    std::vector<Reading> readings;
+  };
+  std::map<uint64_t, Awaited> awaited ABSL_GUARDED_BY(mu);
+  // Where Emit() copies readings while an awaited poll completes.
+  std::vector<Reading>* collect ABSL_GUARDED_BY(mu) = nullptr;
+
+  void StartPoll(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    busy = true;
+    poll_requested = true;
+    poll_started = now;
+    ++poll_number;
+    ++polls;
+    if (polls_metric != nullptr) polls_metric->Increment();
+  }
 
   void CountError(const std::string& reason, std::string message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -108,7 +131,12 @@ struct SourceRunner::Core {
       reading.set_host(options.host);
       reading.set_sequence(++sequences[reading.source_id()]);
       *reading.mutable_observed_time() = now;
-      last_readings[reading.source_id()] = reading;
+      Reading& last = last_readings[reading.source_id()] = reading;
+      // Status shows the chunk's size and verdict, never its bytes.
+      if (last.has_entropy()) last.mutable_entropy()->clear_data();
+    }
+    if (collect != nullptr) {
+      collect->insert(collect->end(), readings.begin(), readings.end());
     }
     if (metrics != nullptr) {
       metrics->service().readings_in().Increment(
@@ -138,6 +166,19 @@ struct SourceRunner::Core {
   }
 
   void OnPollDone(absl::StatusOr<std::vector<Reading>> result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    auto waiting = awaited.find(poll_number);
+    if (waiting == awaited.end()) {
+      HandlePollResult(std::move(result));
+      return;
+    }
+    collect = &waiting->second.readings;
+    HandlePollResult(std::move(result));
+    collect = nullptr;
+    waiting->second.done = true;
+  }
+
+  void HandlePollResult(absl::StatusOr<std::vector<Reading>> result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     busy = false;
     if (hung) {
@@ -203,6 +244,8 @@ SourceRunner::SourceRunner(std::unique_ptr<Source> source,
   core_->metrics = metrics;
   if (metrics != nullptr) {
     core_->polls_metric = &metrics->SourcePolls(core_->options.id);
+    core_->device_metrics =
+        std::make_unique<DeviceMetricsTracker>(metrics, core_->options.id);
   }
 }
 
@@ -229,6 +272,11 @@ void SourceRunner::WorkerLoop(std::shared_ptr<Core> core) {
     core->poll_requested = false;
     core->mu.Unlock();
     absl::StatusOr<std::vector<Reading>> result = core->source->Poll();
+    // Device counters as of this poll, outside the runner's lock: the
+    // scrape path only reads the metrics.
+    if (core->device_metrics != nullptr) {
+      core->device_metrics->Update(core->source->Devices());
+    }
     core->mu.Lock();
     if (core->stopped) break;
     core->OnPollDone(std::move(result));
@@ -253,11 +301,7 @@ void SourceRunner::Tick() {
   }
   if (now < c.next_poll) return;
   if (!c.busy) {
-    c.busy = true;
-    c.poll_requested = true;
-    c.poll_started = now;
-    ++c.polls;
-    if (c.polls_metric != nullptr) c.polls_metric->Increment();
+    c.StartPoll(now);
   } else if (c.hung) {
     // No pile-up: the hung poll keeps the worker; say so on every tick.
     c.EmitFaults(absl::StrCat(
@@ -280,6 +324,58 @@ absl::Time SourceRunner::NextDeadline() const {
   return deadline;
 }
 
+absl::StatusOr<std::vector<Reading>> SourceRunner::PollNow() {
+  Core& c = *core_;
+  absl::MutexLock lock(&c.mu);
+  const std::string& id = c.options.id;
+  if (!c.started || c.stopped) {
+    return absl::UnavailableError(
+        absl::StrCat("source '", id, "' is not running"));
+  }
+  const absl::Duration timeout = c.options.timeout;
+  const absl::Time deadline = absl::Now() + timeout;
+  if (c.busy && c.hung) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("source '", id, "': a poll has been running for ",
+                     absl::FormatDuration(c.clock->Now() - c.poll_started),
+                     " (timeout ", absl::FormatDuration(timeout),
+                     "); no new poll started until it returns"));
+  }
+  if (c.busy) {
+    auto idle = [&c]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) {
+      return !c.busy || c.stopped;
+    };
+    c.mu.AwaitWithDeadline(absl::Condition(&idle), deadline);
+    if (c.stopped) {
+      return absl::UnavailableError(absl::StrCat("source '", id, "' stopped"));
+    }
+    if (c.busy) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "source '", id, "': the poll in progress did not finish within ",
+          absl::FormatDuration(timeout)));
+    }
+  }
+  c.StartPoll(c.clock->Now());
+  const uint64_t number = c.poll_number;
+  Core::Awaited& awaited = c.awaited[number];
+  auto done = [&c, &awaited]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) {
+    return awaited.done || c.stopped;
+  };
+  c.mu.AwaitWithDeadline(absl::Condition(&done), deadline);
+  absl::StatusOr<std::vector<Reading>> result;
+  if (awaited.done) {
+    result = std::move(awaited.readings);
+  } else if (c.stopped) {
+    result = absl::UnavailableError(absl::StrCat("source '", id, "' stopped"));
+  } else {
+    result = absl::DeadlineExceededError(
+        absl::StrCat("source '", id, "': poll did not finish within ",
+                     absl::FormatDuration(timeout)));
+  }
+  c.awaited.erase(number);
+  return result;
+}
+
 void SourceRunner::Stop() {
   {
     absl::MutexLock lock(&core_->mu);
@@ -294,6 +390,14 @@ void SourceRunner::Stop() {
                         << ": poll still running at shutdown; leaving it";
     worker_.detach();
   }
+}
+
+std::vector<hwcast::v1::DeviceStatus> SourceRunner::Devices() const {
+  std::vector<hwcast::v1::DeviceStatus> devices = core_->source->Devices();
+  for (hwcast::v1::DeviceStatus& device : devices) {
+    if (device.source_id().empty()) device.set_source_id(core_->options.id);
+  }
+  return devices;
 }
 
 hwcast::v1::SourceStatus SourceRunner::Status() const {

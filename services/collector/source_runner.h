@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "hwcast/v1/collector.pb.h"
 #include "hwcast/v1/reading.pb.h"
@@ -74,10 +75,25 @@ class SourceRunner {
   void Tick();
   // When Tick() next has something to do (InfiniteFuture() if never).
   absl::Time NextDeadline() const;
+  // Polls now, outside the schedule (Collector.PollNow), and waits for the
+  // result: the readings are stamped and handed to the sink like those of
+  // any poll, and returned (a failed poll's SENSOR_FAULT readings too). A
+  // poll already in progress is waited for first. The whole wait is bounded
+  // by `timeout` (real time); a poll outliving it is then reported by
+  // Tick() like any timed-out poll. Errors: UNAVAILABLE when the runner is
+  // not started or stopped; DEADLINE_EXCEEDED when the poll (or the one it
+  // waited for) did not finish in time, or a hung poll holds the worker.
+  // Blocks; must not be called from the sink. The regular schedule is
+  // unchanged.
+  absl::StatusOr<std::vector<hwcast::v1::Reading>> PollNow();
   // No sink calls happen after Stop() returns. Idempotent.
   void Stop();
 
   hwcast::v1::SourceStatus Status() const;
+  // The source's devices (Source::Devices()), source_id filled in with the
+  // runner's id where the source left it empty. Thread-safe; does not wait
+  // for a poll in progress.
+  std::vector<hwcast::v1::DeviceStatus> Devices() const;
   const std::string& id() const;
 
  private:

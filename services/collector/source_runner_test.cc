@@ -417,6 +417,89 @@ TEST_F(SourceRunnerTest, StopIsPromptEvenWhenAPollNeverReturns) {
   EXPECT_EQ(sink.size(), 0u);
 }
 
+TEST_F(SourceRunnerTest, PollNowPollsOutsideTheScheduleAndReturnsReadings) {
+  std::atomic<int> value{20};
+  auto source = std::make_unique<FakeSource>(
+      [&value] { return std::vector<Reading>{Temp("disks", value++)}; });
+  FakeSource* fake = source.get();
+  Sink sink;
+  SourceRunner runner(std::move(source), Options("disks"), &clock_,
+                      sink.AsSink(), &metrics_);
+  // Not started: refused.
+  absl::StatusOr<std::vector<Reading>> now = runner.PollNow();
+  EXPECT_EQ(now.status().code(), absl::StatusCode::kUnavailable);
+
+  runner.Start();
+  runner.Tick();  // the scheduled first poll
+  ASSERT_TRUE(sink.WaitFor(1));
+  const absl::Time next = runner.NextDeadline();
+
+  clock_.Advance(absl::Seconds(1));
+  now = runner.PollNow();
+  ASSERT_TRUE(now.ok()) << now.status();
+  ASSERT_EQ(now->size(), 1u);
+  // Stamped like any poll's readings and handed to the sink too.
+  EXPECT_EQ((*now)[0].host(), "rack1");
+  EXPECT_EQ((*now)[0].sequence(), 2u);
+  EXPECT_DOUBLE_EQ((*now)[0].temperature().celsius(), 21);
+  ASSERT_TRUE(sink.WaitFor(2));
+  EXPECT_EQ(sink.readings()[1].sequence(), 2u);
+  EXPECT_EQ(fake->calls(), 2);
+  EXPECT_EQ(runner.Status().polls(), 2u);
+  // The schedule is unchanged.
+  EXPECT_EQ(runner.NextDeadline(), next);
+}
+
+TEST_F(SourceRunnerTest, PollNowOfAFailingSourceReturnsTheFaults) {
+  auto source = std::make_unique<FakeSource>(
+      []() -> absl::StatusOr<std::vector<Reading>> {
+        return absl::NotFoundError("no /sys/class/block");
+      });
+  Sink sink;
+  SourceRunner runner(std::move(source), Options("disks"), &clock_,
+                      sink.AsSink(), &metrics_);
+  runner.Start();
+  absl::StatusOr<std::vector<Reading>> now = runner.PollNow();
+  ASSERT_TRUE(now.ok()) << now.status();
+  ASSERT_EQ(now->size(), 1u);
+  EXPECT_EQ((*now)[0].quality(), hwcast::v1::QUALITY_SENSOR_FAULT);
+  EXPECT_THAT((*now)[0].error(), HasSubstr("no /sys/class/block"));
+}
+
+TEST_F(SourceRunnerTest, PollNowTimesOutAndThePollIsThenReportedHung) {
+  auto gate = std::make_shared<Gate>();
+  auto source = std::make_unique<FakeSource>([gate] {
+    gate->entered.Notify();
+    gate->release.WaitForNotification();
+    return std::vector<Reading>{Temp("slow", 30)};
+  });
+  Sink sink;
+  SourceRunnerOptions options = Options("slow");
+  options.timeout = absl::Milliseconds(100);
+  SourceRunner runner(std::move(source), options, &clock_, sink.AsSink(),
+                      &metrics_);
+  runner.Start();
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::vector<Reading>> now = runner.PollNow();
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(90));
+  ASSERT_FALSE(now.ok());
+  EXPECT_EQ(now.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(now.status().message(), HasSubstr("did not finish within"));
+  ASSERT_TRUE(gate->entered.HasBeenNotified());
+
+  // The runner's clock passes the timeout: reported hung as usual, and a
+  // further PollNow is refused at once rather than piling up.
+  clock_.Advance(absl::Milliseconds(100));
+  runner.Tick();
+  EXPECT_TRUE(runner.Status().hung());
+  now = runner.PollNow();
+  EXPECT_EQ(now.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(now.status().message(), HasSubstr("no new poll started"));
+
+  gate->release.Notify();
+  ASSERT_TRUE(Eventually([&] { return !runner.Status().hung(); }));
+}
+
 TEST_F(SourceRunnerTest, NoSinkCallsAfterStop) {
   auto source = std::make_unique<FakeSource>(
       [] { return std::vector<Reading>{Temp("x", 30)}; });

@@ -1,6 +1,7 @@
 // hwcast-relay: receives signed reading batches from collectors (Publish)
 // and serves them to actuators and operators (Subscribe, ListLatest,
-// ListCollectors). Only parses flags and wires the pieces together.
+// ListCollectors), and deals hardware entropy chunks out of its pool
+// (Entropy.Draw). Only parses flags and wires the pieces together.
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +18,8 @@
 #include "lib/time_util.h"
 #include "prometheus/registry.h"
 #include "services/relay/bridge.h"
+#include "services/relay/entropy_pool.h"
+#include "services/relay/entropy_service_impl.h"
 #include "services/relay/multicast_mesh.h"
 #include "services/relay/relay_config.h"
 #include "services/relay/relay_hub.h"
@@ -31,8 +34,10 @@ constexpr char kUsage[] =
     "\n"
     "Receives signed reading batches from hwcast collectors, shares them\n"
     "with the relays of other hosts over LAN multicast (and bridges), and\n"
-    "serves them to subscribers (actuators, hwcastctl). The config must name\n"
-    "a trust_file of collector keys. By default it listens on\n"
+    "serves them to subscribers (actuators, hwcastctl). Hardware entropy\n"
+    "chunks go to a pool instead and are dealt to actuators (Entropy.Draw)\n"
+    "over TLS (server.tls_listen) or the unix socket only. The config must\n"
+    "name a trust_file of collector keys. By default it listens on\n"
     "127.0.0.1:7430 and unix:/run/hwcast/relay.sock, metrics on\n"
     "127.0.0.1:9430.";
 
@@ -70,6 +75,21 @@ int main(int argc, char** argv) {
   hwcast::relay::RelayHub::Options hub_options;
   hub_options.max_batch_bytes = config.max_batch_bytes();
   hwcast::relay::RelayHub hub(hub_options, clock, verifier.get(), &metrics);
+
+  const hwcast::v1::EntropyPoolConfig& ec = config.entropy();
+  hwcast::relay::EntropyPool::Options pool_options;
+  pool_options.max_chunks = ec.max_chunks();
+  pool_options.max_chunk_age = hwcast::FromProtoDuration(ec.max_chunk_age());
+  pool_options.host_rate_bytes = ec.host_rate_bytes();
+  pool_options.host_burst_bytes = ec.host_burst_bytes();
+  hwcast::relay::EntropyPool entropy_pool(pool_options, clock, &metrics);
+  hub.set_entropy_pool(&entropy_pool);
+  if (ec.allow_plaintext()) {
+    HWCAST_LOG(WARNING)
+        << "entropy.allow_plaintext is set: entropy is dealt to plaintext "
+           "TCP callers too, READABLE BY ANYONE ON THE NETWORK PATH. Serve it "
+           "over server.tls_listen or the unix socket instead.";
+  }
 
   std::unique_ptr<hwcast::relay::UdpMulticastTransport> transport;
   std::unique_ptr<hwcast::relay::MulticastMesh> mesh;
@@ -113,14 +133,19 @@ int main(int argc, char** argv) {
   hwcast::relay::RelayServiceImpl::Options service_options;
   service_options.subscriber_queue_batches = config.subscriber_queue_batches();
   hwcast::relay::RelayServiceImpl service(&hub, &metrics, service_options);
+  hwcast::relay::EntropyServiceImpl entropy_service(
+      &entropy_pool, &metrics, {.allow_plaintext = ec.allow_plaintext()});
 
   auto endpoints =
       hwcast::ServeDaemon({.listen = {loaded.server().listen().begin(),
                                       loaded.server().listen().end()},
                            .default_tcp = hwcast::relay::kDefaultListenTcp,
                            .default_unix = hwcast::relay::kDefaultListenUnix,
-                           .metrics_listen = config.server().metrics_listen()},
-                          {&service}, registry);
+                           .metrics_listen = config.server().metrics_listen(),
+                           .tls_listen = {config.server().tls_listen().begin(),
+                                          config.server().tls_listen().end()},
+                           .tls = config.server().tls()},
+                          {&service, &entropy_service}, registry);
   if (!endpoints.ok()) {
     HWCAST_LOG(ERROR) << endpoints.status().message();
     return 1;
@@ -133,6 +158,7 @@ int main(int argc, char** argv) {
   if (bridge != nullptr) bridge->Stop();
   if (mesh != nullptr) mesh->Stop();
   service.BeginShutdown();
+  entropy_service.BeginShutdown();
   endpoints->server->Shutdown(kShutdownGrace);
   HWCAST_LOG(INFO) << "stopped";
   return 0;

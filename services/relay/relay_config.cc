@@ -1,5 +1,6 @@
 #include "services/relay/relay_config.h"
 
+#include <algorithm>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -77,6 +78,41 @@ absl::Status CheckBridge(const hwcast::v1::BridgeConfig& bridge) {
   return CheckBackoffConfig("bridge.reconnect", bridge.reconnect());
 }
 
+absl::Status CheckEntropyPool(const RelayConfig& config) {
+  const hwcast::v1::EntropyPoolConfig& e = config.entropy();
+  if (e.max_chunks() > kMaxEntropyMaxChunks) {
+    return ConfigError(
+        "entropy.max_chunks",
+        absl::StrCat("must be at most ", kMaxEntropyMaxChunks,
+                     " (0 or unset: ", kDefaultEntropyMaxChunks, ")"));
+  }
+  if (e.has_max_chunk_age()) {
+    HWCAST_RETURN_IF_ERROR(
+        CheckPositiveDuration("entropy.max_chunk_age", e.max_chunk_age()));
+    const absl::Duration max_age =
+        FreshnessFromConfig(config.freshness()).max_age;
+    if (FromProtoDuration(e.max_chunk_age()) >= max_age) {
+      return ConfigError("entropy.max_chunk_age",
+                         absl::StrCat("must be below freshness.max_age (",
+                                      absl::FormatDuration(max_age),
+                                      "): actuators refuse older batches"));
+    }
+  }
+  if (e.host_rate_bytes() > kMaxEntropyHostBytes) {
+    return ConfigError(
+        "entropy.host_rate_bytes",
+        absl::StrCat("must be at most ", kMaxEntropyHostBytes,
+                     " (0 or unset: ", kDefaultEntropyHostRateBytes, ")"));
+  }
+  if (e.host_burst_bytes() > kMaxEntropyHostBytes) {
+    return ConfigError(
+        "entropy.host_burst_bytes",
+        absl::StrCat("must be at most ", kMaxEntropyHostBytes,
+                     " (0 or unset: ", kDefaultEntropyHostBurstBytes, ")"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateRelayConfig(const google::protobuf::Message& message) {
@@ -113,6 +149,7 @@ absl::Status ValidateRelayConfig(const google::protobuf::Message& message) {
   HWCAST_RETURN_IF_ERROR(ValidateFreshnessConfig(config->freshness()));
   HWCAST_RETURN_IF_ERROR(CheckMulticast(config->multicast()));
   HWCAST_RETURN_IF_ERROR(CheckBridge(config->bridge()));
+  HWCAST_RETURN_IF_ERROR(CheckEntropyPool(*config));
   return absl::OkStatus();
 }
 
@@ -153,6 +190,20 @@ RelayConfig EffectiveRelayConfig(RelayConfig config) {
   }
   if (config.bridge().hop_limit() == 0) {
     config.mutable_bridge()->set_hop_limit(kDefaultBridgeHopLimit);
+  }
+  hwcast::v1::EntropyPoolConfig* e = config.mutable_entropy();
+  if (e->max_chunks() == 0) e->set_max_chunks(kDefaultEntropyMaxChunks);
+  if (FromProtoDuration(e->max_chunk_age()) == absl::ZeroDuration()) {
+    const absl::Duration max_age =
+        FreshnessFromConfig(config.freshness()).max_age;
+    *e->mutable_max_chunk_age() =
+        ToProtoDuration(std::min(kDefaultEntropyMaxChunkAge, max_age * 4 / 5));
+  }
+  if (e->host_rate_bytes() == 0) {
+    e->set_host_rate_bytes(kDefaultEntropyHostRateBytes);
+  }
+  if (e->host_burst_bytes() == 0) {
+    e->set_host_burst_bytes(kDefaultEntropyHostBurstBytes);
   }
   return config;
 }

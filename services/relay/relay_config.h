@@ -36,12 +36,22 @@ inline constexpr uint32_t kDefaultMaxSenders = 256;
 inline constexpr uint32_t kDefaultBridgeHopLimit = 2;
 inline constexpr uint32_t kMaxBridgeHopLimit = 16;
 
+// Entropy pool defaults and limits (hwcast.v1.EntropyPoolConfig).
+inline constexpr uint32_t kDefaultEntropyMaxChunks = 256;
+inline constexpr uint32_t kMaxEntropyMaxChunks = 65536;
+inline constexpr absl::Duration kDefaultEntropyMaxChunkAge = absl::Minutes(4);
+inline constexpr uint32_t kDefaultEntropyHostRateBytes = 1024;
+inline constexpr uint32_t kDefaultEntropyHostBurstBytes = 16384;
+inline constexpr uint32_t kMaxEntropyHostBytes = 1u << 30;
+
 // Checks an hwcast.v1.RelayConfig as loaded from YAML (before defaults are
 // applied). Returns INVALID_ARGUMENT naming the offending key, e.g.
 // "server.listen[1]: '127.0.0.1:99999': port '99999' must be a number from 0
 // to 65535". Addresses, server, bridge.upstream and bridge.reconnect are
-// checked as in lib/config_checks.h. Suitable as the validator passed to
-// LoadConfigOrExit.
+// checked as in lib/config_checks.h (server.tls_listen and server.tls by
+// CheckServerConfig); entropy.max_chunk_age, when set, must be below
+// freshness.max_age (so actuators still accept the chunks they are dealt).
+// Suitable as the validator passed to LoadConfigOrExit.
 absl::Status ValidateRelayConfig(const google::protobuf::Message& config);
 
 // The configuration the relay runs with: `config` with every unset field
@@ -49,7 +59,9 @@ absl::Status ValidateRelayConfig(const google::protobuf::Message& config);
 // server.metrics_listen (kDefaultMetricsListen; "off" stays "off"),
 // subscriber_queue_batches and max_batch_bytes; when multicast is on, its
 // port, ttl, reannounce intervals, max_datagram_bytes, sender_rate,
-// sender_burst (2 x rate) and max_senders; bridge.hop_limit.
+// sender_burst (2 x rate) and max_senders; bridge.hop_limit; entropy
+// max_chunks (256), max_chunk_age (4m, or 4/5 of freshness.max_age when
+// that is shorter), host_rate_bytes (1024) and host_burst_bytes (16384).
 hwcast::v1::RelayConfig EffectiveRelayConfig(hwcast::v1::RelayConfig config);
 
 }  // namespace hwcast::relay

@@ -175,6 +175,70 @@ TEST(RelayConfigTest, BadLimits) {
               HasSubstr("max_batch_bytes: must be between"));
 }
 
+TEST(RelayConfigTest, EntropyPoolDefaultsAndExplicitValues) {
+  RelayConfig effective =
+      EffectiveRelayConfig(Parse("trust_file: /etc/hwcast/trust.yaml"));
+  EXPECT_EQ(effective.entropy().max_chunks(), 256u);
+  EXPECT_EQ(effective.entropy().max_chunk_age().seconds(), 240);
+  EXPECT_EQ(effective.entropy().host_rate_bytes(), 1024u);
+  EXPECT_EQ(effective.entropy().host_burst_bytes(), 16384u);
+  EXPECT_FALSE(effective.entropy().allow_plaintext());
+
+  // A shorter freshness.max_age shortens the default chunk age with it.
+  effective = EffectiveRelayConfig(
+      Parse("trust_file: t.yaml\nfreshness: {max_age: 1m}"));
+  EXPECT_EQ(effective.entropy().max_chunk_age().seconds(), 48);
+
+  RelayConfig config = Parse(R"(
+trust_file: t.yaml
+server:
+  tls_listen: ["0.0.0.0:7431"]
+  tls: {cert_file: /etc/hwcast/relay.pem, key_file: /etc/hwcast/relay.key}
+entropy:
+  max_chunks: 1000
+  max_chunk_age: 90s
+  host_rate_bytes: 4096
+  host_burst_bytes: 65536
+  allow_plaintext: true
+)");
+  ASSERT_TRUE(ValidateRelayConfig(config).ok()) << ValidateRelayConfig(config);
+  effective = EffectiveRelayConfig(config);
+  EXPECT_EQ(effective.entropy().max_chunks(), 1000u);
+  EXPECT_EQ(effective.entropy().max_chunk_age().seconds(), 90);
+  EXPECT_EQ(effective.entropy().host_rate_bytes(), 4096u);
+  EXPECT_EQ(effective.entropy().host_burst_bytes(), 65536u);
+  EXPECT_TRUE(effective.entropy().allow_plaintext());
+  ASSERT_EQ(effective.server().tls_listen_size(), 1);
+}
+
+TEST(RelayConfigTest, BadEntropyPool) {
+  EXPECT_THAT(
+      ErrorOf("trust_file: t\nentropy: {max_chunk_age: 5m}"),
+      HasSubstr("entropy.max_chunk_age: must be below freshness.max_age"));
+  EXPECT_THAT(ErrorOf("trust_file: t\nfreshness: {max_age: 1m}\n"
+                      "entropy: {max_chunk_age: 2m}"),
+              HasSubstr("entropy.max_chunk_age: must be below"));
+  EXPECT_THAT(ErrorOf("trust_file: t\nentropy: {max_chunks: 100000}"),
+              HasSubstr("entropy.max_chunks: must be at most 65536"));
+  EXPECT_THAT(ErrorOf("trust_file: t\nentropy: {host_rate_bytes: 2000000000}"),
+              HasSubstr("entropy.host_rate_bytes: must be at most"));
+  EXPECT_THAT(ErrorOf("trust_file: t\nentropy: {host_burst_bytes: 2000000000}"),
+              HasSubstr("entropy.host_burst_bytes: must be at most"));
+}
+
+TEST(RelayConfigTest, BadTlsListen) {
+  // lib/config_checks.h CheckServerTls, through CheckServerConfig.
+  EXPECT_THAT(
+      ErrorOf("trust_file: t\nserver: {tls_listen: [\"0.0.0.0:7431\"]}"),
+      HasSubstr("server.tls.cert_file: required"));
+  EXPECT_THAT(ErrorOf("trust_file: t\nserver: {tls: {cert_file: c.pem, "
+                      "key_file: k.pem}}"),
+              HasSubstr("server.tls: set, but server.tls_listen is empty"));
+  EXPECT_THAT(ErrorOf("trust_file: t\nserver: {tls_listen: [\"relay\"], "
+                      "tls: {cert_file: c.pem, key_file: k.pem}}"),
+              HasSubstr("server.tls_listen[0]: 'relay' needs a port"));
+}
+
 TEST(RelayConfigTest, RejectsOtherMessageTypes) {
   hwcast::v1::ActuatorConfig other;
   EXPECT_FALSE(ValidateRelayConfig(other).ok());

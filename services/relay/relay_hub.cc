@@ -26,6 +26,22 @@ void SetIdentity(PublishAck* ack, std::string collector_id, uint64_t epoch,
   ack->set_batch_sequence(batch_sequence);
 }
 
+// Whether a batch carries entropy chunks: none, only, or mixed with other
+// readings.
+enum class EntropyContent { kNone, kOnly, kMixed };
+
+EntropyContent EntropyContentOf(const hwcast::v1::ReadingBatch& batch,
+                                int* entropy_readings) {
+  int n = 0;
+  for (const hwcast::v1::Reading& reading : batch.readings()) {
+    if (reading.value_case() == hwcast::v1::Reading::kEntropy) ++n;
+  }
+  *entropy_readings = n;
+  if (n == 0) return EntropyContent::kNone;
+  return n == batch.readings_size() ? EntropyContent::kOnly
+                                    : EntropyContent::kMixed;
+}
+
 }  // namespace
 
 RelayHub::RelayHub(Options options, const Clock* clock, BatchVerifier* verifier,
@@ -76,6 +92,57 @@ PublishAck RelayHub::Ingest(hwcast::v1::SignedBatch signed_batch,
   if (absl::Status s = verifier_->Verify(signed_batch, *parsed); !s.ok()) {
     return Reject(signed_batch, s, origin);
   }
+  int entropy_readings = 0;
+  const EntropyContent entropy = EntropyContentOf(*parsed, &entropy_readings);
+  EntropyPool* const pool = entropy_pool_.load(std::memory_order_acquire);
+  if (entropy == EntropyContent::kMixed) {
+    return Reject(
+        signed_batch,
+        Rejection(absl::StatusCode::kInvalidArgument,
+                  RejectReason::kMixedEntropy,
+                  absl::StrCat("batch mixes ", entropy_readings,
+                               " entropy chunk(s) with ",
+                               parsed->readings_size() - entropy_readings,
+                               " other reading(s); entropy chunks must be "
+                               "sent alone, one signed batch each")),
+        origin);
+  }
+  if (entropy == EntropyContent::kOnly &&
+      origin.kind != BatchOrigin::kPublish) {
+    return Reject(signed_batch,
+                  Rejection(absl::StatusCode::kPermissionDenied,
+                            RejectReason::kEntropyNotAllowed,
+                            absl::StrCat("entropy arrived by ",
+                                         BatchOriginLabel(origin.kind),
+                                         "; only a collector's Publish "
+                                         "stream may feed the entropy pool")),
+                  origin);
+  }
+  if (entropy == EntropyContent::kOnly) {
+    for (int i = 0; i < parsed->readings_size(); ++i) {
+      const hwcast::v1::EntropyChunk& chunk = parsed->readings(i).entropy();
+      if (chunk.data().empty() ||
+          chunk.verdict() != hwcast::v1::EntropyChunk::VERDICT_PASS) {
+        return Reject(
+            signed_batch,
+            Rejection(absl::StatusCode::kInvalidArgument,
+                      RejectReason::kMalformed,
+                      absl::StrCat("readings[", i, "]: entropy chunk ",
+                                   chunk.data().empty()
+                                       ? "has no data"
+                                       : "did not pass its health tests",
+                                   "; only chunks that passed are pooled")),
+            origin);
+      }
+    }
+  }
+  if (entropy == EntropyContent::kOnly && pool == nullptr) {
+    return Reject(signed_batch,
+                  Rejection(absl::StatusCode::kFailedPrecondition,
+                            RejectReason::kEntropyNotAllowed,
+                            "this relay keeps no entropy pool"),
+                  origin);
+  }
 
   PublishAck ack;
   SetIdentity(&ack, parsed->collector_id(), parsed->epoch(),
@@ -109,6 +176,16 @@ PublishAck RelayHub::Ingest(hwcast::v1::SignedBatch signed_batch,
   }
   metrics_->ClockOffset(parsed->collector_id())
       .Set(absl::ToDoubleSeconds(offset));
+
+  if (entropy == EntropyContent::kOnly) {
+    // Straight to the pool: nowhere else, so never multicast or bridged.
+    const int readings = parsed->readings_size();
+    pool->Add(std::move(signed_batch), *parsed);
+    metrics_->readings_in().Increment(readings);
+    metrics_->batches(PublishAck::RESULT_ACCEPTED).Increment();
+    ack.set_result(PublishAck::RESULT_ACCEPTED);
+    return ack;
+  }
 
   const int readings = parsed->readings_size();
   BatchPtr batch =

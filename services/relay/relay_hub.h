@@ -8,6 +8,15 @@
 //   (collector_id, epoch, batch_sequence), refusing retired epochs -> state
 //   table -> every subscriber's queue -> the AcceptListener (the multicast
 //   mesh, which decides what goes out on the LAN).
+// Entropy: a batch of entropy chunks only goes, once verified and
+// deduplicated, to the EntropyPool instead (never to the state table,
+// subscribers or the AcceptListener, so never over multicast or a bridge).
+// A batch mixing entropy with other readings is rejected (mixed_entropy), and
+// so is entropy arriving by multicast or bridge, or with no pool attached
+// (entropy_not_allowed): only a collector's Publish stream feeds the pool.
+// A chunk without data or whose verdict is not PASS is malformed.
+// These checks run before dedup, so a refused batch does not use up its
+// sequence number.
 // A bad batch is rejected with a message saying what is wrong and counted in
 // hwcast_relay_rejected_total{origin,reason}; it never affects batches
 // already accepted.
@@ -36,6 +45,7 @@
 #include "lib/clock.h"
 #include "services/relay/batch_subscriber.h"
 #include "services/relay/collector_tracker.h"
+#include "services/relay/entropy_pool.h"
 #include "services/relay/relay_metrics.h"
 #include "services/relay/state_table.h"
 
@@ -93,6 +103,10 @@ class RelayHub {
   // Set before batches flow.
   void set_accept_listener(AcceptListener* listener) { listener_ = listener; }
 
+  // `pool` (not owned; null: entropy batches are rejected) receives every
+  // accepted entropy-only batch. Set before batches flow.
+  void set_entropy_pool(EntropyPool* pool) { entropy_pool_ = pool; }
+
   // Offers `subscriber` its snapshot (snapshot = true: the distinct batches
   // holding the latest reading of each source passing `filter`), then
   // registers it for live batches.
@@ -124,6 +138,7 @@ class RelayHub {
   std::atomic<uint64_t> next_batch_id_{1};
   std::atomic<uint64_t> rejected_{0};
   std::atomic<AcceptListener*> listener_{nullptr};
+  std::atomic<EntropyPool*> entropy_pool_{nullptr};
 
   mutable absl::Mutex mu_;
   std::vector<BatchSubscriber*> subscribers_ ABSL_GUARDED_BY(mu_);

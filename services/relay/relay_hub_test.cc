@@ -301,6 +301,135 @@ TEST_F(RelayHubTest, SubscriberGetsSnapshotThenLive) {
   EXPECT_EQ(sub.offers.size(), 3u);
 }
 
+hwcast::v1::Reading EntropyChunk(uint64_t sequence, size_t bytes = 64) {
+  hwcast::v1::Reading r = Temperature("rng", "hwrng", sequence, 0);
+  r.mutable_entropy()->set_data(
+      std::string(bytes, static_cast<char>(sequence)));
+  r.mutable_entropy()->set_verdict(hwcast::v1::EntropyChunk::VERDICT_PASS);
+  r.mutable_entropy()->set_entropy_bits(4.0 * bytes);
+  return r;
+}
+
+class RelayHubEntropyTest : public RelayHubTest {
+ protected:
+  RelayHubEntropyTest() : pool_(EntropyPool::Options(), &clock_, &metrics_) {
+    clock_.Set(test_util::kT0);
+    hub_.set_entropy_pool(&pool_);
+    hub_.set_accept_listener(&listener_);
+  }
+  ~RelayHubEntropyTest() override { hub_.set_accept_listener(nullptr); }
+
+  double Rejected(BatchOrigin origin, RejectReason reason) {
+    return metrics_.rejected(origin, reason).Value();
+  }
+
+  EntropyPool pool_;
+  CapturingListener listener_;
+};
+
+TEST_F(RelayHubEntropyTest, EntropyGoesToThePoolAndNowhereElse) {
+  RecordingSubscriber sub;
+  hub_.AddSubscriber(&sub, hwcast::v1::ReadingFilter());
+  const auto signed_batch = Signed(Batch("c", 1, 1, {EntropyChunk(1)}));
+  PublishAck ack = hub_.Ingest(signed_batch, "collector");
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED) << ack.error();
+  EXPECT_EQ(ack.batch_sequence(), 1u);
+
+  ASSERT_EQ(pool_.size(), 1u);
+  EXPECT_EQ(pool_.bytes(), 64u);
+  EXPECT_EQ(metrics_.entropy_chunks_received().Value(), 1);
+  // Not in the state table, not offered to subscribers, not to the
+  // multicast mesh.
+  EXPECT_EQ(hub_.state().size(), 0u);
+  EXPECT_EQ(hub_.ListLatest(hwcast::v1::ReadingFilter()).readings_size(), 0);
+  hwcast::v1::ReadingFilter entropy_only;
+  entropy_only.add_kinds(hwcast::v1::READING_KIND_ENTROPY);
+  EXPECT_EQ(hub_.ListLatest(entropy_only).readings_size(), 0);
+  EXPECT_TRUE(sub.offers.empty());
+  EXPECT_TRUE(listener_.batches.empty());
+  // A later subscriber's snapshot has none either.
+  RecordingSubscriber late;
+  hub_.AddSubscriber(&late, hwcast::v1::ReadingFilter());
+  EXPECT_TRUE(late.offers.empty());
+
+  // Replay protection holds for entropy: a resent chunk is a duplicate and
+  // is not pooled twice.
+  EXPECT_EQ(hub_.Ingest(signed_batch, "collector").result(),
+            PublishAck::RESULT_DUPLICATE);
+  EXPECT_EQ(pool_.size(), 1u);
+  // The pooled batch is the SignedBatch as received.
+  EntropyPool::TakeResult taken = pool_.Take("h", 1);
+  ASSERT_EQ(taken.chunks.size(), 1u);
+  EXPECT_EQ(taken.chunks[0].signed_batch.SerializeAsString(),
+            signed_batch.SerializeAsString());
+
+  // Other readings still flow as before.
+  Ingest(Batch("c", 1, 2, {Temperature("h", "t", 2, 20)}));
+  EXPECT_EQ(sub.offers.size(), 1u);
+  EXPECT_EQ(listener_.batches.size(), 1u);
+  hub_.RemoveSubscriber(&sub);
+  hub_.RemoveSubscriber(&late);
+}
+
+TEST_F(RelayHubEntropyTest, RejectsBatchesMixingEntropyWithOtherReadings) {
+  PublishAck ack =
+      Ingest(Batch("c", 1, 1, {EntropyChunk(1), Temperature("h", "t", 1, 20)}));
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);
+  EXPECT_THAT(ack.error(), HasSubstr("mixes 1 entropy chunk(s) with 1 other"));
+  EXPECT_EQ(Rejected(BatchOrigin::kPublish, RejectReason::kMixedEntropy), 1);
+  EXPECT_EQ(pool_.size(), 0u);
+  EXPECT_EQ(hub_.state().size(), 0u);
+  EXPECT_TRUE(listener_.batches.empty());
+  // The refusal did not use up the sequence number.
+  EXPECT_EQ(Ingest(Batch("c", 1, 1, {EntropyChunk(1)})).result(),
+            PublishAck::RESULT_ACCEPTED);
+}
+
+TEST_F(RelayHubEntropyTest, RefusesChunksThatFailedOrAreEmpty) {
+  hwcast::v1::Reading failed = EntropyChunk(1);
+  failed.mutable_entropy()->set_verdict(hwcast::v1::EntropyChunk::VERDICT_FAIL);
+  PublishAck ack = Ingest(Batch("c", 1, 1, {failed}));
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);
+  EXPECT_THAT(ack.error(), HasSubstr("did not pass its health tests"));
+  ack = Ingest(Batch("c", 1, 2, {EntropyChunk(2, /*bytes=*/0)}));
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);
+  EXPECT_THAT(ack.error(), HasSubstr("has no data"));
+  EXPECT_EQ(Rejected(BatchOrigin::kPublish, RejectReason::kMalformed), 2);
+  EXPECT_EQ(pool_.size(), 0u);
+}
+
+TEST_F(RelayHubEntropyTest, RefusesEntropyFromMulticastAndBridges) {
+  const auto signed_batch = Signed(Batch("c", 1, 1, {EntropyChunk(1)}));
+  PublishAck ack = hub_.Ingest(
+      signed_batch, IngestOrigin{BatchOrigin::kMulticast, "10.0.0.3:7433", 1});
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);
+  EXPECT_THAT(ack.error(), HasSubstr("entropy arrived by multicast"));
+  ack = hub_.Ingest(signed_batch,
+                    IngestOrigin{BatchOrigin::kBridge, "far:7430", 1});
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);
+  EXPECT_EQ(Rejected(BatchOrigin::kMulticast, RejectReason::kEntropyNotAllowed),
+            1);
+  EXPECT_EQ(Rejected(BatchOrigin::kBridge, RejectReason::kEntropyNotAllowed),
+            1);
+  EXPECT_EQ(pool_.size(), 0u);
+  // The copies seen on the LAN did not use up the batch: its collector's
+  // own Publish still lands.
+  EXPECT_EQ(hub_.Ingest(signed_batch, "collector").result(),
+            PublishAck::RESULT_ACCEPTED);
+  EXPECT_EQ(pool_.size(), 1u);
+}
+
+TEST_F(RelayHubTest, RefusesEntropyWithoutAPool) {
+  PublishAck ack = Ingest(Batch("c", 1, 1, {EntropyChunk(1)}));
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);
+  EXPECT_THAT(ack.error(), HasSubstr("no entropy pool"));
+  EXPECT_EQ(
+      metrics_.rejected(BatchOrigin::kPublish, RejectReason::kEntropyNotAllowed)
+          .Value(),
+      1);
+  EXPECT_EQ(hub_.state().size(), 0u);
+}
+
 TEST_F(RelayHubTest, SnapshotFollowsTheFilter) {
   Ingest(Batch("c", 1, 1, {Temperature("h1", "t", 1, 20)}));
   Ingest(Batch("c", 1, 2, {Humidity("h2", "rh", 1, 40)}));

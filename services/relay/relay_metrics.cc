@@ -91,6 +91,89 @@ RelayMetrics::RelayMetrics(prometheus::Registry& registry)
                       "their own.")
                   .Register(registry)
                   .Add({});
+
+  entropy_received_ =
+      &prometheus::BuildCounter()
+           .Name("hwcast_relay_entropy_chunks_received_total")
+           .Help("Entropy chunks (entropy-only batches) taken into the pool.")
+           .Register(registry)
+           .Add({});
+  auto& entropy_dropped =
+      prometheus::BuildCounter()
+          .Name("hwcast_relay_entropy_chunks_dropped_total")
+          .Help(
+              "Entropy chunks dropped unused: full (the oldest, to make "
+              "room) or expired (older than entropy.max_chunk_age).")
+          .Register(registry);
+  entropy_full_ = &entropy_dropped.Add({{"reason", "full"}});
+  entropy_expired_ = &entropy_dropped.Add({{"reason", "expired"}});
+  entropy_pool_chunks_ = &prometheus::BuildGauge()
+                              .Name("hwcast_relay_entropy_pool_chunks")
+                              .Help("Entropy chunks waiting in the pool.")
+                              .Register(registry)
+                              .Add({});
+  entropy_pool_bytes_ = &prometheus::BuildGauge()
+                             .Name("hwcast_relay_entropy_pool_bytes")
+                             .Help("Entropy bytes waiting in the pool.")
+                             .Register(registry)
+                             .Add({});
+  auto& refused =
+      prometheus::BuildCounter()
+          .Name("hwcast_relay_entropy_draws_refused_total")
+          .Help(
+              "Entropy.Draw calls refused: plaintext (a TCP caller without "
+              "TLS), rate_limited (the host's byte budget is spent), "
+              "invalid (a bad request).")
+          .Register(registry);
+  entropy_refused_[static_cast<int>(EntropyRefusal::kPlaintext)] =
+      &refused.Add({{"reason", "plaintext"}});
+  entropy_refused_[static_cast<int>(EntropyRefusal::kRateLimited)] =
+      &refused.Add({{"reason", "rate_limited"}});
+  entropy_refused_[static_cast<int>(EntropyRefusal::kInvalid)] =
+      &refused.Add({{"reason", "invalid"}});
+  entropy_chunks_dealt_ =
+      &prometheus::BuildCounter()
+           .Name("hwcast_relay_entropy_chunks_dealt_total")
+           .Help(
+               "Entropy chunks handed to a drawing host (each chunk to one "
+               "host only).")
+           .Register(registry);
+  entropy_bytes_dealt_ = &prometheus::BuildCounter()
+                              .Name("hwcast_relay_entropy_bytes_dealt_total")
+                              .Help("Entropy bytes handed to a drawing host.")
+                              .Register(registry);
+}
+
+void RelayMetrics::EntropyDealt(const std::string& host, size_t chunks,
+                                size_t bytes) {
+  DealtSeries series;
+  {
+    absl::MutexLock lock(&entropy_mu_);
+    auto it = entropy_hosts_.find(host);
+    if (it == entropy_hosts_.end()) {
+      const std::string label =
+          entropy_hosts_.size() < kMaxEntropyHostLabels ? host : "other";
+      it = entropy_hosts_.find(label);
+      if (it == entropy_hosts_.end()) {
+        it = entropy_hosts_
+                 .emplace(
+                     label,
+                     DealtSeries{&entropy_chunks_dealt_->Add({{"host", label}}),
+                                 &entropy_bytes_dealt_->Add({{"host", label}})})
+                 .first;
+      }
+    }
+    series = it->second;
+  }
+  series.chunks->Increment(static_cast<double>(chunks));
+  series.bytes->Increment(static_cast<double>(bytes));
+}
+
+prometheus::Counter& RelayMetrics::entropy_draws_refused(
+    EntropyRefusal reason) {
+  int r = static_cast<int>(reason);
+  if (r < 0 || r >= kNumEntropyRefusals) r = 0;
+  return *entropy_refused_[r];
 }
 
 prometheus::Counter& RelayMetrics::rejected(BatchOrigin origin,
@@ -98,7 +181,7 @@ prometheus::Counter& RelayMetrics::rejected(BatchOrigin origin,
   int o = static_cast<int>(origin);
   if (o < 0 || o >= kNumBatchOrigins) o = 0;
   int r = static_cast<int>(reason);
-  if (r < 0 || r > static_cast<int>(RejectReason::kRateLimited)) r = 0;
+  if (r < 0 || r > static_cast<int>(kLastRejectReason)) r = 0;
   return *rejected_by_[o][r];
 }
 

@@ -19,14 +19,29 @@
 //   hwcast_relay_reannounce_requests_total{result="answered"|"ignored"}
 //   hwcast_relay_multicast_senders           senders with their own rate
 //                                            bucket
+//   hwcast_relay_entropy_chunks_received_total
+//       entropy chunks (entropy-only batches) taken into the pool
+//   hwcast_relay_entropy_chunks_dealt_total{host}
+//   hwcast_relay_entropy_bytes_dealt_total{host}
+//       chunks and entropy bytes handed to each drawing host (the first
+//       kMaxEntropyHostLabels hosts get a series each, later ones share
+//       host="other")
+//   hwcast_relay_entropy_chunks_dropped_total{reason="full"|"expired"}
+//   hwcast_relay_entropy_pool_chunks         chunks waiting in the pool
+//   hwcast_relay_entropy_pool_bytes          entropy bytes in them
+//   hwcast_relay_entropy_draws_refused_total{reason="plaintext"|
+//       "rate_limited"|"invalid"}
 //
 // Thread-safe (prometheus-cpp metrics are). Does not own the registry, which
 // must outlive it.
 #ifndef HWCAST_SERVICES_RELAY_RELAY_METRICS_H_
 #define HWCAST_SERVICES_RELAY_RELAY_METRICS_H_
 
+#include <cstddef>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "hwcast/v1/relay.pb.h"
 #include "lib/metrics.h"
 #include "lib/reject_reason.h"
@@ -37,6 +52,13 @@
 #include "services/relay/accepted_batch.h"
 
 namespace hwcast::relay {
+
+// Why an Entropy.Draw call was refused (label of
+// hwcast_relay_entropy_draws_refused_total).
+enum class EntropyRefusal { kPlaintext = 0, kRateLimited = 1, kInvalid = 2 };
+inline constexpr int kNumEntropyRefusals = 3;
+// Drawing hosts with a dealt_total series of their own.
+inline constexpr size_t kMaxEntropyHostLabels = 64;
 
 class RelayMetrics {
  public:
@@ -76,6 +98,15 @@ class RelayMetrics {
   prometheus::Counter& reannounce_requests_ignored() { return *ignored_; }
   prometheus::Gauge& multicast_senders() { return *senders_; }
 
+  prometheus::Counter& entropy_chunks_received() { return *entropy_received_; }
+  prometheus::Counter& entropy_dropped_full() { return *entropy_full_; }
+  prometheus::Counter& entropy_dropped_expired() { return *entropy_expired_; }
+  prometheus::Gauge& entropy_pool_chunks() { return *entropy_pool_chunks_; }
+  prometheus::Gauge& entropy_pool_bytes() { return *entropy_pool_bytes_; }
+  // Counts `chunks` chunks of `bytes` entropy bytes dealt to `host`.
+  void EntropyDealt(const std::string& host, size_t chunks, size_t bytes);
+  prometheus::Counter& entropy_draws_refused(EntropyRefusal reason);
+
  private:
   ServiceMetrics service_;
   prometheus::Counter* slow_subscriber_;
@@ -85,9 +116,9 @@ class RelayMetrics {
   prometheus::Gauge* subscribers_;
   prometheus::Gauge* sources_;
   // [origin][reason]
-  prometheus::Counter*
-      rejected_by_[kNumBatchOrigins]
-                  [static_cast<int>(RejectReason::kRateLimited) + 1] = {};
+  prometheus::Counter* rejected_by_[kNumBatchOrigins]
+                                   [static_cast<int>(kLastRejectReason) + 1] =
+                                       {};
   prometheus::Family<prometheus::Gauge>* clock_offset_;
   prometheus::Counter* sent_live_;
   prometheus::Counter* sent_reannounce_;
@@ -98,6 +129,21 @@ class RelayMetrics {
   prometheus::Counter* answered_;
   prometheus::Counter* ignored_;
   prometheus::Gauge* senders_;
+  prometheus::Counter* entropy_received_;
+  prometheus::Counter* entropy_full_;
+  prometheus::Counter* entropy_expired_;
+  prometheus::Gauge* entropy_pool_chunks_;
+  prometheus::Gauge* entropy_pool_bytes_;
+  prometheus::Counter* entropy_refused_[kNumEntropyRefusals] = {};
+  prometheus::Family<prometheus::Counter>* entropy_chunks_dealt_;
+  prometheus::Family<prometheus::Counter>* entropy_bytes_dealt_;
+  struct DealtSeries {
+    prometheus::Counter* chunks;
+    prometheus::Counter* bytes;
+  };
+  absl::Mutex entropy_mu_;
+  absl::flat_hash_map<std::string, DealtSeries> entropy_hosts_
+      ABSL_GUARDED_BY(entropy_mu_);
 };
 
 }  // namespace hwcast::relay

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/grpc_status_util.h"
 #include "lib/log.h"
+#include "services/relay/disk_view.h"
 #include "services/relay/publish_reactor.h"
 #include "services/relay/subscribe_reactor.h"
 
@@ -130,6 +131,23 @@ grpc::ServerUnaryReactor* RelayServiceImpl::ListCollectors(
     hwcast::v1::ListCollectorsResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   *response = hub_->ListCollectors();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* RelayServiceImpl::ListDisks(
+    grpc::CallbackServerContext* context,
+    const hwcast::v1::ListDisksRequest* request,
+    hwcast::v1::ListDisksResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = ValidateDiskFind(request->find()); !s.ok()) {
+    metrics_->Error("bad_request").Increment();
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  hwcast::v1::ReadingFilter inventories;
+  inventories.add_kinds(hwcast::v1::READING_KIND_DISK_INVENTORY);
+  *response = BuildDiskList(hub_->ListLatest(inventories), request->find());
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

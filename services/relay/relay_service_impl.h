@@ -6,6 +6,7 @@
 //                  subscribers
 //   ListLatest     RelayHub::ListLatest
 //   ListCollectors RelayHub::ListCollectors
+//   ListDisks      the latest DISK_INVENTORY readings through disk_view.h
 //
 // BeginShutdown() finishes every open stream (subscribers with OK,
 // publishers with UNAVAILABLE) so that GrpcServer::Shutdown() does not wait
@@ -33,7 +34,8 @@ using RelayCallbackBase = hwcast::v1::Relay::WithCallbackMethod_Publish<
     hwcast::v1::Relay::WithRawCallbackMethod_Subscribe<
         hwcast::v1::Relay::WithCallbackMethod_ListLatest<
             hwcast::v1::Relay::WithCallbackMethod_ListCollectors<
-                hwcast::v1::Relay::Service>>>>;
+                hwcast::v1::Relay::WithCallbackMethod_ListDisks<
+                    hwcast::v1::Relay::Service>>>>>;
 
 // Checks a request's filter: kinds must name a kind, hosts and source ids must
 // not be empty, and no list may hold more than kMaxFilterEntries entries.
@@ -81,6 +83,11 @@ class RelayServiceImpl final : public RelayCallbackBase {
       grpc::CallbackServerContext* context,
       const hwcast::v1::ListCollectorsRequest* request,
       hwcast::v1::ListCollectorsResponse* response) override;
+
+  grpc::ServerUnaryReactor* ListDisks(
+      grpc::CallbackServerContext* context,
+      const hwcast::v1::ListDisksRequest* request,
+      hwcast::v1::ListDisksResponse* response) override;
 
  private:
   RelayHub* const hub_;

@@ -58,14 +58,12 @@ ReadingBatch BatchOf(const SubscribeResponse& response) {
   return b;
 }
 
-hwcast::v1::Reading Entropy(const std::string& host,
-                            const std::string& source_id, uint64_t sequence,
-                            size_t bytes) {
+// A reading of about `bytes` bytes (a long label). Not an entropy chunk:
+// those never reach subscribers (they go to the entropy pool).
+hwcast::v1::Reading Bulky(const std::string& host, const std::string& source_id,
+                          uint64_t sequence, size_t bytes) {
   hwcast::v1::Reading r = Temperature(host, source_id, sequence, 0);
-  auto* e = r.mutable_entropy();
-  e->set_data(std::string(bytes, static_cast<char>(sequence)));
-  e->set_verdict(hwcast::v1::EntropyChunk::VERDICT_PASS);
-  e->set_entropy_bits(8.0 * bytes);
+  r.set_label(std::string(bytes, static_cast<char>('a' + sequence % 26)));
   return r;
 }
 
@@ -169,7 +167,7 @@ TEST_F(RelayServiceTest, PublishAcksEachBatchAndSurvivesBadOnes) {
   EXPECT_THAT(ack.error(), HasSubstr("collector_id is empty"));
 
   // 1.5 MiB: over the default 1 MiB limit, under gRPC's 4 MiB.
-  ack = send(RequestFor(Batch("c", 9, 3, {Entropy("h", "e", 3, 1536 * 1024)})));
+  ack = send(RequestFor(Batch("c", 9, 3, {Bulky("h", "e", 3, 1536 * 1024)})));
   EXPECT_EQ(ack.result(), PublishAck::RESULT_REJECTED);
   EXPECT_THAT(ack.error(), HasSubstr("max_batch_bytes"));
   EXPECT_EQ(ack.batch_sequence(), 3u);
@@ -352,7 +350,7 @@ TEST_F(RelayServiceTest, SlowSubscriberBlocksNeitherIngestNorOthers) {
   auto publisher = stub_->Publish(&pub_ctx);
   for (int i = 1; i <= kBatches; ++i) {
     std::vector<hwcast::v1::Reading> readings = {
-        Entropy("h", "big", i, 16 * 1024), Temperature("h", "t", i, i)};
+        Bulky("h", "big", i, 16 * 1024), Temperature("h", "t", i, i)};
     if (i == 1) readings.push_back(Temperature("h", "once", 1, 1));
     ASSERT_TRUE(publisher->Write(RequestFor(Batch("c", 1, i, readings))));
     PublishAck ack;
@@ -435,6 +433,61 @@ TEST_F(RelayServiceTest, ListLatestAndListCollectors) {
   EXPECT_THAT(bad.error_message(), HasSubstr("filter.hosts[0]"));
 }
 
+// Relay.ListDisks: the newest inventory of every host, over gRPC.
+TEST_F(RelayServiceTest, ListDisksAcrossHosts) {
+  Start();
+  auto inventory = [](const std::string& host, uint64_t sequence,
+                      const std::vector<std::pair<std::string, std::string>>&
+                          devices_and_uuids) {
+    hwcast::v1::Reading r = Temperature(host, "disks", sequence, 0);
+    hwcast::v1::DiskInventory* inv = r.mutable_disk_inventory();
+    for (const auto& [device, uuid] : devices_and_uuids) {
+      hwcast::v1::Disk* disk = inv->add_disks();
+      disk->set_device(device);
+      disk->set_uuid(uuid);
+      disk->set_label("data");
+      disk->set_mount_point("/srv/" + device.substr(5));
+    }
+    return r;
+  };
+  // nas's second inventory replaces its first (the disk moved to sdc1).
+  Publish({Batch("nas", 1, 1, {inventory("nas", 1, {{"/dev/sdb1", "AB-12"}})}),
+           Batch("nas", 1, 2, {inventory("nas", 2, {{"/dev/sdc1", "AB-12"}})}),
+           Batch("desk", 1, 1,
+                 {inventory("desk", 1, {{"/dev/sda1", "CD-34"}}),
+                  Temperature("desk", "cpu", 1, 40)})});
+
+  auto list = [&](const std::string& find,
+                  hwcast::v1::ListDisksResponse* response) {
+    grpc::ClientContext ctx;
+    hwcast::v1::ListDisksRequest request;
+    request.set_find(find);
+    return stub_->ListDisks(&ctx, request, response);
+  };
+  hwcast::v1::ListDisksResponse all;
+  ASSERT_TRUE(list("", &all).ok());
+  ASSERT_EQ(all.disks_size(), 2);
+  EXPECT_EQ(all.disks(0).host(), "desk");
+  EXPECT_EQ(all.disks(1).host(), "nas");
+  EXPECT_EQ(all.disks(1).collector_id(), "nas");
+  EXPECT_EQ(all.disks(1).disk().device(), "/dev/sdc1");
+  EXPECT_EQ(all.disks(1).disk().mount_point(), "/srv/sdc1");
+  EXPECT_EQ(FromProtoTime(all.disks(1).received_time()), clock_.Now());
+
+  hwcast::v1::ListDisksResponse found;
+  ASSERT_TRUE(list("ab-12", &found).ok());
+  ASSERT_EQ(found.disks_size(), 1);
+  EXPECT_EQ(found.disks(0).host(), "nas");
+  ASSERT_TRUE(list("data", &found).ok());
+  EXPECT_EQ(found.disks_size(), 2);
+  ASSERT_TRUE(list("nothing", &found).ok());
+  EXPECT_EQ(found.disks_size(), 0);
+
+  grpc::Status bad = list("a\tb", &found);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(bad.error_message(), HasSubstr("find:"));
+}
+
 TEST_F(RelayServiceTest, ShutdownFinishesOpenStreams) {
   Start();
   grpc::ClientContext sub_ctx;
@@ -480,7 +533,7 @@ TEST_F(RelayServiceTest, ShutdownDoesNotHangOnASubscriberThatNeverReads) {
   ASSERT_TRUE(WaitFor([&] { return hub_->subscriber_count() == 1; }));
   std::vector<ReadingBatch> batches;
   for (int i = 1; i <= 20; ++i) {
-    batches.push_back(Batch("c", 1, i, {Entropy("h", "big", i, 16 * 1024)}));
+    batches.push_back(Batch("c", 1, i, {Bulky("h", "big", i, 16 * 1024)}));
   }
   Publish(batches);  // the subscriber's write is now stuck in flow control
 

@@ -90,7 +90,8 @@ def stubs():
         subprocess.run(cmd, check=True, cwd=REPO)
         sys.path.insert(0, _STUB_DIR)
     mods = {}
-    for name in ["reading", "relay", "collector", "actuator", "config"]:
+    for name in ["reading", "relay", "collector", "actuator", "config",
+                 "entropy"]:
         mods[name + "_pb2"] = importlib.import_module(f"hwcast.v1.{name}_pb2")
         mods[name + "_pb2_grpc"] = importlib.import_module(f"hwcast.v1.{name}_pb2_grpc")
     mods["reflection_pb2"] = importlib.import_module("hwcast_reflection_pb2")
@@ -497,6 +498,62 @@ class Keyring:
             else:
                 f.write("collectors: []\n")
         os.replace(tmp, self.trust_path)
+
+
+# --- TLS ------------------------------------------------------------------
+
+class TestCerts:
+    """A CA and certificates it signed (made with openssl in `workdir`):
+    server.pem/server.key for "relay.test" and 127.0.0.1, and
+    client.pem/client.key. Keys are mode 0600, as hwcast requires."""
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "tls")
+        os.makedirs(self.dir, exist_ok=True)
+        d = self.dir
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+              "-nodes"]
+        with open(os.path.join(d, "server.ext"), "w") as f:
+            f.write("subjectAltName=DNS:relay.test,DNS:localhost,"
+                    "IP:127.0.0.1\n")
+        steps = [
+            ["req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem",
+             "-days", "2", "-subj", "/CN=hwcast test CA"],
+            ["req", *ec, "-keyout", "server.key", "-out", "server.csr",
+             "-subj", "/CN=relay.test"],
+            ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey",
+             "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2",
+             "-extfile", "server.ext"],
+            ["req", *ec, "-keyout", "client.key", "-out", "client.csr",
+             "-subj", "/CN=client.test"],
+            ["x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey",
+             "ca.key", "-CAcreateserial", "-out", "client.pem", "-days", "2"],
+        ]
+        for step in steps:
+            subprocess.run(["openssl", *step], cwd=d, check=True,
+                           capture_output=True)
+        for key in ("ca.key", "server.key", "client.key"):
+            os.chmod(os.path.join(d, key), 0o600)
+        self.ca = os.path.join(d, "ca.pem")
+        self.server_cert = os.path.join(d, "server.pem")
+        self.server_key = os.path.join(d, "server.key")
+        self.client_cert = os.path.join(d, "client.pem")
+        self.client_key = os.path.join(d, "client.key")
+
+    def server_tls(self):
+        """ServerConfig.tls."""
+        return {"cert_file": self.server_cert, "key_file": self.server_key}
+
+    def client_tls(self):
+        """A TlsClientConfig trusting the CA."""
+        return {"ca_file": self.ca}
+
+    def channel(self, address):
+        """A Python gRPC channel to `address` over TLS."""
+        import grpc  # pylint: disable=import-outside-toplevel
+        with open(self.ca, "rb") as f:
+            creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+        return grpc.secure_channel(address, creds)
 
 
 def udp_free_port():

@@ -41,22 +41,28 @@ class ReadmeTest(unittest.TestCase):
         self.trust = keys.trust_path
         with open(os.path.join(self.dir, "nut.pw"), "w") as f:
             f.write("secret\n")
+        self.certs = harness.TestCerts(self.dir)
 
     def localize(self, text):
         replacements = {
             "/etc/hwcast/trust.yaml": self.trust,
             "/etc/hwcast/rack1.key": self.key.key_path,
             "/etc/hwcast/nut.pw": os.path.join(self.dir, "nut.pw"),
+            "/etc/hwcast/rng-host.key": self.key.key_path,
+            "/etc/hwcast/ca.pem": self.certs.ca,
+            "/etc/hwcast/relay.pem": self.certs.server_cert,
+            "/etc/hwcast/relay.key": self.certs.server_key,
             "/var/lib/hwcast/": self.dir + "/",
         }
         for old, new in replacements.items():
             text = text.replace(old, new)
         return text
 
-    def check_config(self, daemon, heading):
+    def check_config(self, daemon, heading, block=None):
         path = os.path.join(self.dir, daemon + ".yaml")
         with open(path, "w") as f:
-            f.write(self.localize(yaml_block_after(self.readme, heading)))
+            f.write(self.localize(block or yaml_block_after(self.readme,
+                                                            heading)))
         proc = subprocess.run(
             [harness.BINARIES[daemon], "--config", path, "--check-config"],
             capture_output=True, text=True, timeout=30)
@@ -72,6 +78,26 @@ class ReadmeTest(unittest.TestCase):
 
     def test_actuator_example_is_valid(self):
         self.check_config("actuator", "### hwcast-actuator")
+
+    def test_entropy_examples_are_valid(self):
+        section = self.readme[self.readme.index("## Entropy"):
+                              self.readme.index("## Configuration reference")]
+        blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+        by_daemon = {}
+        for block in blocks:
+            first = block.splitlines()[0]
+            for daemon in ("collector", "relay", "actuator"):
+                if first.startswith(f"# {daemon}.yaml"):
+                    by_daemon[daemon] = block
+        self.assertEqual(sorted(by_daemon), ["actuator", "collector", "relay"])
+        for daemon, block in by_daemon.items():
+            if daemon == "actuator" and os.geteuid() != 0:
+                # The kernel sink checks for CAP_SYS_ADMIN at start.
+                block = block.replace(
+                    "sink: kernel",
+                    f"sink: file\n  file: {self.dir}/entropy.bin")
+            with self.subTest(daemon=daemon):
+                self.check_config(daemon, "## Entropy", block)
 
     def test_replay_examples_run(self):
         commands = re.findall(r"^build/tools/hwcastctl/hwcastctl (replay .*)$",

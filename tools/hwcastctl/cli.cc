@@ -38,6 +38,8 @@ using hwcast::v1::Reading;
 using hwcast::v1::ReadingKind;
 
 constexpr char kProgram[] = "hwcastctl";
+// `poll` without --timeout: above any sensible source timeout.
+constexpr std::chrono::seconds kPollNowDefaultTimeout{60};
 
 // ------------------------------------------------------------- parsing
 
@@ -173,11 +175,13 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
       if (absl::Status s = CheckAddress(arg, *v); !s.ok()) return s;
       options.collector = *v;
       options.collector_set = true;
+      options.collectors.push_back(*v);
     } else if (arg == "--timeout") {
       HWCAST_TAKE(v);
       absl::StatusOr<absl::Duration> d = ParseTimeout(*v);
       if (!d.ok()) return d.status();
       options.timeout = *d;
+      options.timeout_set = true;
     } else if (arg == "--kind") {
       HWCAST_TAKE(v);
       for (absl::string_view part : absl::StrSplit(*v, ',')) {
@@ -236,6 +240,19 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
       }
       options.reason = *v;
       used.push_back("--reason");
+    } else if (arg == "--bytes") {
+      HWCAST_TAKE(v);
+      if (!absl::SimpleAtoi(*v, &options.reseed_bytes) ||
+          options.reseed_bytes == 0 || options.reseed_bytes > (1u << 20)) {
+        return UsageError(absl::StrCat(
+            "--bytes: '", *v, "' is not a byte count from 1 to 1048576"));
+      }
+      used.push_back("--bytes");
+    } else if (arg == "--find") {
+      HWCAST_TAKE(v);
+      if (v->empty()) return UsageError("--find: empty UUID or label");
+      options.find = *v;
+      used.push_back("--find");
     } else if (arg == "--seed") {
       HWCAST_TAKE(v);
       if (!absl::SimpleAtoi(*v, &options.seed)) {
@@ -257,11 +274,12 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
       {"--follow", "readings"}, {"--kind", "readings"},  {"--host", "readings"},
       {"--source", "readings"}, {"--service", "health"}, {"--out", "keygen"},
       {"--comment", "keygen"},  {"--config", "replay"},  {"--trace", "replay"},
-      {"--seed", "replay"},     {"--reason", "cancel"},
+      {"--seed", "replay"},     {"--reason", "cancel"},  {"--bytes", "reseed"},
+      {"--find", "disks"},
   };
   const std::vector<std::string> commands = {
-      "readings", "collectors", "status", "collector",
-      "health",   "keygen",     "replay", "cancel"};
+      "readings", "collectors", "status", "collector", "health", "keygen",
+      "replay",   "cancel",     "reseed", "disks",     "poll",   "devices"};
   if (std::find(commands.begin(), commands.end(), options.command) ==
       commands.end()) {
     return UsageError(absl::StrCat("unknown command '", options.command, "' (",
@@ -274,7 +292,12 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
                                      "', not '", options.command, "'"));
     }
   }
-  if (options.command != "health" && !options.args.empty()) {
+  if (options.command == "poll" && options.args.size() != 1) {
+    return UsageError(
+        "poll: give exactly one SOURCE_ID (e.g. 'hwcastctl poll disks')");
+  }
+  if (options.command != "health" && options.command != "poll" &&
+      !options.args.empty()) {
     return UsageError(absl::StrCat("'", options.command,
                                    "' takes no arguments (got '",
                                    options.args[0], "')"));
@@ -290,6 +313,7 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
         "keygen: --out PREFIX is required (writes PREFIX.key and PREFIX.pub)");
   }
   for (const std::string& address : options.args) {
+    if (options.command != "health") break;
     if (absl::Status s = CheckAddress("health", address); !s.ok()) return s;
   }
   return options;
@@ -319,9 +343,28 @@ std::string UsageText() {
       "        (Actuator.Cancel): the policies in SHUTDOWN start over from\n"
       "        NORMAL. Exit 0 if cancelled, 1 if not (no countdown running,\n"
       "        the command already ran, or the call failed).\n"
+      "  reseed [--bytes N]\n"
+      "        Make the actuator draw entropy from its relays now and add\n"
+      "        it to its entropy sink (Actuator.Reseed); N defaults to the\n"
+      "        actuator's entropy.reseed_bytes. Exit 1 when no sink is\n"
+      "        configured or no relay gave any.\n"
       "  collector\n"
       "        The collector's sources, latest readings and relay links\n"
       "        (Collector.GetStatus).\n"
+      "  disks [--find UUID|LABEL]\n"
+      "        Every disk in the latest inventory of every host's disk\n"
+      "        source (Relay.ListDisks): device, UUID, label, type, size,\n"
+      "        mount point. --find: only the disk with that filesystem UUID\n"
+      "        (any case) or label; exit 1 when no host has it.\n"
+      "  devices [--collector ADDR]...\n"
+      "        Every device each collector reads (Collector.GetStatus):\n"
+      "        model, path, firmware, last value, reads, errors (with the\n"
+      "        most frequent kind) and state (ok, faulty, unplugged). Give\n"
+      "        --collector once per collector to ask several.\n"
+      "  poll SOURCE_ID\n"
+      "        Make the collector poll one source now (Collector.PollNow,\n"
+      "        e.g. 'poll disks' after plugging a disk) and print the\n"
+      "        readings, which are also published as usual.\n"
       "  health [--service NAME] [ADDR...]\n"
       "        grpc.health.v1 check of every ADDR and of every daemon given\n"
       "        with --relay/--actuator/--collector (none given: all three at\n"
@@ -344,7 +387,8 @@ std::string UsageText() {
       "  --actuator ADDR    actuator to ask (default 127.0.0.1:7431)\n"
       "  --collector ADDR   collector to ask (default 127.0.0.1:7432)\n"
       "  --timeout DUR      deadline of each call, e.g. 500ms, 5s (default "
-      "5s)\n"
+      "5s;\n"
+      "                     poll: 60s)\n"
       "  --json             print responses in protobuf's JSON mapping (with\n"
       "                     --follow: one decoded ReadingBatch per line)\n"
       "  -f, --follow       readings: stream new readings\n"
@@ -365,6 +409,8 @@ std::string UsageText() {
       "  --trace FILE       replay: the readings, CSV\n"
       "  --seed N           replay: seed of the grace jitter (default 1)\n"
       "  --reason TEXT      cancel: why (audit log and notify hook)\n"
+      "  --find UUID|LABEL  disks: only this filesystem UUID or label\n"
+      "  --bytes N          reseed: bytes of entropy to draw\n"
       "  -h, --help         show this help\n"
       "  --version          show the version\n"
       "\n"
@@ -431,6 +477,10 @@ class Runner {
     if (options_.command == "status") return Status();
     if (options_.command == "collector") return Collector();
     if (options_.command == "cancel") return Cancel();
+    if (options_.command == "reseed") return Reseed();
+    if (options_.command == "disks") return Disks();
+    if (options_.command == "poll") return Poll();
+    if (options_.command == "devices") return Devices();
     if (options_.command == "keygen") return Keygen();
     if (options_.command == "replay") {
       return RunReplay(options_.config, options_.trace, options_.seed, out_,
@@ -500,6 +550,25 @@ class Runner {
     return kExitOk;
   }
 
+  int Reseed() {
+    auto stub = hwcast::v1::Actuator::NewStub(Channel(options_.actuator));
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    hwcast::v1::ReseedRequest request;
+    request.set_bytes(options_.reseed_bytes);
+    hwcast::v1::ReseedResponse response;
+    const grpc::Status status = stub->Reseed(&context, request, &response);
+    if (!status.ok()) {
+      ReportRpcError("actuator", options_.actuator, status);
+      return kExitFailure;
+    }
+    if (options_.json) {
+      return PrintJson(response, true) ? kExitOk : kExitFailure;
+    }
+    out_ << response.message() << "\n";
+    return kExitOk;
+  }
+
   int Cancel() {
     auto stub = hwcast::v1::Actuator::NewStub(Channel(options_.actuator));
     grpc::ClientContext context;
@@ -521,6 +590,99 @@ class Runner {
            << ": not cancelled: " << response.message() << "\n";
     }
     return response.cancelled() ? kExitOk : kExitFailure;
+  }
+
+  int Disks() {
+    auto stub = hwcast::v1::Relay::NewStub(Channel(options_.relay));
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    hwcast::v1::ListDisksRequest request;
+    request.set_find(options_.find);
+    hwcast::v1::ListDisksResponse response;
+    const grpc::Status status = stub->ListDisks(&context, request, &response);
+    if (!status.ok()) {
+      ReportRpcError("relay", options_.relay, status);
+      return kExitFailure;
+    }
+    if (options_.json) {
+      if (!PrintJson(response, true)) return kExitFailure;
+    } else if (!response.disks().empty() || options_.find.empty()) {
+      out_ << FormatDisksTable(response);
+    }
+    if (!options_.find.empty() && response.disks().empty()) {
+      err_ << kProgram << ": no disk with UUID or label '" << options_.find
+           << "' in the latest inventories at relay " << options_.relay << "\n";
+      return kExitFailure;
+    }
+    return kExitOk;
+  }
+
+  int Poll() {
+    auto stub = hwcast::v1::Collector::NewStub(Channel(options_.collector));
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    // The poll itself may take up to the source's timeout: without
+    // --timeout, wait long enough for the collector's own answer.
+    if (!options_.timeout_set) {
+      context.set_deadline(std::chrono::system_clock::now() +
+                           kPollNowDefaultTimeout);
+    }
+    hwcast::v1::PollNowRequest request;
+    request.set_source_id(options_.args[0]);
+    hwcast::v1::PollNowResponse response;
+    const grpc::Status status = stub->PollNow(&context, request, &response);
+    if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
+        status.error_message() != "Deadline Exceeded") {
+      // The collector answered: its poll outlived the source's timeout.
+      err_ << kProgram << ": collector at " << options_.collector << ": "
+           << CodeName(status) << ": " << status.error_message() << "\n";
+      return kExitFailure;
+    }
+    if (!status.ok()) {
+      ReportRpcError("collector", options_.collector, status);
+      return kExitFailure;
+    }
+    if (options_.json) {
+      return PrintJson(response, true) ? kExitOk : kExitFailure;
+    }
+    out_ << FormatPollNow(response, env_.clock->Now());
+    return kExitOk;
+  }
+
+  // Collector.GetStatus of every --collector (or the default one); the
+  // devices of those that answered, exit 1 if any did not.
+  int Devices() {
+    std::vector<std::string> addresses = options_.collectors;
+    if (addresses.empty()) addresses.push_back(options_.collector);
+    std::vector<hwcast::v1::CollectorStatus> statuses;
+    bool all_ok = true;
+    for (const std::string& address : addresses) {
+      auto stub = hwcast::v1::Collector::NewStub(Channel(address));
+      grpc::ClientContext context;
+      SetDeadline(&context);
+      hwcast::v1::CollectorStatus response;
+      const grpc::Status status = stub->GetStatus(
+          &context, hwcast::v1::GetCollectorStatusRequest(), &response);
+      if (!status.ok()) {
+        ReportRpcError("collector", address, status);
+        all_ok = false;
+        continue;
+      }
+      if (options_.json) {
+        // One line per collector: who it is and its devices.
+        hwcast::v1::CollectorStatus devices;
+        devices.set_collector_id(response.collector_id());
+        devices.set_host(response.host());
+        *devices.mutable_now() = response.now();
+        *devices.mutable_devices() = response.devices();
+        if (!PrintJson(devices, false)) return kExitFailure;
+      }
+      statuses.push_back(std::move(response));
+    }
+    if (!options_.json && (all_ok || !statuses.empty())) {
+      out_ << FormatDevicesTable(statuses);
+    }
+    return all_ok ? kExitOk : kExitFailure;
   }
 
   int Collectors() {

@@ -8,10 +8,14 @@
 // addresses), keygen --out PREFIX [--comment TEXT] (a collector signing key),
 // replay --config FILE --trace FILE [--seed N] (recorded readings through the
 // actuator's policies, offline; see replay.h), cancel [--reason TEXT] (the
-// actuator's shutdown countdown).
+// actuator's shutdown countdown), reseed [--bytes N] (Actuator.Reseed:
+// entropy into the actuator's sink now), disks [--find UUID|LABEL] (every disk
+// of every host, Relay.ListDisks), poll SOURCE_ID (Collector.PollNow), devices
+// [--collector ADDR]... (every device each collector reads).
 // Exit codes: 0 success; 1 an RPC failed, a health target is not SERVING,
 // keygen could not write its files or replay could not read one, cancel
-// found nothing to cancel; 2 usage
+// found nothing to cancel, disks --find found no disk, devices could not
+// reach a collector; 2 usage
 // error (the usage text goes to stderr), or replay's config or trace is
 // invalid.
 #ifndef HWCAST_TOOLS_HWCASTCTL_CLI_H_
@@ -76,7 +80,10 @@ struct Options {
   bool relay_set = false;
   bool actuator_set = false;
   bool collector_set = false;
+  // Every --collector given, in order (`devices` asks each).
+  std::vector<std::string> collectors;
   absl::Duration timeout = absl::Seconds(5);
+  bool timeout_set = false;
   bool json = false;
   bool follow = false;
   hwcast::v1::ReadingFilter filter;
@@ -92,6 +99,10 @@ struct Options {
   uint64_t seed = 1;
   // cancel: why.
   std::string reason;
+  // reseed: bytes to draw (0: the actuator's entropy.reseed_bytes).
+  uint32_t reseed_bytes = 0;
+  // disks: a filesystem UUID or label to look for.
+  std::string find;
   bool help = false;
   bool version = false;
 };

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -130,6 +131,24 @@ class FakeRelay final : public hwcast::v1::Relay::Service {
 
   hwcast::v1::ListCollectorsResponse collectors;
 
+  // ListDisks answers `disks` narrowed like the relay does (UUID any case,
+  // label exactly) and records the request's find.
+  hwcast::v1::ListDisksResponse disks;
+  std::string last_find;
+  grpc::Status ListDisks(grpc::ServerContext*,
+                         const hwcast::v1::ListDisksRequest* request,
+                         hwcast::v1::ListDisksResponse* response) override {
+    absl::MutexLock lock(&mu_);
+    last_find = request->find();
+    for (const auto& d : disks.disks()) {
+      if (request->find().empty() || d.disk().label() == request->find() ||
+          absl::EqualsIgnoreCase(d.disk().uuid(), request->find())) {
+        *response->add_disks() = d;
+      }
+    }
+    return grpc::Status::OK;
+  }
+
   hwcast::v1::ReadingFilter last_filter() {
     absl::MutexLock lock(&mu_);
     return last_filter_;
@@ -167,6 +186,18 @@ class FakeActuator final : public hwcast::v1::Actuator::Service {
     *response = cancel_response;
     return grpc::Status::OK;
   }
+  // Reseed answers `reseed_status`, else `reseed_response`.
+  grpc::Status reseed_status = grpc::Status::OK;
+  hwcast::v1::ReseedResponse reseed_response;
+  uint32_t reseed_bytes = 12345;
+  grpc::Status Reseed(grpc::ServerContext*,
+                      const hwcast::v1::ReseedRequest* request,
+                      hwcast::v1::ReseedResponse* response) override {
+    reseed_bytes = request->bytes();
+    if (!reseed_status.ok()) return reseed_status;
+    *response = reseed_response;
+    return grpc::Status::OK;
+  }
 };
 
 class FakeCollector final : public hwcast::v1::Collector::Service {
@@ -176,6 +207,21 @@ class FakeCollector final : public hwcast::v1::Collector::Service {
                          const hwcast::v1::GetCollectorStatusRequest*,
                          hwcast::v1::CollectorStatus* response) override {
     *response = status;
+    return grpc::Status::OK;
+  }
+  // PollNow answers `polled` for source "disks", NOT_FOUND otherwise.
+  hwcast::v1::PollNowResponse polled;
+  std::string polled_source;
+  grpc::Status PollNow(grpc::ServerContext*,
+                       const hwcast::v1::PollNowRequest* request,
+                       hwcast::v1::PollNowResponse* response) override {
+    polled_source = request->source_id();
+    if (request->source_id() != "disks") {
+      return grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          "no source '" + request->source_id() + "' (sources: disks)");
+    }
+    *response = polled;
     return grpc::Status::OK;
   }
 };
@@ -537,6 +583,35 @@ TEST_F(CliTest, CancelWithNoCountdownExitsOneWithTheServersMessage) {
                                 "is running\n"));
 }
 
+TEST_F(CliTest, ReseedSendsTheBytesAndPrintsWhatWasDone) {
+  FakeActuator actuator;
+  actuator.reseed_response.set_bytes_injected(2560);
+  actuator.reseed_response.set_message(
+      "injected 2560 bytes from 1 chunk(s) into kernel (0 bits credited)");
+  Server server(&actuator);
+  Result r = RunCli({"reseed", "--actuator", server.address()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "injected 2560 bytes from 1 chunk(s) into kernel (0 bits "
+            "credited)\n");
+  EXPECT_EQ(actuator.reseed_bytes, 0u);
+  r = RunCli({"reseed", "--bytes", "5000", "--actuator", server.address()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(actuator.reseed_bytes, 5000u);
+
+  actuator.reseed_status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                        "no entropy sink is configured");
+  r = RunCli({"reseed", "--actuator", server.address()});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("FAILED_PRECONDITION: no entropy sink"));
+
+  EXPECT_EQ(RunCli({"reseed", "--bytes", "0"}).code, 2);
+  EXPECT_EQ(RunCli({"reseed", "--bytes", "lots"}).code, 2);
+  Result wrong = RunCli({"status", "--bytes", "10"});
+  EXPECT_EQ(wrong.code, 2);
+  EXPECT_THAT(wrong.err, HasSubstr("--bytes only applies to 'reseed'"));
+}
+
 TEST_F(CliTest, ReasonOnlyAppliesToCancel) {
   Result r = RunCli({"status", "--reason", "x"});
   EXPECT_EQ(r.code, 2);
@@ -578,6 +653,219 @@ TEST_F(CliTest, CollectorShowsItsStatus) {
   EXPECT_EQ(down.code, 1);
   EXPECT_THAT(down.err, StartsWith(absl::StrCat(
                             "hwcastctl: cannot reach collector at ", closed)));
+}
+
+// ------------------------------------------------------------ devices
+
+hwcast::v1::DeviceStatus MakeDevice(const std::string& source,
+                                    const std::string& model,
+                                    const std::string& path, double celsius) {
+  hwcast::v1::DeviceStatus d;
+  d.set_source_id(source);
+  d.set_model(model);
+  d.set_path(path);
+  d.set_present(true);
+  d.set_reads(12);
+  Reading* r = d.add_last_readings();
+  r->set_source_id(source);
+  r->set_quality(hwcast::v1::QUALITY_OK);
+  r->mutable_temperature()->set_celsius(celsius);
+  return d;
+}
+
+TEST_F(CliTest, DevicesOfEveryCollector) {
+  FakeCollector a;
+  a.status.set_host("rack1");
+  *a.status.add_devices() =
+      MakeDevice("ta", "Temperature@lert", "/dev/ttyUSB0", 21.5);
+  hwcast::v1::DeviceStatus faulty = MakeDevice("usb", "TEMPerGold", "1-2", 30);
+  faulty.set_firmware("TEMPerGold_V3.1");
+  faulty.set_faulty(true);
+  faulty.set_errors(7);
+  (*faulty.mutable_errors_by_kind())["io"] = 2;
+  (*faulty.mutable_errors_by_kind())["timeout"] = 5;
+  *a.status.add_devices() = faulty;
+  FakeCollector b;
+  b.status.set_host("rack2");
+  hwcast::v1::DeviceStatus gone = MakeDevice("rng", "ChaosKey", "3-1", 0);
+  gone.clear_last_readings();
+  gone.set_present(false);
+  gone.set_faulty(true);
+  *b.status.add_devices() = gone;
+  Server server_a(&a);
+  Server server_b(&b);
+
+  Result r = RunCli({"devices", "--collector", server_a.address(),
+                     "--collector", server_b.address()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  const std::vector<std::string> lines = absl::StrSplit(r.out, '\n');
+  ASSERT_GE(lines.size(), 4u) << r.out;
+  EXPECT_THAT(lines[0], StartsWith("HOST   SOURCE  MODEL"));
+  EXPECT_THAT(lines[0], HasSubstr("FIRMWARE"));
+  EXPECT_THAT(lines[1], StartsWith("rack1  ta      Temperature@lert"));
+  EXPECT_THAT(lines[1], HasSubstr("/dev/ttyUSB0"));
+  EXPECT_THAT(lines[1], HasSubstr("21.50 °C"));
+  EXPECT_THAT(lines[1], ::testing::EndsWith("ok"));
+  EXPECT_THAT(lines[2], HasSubstr("TEMPerGold_V3.1"));
+  EXPECT_THAT(lines[2], HasSubstr("7 (timeout)"));
+  EXPECT_THAT(lines[2], ::testing::EndsWith("faulty"));
+  EXPECT_THAT(lines[3], StartsWith("rack2  rng"));
+  EXPECT_THAT(lines[3], ::testing::EndsWith("unplugged"));
+
+  // One unreachable collector: the others are still shown, exit 1.
+  const std::string closed = ClosedAddress();
+  Result partial = RunCli(
+      {"devices", "--collector", closed, "--collector", server_b.address()});
+  EXPECT_EQ(partial.code, 1);
+  EXPECT_THAT(partial.err,
+              StartsWith(absl::StrCat("hwcastctl: cannot reach collector at ",
+                                      closed)));
+  EXPECT_THAT(partial.out, HasSubstr("ChaosKey"));
+
+  Result json =
+      RunCli({"devices", "--json", "--collector", server_b.address()});
+  EXPECT_EQ(json.code, 0) << json.err;
+  hwcast::v1::CollectorStatus parsed;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(json.out, &parsed).ok())
+      << json.out;
+  EXPECT_EQ(parsed.host(), "rack2");
+  ASSERT_EQ(parsed.devices_size(), 1);
+  EXPECT_EQ(parsed.devices(0).model(), "ChaosKey");
+}
+
+TEST_F(CliTest, DevicesWithoutDevicesSaysSo) {
+  FakeCollector empty;
+  Server server(&empty);
+  Result r = RunCli({"devices", "--collector", server.address()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "no devices\n");
+  Result extra = RunCli({"devices", "x"});
+  EXPECT_EQ(extra.code, 2);
+}
+
+// -------------------------------------------------------- disks, poll
+
+hwcast::v1::Disk MakeDisk(const std::string& device, const std::string& uuid,
+                          const std::string& label, const std::string& type,
+                          uint64_t size, const std::string& mount) {
+  hwcast::v1::Disk disk;
+  disk.set_device(device);
+  disk.set_uuid(uuid);
+  disk.set_label(label);
+  disk.set_filesystem_type(type);
+  disk.set_size_bytes(size);
+  disk.set_mount_point(mount);
+  return disk;
+}
+
+void AddDisk(FakeRelay& relay, const std::string& host,
+             const hwcast::v1::Disk& disk) {
+  hwcast::v1::DiskLocation* location = relay.disks.add_disks();
+  location->set_host(host);
+  location->set_collector_id(host);
+  location->set_source_id("disks");
+  *location->mutable_disk() = disk;
+}
+
+TEST_F(CliTest, DisksTableOfEveryHost) {
+  FakeRelay relay;
+  AddDisk(
+      relay, "desk",
+      MakeDisk("/dev/sdb1", "1234-ABCD", "CAMERA", "vfat", 32ull << 30, ""));
+  AddDisk(relay, "nas",
+          MakeDisk("/dev/sda1", "3e6a1f52-9c1d-4b7a-8f0e-0123456789ab",
+                   "backup", "ext4", 4ull << 40, "/srv/my backup"));
+  Server server(&relay);
+  Result r = RunCli({"disks", "--relay", server.address()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(
+      Lines(r.out),
+      ElementsAre("HOST  DEVICE     UUID                                  "
+                  "LABEL   TYPE  SIZE     MOUNTED AT",
+                  "desk  /dev/sdb1  1234-ABCD                             "
+                  "CAMERA  vfat  32 GiB   -",
+                  "nas   /dev/sda1  3e6a1f52-9c1d-4b7a-8f0e-0123456789ab  "
+                  "backup  ext4  4.0 TiB  /srv/my backup"));
+  EXPECT_EQ(relay.last_find, "");
+}
+
+TEST_F(CliTest, DisksFindByUuidOrLabel) {
+  FakeRelay relay;
+  AddDisk(relay, "nas",
+          MakeDisk("/dev/sda1", "3e6a1f52-9c1d-4b7a-8f0e-0123456789ab",
+                   "backup", "ext4", 1 << 20, "/srv/backup"));
+  Server server(&relay);
+  Result r = RunCli({"disks", "--find", "3E6A1F52-9C1D-4B7A-8F0E-0123456789AB",
+                     "--relay", server.address()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(relay.last_find, "3E6A1F52-9C1D-4B7A-8F0E-0123456789AB");
+  ASSERT_EQ(Lines(r.out).size(), 2u);
+  EXPECT_THAT(Lines(r.out)[1], AllOf(StartsWith("nas   /dev/sda1"),
+                                     HasSubstr("1.0 MiB  /srv/backup")));
+
+  Result json =
+      RunCli({"disks", "--json", "--find=backup", "--relay", server.address()});
+  EXPECT_EQ(json.code, 0) << json.err;
+  hwcast::v1::ListDisksResponse parsed;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(json.out, &parsed).ok());
+  ASSERT_EQ(parsed.disks_size(), 1);
+  EXPECT_EQ(parsed.disks(0).disk().mount_point(), "/srv/backup");
+}
+
+TEST_F(CliTest, DisksFindNothingExits1WithAClearMessage) {
+  FakeRelay relay;
+  AddDisk(relay, "nas", MakeDisk("/dev/sda1", "AB-12", "x", "ext4", 1, ""));
+  Server server(&relay);
+  Result r =
+      RunCli({"disks", "--find", "lost-disk", "--relay", server.address()});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, absl::StrCat("hwcastctl: no disk with UUID or label "
+                                "'lost-disk' in the latest inventories at "
+                                "relay ",
+                                server.address(), "\n"));
+  // Without --find an empty fleet is not an error.
+  FakeRelay empty;
+  Server empty_server(&empty);
+  Result none = RunCli({"disks", "--relay", empty_server.address()});
+  EXPECT_EQ(none.code, 0);
+  EXPECT_EQ(none.out, "no disks\n");
+}
+
+TEST_F(CliTest, PollAsksTheCollectorToPollNow) {
+  FakeCollector collector;
+  Reading* reading = collector.polled.add_readings();
+  reading->set_source_id("disks");
+  reading->set_host("nas");
+  reading->set_quality(hwcast::v1::QUALITY_OK);
+  *reading->mutable_observed_time() = ToProtoTime(kNow);
+  *reading->mutable_disk_inventory()->add_disks() =
+      MakeDisk("/dev/sdc1", "C0-FF", "STICK", "vfat", 2048, "/media/stick");
+  Server server(&collector);
+  Result r = RunCli({"poll", "disks", "--collector", server.address()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(collector.polled_source, "disks");
+  EXPECT_THAT(r.out, HasSubstr("disks   nas   disk_inventory  1 disks"));
+  EXPECT_THAT(r.out, HasSubstr("nas   /dev/sdc1  C0-FF  STICK  vfat  2.0 KiB  "
+                               "/media/stick"));
+
+  Result missing = RunCli({"poll", "nope", "--collector", server.address()});
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_THAT(missing.err, HasSubstr("NOT_FOUND: no source 'nope'"));
+}
+
+TEST_F(CliTest, DisksAndPollUsageErrors) {
+  Result no_source = RunCli({"poll"});
+  EXPECT_EQ(no_source.code, 2);
+  EXPECT_THAT(no_source.err, HasSubstr("poll: give exactly one SOURCE_ID"));
+  EXPECT_EQ(RunCli({"poll", "a", "b"}).code, 2);
+  Result find = RunCli({"readings", "--find", "x"});
+  EXPECT_EQ(find.code, 2);
+  EXPECT_THAT(find.err, HasSubstr("--find only applies to 'disks'"));
+  EXPECT_EQ(RunCli({"disks", "extra"}).code, 2);
+  EXPECT_EQ(RunCli({"disks", "--find="}).code, 2);
 }
 
 // ------------------------------------------------------------- health

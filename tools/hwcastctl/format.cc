@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "lib/reading_util.h"
@@ -193,6 +195,56 @@ std::string FormatCollectorsTable(
   return table.Render();
 }
 
+std::string FormatBytes(uint64_t bytes) {
+  if (bytes == 0) return "-";
+  if (bytes < 1024) return absl::StrCat(bytes, " B");
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB",
+                                           "TiB", "PiB", "EiB"};
+  double value = static_cast<double>(bytes) / 1024;
+  size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
+    value /= 1024;
+    ++unit;
+  }
+  // 9.95 and up would round to "10.0": printed without a decimal instead.
+  return value < 9.95 ? absl::StrFormat("%.1f %s", value, kUnits[unit])
+                      : absl::StrFormat("%.0f %s", value, kUnits[unit]);
+}
+
+std::string FormatDisksTable(const hwcast::v1::ListDisksResponse& response) {
+  if (response.disks().empty()) return "no disks\n";
+  Table table(
+      {"HOST", "DEVICE", "UUID", "LABEL", "TYPE", "SIZE", "MOUNTED AT"});
+  for (const hwcast::v1::DiskLocation& location : response.disks()) {
+    const hwcast::v1::Disk& disk = location.disk();
+    table.AddRow({location.host(), disk.device(), OrDash(disk.uuid()),
+                  OrDash(OneLine(disk.label())), OrDash(disk.filesystem_type()),
+                  FormatBytes(disk.size_bytes()),
+                  OrDash(OneLine(disk.mount_point()))});
+  }
+  return table.Render();
+}
+
+std::string FormatPollNow(const hwcast::v1::PollNowResponse& response,
+                          absl::Time now) {
+  hwcast::v1::ListLatestResponse latest;
+  hwcast::v1::ListDisksResponse disks;
+  for (const Reading& reading : response.readings()) {
+    *latest.add_readings()->mutable_reading() = reading;
+    for (const hwcast::v1::Disk& disk : reading.disk_inventory().disks()) {
+      hwcast::v1::DiskLocation* location = disks.add_disks();
+      location->set_host(reading.host());
+      location->set_source_id(reading.source_id());
+      *location->mutable_disk() = disk;
+    }
+  }
+  std::string out = FormatLatestTable(latest, now);
+  if (!disks.disks().empty()) {
+    absl::StrAppend(&out, "\n", FormatDisksTable(disks));
+  }
+  return out;
+}
+
 std::string FormatFollowLine(const Reading& reading,
                              const hwcast::v1::ReadingBatch& batch) {
   const std::string time =
@@ -330,6 +382,41 @@ std::string FormatActuatorStatus(const hwcast::v1::ActuatorStatus& status) {
   if (!actions.last_error().empty()) {
     absl::StrAppend(&out, "last error: ", OneLine(actions.last_error()), "\n");
   }
+  if (status.has_entropy()) {
+    const hwcast::v1::EntropySinkStatus& entropy = status.entropy();
+    absl::StrAppend(&out, "\nENTROPY\n", "sink: ", OrDash(entropy.sink()), "\n",
+                    "received: ", entropy.chunks_received(), " chunk(s), ",
+                    entropy.bytes_received(), " bytes\n",
+                    "injected: ", entropy.bytes_injected(), " bytes, ",
+                    entropy.bits_credited(), " bits credited\n");
+    std::string last = "never";
+    if (entropy.has_last_reseed_time()) {
+      const absl::Time at = FromProtoTime(entropy.last_reseed_time());
+      last = FormatTimestamp(at);
+      if (status.has_now()) {
+        absl::StrAppend(&last, " (",
+                        FormatAge(FromProtoTime(status.now()) - at), " ago)");
+      }
+    }
+    absl::StrAppend(&out, "last reseed: ", last, "\n", "fill watermark: ",
+                    entropy.watermark_active()
+                        ? "active"
+                        : "off (not set, or kernel >= 5.18: periodic only)",
+                    "\n");
+    std::vector<std::pair<std::string, uint64_t>> rejected(
+        entropy.rejected().begin(), entropy.rejected().end());
+    std::sort(rejected.begin(), rejected.end());
+    std::vector<std::string> parts;
+    for (const auto& [reason, count] : rejected) {
+      parts.push_back(absl::StrCat(reason, " ", count));
+    }
+    absl::StrAppend(&out, "rejected: ",
+                    parts.empty() ? "none" : absl::StrJoin(parts, ", "), "\n");
+    if (!entropy.last_error().empty()) {
+      absl::StrAppend(&out, "last error: ", OneLine(entropy.last_error()),
+                      "\n");
+    }
+  }
   return out;
 }
 
@@ -384,6 +471,42 @@ std::string FormatCollectorStatus(const hwcast::v1::CollectorStatus& status) {
     absl::StrAppend(&out, relays.Render());
   }
   return out;
+}
+
+std::string FormatDevicesTable(
+    const std::vector<hwcast::v1::CollectorStatus>& statuses) {
+  Table table({"HOST", "SOURCE", "MODEL", "PATH", "FIRMWARE", "LAST VALUE",
+               "READS", "ERRORS", "STATE"});
+  for (const hwcast::v1::CollectorStatus& status : statuses) {
+    for (const hwcast::v1::DeviceStatus& d : status.devices()) {
+      std::vector<std::string> values;
+      for (const Reading& r : d.last_readings()) {
+        if (r.value_case() != Reading::VALUE_NOT_SET) {
+          values.push_back(OneLine(FormatValue(r)));
+        }
+      }
+      std::string errors = absl::StrCat(d.errors());
+      std::string top_kind;
+      uint64_t top_count = 0;
+      for (const auto& [kind, count] : d.errors_by_kind()) {
+        // Most frequent; ties go to the alphabetically first kind.
+        if (count > top_count ||
+            (count == top_count && count > 0 && kind < top_kind)) {
+          top_kind = kind;
+          top_count = count;
+        }
+      }
+      if (!top_kind.empty()) absl::StrAppend(&errors, " (", top_kind, ")");
+      const char* state =
+          !d.present() ? "unplugged" : (d.faulty() ? "faulty" : "ok");
+      table.AddRow({OrDash(status.host()), OrDash(d.source_id()),
+                    OrDash(d.model()), OrDash(d.path()),
+                    OrDash(OneLine(d.firmware())),
+                    OrDash(absl::StrJoin(values, ", ")),
+                    absl::StrCat(d.reads()), errors, state});
+    }
+  }
+  return table.empty() ? "no devices\n" : table.Render();
 }
 
 }  // namespace hwcast::hwcastctl

@@ -85,6 +85,21 @@ std::string FormatCollectorsTable(
 std::string FormatFollowLine(const hwcast::v1::Reading& reading,
                              const hwcast::v1::ReadingBatch& batch);
 
+// A byte count in IEC units with one decimal below 10 and none above:
+// "512 B", "4.0 KiB", "8.0 MiB", "466 GiB", "1.8 TiB"; "-" for 0.
+std::string FormatBytes(uint64_t bytes);
+
+// Relay.ListDisks as a table: HOST, DEVICE, UUID, LABEL, TYPE, SIZE,
+// MOUNTED AT (empty values as "-"), in the relay's order (host, source,
+// device). "no disks\n" when empty.
+std::string FormatDisksTable(const hwcast::v1::ListDisksResponse& response);
+
+// Collector.PollNow's readings: the readings table (as FormatLatestTable,
+// aged against `now`), then, for disk inventories among them, the disks
+// table. "no readings\n" when empty.
+std::string FormatPollNow(const hwcast::v1::PollNowResponse& response,
+                          absl::Time now);
+
 // Actuator status: header line, then RELAYS and SOURCES tables; POLICIES:
 // a table of NAME, STATE, FOR (time in the state, from `since` to
 // status.now), SHUTDOWN IN (PRE_FAIL only) and REASON, then for each policy
@@ -96,6 +111,15 @@ std::string FormatActuatorStatus(const hwcast::v1::ActuatorStatus& status);
 // Collector status: header line, then SOURCES, READINGS (the latest reading
 // of each source, aged against status.now) and RELAYS tables.
 std::string FormatCollectorStatus(const hwcast::v1::CollectorStatus& status);
+
+// `hwcastctl devices`: every device of every collector status (in the
+// order given, devices in each collector's order) as a table: HOST, SOURCE,
+// MODEL, PATH, FIRMWARE, LAST VALUE (the device's last readings' values,
+// ", "-separated), READS, ERRORS ("0", or "7 (no_reply)" with the most
+// frequent error kind), STATE ("ok", "faulty", "unplugged" when not
+// present). Empty fields are "-". "no devices\n" when there are none.
+std::string FormatDevicesTable(
+    const std::vector<hwcast::v1::CollectorStatus>& statuses);
 
 }  // namespace hwcast::hwcastctl
 

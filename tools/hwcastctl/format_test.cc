@@ -318,5 +318,99 @@ TEST(FormatCollectorStatusTest, ShowsSourcesReadingsAndRelays) {
                               "      0           0         -\n"));
 }
 
+TEST(FormatTest, Bytes) {
+  EXPECT_EQ(FormatBytes(0), "-");
+  EXPECT_EQ(FormatBytes(512), "512 B");
+  EXPECT_EQ(FormatBytes(1024), "1.0 KiB");
+  EXPECT_EQ(FormatBytes(8u << 20), "8.0 MiB");
+  EXPECT_EQ(FormatBytes(500107862016ull), "466 GiB");
+  EXPECT_EQ(FormatBytes(2000398934016ull), "1.8 TiB");
+  EXPECT_EQ(FormatBytes((10ull << 30) - 1), "10 GiB");
+}
+
+TEST(FormatTest, DisksTable) {
+  EXPECT_EQ(FormatDisksTable({}), "no disks\n");
+  hwcast::v1::ListDisksResponse response;
+  hwcast::v1::DiskLocation* d = response.add_disks();
+  d->set_host("nas");
+  d->mutable_disk()->set_device("/dev/sda");
+  hwcast::v1::DiskLocation* e = response.add_disks();
+  e->set_host("nas");
+  e->mutable_disk()->set_device("/dev/sda1");
+  e->mutable_disk()->set_uuid("AB-12");
+  e->mutable_disk()->set_label("two\nlines");
+  e->mutable_disk()->set_filesystem_type("vfat");
+  e->mutable_disk()->set_size_bytes(4096);
+  e->mutable_disk()->set_mount_point("/mnt/a b");
+  EXPECT_EQ(FormatDisksTable(response),
+            "HOST  DEVICE     UUID   LABEL      TYPE  SIZE     MOUNTED AT\n"
+            "nas   /dev/sda   -      -          -     -        -\n"
+            "nas   /dev/sda1  AB-12  two lines  vfat  4.0 KiB  /mnt/a b\n");
+}
+
+TEST(FormatTest, DevicesTable) {
+  EXPECT_EQ(FormatDevicesTable({}), "no devices\n");
+  hwcast::v1::CollectorStatus status;
+  status.set_host("rack1");
+  hwcast::v1::DeviceStatus* usb = status.add_devices();
+  usb->set_source_id("usb");
+  usb->set_model("TEMPerX");
+  usb->set_path("1-2");
+  usb->set_firmware("TEMPerX_V3.1");
+  usb->set_present(true);
+  usb->set_reads(40);
+  usb->set_errors(4);
+  // A tie: the alphabetically first kind is shown.
+  (*usb->mutable_errors_by_kind())["timeout"] = 2;
+  (*usb->mutable_errors_by_kind())["io"] = 2;
+  hwcast::v1::Reading* t = usb->add_last_readings();
+  t->set_quality(hwcast::v1::QUALITY_OK);
+  t->mutable_temperature()->set_celsius(21.5);
+  hwcast::v1::Reading* h = usb->add_last_readings();
+  h->set_quality(hwcast::v1::QUALITY_OK);
+  h->mutable_humidity()->set_relative_percent(40);
+  hwcast::v1::DeviceStatus* ta = status.add_devices();
+  ta->set_source_id("ta");
+  ta->set_model("Temperature@lert");
+  ta->set_path("/dev/ttyUSB0");
+  ta->set_faulty(true);
+  EXPECT_EQ(FormatDevicesTable({status}),
+            "HOST   SOURCE  MODEL             PATH          FIRMWARE      "
+            "LAST VALUE          READS  ERRORS  STATE\n"
+            "rack1  usb     TEMPerX           1-2           TEMPerX_V3.1  "
+            "21.50 °C, 40.0 %RH  40     4 (io)  ok\n"
+            "rack1  ta      Temperature@lert  /dev/ttyUSB0  -             "
+            "-                   0      0       unplugged\n");
+}
+
+TEST(FormatActuatorStatusTest, EntropyBlockOnlyWithASink) {
+  hwcast::v1::ActuatorStatus status;
+  status.set_host("node1");
+  *status.mutable_now() = ToProtoTime(absl::FromUnixSeconds(1'700'000'100));
+  EXPECT_THAT(FormatActuatorStatus(status),
+              ::testing::Not(::testing::HasSubstr("ENTROPY")));
+  hwcast::v1::EntropySinkStatus& e = *status.mutable_entropy();
+  e.set_sink("kernel");
+  e.set_chunks_received(3);
+  e.set_bytes_received(7500);
+  e.set_bytes_injected(5120);
+  e.set_bits_credited(0);
+  (*e.mutable_rejected())["rct"] = 1;
+  (*e.mutable_rejected())["duplicate"] = 2;
+  *e.mutable_last_reseed_time() =
+      ToProtoTime(absl::FromUnixSeconds(1'700'000'040));
+  e.set_last_error("chunk from unix:/r refused: ...");
+  const std::string out = FormatActuatorStatus(status);
+  EXPECT_THAT(out, ::testing::HasSubstr("\nENTROPY\nsink: kernel\n"
+                                        "received: 3 chunk(s), 7500 bytes\n"
+                                        "injected: 5120 bytes, 0 bits "
+                                        "credited\n"));
+  EXPECT_THAT(out, ::testing::HasSubstr(
+                       "last reseed: 2023-11-14T22:14:00.000Z (1m00s ago)\n"));
+  EXPECT_THAT(out, ::testing::HasSubstr("fill watermark: off"));
+  EXPECT_THAT(out, ::testing::HasSubstr("rejected: duplicate 2, rct 1\n"));
+  EXPECT_THAT(out, ::testing::HasSubstr("last error: chunk from unix:/r"));
+}
+
 }  // namespace
 }  // namespace hwcast::hwcastctl

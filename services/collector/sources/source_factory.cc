@@ -1,12 +1,23 @@
 #include "services/collector/sources/source_factory.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "lib/clock_impl.h"
+#include "lib/time_util.h"
+#include "services/collector/sources/disk_source.h"
+#include "services/collector/sources/entropy_source.h"
 #include "services/collector/sources/exec_source.h"
 #include "services/collector/sources/file_source.h"
 #include "services/collector/sources/hwmon_source.h"
+#include "services/collector/sources/hwrng_device.h"
 #include "services/collector/sources/nut_source.h"
 #include "services/collector/sources/power_node_source.h"
+#include "services/collector/sources/temperature_alert_source.h"
+#include "services/collector/sources/usb_temper_source.h"
+#include "services/collector/usb/chaoskey_device.h"
+#include "services/collector/usb/libusb_transport.h"
 
 namespace hwcast::collector {
 namespace {
@@ -84,12 +95,127 @@ absl::StatusOr<std::unique_ptr<Source>> MakeSource(
       options.label = exec.label();
       return std::make_unique<ExecSource>(std::move(options));
     }
+    case hwcast::v1::SourceConfig::kTemperatureAlert: {
+      const hwcast::v1::TemperatureAlertSourceConfig& ta =
+          source.temperature_alert();
+      TemperatureAlertSourceOptions options;
+      if (!source.id().empty()) options.id = source.id();
+      options.device = ta.device();
+      if (options.device.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "source '", source.id(), "': temperature_alert.device is empty"));
+      }
+      if (ta.has_reply_timeout()) {
+        options.reply_timeout = absl::Seconds(ta.reply_timeout().seconds()) +
+                                absl::Nanoseconds(ta.reply_timeout().nanos());
+      }
+      options.scale = ta.has_scale() ? ta.scale() : 1.0;
+      options.offset = ta.offset();
+      options.label = ta.label();
+      return std::make_unique<TemperatureAlertSource>(std::move(options));
+    }
+    case hwcast::v1::SourceConfig::kHwrng: {
+      HwrngDeviceOptions options;
+      options.source_id = source.id().empty() ? "hwrng" : source.id();
+      if (!source.hwrng().path().empty()) options.path = source.hwrng().path();
+      if (absl::Status refused = CheckNotKernelCsprng(options.path);
+          !refused.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "source '", options.source_id, "': ", refused.message()));
+      }
+      // Reads give up before the runner's poll timeout does.
+      options.read_timeout = OwnTimeout(source);
+      return MakeEntropySource(source, source.hwrng().entropy(),
+                               std::make_unique<HwrngDevice>(options));
+    }
+    case hwcast::v1::SourceConfig::kDisks: {
+      const hwcast::v1::DiskSourceConfig& disks = source.disks();
+      DiskSourceOptions options;
+      if (!source.id().empty()) options.id = source.id();
+      if (!disks.sys_block().empty()) options.sys_block = disks.sys_block();
+      if (!disks.dev_dir().empty()) options.dev_dir = disks.dev_dir();
+      if (!disks.mountinfo().empty()) options.mountinfo = disks.mountinfo();
+      options.devices.assign(disks.devices().begin(), disks.devices().end());
+      if (!disks.exclude().empty()) {
+        options.exclude.assign(disks.exclude().begin(), disks.exclude().end());
+      }
+      // Hung probes are abandoned before the runner gives up on the poll.
+      options.probe_timeout =
+          disks.has_probe_timeout()
+              ? absl::Seconds(disks.probe_timeout().seconds()) +
+                    absl::Nanoseconds(disks.probe_timeout().nanos())
+              : std::min(kDefaultProbeTimeout, OwnTimeout(source));
+      return std::make_unique<DiskSource>(std::move(options));
+    }
+    case hwcast::v1::SourceConfig::kUsbTemper: {
+      const hwcast::v1::UsbTemperSourceConfig& temper = source.usb_temper();
+      UsbTemperSourceOptions options;
+      if (!source.id().empty()) options.id = source.id();
+      options.ports.assign(temper.ports().begin(), temper.ports().end());
+      options.serials.assign(temper.serials().begin(), temper.serials().end());
+      for (const hwcast::v1::PortCalibration& c : temper.calibration()) {
+        options.calibration[c.port()] = {
+            .scale = c.has_scale() ? c.scale() : 1.0, .offset = c.offset()};
+      }
+      if (temper.has_rescan_interval()) {
+        options.rescan_interval = FromProtoDuration(temper.rescan_interval());
+      }
+      if (temper.max_failures() > 0) {
+        options.max_failures = static_cast<int>(temper.max_failures());
+      }
+      if (temper.has_retry_after()) {
+        options.retry_after = FromProtoDuration(temper.retry_after());
+      }
+      if (temper.has_transfer_timeout()) {
+        options.transfer_timeout = FromProtoDuration(temper.transfer_timeout());
+      }
+      options.poll_budget = OwnTimeout(source);
+      options.clock = RealClock::Get();
+      absl::StatusOr<std::unique_ptr<usb::LibusbTransport>> transport =
+          usb::LibusbTransport::Create();
+      if (!transport.ok()) {
+        return absl::Status(transport.status().code(),
+                            absl::StrCat("source '", options.id,
+                                         "': ", transport.status().message()));
+      }
+      return std::make_unique<UsbTemperSource>(
+          std::move(options),
+          std::shared_ptr<usb::UsbTransport>(*std::move(transport)));
+    }
+    case hwcast::v1::SourceConfig::kChaoskey: {
+      const hwcast::v1::ChaosKeySourceConfig& chaoskey = source.chaoskey();
+      usb::ChaosKeyOptions options;
+      options.source_id = source.id().empty() ? "chaoskey" : source.id();
+      options.port = chaoskey.port();
+      options.serial = chaoskey.serial();
+      options.endpoint =
+          chaoskey.endpoint() == hwcast::v1::ChaosKeySourceConfig::ENDPOINT_RAW
+              ? usb::kChaosKeyRawEndpoint
+              : usb::kChaosKeyCookedEndpoint;
+      if (chaoskey.has_transfer_timeout()) {
+        options.transfer_timeout =
+            FromProtoDuration(chaoskey.transfer_timeout());
+      }
+      absl::StatusOr<std::unique_ptr<usb::LibusbTransport>> transport =
+          usb::LibusbTransport::Create();
+      if (!transport.ok()) {
+        return absl::Status(transport.status().code(),
+                            absl::StrCat("source '", options.source_id,
+                                         "': ", transport.status().message()));
+      }
+      return MakeEntropySource(
+          source, chaoskey.entropy(),
+          std::make_unique<usb::ChaosKeyDevice>(
+              std::move(options),
+              std::shared_ptr<usb::UsbTransport>(*std::move(transport))));
+    }
     case hwcast::v1::SourceConfig::KIND_NOT_SET:
       break;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("source '", source.id(),
-                   "': no kind (hwmon, file, power_node, nut or exec) set"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "source '", source.id(),
+      "': no kind (hwmon, file, power_node, nut, exec, usb_temper, "
+      "temperature_alert, disks, hwrng or chaoskey) set"));
 }
 
 }  // namespace hwcast::collector

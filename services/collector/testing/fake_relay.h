@@ -100,10 +100,17 @@ class FakeRelay final : public hwcast::v1::Relay::Service {
 // A gRPC server on 127.0.0.1 serving one FakeRelay. Port 0 picks a free port.
 class FakeRelayServer {
  public:
-  explicit FakeRelayServer(int port = 0) {
+  // `credentials`: null for plaintext (e.g. grpc::SslServerCredentials for
+  // a TLS relay).
+  explicit FakeRelayServer(
+      int port = 0,
+      std::shared_ptr<grpc::ServerCredentials> credentials = nullptr) {
     grpc::ServerBuilder builder;
     builder.AddListeningPort(absl::StrCat("127.0.0.1:", port),
-                             grpc::InsecureServerCredentials(), &port_);
+                             credentials != nullptr
+                                 ? credentials
+                                 : grpc::InsecureServerCredentials(),
+                             &port_);
     builder.RegisterService(&relay_);
     server_ = builder.BuildAndStart();
     EXPECT_NE(server_, nullptr);

@@ -1,0 +1,113 @@
+// Test certificates for TLS tests, made with openssl (Debian's openssl
+// package): a CA, a server certificate for "relay.test", "localhost" and
+// 127.0.0.1, and a client certificate, all signed by the CA. Keys are mode
+// 0600, as hwcast requires.
+//
+// Test-only. Thread-compatible.
+#ifndef HWCAST_LIB_TLS_TEST_UTIL_H_
+#define HWCAST_LIB_TLS_TEST_UTIL_H_
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "hwcast/v1/config.pb.h"
+#include "lib/subprocess.h"
+
+namespace hwcast::tls_test {
+
+struct TestCerts {
+  std::string ca;  // ca.pem
+  std::string server_cert;
+  std::string server_key;
+  std::string client_cert;
+  std::string client_key;
+
+  hwcast::v1::TlsServerConfig ServerTls() const {
+    hwcast::v1::TlsServerConfig tls;
+    tls.set_cert_file(server_cert);
+    tls.set_key_file(server_key);
+    return tls;
+  }
+  // Trusts the CA; no client certificate.
+  hwcast::v1::TlsClientConfig ClientTls() const {
+    hwcast::v1::TlsClientConfig tls;
+    tls.set_ca_file(ca);
+    return tls;
+  }
+};
+
+// Writes the files into `dir` (which must exist). Fails with openssl's
+// message when it is missing or fails (callers GTEST_SKIP).
+inline absl::StatusOr<TestCerts> MakeTestCerts(const std::string& dir) {
+  const std::string d = dir + "/";
+  {
+    std::ofstream ext(d + "server.ext");
+    ext << "subjectAltName=DNS:relay.test,DNS:localhost,IP:127.0.0.1\n";
+  }
+  const std::vector<std::string> ec = {
+      "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"};
+  auto request = [&](std::vector<std::string> head,
+                     std::vector<std::string> tail) {
+    std::vector<std::string> argv = std::move(head);
+    argv.insert(argv.end(), ec.begin(), ec.end());
+    argv.insert(argv.end(), tail.begin(), tail.end());
+    return argv;
+  };
+  auto sign = [&](const std::string& name, bool with_ext) {
+    std::vector<std::string> argv = {"openssl",
+                                     "x509",
+                                     "-req",
+                                     "-in",
+                                     d + name + ".csr",
+                                     "-CA",
+                                     d + "ca.pem",
+                                     "-CAkey",
+                                     d + "ca.key",
+                                     "-CAcreateserial",
+                                     "-out",
+                                     d + name + ".pem",
+                                     "-days",
+                                     "2"};
+    if (with_ext) {
+      argv.push_back("-extfile");
+      argv.push_back(d + "server.ext");
+    }
+    return argv;
+  };
+  const std::vector<std::vector<std::string>> steps = {
+      request({"openssl", "req", "-x509"},
+              {"-keyout", d + "ca.key", "-out", d + "ca.pem", "-days", "2",
+               "-subj", "/CN=hwcast test CA"}),
+      request({"openssl", "req"},
+              {"-keyout", d + "server.key", "-out", d + "server.csr", "-subj",
+               "/CN=relay.test"}),
+      sign("server", true),
+      request({"openssl", "req"},
+              {"-keyout", d + "client.key", "-out", d + "client.csr", "-subj",
+               "/CN=client.test"}),
+      sign("client", false),
+  };
+  for (const std::vector<std::string>& argv : steps) {
+    absl::StatusOr<ProgramResult> run = RunProgram(argv, absl::Seconds(30));
+    if (!run.ok()) return run.status();
+    if (run->exit_code != 0) {
+      return absl::InternalError(
+          absl::StrCat("openssl failed: ", run->stderr_data));
+    }
+  }
+  for (const char* key : {"ca.key", "server.key", "client.key"}) {
+    ::chmod((d + key).c_str(), 0600);
+  }
+  return TestCerts{d + "ca.pem", d + "server.pem", d + "server.key",
+                   d + "client.pem", d + "client.key"};
+}
+
+}  // namespace hwcast::tls_test
+
+#endif  // HWCAST_LIB_TLS_TEST_UTIL_H_

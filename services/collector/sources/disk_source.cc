@@ -1,0 +1,248 @@
+#include "services/collector/sources/disk_source.h"
+
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "lib/clock_impl.h"
+#include "lib/time_util.h"
+#include "services/collector/sources/mountinfo.h"
+#include "services/collector/sources/sysfs_util.h"
+
+namespace hwcast::collector {
+
+using ::hwcast::v1::Disk;
+using ::hwcast::v1::Reading;
+
+// One probe on its own thread. Shared by the thread and the source: when the
+// source abandons the probe, the thread still owns it (and the prober).
+struct DiskSource::ProbeCall {
+  absl::Notification done;
+  // Written by the probe thread before done.Notify().
+  absl::StatusOr<ProbeResult> result = absl::UnknownError("not probed");
+};
+
+namespace {
+
+// The kind an error is counted under in DeviceStatus.errors_by_kind.
+std::string ErrorKind(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kNotFound:
+      return "missing";
+    case absl::StatusCode::kPermissionDenied:
+      return "permission";
+    case absl::StatusCode::kFailedPrecondition:
+      return "ambivalent";
+    default:
+      return "io";
+  }
+}
+
+}  // namespace
+
+DiskSource::DiskSource(DiskSourceOptions options)
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : RealClock::Get()),
+      prober_(options_.prober != nullptr
+                  ? options_.prober
+                  : std::shared_ptr<BlockProber>(MakeBlkidProber())) {}
+
+bool DiskSource::Excluded(const std::string& name) const {
+  for (const std::string& pattern : options_.exclude) {
+    if (absl::EndsWith(pattern, "*")) {
+      if (absl::StartsWith(
+              name, absl::string_view(pattern).substr(0, pattern.size() - 1))) {
+        return true;
+      }
+    } else if (name == pattern) {
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::StatusOr<std::vector<DiskSource::Target>> DiskSource::ListTargets()
+    const {
+  std::vector<Target> targets;
+  if (!options_.devices.empty()) {
+    for (const std::string& path : options_.devices) {
+      Target& target = targets.emplace_back();
+      target.path = path;
+      struct stat st;
+      if (::stat(path.c_str(), &st) == 0 && S_ISBLK(st.st_mode)) {
+        target.has_devnum = true;
+        target.major = major(st.st_rdev);
+        target.minor = minor(st.st_rdev);
+      }
+    }
+    return targets;
+  }
+  std::error_code ec;
+  std::filesystem::directory_iterator it(options_.sys_block, ec);
+  if (ec) {
+    return absl::NotFoundError(absl::StrCat("cannot list block devices in ",
+                                            options_.sys_block, ": ",
+                                            ec.message()));
+  }
+  std::vector<std::string> names;
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    names.push_back(it->path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    if (Excluded(name)) continue;
+    const std::string dir = absl::StrCat(options_.sys_block, "/", name);
+    // Empty devices (an idle nbd, an empty CD drive) have nothing to probe
+    // and may block when opened.
+    if (absl::StatusOr<std::string> size = ReadSmallFile(dir + "/size");
+        size.ok() && absl::StripAsciiWhitespace(*size) == "0") {
+      continue;
+    }
+    Target target;
+    target.path = absl::StrCat(options_.dev_dir, "/", name);
+    if (absl::StatusOr<std::string> dev = ReadSmallFile(dir + "/dev");
+        dev.ok()) {
+      std::vector<absl::string_view> parts =
+          absl::StrSplit(absl::StripAsciiWhitespace(*dev), ':');
+      target.has_devnum = parts.size() == 2 &&
+                          absl::SimpleAtoi(parts[0], &target.major) &&
+                          absl::SimpleAtoi(parts[1], &target.minor);
+    }
+    targets.push_back(std::move(target));
+  }
+  return targets;
+}
+
+void DiskSource::CountError(DeviceState& device, const std::string& kind,
+                            std::string message) {
+  hwcast::v1::DeviceStatus& status = device.status;
+  status.set_errors(status.errors() + 1);
+  (*status.mutable_errors_by_kind())[kind] += 1;
+  status.set_last_error(std::move(message));
+}
+
+absl::StatusOr<std::vector<Reading>> DiskSource::Poll() {
+  absl::StatusOr<std::vector<Target>> targets = ListTargets();
+  if (!targets.ok()) return targets.status();
+  absl::StatusOr<std::vector<MountEntry>> mounts =
+      ReadMountinfo(options_.mountinfo);
+  if (!mounts.ok()) return mounts.status();
+
+  // Start every probe that is not stuck from an earlier poll.
+  std::vector<std::shared_ptr<ProbeCall>> calls(targets->size());
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [path, device] : devices_) device.status.set_present(false);
+    for (size_t i = 0; i < targets->size(); ++i) {
+      const std::string& path = (*targets)[i].path;
+      DeviceState& device = devices_[path];
+      if (device.status.path().empty()) {
+        device.status.set_source_id(options_.id);
+        device.status.set_model("disk");
+        device.status.set_path(path);
+      }
+      device.status.set_present(true);
+      if (device.stuck != nullptr) {
+        if (!device.stuck->done.HasBeenNotified()) {
+          CountError(device, "hung",
+                     absl::StrCat("probe still running after ",
+                                  absl::FormatDuration(clock_->Now() -
+                                                       device.stuck_since),
+                                  "; not probed again until it returns"));
+          continue;
+        }
+        // The stuck probe returned: its result is stale, probe afresh.
+        device.stuck = nullptr;
+      }
+      auto call = std::make_shared<ProbeCall>();
+      try {
+        std::thread([prober = prober_, call, path] {
+          call->result = prober->Probe(path);
+          call->done.Notify();
+        }).detach();
+      } catch (const std::system_error& e) {
+        CountError(device, "io",
+                   absl::StrCat("cannot start a probe thread: ", e.what()));
+        continue;
+      }
+      calls[i] = std::move(call);
+    }
+  }
+
+  // Wait for all of them together, up to probe_timeout. (Real time: a
+  // thread's progress is not something an injected clock can stand for.)
+  const absl::Time deadline = absl::Now() + options_.probe_timeout;
+  for (const std::shared_ptr<ProbeCall>& call : calls) {
+    if (call != nullptr) call->done.WaitForNotificationWithDeadline(deadline);
+  }
+
+  Reading reading;
+  reading.set_source_id(options_.id);
+  reading.set_label(options_.id);
+  reading.set_quality(hwcast::v1::QUALITY_OK);
+  hwcast::v1::DiskInventory* inventory = reading.mutable_disk_inventory();
+  absl::MutexLock lock(&mu_);
+  for (size_t i = 0; i < targets->size(); ++i) {
+    if (calls[i] == nullptr) continue;
+    const Target& target = (*targets)[i];
+    DeviceState& device = devices_[target.path];
+    if (!calls[i]->done.HasBeenNotified()) {
+      device.stuck = calls[i];
+      device.stuck_since = clock_->Now() - options_.probe_timeout;
+      device.status.set_faulty(true);
+      CountError(device, "hung",
+                 absl::StrCat("probe did not return within ",
+                              absl::FormatDuration(options_.probe_timeout),
+                              "; abandoned (device hung?)"));
+      continue;
+    }
+    const absl::StatusOr<ProbeResult>& result = calls[i]->result;
+    if (!result.ok()) {
+      if (result.status().code() == absl::StatusCode::kNotFound) {
+        device.status.set_present(false);
+      }
+      CountError(device, ErrorKind(result.status()),
+                 std::string(result.status().message()));
+      continue;
+    }
+    device.status.set_faulty(false);
+    device.status.set_reads(device.status.reads() + 1);
+    *device.status.mutable_last_ok_time() = ToProtoTime(clock_->Now());
+    Disk* disk = inventory->add_disks();
+    disk->set_device(target.path);
+    disk->set_uuid(result->uuid);
+    disk->set_label(result->label);
+    disk->set_filesystem_type(result->type);
+    disk->set_size_bytes(result->size_bytes);
+    disk->set_mount_point(FindMountPoint(
+        *mounts, target.has_devnum, target.major, target.minor, target.path));
+  }
+  std::sort(
+      inventory->mutable_disks()->begin(), inventory->mutable_disks()->end(),
+      [](const Disk& a, const Disk& b) { return a.device() < b.device(); });
+  std::vector<Reading> readings;
+  readings.push_back(std::move(reading));
+  return readings;
+}
+
+std::vector<hwcast::v1::DeviceStatus> DiskSource::Devices() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<hwcast::v1::DeviceStatus> out;
+  out.reserve(devices_.size());
+  for (const auto& [path, device] : devices_) out.push_back(device.status);
+  return out;
+}
+
+}  // namespace hwcast::collector
