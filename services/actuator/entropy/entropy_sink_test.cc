@@ -119,8 +119,15 @@ TEST_F(SinkTest, KernelSinkAsRootWithoutCredit) {
   absl::StatusOr<std::unique_ptr<KernelEntropySink>> sink =
       KernelEntropySink::Open();
   ASSERT_TRUE(sink.ok()) << sink.status();
+  const absl::Status added =
+      (*sink)->Add(Bytes("hwcast sink test, no credit"), 0);
+  if (added.code() == absl::StatusCode::kPermissionDenied) {
+    // Root inside a user namespace (Bazel's sandbox) has no CAP_SYS_ADMIN
+    // over the kernel's pool.
+    GTEST_SKIP() << "root without CAP_SYS_ADMIN here: " << added;
+  }
+  EXPECT_TRUE(added.ok()) << added;
   EXPECT_TRUE((*sink)->Probe().ok());
-  EXPECT_TRUE((*sink)->Add(Bytes("hwcast sink test, no credit"), 0).ok());
 }
 
 // Without CAP_SYS_ADMIN the ioctl is EPERM and the error says what to do.
@@ -169,6 +176,9 @@ TEST_F(SinkTest, KernelSinkWithoutCapSysAdminSaysSo) {
   ::close(pipe_fds[0]);
   int wstatus = 0;
   ::waitpid(pid, &wstatus, 0);
+  if (got == "cannot drop to nobody") {
+    GTEST_SKIP() << "cannot setuid to nobody here (e.g. a user namespace)";
+  }
   EXPECT_EQ(got, expected);
 }
 
