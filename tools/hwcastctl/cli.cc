@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -531,56 +532,62 @@ class Runner {
     return true;
   }
 
-  int Readings() {
-    auto stub = hwcast::v1::Relay::NewStub(Channel(options_.relay));
+  // Calls one unary RPC (a method of a generated Stub) at `address`
+  // (called `what` in errors) with the --timeout deadline; reports a
+  // failure and returns nullopt.
+  template <typename Stub, typename Request, typename Response>
+  std::optional<Response> Call(
+      const std::string& what, const std::string& address,
+      grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
+                                   Response*),
+      const Request& request) {
+    Stub stub(Channel(address));
     grpc::ClientContext context;
     SetDeadline(&context);
-    hwcast::v1::ListLatestRequest request;
-    *request.mutable_filter() = options_.filter;
-    hwcast::v1::ListLatestResponse response;
-    const grpc::Status status = stub->ListLatest(&context, request, &response);
+    Response response;
+    const grpc::Status status = (stub.*method)(&context, request, &response);
     if (!status.ok()) {
-      ReportRpcError("relay", options_.relay, status);
-      return kExitFailure;
+      ReportRpcError(what, address, status);
+      return std::nullopt;
     }
+    return response;
+  }
+
+  // `response` as JSON with --json, else `text`.
+  int Print(const google::protobuf::Message& response,
+            const std::string& text) {
     if (options_.json) {
       return PrintJson(response, true) ? kExitOk : kExitFailure;
     }
-    out_ << FormatLatestTable(response, env_.clock->Now());
+    out_ << text;
     return kExitOk;
+  }
+
+  int Readings() {
+    hwcast::v1::ListLatestRequest request;
+    *request.mutable_filter() = options_.filter;
+    auto response = Call("relay", options_.relay,
+                         &hwcast::v1::Relay::Stub::ListLatest, request);
+    if (!response) return kExitFailure;
+    return Print(*response, FormatLatestTable(*response, env_.clock->Now()));
   }
 
   int Reseed() {
-    auto stub = hwcast::v1::Actuator::NewStub(Channel(options_.actuator));
-    grpc::ClientContext context;
-    SetDeadline(&context);
     hwcast::v1::ReseedRequest request;
     request.set_bytes(options_.reseed_bytes);
-    hwcast::v1::ReseedResponse response;
-    const grpc::Status status = stub->Reseed(&context, request, &response);
-    if (!status.ok()) {
-      ReportRpcError("actuator", options_.actuator, status);
-      return kExitFailure;
-    }
-    if (options_.json) {
-      return PrintJson(response, true) ? kExitOk : kExitFailure;
-    }
-    out_ << response.message() << "\n";
-    return kExitOk;
+    auto response = Call("actuator", options_.actuator,
+                         &hwcast::v1::Actuator::Stub::Reseed, request);
+    if (!response) return kExitFailure;
+    return Print(*response, response->message() + "\n");
   }
 
   int Cancel() {
-    auto stub = hwcast::v1::Actuator::NewStub(Channel(options_.actuator));
-    grpc::ClientContext context;
-    SetDeadline(&context);
     hwcast::v1::CancelRequest request;
     request.set_reason(options_.reason);
-    hwcast::v1::CancelResponse response;
-    const grpc::Status status = stub->Cancel(&context, request, &response);
-    if (!status.ok()) {
-      ReportRpcError("actuator", options_.actuator, status);
-      return kExitFailure;
-    }
+    auto cancelled = Call("actuator", options_.actuator,
+                          &hwcast::v1::Actuator::Stub::Cancel, request);
+    if (!cancelled) return kExitFailure;
+    const hwcast::v1::CancelResponse& response = *cancelled;
     if (options_.json) {
       if (!PrintJson(response, true)) return kExitFailure;
     } else if (response.cancelled()) {
@@ -593,17 +600,12 @@ class Runner {
   }
 
   int Disks() {
-    auto stub = hwcast::v1::Relay::NewStub(Channel(options_.relay));
-    grpc::ClientContext context;
-    SetDeadline(&context);
     hwcast::v1::ListDisksRequest request;
     request.set_find(options_.find);
-    hwcast::v1::ListDisksResponse response;
-    const grpc::Status status = stub->ListDisks(&context, request, &response);
-    if (!status.ok()) {
-      ReportRpcError("relay", options_.relay, status);
-      return kExitFailure;
-    }
+    auto listed = Call("relay", options_.relay,
+                       &hwcast::v1::Relay::Stub::ListDisks, request);
+    if (!listed) return kExitFailure;
+    const hwcast::v1::ListDisksResponse& response = *listed;
     if (options_.json) {
       if (!PrintJson(response, true)) return kExitFailure;
     } else if (!response.disks().empty() || options_.find.empty()) {
@@ -657,17 +659,14 @@ class Runner {
     std::vector<hwcast::v1::CollectorStatus> statuses;
     bool all_ok = true;
     for (const std::string& address : addresses) {
-      auto stub = hwcast::v1::Collector::NewStub(Channel(address));
-      grpc::ClientContext context;
-      SetDeadline(&context);
-      hwcast::v1::CollectorStatus response;
-      const grpc::Status status = stub->GetStatus(
-          &context, hwcast::v1::GetCollectorStatusRequest(), &response);
-      if (!status.ok()) {
-        ReportRpcError("collector", address, status);
+      auto answered =
+          Call("collector", address, &hwcast::v1::Collector::Stub::GetStatus,
+               hwcast::v1::GetCollectorStatusRequest());
+      if (!answered) {
         all_ok = false;
         continue;
       }
+      hwcast::v1::CollectorStatus& response = *answered;
       if (options_.json) {
         // One line per collector: who it is and its devices.
         hwcast::v1::CollectorStatus devices;
@@ -686,21 +685,12 @@ class Runner {
   }
 
   int Collectors() {
-    auto stub = hwcast::v1::Relay::NewStub(Channel(options_.relay));
-    grpc::ClientContext context;
-    SetDeadline(&context);
-    hwcast::v1::ListCollectorsResponse response;
-    const grpc::Status status = stub->ListCollectors(
-        &context, hwcast::v1::ListCollectorsRequest(), &response);
-    if (!status.ok()) {
-      ReportRpcError("relay", options_.relay, status);
-      return kExitFailure;
-    }
-    if (options_.json) {
-      return PrintJson(response, true) ? kExitOk : kExitFailure;
-    }
-    out_ << FormatCollectorsTable(response, env_.clock->Now());
-    return kExitOk;
+    auto response =
+        Call("relay", options_.relay, &hwcast::v1::Relay::Stub::ListCollectors,
+             hwcast::v1::ListCollectorsRequest());
+    if (!response) return kExitFailure;
+    return Print(*response,
+                 FormatCollectorsTable(*response, env_.clock->Now()));
   }
 
   // Whether `reading` from `batch` is newer than the last one printed for
@@ -781,39 +771,19 @@ class Runner {
   }
 
   int Status() {
-    auto stub = hwcast::v1::Actuator::NewStub(Channel(options_.actuator));
-    grpc::ClientContext context;
-    SetDeadline(&context);
-    hwcast::v1::ActuatorStatus response;
-    const grpc::Status status =
-        stub->GetStatus(&context, hwcast::v1::GetStatusRequest(), &response);
-    if (!status.ok()) {
-      ReportRpcError("actuator", options_.actuator, status);
-      return kExitFailure;
-    }
-    if (options_.json) {
-      return PrintJson(response, true) ? kExitOk : kExitFailure;
-    }
-    out_ << FormatActuatorStatus(response);
-    return kExitOk;
+    auto response = Call("actuator", options_.actuator,
+                         &hwcast::v1::Actuator::Stub::GetStatus,
+                         hwcast::v1::GetStatusRequest());
+    if (!response) return kExitFailure;
+    return Print(*response, FormatActuatorStatus(*response));
   }
 
   int Collector() {
-    auto stub = hwcast::v1::Collector::NewStub(Channel(options_.collector));
-    grpc::ClientContext context;
-    SetDeadline(&context);
-    hwcast::v1::CollectorStatus response;
-    const grpc::Status status = stub->GetStatus(
-        &context, hwcast::v1::GetCollectorStatusRequest(), &response);
-    if (!status.ok()) {
-      ReportRpcError("collector", options_.collector, status);
-      return kExitFailure;
-    }
-    if (options_.json) {
-      return PrintJson(response, true) ? kExitOk : kExitFailure;
-    }
-    out_ << FormatCollectorStatus(response);
-    return kExitOk;
+    auto response = Call("collector", options_.collector,
+                         &hwcast::v1::Collector::Stub::GetStatus,
+                         hwcast::v1::GetCollectorStatusRequest());
+    if (!response) return kExitFailure;
+    return Print(*response, FormatCollectorStatus(*response));
   }
 
   int Health() {
