@@ -24,17 +24,7 @@ using test_util::kT0;
 
 hwcast::v1::Reading EntropyReading(uint64_t sequence, size_t bytes,
                                    absl::Time observed) {
-  hwcast::v1::Reading r;
-  r.set_host("rng-host");
-  r.set_source_id("hwrng");
-  r.set_sequence(sequence);
-  *r.mutable_observed_time() = ToProtoTime(observed);
-  r.set_quality(hwcast::v1::QUALITY_OK);
-  r.mutable_entropy()->set_data(
-      std::string(bytes, static_cast<char>(sequence)));
-  r.mutable_entropy()->set_verdict(hwcast::v1::EntropyChunk::VERDICT_PASS);
-  r.mutable_entropy()->set_entropy_bits(4.0 * bytes);
-  return r;
+  return test_util::Entropy("rng-host", "hwrng", sequence, bytes, observed);
 }
 
 class EntropyPoolTest : public ::testing::Test {

@@ -163,16 +163,8 @@ class EntropyServiceTest : public ::testing::Test {
   // Adds entropy chunk `sequence` of `bytes` bytes, signed by key_, to the
   // pool as the hub does.
   void AddChunk(uint64_t sequence, size_t bytes = 1000) {
-    hwcast::v1::Reading r;
-    r.set_host("rng-host");
-    r.set_source_id("hwrng");
-    r.set_sequence(sequence);
-    *r.mutable_observed_time() = ToProtoTime(clock_.Now());
-    r.set_quality(hwcast::v1::QUALITY_OK);
-    r.mutable_entropy()->set_data(
-        std::string(bytes, static_cast<char>(sequence)));
-    r.mutable_entropy()->set_verdict(hwcast::v1::EntropyChunk::VERDICT_PASS);
-    r.mutable_entropy()->set_entropy_bits(4.0 * bytes);
+    const hwcast::v1::Reading r =
+        test_util::Entropy("rng-host", "hwrng", sequence, bytes, clock_.Now());
     hwcast::v1::ReadingBatch batch =
         test_util::Batch("rng-collector", 7, sequence, {r});
     *batch.mutable_sent_time() = ToProtoTime(clock_.Now());

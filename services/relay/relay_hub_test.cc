@@ -302,12 +302,9 @@ TEST_F(RelayHubTest, SubscriberGetsSnapshotThenLive) {
 }
 
 hwcast::v1::Reading EntropyChunk(uint64_t sequence, size_t bytes = 64) {
-  hwcast::v1::Reading r = Temperature("rng", "hwrng", sequence, 0);
-  r.mutable_entropy()->set_data(
-      std::string(bytes, static_cast<char>(sequence)));
-  r.mutable_entropy()->set_verdict(hwcast::v1::EntropyChunk::VERDICT_PASS);
-  r.mutable_entropy()->set_entropy_bits(4.0 * bytes);
-  return r;
+  return test_util::Entropy(
+      "rng", "hwrng", sequence, bytes,
+      test_util::kT0 + absl::Seconds(static_cast<int64_t>(sequence)));
 }
 
 class RelayHubEntropyTest : public RelayHubTest {

@@ -30,6 +30,25 @@ inline hwcast::v1::Reading Temperature(const std::string& host,
   return r;
 }
 
+// An entropy chunk of `bytes` bytes (each the low byte of `sequence`),
+// verdict PASS, estimated at 4 bits per byte, observed at `observed`.
+inline hwcast::v1::Reading Entropy(const std::string& host,
+                                   const std::string& source_id,
+                                   uint64_t sequence, size_t bytes,
+                                   absl::Time observed) {
+  hwcast::v1::Reading r;
+  r.set_host(host);
+  r.set_source_id(source_id);
+  r.set_sequence(sequence);
+  *r.mutable_observed_time() = ToProtoTime(observed);
+  r.set_quality(hwcast::v1::QUALITY_OK);
+  r.mutable_entropy()->set_data(
+      std::string(bytes, static_cast<char>(sequence)));
+  r.mutable_entropy()->set_verdict(hwcast::v1::EntropyChunk::VERDICT_PASS);
+  r.mutable_entropy()->set_entropy_bits(4.0 * bytes);
+  return r;
+}
+
 inline hwcast::v1::Reading Humidity(const std::string& host,
                                     const std::string& source_id,
                                     uint64_t sequence, double percent) {
