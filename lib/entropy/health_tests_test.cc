@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -148,6 +150,87 @@ TEST(FipsTest, LongRunOf26FailsAnd25Passes) {
   ASSERT_TRUE(RunFips140_2(block).long_run);
   EXPECT_TRUE(RunFips140_2(with_zero_run(25)).long_run);
   EXPECT_FALSE(RunFips140_2(with_zero_run(26)).long_run);
+}
+
+// The FIPS 140-2 tests counted bit by bit, the plain way, as the reference
+// for RunFips140_2's word-at-a-time run counting.
+FipsResult ReferenceFips(const Bytes& block) {
+  int ones = 0;
+  std::array<int, 16> poker{};
+  std::array<std::array<int, 6>, 2> runs{};
+  int longest = 0, current = -1, length = 0;
+  auto end_run = [&] {
+    if (current < 0) return;
+    runs[current][std::min(length, 6) - 1]++;
+    longest = std::max(longest, length);
+  };
+  for (uint8_t byte : block) {
+    poker[byte >> 4]++;
+    poker[byte & 0x0f]++;
+    for (int j = 7; j >= 0; --j) {
+      const int bit = (byte >> j) & 1;
+      ones += bit;
+      if (bit == current) {
+        ++length;
+      } else {
+        end_run();
+        current = bit;
+        length = 1;
+      }
+    }
+  }
+  end_run();
+  FipsResult r;
+  r.monobit = ones >= 9726 && ones <= 10274;
+  long sum = 0;
+  for (int c : poker) sum += static_cast<long>(c) * c;
+  r.poker = sum >= 1563176 && sum <= 1576928;
+  const std::array<int, 6> low = {2315, 1114, 527, 240, 103, 103};
+  const std::array<int, 6> high = {2685, 1386, 723, 384, 209, 209};
+  for (int bit = 0; bit < 2; ++bit) {
+    for (int i = 0; i < 6; ++i) {
+      if (runs[bit][i] < low[i] || runs[bit][i] > high[i]) r.runs = false;
+    }
+  }
+  r.long_run = longest < 26;
+  return r;
+}
+
+// Blocks near every threshold (correlated bits flip the runs test both
+// ways; long runs placed across 64-bit word boundaries) agree with the
+// bit-by-bit reference.
+TEST(FipsTest, AgreesWithBitByBitCounting) {
+  std::vector<Bytes> blocks;
+  for (uint64_t seed = 0; seed < 120; ++seed) {
+    const double stay = 0.47 + 0.0005 * seed;  // 0.47 .. 0.53
+    blocks.push_back(MarkovBytes(kFipsBlockBytes, stay, seed));
+    blocks.push_back(BiasedBytes(kFipsBlockBytes, 0.49 + 0.0002 * seed, seed));
+  }
+  for (int start : {0, 1, 38, 39, 40, 63, 64, 65, 127, 19974, 19975}) {
+    for (int len : {25, 26, 64, 70}) {
+      Bytes block = GoodBytes(kFipsBlockBytes, start * 100 + len);
+      for (int b = start; b < std::min(start + len, 20000); ++b) {
+        block[b / 8] |= static_cast<uint8_t>(0x80 >> (b % 8));
+      }
+      blocks.push_back(block);
+    }
+  }
+  blocks.push_back(Bytes(kFipsBlockBytes, 0x00));
+  blocks.push_back(Bytes(kFipsBlockBytes, 0xff));
+  blocks.push_back(Bytes(kFipsBlockBytes, 0x55));
+  int runs_failed = 0, runs_passed = 0;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const FipsResult got = RunFips140_2(blocks[i]);
+    const FipsResult want = ReferenceFips(blocks[i]);
+    EXPECT_EQ(got.monobit, want.monobit) << "block " << i;
+    EXPECT_EQ(got.poker, want.poker) << "block " << i;
+    EXPECT_EQ(got.runs, want.runs) << "block " << i;
+    EXPECT_EQ(got.long_run, want.long_run) << "block " << i;
+    (want.runs ? runs_passed : runs_failed)++;
+  }
+  // The set exercises both outcomes.
+  EXPECT_GT(runs_failed, 20);
+  EXPECT_GT(runs_passed, 20);
 }
 
 TEST(FipsTest, WrongSizeFails) {
