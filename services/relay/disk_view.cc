@@ -1,7 +1,10 @@
 #include "services/relay/disk_view.h"
 
 #include <algorithm>
+#include <map>
+#include <string>
 #include <tuple>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -32,16 +35,42 @@ absl::Status ValidateDiskFind(absl::string_view find) {
 
 hwcast::v1::ListDisksResponse BuildDiskList(
     const hwcast::v1::ListLatestResponse& latest, absl::string_view find) {
+  // Page 1 (or an unpaged inventory) of every disk source, by host and id.
+  std::map<std::pair<std::string, std::string>,
+           const hwcast::v1::LatestReading*>
+      first_pages;
+  for (const hwcast::v1::LatestReading& entry : latest.readings()) {
+    const hwcast::v1::Reading& reading = entry.reading();
+    if (reading.has_disk_inventory() && reading.disk_inventory().page() <= 1) {
+      first_pages[{reading.host(), reading.source_id()}] = &entry;
+    }
+  }
   hwcast::v1::ListDisksResponse response;
   for (const hwcast::v1::LatestReading& entry : latest.readings()) {
     const hwcast::v1::Reading& reading = entry.reading();
     if (!reading.has_disk_inventory()) continue;
-    for (const hwcast::v1::Disk& disk : reading.disk_inventory().disks()) {
+    const hwcast::v1::DiskInventory& inventory = reading.disk_inventory();
+    std::string source_id = reading.source_id();
+    if (inventory.page() > 1) {
+      // A later page counts only with page 1 of the same inventory.
+      const size_t cut = source_id.rfind("/page");
+      if (cut == std::string::npos) continue;
+      source_id.resize(cut);
+      auto first = first_pages.find({reading.host(), source_id});
+      if (first == first_pages.end()) continue;
+      const hwcast::v1::DiskInventory& head =
+          first->second->reading().disk_inventory();
+      if (head.inventory_id() != inventory.inventory_id() ||
+          inventory.page() > head.page_count()) {
+        continue;
+      }
+    }
+    for (const hwcast::v1::Disk& disk : inventory.disks()) {
       if (!DiskMatches(disk, find)) continue;
       hwcast::v1::DiskLocation* location = response.add_disks();
       location->set_host(reading.host());
       location->set_collector_id(entry.collector_id());
-      location->set_source_id(reading.source_id());
+      location->set_source_id(source_id);
       *location->mutable_disk() = disk;
       *location->mutable_observed_time() = reading.observed_time();
       *location->mutable_received_time() = entry.received_time();

@@ -26,7 +26,10 @@ absl::Status ValidateDiskFind(absl::string_view find);
 // One DiskLocation per matching disk of every DISK_INVENTORY reading in
 // `latest` (the relay's newest reading per source; other readings, e.g. a
 // failed poll's SENSOR_FAULT, contribute nothing), ordered by host, source
-// id and device.
+// id and device. A paged inventory is put back together: page 1 with the
+// later pages of the same inventory_id (up to its page_count); pages left
+// over from an older, larger inventory are ignored. Locations name the
+// source by page 1's id.
 hwcast::v1::ListDisksResponse BuildDiskList(
     const hwcast::v1::ListLatestResponse& latest, absl::string_view find);
 

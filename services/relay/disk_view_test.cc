@@ -14,6 +14,7 @@ using ::hwcast::v1::ListDisksResponse;
 using ::hwcast::v1::ListLatestResponse;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 Disk MakeDisk(const std::string& device, const std::string& uuid,
               const std::string& label, const std::string& mount = "") {
@@ -98,6 +99,43 @@ TEST_F(DiskViewTest, FindsByLabelExactlyAcrossHosts) {
   EXPECT_TRUE(BuildDiskList(latest_, "Backup").disks().empty());
   EXPECT_TRUE(BuildDiskList(latest_, "back").disks().empty());
   EXPECT_TRUE(BuildDiskList(latest_, "no-such-disk").disks().empty());
+}
+
+// Page `page` of `count` of inventory `id` from host "big".
+void AddPage(ListLatestResponse* latest, uint32_t page, uint32_t count,
+             uint64_t id, const std::vector<Disk>& disks) {
+  AddInventory(latest, "big",
+               page == 1 ? "disks" : "disks/page" + std::to_string(page),
+               disks);
+  hwcast::v1::DiskInventory* inventory =
+      latest->mutable_readings(latest->readings_size() - 1)
+          ->mutable_reading()
+          ->mutable_disk_inventory();
+  inventory->set_page(page);
+  inventory->set_page_count(count);
+  inventory->set_inventory_id(id);
+}
+
+TEST(DiskViewPagesTest, PagesOfOneInventoryAreJoinedAndStalePagesIgnored) {
+  ListLatestResponse latest;
+  // Inventory 7 had three pages; inventory 9 (newer) has two. The relay's
+  // latest table still holds page 3 of inventory 7.
+  AddPage(&latest, 3, 3, 7, {MakeDisk("/dev/sdz1", "OLD", "gone")});
+  AddPage(&latest, 2, 2, 9, {MakeDisk("/dev/sdb1", "B", "b")});
+  AddPage(&latest, 1, 2, 9, {MakeDisk("/dev/sda1", "A", "a")});
+  const ListDisksResponse all = BuildDiskList(latest, "");
+  EXPECT_THAT(Where(all), ElementsAre("big:/dev/sda1", "big:/dev/sdb1"));
+  for (const hwcast::v1::DiskLocation& d : all.disks()) {
+    EXPECT_EQ(d.source_id(), "disks");
+  }
+  EXPECT_THAT(Where(BuildDiskList(latest, "gone")), IsEmpty());
+
+  // Page 2 of a newer inventory before its page 1 arrived: left out until
+  // the pages agree again.
+  ListLatestResponse racing;
+  AddPage(&racing, 1, 2, 9, {MakeDisk("/dev/sda1", "A", "a")});
+  AddPage(&racing, 2, 2, 11, {MakeDisk("/dev/sdb1", "B", "b")});
+  EXPECT_THAT(Where(BuildDiskList(racing, "")), ElementsAre("big:/dev/sda1"));
 }
 
 TEST(DiskMatchesTest, EmptyFieldsNeverMatchANonEmptyFind) {

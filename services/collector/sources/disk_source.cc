@@ -232,9 +232,42 @@ absl::StatusOr<std::vector<Reading>> DiskSource::Poll() {
   std::sort(
       inventory->mutable_disks()->begin(), inventory->mutable_disks()->end(),
       [](const Disk& a, const Disk& b) { return a.device() < b.device(); });
-  std::vector<Reading> readings;
-  readings.push_back(std::move(reading));
-  return readings;
+  const uint64_t now_us =
+      static_cast<uint64_t>(absl::ToUnixMicros(clock_->Now()));
+  last_inventory_id_ = std::max(now_us, last_inventory_id_ + 1);
+  return Paginate(std::move(reading), last_inventory_id_);
+}
+
+std::vector<Reading> DiskSource::Paginate(Reading whole,
+                                          uint64_t inventory_id) const {
+  std::vector<Reading> pages;
+  auto new_page = [&] {
+    Reading page = whole;
+    page.mutable_disk_inventory()->clear_disks();
+    pages.push_back(std::move(page));
+    return pages.back().mutable_disk_inventory();
+  };
+  hwcast::v1::DiskInventory* current = new_page();
+  size_t bytes = 0;
+  for (Disk& disk : *whole.mutable_disk_inventory()->mutable_disks()) {
+    const size_t size = disk.ByteSizeLong() + 3;  // tag + length prefix
+    if (bytes > 0 && bytes + size > kMaxInventoryPageBytes) {
+      current = new_page();
+      bytes = 0;
+    }
+    *current->add_disks() = std::move(disk);
+    bytes += size;
+  }
+  const uint32_t count = static_cast<uint32_t>(pages.size());
+  for (uint32_t i = 0; i < count; ++i) {
+    Reading& page = pages[i];
+    if (i > 0) page.set_source_id(absl::StrCat(options_.id, "/page", i + 1));
+    hwcast::v1::DiskInventory* inventory = page.mutable_disk_inventory();
+    inventory->set_page(i + 1);
+    inventory->set_page_count(count);
+    inventory->set_inventory_id(inventory_id);
+  }
+  return pages;
 }
 
 std::vector<hwcast::v1::DeviceStatus> DiskSource::Devices() const {

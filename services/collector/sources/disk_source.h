@@ -24,6 +24,10 @@ inline constexpr char kDefaultSysBlock[] = "/sys/class/block";
 inline constexpr char kDefaultDevDir[] = "/dev";
 inline constexpr char kDefaultMountinfo[] = "/proc/self/mountinfo";
 inline constexpr absl::Duration kDefaultProbeTimeout = absl::Seconds(5);
+// Serialized disks per inventory page: with the reading's own fields a page
+// stays well inside the collector's 1200-byte batch cap, so every page
+// travels in a LAN datagram of its own (about 8 to 12 disks a page).
+inline constexpr size_t kMaxInventoryPageBytes = 800;
 
 struct DiskSourceOptions {
   // Configured source id: the reading's source_id and DeviceStatus.source_id.
@@ -58,9 +62,12 @@ struct DiskSourceOptions {
 //     is abandoned (its thread keeps running it): the device is reported as
 //     hung in Devices() (errors_by_kind "hung", faulty) and is not probed
 //     again until that probe returns; every other device is still reported.
-//   - returns ONE reading: source_id = id, QUALITY_OK, value disk_inventory
-//     with one Disk per device probed successfully (sorted by device), with
-//     device, uuid, label, filesystem_type, size_bytes and mount_point.
+//   - returns the inventory: QUALITY_OK readings of value disk_inventory with
+//     one Disk per device probed successfully (sorted by device), with
+//     device, uuid, label, filesystem_type, size_bytes and mount_point,
+//     split into pages of at most kMaxInventoryPageBytes of disks: page 1
+//     has source_id = id, page k > 1 "id/page<k>"; every page carries page,
+//     page_count and the poll's inventory_id (see DiskInventory).
 // Devices that fail to probe (cannot be opened, I/O error, conflicting
 // signatures) are left out of the inventory and counted in Devices().
 // Poll() fails (the source as a whole) when `sys_block` or `mountinfo`
@@ -94,12 +101,18 @@ class DiskSource final : public Source {
 
   absl::StatusOr<std::vector<Target>> ListTargets() const;
   bool Excluded(const std::string& name) const;
+  // `whole` (every disk of one poll) as its pages.
+  std::vector<hwcast::v1::Reading> Paginate(hwcast::v1::Reading whole,
+                                            uint64_t inventory_id) const;
   void CountError(DeviceState& device, const std::string& kind,
                   std::string message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const DiskSourceOptions options_;
   const Clock* const clock_;
   std::shared_ptr<BlockProber> prober_;
+
+  // The last poll's inventory_id (Poll() is not concurrent with itself).
+  uint64_t last_inventory_id_ = 0;
 
   mutable absl::Mutex mu_;
   std::map<std::string, DeviceState> devices_ ABSL_GUARDED_BY(mu_);

@@ -2,9 +2,11 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
@@ -177,6 +179,43 @@ TEST_F(DiskSourceTest, OneInventoryReadingWithMountPoints) {
   EXPECT_EQ(sdb1->reads(), 1u);
   EXPECT_EQ(sdb1->errors(), 0u);
   EXPECT_TRUE(sdb1->has_last_ok_time());
+}
+
+// A storage server's 40 disks do not fit one LAN datagram: the inventory
+// comes in pages, each small enough for a batch of its own, that share one
+// inventory_id; the next poll gets a larger id.
+TEST_F(DiskSourceTest, LargeInventoriesComeInPagesThatFitADatagram) {
+  for (int i = 0; i < 40; ++i) {
+    const std::string name = absl::StrCat("shelf", i);
+    AddBlock(name, absl::StrCat("65:", i), "1000");
+    prober_->Set(Dev(name),
+                 Fs("xfs", absl::StrCat("0c4a7d2e-5b1f-4e8a-9c3d-", 100000 + i),
+                    absl::StrCat("storage-shelf-", i), 4000000000000));
+  }
+  DiskSource source(Options());
+  absl::StatusOr<std::vector<Reading>> pages = source.Poll();
+  ASSERT_TRUE(pages.ok()) << pages.status();
+  ASSERT_GT(pages->size(), 3u);
+  std::set<std::string> devices;
+  const uint64_t id = (*pages)[0].disk_inventory().inventory_id();
+  EXPECT_NE(id, 0u);
+  for (size_t i = 0; i < pages->size(); ++i) {
+    const Reading& page = (*pages)[i];
+    EXPECT_EQ(page.source_id(),
+              i == 0 ? "disks" : absl::StrCat("disks/page", i + 1));
+    EXPECT_EQ(page.disk_inventory().page(), i + 1);
+    EXPECT_EQ(page.disk_inventory().page_count(), pages->size());
+    EXPECT_EQ(page.disk_inventory().inventory_id(), id);
+    EXPECT_LE(page.ByteSizeLong(), 1000u) << "page " << i + 1;
+    for (const Disk& disk : page.disk_inventory().disks()) {
+      devices.insert(disk.device());
+    }
+  }
+  EXPECT_EQ(devices.size(), 43u);  // 40 + sda, sda1, sdb1
+
+  absl::StatusOr<std::vector<Reading>> again = source.Poll();
+  ASSERT_TRUE(again.ok());
+  EXPECT_GT((*again)[0].disk_inventory().inventory_id(), id);
 }
 
 TEST_F(DiskSourceTest, ExcludePatternsAreConfigurable) {
