@@ -10,6 +10,7 @@
 #include "lib/signed_batch_verifier.h"
 #include "lib/status_macros.h"
 #include "lib/time_util.h"
+#include "lib/tls.h"
 #include "services/actuator/policies/policy_engine.h"
 
 namespace hwcast::actuator {
@@ -178,24 +179,10 @@ absl::Status CheckEntropySink(const ActuatorConfig& config) {
         {"entropy.mix_key_file", &entropy.mix_key_file()}}) {
     if (!path->empty()) HWCAST_RETURN_IF_ERROR(CheckPath(key, *path));
   }
-  if (entropy.tls().cert_file().empty() != entropy.tls().key_file().empty()) {
-    return ConfigError(entropy.tls().cert_file().empty()
-                           ? "entropy.tls.cert_file"
-                           : "entropy.tls.key_file",
-                       "cert_file and key_file go together");
-  }
-  if ((!entropy.tls().cert_file().empty() ||
-       !entropy.tls().server_name().empty()) &&
-      entropy.tls().ca_file().empty()) {
-    return ConfigError("entropy.tls.ca_file",
-                       "required when entropy.tls is used (TLS is on when "
-                       "ca_file is set)");
-  }
+  HWCAST_RETURN_IF_ERROR(CheckTlsClient(entropy.tls(), "entropy.tls"));
   // Entropy must not cross the network readable: unix sockets, or TCP with
-  // TLS (lib/tls.h: TLS is on when ca_file is set), or the explicit opt-in.
-  if (entropy.allow_plaintext() || !entropy.tls().ca_file().empty()) {
-    return absl::OkStatus();
-  }
+  // TLS, or the explicit opt-in.
+  if (entropy.allow_plaintext()) return absl::OkStatus();
   const bool own = !entropy.relays().empty();
   const auto& relays = own ? entropy.relays() : config.relays();
   const std::string fix =
@@ -203,7 +190,7 @@ absl::Status CheckEntropySink(const ActuatorConfig& config) {
       "entropy.tls.ca_file, or set entropy.allow_plaintext: true (logged "
       "loudly)";
   for (int i = 0; i < relays.size(); ++i) {
-    if (absl::StartsWith(relays.Get(i), "unix:")) continue;
+    if (IsPrivateTransport(relays.Get(i), entropy.tls())) continue;
     return ConfigError(
         absl::StrCat(own ? "entropy.relays" : "relays", "[", i, "]"),
         absl::StrCat("'", relays.Get(i), "' is plaintext TCP: ", fix,

@@ -51,14 +51,6 @@ absl::StatusOr<DrawResult> GrpcEntropyClient::Draw(
   DrawResult result;
   for (const Relay& relay : relays_) {
     if (result.bytes_used >= bytes) break;
-    // Checked again here: nothing is drawn over plaintext TCP without the
-    // opt-in, whatever built the client.
-    if (!options_.allow_plaintext &&
-        !IsPrivateTransport(relay.address, options_.tls)) {
-      result.errors.push_back(
-          absl::StrCat(relay.address, ": refused (plaintext TCP)"));
-      continue;
-    }
     hwcast::v1::DrawEntropyRequest request;
     request.set_host(options_.host);
     request.set_bytes(static_cast<uint32_t>(bytes - result.bytes_used));

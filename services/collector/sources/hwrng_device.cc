@@ -10,13 +10,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "lib/clock_impl.h"
 #include "lib/time_util.h"
+#include "services/collector/sources/sysfs_util.h"
 
 namespace hwcast::collector {
 namespace {
@@ -118,12 +118,12 @@ absl::Status HwrngDevice::Open() {
   regular_file_ = S_ISREG(st.st_mode);
   std::string model = "hwrng";
   if (S_ISCHR(st.st_mode)) {
-    std::ifstream in(options_.rng_current);
-    std::string current;
-    if (in && std::getline(in, current)) {
-      current = std::string(absl::StripAsciiWhitespace(current));
-      if (!current.empty() && current != "none") {
-        model = absl::StrCat("hwrng (", current, ")");
+    if (absl::StatusOr<std::string> current =
+            ReadSmallFile(options_.rng_current);
+        current.ok()) {
+      const absl::string_view name = absl::StripAsciiWhitespace(*current);
+      if (!name.empty() && name != "none") {
+        model = absl::StrCat("hwrng (", name, ")");
       }
     }
   } else {
