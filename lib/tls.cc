@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "lib/config_checks.h"
 #include "lib/posix_util.h"
 
 namespace hwcast {
@@ -77,6 +78,25 @@ void AddTlsChannelArgs(const hwcast::v1::TlsClientConfig& tls,
 bool IsPrivateTransport(const std::string& address,
                         const hwcast::v1::TlsClientConfig& tls) {
   return IsUnixAddress(address) || TlsEnabled(tls);
+}
+
+absl::Status CheckPrivateRelays(
+    absl::string_view key,
+    const google::protobuf::RepeatedPtrField<std::string>& relays,
+    const hwcast::v1::TlsClientConfig& tls, absl::string_view default_relay,
+    absl::string_view fix) {
+  for (int i = 0; i < relays.size(); ++i) {
+    if (IsPrivateTransport(relays.Get(i), tls)) continue;
+    return ConfigError(
+        absl::StrCat(key, "[", i, "]"),
+        absl::StrCat("'", relays.Get(i), "' is plaintext TCP: ", fix));
+  }
+  if (relays.empty()) {
+    return ConfigError(
+        key, absl::StrCat("not set, and the default relay ", default_relay,
+                          " is plaintext TCP: ", fix));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(

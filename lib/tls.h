@@ -13,7 +13,9 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "hwcast/v1/config.pb.h"
 
 namespace hwcast {
@@ -42,6 +44,17 @@ void AddTlsChannelArgs(const hwcast::v1::TlsClientConfig& tls,
 // unix sockets always, TCP only with TLS enabled.
 bool IsPrivateTransport(const std::string& address,
                         const hwcast::v1::TlsClientConfig& tls);
+
+// Config check for the relays entropy travels to or from (the list at
+// `key`): every address must be a private transport (IsPrivateTransport with
+// `tls`), else INVALID_ARGUMENT "KEY[i]: 'ADDR' is plaintext TCP: FIX". An
+// empty list stands for the daemon's `default_relay`, a TCP address: "KEY:
+// not set, and the default relay ADDR is plaintext TCP: FIX".
+absl::Status CheckPrivateRelays(
+    absl::string_view key,
+    const google::protobuf::RepeatedPtrField<std::string>& relays,
+    const hwcast::v1::TlsClientConfig& tls, absl::string_view default_relay,
+    absl::string_view fix);
 
 // Server credentials from cert_file + key_file (+ client_ca_file: clients
 // must present a certificate). Fails naming the file that cannot be read or

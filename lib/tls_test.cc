@@ -184,5 +184,26 @@ TEST(TlsRulesTest, PrivateTransports) {
   EXPECT_TRUE(IsPrivateTransport("10.0.0.1:7430", tls));
 }
 
+TEST(TlsRulesTest, CheckPrivateRelaysNamesThePlaintextOneAndTheDefault) {
+  google::protobuf::RepeatedPtrField<std::string> relays;
+  relays.Add("unix:/run/hwcast/relay.sock");
+  relays.Add("10.0.0.1:7430");
+  hwcast::v1::TlsClientConfig none;
+  absl::Status s =
+      CheckPrivateRelays("relays", relays, none, "127.0.0.1:7430", "use TLS");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "relays[1]: '10.0.0.1:7430' is plaintext TCP: use TLS");
+  hwcast::v1::TlsClientConfig tls;
+  tls.set_ca_file("/ca.pem");
+  EXPECT_TRUE(
+      CheckPrivateRelays("relays", relays, tls, "127.0.0.1:7430", "x").ok());
+  s = CheckPrivateRelays("entropy.relays", {}, none, "127.0.0.1:7430",
+                         "use TLS");
+  EXPECT_EQ(s.message(),
+            "entropy.relays: not set, and the default relay 127.0.0.1:7430 "
+            "is plaintext TCP: use TLS");
+}
+
 }  // namespace
 }  // namespace hwcast

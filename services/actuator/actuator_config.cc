@@ -184,27 +184,18 @@ absl::Status CheckEntropySink(const ActuatorConfig& config) {
   // TLS, or the explicit opt-in.
   if (entropy.allow_plaintext()) return absl::OkStatus();
   const bool own = !entropy.relays().empty();
-  const auto& relays = own ? entropy.relays() : config.relays();
-  const std::string fix =
-      "entropy would cross the network readable: use a unix: socket, set "
-      "entropy.tls.ca_file, or set entropy.allow_plaintext: true (logged "
-      "loudly)";
-  for (int i = 0; i < relays.size(); ++i) {
-    if (IsPrivateTransport(relays.Get(i), entropy.tls())) continue;
-    return ConfigError(
-        absl::StrCat(own ? "entropy.relays" : "relays", "[", i, "]"),
-        absl::StrCat("'", relays.Get(i), "' is plaintext TCP: ", fix,
-                     own ? ""
-                         : " (entropy is drawn from `relays` when "
-                           "entropy.relays is empty)"));
-  }
-  if (relays.empty()) {
-    return ConfigError(
-        "entropy.relays",
-        absl::StrCat("not set, and the default relay ",
-                     std::string(kDefaultRelay), " is plaintext TCP: ", fix));
-  }
-  return absl::OkStatus();
+  // With no relays at all the default relay is meant: name entropy.relays.
+  const bool inherited = !own && !config.relays().empty();
+  return CheckPrivateRelays(
+      inherited ? "relays" : "entropy.relays",
+      own ? entropy.relays() : config.relays(), entropy.tls(),
+      absl::string_view(kDefaultRelay.data(), kDefaultRelay.size()),
+      absl::StrCat("entropy would cross the network readable: use a unix: "
+                   "socket, set entropy.tls.ca_file, or set "
+                   "entropy.allow_plaintext: true (logged loudly)",
+                   inherited ? " (entropy is drawn from `relays` when "
+                               "entropy.relays is empty)"
+                             : ""));
 }
 
 }  // namespace

@@ -632,27 +632,11 @@ absl::Status ValidateCollectorConfig(const google::protobuf::Message& message) {
     has_entropy_source = has_entropy_source || IsEntropySource(source);
   }
   if (has_entropy_source && !config->allow_plaintext_entropy()) {
-    for (int i = 0; i < config->relays_size(); ++i) {
-      if (!IsPrivateTransport(config->relays(i), config->relay_tls())) {
-        return ConfigError(
-            absl::StrCat("relays[", i, "]"),
-            absl::StrCat("'", config->relays(i),
-                         "' is plaintext TCP but this collector has an "
-                         "entropy source (hwrng/chaoskey): entropy would "
-                         "cross the network readable; set relay_tls.ca_file "
-                         "(TLS), use a \"unix:\" relay, or set "
-                         "allow_plaintext_entropy: true"));
-      }
-    }
-    if (config->relays().empty()) {
-      // The default relay is plaintext TCP.
-      return ConfigError(
-          "relays",
-          absl::StrCat("the default relay ", kDefaultRelayAddress,
-                       " is plaintext TCP but this collector has an entropy "
-                       "source (hwrng/chaoskey); list a \"unix:\" relay or "
-                       "set relay_tls, or allow_plaintext_entropy: true"));
-    }
+    HWCAST_RETURN_IF_ERROR(CheckPrivateRelays(
+        "relays", config->relays(), config->relay_tls(), kDefaultRelayAddress,
+        "this collector has an entropy source (hwrng/chaoskey): entropy "
+        "would cross the network readable; set relay_tls.ca_file (TLS), use "
+        "a \"unix:\" relay, or set allow_plaintext_entropy: true"));
   }
   return CheckBackoffConfig("reconnect", config->reconnect());
 }
