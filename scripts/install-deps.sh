@@ -17,7 +17,9 @@ PACKAGES=(
   iproute2 nftables
   # integration tests: gRPC and reflection clients, promtool
   python3 python3-grpcio python3-grpc-tools python3-protobuf prometheus
-  python3-nacl
+  python3-nacl python3-yaml
+  # alerts end to end: the real Alertmanager delivering to a test webhook
+  prometheus-alertmanager
   # UPS source tests: NUT's real upsd and dummy-ups driver (upsc comes with
   # it through nut-client)
   nut-server
@@ -50,8 +52,8 @@ fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
-# A temporary policy-rc.d keeps packages (prometheus, which we install only for
-# promtool) from starting services on this machine.
+# A temporary policy-rc.d keeps packages (prometheus and its alertmanager, which
+# tests start themselves) from starting services on this machine.
 added_policy=0
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
