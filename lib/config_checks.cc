@@ -239,6 +239,9 @@ absl::Status CheckServerConfig(const hwcast::v1::ServerConfig& server,
   HWCAST_RETURN_IF_ERROR(CheckAddressList(
       absl::StrCat(prefix, ".listen"), server.listen(), AddressUse::kListen));
   HWCAST_RETURN_IF_ERROR(CheckServerTls(server, prefix));
+  HWCAST_RETURN_IF_ERROR(
+      CheckNonNegativeDuration(absl::StrCat(prefix, ".metrics_source_timeout"),
+                               server.metrics_source_timeout()));
   const std::string key = absl::StrCat(prefix, ".metrics_listen");
   const std::string& metrics = server.metrics_listen();
   if (metrics.empty() || metrics == kMetricsOff) return absl::OkStatus();

@@ -64,7 +64,7 @@ absl::Status CheckTlsClient(const hwcast::v1::TlsClientConfig& tls,
 // A ServerConfig under `prefix`: every PREFIX.listen[i] a listen address
 // (CheckListenAddress), none twice; PREFIX.metrics_listen empty (the
 // default), "off", or HOST:PORT (port 0 allowed; Prometheus is served over
-// HTTP, so no unix socket).
+// HTTP, so no unix socket); PREFIX.metrics_source_timeout not negative.
 absl::Status CheckServerConfig(const hwcast::v1::ServerConfig& server,
                                absl::string_view prefix = "server");
 

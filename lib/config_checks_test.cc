@@ -144,6 +144,15 @@ TEST(ConfigChecksTest, ServerConfig) {
   EXPECT_FALSE(CheckServerConfig(server).ok());
 }
 
+TEST(ConfigChecksTest, MetricsSourceTimeout) {
+  hwcast::v1::ServerConfig server;
+  server.mutable_metrics_source_timeout()->set_seconds(300);
+  EXPECT_TRUE(CheckServerConfig(server).ok());
+  server.mutable_metrics_source_timeout()->set_seconds(-1);
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.metrics_source_timeout: must not be negative");
+}
+
 google::protobuf::Duration Proto(absl::Duration d) {
   return ToProtoDuration(d);
 }

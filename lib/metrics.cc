@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "absl/strings/str_cat.h"
+#include "lib/process_metrics.h"
 #include "prometheus/exposer.h"
 
 namespace hwcast {
@@ -24,6 +25,8 @@ absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
         absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
   }
   out->exposer_->RegisterCollectable(registry);
+  out->process_ = std::make_shared<ProcessMetrics>();
+  out->exposer_->RegisterCollectable(out->process_);
   const std::vector<int> ports = out->exposer_->GetListeningPorts();
   out->bound_address_ =
       absl::StrCat(address.substr(0, colon), ":", ports.empty() ? 0 : ports[0]);
@@ -31,6 +34,11 @@ absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
 }
 
 MetricsExposer::~MetricsExposer() = default;
+
+void MetricsExposer::Add(
+    const std::weak_ptr<prometheus::Collectable>& collectable) {
+  exposer_->RegisterCollectable(collectable);
+}
 
 ServiceMetrics::ServiceMetrics(prometheus::Registry& registry,
                                std::string_view service) {

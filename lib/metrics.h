@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "prometheus/collectable.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -22,7 +23,10 @@ class Exposer;
 
 namespace hwcast {
 
-// Serves /metrics for one registry. Thread-safe.
+class ProcessMetrics;
+
+// Serves /metrics for one registry, the process_* metrics (ProcessMetrics)
+// and any collectables added. Thread-safe.
 class MetricsExposer {
  public:
   // `address` is "HOST:PORT" (port 0 picks a free one).
@@ -34,9 +38,14 @@ class MetricsExposer {
   // "127.0.0.1:9430", with the port actually bound.
   const std::string& bound_address() const { return bound_address_; }
 
+  // Also serves `collectable` (e.g. a ReadingMetrics) for as long as it
+  // lives; scrapes skip it once it is gone.
+  void Add(const std::weak_ptr<prometheus::Collectable>& collectable);
+
  private:
   MetricsExposer() = default;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::shared_ptr<ProcessMetrics> process_;
   std::string bound_address_;
 };
 

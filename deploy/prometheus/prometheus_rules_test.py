@@ -6,7 +6,8 @@
 - `promtool test rules hwcast-alerts.test.yml`: the unit tests pass;
 - every alert of hwcast-alerts.yml has a test case in which it fires;
 - with HWCAST_SOURCE_ROOT set (ctest sets it to the repository), every
-  hwcast_ metric the rules use is one the daemons' code exports.
+  hwcast_ metric the rules use is one the daemons' code exports, and
+  README.md's alert table lists exactly the alerts of the rules.
 
 Usage: [HWCAST_SOURCE_ROOT=DIR] prometheus_rules_test.py [unittest args]
 """
@@ -103,6 +104,19 @@ class PrometheusRulesTest(unittest.TestCase):
             used.update(re.findall(r"\bhwcast_[a-z0-9_]+", rule["expr"]))
         missing = sorted(used - exported - set(ADDED_ELSEWHERE))
         self.assertEqual(missing, [], "metrics no daemon exports")
+
+    def test_readme_explains_every_alert(self):
+        root = os.environ.get("HWCAST_SOURCE_ROOT")
+        if not root:
+            self.skipTest("HWCAST_SOURCE_ROOT not set")
+        with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
+            readme = f.read()
+        section = readme.split("\n### Prometheus and alerts\n", 1)[1]
+        section = section.split("\n#", 1)[0]
+        explained = re.findall(r"^\| `(Hwcast[A-Za-z]+)` \|", section,
+                               re.MULTILINE)
+        self.assertEqual(sorted(explained),
+                         sorted(rule["alert"] for rule in alert_rules()))
 
 
 if __name__ == "__main__":

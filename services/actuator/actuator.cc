@@ -81,6 +81,8 @@ ActuatorOptions ActuatorOptions::FromConfig(
   }
   options.reconnect = BackoffOptions::FromConfig(config.reconnect());
   options.actions = ActionsOptions::FromConfig(config.actions());
+  options.metrics_source_timeout =
+      ReadingMetrics::DropAfterFromConfig(config.server());
   return options;
 }
 
@@ -485,6 +487,7 @@ BatchSink::Outcome Actuator::OnBatch(const SubscribeResponse& response,
         continue;
       }
       ++stored;
+      reading_metrics_->Observe(reading);
       metrics_.readings_in().Increment();
       now = clock_->Now();
       std::vector<Transition> t = engine_.OnReading(reading, now);

@@ -69,6 +69,9 @@
 //   hwcast_actuator_actions_total{action,result} (ActionDispatcher)
 //   hwcast_actuator_entropy_*                    with an entropy sink
 //                                                (entropy/reseeder.h)
+// and, through reading_metrics(), every stored reading as a sample
+// (hwcast_temperature_celsius, hwcast_reading_age_seconds, ...; lib/
+// reading_metrics.h).
 //
 // Entropy (ActuatorParts.entropy, optional): the Reseeder draws entropy
 // chunks from the relays' Entropy service on its own thread (periodically
@@ -98,6 +101,7 @@
 #include "lib/clock.h"
 #include "lib/fleet_announcer.h"
 #include "lib/metrics.h"
+#include "lib/reading_metrics.h"
 #include "lib/reject_reason.h"
 #include "lib/relay_subscription.h"
 #include "prometheus/counter.h"
@@ -124,6 +128,8 @@ struct ActuatorOptions {
   absl::Duration tick_interval = absl::Seconds(1);
   BatchDeduplicator::Options dedup;
   ActionsOptions actions;
+  // server.metrics_source_timeout: the reading metrics drop a silent source.
+  absl::Duration metrics_source_timeout = ReadingMetrics::kDefaultDropAfter;
 
   // From a validated config with defaults applied (WithActuatorDefaults).
   static ActuatorOptions FromConfig(const hwcast::v1::ActuatorConfig& config);
@@ -197,6 +203,11 @@ class Actuator final : public BatchSink {
   absl::StatusOr<hwcast::v1::ReseedResponse> Reseed(uint32_t bytes);
 
   const ReadingStore& store() const { return store_; }
+  // hwcast_temperature_celsius etc. for every stored source (lib/
+  // reading_metrics.h), to be served with MetricsExposer::Add().
+  std::weak_ptr<prometheus::Collectable> reading_metrics() const {
+    return reading_metrics_;
+  }
   // For tests: waits until the actions started so far are done.
   void WaitForActions() { actions_.WaitIdle(); }
 
@@ -251,6 +262,9 @@ class Actuator final : public BatchSink {
   prometheus::Family<prometheus::Counter>& policy_transitions_;
 
   ReadingStore store_;
+  // Every stored reading as a sample; served by the daemon's exposer.
+  const std::shared_ptr<ReadingMetrics> reading_metrics_ =
+      std::make_shared<ReadingMetrics>(clock_, options_.metrics_source_timeout);
   BatchDeduplicator dedup_;
   const std::unique_ptr<NetworkProbe> network_;
   const std::unique_ptr<FleetAnnouncer> announcer_;

@@ -33,6 +33,7 @@
 #include "lib/time_util.h"
 #include "lib/trust_store.h"
 #include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
 #include "services/actuator/actions/fake_command_runner.h"
 #include "services/actuator/actuator_service.h"
 
@@ -427,6 +428,27 @@ TEST_F(ActuatorTest, AcceptsBatchAndStoresItsReadings) {
   EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_readings_in_total"), 2);
   EXPECT_EQ(Batches("accepted"), 1);
   EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_sources"), 2);
+}
+
+TEST_F(ActuatorTest, StoredReadingsBecomeSamplesFilteredOnesDoNot) {
+  ActuatorOptions options = Options();
+  options.filter.add_source_ids("cpu");
+  options.metrics_source_timeout = absl::Minutes(2);
+  Make(options);
+  actuator_->OnBatch(
+      Batch("c1", 7, 1, {Temp("cpu", 1, 40), Temp("gpu", 1, 60)}), "relay-a");
+  clock_.Advance(absl::Seconds(30));
+  std::string text = prometheus::TextSerializer().Serialize(
+      actuator_->reading_metrics().lock()->Collect());
+  EXPECT_THAT(text, HasSubstr("hwcast_temperature_celsius{host=\"node1\","));
+  EXPECT_THAT(text, HasSubstr("source=\"cpu\"} 40"));
+  EXPECT_THAT(text, HasSubstr("hwcast_reading_age_seconds{host=\"node1\""));
+  EXPECT_THAT(text, Not(HasSubstr("gpu")));
+  // Silent for the configured timeout: dropped.
+  clock_.Advance(absl::Minutes(2));
+  text = prometheus::TextSerializer().Serialize(
+      actuator_->reading_metrics().lock()->Collect());
+  EXPECT_THAT(text, Not(HasSubstr("cpu")));
 }
 
 TEST_F(ActuatorTest, MalformedBatchesAreCountedAndDropped) {

@@ -256,6 +256,9 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  if (endpoints->metrics != nullptr) {
+    endpoints->metrics->Add(actuator.reading_metrics());
+  }
   actuator.Start();
 
   endpoints->Announce();

@@ -75,9 +75,24 @@ CollectorMetrics::CollectorMetrics(prometheus::Registry& registry)
               .Help("Entropy batches sent on a stream that broke before "
                     "their ack: dropped, never resent (at most once).")
               .Register(registry)
-              .Add({})) {}
+              .Add({})) {
+  // Every reason README promises is served at 0 from the start, so rate()
+  // and increase() see the first one.
+  for (const char* reason : {"buffer_full", "relay_rejected", "sign_failed"}) {
+    service_.Dropped(reason);
+  }
+  for (const char* reason :
+       {"oversized_reading", "relay_rejected", "sign_failed"}) {
+    service_.Error(reason);
+  }
+}
 
 prometheus::Counter& CollectorMetrics::SourcePolls(const std::string& source) {
+  // The source's error counters start at 0 with its poll counter.
+  for (const char* reason :
+       {"poll_failed", "timeout", "sensor_fault", "out_of_range"}) {
+    SourceErrors(source, reason);
+  }
   return source_polls_.Add({{"source", source}});
 }
 

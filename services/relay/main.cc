@@ -74,6 +74,8 @@ int main(int argc, char** argv) {
       hwcast::FreshnessFromConfig(config.freshness());
   hwcast::relay::RelayHub::Options hub_options;
   hub_options.max_batch_bytes = config.max_batch_bytes();
+  hub_options.metrics_source_timeout =
+      hwcast::ReadingMetrics::DropAfterFromConfig(config.server());
   hwcast::relay::RelayHub hub(hub_options, clock, verifier.get(), &metrics);
 
   const hwcast::v1::EntropyPoolConfig& ec = config.entropy();
@@ -149,6 +151,9 @@ int main(int argc, char** argv) {
   if (!endpoints.ok()) {
     HWCAST_LOG(ERROR) << endpoints.status().message();
     return 1;
+  }
+  if (endpoints->metrics != nullptr) {
+    endpoints->metrics->Add(hub.reading_metrics());
   }
   if (mesh != nullptr) mesh->Start();
   if (bridge != nullptr) bridge->Start();

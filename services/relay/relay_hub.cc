@@ -50,6 +50,8 @@ RelayHub::RelayHub(Options options, const Clock* clock, BatchVerifier* verifier,
       clock_(clock),
       verifier_(verifier),
       metrics_(metrics),
+      reading_metrics_(std::make_shared<ReadingMetrics>(
+          clock, options.metrics_source_timeout)),
       tracker_(options.dedup) {}
 
 void RelayHub::CountRejection(BatchOrigin origin, const absl::Status& why,
@@ -207,6 +209,7 @@ PublishAck RelayHub::Ingest(hwcast::v1::SignedBatch signed_batch,
   if (AcceptListener* listener = listener_.load(std::memory_order_acquire)) {
     listener->OnAccepted(batch);
   }
+  reading_metrics_->Observe(batch->batch);
 
   metrics_->readings_in().Increment(readings);
   metrics_->sources().Set(static_cast<double>(sources));

@@ -34,6 +34,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -43,6 +44,7 @@
 #include "hwcast/v1/relay.pb.h"
 #include "lib/batch_verifier.h"
 #include "lib/clock.h"
+#include "lib/reading_metrics.h"
 #include "services/relay/batch_subscriber.h"
 #include "services/relay/collector_tracker.h"
 #include "services/relay/entropy_pool.h"
@@ -74,6 +76,8 @@ class RelayHub {
     // Largest accepted serialized ReadingBatch.
     size_t max_batch_bytes = 1 << 20;
     CollectorTracker::Options dedup;
+    // server.metrics_source_timeout (reading_metrics()).
+    absl::Duration metrics_source_timeout = ReadingMetrics::kDefaultDropAfter;
   };
 
   RelayHub(Options options, const Clock* clock, BatchVerifier* verifier,
@@ -123,6 +127,13 @@ class RelayHub {
 
   const StateTable& state() const { return state_; }
 
+  // Every accepted reading of the whole LAN as a sample
+  // (hwcast_temperature_celsius, ...; lib/reading_metrics.h), to be served
+  // with MetricsExposer::Add().
+  std::weak_ptr<prometheus::Collectable> reading_metrics() const {
+    return reading_metrics_;
+  }
+
  private:
   hwcast::v1::PublishAck Reject(const hwcast::v1::SignedBatch& signed_batch,
                                 const absl::Status& why,
@@ -133,6 +144,7 @@ class RelayHub {
   const Clock* const clock_;
   BatchVerifier* const verifier_;
   RelayMetrics* const metrics_;
+  const std::shared_ptr<ReadingMetrics> reading_metrics_;
   StateTable state_;
   CollectorTracker tracker_;
   std::atomic<uint64_t> next_batch_id_{1};

@@ -11,6 +11,7 @@
 #include "lib/reject_reason.h"
 #include "lib/time_util.h"
 #include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
 #include "services/relay/relay_test_util.h"
 
 namespace hwcast::relay {
@@ -22,6 +23,7 @@ using test_util::Humidity;
 using test_util::Signed;
 using test_util::Temperature;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // Records what the hub offers; claims a write for every offer when
 // `claim` is set, to check StartPendingWrite() follows.
@@ -98,6 +100,26 @@ TEST_F(RelayHubTest, AcceptsThenRecognisesDuplicate) {
   EXPECT_EQ(Batches(PublishAck::RESULT_DUPLICATE), 1);
   EXPECT_EQ(metrics_.readings_in().Value(), 2);
   EXPECT_EQ(metrics_.sources().Value(), 2);
+}
+
+// What the hub's reading metrics would serve now, as exposition text.
+std::string ReadingSamples(const RelayHub& hub) {
+  return prometheus::TextSerializer().Serialize(
+      hub.reading_metrics().lock()->Collect());
+}
+
+TEST_F(RelayHubTest, AcceptedReadingsBecomeSamplesRejectedOnesDoNot) {
+  ASSERT_EQ(Ingest(Batch("c", 7, 1, {Temperature("h", "t", 1, 20.5)})).result(),
+            PublishAck::RESULT_ACCEPTED);
+  hwcast::v1::SignedBatch bad =
+      Signed(Batch("c", 7, 2, {Temperature("h", "t", 2, 99)}));
+  bad.set_key_id("bad");
+  ASSERT_EQ(hub_.Ingest(bad, "test").result(), PublishAck::RESULT_REJECTED);
+
+  const std::string text = ReadingSamples(hub_);
+  EXPECT_THAT(text, HasSubstr("hwcast_temperature_celsius{host=\"h\",label="
+                              "\"\",source=\"t\"} 20.5"));
+  EXPECT_THAT(text, Not(HasSubstr(" 99")));
 }
 
 TEST_F(RelayHubTest, RejectsGarbageWithoutTouchingState) {

@@ -7,6 +7,9 @@ using hwcast::v1::PublishAck;
 RelayMetrics::RelayMetrics(prometheus::Registry& registry)
     : service_(registry, "relay") {
   slow_subscriber_ = &service_.Dropped("slow_subscriber");
+  // Served at 0 from the start, so rate() and increase() see the first one.
+  service_.Error("bad_request");
+  service_.Error("multicast_receive");
   auto& batches = prometheus::BuildCounter()
                       .Name("hwcast_relay_batches_total")
                       .Help("Published batches, by what the relay answered.")
