@@ -76,6 +76,18 @@ constexpr std::array<const GaugeDef*, 10> kFixedGauges = {
     &kTemperature, &kHumidity, &kCharge,  &kRuntime, &kOnBattery,
     &kLowBattery,  &kNodeUp,   &kNodeRtt, &kAge,     &kOk};
 
+// Families the naming rule gives the hwmon kinds (fan, voltage,
+// electric_power, current), declared up front so that they exist before the
+// first such reading. Samples by the rule join them by name.
+constexpr std::array<GaugeDef, 4> kRuleGauges = {{
+    {"hwcast_fan_rpm", "Latest fan speed of each source, in rpm."},
+    {"hwcast_voltage_volts", "Latest voltage of each source, in volts."},
+    {"hwcast_electric_power_watts",
+     "Latest electric power of each source, in watts."},
+    {"hwcast_current_amperes",
+     "Latest electric current of each source, in amperes."},
+}};
+
 std::string QualityLabel(hwcast::v1::Quality quality) {
   std::string name = hwcast::v1::Quality_Name(quality);
   if (absl::StartsWith(name, "QUALITY_")) name = name.substr(8);
@@ -88,6 +100,7 @@ class Samples {
  public:
   Samples() {
     for (const GaugeDef* def : kFixedGauges) Family(def->name, def->help);
+    for (const GaugeDef& def : kRuleGauges) Family(def.name, def.help);
   }
 
   void Add(const GaugeDef& def, std::vector<ClientMetric::Label> labels,

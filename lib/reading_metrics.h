@@ -22,8 +22,11 @@
 // message) is exported by rule: each numeric field whose name ends in a unit
 // ("rpm", "volts", "watts", "amperes", "celsius", "percent", "seconds",
 // "hertz", "bytes", "joules") becomes hwcast_<value case>_<field>, e.g.
-// `Fan fan { double rpm }` -> hwcast_fan_rpm. Entropy, disk inventories and
-// fleet events carry no gauge value and are not exported.
+// `FanSpeed fan { double rpm }` -> hwcast_fan_rpm. The hwmon kinds' families
+// (hwcast_fan_rpm, hwcast_voltage_volts, hwcast_electric_power_watts,
+// hwcast_current_amperes) are declared from the start like the others.
+// Entropy, disk inventories and fleet events carry no gauge value and are
+// not exported.
 //
 // A value gauge is only exported while the reading's quality is OK (a faulty
 // reading has no value); hwcast_reading_ok and hwcast_reading_age_seconds are

@@ -83,7 +83,9 @@ TEST_F(ReadingMetricsTest, EveryFamilyExistsBeforeAnyReading) {
         "hwcast_ups_on_battery", "hwcast_ups_low_battery",
         "hwcast_power_node_up", "hwcast_power_node_round_trip_seconds",
         "hwcast_reading_age_seconds", "hwcast_reading_ok",
-        "hwcast_reading_sources", "hwcast_reading_sources_expired_total"}) {
+        "hwcast_reading_sources", "hwcast_reading_sources_expired_total",
+        "hwcast_fan_rpm", "hwcast_voltage_volts", "hwcast_electric_power_watts",
+        "hwcast_current_amperes"}) {
     EXPECT_NE(FindFamily(families, name), nullptr) << name;
   }
   EXPECT_EQ(Value(families, "hwcast_reading_sources", {}), 0);
