@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -26,7 +25,7 @@ import urllib.request
 import yaml
 
 import harness
-from harness import wait_for
+from harness import free_port, wait_for
 from test_end_to_end import Stack
 
 RULES = os.path.join(harness.REPO, "deploy", "prometheus", "hwcast-alerts.yml")
@@ -103,12 +102,6 @@ class Process:
 
 def http_get(url, timeout=5):
     return urllib.request.urlopen(url, timeout=timeout).read().decode()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def room_policy():
