@@ -302,6 +302,7 @@ class AlertsEndToEndTest(Stack):
 
         # Cool: it resolves.
         self.write_room("20")
+        cooled = time.monotonic()
         wait_for(lambda: self.webhook.seen("resolved", "HwcastRoomHot",
                                            source="room"),
                  timeout=60, interval=0.2,
