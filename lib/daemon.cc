@@ -17,6 +17,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -245,11 +246,16 @@ void LoadConfigOrExit(google::protobuf::Message* config,
   }
 }
 
-std::vector<std::string> ChangedConfigKeys(const google::protobuf::Message& a,
-                                           const google::protobuf::Message& b) {
+std::vector<std::string> ChangedConfigKeys(
+    const google::protobuf::Message& a, const google::protobuf::Message& b,
+    const std::vector<std::string>& except) {
   const google::protobuf::Descriptor* descriptor = a.GetDescriptor();
   std::vector<std::string> changed;
   for (int i = 0; i < descriptor->field_count(); ++i) {
+    if (std::find(except.begin(), except.end(), descriptor->field(i)->name()) !=
+        except.end()) {
+      continue;
+    }
     google::protobuf::util::MessageDifferencer differencer;
     for (int j = 0; j < descriptor->field_count(); ++j) {
       if (j != i) differencer.IgnoreField(descriptor->field(j));
@@ -290,6 +296,14 @@ void WriteReadyFileOrExit(const std::map<std::string, std::string>& endpoints) {
                       << std::strerror(errno);
     std::exit(1);
   }
+}
+
+void WarnKeysNeedRestart(const std::vector<std::string>& keys,
+                         std::string_view program) {
+  if (keys.empty()) return;
+  HWCAST_LOG(WARNING) << "reload: changed " << absl::StrJoin(keys, ", ")
+                      << ": takes effect after a restart (systemctl restart "
+                      << program << "); running with the old values";
 }
 
 int RunDaemon(ServiceDaemon& daemon) {

@@ -74,9 +74,34 @@ absl::Status LoadConfig(google::protobuf::Message* config,
                         const ConfigValidator& validate);
 
 // The names of the top-level fields whose values differ between `a` and `b`
-// (messages of one type), in field order; for reload reports.
-std::vector<std::string> ChangedConfigKeys(const google::protobuf::Message& a,
-                                           const google::protobuf::Message& b);
+// (messages of one type), in field order, leaving out those in `except`; for
+// reload reports.
+std::vector<std::string> ChangedConfigKeys(
+    const google::protobuf::Message& a, const google::protobuf::Message& b,
+    const std::vector<std::string>& except = {});
+
+// After a reload: warns that `keys` (if any) changed but wait for a
+// restart of `program` ("hwcast-relay"), which runs on with the old values.
+void WarnKeysNeedRestart(const std::vector<std::string>& keys,
+                         std::string_view program);
+
+// A <Svc>Daemon's ReloadConfigFile(): loads --config again, validated and
+// with its resources made by `prepare` (Prepare<Svc>Config), and hands both
+// to `apply` (the daemon's Reload). A load or validation error is returned
+// without calling `apply`.
+template <typename Config, typename Resources, typename Apply>
+absl::Status ReloadConfigFileWith(
+    absl::Status (*prepare)(const google::protobuf::Message&, Resources*),
+    Apply apply) {
+  Config loaded;
+  Resources resources;
+  absl::Status status =
+      LoadConfig(&loaded, [&](const google::protobuf::Message& message) {
+        return prepare(message, &resources);
+      });
+  if (!status.ok()) return status;
+  return apply(loaded, std::move(resources));
+}
 
 // A service as RunDaemon() drives it; each service's <Svc>Daemon.
 class ServiceDaemon {

@@ -225,6 +225,8 @@ TEST(ChangedConfigKeysTest, NamesTopLevelKeysThatDiffer) {
   b.set_trust_file("/etc/hwcast/trust.new");
   b.mutable_multicast()->set_port(7999);
   EXPECT_THAT(ChangedConfigKeys(a, b), ElementsAre("trust_file", "multicast"));
+  EXPECT_THAT(ChangedConfigKeys(a, b, {"trust_file"}),
+              ElementsAre("multicast"));
 }
 
 TEST(LoadConfigTest, ReloadsTheConfigFileAndNamesTheBadLine) {

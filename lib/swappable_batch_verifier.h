@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "lib/batch_verifier.h"
@@ -49,6 +50,23 @@ class SwappableBatchVerifier final : public BatchVerifier {
   absl::Mutex mu_;
   std::shared_ptr<BatchVerifier> current_ ABSL_GUARDED_BY(mu_);
 };
+
+// The config keys a reload applies by swapping the verifier (relay and
+// actuator configs both have them).
+inline const std::vector<std::string>& TrustConfigKeys() {
+  static const auto* keys = new std::vector<std::string>{
+      "trust_file", "insecure_accept_unsigned", "freshness"};
+  return *keys;
+}
+
+// Copies the TrustConfigKeys() of `from` into `to` (a RelayConfig or an
+// ActuatorConfig), the running config after a reload swapped the verifier.
+template <typename Config>
+void CopyTrustConfig(const Config& from, Config* to) {
+  to->set_trust_file(from.trust_file());
+  to->set_insecure_accept_unsigned(from.insecure_accept_unsigned());
+  *to->mutable_freshness() = from.freshness();
+}
 
 }  // namespace hwcast
 

@@ -125,7 +125,7 @@ struct ActuatorOptions {
   BatchDeduplicator::Options dedup;
   ActionsOptions actions;
 
-  // From a validated config with defaults applied (WithActuatorDefaults).
+  // From a validated config with defaults applied (ApplyActuatorDefaults).
   static ActuatorOptions FromConfig(const hwcast::v1::ActuatorConfig& config);
 };
 

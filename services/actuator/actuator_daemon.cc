@@ -25,17 +25,6 @@
 namespace hwcast::actuator {
 namespace {
 
-// The keys Reload() applies live (besides reopening the audit log).
-constexpr const char* kLiveKeys[] = {"trust_file", "insecure_accept_unsigned",
-                                     "freshness"};
-
-bool IsLiveKey(const std::string& key) {
-  for (const char* live : kLiveKeys) {
-    if (key == live) return true;
-  }
-  return false;
-}
-
 // A random seed for the policies' grace jitter.
 uint64_t RandomSeed() {
   std::random_device device;
@@ -49,7 +38,7 @@ std::string Argv(const google::protobuf::RepeatedPtrField<std::string>& argv) {
 absl::Status PrepareEntropy(const hwcast::v1::ActuatorConfig& loaded,
                             ActuatorResources* resources) {
   const hwcast::v1::ActuatorConfig config =
-      WithActuatorDefaults(loaded, SystemHostName());
+      ApplyActuatorDefaults(loaded, SystemHostName());
   const hwcast::v1::EntropySinkConfig& e = config.entropy();
   if (e.sink() == hwcast::v1::EntropySinkConfig::SINK_UNSPECIFIED) {
     return absl::OkStatus();
@@ -156,7 +145,7 @@ absl::Status PrepareActuatorConfig(const google::protobuf::Message& message,
 absl::StatusOr<std::unique_ptr<ActuatorDaemon>> ActuatorDaemon::Create(
     const hwcast::v1::ActuatorConfig& loaded, ActuatorResources resources) {
   std::unique_ptr<ActuatorDaemon> d(new ActuatorDaemon());
-  d->config_ = WithActuatorDefaults(loaded, SystemHostName());
+  d->config_ = ApplyActuatorDefaults(loaded, SystemHostName());
   const hwcast::v1::ActuatorConfig& config = d->config_;
   const Clock* clock = RealClock::Get();
 
@@ -246,11 +235,9 @@ ActuatorDaemon::~ActuatorDaemon() { Shutdown(); }
 absl::Status ActuatorDaemon::Reload(const hwcast::v1::ActuatorConfig& loaded,
                                     ActuatorResources resources) {
   const hwcast::v1::ActuatorConfig config =
-      WithActuatorDefaults(loaded, SystemHostName());
-  std::vector<std::string> later;
-  for (const std::string& key : ChangedConfigKeys(config_, config)) {
-    if (!IsLiveKey(key)) later.push_back(key);
-  }
+      ApplyActuatorDefaults(loaded, SystemHostName());
+  const std::vector<std::string> later =
+      ChangedConfigKeys(config_, config, TrustConfigKeys());
   // The audit log path is part of `actions`: reopen it only when it stays.
   if (audit_ != nullptr &&
       config.actions().audit_log() == config_.actions().audit_log()) {
@@ -262,26 +249,17 @@ absl::Status ActuatorDaemon::Reload(const hwcast::v1::ActuatorConfig& loaded,
                    << (config.trust_file().empty()
                            ? std::string()
                            : absl::StrCat(" from ", config.trust_file()));
-  config_.set_trust_file(config.trust_file());
-  config_.set_insecure_accept_unsigned(config.insecure_accept_unsigned());
-  *config_.mutable_freshness() = config.freshness();
-  if (!later.empty()) {
-    HWCAST_LOG(WARNING) << "reload: changed " << absl::StrJoin(later, ", ")
-                        << ": takes effect after a restart (systemctl "
-                           "restart hwcast-actuator); running with the old "
-                           "values";
-  }
+  CopyTrustConfig(config, &config_);
+  WarnKeysNeedRestart(later, "hwcast-actuator");
   return absl::OkStatus();
 }
 
 absl::Status ActuatorDaemon::ReloadConfigFile() {
-  hwcast::v1::ActuatorConfig loaded;
-  ActuatorResources resources;
-  HWCAST_RETURN_IF_ERROR(
-      LoadConfig(&loaded, [&](const google::protobuf::Message& message) {
-        return PrepareActuatorConfig(message, &resources);
-      }));
-  return Reload(loaded, std::move(resources));
+  return ReloadConfigFileWith<hwcast::v1::ActuatorConfig>(
+      &PrepareActuatorConfig, [this](const hwcast::v1::ActuatorConfig& loaded,
+                                     ActuatorResources resources) {
+        return Reload(loaded, std::move(resources));
+      });
 }
 
 absl::StatusOr<std::string> ActuatorDaemon::CheckHealth() {

@@ -58,7 +58,7 @@ absl::Status PrepareCollectorConfig(const google::protobuf::Message& message,
 absl::StatusOr<std::unique_ptr<CollectorDaemon>> CollectorDaemon::Create(
     const hwcast::v1::CollectorConfig& loaded, CollectorResources resources) {
   std::unique_ptr<CollectorDaemon> d(new CollectorDaemon());
-  d->config_ = CollectorConfigWithDefaults(loaded, SystemHostName());
+  d->config_ = ApplyCollectorDefaults(loaded, SystemHostName());
   const hwcast::v1::CollectorConfig& config = d->config_;
   d->registry_ = std::make_shared<prometheus::Registry>();
   d->metrics_ = std::make_unique<CollectorMetrics>(*d->registry_);
@@ -101,31 +101,22 @@ CollectorDaemon::~CollectorDaemon() { Shutdown(); }
 absl::Status CollectorDaemon::Reload(const hwcast::v1::CollectorConfig& loaded,
                                      CollectorResources resources) {
   const hwcast::v1::CollectorConfig config =
-      CollectorConfigWithDefaults(loaded, SystemHostName());
-  std::vector<std::string> later;
-  for (const std::string& key : ChangedConfigKeys(config_, config)) {
-    if (key != "signing_key") later.push_back(key);
-  }
+      ApplyCollectorDefaults(loaded, SystemHostName());
+  const std::vector<std::string> later =
+      ChangedConfigKeys(config_, config, {"signing_key"});
   LogSigner(resources.signer.get(), config.signing_key());
   signer_->Swap(SignerOrUnsigned(std::move(resources.signer)));
   config_.set_signing_key(config.signing_key());
-  if (!later.empty()) {
-    HWCAST_LOG(WARNING) << "reload: changed " << absl::StrJoin(later, ", ")
-                        << ": takes effect after a restart (systemctl "
-                           "restart hwcast-collector); running with the old "
-                           "values";
-  }
+  WarnKeysNeedRestart(later, "hwcast-collector");
   return absl::OkStatus();
 }
 
 absl::Status CollectorDaemon::ReloadConfigFile() {
-  hwcast::v1::CollectorConfig loaded;
-  CollectorResources resources;
-  HWCAST_RETURN_IF_ERROR(
-      LoadConfig(&loaded, [&](const google::protobuf::Message& message) {
-        return PrepareCollectorConfig(message, &resources);
-      }));
-  return Reload(loaded, std::move(resources));
+  return ReloadConfigFileWith<hwcast::v1::CollectorConfig>(
+      &PrepareCollectorConfig, [this](const hwcast::v1::CollectorConfig& loaded,
+                                      CollectorResources resources) {
+        return Reload(loaded, std::move(resources));
+      });
 }
 
 absl::StatusOr<std::string> CollectorDaemon::CheckHealth() {

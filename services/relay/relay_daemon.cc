@@ -16,15 +16,26 @@
 namespace hwcast::relay {
 namespace {
 
-// The keys Reload() applies live; any other change waits for a restart.
-constexpr const char* kLiveKeys[] = {"trust_file", "insecure_accept_unsigned",
-                                     "freshness"};
+// The bridge's links to config.bridge.upstream (null when there is none).
+std::unique_ptr<Bridge> MakeBridge(const hwcast::v1::RelayConfig& config,
+                                   RelayHub* hub,
+                                   prometheus::Registry& registry) {
+  if (config.bridge().upstream().empty()) return nullptr;
+  return std::make_unique<Bridge>(
+      std::vector<std::string>(config.bridge().upstream().begin(),
+                               config.bridge().upstream().end()),
+      BackoffOptions::FromConfig(config.bridge().reconnect()), hub, registry);
+}
 
-bool IsLiveKey(const std::string& key) {
-  for (const char* live : kLiveKeys) {
-    if (key == live) return true;
-  }
-  return false;
+// bridge.upstream and bridge.reconnect restart the bridge on reload;
+// bridge.hop_limit is the mesh's and waits for a restart.
+bool BridgeLinksChanged(const hwcast::v1::BridgeConfig& a,
+                        const hwcast::v1::BridgeConfig& b) {
+  hwcast::v1::BridgeConfig x = a;
+  hwcast::v1::BridgeConfig y = b;
+  x.clear_hop_limit();
+  y.clear_hop_limit();
+  return x.SerializeAsString() != y.SerializeAsString();
 }
 
 }  // namespace
@@ -44,7 +55,7 @@ absl::StatusOr<std::unique_ptr<RelayDaemon>> RelayDaemon::Create(
     const hwcast::v1::RelayConfig& loaded, RelayResources resources) {
   std::unique_ptr<RelayDaemon> d(new RelayDaemon());
   const Clock* clock = RealClock::Get();
-  d->config_ = EffectiveRelayConfig(loaded);
+  d->config_ = ApplyRelayDefaults(loaded);
   const hwcast::v1::RelayConfig& config = d->config_;
   d->registry_ = std::make_shared<prometheus::Registry>();
   d->metrics_ = std::make_unique<RelayMetrics>(*d->registry_);
@@ -141,37 +152,42 @@ RelayDaemon::~RelayDaemon() { Shutdown(); }
 
 absl::Status RelayDaemon::Reload(const hwcast::v1::RelayConfig& loaded,
                                  RelayResources resources) {
-  const hwcast::v1::RelayConfig config = EffectiveRelayConfig(loaded);
-  std::vector<std::string> later;
-  for (const std::string& key : ChangedConfigKeys(config_, config)) {
-    if (!IsLiveKey(key)) later.push_back(key);
+  const hwcast::v1::RelayConfig config = ApplyRelayDefaults(loaded);
+  std::vector<std::string> except = TrustConfigKeys();
+  except.push_back("bridge");
+  std::vector<std::string> later = ChangedConfigKeys(config_, config, except);
+  if (config.bridge().hop_limit() != config_.bridge().hop_limit()) {
+    later.push_back("bridge.hop_limit");
   }
   verifier_->Swap(std::move(resources.verifier));
   HWCAST_LOG(INFO) << "reload: trust rules re-read"
                    << (config.trust_file().empty()
                            ? std::string()
                            : absl::StrCat(" from ", config.trust_file()));
-  if (!later.empty()) {
-    HWCAST_LOG(WARNING) << "reload: changed " << absl::StrJoin(later, ", ")
-                        << ": takes effect after a restart (systemctl "
-                           "restart hwcast-relay); running with the old "
-                           "values";
+  WarnKeysNeedRestart(later, "hwcast-relay");
+  if (BridgeLinksChanged(config_.bridge(), config.bridge())) {
+    // Only the bridge's own subscriptions to its upstreams reconnect; the
+    // streams this relay serves are untouched.
+    if (bridge_ != nullptr) bridge_->Stop();
+    bridge_ = MakeBridge(config, hub_.get(), *registry_);
+    if (bridge_ != nullptr) bridge_->Start();
+    HWCAST_LOG(INFO) << "reload: bridge restarted with upstream ["
+                     << absl::StrJoin(config.bridge().upstream(), ", ") << "]";
+    const uint32_t hop_limit = config_.bridge().hop_limit();
+    *config_.mutable_bridge() = config.bridge();
+    config_.mutable_bridge()->set_hop_limit(hop_limit);
   }
   // The running config: the live keys as applied, the others unchanged.
-  config_.set_trust_file(config.trust_file());
-  config_.set_insecure_accept_unsigned(config.insecure_accept_unsigned());
-  *config_.mutable_freshness() = config.freshness();
+  CopyTrustConfig(config, &config_);
   return absl::OkStatus();
 }
 
 absl::Status RelayDaemon::ReloadConfigFile() {
-  hwcast::v1::RelayConfig loaded;
-  RelayResources resources;
-  HWCAST_RETURN_IF_ERROR(
-      LoadConfig(&loaded, [&](const google::protobuf::Message& message) {
-        return PrepareRelayConfig(message, &resources);
-      }));
-  return Reload(loaded, std::move(resources));
+  return ReloadConfigFileWith<hwcast::v1::RelayConfig>(
+      &PrepareRelayConfig,
+      [this](const hwcast::v1::RelayConfig& loaded, RelayResources resources) {
+        return Reload(loaded, std::move(resources));
+      });
 }
 
 absl::StatusOr<std::string> RelayDaemon::CheckHealth() {

@@ -6,10 +6,14 @@
 //   - trust_file, insecure_accept_unsigned, freshness: the trust file is
 //     re-read into a new verifier that replaces the old one between two
 //     batches (no stream is touched): a newly listed collector key is
-//     accepted from the next batch on, a removed one refused.
-// Every other key that changed (listen addresses, multicast, bridge, entropy
-// pool, queue sizes) is reported in a warning naming the keys and takes
-// effect at the next restart; the running values are kept.
+//     accepted from the next batch on, a removed one refused;
+//   - bridge.upstream, bridge.reconnect: the bridge is restarted with the
+//     new list (only its own subscriptions to the upstreams reconnect; the
+//     streams this relay serves are untouched).
+// Every other key that changed (listen addresses, multicast,
+// bridge.hop_limit, entropy pool, queue sizes) is reported in a warning
+// naming the keys and takes effect at the next restart; the running values
+// are kept.
 //
 // Thread-safe as RunDaemon() uses it (Reload/CheckHealth/Shutdown from the
 // main thread only).

@@ -172,6 +172,26 @@ class ReloadTest(LifeCycleStack):
         wait_for(lambda: self.relay_has_room(relay),
                  what="the newly trusted collector's reading")
 
+    def test_added_bridge_upstream_starts_without_a_restart(self):
+        upstream = self.start_with("relay", harness.relay_config(self.trust),
+                                   name="upstream")
+        self.start_with("collector", harness.collector_config(
+            [upstream.grpc], [harness.file_source(self.room)], key=self.key))
+        wait_for(lambda: self.relay_has_room(upstream), what="a reading")
+        relay = self.start_with("relay", harness.relay_config(self.trust))
+        self.assertFalse(self.relay_has_room(relay))
+        pid = relay.proc.pid
+
+        self.write_config(relay, harness.relay_config(
+            self.trust, bridge={"upstream": [upstream.grpc],
+                                "reconnect": dict(harness.FAST_RECONNECT)}))
+        self.reload(relay)
+        self.assertIn("bridge restarted with upstream [" + upstream.grpc,
+                      relay.logs())
+        wait_for(lambda: self.relay_has_room(relay),
+                 what="the reading through the new bridge")
+        self.assertEqual(relay.proc.pid, pid)
+
     def test_bad_config_is_refused_and_the_old_one_keeps_running(self):
         relay = self.start_with("relay", harness.relay_config(self.trust))
         self.start_with("collector", harness.collector_config(
