@@ -215,14 +215,9 @@ absl::StatusOr<std::unique_ptr<ActuatorDaemon>> ActuatorDaemon::Create(
 
   HWCAST_ASSIGN_OR_RETURN(
       d->endpoints_,
-      ServeDaemon({.listen = {config.server().listen().begin(),
-                              config.server().listen().end()},
-                   .default_tcp = std::string(kDefaultListenTcp),
-                   .default_unix = std::string(kDefaultListenUnix),
-                   .metrics_listen = config.server().metrics_listen(),
-                   .tls_listen = {config.server().tls_listen().begin(),
-                                  config.server().tls_listen().end()},
-                   .tls = config.server().tls()},
+      ServeDaemon(ServeOptions::FromConfig(config.server(),
+                                           std::string(kDefaultListenTcp),
+                                           std::string(kDefaultListenUnix)),
                   {d->service_.get()}, d->registry_));
   d->actuator_->Start();
   d->endpoints_.Announce();

@@ -78,14 +78,8 @@ absl::StatusOr<std::unique_ptr<CollectorDaemon>> CollectorDaemon::Create(
   d->service_ = std::make_unique<CollectorServiceImpl>(d->collector_.get(),
                                                        d->collector_.get());
   absl::StatusOr<DaemonEndpoints> endpoints =
-      ServeDaemon({.listen = {config.server().listen().begin(),
-                              config.server().listen().end()},
-                   .default_tcp = kDefaultListenTcp,
-                   .default_unix = kDefaultListenUnix,
-                   .metrics_listen = config.server().metrics_listen(),
-                   .tls_listen = {config.server().tls_listen().begin(),
-                                  config.server().tls_listen().end()},
-                   .tls = config.server().tls()},
+      ServeDaemon(ServeOptions::FromConfig(config.server(), kDefaultListenTcp,
+                                           kDefaultListenUnix),
                   {d->service_.get()}, d->registry_);
   if (!endpoints.ok()) {
     d->collector_->Shutdown(absl::ZeroDuration());

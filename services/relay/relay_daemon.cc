@@ -130,17 +130,16 @@ absl::StatusOr<std::unique_ptr<RelayDaemon>> RelayDaemon::Create(
       d->entropy_pool_.get(), d->metrics_.get(),
       EntropyServiceImpl::Options{.allow_plaintext = ec.allow_plaintext()});
 
+  // The listen addresses as given: ApplyRelayDefaults fills in the
+  // defaults, which ServeDaemon treats more leniently (a default unix
+  // socket that cannot be bound only warns).
+  ServeOptions serve = ServeOptions::FromConfig(
+      config.server(), kDefaultListenTcp, kDefaultListenUnix);
+  serve.listen.assign(loaded.server().listen().begin(),
+                      loaded.server().listen().end());
   HWCAST_ASSIGN_OR_RETURN(
       d->endpoints_,
-      ServeDaemon({.listen = {loaded.server().listen().begin(),
-                              loaded.server().listen().end()},
-                   .default_tcp = kDefaultListenTcp,
-                   .default_unix = kDefaultListenUnix,
-                   .metrics_listen = config.server().metrics_listen(),
-                   .tls_listen = {config.server().tls_listen().begin(),
-                                  config.server().tls_listen().end()},
-                   .tls = config.server().tls()},
-                  {d->service_.get(), d->entropy_service_.get()},
+      ServeDaemon(serve, {d->service_.get(), d->entropy_service_.get()},
                   d->registry_));
   if (d->mesh_ != nullptr) d->mesh_->Start();
   if (d->bridge_ != nullptr) d->bridge_->Start();
