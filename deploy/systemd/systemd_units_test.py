@@ -161,10 +161,11 @@ class SystemdUnitsTest(unittest.TestCase):
         uid, gid = int(user[0][2]), int(group[0][2])
         self.assertEqual(int(user[0][3]), gid)
         self.assertEqual(user[0][6].strip(), "/usr/sbin/nologin")
-        subprocess.run(
+        proc = subprocess.run(
             ["systemd-tmpfiles", f"--root={root}", "--create",
              os.path.join(self.directory, "hwcast.tmpfiles.conf")],
-            check=True, capture_output=True, timeout=60)
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
         st = os.stat(os.path.join(root, "run", "hwcast"))
         self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o7777),
                          (uid, gid, 0o750))
