@@ -118,6 +118,8 @@ int main(int argc, char** argv) {
     mesh_options.rate.rate = mc.sender_rate();
     mesh_options.rate.burst = mc.sender_burst();
     mesh_options.rate.max_senders = mc.max_senders();
+    mesh_options.ingest_rate = mc.ingest_rate();
+    mesh_options.ingest_burst = mc.ingest_burst();
     mesh_options.group = transport->group_text();
     mesh = std::make_unique<hwcast::relay::MulticastMesh>(
         mesh_options, transport.get(), &hub, clock, &metrics);

@@ -60,6 +60,11 @@ absl::Status CheckMulticast(const hwcast::v1::MulticastConfig& m) {
     return ConfigError("multicast.sender_burst",
                        "must be at least a tenth of sender_rate");
   }
+  if (m.ingest_burst() != 0 && m.ingest_rate() != 0 &&
+      m.ingest_burst() < m.ingest_rate() / 10) {
+    return ConfigError("multicast.ingest_burst",
+                       "must be at least a tenth of ingest_rate");
+  }
   if (m.max_senders() > 65536) {
     return ConfigError("multicast.max_senders", "must be at most 65536");
   }
@@ -187,6 +192,8 @@ RelayConfig EffectiveRelayConfig(RelayConfig config) {
     if (m->sender_rate() == 0) m->set_sender_rate(kDefaultSenderRate);
     if (m->sender_burst() == 0) m->set_sender_burst(2 * m->sender_rate());
     if (m->max_senders() == 0) m->set_max_senders(kDefaultMaxSenders);
+    if (m->ingest_rate() == 0) m->set_ingest_rate(kDefaultIngestRate);
+    if (m->ingest_burst() == 0) m->set_ingest_burst(2 * m->ingest_rate());
   }
   if (config.bridge().hop_limit() == 0) {
     config.mutable_bridge()->set_hop_limit(kDefaultBridgeHopLimit);

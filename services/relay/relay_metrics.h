@@ -13,6 +13,16 @@
 //       receive time minus sent_time of the collector's newest batch
 //   hwcast_relay_multicast_batches_sent_total{kind="live"|"reannounce"}
 //   hwcast_relay_multicast_datagrams_received_total
+//   hwcast_relay_multicast_datagrams_total{result="accepted"|"duplicate"|
+//       "replayed"|"own"|"reannounce_request"|"rejected"}
+//       what became of every received datagram: exactly one result each
+//       (rejected ones also count in rejected_total{origin="multicast"})
+//   hwcast_relay_multicast_datagrams_dropped_total
+//       datagrams the kernel dropped because the receive queue was full
+//   hwcast_relay_multicast_signature_checks_total{lane="trusted"|"unknown"}
+//       datagrams admitted to signature checks, by lane
+//   hwcast_relay_multicast_trusted_lanes     (address, collector) lanes
+//                                            whose batches verified
 //   hwcast_relay_multicast_send_errors_total
 //   hwcast_relay_multicast_skipped_total{reason="too_large"|"queue_full"}
 //       batches that were not multicast
@@ -52,6 +62,18 @@
 #include "services/relay/accepted_batch.h"
 
 namespace hwcast::relay {
+
+// What became of a received multicast datagram (label of
+// hwcast_relay_multicast_datagrams_total).
+enum class DatagramResult {
+  kAccepted = 0,
+  kDuplicate = 1,
+  kReplayed = 2,
+  kOwn = 3,
+  kReannounceRequest = 4,
+  kRejected = 5,
+};
+inline constexpr int kNumDatagramResults = 6;
 
 // Why an Entropy.Draw call was refused (label of
 // hwcast_relay_entropy_draws_refused_total).
@@ -97,6 +119,14 @@ class RelayMetrics {
   prometheus::Counter& reannounce_requests_answered() { return *answered_; }
   prometheus::Counter& reannounce_requests_ignored() { return *ignored_; }
   prometheus::Gauge& multicast_senders() { return *senders_; }
+  prometheus::Counter& multicast_datagrams(DatagramResult result) {
+    return *datagrams_[static_cast<int>(result)];
+  }
+  prometheus::Counter& multicast_dropped() { return *kernel_dropped_; }
+  prometheus::Counter& multicast_checks(bool trusted) {
+    return trusted ? *checks_trusted_ : *checks_unknown_;
+  }
+  prometheus::Gauge& multicast_trusted_lanes() { return *trusted_lanes_; }
 
   prometheus::Counter& entropy_chunks_received() { return *entropy_received_; }
   prometheus::Counter& entropy_dropped_full() { return *entropy_full_; }
@@ -129,6 +159,11 @@ class RelayMetrics {
   prometheus::Counter* answered_;
   prometheus::Counter* ignored_;
   prometheus::Gauge* senders_;
+  prometheus::Counter* datagrams_[kNumDatagramResults] = {};
+  prometheus::Counter* kernel_dropped_;
+  prometheus::Counter* checks_trusted_;
+  prometheus::Counter* checks_unknown_;
+  prometheus::Gauge* trusted_lanes_;
   prometheus::Counter* entropy_received_;
   prometheus::Counter* entropy_full_;
   prometheus::Counter* entropy_expired_;

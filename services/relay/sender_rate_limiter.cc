@@ -4,6 +4,24 @@
 
 namespace hwcast::relay {
 
+void TokenBucket::Refill(double rate, double burst, absl::Time now) {
+  if (last == absl::InfinitePast()) {
+    tokens = burst;
+    last = now;
+  } else if (now > last) {
+    tokens = std::min(burst, tokens + rate * absl::ToDoubleSeconds(now - last));
+    last = now;
+  }
+}
+
+bool TokenBucket::Take(double rate, double burst, absl::Time now,
+                       double floor) {
+  Refill(rate, burst, now);
+  if (tokens < floor + 1) return false;
+  tokens -= 1;
+  return true;
+}
+
 SenderRateLimiter::SenderRateLimiter(Options options) : options_(options) {}
 
 absl::string_view SenderRateLimiter::AddressOf(absl::string_view sender) {
@@ -30,22 +48,6 @@ bool SenderRateLimiter::Allow(absl::string_view sender, absl::Time now) {
     it = buckets_.emplace(std::string(address), Bucket()).first;
   }
   return Take(&it->second, now);
-}
-
-bool SenderRateLimiter::Take(Bucket* bucket, absl::Time now) {
-  if (bucket->last == absl::InfinitePast()) {
-    bucket->tokens = options_.burst;
-    bucket->last = now;
-  } else if (now > bucket->last) {
-    // A clock stepping back refills nothing and keeps the later time.
-    const double refill =
-        options_.rate * absl::ToDoubleSeconds(now - bucket->last);
-    bucket->tokens = std::min(options_.burst, bucket->tokens + refill);
-    bucket->last = now;
-  }
-  if (bucket->tokens < 1) return false;
-  bucket->tokens -= 1;
-  return true;
 }
 
 void SenderRateLimiter::ForgetIdle(absl::Time now) {

@@ -22,6 +22,19 @@
 
 namespace hwcast::relay {
 
+// A token bucket: `burst` tokens, refilled at `rate` per second. Starts full
+// at its first use. A clock stepping back refills nothing and keeps the later
+// time. Thread-compatible.
+struct TokenBucket {
+  double tokens = 0;
+  absl::Time last = absl::InfinitePast();
+
+  // Adds what `rate` earned since the last call (capped at `burst`).
+  void Refill(double rate, double burst, absl::Time now);
+  // Refills, then takes one token if at least `floor` + 1 are there.
+  bool Take(double rate, double burst, absl::Time now, double floor = 0);
+};
+
 class SenderRateLimiter {
  public:
   struct Options {
@@ -43,11 +56,10 @@ class SenderRateLimiter {
   static absl::string_view AddressOf(absl::string_view sender);
 
  private:
-  struct Bucket {
-    double tokens = 0;
-    absl::Time last = absl::InfinitePast();
-  };
-  bool Take(Bucket* bucket, absl::Time now);
+  using Bucket = TokenBucket;
+  bool Take(Bucket* bucket, absl::Time now) {
+    return bucket->Take(options_.rate, options_.burst, now);
+  }
   void ForgetIdle(absl::Time now);
 
   const Options options_;
