@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "grpc/health/v1/health.pb.h"
+#include "lib/library_log.h"
 #include "lib/log.h"
 
 namespace hwcast {
@@ -104,6 +105,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   // gRPC's built-in health service does not register its schema with
   // protobuf; linking ours lets reflection describe grpc.health.v1.Health.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
+  // Protobuf's and gRPC's own lines (e.g. one per bad message) go through
+  // hwcast's log, rate limited.
+  RouteLibraryLogs();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   std::unique_ptr<GrpcServer> server(new GrpcServer());
