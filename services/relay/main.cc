@@ -134,6 +134,8 @@ int main(int argc, char** argv) {
   }
   hwcast::relay::RelayServiceImpl::Options service_options;
   service_options.subscriber_queue_batches = config.subscriber_queue_batches();
+  service_options.subscriber_stall_timeout =
+      hwcast::FromProtoDuration(config.subscriber_stall_timeout());
   hwcast::relay::RelayServiceImpl service(&hub, &metrics, service_options);
   hwcast::relay::EntropyServiceImpl entropy_service(
       &entropy_pool, &metrics, {.allow_plaintext = ec.allow_plaintext()});

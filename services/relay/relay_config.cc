@@ -134,6 +134,15 @@ absl::Status ValidateRelayConfig(const google::protobuf::Message& message) {
         absl::StrCat("must be at most ", kMaxSubscriberQueueBatches,
                      " (0 or unset: ", kDefaultSubscriberQueueBatches, ")"));
   }
+  HWCAST_RETURN_IF_ERROR(CheckNonNegativeDuration(
+      "subscriber_stall_timeout", config->subscriber_stall_timeout()));
+  if (config->has_subscriber_stall_timeout() &&
+      FromProtoDuration(config->subscriber_stall_timeout()) !=
+          absl::ZeroDuration() &&
+      FromProtoDuration(config->subscriber_stall_timeout()) <
+          absl::Seconds(1)) {
+    return ConfigError("subscriber_stall_timeout", "must be at least 1s");
+  }
   const uint32_t max_bytes = config->max_batch_bytes();
   if (max_bytes != 0 &&
       (max_bytes < kMinMaxBatchBytes || max_bytes > kMaxMaxBatchBytes)) {
@@ -166,6 +175,11 @@ RelayConfig EffectiveRelayConfig(RelayConfig config) {
   }
   if (server->metrics_listen().empty()) {
     server->set_metrics_listen(kDefaultMetricsListen);
+  }
+  if (FromProtoDuration(config.subscriber_stall_timeout()) ==
+      absl::ZeroDuration()) {
+    *config.mutable_subscriber_stall_timeout() =
+        ToProtoDuration(kDefaultSubscriberStallTimeout);
   }
   if (config.subscriber_queue_batches() == 0) {
     config.set_subscriber_queue_batches(kDefaultSubscriberQueueBatches);

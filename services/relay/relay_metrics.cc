@@ -19,6 +19,13 @@ RelayMetrics::RelayMetrics(prometheus::Registry& registry)
                       .Help("Open Subscribe streams.")
                       .Register(registry)
                       .Add({});
+  closed_stalled_ = &prometheus::BuildCounter()
+                         .Name("hwcast_relay_subscribers_closed_total")
+                         .Help(
+                             "Subscribe streams the relay closed, by reason "
+                             "(stalled: the client stopped reading).")
+                         .Register(registry)
+                         .Add({{"reason", "stalled"}});
   sources_ = &prometheus::BuildGauge()
                   .Name("hwcast_relay_sources")
                   .Help("Sources with a latest reading in the state table.")

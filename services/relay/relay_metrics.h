@@ -5,6 +5,9 @@
 //   hwcast_relay_errors_total{reason}
 //   hwcast_relay_batches_total{result="accepted"|"duplicate"|"rejected"}
 //   hwcast_relay_subscribers                 open Subscribe streams
+//   hwcast_relay_subscribers_closed_total{reason="stalled"}
+//       Subscribe streams the relay closed because the client stopped
+//       reading
 //   hwcast_relay_sources                     sources in the state table
 //   hwcast_relay_rejected_total{origin,reason}
 //       batches and datagrams refused, by where they came from (publish,
@@ -95,6 +98,7 @@ class RelayMetrics {
   // ACCEPTED, DUPLICATE or REJECTED (anything else counts as rejected).
   prometheus::Counter& batches(hwcast::v1::PublishAck::Result result);
   prometheus::Gauge& subscribers() { return *subscribers_; }
+  prometheus::Counter& subscribers_closed_stalled() { return *closed_stalled_; }
   prometheus::Gauge& sources() { return *sources_; }
   // hwcast_relay_errors_total{reason}; not for hot paths.
   prometheus::Counter& Error(const char* reason) {
@@ -144,6 +148,7 @@ class RelayMetrics {
   prometheus::Counter* duplicate_;
   prometheus::Counter* rejected_;
   prometheus::Gauge* subscribers_;
+  prometheus::Counter* closed_stalled_;
   prometheus::Gauge* sources_;
   // [origin][reason]
   prometheus::Counter* rejected_by_[kNumBatchOrigins]

@@ -103,7 +103,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayServiceImpl::Subscribe(
   }
   return SubscribeReactor::Start(
       hub_, &registry_, metrics_, options_.subscriber_queue_batches,
-      std::move(*parsed->mutable_filter()), context->peer());
+      std::move(*parsed->mutable_filter()), context, options_.clock,
+      options_.subscriber_stall_timeout);
 }
 
 grpc::ServerUnaryReactor* RelayServiceImpl::ListLatest(

@@ -24,6 +24,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "hwcast/v1/relay.grpc.pb.h"
+#include "lib/clock.h"
+#include "lib/clock_impl.h"
 #include "services/relay/relay_hub.h"
 #include "services/relay/relay_metrics.h"
 #include "services/relay/stream_registry.h"
@@ -57,6 +59,10 @@ class RelayServiceImpl final : public RelayCallbackBase {
     size_t subscriber_queue_batches = 1024;
     // Acks queued per Publish stream before it stops reading.
     size_t max_pending_acks = 64;
+    // A subscriber whose write is stuck this long is closed (0: never).
+    absl::Duration subscriber_stall_timeout = absl::Seconds(30);
+    // Times stalled writes (not owned).
+    const Clock* clock = RealClock::Get();
   };
 
   RelayServiceImpl(RelayHub* hub, RelayMetrics* metrics, Options options);

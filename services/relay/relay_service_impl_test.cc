@@ -76,11 +76,14 @@ void SetDeadline(grpc::ClientContext* ctx) {
 
 class RelayServiceTest : public ::testing::Test {
  protected:
-  void Start(size_t queue_batches = 1024) {
+  void Start(size_t queue_batches = 1024,
+             absl::Duration stall_timeout = absl::ZeroDuration()) {
     hub_ = std::make_unique<RelayHub>(RelayHub::Options(), &clock_, &verifier_,
                                       &metrics_);
     RelayServiceImpl::Options options;
     options.subscriber_queue_batches = queue_batches;
+    options.subscriber_stall_timeout = stall_timeout;
+    options.clock = &clock_;
     service_ =
         std::make_unique<RelayServiceImpl>(hub_.get(), &metrics_, options);
     auto server = GrpcServer::Start({"127.0.0.1:0"}, {service_.get()});
@@ -431,6 +434,45 @@ TEST_F(RelayServiceTest, PublishOfAnUndecodableMessageEndsTheStreamSaysWhy) {
   bool ok = false;
   while (cq.Next(&tag, &ok)) {
   }
+}
+
+TEST_F(RelayServiceTest, StalledSubscriberIsClosedLoggedAndCounted) {
+  Start(/*queue_batches=*/8, /*stall_timeout=*/absl::Seconds(10));
+  auto slow_stub = SmallWindowStub();
+  grpc::ClientContext slow_ctx;
+  SetDeadline(&slow_ctx);
+  auto slow = slow_stub->Subscribe(&slow_ctx, SubscribeRequest());
+  ASSERT_TRUE(WaitFor([&] { return hub_->subscriber_count() == 1; }));
+
+  grpc::ClientContext pub_ctx;
+  SetDeadline(&pub_ctx);
+  auto publisher = stub_->Publish(&pub_ctx);
+  auto publish = [&](int i) {
+    ASSERT_TRUE(publisher->Write(
+        RequestFor(Batch("c", 1, i, {Bulky("h", "big", i, 16 * 1024)}))));
+    PublishAck ack;
+    ASSERT_TRUE(publisher->Read(&ack));
+  };
+  // Far more than the client's window: the relay's write gets stuck.
+  for (int i = 1; i <= 100; ++i) publish(i);
+  ASSERT_GT(metrics_.slow_subscriber_drops().Value(), 0);
+  EXPECT_EQ(metrics_.subscribers_closed_stalled().Value(), 0);
+  EXPECT_EQ(hub_->subscriber_count(), 1u);
+
+  clock_.Advance(absl::Seconds(11));
+  testing::internal::CaptureStderr();
+  publish(101);
+  ASSERT_TRUE(WaitFor([&] { return hub_->subscriber_count() == 0; }));
+  const std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_THAT(log, HasSubstr("closing subscriber"));
+  EXPECT_THAT(log, HasSubstr("stalled (took no batch for 11s"));
+  EXPECT_EQ(metrics_.subscribers_closed_stalled().Value(), 1);
+  SubscribeResponse r;
+  while (slow->Read(&r)) {
+  }
+  EXPECT_FALSE(slow->Finish().ok());
+  publisher->WritesDone();
+  EXPECT_TRUE(publisher->Finish().ok());
 }
 
 TEST_F(RelayServiceTest, SlowSubscriberBlocksNeitherIngestNorOthers) {
