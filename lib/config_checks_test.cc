@@ -144,6 +144,27 @@ TEST(ConfigChecksTest, ServerConfig) {
   EXPECT_FALSE(CheckServerConfig(server).ok());
 }
 
+TEST(ConfigChecksTest, PlaintextBeyondLoopbackNeedsAllowPlaintextRemote) {
+  for (const char* local : {"127.0.0.1:7430", "127.1.2.3:0", "[::1]:7430",
+                            "localhost:7430", "unix:/run/hwcast/relay.sock"}) {
+    EXPECT_TRUE(IsLocalOnlyListenAddress(local)) << local;
+  }
+  for (const char* remote : {"0.0.0.0:7430", "[::]:7430", "10.0.0.1:7430",
+                             "relay.lan:7430", "127.evil.com:7430"}) {
+    EXPECT_FALSE(IsLocalOnlyListenAddress(remote)) << remote;
+  }
+  hwcast::v1::ServerConfig server;
+  server.add_listen("127.0.0.1:7430");
+  server.add_listen("0.0.0.0:7430");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.listen[1]: '0.0.0.0:7430' is reachable beyond this host "
+            "without TLS: anyone who can reach it could call every RPC. Serve "
+            "it in server.tls_listen (with server.tls), or set "
+            "server.allow_plaintext_remote: true to accept that");
+  server.set_allow_plaintext_remote(true);
+  EXPECT_TRUE(CheckServerConfig(server).ok());
+}
+
 google::protobuf::Duration Proto(absl::Duration d) {
   return ToProtoDuration(d);
 }

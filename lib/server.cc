@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "grpc/health/v1/health.pb.h"
+#include "lib/config_checks.h"
 #include "lib/library_log.h"
 #include "lib/log.h"
 
@@ -120,6 +121,13 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   std::vector<std::unique_ptr<int>> ports;
   for (const std::string& address : listen) {
     ports.push_back(std::make_unique<int>(0));
+    if (!IsLocalOnlyListenAddress(address)) {
+      // Only configs with server.allow_plaintext_remote get here.
+      HWCAST_LOG(WARNING)
+          << "serving gRPC WITHOUT TLS on " << address
+          << ", reachable beyond this host (allow_plaintext_remote): anyone "
+             "who can reach it can call every RPC; use tls_listen instead";
+    }
     if (absl::StartsWith(address, kUnixPrefix)) {
       std::string path = address.substr(kUnixPrefix.size());
       if (path.empty()) {
