@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 
 #include "absl/strings/ascii.h"
@@ -247,6 +248,20 @@ absl::Status CheckServerConfig(const hwcast::v1::ServerConfig& server,
                                absl::string_view prefix) {
   HWCAST_RETURN_IF_ERROR(CheckAddressList(
       absl::StrCat(prefix, ".listen"), server.listen(), AddressUse::kListen));
+  if (!server.unix_socket_mode().empty()) {
+    const std::string& mode = server.unix_socket_mode();
+    const bool octal = mode.size() == 4 && mode[0] == '0' &&
+                       mode.find_first_not_of("01234567") == std::string::npos;
+    const unsigned long bits =
+        octal ? std::strtoul(mode.c_str(), nullptr, 8) : 0;
+    if (!octal || (bits & 0600) != 0600 || (bits & 0111) != 0) {
+      return ConfigError(absl::StrCat(prefix, ".unix_socket_mode"),
+                         absl::StrCat("'", mode,
+                                      "' must be 4 octal digits with owner "
+                                      "read/write and no execute bits, e.g. "
+                                      "\"0660\""));
+    }
+  }
   if (!server.allow_plaintext_remote()) {
     for (int i = 0; i < server.listen_size(); ++i) {
       if (IsLocalOnlyListenAddress(server.listen(i))) continue;

@@ -165,6 +165,20 @@ TEST(ConfigChecksTest, PlaintextBeyondLoopbackNeedsAllowPlaintextRemote) {
   EXPECT_TRUE(CheckServerConfig(server).ok());
 }
 
+TEST(ConfigChecksTest, UnixSocketModeIsFourOctalDigitsOwnerReadWrite) {
+  hwcast::v1::ServerConfig server;
+  for (const char* good : {"0660", "0600", "0666", "0640"}) {
+    server.set_unix_socket_mode(good);
+    EXPECT_TRUE(CheckServerConfig(server).ok()) << good;
+  }
+  for (const char* bad : {"660", "0770", "0400", "0a60", "06600"}) {
+    server.set_unix_socket_mode(bad);
+    EXPECT_THAT(ErrorOf(CheckServerConfig(server)),
+                HasSubstr("server.unix_socket_mode: '"))
+        << bad;
+  }
+}
+
 google::protobuf::Duration Proto(absl::Duration d) {
   return ToProtoDuration(d);
 }

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <system_error>
@@ -26,6 +27,17 @@ bool SocketDirUsable(const std::string& unix_address) {
 }
 
 }  // namespace
+
+GrpcServer::UnixSocketOptions UnixSocketOptionsFrom(
+    const hwcast::v1::ServerConfig& server) {
+  GrpcServer::UnixSocketOptions options;
+  options.group = server.unix_socket_group();
+  if (!server.unix_socket_mode().empty()) {
+    options.mode = static_cast<uint32_t>(
+        std::strtoul(server.unix_socket_mode().c_str(), nullptr, 8));
+  }
+  return options;
+}
 
 absl::StatusOr<DaemonEndpoints> ServeDaemon(
     const ServeOptions& options, const std::vector<grpc::Service*>& services,
@@ -60,12 +72,12 @@ absl::StatusOr<DaemonEndpoints> ServeDaemon(
     tls.addresses = options.tls_listen;
     tls.credentials = *std::move(credentials);
   }
-  auto server = GrpcServer::Start(listen, services, tls);
+  auto server = GrpcServer::Start(listen, services, tls, options.unix_socket);
   if (!server.ok() && defaults && listen.size() > 1) {
     HWCAST_LOG(WARNING) << server.status().message()
                         << "; retrying on TCP only";
     listen.pop_back();
-    server = GrpcServer::Start(listen, services, tls);
+    server = GrpcServer::Start(listen, services, tls, options.unix_socket);
   }
   if (!server.ok()) return server.status();
   out.server = *std::move(server);

@@ -32,7 +32,14 @@ struct ServeOptions {
   // server.tls_listen, served with the certificates in server.tls.
   std::vector<std::string> tls_listen;
   hwcast::v1::TlsServerConfig tls;
+  // Group and mode of the unix sockets (UnixSocketOptionsFrom()).
+  GrpcServer::UnixSocketOptions unix_socket;
 };
+
+// server.unix_socket_group / unix_socket_mode (validated by
+// CheckServerConfig) as GrpcServer options; defaults where unset.
+GrpcServer::UnixSocketOptions UnixSocketOptionsFrom(
+    const hwcast::v1::ServerConfig& server);
 
 inline constexpr char kMetricsOff[] = "off";
 

@@ -249,7 +249,8 @@ int main(int argc, char** argv) {
        .metrics_listen = config.server().metrics_listen(),
        .tls_listen = {config.server().tls_listen().begin(),
                       config.server().tls_listen().end()},
-       .tls = config.server().tls()},
+       .tls = config.server().tls(),
+       .unix_socket = hwcast::UnixSocketOptionsFrom(config.server())},
       {&service}, registry);
   if (!endpoints.ok()) {
     HWCAST_LOG(ERROR) << endpoints.status().message();

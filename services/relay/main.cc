@@ -140,16 +140,17 @@ int main(int argc, char** argv) {
   hwcast::relay::EntropyServiceImpl entropy_service(
       &entropy_pool, &metrics, {.allow_plaintext = ec.allow_plaintext()});
 
-  auto endpoints =
-      hwcast::ServeDaemon({.listen = {loaded.server().listen().begin(),
-                                      loaded.server().listen().end()},
-                           .default_tcp = hwcast::relay::kDefaultListenTcp,
-                           .default_unix = hwcast::relay::kDefaultListenUnix,
-                           .metrics_listen = config.server().metrics_listen(),
-                           .tls_listen = {config.server().tls_listen().begin(),
-                                          config.server().tls_listen().end()},
-                           .tls = config.server().tls()},
-                          {&service, &entropy_service}, registry);
+  auto endpoints = hwcast::ServeDaemon(
+      {.listen = {loaded.server().listen().begin(),
+                  loaded.server().listen().end()},
+       .default_tcp = hwcast::relay::kDefaultListenTcp,
+       .default_unix = hwcast::relay::kDefaultListenUnix,
+       .metrics_listen = config.server().metrics_listen(),
+       .tls_listen = {config.server().tls_listen().begin(),
+                      config.server().tls_listen().end()},
+       .tls = config.server().tls(),
+       .unix_socket = hwcast::UnixSocketOptionsFrom(config.server())},
+      {&service, &entropy_service}, registry);
   if (!endpoints.ok()) {
     HWCAST_LOG(ERROR) << endpoints.status().message();
     return 1;
