@@ -60,14 +60,8 @@ void IngressGate::Result(absl::string_view sender,
 }
 
 void IngressGate::ForgetIdle(absl::Time now) {
-  if (last_sweep_ != absl::InfinitePast() &&
-      now - last_sweep_ < options_.lane_forget / 8) {
-    return;
-  }
-  last_sweep_ = now;
-  absl::erase_if(lanes_, [&](const auto& entry) {
-    return now - entry.second.last_verified >= options_.lane_forget;
-  });
+  ForgetIdleEntries(lanes_, options_.lane_forget, now, &last_sweep_,
+                    [](const Lane& lane) { return lane.last_verified; });
 }
 
 }  // namespace hwcast::relay

@@ -1,6 +1,7 @@
 #include "services/relay/multicast_mesh.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -136,9 +137,34 @@ class MulticastMeshTest : public ::testing::Test {
     return Batch("h1", 7, seq, {Temperature("h1", "room", seq, celsius)});
   }
 
+  // Makes key_ and verifier_: a fresh key trusted for collector and host
+  // "h1" only.
+  void TrustH1() {
+    absl::StatusOr<Ed25519PrivateKey> key = Ed25519PrivateKey::Generate();
+    ASSERT_TRUE(key.ok());
+    auto store = signing_test::TrustOnly(*key, "h1", {"h1"}, {"h1"});
+    ASSERT_TRUE(store.ok()) << store.status();
+    key_.emplace(*std::move(key));
+    verifier_ = std::make_unique<SignedBatchVerifier>(
+        *std::move(store), FreshnessOptions(), &clock_);
+  }
+
+  // Mesh options with `rate` datagrams/s per sender and `ingest` checks/s
+  // in all, bursts of twice each.
+  static MulticastMesh::Options Limits(double rate, double ingest) {
+    MulticastMesh::Options options;
+    options.rate.rate = rate;
+    options.rate.burst = 2 * rate;
+    options.ingest_rate = ingest;
+    options.ingest_burst = 2 * ingest;
+    return options;
+  }
+
   FakeClock clock_;
   AcceptAllBatchVerifier accept_all_;
   MemoryLan lan_;
+  std::optional<Ed25519PrivateKey> key_;
+  std::unique_ptr<SignedBatchVerifier> verifier_;
 };
 
 TEST_F(MulticastMeshTest, PublishedBatchesReachOtherRelaysOnceAndAreNotEchoed) {
@@ -284,17 +310,9 @@ TEST_F(MulticastMeshTest, ExactReplaysAreDroppedBeforeAnySignatureWork) {
 }
 
 TEST_F(MulticastMeshTest, EveryDatagramEndsInExactlyOneCounter) {
-  absl::StatusOr<Ed25519PrivateKey> key = Ed25519PrivateKey::Generate();
-  ASSERT_TRUE(key.ok());
-  auto store = signing_test::TrustOnly(*key, "h1", {"h1"}, {"h1"});
-  ASSERT_TRUE(store.ok()) << store.status();
-  SignedBatchVerifier verifier(*std::move(store), FreshnessOptions(), &clock_);
-  MulticastMesh::Options options;
-  options.rate.rate = 5;
-  options.rate.burst = 10;
-  options.ingest_rate = 20;
-  options.ingest_burst = 40;
-  Relay b(&lan_, "10.0.0.2", &clock_, &verifier, options);
+  TrustH1();
+  const Ed25519PrivateKey* key = &*key_;
+  Relay b(&lan_, "10.0.0.2", &clock_, verifier_.get(), Limits(5, 20));
 
   std::vector<ReceivedDatagram> sent;
   auto add = [&](std::string bytes, std::string from, bool truncated = false) {
@@ -354,17 +372,9 @@ TEST_F(MulticastMeshTest, EveryDatagramEndsInExactlyOneCounter) {
 }
 
 TEST_F(MulticastMeshTest, SpoofingAVerifiedRelaysAddressDoesNotStarveIt) {
-  absl::StatusOr<Ed25519PrivateKey> key = Ed25519PrivateKey::Generate();
-  ASSERT_TRUE(key.ok());
-  auto store = signing_test::TrustOnly(*key, "h1", {"h1"}, {"h1"});
-  ASSERT_TRUE(store.ok()) << store.status();
-  SignedBatchVerifier verifier(*std::move(store), FreshnessOptions(), &clock_);
-  MulticastMesh::Options options;
-  options.rate.rate = 10;
-  options.rate.burst = 20;
-  options.ingest_rate = 1000;
-  options.ingest_burst = 2000;
-  Relay b(&lan_, "10.0.0.2", &clock_, &verifier, options);
+  TrustH1();
+  const Ed25519PrivateKey* key = &*key_;
+  Relay b(&lan_, "10.0.0.2", &clock_, verifier_.get(), Limits(10, 1000));
   // A batch sealed now (RoomBatch's times are fixed).
   auto fresh = [&](uint64_t seq, double celsius) {
     hwcast::v1::ReadingBatch batch = RoomBatch(seq, celsius);

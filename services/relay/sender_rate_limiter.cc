@@ -51,18 +51,9 @@ bool SenderRateLimiter::Allow(absl::string_view sender, absl::Time now) {
 }
 
 void SenderRateLimiter::ForgetIdle(absl::Time now) {
-  // Sweeping walks every bucket, so do it at most every idle_forget / 8: a
-  // sender is forgotten between idle_forget and 9/8 idle_forget after its
-  // last datagram (bucket `last` is updated on every datagram, allowed or
-  // not).
-  if (last_sweep_ != absl::InfinitePast() &&
-      now - last_sweep_ < options_.idle_forget / 8) {
-    return;
-  }
-  last_sweep_ = now;
-  absl::erase_if(buckets_, [&](const auto& entry) {
-    return now - entry.second.last >= options_.idle_forget;
-  });
+  // Bucket `last` is updated on every datagram, allowed or not.
+  ForgetIdleEntries(buckets_, options_.idle_forget, now, &last_sweep_,
+                    [](const Bucket& bucket) { return bucket.last; });
 }
 
 }  // namespace hwcast::relay

@@ -35,6 +35,22 @@ struct TokenBucket {
   bool Take(double rate, double burst, absl::Time now, double floor = 0);
 };
 
+// Forgets the entries of `map` idle for `forget` (`last_of(entry)` is when
+// one was last used) at `now`, walking the map at most every forget / 8
+// (`*last_sweep` remembers when it last did): an entry goes between `forget`
+// and 9/8 `forget` after its last use.
+template <typename Map, typename LastOf>
+void ForgetIdleEntries(Map& map, absl::Duration forget, absl::Time now,
+                       absl::Time* last_sweep, LastOf last_of) {
+  if (*last_sweep != absl::InfinitePast() && now - *last_sweep < forget / 8) {
+    return;
+  }
+  *last_sweep = now;
+  absl::erase_if(map, [&](const auto& entry) {
+    return now - last_of(entry.second) >= forget;
+  });
+}
+
 class SenderRateLimiter {
  public:
   struct Options {
