@@ -25,7 +25,7 @@ namespace {
 // Datagrams per sendmmsg / recvmmsg call.
 constexpr size_t kMaxBatch = 64;
 // Receive buffer asked for (best effort; capped by net.core.rmem_max).
-constexpr int kReceiveBufferBytes = 4 << 20;
+constexpr int kReceiveBufferBytes = 16 << 20;
 
 absl::Status SysError(absl::StatusCode code, int error,
                       absl::string_view what) {
