@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 
 #include "absl/strings/ascii.h"
@@ -234,10 +235,45 @@ absl::Status CheckTlsClient(const hwcast::v1::TlsClientConfig& tls,
   return absl::OkStatus();
 }
 
+bool IsLocalOnlyListenAddress(absl::string_view address) {
+  if (absl::StartsWith(address, "unix:")) return true;
+  absl::string_view host = address.substr(0, address.rfind(':'));
+  if (absl::ConsumePrefix(&host, "[")) absl::ConsumeSuffix(&host, "]");
+  return host == "localhost" || host == "::1" ||
+         (absl::StartsWith(host, "127.") &&
+          host.find_first_not_of("0123456789.") == absl::string_view::npos);
+}
+
 absl::Status CheckServerConfig(const hwcast::v1::ServerConfig& server,
                                absl::string_view prefix) {
   HWCAST_RETURN_IF_ERROR(CheckAddressList(
       absl::StrCat(prefix, ".listen"), server.listen(), AddressUse::kListen));
+  if (!server.unix_socket_mode().empty()) {
+    const std::string& mode = server.unix_socket_mode();
+    const bool octal = mode.size() == 4 && mode[0] == '0' &&
+                       mode.find_first_not_of("01234567") == std::string::npos;
+    const unsigned long bits =
+        octal ? std::strtoul(mode.c_str(), nullptr, 8) : 0;
+    if (!octal || (bits & 0600) != 0600 || (bits & 0111) != 0) {
+      return ConfigError(absl::StrCat(prefix, ".unix_socket_mode"),
+                         absl::StrCat("'", mode,
+                                      "' must be 4 octal digits with owner "
+                                      "read/write and no execute bits, e.g. "
+                                      "\"0660\""));
+    }
+  }
+  if (!server.allow_plaintext_remote()) {
+    for (int i = 0; i < server.listen_size(); ++i) {
+      if (IsLocalOnlyListenAddress(server.listen(i))) continue;
+      return ConfigError(
+          absl::StrCat(prefix, ".listen[", i, "]"),
+          absl::StrCat("'", server.listen(i),
+                       "' is reachable beyond this host without TLS: anyone "
+                       "who can reach it could call every RPC. Serve it in ",
+                       prefix, ".tls_listen (with ", prefix, ".tls), or set ",
+                       prefix, ".allow_plaintext_remote: true to accept that"));
+    }
+  }
   HWCAST_RETURN_IF_ERROR(CheckServerTls(server, prefix));
   HWCAST_RETURN_IF_ERROR(
       CheckNonNegativeDuration(absl::StrCat(prefix, ".metrics_source_timeout"),

@@ -38,6 +38,11 @@ absl::Status CheckHostPort(absl::string_view key, absl::string_view address,
 absl::Status CheckListenAddress(absl::string_view key,
                                 absl::string_view address);
 
+// Whether a listen address is reachable from this host only: a unix socket,
+// "localhost:PORT", an address in 127.0.0.0/8 or "[::1]:PORT". Wildcards
+// ("0.0.0.0", "[::]") and every other host are beyond loopback.
+bool IsLocalOnlyListenAddress(absl::string_view address);
+
 // A gRPC target to dial (a relay): "HOST:PORT" (port 1..65535),
 // "unix:/abs/path", or a "dns:" target such as "dns:///relay.lan:7430".
 absl::Status CheckDialTarget(absl::string_view key, absl::string_view address);

@@ -37,7 +37,14 @@ struct ServeOptions {
   static ServeOptions FromConfig(const hwcast::v1::ServerConfig& server,
                                  std::string default_tcp,
                                  std::string default_unix);
+  // Group and mode of the unix sockets (UnixSocketOptionsFrom()).
+  GrpcServer::UnixSocketOptions unix_socket;
 };
+
+// server.unix_socket_group / unix_socket_mode (validated by
+// CheckServerConfig) as GrpcServer options; defaults where unset.
+GrpcServer::UnixSocketOptions UnixSocketOptionsFrom(
+    const hwcast::v1::ServerConfig& server);
 
 inline constexpr char kMetricsOff[] = "off";
 

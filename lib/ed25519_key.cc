@@ -131,9 +131,31 @@ absl::StatusOr<Ed25519PublicKey> Ed25519PublicKey::Parse(
     absl::string_view text) {
   if (absl::Status s = InitSodium(); !s.ok()) return s;
   text = absl::StripAsciiWhitespace(text);
-  // A comment may follow the key after whitespace.
+  // A comment may follow the key after whitespace: the whole .pub line
+  // ("ed25519:BASE64 NAME") is accepted on purpose. The comment is only a
+  // note (the trust entry's `name` is what logs use); it must be one line of
+  // printable text and must not hold another key, which would otherwise be
+  // silently ignored.
   const size_t space = text.find_first_of(" \t");
-  if (space != absl::string_view::npos) text = text.substr(0, space);
+  if (space != absl::string_view::npos) {
+    const absl::string_view comment =
+        absl::StripLeadingAsciiWhitespace(text.substr(space));
+    for (char c : comment) {
+      if (absl::ascii_iscntrl(c)) {
+        return absl::InvalidArgumentError(
+            "public key: the comment after the key holds a control character "
+            "or line break; paste the single line of the .pub file (or just "
+            "\"ed25519:BASE64\")");
+      }
+    }
+    if (absl::StrContains(comment, kPublicPrefix) ||
+        absl::StrContains(comment, kPrivatePrefix)) {
+      return absl::InvalidArgumentError(
+          "public key: more than one key in one public_key value; give each "
+          "key its own trust entry");
+    }
+    text = text.substr(0, space);
+  }
   if (text.empty()) {
     return absl::InvalidArgumentError(
         "public key is empty (expected \"ed25519:BASE64\" as in the .pub file "

@@ -35,8 +35,10 @@ absl::Status InitSodium();
 
 class Ed25519PublicKey {
  public:
-  // Parses "ed25519:BASE64" (surrounding spaces and a trailing comment after
-  // a space are ignored). INVALID_ARGUMENT names what is wrong.
+  // Parses "ed25519:BASE64". Surrounding spaces and a trailing comment after
+  // a space are ignored, so the whole .pub line may be pasted on purpose; a
+  // comment holding a line break or another key is refused.
+  // INVALID_ARGUMENT names what is wrong.
   static absl::StatusOr<Ed25519PublicKey> Parse(absl::string_view text);
   static Ed25519PublicKey FromBytes(
       const std::array<uint8_t, kEd25519PublicKeyBytes>& bytes);

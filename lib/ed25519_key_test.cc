@@ -133,6 +133,11 @@ TEST(Ed25519KeyTest, PublicKeyParseErrors) {
   const std::string good = NewKey().public_key().ToText();
   EXPECT_THAT(error(""), HasSubstr("empty"));
   EXPECT_THAT(error("ssh-ed25519 AAAA"), HasSubstr("must start with"));
+  // A .pub line's comment is fine (see PublicKeyTextRoundTrip); a second
+  // key or a second line in it is not.
+  EXPECT_THAT(error(good + " " + NewKey().public_key().ToText()),
+              HasSubstr("more than one key"));
+  EXPECT_THAT(error(good + " rack1\nrack2"), HasSubstr("control character"));
   EXPECT_THAT(error("ed25519:!!!notbase64"), HasSubstr("base64"));
   // 31 bytes.
   EXPECT_THAT(error("ed25519:" + std::string(40, 'A') + "AA=="),

@@ -37,6 +37,8 @@ absl::string_view RejectReasonLabel(RejectReason reason) {
       return "mixed_entropy";
     case RejectReason::kEntropyNotAllowed:
       return "entropy_not_allowed";
+    case RejectReason::kOverBudget:
+      return "over_budget";
     case RejectReason::kUnspecified:
       break;
   }

@@ -42,16 +42,18 @@ enum class RejectReason {
   // Entropy arriving other than on a collector's Publish stream (LAN
   // multicast or a bridge): entropy never crosses those paths.
   kEntropyNotAllowed,
+  // The receiver's global budget of signature checks was spent (on the
+  // datagrams of senders not yet verified; see services/relay/ingress_gate.h).
+  kOverBudget,
 };
 
 // The largest RejectReason value (for tables indexed by reason).
-inline constexpr RejectReason kLastRejectReason =
-    RejectReason::kEntropyNotAllowed;
+inline constexpr RejectReason kLastRejectReason = RejectReason::kOverBudget;
 
 // Lower-case label for metrics: "malformed", "too_large", "unsigned",
 // "unknown_key", "bad_signature", "unauthorized", "stale", "future",
 // "replay", "rate_limited", "mixed_entropy", "entropy_not_allowed",
-// "unspecified".
+// "over_budget", "unspecified".
 absl::string_view RejectReasonLabel(RejectReason reason);
 
 // A status with `code` and `message` carrying `reason` as its payload.
@@ -69,6 +71,7 @@ inline constexpr RejectReason kAllRejectReasons[] = {
     RejectReason::kStale,        RejectReason::kFuture,
     RejectReason::kReplay,       RejectReason::kRateLimited,
     RejectReason::kMixedEntropy, RejectReason::kEntropyNotAllowed,
+    RejectReason::kOverBudget,
 };
 
 }  // namespace hwcast

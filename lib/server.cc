@@ -1,5 +1,6 @@
 #include "lib/server.h"
 
+#include <grp.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/impl/server_builder_plugin.h>
@@ -11,11 +12,15 @@
 #include <cstring>
 #include <filesystem>
 #include <system_error>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "grpc/health/v1/health.pb.h"
+#include "lib/config_checks.h"
+#include "lib/library_log.h"
 #include "lib/log.h"
 
 namespace hwcast {
@@ -94,6 +99,13 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     const std::vector<std::string>& listen,
     const std::vector<grpc::Service*>& services, const TlsListen& tls) {
+  return Start(listen, services, tls, UnixSocketOptions());
+}
+
+absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
+    const std::vector<std::string>& listen,
+    const std::vector<grpc::Service*>& services, const TlsListen& tls,
+    const UnixSocketOptions& unix_socket) {
   if (!tls.addresses.empty() && tls.credentials == nullptr) {
     return absl::InvalidArgumentError("TLS listen addresses need credentials");
   }
@@ -104,6 +116,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   // gRPC's built-in health service does not register its schema with
   // protobuf; linking ours lets reflection describe grpc.health.v1.Health.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
+  // Protobuf's and gRPC's own lines (e.g. one per bad message) go through
+  // hwcast's log, rate limited.
+  RouteLibraryLogs();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   std::unique_ptr<GrpcServer> server(new GrpcServer());
@@ -116,6 +131,13 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   std::vector<std::unique_ptr<int>> ports;
   for (const std::string& address : listen) {
     ports.push_back(std::make_unique<int>(0));
+    if (!IsLocalOnlyListenAddress(address)) {
+      // Only configs with server.allow_plaintext_remote get here.
+      HWCAST_LOG(WARNING)
+          << "serving gRPC WITHOUT TLS on " << address
+          << ", reachable beyond this host (allow_plaintext_remote): anyone "
+             "who can reach it can call every RPC; use tls_listen instead";
+    }
     if (absl::StartsWith(address, kUnixPrefix)) {
       std::string path = address.substr(kUnixPrefix.size());
       if (path.empty()) {
@@ -165,8 +187,40 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     const size_t colon = address.rfind(':');
     bound.push_back(absl::StrCat(address.substr(0, colon), ":", *ports[i]));
   }
+  if (!server->unix_paths_.empty()) {
+    absl::StatusOr<gid_t> gid = UnixSocketGroup(unix_socket.group);
+    if (!gid.ok()) {
+      server->Shutdown(absl::ZeroDuration());
+      return gid.status();
+    }
+    for (const std::string& path : server->unix_paths_) {
+      if (::chown(path.c_str(), static_cast<uid_t>(-1), *gid) != 0 ||
+          ::chmod(path.c_str(), static_cast<mode_t>(unix_socket.mode)) != 0) {
+        const int error = errno;
+        server->Shutdown(absl::ZeroDuration());
+        return absl::FailedPreconditionError(absl::StrCat(
+            "unix socket ", path, ": cannot set group ", *gid, " and mode ",
+            absl::StrFormat("%04o", unix_socket.mode), ": ",
+            std::strerror(error)));
+      }
+    }
+  }
   server->SetServing(true);
   return server;
+}
+
+absl::StatusOr<gid_t> UnixSocketGroup(const std::string& group) {
+  const std::string name = group.empty() ? "hwcast" : group;
+  std::vector<char> buffer(16384);
+  struct group entry {};
+  struct group* found = nullptr;
+  const int error =
+      ::getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found);
+  if (found != nullptr) return found->gr_gid;
+  if (group.empty()) return gid_t{0};  // no hwcast group: root's
+  return absl::FailedPreconditionError(absl::StrCat(
+      "server.unix_socket_group: group '", group, "' does not exist",
+      error != 0 ? absl::StrCat(" (", std::strerror(error), ")") : ""));
 }
 
 GrpcServer::~GrpcServer() { Shutdown(absl::ZeroDuration()); }

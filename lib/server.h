@@ -9,6 +9,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <sys/types.h>
 
 #include <memory>
 #include <string>
@@ -35,11 +36,23 @@ class GrpcServer {
     std::vector<std::string> addresses;
     std::shared_ptr<grpc::ServerCredentials> credentials;
   };
+  // Who may connect to the unix sockets in `listen`: each is chowned to
+  // `group` and chmodded to `mode` once bound.
+  struct UnixSocketOptions {
+    // Empty: "hwcast" when that group exists, else root's group (gid 0).
+    std::string group;
+    uint32_t mode = 0660;
+  };
   // Same, plus `tls.addresses` ("HOST:PORT") served with `tls.credentials`.
-  // `listen` may be empty when `tls` has addresses.
+  // `listen` may be empty when `tls` has addresses. Fails (naming the
+  // socket) when the group does not exist or chown/chmod fail.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
       const std::vector<std::string>& listen,
       const std::vector<grpc::Service*>& services, const TlsListen& tls);
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
+      const std::vector<std::string>& listen,
+      const std::vector<grpc::Service*>& services, const TlsListen& tls,
+      const UnixSocketOptions& unix_socket);
 
   ~GrpcServer();
 
@@ -73,6 +86,11 @@ class GrpcServer {
   std::vector<std::string> service_names_;
   bool shut_down_ = false;
 };
+
+// The group unix sockets get: `group` (FAILED_PRECONDITION naming
+// server.unix_socket_group when it does not exist); empty: "hwcast" when that
+// group exists, else root's (0).
+absl::StatusOr<gid_t> UnixSocketGroup(const std::string& group);
 
 }  // namespace hwcast
 

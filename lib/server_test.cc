@@ -1,10 +1,14 @@
 #include "lib/server.h"
 
+#include <grp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -93,6 +97,66 @@ TEST(GrpcServerTest, ReplacesStaleSocketButNeverARegularFile) {
             std::string::npos)
       << refused.status();
   EXPECT_TRUE(fs::exists(file));
+}
+
+// Whether uid/gid 65534 (nobody:nogroup) may connect to the unix socket
+// `path`: a forked child drops to them and tries (only async-signal-safe
+// calls after fork).
+bool NobodyCanConnect(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 ||
+        ::setuid(65534) != 0) {
+      ::_exit(2);
+    }
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    const int rc =
+        ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    ::_exit(rc == 0 ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 2)
+      << "could not drop privileges (not root?)";
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+TEST(GrpcServerTest, UnixSocketsGetTheConfiguredGroupAndMode) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown and setuid";
+  TempDir dir;
+  ::chmod(dir.path().c_str(), 0755);
+  hwcast::v1::Actuator::Service service;
+  const std::string sock = dir.path() + "/admin.sock";
+  {
+    // Default: group "hwcast" if it exists, else root's; mode 0660.
+    auto server = GrpcServer::Start({"unix:" + sock}, {&service}, {}, {});
+    ASSERT_TRUE(server.ok()) << server.status();
+    struct stat st {};
+    ASSERT_EQ(::stat(sock.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0660u);
+    EXPECT_EQ(st.st_gid, *UnixSocketGroup(""));
+    if (st.st_gid == 0) {
+      EXPECT_FALSE(NobodyCanConnect(sock));
+    }
+  }
+  {
+    // A group the caller is in may connect.
+    auto server = GrpcServer::Start({"unix:" + sock}, {&service}, {},
+                                    {.group = "nogroup", .mode = 0660});
+    ASSERT_TRUE(server.ok()) << server.status();
+    EXPECT_TRUE(NobodyCanConnect(sock));
+  }
+  auto bad = GrpcServer::Start({"unix:" + sock}, {&service}, {},
+                               {.group = "no-such-group-hwcast", .mode = 0660});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find(
+                "server.unix_socket_group: group 'no-such-group-hwcast' does "
+                "not exist"),
+            std::string::npos)
+      << bad.status();
 }
 
 TEST(GrpcServerTest, AddressInUseIsAClearError) {

@@ -46,6 +46,28 @@ void CollectorTracker::MakeRoomFor(const std::string& collector_id) {
   }
 }
 
+CollectorTracker::Result CollectorTracker::Classify(
+    const std::string& collector_id, uint64_t epoch,
+    uint64_t batch_sequence) const {
+  absl::MutexLock lock(&mu_);
+  auto it = streams_.find(Key(collector_id, epoch));
+  if (it == streams_.end()) {
+    auto floor = retired_floor_.find(collector_id);
+    return floor != retired_floor_.end() && epoch <= floor->second
+               ? Result::kRetiredEpoch
+               : Result::kNew;
+  }
+  switch (it->second.dedup.Classify(batch_sequence)) {
+    case DedupWindow::Result::kNew:
+      return Result::kNew;
+    case DedupWindow::Result::kDuplicate:
+      return Result::kDuplicate;
+    case DedupWindow::Result::kTooOld:
+      return Result::kTooOld;
+  }
+  return Result::kNew;
+}
+
 CollectorTracker::Result CollectorTracker::Record(
     const std::string& collector_id, uint64_t epoch, uint64_t batch_sequence,
     absl::Time now, const Observation& observation) {

@@ -73,6 +73,11 @@ class CollectorTracker {
                 uint64_t batch_sequence, absl::Time now,
                 const Observation& observation = {});
 
+  // What Record() would answer now, without remembering anything (so a
+  // relay can drop a copy of a batch it has, before checking signatures).
+  Result Classify(const std::string& collector_id, uint64_t epoch,
+                  uint64_t batch_sequence) const;
+
   // Every remembered stream, ordered by collector id, then epoch.
   std::vector<hwcast::v1::CollectorInfo> List() const;
 

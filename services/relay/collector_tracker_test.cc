@@ -36,6 +36,22 @@ TEST(CollectorTrackerTest, TracksEachEpochSeparately) {
   EXPECT_EQ(list[2].collector_id(), "c2");
 }
 
+TEST(CollectorTrackerTest, ClassifyPredictsRecordWithoutRemembering) {
+  CollectorTracker::Options options;
+  options.max_epochs_per_collector = 1;
+  CollectorTracker tracker(options);
+  EXPECT_EQ(tracker.Classify("c1", 7, 1), Result::kNew);
+  EXPECT_EQ(tracker.Record("c1", 7, 1, kT0), Result::kNew);
+  EXPECT_EQ(tracker.Classify("c1", 7, 1), Result::kDuplicate);
+  EXPECT_EQ(tracker.Classify("c1", 7, 2), Result::kNew);
+  EXPECT_EQ(tracker.Classify("c1", 7, 2), Result::kNew);
+  // A new epoch retires the old one.
+  EXPECT_EQ(tracker.Record("c1", 8, 1, kT0), Result::kNew);
+  EXPECT_EQ(tracker.Classify("c1", 7, 3), Result::kRetiredEpoch);
+  EXPECT_EQ(tracker.List().size(), 1u);
+  EXPECT_EQ(tracker.List()[0].duplicates(), 0u);
+}
+
 TEST(CollectorTrackerTest, KeepsBoundedEpochsPerCollectorForgettingOldest) {
   CollectorTracker::Options options;
   options.max_epochs_per_collector = 2;

@@ -4,6 +4,7 @@
 #ifndef HWCAST_SERVICES_RELAY_DATAGRAM_TRANSPORT_H_
 #define HWCAST_SERVICES_RELAY_DATAGRAM_TRANSPORT_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,11 @@ class DatagramTransport {
   // marked `truncated`.
   virtual absl::Status Receive(absl::Duration timeout, size_t max,
                                std::vector<ReceivedDatagram>* out) = 0;
+
+  // Datagrams for this receiver that the system dropped so far because they
+  // arrived faster than Receive() took them (cumulative; 0 where unknown).
+  // Called from the receiving thread.
+  virtual uint64_t dropped() const = 0;
 
   // Wakes a blocked Receive() (which returns CANCELLED) and makes later
   // calls fail fast. Idempotent.

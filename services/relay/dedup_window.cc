@@ -28,6 +28,14 @@ uint64_t DedupWindow::missing() const {
   return last_ - first_ + 1 - accepted_;
 }
 
+DedupWindow::Result DedupWindow::Classify(uint64_t sequence) const {
+  if (accepted_ == 0 || sequence > last_ || sequence < first_) {
+    return Result::kNew;
+  }
+  if (sequence + window_ <= last_) return Result::kTooOld;
+  return Test(sequence) ? Result::kDuplicate : Result::kNew;
+}
+
 DedupWindow::Result DedupWindow::Insert(uint64_t sequence) {
   if (accepted_ == 0) {
     first_ = last_ = sequence;

@@ -38,6 +38,8 @@ class DedupWindow {
 
   // Classifies `sequence` (> 0) and, if new, remembers it.
   Result Insert(uint64_t sequence);
+  // What Insert(sequence) would answer, without remembering anything.
+  Result Classify(uint64_t sequence) const;
 
   uint64_t accepted() const { return accepted_; }
   uint64_t duplicates() const { return duplicates_; }

@@ -85,6 +85,21 @@ TEST(DedupWindowTest, SlidingForgetsOldBitsSoReuseOfSlotsIsCorrect) {
   EXPECT_EQ(w.missing(), 0u);
 }
 
+TEST(DedupWindowTest, ClassifyAnswersLikeInsertWithoutRemembering) {
+  DedupWindow w(64);
+  EXPECT_EQ(w.Classify(5), DedupWindow::Result::kNew);
+  EXPECT_EQ(w.Classify(5), DedupWindow::Result::kNew);  // nothing remembered
+  for (uint64_t s : {100, 101, 103}) w.Insert(s);
+  EXPECT_EQ(w.Classify(101), DedupWindow::Result::kDuplicate);
+  EXPECT_EQ(w.Classify(102), DedupWindow::Result::kNew);
+  EXPECT_EQ(w.Classify(104), DedupWindow::Result::kNew);
+  EXPECT_EQ(w.Classify(99), DedupWindow::Result::kNew);  // below first
+  for (uint64_t s = 200; s < 300; ++s) w.Insert(s);
+  EXPECT_EQ(w.Classify(101), DedupWindow::Result::kTooOld);
+  EXPECT_EQ(w.accepted(), 103u);
+  EXPECT_EQ(w.duplicates(), 0u);
+}
+
 TEST(DedupWindowTest, MemoryIsFixedWhateverIsInserted) {
   DedupWindow w(4096);
   const size_t bytes = w.memory_bytes();

@@ -10,6 +10,7 @@
 #include "lib/log.h"
 #include "lib/reject_reason.h"
 #include "lib/time_util.h"
+#include "services/relay/batch_parser.h"
 
 namespace hwcast::relay {
 namespace {
@@ -19,6 +20,18 @@ constexpr size_t kBatchOfDatagrams = 64;
 constexpr absl::Duration kReceivePoll = absl::Milliseconds(250);
 // Re-announced batches must still be fresh when they arrive: leave a margin.
 constexpr double kReannounceAgeFraction = 0.8;
+
+IngressGate::Options GateOptions(const MulticastMesh::Options& options) {
+  IngressGate::Options gate;
+  gate.sender = options.rate;
+  gate.ingest_rate = options.ingest_rate;
+  gate.ingest_burst = options.ingest_burst;
+  // A forger copying a verified lane's address and collector id may cost
+  // this many failed checks before the lane competes as unknown.
+  gate.lane_rate = options.ingest_rate / 4;
+  gate.lane_burst = options.ingest_burst / 4;
+  return gate;
+}
 
 uint64_t RandomSenderId() {
   absl::BitGen gen;
@@ -37,7 +50,8 @@ MulticastMesh::MulticastMesh(Options options, DatagramTransport* transport,
       hub_(hub),
       clock_(clock),
       metrics_(metrics),
-      limiter_(options_.rate) {
+      gate_(GateOptions(options_)),
+      replays_(options_.replay_entries) {
   if (options_.sender_id == 0) options_.sender_id = RandomSenderId();
 }
 
@@ -181,71 +195,123 @@ void MulticastMesh::SendReannounceRequest() {
   }
 }
 
+void MulticastMesh::Refuse(const ReceivedDatagram& datagram,
+                           const absl::Status& why) {
+  metrics_->multicast_datagrams(DatagramResult::kRejected).Increment();
+  hub_->CountRejection(BatchOrigin::kMulticast, why, datagram.sender);
+}
+
 void MulticastMesh::HandleDatagram(const ReceivedDatagram& datagram) {
   metrics_->multicast_received().Increment();
-  absl::StatusOr<DatagramView> view =
-      ParseDatagram(datagram.bytes, options_.max_datagram_bytes);
-  if (view.ok() && view->header.sender_id == options_.sender_id) {
-    return;  // our own, handed back by multicast loopback
-  }
-  const absl::Time now = clock_->Now();
-  const bool allowed = limiter_.Allow(datagram.sender, now);
-  metrics_->multicast_senders().Set(
-      static_cast<double>(limiter_.tracked_senders()));
-  if (!allowed) {
-    hub_->CountRejection(
-        BatchOrigin::kMulticast,
-        Rejection(absl::StatusCode::kResourceExhausted,
-                  RejectReason::kRateLimited,
-                  absl::StrCat("sender exceeds ", options_.rate.rate,
-                               " datagrams/s")),
-        datagram.sender);
-    return;
-  }
   if (datagram.truncated) {
-    hub_->CountRejection(
-        BatchOrigin::kMulticast,
+    Refuse(
+        datagram,
         Rejection(absl::StatusCode::kInvalidArgument, RejectReason::kTooLarge,
                   absl::StrCat("datagram longer than max_datagram_bytes (",
-                               options_.max_datagram_bytes, ")")),
-        datagram.sender);
+                               options_.max_datagram_bytes, ")")));
     return;
   }
+  absl::StatusOr<DatagramView> view =
+      ParseDatagram(datagram.bytes, options_.max_datagram_bytes);
   if (!view.ok()) {
-    hub_->CountRejection(BatchOrigin::kMulticast, view.status(),
-                         datagram.sender);
+    Refuse(datagram, view.status());
     return;
   }
-  switch (view->header.type) {
-    case DatagramType::kReannounceRequest: {
-      if (now - last_answered_request_ <
-          options_.reannounce_request_min_interval) {
-        metrics_->reannounce_requests_ignored().Increment();
-        return;
-      }
-      last_answered_request_ = now;
-      metrics_->reannounce_requests_answered().Increment();
-      absl::MutexLock lock(&mu_);
-      reannounce_requested_ = true;
+  if (view->header.sender_id == options_.sender_id) {
+    // Our own, handed back by multicast loopback (or a forger copying our
+    // id: either way nothing to do).
+    metrics_->multicast_datagrams(DatagramResult::kOwn).Increment();
+    return;
+  }
+  const absl::Time now = clock_->Now();
+  if (view->header.type == DatagramType::kReannounceRequest) {
+    metrics_->multicast_datagrams(DatagramResult::kReannounceRequest)
+        .Increment();
+    if (now - last_answered_request_ <
+        options_.reannounce_request_min_interval) {
+      metrics_->reannounce_requests_ignored().Increment();
       return;
     }
-    case DatagramType::kBatch:
-      break;
+    last_answered_request_ = now;
+    metrics_->reannounce_requests_answered().Increment();
+    absl::MutexLock lock(&mu_);
+    reannounce_requested_ = true;
+    return;
+  }
+  const uint64_t digest = replays_.Digest(view->payload);
+  if (replays_.Seen(digest)) {
+    metrics_->multicast_datagrams(DatagramResult::kReplayed).Increment();
+    return;
   }
   hwcast::v1::SignedBatch signed_batch;
   if (!signed_batch.ParseFromArray(view->payload.data(),
                                    static_cast<int>(view->payload.size()))) {
-    hub_->CountRejection(
-        BatchOrigin::kMulticast,
+    Refuse(
+        datagram,
         Rejection(absl::StatusCode::kInvalidArgument, RejectReason::kMalformed,
                   absl::StrCat("datagram payload (", view->payload.size(),
-                               " bytes) is not a hwcast.v1.SignedBatch")),
-        datagram.sender);
+                               " bytes) is not a hwcast.v1.SignedBatch")));
     return;
   }
+  const BatchIdentity claimed = PeekBatchIdentity(signed_batch.batch());
+  if (!claimed.collector_id.empty() &&
+      hub_->AlreadyReceived(claimed.collector_id, claimed.epoch,
+                            claimed.batch_sequence)) {
+    // A batch this relay has (a re-announcement, or a copy with other
+    // bytes, e.g. a tampered one): nothing to gain from checking it.
+    metrics_->multicast_datagrams(DatagramResult::kDuplicate).Increment();
+    return;
+  }
+  const std::string& collector_id = claimed.collector_id;
+  const IngressGate::Verdict verdict =
+      gate_.Admit(datagram.sender, collector_id, now);
+  metrics_->multicast_senders().Set(
+      static_cast<double>(gate_.tracked_senders()));
+  switch (verdict) {
+    case IngressGate::Verdict::kRateLimited:
+      Refuse(datagram,
+             Rejection(absl::StatusCode::kResourceExhausted,
+                       RejectReason::kRateLimited,
+                       absl::StrCat("sender exceeds ", options_.rate.rate,
+                                    " datagrams/s")));
+      return;
+    case IngressGate::Verdict::kOverBudget:
+      Refuse(
+          datagram,
+          Rejection(
+              absl::StatusCode::kResourceExhausted, RejectReason::kOverBudget,
+              absl::StrCat("over the ingest budget of ", options_.ingest_rate,
+                           " signature checks/s left for senders "
+                           "not yet verified")));
+      return;
+    case IngressGate::Verdict::kTrusted:
+    case IngressGate::Verdict::kUnknown:
+      break;
+  }
+  metrics_->multicast_checks(verdict == IngressGate::Verdict::kTrusted)
+      .Increment();
   const uint32_t hops = std::min<uint32_t>(view->header.hops + 1u, 255u);
-  hub_->Ingest(std::move(signed_batch),
-               IngestOrigin{BatchOrigin::kMulticast, datagram.sender, hops});
+  const hwcast::v1::PublishAck ack = hub_->Ingest(
+      std::move(signed_batch),
+      IngestOrigin{BatchOrigin::kMulticast, datagram.sender, hops});
+  const bool verified =
+      ack.result() == hwcast::v1::PublishAck::RESULT_ACCEPTED ||
+      ack.result() == hwcast::v1::PublishAck::RESULT_DUPLICATE;
+  gate_.Result(datagram.sender, collector_id, verdict, verified, now);
+  metrics_->multicast_trusted_lanes().Set(
+      static_cast<double>(gate_.trusted_lanes()));
+  if (verified) replays_.Remember(digest);
+  switch (ack.result()) {
+    case hwcast::v1::PublishAck::RESULT_ACCEPTED:
+      metrics_->multicast_datagrams(DatagramResult::kAccepted).Increment();
+      break;
+    case hwcast::v1::PublishAck::RESULT_DUPLICATE:
+      metrics_->multicast_datagrams(DatagramResult::kDuplicate).Increment();
+      break;
+    default:  // the hub counted the reason
+      metrics_->multicast_datagrams(DatagramResult::kRejected).Increment();
+      break;
+  }
 }
 
 void MulticastMesh::ReceiveLoop() {
@@ -260,6 +326,12 @@ void MulticastMesh::ReceiveLoop() {
                           << " failed: " << s.message();
       absl::SleepFor(kReceivePoll);
       continue;
+    }
+    const uint64_t drops = transport_->dropped();
+    if (drops > kernel_drops_seen_) {
+      metrics_->multicast_dropped().Increment(
+          static_cast<double>(drops - kernel_drops_seen_));
+      kernel_drops_seen_ = drops;
     }
     for (const ReceivedDatagram& datagram : received) HandleDatagram(datagram);
   }

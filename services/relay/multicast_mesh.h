@@ -12,10 +12,23 @@
 // that does not fit one datagram is not multicast (counted as
 // skipped{reason="too_large"}; collectors seal batches small enough).
 //
-// What comes in, per datagram: header parse (own datagrams dropped) ->
-// per-sender rate limit -> payload parse -> RelayHub::Ingest (signature,
-// authorization, freshness, dedup). Every refusal is counted in
-// hwcast_relay_rejected_total{origin="multicast",reason}.
+// What comes in, per datagram, cheapest checks first so the receiving
+// thread drains the socket faster than a flood fills it:
+//   truncated / header parse -> own sender id (dropped) -> REANNOUNCE_REQUEST
+//   -> exact replay of an accepted payload (ReplayFilter: keyed hash of the
+//   bytes, no parsing or signature work) -> payload parse -> a batch
+//   identity (collector, epoch, sequence) the hub already has is a
+//   duplicate, whatever its signature (so tampered copies cost no check
+//   either) -> IngressGate
+//   (trusted lanes first; unknown ones need their address's token and a
+//   share of the global ingest budget) -> RelayHub::Ingest (signature,
+//   authorization, freshness, dedup).
+// Every received datagram ends in exactly one
+// hwcast_relay_multicast_datagrams_total{result}; refusals also count in
+// hwcast_relay_rejected_total{origin="multicast",reason}. Datagrams the
+// kernel dropped (receive queue full) count in
+// hwcast_relay_multicast_datagrams_dropped_total as the transport reports
+// them.
 //
 // Re-announcement: every `reannounce_interval`, and when another relay asks
 // (a REANNOUNCE_REQUEST datagram; answered at most once per
@@ -42,8 +55,10 @@
 #include "services/relay/accepted_batch.h"
 #include "services/relay/datagram.h"
 #include "services/relay/datagram_transport.h"
+#include "services/relay/ingress_gate.h"
 #include "services/relay/relay_hub.h"
 #include "services/relay/relay_metrics.h"
+#include "services/relay/replay_filter.h"
 #include "services/relay/sender_rate_limiter.h"
 
 namespace hwcast::relay {
@@ -59,7 +74,15 @@ class MulticastMesh final : public AcceptListener {
     // Batches sealed longer ago than this are not re-announced (receivers
     // would refuse them as stale).
     absl::Duration max_age = absl::Minutes(5);
+    // Per-address buckets for datagrams of senders not yet verified.
     SenderRateLimiter::Options rate;
+    // Signature checks per second over all senders (global ingest budget)
+    // and their burst; see IngressGate. A quarter of each bounds the failed
+    // checks of one trusted lane.
+    double ingest_rate = 2000;
+    double ingest_burst = 4000;
+    // Payload digests remembered to drop exact replays (0: off).
+    size_t replay_entries = 65536;
     // Accepted batches waiting to be sent.
     size_t send_queue_batches = 4096;
     // Identifies this relay's datagrams; 0 picks a random one.
@@ -113,8 +136,13 @@ class MulticastMesh final : public AcceptListener {
   const Clock* const clock_;
   RelayMetrics* const metrics_;
 
+  // Counts `datagram` as rejected for `why` (result kRejected).
+  void Refuse(const ReceivedDatagram& datagram, const absl::Status& why);
+
   // Receiving thread only.
-  SenderRateLimiter limiter_;
+  IngressGate gate_;
+  ReplayFilter replays_;
+  uint64_t kernel_drops_seen_ = 0;
   absl::Time last_answered_request_ = absl::InfinitePast();
 
   absl::Mutex mu_;

@@ -1,10 +1,12 @@
 #include "services/relay/multicast_mesh.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -54,6 +56,7 @@ class MemoryLan {
       }
       return absl::OkStatus();
     }
+    uint64_t dropped() const override { return 0; }
     void Shutdown() override {
       absl::MutexLock lock(&mu_);
       shutdown_ = true;
@@ -134,9 +137,34 @@ class MulticastMeshTest : public ::testing::Test {
     return Batch("h1", 7, seq, {Temperature("h1", "room", seq, celsius)});
   }
 
+  // Makes key_ and verifier_: a fresh key trusted for collector and host
+  // "h1" only.
+  void TrustH1() {
+    absl::StatusOr<Ed25519PrivateKey> key = Ed25519PrivateKey::Generate();
+    ASSERT_TRUE(key.ok());
+    auto store = signing_test::TrustOnly(*key, "h1", {"h1"}, {"h1"});
+    ASSERT_TRUE(store.ok()) << store.status();
+    key_.emplace(*std::move(key));
+    verifier_ = std::make_unique<SignedBatchVerifier>(
+        *std::move(store), FreshnessOptions(), &clock_);
+  }
+
+  // Mesh options with `rate` datagrams/s per sender and `ingest` checks/s
+  // in all, bursts of twice each.
+  static MulticastMesh::Options Limits(double rate, double ingest) {
+    MulticastMesh::Options options;
+    options.rate.rate = rate;
+    options.rate.burst = 2 * rate;
+    options.ingest_rate = ingest;
+    options.ingest_burst = 2 * ingest;
+    return options;
+  }
+
   FakeClock clock_;
   AcceptAllBatchVerifier accept_all_;
   MemoryLan lan_;
+  std::optional<Ed25519PrivateKey> key_;
+  std::unique_ptr<SignedBatchVerifier> verifier_;
 };
 
 TEST_F(MulticastMeshTest, PublishedBatchesReachOtherRelaysOnceAndAreNotEchoed) {
@@ -195,7 +223,16 @@ TEST_F(MulticastMeshTest, OneFloodingSenderIsLimitedOthersAreNot) {
   options.rate.burst = 20;
   Relay b(&lan_, "10.0.0.2", &clock_, &accept_all_, options);
   MemoryLan::Member* flooder = lan_.Join("10.0.0.66");
-  std::vector<std::string> flood(500, "junk");
+  // Well-formed datagrams whose batches do not parse: each would need
+  // checking, so they count against the flooder's rate.
+  std::vector<std::string> flood(500);
+  for (size_t i = 0; i < flood.size(); ++i) {
+    hwcast::v1::SignedBatch forged;
+    forged.set_batch(absl::StrCat("not a batch ", i));
+    ASSERT_TRUE(EncodeDatagram({DatagramType::kBatch, 0, 66},
+                               forged.SerializeAsString(), 1400, &flood[i])
+                    .ok());
+  }
   ASSERT_TRUE(flooder->Send(flood).ok());
   Relay a(&lan_, "10.0.0.1", &clock_, &accept_all_);
   a.hub.Ingest(Signed(RoomBatch(1, 30)), "collector");
@@ -206,6 +243,187 @@ TEST_F(MulticastMeshTest, OneFloodingSenderIsLimitedOthersAreNot) {
   // The legitimate relay's batch got through.
   EXPECT_EQ(b.hub.state().size(), 1u);
   EXPECT_EQ(b.metrics.multicast_senders().Value(), 2);
+}
+
+// Counts signature checks.
+class CountingVerifier final : public BatchVerifier {
+ public:
+  explicit CountingVerifier(BatchVerifier* inner) : inner_(inner) {}
+  absl::Status Verify(const hwcast::v1::SignedBatch& signed_batch,
+                      const hwcast::v1::ReadingBatch& batch) override {
+    ++checks;
+    return inner_->Verify(signed_batch, batch);
+  }
+  int checks = 0;
+
+ private:
+  BatchVerifier* const inner_;
+};
+
+std::string BatchDatagram(const hwcast::v1::SignedBatch& s, uint64_t sender,
+                          uint8_t hops = 0) {
+  std::string out;
+  EXPECT_TRUE(EncodeDatagram({DatagramType::kBatch, hops, sender},
+                             s.SerializeAsString(), 1400, &out)
+                  .ok());
+  return out;
+}
+
+// Sum of hwcast_relay_multicast_datagrams_total over its results.
+double DatagramResults(RelayMetrics& m) {
+  double sum = 0;
+  for (int i = 0; i < kNumDatagramResults; ++i) {
+    sum += m.multicast_datagrams(static_cast<DatagramResult>(i)).Value();
+  }
+  return sum;
+}
+
+double MulticastRejections(RelayMetrics& m) {
+  double sum =
+      m.rejected(BatchOrigin::kMulticast, RejectReason::kUnspecified).Value();
+  for (RejectReason reason : kAllRejectReasons) {
+    sum += m.rejected(BatchOrigin::kMulticast, reason).Value();
+  }
+  return sum;
+}
+
+TEST_F(MulticastMeshTest, ExactReplaysAreDroppedBeforeAnySignatureWork) {
+  CountingVerifier verifier(&accept_all_);
+  Relay b(&lan_, "10.0.0.2", &clock_, &verifier);
+  const hwcast::v1::SignedBatch genuine = Signed(RoomBatch(1, 21));
+  b.mesh.HandleDatagram({BatchDatagram(genuine, 7), "10.0.0.1:7433", false});
+  EXPECT_EQ(verifier.checks, 1);
+  for (int i = 0; i < 100; ++i) {
+    // From anywhere, with any header: the signed bytes are what count.
+    b.mesh.HandleDatagram({BatchDatagram(genuine, 1000 + i, i % 3),
+                           absl::StrCat("10.0.", i, ".9:7433"), false});
+  }
+  EXPECT_EQ(verifier.checks, 1);
+  EXPECT_EQ(b.metrics.multicast_datagrams(DatagramResult::kReplayed).Value(),
+            100);
+  EXPECT_EQ(b.metrics.multicast_datagrams(DatagramResult::kAccepted).Value(),
+            1);
+  // A new batch is checked as usual.
+  b.mesh.HandleDatagram(
+      {BatchDatagram(Signed(RoomBatch(2, 22)), 7), "10.0.0.1:7433", false});
+  EXPECT_EQ(verifier.checks, 2);
+}
+
+TEST_F(MulticastMeshTest, EveryDatagramEndsInExactlyOneCounter) {
+  TrustH1();
+  const Ed25519PrivateKey* key = &*key_;
+  Relay b(&lan_, "10.0.0.2", &clock_, verifier_.get(), Limits(5, 20));
+
+  std::vector<ReceivedDatagram> sent;
+  auto add = [&](std::string bytes, std::string from, bool truncated = false) {
+    sent.push_back({std::move(bytes), std::move(from), truncated});
+  };
+  std::string request;
+  ASSERT_TRUE(EncodeDatagram({DatagramType::kReannounceRequest, 0, 9}, "", 1400,
+                             &request)
+                  .ok());
+  for (uint64_t seq = 1; seq <= 20; ++seq) {
+    const hwcast::v1::SignedBatch genuine =
+        signing_test::SignBatch(RoomBatch(seq, 20), *key);
+    add(BatchDatagram(genuine, 7), "10.0.0.1:7433");     // accepted
+    add(BatchDatagram(genuine, 8, 1), "10.0.0.3:7433");  // replayed
+    add(BatchDatagram(genuine, b.mesh.sender_id()), "10.0.0.1:7433");  // own
+    hwcast::v1::SignedBatch copy = genuine;
+    (*copy.mutable_batch())[copy.batch().size() - 1] ^= 1;
+    add(BatchDatagram(copy, 7), "10.0.0.1:7433");  // duplicate (tampered copy)
+    // Forged batches ahead of the real ones.
+    hwcast::v1::SignedBatch tampered =
+        signing_test::SignBatch(RoomBatch(seq + 1000, 99), *key);
+    (*tampered.mutable_batch())[tampered.batch().size() - 1] ^= 1;
+    add(BatchDatagram(tampered, 7), "10.0.0.4:7433");
+    for (int i = 0; i < 10; ++i) {
+      hwcast::v1::SignedBatch forged = tampered;
+      forged.set_signature(absl::StrCat("forged ", seq, " ", i));
+      add(BatchDatagram(forged, 66), absl::StrCat("10.9.", i, ".", seq, ":1"));
+    }
+    add("junk", "10.0.0.66:1");
+    add(std::string(1400, 'x'), "10.0.0.66:1", /*truncated=*/true);
+    add(request, "10.0.0.3:7433");
+  }
+  // The same batch re-sent by a second relay after the first was accepted
+  // (Ed25519 signatures are deterministic: the same bytes).
+  add(BatchDatagram(signing_test::SignBatch(RoomBatch(1, 20), *key), 5),
+      "10.0.0.3:7433");
+  for (const ReceivedDatagram& d : sent) b.mesh.HandleDatagram(d);
+
+  RelayMetrics& m = b.metrics;
+  const double received = static_cast<double>(sent.size());
+  EXPECT_EQ(m.multicast_received().Value(), received);
+  EXPECT_EQ(DatagramResults(m), received);
+  EXPECT_EQ(MulticastRejections(m),
+            m.multicast_datagrams(DatagramResult::kRejected).Value());
+  EXPECT_EQ(m.multicast_datagrams(DatagramResult::kAccepted).Value(), 20);
+  EXPECT_EQ(m.multicast_datagrams(DatagramResult::kReplayed).Value(), 21);
+  EXPECT_EQ(m.multicast_datagrams(DatagramResult::kOwn).Value(), 20);
+  EXPECT_EQ(m.multicast_datagrams(DatagramResult::kReannounceRequest).Value(),
+            20);
+  EXPECT_EQ(m.multicast_datagrams(DatagramResult::kDuplicate).Value(), 20);
+  EXPECT_GT(
+      m.rejected(BatchOrigin::kMulticast, RejectReason::kOverBudget).Value(),
+      0);
+  EXPECT_GT(
+      m.rejected(BatchOrigin::kMulticast, RejectReason::kBadSignature).Value(),
+      0);
+}
+
+TEST_F(MulticastMeshTest, SpoofingAVerifiedRelaysAddressDoesNotStarveIt) {
+  TrustH1();
+  const Ed25519PrivateKey* key = &*key_;
+  Relay b(&lan_, "10.0.0.2", &clock_, verifier_.get(), Limits(10, 1000));
+  // A batch sealed now (RoomBatch's times are fixed).
+  auto fresh = [&](uint64_t seq, double celsius) {
+    hwcast::v1::ReadingBatch batch = RoomBatch(seq, celsius);
+    *batch.mutable_sent_time() = ToProtoTime(clock_.Now());
+    *batch.mutable_readings(0)->mutable_observed_time() =
+        ToProtoTime(clock_.Now());
+    return batch;
+  };
+  auto genuine = [&](uint64_t seq) {
+    return ReceivedDatagram{
+        BatchDatagram(signing_test::SignBatch(fresh(seq, 20), *key), 7),
+        "10.0.0.1:7433", false};
+  };
+  // h1's relay was heard before the attack started.
+  b.mesh.HandleDatagram(genuine(1));
+  ASSERT_EQ(b.metrics.multicast_trusted_lanes().Value(), 1);
+
+  int accepted = 0;
+  for (uint64_t seq = 2; seq <= 51; ++seq) {
+    clock_.Advance(absl::Milliseconds(100));
+    // Per 100 ms: 100 junk datagrams and 10 forged h1 batches (10 x
+    // sender_rate) with the relay's own address, and 100 forged batches
+    // from addresses all over; all of it ahead of the real one.
+    for (int i = 0; i < 100; ++i) {
+      b.mesh.HandleDatagram(
+          {absl::StrCat("junk ", seq, " ", i), "10.0.0.1:7433", false});
+      hwcast::v1::SignedBatch forged =
+          signing_test::SignBatch(fresh(seq + (i % 3), 99), *key);
+      forged.set_signature(absl::StrCat("forged ", seq, " ", i));
+      if (i % 10 == 0) {
+        b.mesh.HandleDatagram(
+            {BatchDatagram(forged, 7), "10.0.0.1:7433", false});
+      }
+      b.mesh.HandleDatagram({BatchDatagram(forged, 66),
+                             absl::StrCat("10.", i, ".", seq, ".1:9"), false});
+    }
+    const double before =
+        b.metrics.multicast_datagrams(DatagramResult::kAccepted).Value();
+    b.mesh.HandleDatagram(genuine(seq));
+    accepted +=
+        b.metrics.multicast_datagrams(DatagramResult::kAccepted).Value() >
+                before
+            ? 1
+            : 0;
+  }
+  EXPECT_EQ(accepted, 50);
+  EXPECT_GT(b.Rejected(RejectReason::kOverBudget) +
+                b.Rejected(RejectReason::kRateLimited),
+            0);
 }
 
 TEST_F(MulticastMeshTest, ReannouncesFreshLatestBatchesSoLateJoinersConverge) {

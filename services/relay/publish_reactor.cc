@@ -2,7 +2,11 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "lib/grpc_status_util.h"
 #include "lib/log.h"
+#include "lib/raw_rpc.h"
+#include "lib/reject_reason.h"
 
 namespace hwcast::relay {
 
@@ -93,8 +97,32 @@ void PublishReactor::OnReadDone(bool ok) {
     return;
   }
 
-  hwcast::v1::PublishAck ack =
-      hub_->Ingest(std::move(*request_.mutable_batch()), peer_);
+  ++messages_read_;
+  hwcast::v1::PublishRequest request;
+  absl::Status parsed = ParseRawMessage(
+      request_, absl::StrCat("message ", messages_read_, " on this stream"),
+      &request);
+  request_.Clear();
+  if (!parsed.ok()) {
+    // Not a PublishRequest: the client speaks something else, and nothing
+    // after it on this stream can be trusted to line up. End the stream
+    // (after the acks already due) saying what failed.
+    hub_->CountRejection(BatchOrigin::kPublish,
+                         Rejection(absl::StatusCode::kInvalidArgument,
+                                   RejectReason::kMalformed, parsed.message()),
+                         peer_);
+    absl::MutexLock lock(&mu_);
+    SetStatusLocked(ToGrpcStatus(parsed));
+    read_state_ = ReadState::kDone;
+    actions.start_write = ClaimNextWriteLocked();
+    actions.finish = ClaimFinishLocked();
+  }
+  if (!parsed.ok()) {
+    Run(actions);
+    return;
+  }
+  grpc::ByteBuffer ack = SerializeToByteBuffer(
+      hub_->Ingest(std::move(*request.mutable_batch()), peer_));
 
   {
     absl::MutexLock lock(&mu_);

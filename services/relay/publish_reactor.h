@@ -5,6 +5,10 @@
 // at most `max_pending_acks`. When that queue is full the reactor stops
 // reading until the client takes its acks (backpressure instead of unbounded
 // memory). A bad batch only gets a RESULT_REJECTED ack; the stream goes on.
+// Messages are read raw: one that is not a PublishRequest at all ends the
+// stream with INVALID_ARGUMENT naming it ("message 3 on this stream (17
+// bytes) is not a serialized hwcast.v1.PublishRequest ..."), after the acks
+// already due, and counts as rejected{origin="publish",reason="malformed"}.
 //
 // The stream ends with OK after the client half-closes and every ack is
 // written, CANCELLED when the client goes away, and UNAVAILABLE ("relay is
@@ -24,6 +28,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <string>
 
@@ -35,8 +40,7 @@
 namespace hwcast::relay {
 
 class PublishReactor final
-    : public grpc::ServerBidiReactor<hwcast::v1::PublishRequest,
-                                     hwcast::v1::PublishAck>,
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
       public StoppableStream {
  public:
   // Creates the reactor and starts reading. Pointers are not owned and must
@@ -83,10 +87,11 @@ class PublishReactor final
   bool in_registry_ = false;
 
   // Target of the outstanding read; only touched by the read side.
-  hwcast::v1::PublishRequest request_;
+  grpc::ByteBuffer request_;
+  uint64_t messages_read_ = 0;
 
   absl::Mutex mu_;
-  std::deque<hwcast::v1::PublishAck> pending_ ABSL_GUARDED_BY(mu_);
+  std::deque<grpc::ByteBuffer> pending_ ABSL_GUARDED_BY(mu_);
   ReadState read_state_ ABSL_GUARDED_BY(mu_) = ReadState::kReading;
   bool write_claimed_ ABSL_GUARDED_BY(mu_) = false;
   // Client gone or a write failed: acks are pointless now.
@@ -97,7 +102,7 @@ class PublishReactor final
   // The call's status; fixed once finish is claimed.
   grpc::Status final_status_;
   // The ack being written; owned by the claimer of the writer.
-  hwcast::v1::PublishAck current_;
+  grpc::ByteBuffer current_;
 };
 
 }  // namespace hwcast::relay

@@ -60,6 +60,11 @@ absl::Status CheckMulticast(const hwcast::v1::MulticastConfig& m) {
     return ConfigError("multicast.sender_burst",
                        "must be at least a tenth of sender_rate");
   }
+  if (m.ingest_burst() != 0 && m.ingest_rate() != 0 &&
+      m.ingest_burst() < m.ingest_rate() / 10) {
+    return ConfigError("multicast.ingest_burst",
+                       "must be at least a tenth of ingest_rate");
+  }
   if (m.max_senders() > 65536) {
     return ConfigError("multicast.max_senders", "must be at most 65536");
   }
@@ -129,6 +134,15 @@ absl::Status ValidateRelayConfig(const google::protobuf::Message& message) {
         absl::StrCat("must be at most ", kMaxSubscriberQueueBatches,
                      " (0 or unset: ", kDefaultSubscriberQueueBatches, ")"));
   }
+  HWCAST_RETURN_IF_ERROR(CheckNonNegativeDuration(
+      "subscriber_stall_timeout", config->subscriber_stall_timeout()));
+  if (config->has_subscriber_stall_timeout() &&
+      FromProtoDuration(config->subscriber_stall_timeout()) !=
+          absl::ZeroDuration() &&
+      FromProtoDuration(config->subscriber_stall_timeout()) <
+          absl::Seconds(1)) {
+    return ConfigError("subscriber_stall_timeout", "must be at least 1s");
+  }
   const uint32_t max_bytes = config->max_batch_bytes();
   if (max_bytes != 0 &&
       (max_bytes < kMinMaxBatchBytes || max_bytes > kMaxMaxBatchBytes)) {
@@ -162,6 +176,11 @@ RelayConfig ApplyRelayDefaults(RelayConfig config) {
   if (server->metrics_listen().empty()) {
     server->set_metrics_listen(kDefaultMetricsListen);
   }
+  if (FromProtoDuration(config.subscriber_stall_timeout()) ==
+      absl::ZeroDuration()) {
+    *config.mutable_subscriber_stall_timeout() =
+        ToProtoDuration(kDefaultSubscriberStallTimeout);
+  }
   if (config.subscriber_queue_batches() == 0) {
     config.set_subscriber_queue_batches(kDefaultSubscriberQueueBatches);
   }
@@ -187,6 +206,8 @@ RelayConfig ApplyRelayDefaults(RelayConfig config) {
     if (m->sender_rate() == 0) m->set_sender_rate(kDefaultSenderRate);
     if (m->sender_burst() == 0) m->set_sender_burst(2 * m->sender_rate());
     if (m->max_senders() == 0) m->set_max_senders(kDefaultMaxSenders);
+    if (m->ingest_rate() == 0) m->set_ingest_rate(kDefaultIngestRate);
+    if (m->ingest_burst() == 0) m->set_ingest_burst(2 * m->ingest_rate());
   }
   if (config.bridge().hop_limit() == 0) {
     config.mutable_bridge()->set_hop_limit(kDefaultBridgeHopLimit);

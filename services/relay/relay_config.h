@@ -33,6 +33,9 @@ inline constexpr absl::Duration kDefaultReannounceRequestMinInterval =
     absl::Seconds(5);
 inline constexpr uint32_t kDefaultSenderRate = 200;
 inline constexpr uint32_t kDefaultMaxSenders = 256;
+inline constexpr uint32_t kDefaultIngestRate = 2000;
+inline constexpr absl::Duration kDefaultSubscriberStallTimeout =
+    absl::Seconds(30);
 inline constexpr uint32_t kDefaultBridgeHopLimit = 2;
 inline constexpr uint32_t kMaxBridgeHopLimit = 16;
 
@@ -57,11 +60,12 @@ absl::Status ValidateRelayConfig(const google::protobuf::Message& config);
 // The configuration the relay runs with: `config` with every unset field
 // given its default: server.listen ([kDefaultListenTcp, kDefaultListenUnix]),
 // server.metrics_listen (kDefaultMetricsListen; "off" stays "off"),
-// subscriber_queue_batches and max_batch_bytes; when multicast is on, its
-// port, ttl, reannounce intervals, max_datagram_bytes, sender_rate,
-// sender_burst (2 x rate) and max_senders; bridge.hop_limit; entropy
-// max_chunks (256), max_chunk_age (4m, or 4/5 of freshness.max_age when
-// that is shorter), host_rate_bytes (1024) and host_burst_bytes (16384).
+// subscriber_queue_batches, subscriber_stall_timeout and max_batch_bytes; when
+// multicast is on, its port, ttl, reannounce intervals, max_datagram_bytes,
+// sender_rate, sender_burst (2 x rate), max_senders, ingest_rate and
+// ingest_burst (2 x rate); bridge.hop_limit; entropy max_chunks (256),
+// max_chunk_age (4m, or 4/5 of freshness.max_age when that is shorter),
+// host_rate_bytes (1024) and host_burst_bytes (16384).
 hwcast::v1::RelayConfig ApplyRelayDefaults(hwcast::v1::RelayConfig config);
 
 }  // namespace hwcast::relay

@@ -101,6 +101,8 @@ TEST(RelayConfigTest, MulticastDefaultsWhenOnlyTheGroupIsSet) {
   EXPECT_EQ(m.max_datagram_bytes(), 1400u);
   EXPECT_EQ(m.sender_rate(), 200u);
   EXPECT_EQ(m.sender_burst(), 400u);
+  EXPECT_EQ(m.ingest_rate(), 2000u);
+  EXPECT_EQ(m.ingest_burst(), 4000u);
 }
 
 TEST(RelayConfigTest, BadMulticastAndBridgeSettingsNameTheKey) {
@@ -121,6 +123,9 @@ TEST(RelayConfigTest, BadMulticastAndBridgeSettingsNameTheKey) {
   EXPECT_THAT(
       ErrorOf(t + "multicast: {group: 239.1.2.3, reannounce_interval: 1ms}"),
       HasSubstr("multicast.reannounce_interval: must be at least 100ms"));
+  EXPECT_THAT(ErrorOf(t + "multicast: {group: 239.1.2.3, ingest_rate: 1000, "
+                          "ingest_burst: 10}"),
+              HasSubstr("multicast.ingest_burst: must be at least a tenth"));
   EXPECT_THAT(ErrorOf(t + "bridge: {upstream: [\"nohost\"]}"),
               HasSubstr("bridge.upstream[0]: 'nohost' needs a port"));
   EXPECT_THAT(ErrorOf(t + "bridge: {upstream: [\"far:0\"]}"),

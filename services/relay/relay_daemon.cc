@@ -113,6 +113,8 @@ absl::StatusOr<std::unique_ptr<RelayDaemon>> RelayDaemon::Create(
     mesh_options.rate.rate = mc.sender_rate();
     mesh_options.rate.burst = mc.sender_burst();
     mesh_options.rate.max_senders = mc.max_senders();
+    mesh_options.ingest_rate = mc.ingest_rate();
+    mesh_options.ingest_burst = mc.ingest_burst();
     mesh_options.group = d->transport_->group_text();
     d->mesh_ = std::make_unique<MulticastMesh>(
         mesh_options, d->transport_.get(), d->hub_.get(), clock,
@@ -127,6 +129,8 @@ absl::StatusOr<std::unique_ptr<RelayDaemon>> RelayDaemon::Create(
   }
   RelayServiceImpl::Options service_options;
   service_options.subscriber_queue_batches = config.subscriber_queue_batches();
+  service_options.subscriber_stall_timeout =
+      FromProtoDuration(config.subscriber_stall_timeout());
   d->service_ = std::make_unique<RelayServiceImpl>(
       d->hub_.get(), d->metrics_.get(), service_options);
   d->entropy_service_ = std::make_unique<EntropyServiceImpl>(

@@ -98,6 +98,15 @@ class RelayHub {
                   IngestOrigin{BatchOrigin::kPublish, peer, 0});
   }
 
+  // Whether batch (collector_id, epoch, batch_sequence) was already taken
+  // in (or is older than the dedup window, or of a retired epoch): Ingest()
+  // could not accept it, whatever its signature. Cheap; no side effects.
+  bool AlreadyReceived(const std::string& collector_id, uint64_t epoch,
+                       uint64_t batch_sequence) const {
+    return tracker_.Classify(collector_id, epoch, batch_sequence) !=
+           CollectorTracker::Result::kNew;
+  }
+
   // Counts (and rate-limits the logging of) a rejection decided before
   // Ingest(), e.g. a datagram that did not parse. `why` carries the reason.
   void CountRejection(BatchOrigin origin, const absl::Status& why,

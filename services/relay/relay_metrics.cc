@@ -22,6 +22,13 @@ RelayMetrics::RelayMetrics(prometheus::Registry& registry)
                       .Help("Open Subscribe streams.")
                       .Register(registry)
                       .Add({});
+  closed_stalled_ = &prometheus::BuildCounter()
+                         .Name("hwcast_relay_subscribers_closed_total")
+                         .Help(
+                             "Subscribe streams the relay closed, by reason "
+                             "(stalled: the client stopped reading).")
+                         .Register(registry)
+                         .Add({{"reason", "stalled"}});
   sources_ = &prometheus::BuildGauge()
                   .Name("hwcast_relay_sources")
                   .Help("Sources with a latest reading in the state table.")
@@ -94,6 +101,44 @@ RelayMetrics::RelayMetrics(prometheus::Registry& registry)
                       "their own.")
                   .Register(registry)
                   .Add({});
+  auto& datagrams =
+      prometheus::BuildCounter()
+          .Name("hwcast_relay_multicast_datagrams_total")
+          .Help(
+              "Received multicast datagrams by what became of them (one "
+              "result each; rejected ones also count in "
+              "hwcast_relay_rejected_total{origin=\"multicast\"}).")
+          .Register(registry);
+  constexpr const char* kDatagramResultLabels[kNumDatagramResults] = {
+      "accepted", "duplicate",          "replayed",
+      "own",      "reannounce_request", "rejected"};
+  for (int i = 0; i < kNumDatagramResults; ++i) {
+    datagrams_[i] = &datagrams.Add({{"result", kDatagramResultLabels[i]}});
+  }
+  kernel_dropped_ =
+      &prometheus::BuildCounter()
+           .Name("hwcast_relay_multicast_datagrams_dropped_total")
+           .Help(
+               "Multicast datagrams the kernel dropped because the relay's "
+               "receive queue was full.")
+           .Register(registry)
+           .Add({});
+  auto& checks = prometheus::BuildCounter()
+                     .Name("hwcast_relay_multicast_signature_checks_total")
+                     .Help(
+                         "Multicast datagrams admitted to signature checks, "
+                         "by lane (trusted: its sender and collector "
+                         "verified before).")
+                     .Register(registry);
+  checks_trusted_ = &checks.Add({{"lane", "trusted"}});
+  checks_unknown_ = &checks.Add({{"lane", "unknown"}});
+  trusted_lanes_ = &prometheus::BuildGauge()
+                        .Name("hwcast_relay_multicast_trusted_lanes")
+                        .Help(
+                            "(sender address, collector id) lanes whose "
+                            "batches verified recently.")
+                        .Register(registry)
+                        .Add({});
 
   entropy_received_ =
       &prometheus::BuildCounter()

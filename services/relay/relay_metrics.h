@@ -5,6 +5,9 @@
 //   hwcast_relay_errors_total{reason}
 //   hwcast_relay_batches_total{result="accepted"|"duplicate"|"rejected"}
 //   hwcast_relay_subscribers                 open Subscribe streams
+//   hwcast_relay_subscribers_closed_total{reason="stalled"}
+//       Subscribe streams the relay closed because the client stopped
+//       reading
 //   hwcast_relay_sources                     sources in the state table
 //   hwcast_relay_rejected_total{origin,reason}
 //       batches and datagrams refused, by where they came from (publish,
@@ -13,6 +16,16 @@
 //       receive time minus sent_time of the collector's newest batch
 //   hwcast_relay_multicast_batches_sent_total{kind="live"|"reannounce"}
 //   hwcast_relay_multicast_datagrams_received_total
+//   hwcast_relay_multicast_datagrams_total{result="accepted"|"duplicate"|
+//       "replayed"|"own"|"reannounce_request"|"rejected"}
+//       what became of every received datagram: exactly one result each
+//       (rejected ones also count in rejected_total{origin="multicast"})
+//   hwcast_relay_multicast_datagrams_dropped_total
+//       datagrams the kernel dropped because the receive queue was full
+//   hwcast_relay_multicast_signature_checks_total{lane="trusted"|"unknown"}
+//       datagrams admitted to signature checks, by lane
+//   hwcast_relay_multicast_trusted_lanes     (address, collector) lanes
+//                                            whose batches verified
 //   hwcast_relay_multicast_send_errors_total
 //   hwcast_relay_multicast_skipped_total{reason="too_large"|"queue_full"}
 //       batches that were not multicast
@@ -53,6 +66,18 @@
 
 namespace hwcast::relay {
 
+// What became of a received multicast datagram (label of
+// hwcast_relay_multicast_datagrams_total).
+enum class DatagramResult {
+  kAccepted = 0,
+  kDuplicate = 1,
+  kReplayed = 2,
+  kOwn = 3,
+  kReannounceRequest = 4,
+  kRejected = 5,
+};
+inline constexpr int kNumDatagramResults = 6;
+
 // Why an Entropy.Draw call was refused (label of
 // hwcast_relay_entropy_draws_refused_total).
 enum class EntropyRefusal { kPlaintext = 0, kRateLimited = 1, kInvalid = 2 };
@@ -73,6 +98,7 @@ class RelayMetrics {
   // ACCEPTED, DUPLICATE or REJECTED (anything else counts as rejected).
   prometheus::Counter& batches(hwcast::v1::PublishAck::Result result);
   prometheus::Gauge& subscribers() { return *subscribers_; }
+  prometheus::Counter& subscribers_closed_stalled() { return *closed_stalled_; }
   prometheus::Gauge& sources() { return *sources_; }
   // hwcast_relay_errors_total{reason}; not for hot paths.
   prometheus::Counter& Error(const char* reason) {
@@ -97,6 +123,14 @@ class RelayMetrics {
   prometheus::Counter& reannounce_requests_answered() { return *answered_; }
   prometheus::Counter& reannounce_requests_ignored() { return *ignored_; }
   prometheus::Gauge& multicast_senders() { return *senders_; }
+  prometheus::Counter& multicast_datagrams(DatagramResult result) {
+    return *datagrams_[static_cast<int>(result)];
+  }
+  prometheus::Counter& multicast_dropped() { return *kernel_dropped_; }
+  prometheus::Counter& multicast_checks(bool trusted) {
+    return trusted ? *checks_trusted_ : *checks_unknown_;
+  }
+  prometheus::Gauge& multicast_trusted_lanes() { return *trusted_lanes_; }
 
   prometheus::Counter& entropy_chunks_received() { return *entropy_received_; }
   prometheus::Counter& entropy_dropped_full() { return *entropy_full_; }
@@ -114,6 +148,7 @@ class RelayMetrics {
   prometheus::Counter* duplicate_;
   prometheus::Counter* rejected_;
   prometheus::Gauge* subscribers_;
+  prometheus::Counter* closed_stalled_;
   prometheus::Gauge* sources_;
   // [origin][reason]
   prometheus::Counter* rejected_by_[kNumBatchOrigins]
@@ -129,6 +164,11 @@ class RelayMetrics {
   prometheus::Counter* answered_;
   prometheus::Counter* ignored_;
   prometheus::Gauge* senders_;
+  prometheus::Counter* datagrams_[kNumDatagramResults] = {};
+  prometheus::Counter* kernel_dropped_;
+  prometheus::Counter* checks_trusted_;
+  prometheus::Counter* checks_unknown_;
+  prometheus::Gauge* trusted_lanes_;
   prometheus::Counter* entropy_received_;
   prometheus::Counter* entropy_full_;
   prometheus::Counter* entropy_expired_;

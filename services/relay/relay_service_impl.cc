@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/grpc_status_util.h"
 #include "lib/log.h"
+#include "lib/raw_rpc.h"
 #include "services/relay/disk_view.h"
 #include "services/relay/publish_reactor.h"
 #include "services/relay/subscribe_reactor.h"
@@ -65,19 +66,9 @@ absl::Status ValidateFilter(const hwcast::v1::ReadingFilter& filter) {
 
 absl::StatusOr<hwcast::v1::SubscribeRequest> ParseSubscribeRequest(
     const grpc::ByteBuffer& raw) {
-  std::vector<grpc::Slice> slices;
-  if (!raw.Valid() || !raw.Dump(&slices).ok()) {
-    return absl::InvalidArgumentError("SubscribeRequest missing");
-  }
-  std::string bytes;
-  for (const grpc::Slice& slice : slices) {
-    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-  }
   hwcast::v1::SubscribeRequest request;
-  if (!request.ParseFromString(bytes)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("request (", bytes.size(),
-                     " bytes) is not a serialized hwcast.v1.SubscribeRequest"));
+  if (absl::Status s = ParseRawMessage(raw, "request", &request); !s.ok()) {
+    return s;
   }
   if (absl::Status s = ValidateFilter(request.filter()); !s.ok()) return s;
   return request;
@@ -89,7 +80,14 @@ RelayServiceImpl::RelayServiceImpl(RelayHub* hub, RelayMetrics* metrics,
 
 void RelayServiceImpl::BeginShutdown() { registry_.StopAll(); }
 
-grpc::ServerBidiReactor<hwcast::v1::PublishRequest, hwcast::v1::PublishAck>*
+void RelayServiceImpl::BadRequest(grpc::CallbackServerContext* context,
+                                  const char* method, const absl::Status& why) {
+  metrics_->Error("bad_request").Increment();
+  HWCAST_LOG(DEBUG) << method << " from " << context->peer()
+                    << " refused: " << why.message();
+}
+
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 RelayServiceImpl::Publish(grpc::CallbackServerContext* context) {
   return PublishReactor::Start(hub_, &registry_, options_.max_pending_acks,
                                context->peer());
@@ -100,56 +98,64 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayServiceImpl::Subscribe(
   absl::StatusOr<hwcast::v1::SubscribeRequest> parsed =
       ParseSubscribeRequest(*request);
   if (!parsed.ok()) {
-    metrics_->Error("bad_request").Increment();
-    HWCAST_LOG(DEBUG) << "Subscribe from " << context->peer()
-                      << " refused: " << parsed.status().message();
+    BadRequest(context, "Subscribe", parsed.status());
     return SubscribeReactor::Rejected(ToGrpcStatus(parsed.status()));
   }
   return SubscribeReactor::Start(
       hub_, &registry_, metrics_, options_.subscriber_queue_batches,
-      std::move(*parsed->mutable_filter()), context->peer());
+      std::move(*parsed->mutable_filter()), context, options_.clock,
+      options_.subscriber_stall_timeout);
 }
 
 grpc::ServerUnaryReactor* RelayServiceImpl::ListLatest(
-    grpc::CallbackServerContext* context,
-    const hwcast::v1::ListLatestRequest* request,
-    hwcast::v1::ListLatestResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = ValidateFilter(request->filter()); !s.ok()) {
-    metrics_->Error("bad_request").Increment();
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
-  }
-  *response = hub_->ListLatest(request->filter());
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return RawUnary<hwcast::v1::ListLatestRequest,
+                  hwcast::v1::ListLatestResponse>(
+      context, request, response,
+      [&](const hwcast::v1::ListLatestRequest& r,
+          hwcast::v1::ListLatestResponse* out) {
+        if (absl::Status s = ValidateFilter(r.filter()); !s.ok()) {
+          BadRequest(context, "ListLatest", s);
+          return ToGrpcStatus(s);
+        }
+        *out = hub_->ListLatest(r.filter());
+        return grpc::Status::OK;
+      },
+      [&](const absl::Status& s) { BadRequest(context, "ListLatest", s); });
 }
 
 grpc::ServerUnaryReactor* RelayServiceImpl::ListCollectors(
-    grpc::CallbackServerContext* context,
-    const hwcast::v1::ListCollectorsRequest* request,
-    hwcast::v1::ListCollectorsResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  *response = hub_->ListCollectors();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return RawUnary<hwcast::v1::ListCollectorsRequest,
+                  hwcast::v1::ListCollectorsResponse>(
+      context, request, response,
+      [&](const hwcast::v1::ListCollectorsRequest&,
+          hwcast::v1::ListCollectorsResponse* out) {
+        *out = hub_->ListCollectors();
+        return grpc::Status::OK;
+      },
+      [&](const absl::Status& s) { BadRequest(context, "ListCollectors", s); });
 }
 
 grpc::ServerUnaryReactor* RelayServiceImpl::ListDisks(
-    grpc::CallbackServerContext* context,
-    const hwcast::v1::ListDisksRequest* request,
-    hwcast::v1::ListDisksResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = ValidateDiskFind(request->find()); !s.ok()) {
-    metrics_->Error("bad_request").Increment();
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
-  }
-  hwcast::v1::ReadingFilter inventories;
-  inventories.add_kinds(hwcast::v1::READING_KIND_DISK_INVENTORY);
-  *response = BuildDiskList(hub_->ListLatest(inventories), request->find());
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return RawUnary<hwcast::v1::ListDisksRequest, hwcast::v1::ListDisksResponse>(
+      context, request, response,
+      [&](const hwcast::v1::ListDisksRequest& r,
+          hwcast::v1::ListDisksResponse* out) {
+        if (absl::Status s = ValidateDiskFind(r.find()); !s.ok()) {
+          BadRequest(context, "ListDisks", s);
+          return ToGrpcStatus(s);
+        }
+        hwcast::v1::ReadingFilter inventories;
+        inventories.add_kinds(hwcast::v1::READING_KIND_DISK_INVENTORY);
+        *out = BuildDiskList(hub_->ListLatest(inventories), r.find());
+        return grpc::Status::OK;
+      },
+      [&](const absl::Status& s) { BadRequest(context, "ListDisks", s); });
 }
 
 }  // namespace hwcast::relay

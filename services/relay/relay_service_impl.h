@@ -24,17 +24,22 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "hwcast/v1/relay.grpc.pb.h"
+#include "lib/clock.h"
+#include "lib/clock_impl.h"
 #include "services/relay/relay_hub.h"
 #include "services/relay/relay_metrics.h"
 #include "services/relay/stream_registry.h"
 
 namespace hwcast::relay {
 
-using RelayCallbackBase = hwcast::v1::Relay::WithCallbackMethod_Publish<
+// Every method raw (lib/raw_rpc.h): a request that does not decode is
+// answered INVALID_ARGUMENT saying so (gRPC's generated code would answer
+// UNIMPLEMENTED with no message, or end a Publish stream with OK).
+using RelayCallbackBase = hwcast::v1::Relay::WithRawCallbackMethod_Publish<
     hwcast::v1::Relay::WithRawCallbackMethod_Subscribe<
-        hwcast::v1::Relay::WithCallbackMethod_ListLatest<
-            hwcast::v1::Relay::WithCallbackMethod_ListCollectors<
-                hwcast::v1::Relay::WithCallbackMethod_ListDisks<
+        hwcast::v1::Relay::WithRawCallbackMethod_ListLatest<
+            hwcast::v1::Relay::WithRawCallbackMethod_ListCollectors<
+                hwcast::v1::Relay::WithRawCallbackMethod_ListDisks<
                     hwcast::v1::Relay::Service>>>>>;
 
 // Checks a request's filter: kinds must name a kind, hosts and source ids must
@@ -54,6 +59,10 @@ class RelayServiceImpl final : public RelayCallbackBase {
     size_t subscriber_queue_batches = 1024;
     // Acks queued per Publish stream before it stops reading.
     size_t max_pending_acks = 64;
+    // A subscriber whose write is stuck this long is closed (0: never).
+    absl::Duration subscriber_stall_timeout = absl::Seconds(30);
+    // Times stalled writes (not owned).
+    const Clock* clock = RealClock::Get();
   };
 
   RelayServiceImpl(RelayHub* hub, RelayMetrics* metrics, Options options);
@@ -67,29 +76,30 @@ class RelayServiceImpl final : public RelayCallbackBase {
   // Open Publish and Subscribe streams.
   size_t open_streams() const { return registry_.size(); }
 
-  grpc::ServerBidiReactor<hwcast::v1::PublishRequest, hwcast::v1::PublishAck>*
-  Publish(grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Publish(
+      grpc::CallbackServerContext* context) override;
 
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(
       grpc::CallbackServerContext* context,
       const grpc::ByteBuffer* request) override;
 
-  grpc::ServerUnaryReactor* ListLatest(
-      grpc::CallbackServerContext* context,
-      const hwcast::v1::ListLatestRequest* request,
-      hwcast::v1::ListLatestResponse* response) override;
+  grpc::ServerUnaryReactor* ListLatest(grpc::CallbackServerContext* context,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
 
-  grpc::ServerUnaryReactor* ListCollectors(
-      grpc::CallbackServerContext* context,
-      const hwcast::v1::ListCollectorsRequest* request,
-      hwcast::v1::ListCollectorsResponse* response) override;
+  grpc::ServerUnaryReactor* ListCollectors(grpc::CallbackServerContext* context,
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response) override;
 
-  grpc::ServerUnaryReactor* ListDisks(
-      grpc::CallbackServerContext* context,
-      const hwcast::v1::ListDisksRequest* request,
-      hwcast::v1::ListDisksResponse* response) override;
+  grpc::ServerUnaryReactor* ListDisks(grpc::CallbackServerContext* context,
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
 
  private:
+  // Counts and logs (at debug) a request that did not decode or validate.
+  void BadRequest(grpc::CallbackServerContext* context, const char* method,
+                  const absl::Status& why);
+
   RelayHub* const hub_;
   RelayMetrics* const metrics_;
   const Options options_;

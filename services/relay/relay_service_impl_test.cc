@@ -16,6 +16,8 @@
 #include "gtest/gtest.h"
 #include "hwcast/v1/relay.grpc.pb.h"
 #include "lib/fake_clock.h"
+#include "lib/raw_rpc.h"
+#include "lib/reject_reason.h"
 #include "lib/server.h"
 #include "lib/time_util.h"
 #include "prometheus/registry.h"
@@ -74,11 +76,14 @@ void SetDeadline(grpc::ClientContext* ctx) {
 
 class RelayServiceTest : public ::testing::Test {
  protected:
-  void Start(size_t queue_batches = 1024) {
+  void Start(size_t queue_batches = 1024,
+             absl::Duration stall_timeout = absl::ZeroDuration()) {
     hub_ = std::make_unique<RelayHub>(RelayHub::Options(), &clock_, &verifier_,
                                       &metrics_);
     RelayServiceImpl::Options options;
     options.subscriber_queue_batches = queue_batches;
+    options.subscriber_stall_timeout = stall_timeout;
+    options.clock = &clock_;
     service_ =
         std::make_unique<RelayServiceImpl>(hub_.get(), &metrics_, options);
     auto server = GrpcServer::Start({"127.0.0.1:0"}, {service_.get()});
@@ -325,6 +330,149 @@ TEST_F(RelayServiceTest, SubscribeRejectsBadRequests) {
   while (cq.Next(&tag, &ok)) {
   }
   EXPECT_EQ(hub_->subscriber_count(), 0u);
+}
+
+// Waits for the completion of the operation tagged `tag` on `cq`.
+bool Await(grpc::CompletionQueue* cq, void* tag) {
+  void* got = nullptr;
+  bool ok = false;
+  EXPECT_TRUE(cq->Next(&got, &ok));
+  EXPECT_EQ(got, tag);
+  return ok;
+}
+
+grpc::ByteBuffer Raw(const std::string& bytes) {
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+TEST_F(RelayServiceTest, UnaryRequestsThatDoNotDecodeAreInvalidArgument) {
+  Start();
+  grpc::GenericStub generic(
+      grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  for (const std::string method :
+       {"ListLatest", "ListCollectors", "ListDisks"}) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    grpc::CompletionQueue cq;
+    auto call = generic.PrepareUnaryCall(&ctx, "/hwcast.v1.Relay/" + method,
+                                         Raw("\xff\xff\xff"), &cq);
+    call->StartCall();
+    grpc::ByteBuffer response;
+    grpc::Status status;
+    call->Finish(&response, &status, &ctx);
+    Await(&cq, &ctx);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << method << ": " << status.error_message();
+    EXPECT_THAT(status.error_message(),
+                HasSubstr("request (3 bytes) is not a serialized "
+                          "hwcast.v1." +
+                          method + "Request"));
+    cq.Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq.Next(&tag, &ok)) {
+    }
+  }
+  EXPECT_EQ(metrics_.Error("bad_request").Value(), 3);
+  // A good request still works.
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  hwcast::v1::ListCollectorsResponse collectors;
+  EXPECT_TRUE(stub_->ListCollectors(&ctx, {}, &collectors).ok());
+}
+
+TEST_F(RelayServiceTest, PublishOfAnUndecodableMessageEndsTheStreamSaysWhy) {
+  Start();
+  grpc::GenericStub generic(
+      grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  grpc::CompletionQueue cq;
+  int tags[8];
+  auto call = generic.PrepareCall(&ctx, "/hwcast.v1.Relay/Publish", &cq);
+  call->StartCall(&tags[0]);
+  ASSERT_TRUE(Await(&cq, &tags[0]));
+  // A good batch is acked.
+  call->Write(
+      Raw(RequestFor(Batch("c1", 7, 1, {Temperature("h1", "room", 1, 20)}))
+              .SerializeAsString()),
+      &tags[1]);
+  ASSERT_TRUE(Await(&cq, &tags[1]));
+  grpc::ByteBuffer raw_ack;
+  call->Read(&raw_ack, &tags[2]);
+  ASSERT_TRUE(Await(&cq, &tags[2]));
+  PublishAck ack;
+  ASSERT_TRUE(ParseRawMessage(raw_ack, "ack", &ack).ok());
+  EXPECT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
+  // Then garbage, then another good batch, which is never taken in.
+  call->Write(Raw("\x0a\xff\xff"), &tags[3]);
+  Await(&cq, &tags[3]);
+  call->Write(
+      Raw(RequestFor(Batch("c1", 7, 2, {Temperature("h1", "room", 2, 21)}))
+              .SerializeAsString()),
+      &tags[4]);
+  Await(&cq, &tags[4]);
+  call->WritesDone(&tags[5]);
+  Await(&cq, &tags[5]);
+  call->Read(&raw_ack, &tags[6]);
+  EXPECT_FALSE(Await(&cq, &tags[6]));  // no ack for either
+  grpc::Status status;
+  call->Finish(&status, &tags[7]);
+  Await(&cq, &tags[7]);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << status.error_message();
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("message 2 on this stream (3 bytes) is not a "
+                        "serialized hwcast.v1.PublishRequest"));
+  EXPECT_EQ(metrics_.rejected(BatchOrigin::kPublish, RejectReason::kMalformed)
+                .Value(),
+            1);
+  EXPECT_EQ(hub_->ListCollectors().collectors(0).batches_accepted(), 1u);
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+TEST_F(RelayServiceTest, StalledSubscriberIsClosedLoggedAndCounted) {
+  Start(/*queue_batches=*/8, /*stall_timeout=*/absl::Seconds(10));
+  auto slow_stub = SmallWindowStub();
+  grpc::ClientContext slow_ctx;
+  SetDeadline(&slow_ctx);
+  auto slow = slow_stub->Subscribe(&slow_ctx, SubscribeRequest());
+  ASSERT_TRUE(WaitFor([&] { return hub_->subscriber_count() == 1; }));
+
+  grpc::ClientContext pub_ctx;
+  SetDeadline(&pub_ctx);
+  auto publisher = stub_->Publish(&pub_ctx);
+  auto publish = [&](int i) {
+    ASSERT_TRUE(publisher->Write(
+        RequestFor(Batch("c", 1, i, {Bulky("h", "big", i, 16 * 1024)}))));
+    PublishAck ack;
+    ASSERT_TRUE(publisher->Read(&ack));
+  };
+  // Far more than the client's window: the relay's write gets stuck.
+  for (int i = 1; i <= 100; ++i) publish(i);
+  ASSERT_GT(metrics_.slow_subscriber_drops().Value(), 0);
+  EXPECT_EQ(metrics_.subscribers_closed_stalled().Value(), 0);
+  EXPECT_EQ(hub_->subscriber_count(), 1u);
+
+  clock_.Advance(absl::Seconds(11));
+  testing::internal::CaptureStderr();
+  publish(101);
+  ASSERT_TRUE(WaitFor([&] { return hub_->subscriber_count() == 0; }));
+  const std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_THAT(log, HasSubstr("closing subscriber"));
+  EXPECT_THAT(log, HasSubstr("stalled (took no batch for 11s"));
+  EXPECT_EQ(metrics_.subscribers_closed_stalled().Value(), 1);
+  SubscribeResponse r;
+  while (slow->Read(&r)) {
+  }
+  EXPECT_FALSE(slow->Finish().ok());
+  publisher->WritesDone();
+  EXPECT_TRUE(publisher->Finish().ok());
 }
 
 TEST_F(RelayServiceTest, SlowSubscriberBlocksNeitherIngestNorOthers) {

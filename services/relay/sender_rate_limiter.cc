@@ -4,6 +4,24 @@
 
 namespace hwcast::relay {
 
+void TokenBucket::Refill(double rate, double burst, absl::Time now) {
+  if (last == absl::InfinitePast()) {
+    tokens = burst;
+    last = now;
+  } else if (now > last) {
+    tokens = std::min(burst, tokens + rate * absl::ToDoubleSeconds(now - last));
+    last = now;
+  }
+}
+
+bool TokenBucket::Take(double rate, double burst, absl::Time now,
+                       double floor) {
+  Refill(rate, burst, now);
+  if (tokens < floor + 1) return false;
+  tokens -= 1;
+  return true;
+}
+
 SenderRateLimiter::SenderRateLimiter(Options options) : options_(options) {}
 
 absl::string_view SenderRateLimiter::AddressOf(absl::string_view sender) {
@@ -32,35 +50,10 @@ bool SenderRateLimiter::Allow(absl::string_view sender, absl::Time now) {
   return Take(&it->second, now);
 }
 
-bool SenderRateLimiter::Take(Bucket* bucket, absl::Time now) {
-  if (bucket->last == absl::InfinitePast()) {
-    bucket->tokens = options_.burst;
-    bucket->last = now;
-  } else if (now > bucket->last) {
-    // A clock stepping back refills nothing and keeps the later time.
-    const double refill =
-        options_.rate * absl::ToDoubleSeconds(now - bucket->last);
-    bucket->tokens = std::min(options_.burst, bucket->tokens + refill);
-    bucket->last = now;
-  }
-  if (bucket->tokens < 1) return false;
-  bucket->tokens -= 1;
-  return true;
-}
-
 void SenderRateLimiter::ForgetIdle(absl::Time now) {
-  // Sweeping walks every bucket, so do it at most every idle_forget / 8: a
-  // sender is forgotten between idle_forget and 9/8 idle_forget after its
-  // last datagram (bucket `last` is updated on every datagram, allowed or
-  // not).
-  if (last_sweep_ != absl::InfinitePast() &&
-      now - last_sweep_ < options_.idle_forget / 8) {
-    return;
-  }
-  last_sweep_ = now;
-  absl::erase_if(buckets_, [&](const auto& entry) {
-    return now - entry.second.last >= options_.idle_forget;
-  });
+  // Bucket `last` is updated on every datagram, allowed or not.
+  ForgetIdleEntries(buckets_, options_.idle_forget, now, &last_sweep_,
+                    [](const Bucket& bucket) { return bucket.last; });
 }
 
 }  // namespace hwcast::relay

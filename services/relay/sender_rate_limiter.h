@@ -22,6 +22,35 @@
 
 namespace hwcast::relay {
 
+// A token bucket: `burst` tokens, refilled at `rate` per second. Starts full
+// at its first use. A clock stepping back refills nothing and keeps the later
+// time. Thread-compatible.
+struct TokenBucket {
+  double tokens = 0;
+  absl::Time last = absl::InfinitePast();
+
+  // Adds what `rate` earned since the last call (capped at `burst`).
+  void Refill(double rate, double burst, absl::Time now);
+  // Refills, then takes one token if at least `floor` + 1 are there.
+  bool Take(double rate, double burst, absl::Time now, double floor = 0);
+};
+
+// Forgets the entries of `map` idle for `forget` (`last_of(entry)` is when
+// one was last used) at `now`, walking the map at most every forget / 8
+// (`*last_sweep` remembers when it last did): an entry goes between `forget`
+// and 9/8 `forget` after its last use.
+template <typename Map, typename LastOf>
+void ForgetIdleEntries(Map& map, absl::Duration forget, absl::Time now,
+                       absl::Time* last_sweep, LastOf last_of) {
+  if (*last_sweep != absl::InfinitePast() && now - *last_sweep < forget / 8) {
+    return;
+  }
+  *last_sweep = now;
+  absl::erase_if(map, [&](const auto& entry) {
+    return now - last_of(entry.second) >= forget;
+  });
+}
+
 class SenderRateLimiter {
  public:
   struct Options {
@@ -43,11 +72,10 @@ class SenderRateLimiter {
   static absl::string_view AddressOf(absl::string_view sender);
 
  private:
-  struct Bucket {
-    double tokens = 0;
-    absl::Time last = absl::InfinitePast();
-  };
-  bool Take(Bucket* bucket, absl::Time now);
+  using Bucket = TokenBucket;
+  bool Take(Bucket* bucket, absl::Time now) {
+    return bucket->Take(options_.rate, options_.burst, now);
+  }
   void ForgetIdle(absl::Time now);
 
   const Options options_;

@@ -28,20 +28,28 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscribeReactor::Rejected(
 SubscribeReactor::SubscribeReactor(RelayHub* hub, StreamRegistry* registry,
                                    RelayMetrics* metrics, size_t queue_capacity,
                                    hwcast::v1::ReadingFilter filter,
-                                   std::string peer)
+                                   grpc::CallbackServerContext* context,
+                                   const Clock* clock,
+                                   absl::Duration stall_timeout)
     : hub_(hub),
       registry_(registry),
       metrics_(metrics),
-      peer_(std::move(peer)),
+      peer_(context->peer()),
+      context_(context),
+      clock_(clock),
+      stall_timeout_(stall_timeout),
       queue_(queue_capacity, std::move(filter)) {}
 
 SubscribeReactor* SubscribeReactor::Start(
     RelayHub* hub, StreamRegistry* registry, RelayMetrics* metrics,
-    size_t queue_capacity, hwcast::v1::ReadingFilter filter, std::string peer) {
+    size_t queue_capacity, hwcast::v1::ReadingFilter filter,
+    grpc::CallbackServerContext* context, const Clock* clock,
+    absl::Duration stall_timeout) {
   // Copied before `filter` moves into the queue.
   const hwcast::v1::ReadingFilter snapshot_filter = filter;
-  auto* reactor = new SubscribeReactor(hub, registry, metrics, queue_capacity,
-                                       std::move(filter), std::move(peer));
+  auto* reactor =
+      new SubscribeReactor(hub, registry, metrics, queue_capacity,
+                           std::move(filter), context, clock, stall_timeout);
   if (!registry->Add(reactor)) {
     {
       absl::MutexLock lock(&reactor->mu_);
@@ -74,6 +82,7 @@ bool SubscribeReactor::ClaimNextWriteLocked() {
   current_ = item->batch->ToByteBuffer(item->snapshot);
   current_readings_ = item->matching_readings;
   write_claimed_ = true;
+  write_started_ = clock_->Now();
   return true;
 }
 
@@ -86,6 +95,22 @@ bool SubscribeReactor::ClaimFinishLocked() {
 bool SubscribeReactor::Offer(const BatchPtr& batch, bool snapshot) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return false;
+  if (write_claimed_ && stall_timeout_ > absl::ZeroDuration()) {
+    const absl::Duration stalled = clock_->Now() - write_started_;
+    if (stalled > stall_timeout_) {
+      StopLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              "subscriber too slow"));
+      metrics_->subscribers_closed_stalled().Increment();
+      HWCAST_LOG(WARNING) << "closing subscriber " << peer_
+                          << ": stalled (took no batch for " << stalled
+                          << ", more than " << stall_timeout_ << "; "
+                          << queue_.size()
+                          << " batches queued); a client must keep reading "
+                             "its Subscribe stream";
+      cancel_claimed_ = true;
+      return true;  // the hub calls StartPendingWrite, which cancels
+    }
+  }
   const SubscriberQueue::PushResult pushed = queue_.Push(batch, snapshot);
   if (pushed.dropped_readings > 0) {
     metrics_->slow_subscriber_drops().Increment(
@@ -95,7 +120,18 @@ bool SubscribeReactor::Offer(const BatchPtr& batch, bool snapshot) {
   return ClaimNextWriteLocked();
 }
 
-void SubscribeReactor::StartPendingWrite() { StartWrite(&current_); }
+void SubscribeReactor::StartPendingWrite() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (cancel_claimed_) {
+      cancel_claimed_ = false;
+      // The outstanding write then fails and OnWriteDone finishes the call.
+      context_->TryCancel();
+      return;
+    }
+  }
+  StartWrite(&current_);
+}
 
 void SubscribeReactor::OnWriteDone(bool ok) {
   bool start = false;

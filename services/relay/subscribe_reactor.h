@@ -7,6 +7,13 @@
 // reader only fills its own queue (which then skips superseded values, see
 // SubscriberQueue), never blocking ingest or other subscribers.
 //
+// A subscriber whose write has not completed for `stall_timeout` (a client
+// that stopped reading, so its flow-control window stays shut) is closed when
+// the next batch is offered: logged with the reason, counted in
+// hwcast_relay_subscribers_closed_total{reason="stalled"}, and its call
+// cancelled (the client sees CANCELLED), so an idle or stuck client holds at
+// most one write and its queue, never more.
+//
 // Life cycle: created by Start(), registered with the hub (for batches) and
 // the StreamRegistry (for shutdown); finishes with OK on relay shutdown,
 // CANCELLED when the client goes away; deletes itself in OnDone() after
@@ -29,7 +36,9 @@
 #include <string>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "hwcast/v1/relay.pb.h"
+#include "lib/clock.h"
 #include "services/relay/batch_subscriber.h"
 #include "services/relay/relay_hub.h"
 #include "services/relay/relay_metrics.h"
@@ -46,10 +55,13 @@ class SubscribeReactor final
   // Creates a subscription for `filter` with a queue of `queue_capacity`
   // batches and starts it (snapshot first). None of the pointers are owned;
   // all must outlive the call. The reactor deletes itself when done.
+  // `context` is the call's; `clock` (not owned) times stalled writes.
   static SubscribeReactor* Start(RelayHub* hub, StreamRegistry* registry,
                                  RelayMetrics* metrics, size_t queue_capacity,
                                  hwcast::v1::ReadingFilter filter,
-                                 std::string peer);
+                                 grpc::CallbackServerContext* context,
+                                 const Clock* clock,
+                                 absl::Duration stall_timeout);
 
   // A reactor that finishes the call at once with `status` (e.g. a request
   // that does not parse).
@@ -72,7 +84,9 @@ class SubscribeReactor final
  private:
   SubscribeReactor(RelayHub* hub, StreamRegistry* registry,
                    RelayMetrics* metrics, size_t queue_capacity,
-                   hwcast::v1::ReadingFilter filter, std::string peer);
+                   hwcast::v1::ReadingFilter filter,
+                   grpc::CallbackServerContext* context, const Clock* clock,
+                   absl::Duration stall_timeout);
 
   // Pops the next batch into `current_` and claims the writer, if idle.
   bool ClaimNextWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -85,6 +99,9 @@ class SubscribeReactor final
   StreamRegistry* const registry_;
   RelayMetrics* const metrics_;
   const std::string peer_;
+  grpc::CallbackServerContext* const context_;
+  const Clock* const clock_;
+  const absl::Duration stall_timeout_;
   bool in_registry_ = false;
   bool in_hub_ = false;
 
@@ -93,6 +110,10 @@ class SubscribeReactor final
   bool write_claimed_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool finish_claimed_ ABSL_GUARDED_BY(mu_) = false;
+  // When the claimed write started.
+  absl::Time write_started_ ABSL_GUARDED_BY(mu_);
+  // A stalled stream to cancel in StartPendingWrite (outside the hub's lock).
+  bool cancel_claimed_ ABSL_GUARDED_BY(mu_) = false;
   // Set once, when stopping_ becomes true; read by the finish claimer.
   grpc::Status final_status_;
   // The message being written and its matching readings. Written under mu_

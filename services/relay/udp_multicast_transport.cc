@@ -25,7 +25,7 @@ namespace {
 // Datagrams per sendmmsg / recvmmsg call.
 constexpr size_t kMaxBatch = 64;
 // Receive buffer asked for (best effort; capped by net.core.rmem_max).
-constexpr int kReceiveBufferBytes = 1 << 20;
+constexpr int kReceiveBufferBytes = 16 << 20;
 
 absl::Status SysError(absl::StatusCode code, int error,
                       absl::string_view what) {
@@ -99,6 +99,8 @@ struct UdpMulticastTransport::Impl {
   size_t max_datagram_bytes = 0;
   // Receive-thread only.
   std::vector<char> receive_buffer;
+  // The kernel's cumulative drop count (SO_RXQ_OVFL), as last reported.
+  uint64_t dropped = 0;
 };
 
 absl::Status CheckMulticastGroup(const std::string& key,
@@ -188,8 +190,19 @@ UdpMulticastTransport::Open(const UdpMulticastOptions& options) {
       set_int(SOL_SOCKET, SO_REUSEADDR, 1,
               absl::StrCat("multicast ", where, ": setsockopt SO_REUSEADDR")));
   // Best effort: bursts of datagrams should not overflow the default buffer.
+  // With CAP_NET_ADMIN, past net.core.rmem_max (a flood then takes longer
+  // to overflow it while the relay drains it).
   const int rcvbuf = kReceiveBufferBytes;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) !=
+      0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  }
+
+#ifdef SO_RXQ_OVFL
+  // Best effort: each datagram then carries the socket's drop count.
+  const int ovfl = 1;
+  setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &ovfl, sizeof(ovfl));
+#endif
 
   if (group.family == AF_INET) {
     sockaddr_in address{};
@@ -392,6 +405,7 @@ absl::Status UdpMulticastTransport::Receive(
     iovec iov[kMaxBatch];
     mmsghdr messages[kMaxBatch];
     sockaddr_storage senders[kMaxBatch];
+    alignas(cmsghdr) char control[kMaxBatch][CMSG_SPACE(sizeof(uint32_t))];
     for (size_t i = 0; i < count; ++i) {
       iov[i].iov_base = impl_->receive_buffer.data() + i * size;
       iov[i].iov_len = size;
@@ -400,6 +414,8 @@ absl::Status UdpMulticastTransport::Receive(
       messages[i].msg_hdr.msg_namelen = sizeof(senders[i]);
       messages[i].msg_hdr.msg_iov = &iov[i];
       messages[i].msg_hdr.msg_iovlen = 1;
+      messages[i].msg_hdr.msg_control = control[i];
+      messages[i].msg_hdr.msg_controllen = sizeof(control[i]);
     }
     const int received =
         recvmmsg(impl_->socket.get(), messages,
@@ -420,10 +436,25 @@ absl::Status UdpMulticastTransport::Receive(
       (*out)[i].bytes.assign(impl_->receive_buffer.data() + i * size, length);
       (*out)[i].sender = AddressText(senders[i]);
       (*out)[i].truncated = (messages[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+#ifdef SO_RXQ_OVFL
+      for (cmsghdr* c = CMSG_FIRSTHDR(&messages[i].msg_hdr); c != nullptr;
+           c = CMSG_NXTHDR(&messages[i].msg_hdr, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL &&
+            c->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
+          uint32_t drops = 0;
+          std::memcpy(&drops, CMSG_DATA(c), sizeof(drops));
+          // A 32-bit counter: carry wrap-arounds into the 64-bit total.
+          const uint32_t low = static_cast<uint32_t>(impl_->dropped);
+          impl_->dropped += static_cast<uint32_t>(drops - low);
+        }
+      }
+#endif
     }
     return absl::OkStatus();
   }
 }
+
+uint64_t UdpMulticastTransport::dropped() const { return impl_->dropped; }
 
 void UdpMulticastTransport::Shutdown() {
   if (impl_->shut_down.exchange(true)) return;

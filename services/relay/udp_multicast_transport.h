@@ -5,8 +5,9 @@
 // the configured interface (IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP), sending to
 // the group with IP_MULTICAST_IF / IPV6_MULTICAST_IF, TTL / hop limit and
 // loopback as configured. Batches of datagrams go out with sendmmsg and come
-// in with recvmmsg. Receive waits with poll() on the socket and an eventfd
-// that Shutdown() signals.
+// in with recvmmsg; SO_RXQ_OVFL reports the datagrams the kernel dropped
+// because the receive queue was full (dropped()). Receive waits with poll() on
+// the socket and an eventfd that Shutdown() signals.
 //
 // Thread-safety: as DatagramTransport. Owns its file descriptors.
 #ifndef HWCAST_SERVICES_RELAY_UDP_MULTICAST_TRANSPORT_H_
@@ -44,6 +45,8 @@ class UdpMulticastTransport final : public DatagramTransport {
   absl::Status Send(absl::Span<const std::string> datagrams) override;
   absl::Status Receive(absl::Duration timeout, size_t max,
                        std::vector<ReceivedDatagram>* out) override;
+  // From SO_RXQ_OVFL (the socket's drop count, reported with each datagram).
+  uint64_t dropped() const override;
   void Shutdown() override;
 
   // "239.255.70.77:7433" or "[ff15::7077]:7433".

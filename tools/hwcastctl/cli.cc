@@ -25,10 +25,12 @@
 #include "hwcast/v1/collector.grpc.pb.h"
 #include "hwcast/v1/reading.pb.h"
 #include "hwcast/v1/relay.grpc.pb.h"
+#include "lib/config_checks.h"
 #include "lib/daemon.h"
 #include "lib/ed25519_key.h"
 #include "lib/reading_util.h"
 #include "lib/time_util.h"
+#include "lib/tls.h"
 #include "tools/hwcastctl/format.h"
 #include "tools/hwcastctl/replay.h"
 
@@ -177,6 +179,18 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
       options.collector = *v;
       options.collector_set = true;
       options.collectors.push_back(*v);
+    } else if (arg == "--tls-ca") {
+      HWCAST_TAKE(v);
+      options.tls.set_ca_file(*v);
+    } else if (arg == "--tls-cert") {
+      HWCAST_TAKE(v);
+      options.tls.set_cert_file(*v);
+    } else if (arg == "--tls-key") {
+      HWCAST_TAKE(v);
+      options.tls.set_key_file(*v);
+    } else if (arg == "--tls-server-name") {
+      HWCAST_TAKE(v);
+      options.tls.set_server_name(*v);
     } else if (arg == "--timeout") {
       HWCAST_TAKE(v);
       absl::StatusOr<absl::Duration> d = ParseTimeout(*v);
@@ -387,6 +401,10 @@ std::string UsageText() {
       "  --relay ADDR       relay to ask (default 127.0.0.1:7430)\n"
       "  --actuator ADDR    actuator to ask (default 127.0.0.1:7431)\n"
       "  --collector ADDR   collector to ask (default 127.0.0.1:7432)\n"
+      "  --tls-ca FILE      talk TLS to HOST:PORT daemons, trusting this CA\n"
+      "  --tls-cert FILE    with --tls-key: present this client certificate\n"
+      "  --tls-key FILE     (mutual TLS; unix sockets never use TLS)\n"
+      "  --tls-server-name NAME  name to check in the server certificate\n"
       "  --timeout DUR      deadline of each call, e.g. 500ms, 5s (default "
       "5s;\n"
       "                     poll: 60s)\n"
@@ -471,6 +489,28 @@ class Runner {
       : options_(options), env_(env), out_(*env.out), err_(*env.err) {}
 
   int Dispatch() {
+    if (!options_.tls.ca_file().empty() || !options_.tls.cert_file().empty() ||
+        !options_.tls.key_file().empty() ||
+        !options_.tls.server_name().empty()) {
+      if (options_.tls.ca_file().empty()) {
+        // Never fall back to plaintext because the CA was forgotten.
+        err_ << "hwcastctl: --tls-cert, --tls-key and --tls-server-name need "
+                "--tls-ca (the CA that signed the daemons' certificates)\n";
+        return 2;
+      }
+      if (absl::Status s = CheckTlsClient(options_.tls, "--tls"); !s.ok()) {
+        err_ << "hwcastctl: " << s.message() << "\n";
+        return 2;
+      }
+      // Read the files once, now, so a bad one fails before any call.
+      absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+          MakeChannelCredentials("tls:0", options_.tls);
+      if (!credentials.ok()) {
+        err_ << "hwcastctl: " << credentials.status().message() << "\n";
+        return 2;
+      }
+      tls_credentials_ = *std::move(credentials);
+    }
     if (options_.command == "readings") {
       return options_.follow ? Follow() : Readings();
     }
@@ -492,7 +532,12 @@ class Runner {
 
  private:
   std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
-    return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+    if (tls_credentials_ == nullptr || absl::StartsWith(address, "unix:")) {
+      return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+    }
+    grpc::ChannelArguments args;
+    AddTlsChannelArgs(options_.tls, &args);
+    return grpc::CreateCustomChannel(address, tls_credentials_, args);
   }
 
   void SetDeadline(grpc::ClientContext* context) {
@@ -897,6 +942,8 @@ class Runner {
   };
 
   const Options& options_;
+  // Set when --tls-ca is given: used for every HOST:PORT daemon.
+  std::shared_ptr<grpc::ChannelCredentials> tls_credentials_;
   const Environment& env_;
   std::ostream& out_;
   std::ostream& err_;

@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "hwcast/v1/config.pb.h"
 #include "hwcast/v1/relay.pb.h"
 #include "lib/clock.h"
 
@@ -84,6 +85,9 @@ struct Options {
   std::vector<std::string> collectors;
   absl::Duration timeout = absl::Seconds(5);
   bool timeout_set = false;
+  // --tls-ca/--tls-cert/--tls-key/--tls-server-name: TLS (with a client
+  // certificate for mutual TLS) to HOST:PORT daemons; unix sockets never.
+  hwcast::v1::TlsClientConfig tls;
   bool json = false;
   bool follow = false;
   hwcast::v1::ReadingFilter filter;

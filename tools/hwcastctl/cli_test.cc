@@ -32,7 +32,10 @@
 #include "lib/config_loader.h"
 #include "lib/ed25519_key.h"
 #include "lib/fake_clock.h"
+#include "lib/server.h"
 #include "lib/time_util.h"
+#include "lib/tls.h"
+#include "lib/tls_test_util.h"
 #include "lib/trust_store.h"
 
 namespace hwcast::hwcastctl {
@@ -374,6 +377,43 @@ TEST_F(CliTest, ReadingsTableFromRelay) {
               ElementsAre(hwcast::v1::READING_KIND_TEMPERATURE));
   EXPECT_THAT(filter.hosts(), ElementsAre("node1"));
   EXPECT_THAT(filter.source_ids(), ElementsAre("room"));
+}
+
+TEST_F(CliTest, TalksMutualTlsWithAClientCertificate) {
+  char tmpl[] = "/tmp/hwcastctl_tls_XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  absl::StatusOr<hwcast::tls_test::TestCerts> certs =
+      hwcast::tls_test::MakeTestCerts(dir);
+  if (!certs.ok()) GTEST_SKIP() << certs.status();
+  FakeRelay relay;
+  *relay.latest.add_readings()->mutable_reading() = Temp("room", 3, 30.25);
+  hwcast::v1::TlsServerConfig server_tls = certs->ServerTls();
+  server_tls.set_client_ca_file(certs->ca);  // clients need a certificate
+  auto credentials = hwcast::MakeServerCredentials(server_tls);
+  ASSERT_TRUE(credentials.ok()) << credentials.status();
+  auto server = hwcast::GrpcServer::Start(
+      {}, {&relay},
+      {.addresses = {"127.0.0.1:0"}, .credentials = *credentials});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string address = (*server)->tls_bound_addresses()[0];
+
+  Result ok = RunCli({"readings", "--relay", address, "--tls-ca", certs->ca,
+                      "--tls-cert", certs->client_cert, "--tls-key",
+                      certs->client_key});
+  EXPECT_EQ(ok.code, 0) << ok.err;
+  EXPECT_THAT(ok.out, HasSubstr("30.25"));
+  // Without a client certificate the server refuses the handshake.
+  Result no_cert = RunCli({"readings", "--relay", address, "--tls-ca",
+                           certs->ca, "--timeout", "2s"});
+  EXPECT_NE(no_cert.code, 0);
+  // Never plaintext because the CA was left out.
+  Result no_ca = RunCli({"readings", "--relay", address, "--tls-cert",
+                         certs->client_cert, "--tls-key", certs->client_key});
+  EXPECT_EQ(no_ca.code, 2);
+  EXPECT_THAT(no_ca.err, HasSubstr("need --tls-ca"));
+  (*server)->Shutdown(absl::ZeroDuration());
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(CliTest, CollectorsTableShowsKeyAndClockOffset) {

@@ -1,0 +1,69 @@
+// Serving gRPC methods raw (grpc::ByteBuffer in and out) so that a request
+// that does not decode gets a clear INVALID_ARGUMENT instead of what gRPC's
+// generated code answers for it (UNIMPLEMENTED with an empty message for
+// unary calls, an OK end of stream for a bidi stream's reads).
+//
+// Use with the generated WithRawCallbackMethod_<Method> service bases:
+//
+//   grpc::ServerUnaryReactor* ListLatest(grpc::CallbackServerContext* c,
+//       const grpc::ByteBuffer* in, grpc::ByteBuffer* out) override {
+//     return RawUnary<ListLatestRequest, ListLatestResponse>(
+//         c, in, out, [&](const auto& request, auto* response) { ... },
+//         [&](const absl::Status& bad) { count it });
+//   }
+//
+// Thread-safe; no state.
+#ifndef HWCAST_LIB_RAW_RPC_H_
+#define HWCAST_LIB_RAW_RPC_H_
+
+#include <google/protobuf/message.h>
+#include <grpcpp/grpcpp.h>
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "lib/grpc_status_util.h"
+
+namespace hwcast {
+
+// Parses `raw` into `out`. INVALID_ARGUMENT naming `what` (e.g. "request",
+// "message 3 on this stream"), its size and the expected type when the bytes
+// are not a serialized `out` type.
+absl::Status ParseRawMessage(const grpc::ByteBuffer& raw,
+                             absl::string_view what,
+                             google::protobuf::Message* out);
+
+// `message` serialized into a ByteBuffer.
+grpc::ByteBuffer SerializeToByteBuffer(
+    const google::protobuf::Message& message);
+
+// Serves one raw unary call: parses the request (on failure finishes with
+// INVALID_ARGUMENT and calls `on_bad_request(status)`), runs
+// `handler(request, &response)` -> grpc::Status, and serializes the response
+// when that is OK.
+template <typename Request, typename Response, typename Handler,
+          typename OnBadRequest>
+grpc::ServerUnaryReactor* RawUnary(grpc::CallbackServerContext* context,
+                                   const grpc::ByteBuffer* raw_request,
+                                   grpc::ByteBuffer* raw_response,
+                                   Handler&& handler,
+                                   OnBadRequest&& on_bad_request) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Request request;
+  if (absl::Status s = ParseRawMessage(*raw_request, "request", &request);
+      !s.ok()) {
+    on_bad_request(s);
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  Response response;
+  grpc::Status status = handler(std::as_const(request), &response);
+  if (status.ok()) *raw_response = SerializeToByteBuffer(response);
+  reactor->Finish(status);
+  return reactor;
+}
+
+}  // namespace hwcast
+
+#endif  // HWCAST_LIB_RAW_RPC_H_
