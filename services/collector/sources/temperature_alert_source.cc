@@ -1,13 +1,8 @@
 #include "services/collector/sources/temperature_alert_source.h"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <termios.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -20,12 +15,9 @@
 namespace hwcast::collector {
 namespace {
 
-using Steady = std::chrono::steady_clock;
-
-Steady::duration ToSteady(absl::Duration d) {
-  return std::chrono::duration_cast<Steady::duration>(
-      absl::ToChronoNanoseconds(d));
-}
+using Steady = usb::SerialPort::Steady;
+using usb::SerialFailure;
+using usb::SerialPort;
 
 std::string Hex(absl::Span<const uint8_t> bytes) {
   std::string out;
@@ -34,14 +26,6 @@ std::string Hex(absl::Span<const uint8_t> bytes) {
     absl::StrAppendFormat(&out, "%02x", b);
   }
   return out;
-}
-
-// Milliseconds left until `deadline` for poll(): rounded up, never negative.
-int MillisLeft(Steady::time_point deadline) {
-  const auto left = deadline - Steady::now();
-  if (left <= Steady::duration::zero()) return 0;
-  return static_cast<int>(
-      std::chrono::ceil<std::chrono::milliseconds>(left).count());
 }
 
 }  // namespace
@@ -70,144 +54,48 @@ absl::StatusOr<double> DecodeTemperatureAlertReply(
 TemperatureAlertSource::TemperatureAlertSource(
     TemperatureAlertSourceOptions options)
     : options_(std::move(options)),
-      clock_(options_.clock != nullptr ? options_.clock : RealClock::Get()) {
+      clock_(options_.clock != nullptr ? options_.clock : RealClock::Get()),
+      port_(options_.device) {
   device_.set_source_id(options_.id);
   device_.set_model(kTemperatureAlertModel);
   device_.set_path(options_.device);
 }
 
-std::optional<TemperatureAlertSource::Failure>
-TemperatureAlertSource::WriteByte(char command, const std::string& what) {
-  while (true) {
-    const ssize_t n = write(fd_.get(), &command, 1);
-    if (n == 1) return std::nullopt;
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      // The output buffer is full: wait briefly for room.
-      pollfd p{fd_.get(), POLLOUT, 0};
-      if (poll(&p, 1, 100) > 0 && (p.revents & POLLOUT)) continue;
-      return Failure{"io", absl::StrCat("write ", what, " to ", options_.device,
-                                        ": output blocked (flow control?)")};
-    }
-    const int err = n < 0 ? errno : EIO;
-    return Failure{"io",
-                   absl::StrCat("write ", what, " to ", options_.device, ": ",
-                                std::strerror(err), " (unplugged?)"),
-                   err == EIO || err == ENODEV || err == ENXIO};
-  }
-}
-
-std::optional<TemperatureAlertSource::Failure>
-TemperatureAlertSource::ReadUntil(size_t want, Steady::time_point deadline,
-                                  std::vector<uint8_t>* out) {
-  uint8_t buf[64];
-  while (out->size() < want) {
-    pollfd p{fd_.get(), POLLIN, 0};
-    const int ready = poll(&p, 1, MillisLeft(deadline));
-    if (ready < 0) {
-      if (errno == EINTR) continue;
-      return Failure{"io", absl::StrCat("poll ", options_.device, ": ",
-                                        std::strerror(errno))};
-    }
-    if (ready == 0) return std::nullopt;  // deadline: fewer bytes
-    if (p.revents & POLLIN) {
-      const ssize_t n = read(fd_.get(), buf, sizeof(buf));
-      if (n > 0) {
-        out->insert(out->end(), buf, buf + n);
-        continue;
-      }
-      if (n < 0 &&
-          (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
-        continue;
-      }
-      if (n == 0) {
-        return Failure{
-            "io",
-            absl::StrCat(options_.device, " hung up (end of file; unplugged?)"),
-            true};
-      }
-      const int err = errno;
-      return Failure{"io",
-                     absl::StrCat("read ", options_.device, ": ",
-                                  std::strerror(err), " (unplugged?)"),
-                     err == EIO || err == ENODEV || err == ENXIO};
-    }
-    if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) {
-      return Failure{
-          "io", absl::StrCat(options_.device, " hung up (unplugged?)"), true};
-    }
-  }
-  return std::nullopt;
-}
-
-std::optional<TemperatureAlertSource::Failure>
-TemperatureAlertSource::OpenAndInit() {
-  const int fd =
-      open(options_.device.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    return Failure{
-        "open",
-        absl::StrCat("open ", options_.device, ": ", std::strerror(err),
-                     err == EACCES || err == EPERM
-                         ? " (udev rules installed? the collector "
-                           "needs group hwcast or dialout)"
-                         : ""),
-        true};
-  }
-  fd_.reset(fd);
-  termios tio{};
-  if (tcgetattr(fd, &tio) != 0) {
-    const int err = errno;
-    fd_.reset();
-    return Failure{"open",
-                   absl::StrCat("configure ", options_.device, ": ",
-                                std::strerror(err), " (not a serial port?)"),
-                   err != ENOTTY};
-  }
-  cfmakeraw(&tio);
-  tio.c_cflag &= ~(CSTOPB | PARENB | CRTSCTS | CSIZE);
-  tio.c_cflag |= CS8 | CLOCAL | CREAD;
-  tio.c_cc[VMIN] = 0;
-  tio.c_cc[VTIME] = 0;
-  if (cfsetispeed(&tio, B9600) != 0 || cfsetospeed(&tio, B9600) != 0 ||
-      tcsetattr(fd, TCSANOW, &tio) != 0) {
-    const int err = errno;
-    fd_.reset();
-    return Failure{"open",
-                   absl::StrCat("configure ", options_.device,
-                                " as 9600 8N1 raw: ", std::strerror(err))};
-  }
-  tcflush(fd, TCIOFLUSH);
+std::optional<SerialFailure> TemperatureAlertSource::OpenAndInit() {
+  if (std::optional<SerialFailure> f = port_.Open(B9600)) return f;
   // X, P, R: the device answers each; the answers carry nothing we need.
   for (char command : {'X', 'P', 'R'}) {
     const std::string what =
         absl::StrCat("initialisation command '", std::string(1, command), "'");
-    if (std::optional<Failure> f = WriteByte(command, what)) {
-      fd_.reset();
+    if (std::optional<SerialFailure> f =
+            port_.Write(absl::string_view(&command, 1), what)) {
+      port_.Close();
       return f;
     }
     std::vector<uint8_t> discard;
-    if (std::optional<Failure> f = ReadUntil(
-            1024, Steady::now() + ToSteady(options_.init_settle), &discard)) {
-      fd_.reset();
+    if (std::optional<SerialFailure> f = port_.ReadBytes(
+            1024, Steady::now() + SerialPort::ToSteady(options_.init_settle),
+            &discard)) {
+      port_.Close();
       return f;
     }
   }
   return std::nullopt;
 }
 
-absl::StatusOr<double> TemperatureAlertSource::ReadOnce(Failure* failure) {
+absl::StatusOr<double> TemperatureAlertSource::ReadOnce(
+    SerialFailure* failure) {
   // Bytes still arriving from an earlier exchange are not this reply.
-  tcflush(fd_.get(), TCIFLUSH);
-  if (std::optional<Failure> f = WriteByte('R', "'R'")) {
+  port_.FlushInput();
+  if (std::optional<SerialFailure> f = port_.Write("R", "'R'")) {
     *failure = *std::move(f);
     return absl::UnavailableError(failure->message);
   }
   std::vector<uint8_t> reply;
-  if (std::optional<Failure> f =
-          ReadUntil(kTemperatureAlertReplyBytes,
-                    Steady::now() + ToSteady(options_.reply_timeout), &reply)) {
+  if (std::optional<SerialFailure> f = port_.ReadBytes(
+          kTemperatureAlertReplyBytes,
+          Steady::now() + SerialPort::ToSteady(options_.reply_timeout),
+          &reply)) {
     *failure = *std::move(f);
     return absl::UnavailableError(failure->message);
   }
@@ -241,13 +129,13 @@ TemperatureAlertSource::Poll() {
   reading.set_source_id(options_.id);
   reading.set_label(options_.label.empty() ? options_.id : options_.label);
 
-  Failure failure;
+  SerialFailure failure;
   bool reset = false;
   bool opened = false;
   absl::StatusOr<double> celsius = absl::UnknownError("not read");
-  if (!fd_.valid()) {
+  if (!port_.is_open()) {
     reset = opened_before_;
-    if (std::optional<Failure> f = OpenAndInit()) {
+    if (std::optional<SerialFailure> f = OpenAndInit()) {
       failure = *std::move(f);
       celsius = absl::UnavailableError(failure.message);
     } else {
@@ -255,7 +143,7 @@ TemperatureAlertSource::Poll() {
       opened_before_ = true;
     }
   }
-  if (fd_.valid()) celsius = ReadOnce(&failure);
+  if (port_.is_open()) celsius = ReadOnce(&failure);
   if (celsius.ok()) {
     const absl::Status scaled = SetScaledValue(
         options_.device, *celsius, options_.scale, options_.offset,
@@ -267,7 +155,7 @@ TemperatureAlertSource::Poll() {
   }
   if (!celsius.ok()) {
     // Start over with a fresh open and initialisation next time.
-    fd_.reset();
+    port_.Close();
     reading.clear_value();
     reading.set_quality(hwcast::v1::QUALITY_SENSOR_FAULT);
     reading.set_error(failure.message);
