@@ -161,43 +161,56 @@ absl::Status ValidateExec(const std::string& key,
   return CheckNumberMapping(key, exec);
 }
 
-// The Temperature@lert's device, reply timeout (which with the 3 x 100ms
-// initialisation must fit the poll timeout) and calibration.
-absl::Status ValidateTemperatureAlert(
-    const std::string& key, const hwcast::v1::TemperatureAlertSourceConfig& ta,
-    absl::Duration poll_timeout) {
+// A serial thermometer's (Temperature@lert, TEMPerX232) device, reply
+// timeout (which with the device's `setup` time after an open must fit the
+// poll timeout) and calibration.
+template <typename SerialConfig>
+absl::Status ValidateSerialThermometer(const std::string& key,
+                                       const SerialConfig& serial,
+                                       absl::Duration poll_timeout,
+                                       absl::Duration setup,
+                                       absl::string_view setup_what) {
   const std::string device_key = absl::StrCat(key, ".device");
-  if (ta.device().empty()) {
+  if (serial.device().empty()) {
     return ConfigError(device_key,
                        "required: the serial device, e.g. /dev/ttyUSB0");
   }
-  if (!absl::StartsWith(ta.device(), "/")) {
+  if (!absl::StartsWith(serial.device(), "/")) {
     return ConfigError(
         device_key,
-        absl::StrCat("must be an absolute path, got '", ta.device(), "'"));
+        absl::StrCat("must be an absolute path, got '", serial.device(), "'"));
   }
-  HWCAST_RETURN_IF_ERROR(CheckName(device_key, ta.device()));
-  if (ta.has_reply_timeout()) {
+  HWCAST_RETURN_IF_ERROR(CheckName(device_key, serial.device()));
+  if (serial.has_reply_timeout()) {
     const std::string timeout_key = absl::StrCat(key, ".reply_timeout");
     HWCAST_RETURN_IF_ERROR(
-        CheckPositiveDuration(timeout_key, ta.reply_timeout()));
-    if (FromProtoDuration(ta.reply_timeout()) + absl::Milliseconds(300) >=
-        poll_timeout) {
+        CheckPositiveDuration(timeout_key, serial.reply_timeout()));
+    if (FromProtoDuration(serial.reply_timeout()) + setup >= poll_timeout) {
       return ConfigError(
           timeout_key,
           absl::StrCat("must be below the source's timeout (",
-                       absl::FormatDuration(poll_timeout),
-                       ") minus 300ms for the device's initialisation"));
+                       absl::FormatDuration(poll_timeout), ") minus ",
+                       absl::FormatDuration(setup), " for ", setup_what));
     }
   }
-  if (ta.has_scale() && (!std::isfinite(ta.scale()) || ta.scale() == 0)) {
+  if (serial.has_scale() &&
+      (!std::isfinite(serial.scale()) || serial.scale() == 0)) {
     return ConfigError(absl::StrCat(key, ".scale"),
                        "must be a finite, nonzero number");
   }
-  if (!std::isfinite(ta.offset())) {
+  if (!std::isfinite(serial.offset())) {
     return ConfigError(absl::StrCat(key, ".offset"), "must be a finite number");
   }
   return absl::OkStatus();
+}
+
+template <typename SerialConfig>
+void FillSerialThermometerDefaults(SerialConfig* serial) {
+  if (!serial->has_reply_timeout()) {
+    *serial->mutable_reply_timeout() =
+        ToProtoDuration(kDefaultSerialReplyTimeout);
+  }
+  if (!serial->has_scale()) serial->set_scale(1.0);
 }
 
 // The disk source's paths, device list, exclude patterns and probe timeout
@@ -492,10 +505,18 @@ absl::Status ValidateSource(const SourceConfig& source, int i) {
           ValidateExec(absl::StrCat(key, ".exec"), source.exec()));
       break;
     case SourceConfig::kTemperatureAlert:
-      HWCAST_RETURN_IF_ERROR(ValidateTemperatureAlert(
+      HWCAST_RETURN_IF_ERROR(ValidateSerialThermometer(
           absl::StrCat(key, ".temperature_alert"), source.temperature_alert(),
           source.has_timeout() ? FromProtoDuration(source.timeout())
-                               : kDefaultTimeout));
+                               : kDefaultTimeout,
+          absl::Milliseconds(300), "the device's initialisation"));
+      break;
+    case SourceConfig::kTemperx232:
+      HWCAST_RETURN_IF_ERROR(ValidateSerialThermometer(
+          absl::StrCat(key, ".temperx232"), source.temperx232(),
+          source.has_timeout() ? FromProtoDuration(source.timeout())
+                               : kDefaultTimeout,
+          absl::Milliseconds(500), "the firmware id query"));
       break;
     case SourceConfig::kDisks:
       HWCAST_RETURN_IF_ERROR(ValidateDisks(
@@ -521,7 +542,8 @@ absl::Status ValidateSource(const SourceConfig& source, int i) {
       return ConfigError(
           key,
           "set one of 'hwmon', 'file', 'power_node', 'nut', 'exec', "
-          "'usb_temper', 'temperature_alert', 'disks', 'hwrng' or 'chaoskey'");
+          "'usb_temper', 'temperature_alert', 'temperx232', 'disks', 'hwrng' "
+          "or 'chaoskey'");
   }
   // The nut default "nut/UPS" is valid by construction: the '/' separates
   // the type from the (checked) UPS name.
@@ -554,6 +576,8 @@ std::string DefaultSourceId(const SourceConfig& source) {
       return std::filesystem::path(source.exec().argv(0)).filename().string();
     case SourceConfig::kTemperatureAlert:
       return "temperature_alert";
+    case SourceConfig::kTemperx232:
+      return "temperx232";
     case SourceConfig::kDisks:
       return "disks";
     case SourceConfig::kUsbTemper:
@@ -673,13 +697,10 @@ CollectorConfig CollectorConfigWithDefaults(const CollectorConfig& config,
       source.mutable_nut()->set_address(kDefaultNutAddress);
     }
     if (source.has_temperature_alert()) {
-      hwcast::v1::TemperatureAlertSourceConfig* ta =
-          source.mutable_temperature_alert();
-      if (!ta->has_reply_timeout()) {
-        *ta->mutable_reply_timeout() =
-            ToProtoDuration(kDefaultTemperatureAlertReplyTimeout);
-      }
-      if (!ta->has_scale()) ta->set_scale(1.0);
+      FillSerialThermometerDefaults(source.mutable_temperature_alert());
+    }
+    if (source.has_temperx232()) {
+      FillSerialThermometerDefaults(source.mutable_temperx232());
     }
     if (source.has_disks()) {
       hwcast::v1::DiskSourceConfig* disks = source.mutable_disks();

@@ -18,8 +18,8 @@ inline constexpr char kDefaultListenUnix[] = "unix:/run/hwcast/collector.sock";
 inline constexpr char kDefaultMetricsListen[] = "127.0.0.1:9432";
 inline constexpr absl::Duration kDefaultInterval = absl::Seconds(10);
 inline constexpr absl::Duration kDefaultTimeout = absl::Seconds(5);
-inline constexpr absl::Duration kDefaultTemperatureAlertReplyTimeout =
-    absl::Seconds(2);
+// reply_timeout of the serial thermometers (temperature_alert, temperx232).
+inline constexpr absl::Duration kDefaultSerialReplyTimeout = absl::Seconds(2);
 // usb_temper and chaoskey sources.
 inline constexpr absl::Duration kDefaultUsbRescanInterval = absl::Seconds(5);
 inline constexpr uint32_t kDefaultUsbTemperMaxFailures = 3;

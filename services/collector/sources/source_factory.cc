@@ -15,6 +15,7 @@
 #include "services/collector/sources/nut_source.h"
 #include "services/collector/sources/power_node_source.h"
 #include "services/collector/sources/temperature_alert_source.h"
+#include "services/collector/sources/temperx232_source.h"
 #include "services/collector/sources/usb_temper_source.h"
 #include "services/collector/usb/chaoskey_device.h"
 #include "services/collector/usb/libusb_transport.h"
@@ -113,6 +114,23 @@ absl::StatusOr<std::unique_ptr<Source>> MakeSource(
       options.offset = ta.offset();
       options.label = ta.label();
       return std::make_unique<TemperatureAlertSource>(std::move(options));
+    }
+    case hwcast::v1::SourceConfig::kTemperx232: {
+      const hwcast::v1::TemperX232SourceConfig& x = source.temperx232();
+      TemperX232SourceOptions options;
+      if (!source.id().empty()) options.id = source.id();
+      options.device = x.device();
+      if (options.device.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "source '", source.id(), "': temperx232.device is empty"));
+      }
+      if (x.has_reply_timeout()) {
+        options.reply_timeout = FromProtoDuration(x.reply_timeout());
+      }
+      options.scale = x.has_scale() ? x.scale() : 1.0;
+      options.offset = x.offset();
+      options.label = x.label();
+      return std::make_unique<TemperX232Source>(std::move(options));
     }
     case hwcast::v1::SourceConfig::kHwrng: {
       HwrngDeviceOptions options;
@@ -215,7 +233,7 @@ absl::StatusOr<std::unique_ptr<Source>> MakeSource(
   return absl::InvalidArgumentError(absl::StrCat(
       "source '", source.id(),
       "': no kind (hwmon, file, power_node, nut, exec, usb_temper, "
-      "temperature_alert, disks, hwrng or chaoskey) set"));
+      "temperature_alert, temperx232, disks, hwrng or chaoskey) set"));
 }
 
 }  // namespace hwcast::collector
