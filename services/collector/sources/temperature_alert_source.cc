@@ -11,6 +11,7 @@
 #include "lib/log.h"
 #include "lib/time_util.h"
 #include "services/collector/sources/scaled_value.h"
+#include "services/collector/sources/source_kind.h"
 
 namespace hwcast::collector {
 namespace {
@@ -197,5 +198,49 @@ std::vector<hwcast::v1::DeviceStatus> TemperatureAlertSource::Devices() const {
   absl::MutexLock lock(&mu_);
   return {device_};
 }
+
+namespace {
+
+absl::Status ValidateTemperatureAlert(const std::string& key,
+                                      const hwcast::v1::SourceConfig& source,
+                                      absl::Duration poll_timeout) {
+  return CheckSerialThermometer(key, source.temperature_alert(), poll_timeout,
+                                absl::Milliseconds(300),
+                                "the device's initialisation");
+}
+
+void FillTemperatureAlertDefaults(hwcast::v1::SourceConfig* source) {
+  FillSerialThermometerDefaults(source->mutable_temperature_alert());
+}
+
+absl::StatusOr<std::unique_ptr<Source>> MakeTemperatureAlertSource(
+    const hwcast::v1::SourceConfig& source) {
+  const hwcast::v1::TemperatureAlertSourceConfig& ta =
+      source.temperature_alert();
+  TemperatureAlertSourceOptions options;
+  if (!source.id().empty()) options.id = source.id();
+  options.device = ta.device();
+  if (options.device.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "source '", source.id(), "': temperature_alert.device is empty"));
+  }
+  if (ta.has_reply_timeout()) {
+    options.reply_timeout = FromProtoDuration(ta.reply_timeout());
+  }
+  options.scale = ta.has_scale() ? ta.scale() : 1.0;
+  options.offset = ta.offset();
+  options.label = ta.label();
+  return std::make_unique<TemperatureAlertSource>(std::move(options));
+}
+
+}  // namespace
+
+extern const SourceKind kTemperatureAlertSourceKind = {
+    .kind_case = hwcast::v1::SourceConfig::kTemperatureAlert,
+    .name = "temperature_alert",
+    .validate = ValidateTemperatureAlert,
+    .fill_defaults = FillTemperatureAlertDefaults,
+    .make = MakeTemperatureAlertSource,
+};
 
 }  // namespace hwcast::collector

@@ -13,6 +13,7 @@
 #include "lib/time_util.h"
 #include "services/collector/devices/temperx232.h"
 #include "services/collector/sources/scaled_value.h"
+#include "services/collector/sources/source_kind.h"
 
 namespace hwcast::collector {
 namespace {
@@ -212,5 +213,48 @@ std::vector<hwcast::v1::DeviceStatus> TemperX232Source::Devices() const {
   absl::MutexLock lock(&mu_);
   return {device_};
 }
+
+namespace {
+
+absl::Status ValidateTemperX232(const std::string& key,
+                                const hwcast::v1::SourceConfig& source,
+                                absl::Duration poll_timeout) {
+  return CheckSerialThermometer(key, source.temperx232(), poll_timeout,
+                                TemperX232SourceOptions().version_timeout,
+                                "the firmware id query");
+}
+
+void FillTemperX232Defaults(hwcast::v1::SourceConfig* source) {
+  FillSerialThermometerDefaults(source->mutable_temperx232());
+}
+
+absl::StatusOr<std::unique_ptr<Source>> MakeTemperX232Source(
+    const hwcast::v1::SourceConfig& source) {
+  const hwcast::v1::TemperX232SourceConfig& x = source.temperx232();
+  TemperX232SourceOptions options;
+  if (!source.id().empty()) options.id = source.id();
+  options.device = x.device();
+  if (options.device.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("source '", source.id(), "': temperx232.device is empty"));
+  }
+  if (x.has_reply_timeout()) {
+    options.reply_timeout = FromProtoDuration(x.reply_timeout());
+  }
+  options.scale = x.has_scale() ? x.scale() : 1.0;
+  options.offset = x.offset();
+  options.label = x.label();
+  return std::make_unique<TemperX232Source>(std::move(options));
+}
+
+}  // namespace
+
+extern const SourceKind kTemperX232SourceKind = {
+    .kind_case = hwcast::v1::SourceConfig::kTemperx232,
+    .name = "temperx232",
+    .validate = ValidateTemperX232,
+    .fill_defaults = FillTemperX232Defaults,
+    .make = MakeTemperX232Source,
+};
 
 }  // namespace hwcast::collector

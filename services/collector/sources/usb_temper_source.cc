@@ -6,9 +6,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "lib/clock_impl.h"
 #include "lib/log.h"
 #include "lib/time_util.h"
 #include "services/collector/sources/scaled_value.h"
+#include "services/collector/sources/source_kind.h"
+#include "services/collector/usb/libusb_transport.h"
 
 namespace hwcast::collector {
 namespace {
@@ -467,5 +470,127 @@ std::vector<DeviceStatus> UsbTemperSource::Devices() const {
   for (const auto& [port, status] : status_) out.push_back(status);
   return out;
 }
+
+namespace {
+
+absl::Status ValidateUsbTemper(const std::string& key,
+                               const hwcast::v1::SourceConfig& source,
+                               absl::Duration) {
+  const hwcast::v1::UsbTemperSourceConfig& temper = source.usb_temper();
+  std::map<std::string, int> ports;
+  for (int j = 0; j < temper.ports_size(); ++j) {
+    const std::string port_key = absl::StrCat(key, ".ports[", j, "]");
+    HWCAST_RETURN_IF_ERROR(CheckUsbPortPath(port_key, temper.ports(j)));
+    if (auto [it, inserted] = ports.emplace(temper.ports(j), j); !inserted) {
+      return ConfigError(port_key,
+                         absl::StrCat("'", temper.ports(j), "' is also ports[",
+                                      it->second, "]"));
+    }
+  }
+  for (int j = 0; j < temper.serials_size(); ++j) {
+    const std::string serial_key = absl::StrCat(key, ".serials[", j, "]");
+    if (temper.serials(j).empty()) return ConfigError(serial_key, "is empty");
+    HWCAST_RETURN_IF_ERROR(CheckName(serial_key, temper.serials(j)));
+  }
+  std::map<std::string, int> calibrated;
+  for (int j = 0; j < temper.calibration_size(); ++j) {
+    const hwcast::v1::PortCalibration& c = temper.calibration(j);
+    const std::string c_key = absl::StrCat(key, ".calibration[", j, "]");
+    HWCAST_RETURN_IF_ERROR(
+        CheckUsbPortPath(absl::StrCat(c_key, ".port"), c.port()));
+    if (auto [it, inserted] = calibrated.emplace(c.port(), j); !inserted) {
+      return ConfigError(absl::StrCat(c_key, ".port"),
+                         absl::StrCat("'", c.port(), "' is also calibration[",
+                                      it->second, "]"));
+    }
+    if (!ports.empty() && !ports.contains(c.port())) {
+      return ConfigError(
+          absl::StrCat(c_key, ".port"),
+          absl::StrCat("'", c.port(), "' is not one of the source's ports"));
+    }
+    HWCAST_RETURN_IF_ERROR(CheckCalibration(c_key, c));
+  }
+  const std::pair<const char*, const google::protobuf::Duration*> durations[] =
+      {{"rescan_interval", &temper.rescan_interval()},
+       {"retry_after", &temper.retry_after()},
+       {"transfer_timeout", &temper.transfer_timeout()}};
+  const bool set[] = {temper.has_rescan_interval(), temper.has_retry_after(),
+                      temper.has_transfer_timeout()};
+  for (int j = 0; j < 3; ++j) {
+    if (!set[j]) continue;
+    HWCAST_RETURN_IF_ERROR(CheckPositiveDuration(
+        absl::StrCat(key, ".", durations[j].first), *durations[j].second));
+  }
+  return absl::OkStatus();
+}
+
+void FillUsbTemperDefaults(hwcast::v1::SourceConfig* source) {
+  hwcast::v1::UsbTemperSourceConfig* temper = source->mutable_usb_temper();
+  if (!temper->has_rescan_interval()) {
+    *temper->mutable_rescan_interval() =
+        ToProtoDuration(kDefaultUsbRescanInterval);
+  }
+  if (temper->max_failures() == 0) {
+    temper->set_max_failures(kDefaultUsbTemperMaxFailures);
+  }
+  if (!temper->has_retry_after()) {
+    *temper->mutable_retry_after() =
+        ToProtoDuration(kDefaultUsbTemperRetryAfter);
+  }
+  if (!temper->has_transfer_timeout()) {
+    *temper->mutable_transfer_timeout() =
+        ToProtoDuration(kDefaultUsbTemperTransferTimeout);
+  }
+  for (hwcast::v1::PortCalibration& c : *temper->mutable_calibration()) {
+    if (!c.has_scale()) c.set_scale(1.0);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Source>> MakeUsbTemperSource(
+    const hwcast::v1::SourceConfig& source) {
+  const hwcast::v1::UsbTemperSourceConfig& temper = source.usb_temper();
+  UsbTemperSourceOptions options;
+  if (!source.id().empty()) options.id = source.id();
+  options.ports.assign(temper.ports().begin(), temper.ports().end());
+  options.serials.assign(temper.serials().begin(), temper.serials().end());
+  for (const hwcast::v1::PortCalibration& c : temper.calibration()) {
+    options.calibration[c.port()] = {.scale = c.has_scale() ? c.scale() : 1.0,
+                                     .offset = c.offset()};
+  }
+  if (temper.has_rescan_interval()) {
+    options.rescan_interval = FromProtoDuration(temper.rescan_interval());
+  }
+  if (temper.max_failures() > 0) {
+    options.max_failures = static_cast<int>(temper.max_failures());
+  }
+  if (temper.has_retry_after()) {
+    options.retry_after = FromProtoDuration(temper.retry_after());
+  }
+  if (temper.has_transfer_timeout()) {
+    options.transfer_timeout = FromProtoDuration(temper.transfer_timeout());
+  }
+  options.poll_budget = OwnTimeout(source);
+  options.clock = RealClock::Get();
+  absl::StatusOr<std::unique_ptr<usb::LibusbTransport>> transport =
+      usb::LibusbTransport::Create();
+  if (!transport.ok()) {
+    return absl::Status(transport.status().code(),
+                        absl::StrCat("source '", options.id,
+                                     "': ", transport.status().message()));
+  }
+  return std::make_unique<UsbTemperSource>(
+      std::move(options),
+      std::shared_ptr<usb::UsbTransport>(*std::move(transport)));
+}
+
+}  // namespace
+
+extern const SourceKind kUsbTemperSourceKind = {
+    .kind_case = hwcast::v1::SourceConfig::kUsbTemper,
+    .name = "usb_temper",
+    .validate = ValidateUsbTemper,
+    .fill_defaults = FillUsbTemperDefaults,
+    .make = MakeUsbTemperSource,
+};
 
 }  // namespace hwcast::collector

@@ -58,6 +58,13 @@
 
 namespace hwcast::collector {
 
+// Config defaults (UsbTemperSourceConfig).
+inline constexpr absl::Duration kDefaultUsbRescanInterval = absl::Seconds(5);
+inline constexpr uint32_t kDefaultUsbTemperMaxFailures = 3;
+inline constexpr absl::Duration kDefaultUsbTemperRetryAfter = absl::Seconds(30);
+inline constexpr absl::Duration kDefaultUsbTemperTransferTimeout =
+    absl::Seconds(1);
+
 struct UsbTemperCalibration {
   double scale = 1.0;
   double offset = 0.0;

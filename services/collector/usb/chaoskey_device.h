@@ -32,6 +32,9 @@ inline constexpr uint16_t kChaosKeyVendorId = 0x1d50;
 inline constexpr uint16_t kChaosKeyProductId = 0x60c6;
 inline constexpr uint8_t kChaosKeyCookedEndpoint = 0x85;
 inline constexpr uint8_t kChaosKeyRawEndpoint = 0x86;
+// ChaosKeySourceConfig.transfer_timeout's default.
+inline constexpr absl::Duration kDefaultChaosKeyTransferTimeout =
+    absl::Seconds(1);
 
 struct ChaosKeyOptions {
   // SourceConfig.id, for Info().source_id.
