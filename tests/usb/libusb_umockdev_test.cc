@@ -32,11 +32,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/fake_clock.h"
+#include "services/collector/devices/chaoskey_device.h"
 #include "services/collector/devices/temper_decoder.h"
+#include "services/collector/devices/temper_device.h"
 #include "services/collector/sources/usb_temper_source.h"
-#include "services/collector/usb/chaoskey_device.h"
 #include "services/collector/usb/libusb_transport.h"
-#include "services/collector/usb/temper_device.h"
 
 #ifndef HWCAST_USB_TESTDATA
 #define HWCAST_USB_TESTDATA "tests/usb"

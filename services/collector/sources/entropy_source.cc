@@ -9,9 +9,9 @@
 #include "lib/clock_impl.h"
 #include "lib/log.h"
 #include "lib/time_util.h"
-#include "services/collector/sources/hwrng_device.h"
+#include "services/collector/devices/chaoskey_device.h"
+#include "services/collector/devices/hwrng_device.h"
 #include "services/collector/sources/source_kind.h"
-#include "services/collector/usb/chaoskey_device.h"
 #include "services/collector/usb/libusb_transport.h"
 
 namespace hwcast::collector {

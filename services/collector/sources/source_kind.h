@@ -145,6 +145,28 @@ absl::Status CheckSerialThermometer(const std::string& key,
   return CheckCalibration(key, serial);
 }
 
+// A serial thermometer's options (id, device, reply timeout, calibration,
+// label) from its block `name`; INVALID_ARGUMENT when the device is empty.
+template <typename Options, typename SerialConfig>
+absl::Status SerialThermometerOptions(const hwcast::v1::SourceConfig& source,
+                                      absl::string_view name,
+                                      const SerialConfig& serial,
+                                      Options* options) {
+  if (!source.id().empty()) options->id = source.id();
+  options->device = serial.device();
+  if (options->device.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("source '", source.id(), "': ", name, ".device is empty"));
+  }
+  if (serial.has_reply_timeout()) {
+    options->reply_timeout = FromProtoDuration(serial.reply_timeout());
+  }
+  options->scale = serial.has_scale() ? serial.scale() : 1.0;
+  options->offset = serial.offset();
+  options->label = serial.label();
+  return absl::OkStatus();
+}
+
 // reply_timeout of the serial thermometers.
 inline constexpr absl::Duration kDefaultSerialReplyTimeout = absl::Seconds(2);
 

@@ -215,21 +215,9 @@ void FillTemperatureAlertDefaults(hwcast::v1::SourceConfig* source) {
 
 absl::StatusOr<std::unique_ptr<Source>> MakeTemperatureAlertSource(
     const hwcast::v1::SourceConfig& source) {
-  const hwcast::v1::TemperatureAlertSourceConfig& ta =
-      source.temperature_alert();
   TemperatureAlertSourceOptions options;
-  if (!source.id().empty()) options.id = source.id();
-  options.device = ta.device();
-  if (options.device.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "source '", source.id(), "': temperature_alert.device is empty"));
-  }
-  if (ta.has_reply_timeout()) {
-    options.reply_timeout = FromProtoDuration(ta.reply_timeout());
-  }
-  options.scale = ta.has_scale() ? ta.scale() : 1.0;
-  options.offset = ta.offset();
-  options.label = ta.label();
+  HWCAST_RETURN_IF_ERROR(SerialThermometerOptions(
+      source, "temperature_alert", source.temperature_alert(), &options));
   return std::make_unique<TemperatureAlertSource>(std::move(options));
 }
 

@@ -230,20 +230,9 @@ void FillTemperX232Defaults(hwcast::v1::SourceConfig* source) {
 
 absl::StatusOr<std::unique_ptr<Source>> MakeTemperX232Source(
     const hwcast::v1::SourceConfig& source) {
-  const hwcast::v1::TemperX232SourceConfig& x = source.temperx232();
   TemperX232SourceOptions options;
-  if (!source.id().empty()) options.id = source.id();
-  options.device = x.device();
-  if (options.device.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("source '", source.id(), "': temperx232.device is empty"));
-  }
-  if (x.has_reply_timeout()) {
-    options.reply_timeout = FromProtoDuration(x.reply_timeout());
-  }
-  options.scale = x.has_scale() ? x.scale() : 1.0;
-  options.offset = x.offset();
-  options.label = x.label();
+  HWCAST_RETURN_IF_ERROR(SerialThermometerOptions(
+      source, "temperx232", source.temperx232(), &options));
   return std::make_unique<TemperX232Source>(std::move(options));
 }
 

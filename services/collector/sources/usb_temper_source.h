@@ -52,8 +52,8 @@
 #include "lib/backoff.h"
 #include "lib/clock.h"
 #include "services/collector/devices/temper_decoder.h"
+#include "services/collector/devices/temper_device.h"
 #include "services/collector/source.h"
-#include "services/collector/usb/temper_device.h"
 #include "services/collector/usb/usb_transport.h"
 
 namespace hwcast::collector {

@@ -5,8 +5,8 @@
 // UsbTemperSource adds retries, resets and bookkeeping.
 //
 // Thread-compatible: one TemperDevice per handle, used from one thread.
-#ifndef HWCAST_SERVICES_COLLECTOR_USB_TEMPER_DEVICE_H_
-#define HWCAST_SERVICES_COLLECTOR_USB_TEMPER_DEVICE_H_
+#ifndef HWCAST_SERVICES_COLLECTOR_DEVICES_TEMPER_DEVICE_H_
+#define HWCAST_SERVICES_COLLECTOR_DEVICES_TEMPER_DEVICE_H_
 
 #include <cstdint>
 #include <string>
@@ -67,4 +67,4 @@ class TemperDevice {
 
 }  // namespace hwcast::collector::usb
 
-#endif  // HWCAST_SERVICES_COLLECTOR_USB_TEMPER_DEVICE_H_
+#endif  // HWCAST_SERVICES_COLLECTOR_DEVICES_TEMPER_DEVICE_H_

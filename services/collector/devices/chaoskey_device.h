@@ -9,8 +9,8 @@
 // dropped or repeated.
 //
 // Thread-compatible for ReadExactly(); Info() is thread-safe.
-#ifndef HWCAST_SERVICES_COLLECTOR_USB_CHAOSKEY_DEVICE_H_
-#define HWCAST_SERVICES_COLLECTOR_USB_CHAOSKEY_DEVICE_H_
+#ifndef HWCAST_SERVICES_COLLECTOR_DEVICES_CHAOSKEY_DEVICE_H_
+#define HWCAST_SERVICES_COLLECTOR_DEVICES_CHAOSKEY_DEVICE_H_
 
 #include <cstdint>
 #include <memory>
@@ -77,4 +77,4 @@ class ChaosKeyDevice final : public EntropyDevice {
 
 }  // namespace hwcast::collector::usb
 
-#endif  // HWCAST_SERVICES_COLLECTOR_USB_CHAOSKEY_DEVICE_H_
+#endif  // HWCAST_SERVICES_COLLECTOR_DEVICES_CHAOSKEY_DEVICE_H_

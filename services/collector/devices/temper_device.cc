@@ -1,4 +1,4 @@
-#include "services/collector/usb/temper_device.h"
+#include "services/collector/devices/temper_device.h"
 
 #include <algorithm>
 
