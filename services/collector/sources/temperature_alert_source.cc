@@ -10,6 +10,7 @@
 #include "lib/clock_impl.h"
 #include "lib/log.h"
 #include "lib/time_util.h"
+#include "services/collector/devices/temper_decoder.h"
 #include "services/collector/sources/scaled_value.h"
 #include "services/collector/sources/source_kind.h"
 
@@ -20,37 +21,7 @@ using Steady = usb::SerialPort::Steady;
 using usb::SerialFailure;
 using usb::SerialPort;
 
-std::string Hex(absl::Span<const uint8_t> bytes) {
-  std::string out;
-  for (uint8_t b : bytes) {
-    if (!out.empty()) out += ' ';
-    absl::StrAppendFormat(&out, "%02x", b);
-  }
-  return out;
-}
-
 }  // namespace
-
-absl::StatusOr<double> DecodeTemperatureAlertReply(
-    absl::Span<const uint8_t> reply) {
-  if (reply.size() != kTemperatureAlertReplyBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("reply has ", reply.size(), " bytes, expected ",
-                     kTemperatureAlertReplyBytes));
-  }
-  size_t i = 0;
-  while (i < reply.size() && reply[i] == 0) ++i;
-  if (i == reply.size()) {
-    return absl::InvalidArgumentError("reply is all zeros");
-  }
-  if (i + 1 == reply.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("only the last byte of the reply is non-zero, no high "
-                     "byte follows (",
-                     Hex(reply), ")"));
-  }
-  return (reply[i] + 256.0 * reply[i + 1]) / 16.0;
-}
 
 TemperatureAlertSource::TemperatureAlertSource(
     TemperatureAlertSourceOptions options)
@@ -108,10 +79,11 @@ absl::StatusOr<double> TemperatureAlertSource::ReadOnce(
     return absl::DeadlineExceededError(failure->message);
   }
   if (reply.size() < kTemperatureAlertReplyBytes) {
-    *failure = {"short_reply",
-                absl::StrCat("short reply from ", options_.device, ": ",
-                             reply.size(), " of ", kTemperatureAlertReplyBytes,
-                             " bytes ", within, " (", Hex(reply), ")")};
+    *failure = {
+        "short_reply",
+        absl::StrCat("short reply from ", options_.device, ": ", reply.size(),
+                     " of ", kTemperatureAlertReplyBytes, " bytes ", within,
+                     " (", devices::HexBytes(reply), ")")};
     return absl::DeadlineExceededError(failure->message);
   }
   reply.resize(kTemperatureAlertReplyBytes);

@@ -21,20 +21,13 @@
 #include "hwcast/v1/collector.pb.h"
 #include "hwcast/v1/reading.pb.h"
 #include "lib/clock.h"
+#include "services/collector/devices/temperature_alert.h"
 #include "services/collector/source.h"
 #include "services/collector/usb/serial_port.h"
 
 namespace hwcast::collector {
 
-inline constexpr size_t kTemperatureAlertReplyBytes = 18;
 inline constexpr char kTemperatureAlertModel[] = "Temperature@lert";
-
-// Degrees C from one complete 18-byte reply, before calibration.
-// INVALID_ARGUMENT naming the problem when the reply has the wrong size, is
-// all zeros (the device answered but measured nothing), or its first
-// non-zero byte is the last one (no high byte follows). Thread-safe.
-absl::StatusOr<double> DecodeTemperatureAlertReply(
-    absl::Span<const uint8_t> reply);
 
 struct TemperatureAlertSourceOptions {
   // The reading's source_id (SourceConfig.id).
