@@ -260,7 +260,8 @@ sources:
   EXPECT_EQ(error,
             "cfg.yaml:4:5: key 'sources[1].fiel': unknown key; known keys: "
             "id, interval, timeout, hwmon, file, power_node, nut, exec, "
-            "usb_temper, chaoskey, hwrng, temperature_alert, disks");
+            "usb_temper, chaoskey, hwrng, temperature_alert, disks, "
+            "temperx232");
 }
 
 TEST(ConfigLoaderTest, UnknownTopLevelKey) {

@@ -4,7 +4,7 @@
 Every line is a comma-separated list of KEY==value / KEY=value (udev's rule
 syntax: match keys use == or !=, assignment keys =, +=, -= or :=); every
 supported device (the TEMPer and ChaosKey VID:PIDs, the Temperature@lert
-tty, /dev/hwrng) has a rule giving GROUP="hwcast" and a MODE without world
+and TEMPerX232 ttys, /dev/hwrng) has a rule giving GROUP="hwcast" and a MODE without world
 access; every GOTO has its LABEL. Debian 12's udevadm (252) has no `verify`;
 where `udevadm verify` exists it is run too.
 
@@ -26,6 +26,9 @@ USB_DEVICES = {
     ("0c45", "7401"): "TEMPer (FM75)",
     ("0c45", "7402"): "TEMPer (FM75)",
     ("413d", "2107"): "TEMPerGold / TEMPerX",
+    ("1a86", "e025"): "TEMPer V3.x / V4.x",
+    ("3553", "a001"): "TEMPer V3.x / V4.x",
+    ("1130", "660c"): "HidTEMPer",
     ("1d50", "60c6"): "ChaosKey",
 }
 
@@ -156,6 +159,16 @@ class UdevRulesTest(unittest.TestCase):
                          for k, a, _, v in r)]
         self.assertEqual(len(found), 1)
         self.assertGroupAndMode(found[0], "0660")
+
+    def test_temperx232_tty(self):
+        found = [r for r in self.rules
+                 if has(r, "SUBSYSTEM", "==", "tty")
+                 and has(r, "ATTRS", "==", "1a86", args=("idVendor",))
+                 and has(r, "ATTRS", "==", "5523", args=("idProduct",))]
+        self.assertEqual(len(found), 1)
+        self.assertGroupAndMode(found[0], "0660")
+        self.assertIn("temperx232", [v for k, _, _, v in found[0]
+                                     if k == "SYMLINK"])
 
     def test_hwrng(self):
         found = [r for r in self.rules if has(r, "KERNEL", "==", "hwrng")]

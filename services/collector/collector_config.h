@@ -18,16 +18,6 @@ inline constexpr char kDefaultListenUnix[] = "unix:/run/hwcast/collector.sock";
 inline constexpr char kDefaultMetricsListen[] = "127.0.0.1:9432";
 inline constexpr absl::Duration kDefaultInterval = absl::Seconds(10);
 inline constexpr absl::Duration kDefaultTimeout = absl::Seconds(5);
-inline constexpr absl::Duration kDefaultTemperatureAlertReplyTimeout =
-    absl::Seconds(2);
-// usb_temper and chaoskey sources.
-inline constexpr absl::Duration kDefaultUsbRescanInterval = absl::Seconds(5);
-inline constexpr uint32_t kDefaultUsbTemperMaxFailures = 3;
-inline constexpr absl::Duration kDefaultUsbTemperRetryAfter = absl::Seconds(30);
-inline constexpr absl::Duration kDefaultUsbTemperTransferTimeout =
-    absl::Seconds(1);
-inline constexpr absl::Duration kDefaultChaosKeyTransferTimeout =
-    absl::Seconds(1);
 inline constexpr uint32_t kDefaultBatchMaxReadings = 256;
 inline constexpr uint32_t kMaxBatchMaxReadings = 10000;
 inline constexpr absl::Duration kDefaultBatchMaxDelay = absl::Milliseconds(200);

@@ -177,8 +177,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "sources[1].timeout: must be positive"},
         BadCase{"sources: [{id: room}]",
                 "sources[0]: set one of 'hwmon', 'file', 'power_node', 'nut', "
-                "'exec', 'usb_temper', 'temperature_alert', 'disks', 'hwrng' "
-                "or 'chaoskey'"},
+                "'exec', 'usb_temper', 'temperature_alert', 'temperx232', "
+                "'disks', 'hwrng' or 'chaoskey'"},
         BadCase{"sources: [{power_node: {}}]",
                 "sources[0].power_node.target: required (HOST:PORT"},
         BadCase{"sources: [{power_node: {target: node1}}]",
@@ -362,6 +362,41 @@ sources:
 )")
                               .message()),
               HasSubstr("sources[0].temperature_alert.scale"));
+}
+
+TEST(CollectorConfigTest, TemperX232DefaultsAndValidation) {
+  const CollectorConfig raw = Parse(R"(
+sources:
+  - temperx232: {device: /dev/temperx232, offset: -0.5}
+)");
+  ASSERT_TRUE(ValidateCollectorConfig(raw).ok());
+  const CollectorConfig config = CollectorConfigWithDefaults(raw, "h");
+  const hwcast::v1::SourceConfig& source = config.sources(0);
+  EXPECT_EQ(source.id(), "temperx232");
+  EXPECT_EQ(FromProtoDuration(source.temperx232().reply_timeout()),
+            absl::Seconds(2));
+  EXPECT_EQ(source.temperx232().scale(), 1.0);
+  EXPECT_EQ(source.temperx232().offset(), -0.5);
+  EXPECT_TRUE(ValidateCollectorConfig(config).ok());
+
+  EXPECT_THAT(std::string(Validate("sources: [{temperx232: {}}]").message()),
+              HasSubstr("sources[0].temperx232.device: required"));
+  EXPECT_THAT(std::string(Validate(R"(
+sources:
+  - timeout: 2s
+    temperx232: {device: /dev/ttyUSB0, reply_timeout: 1600ms}
+)")
+                              .message()),
+              HasSubstr("sources[0].temperx232.reply_timeout: must be below "
+                        "the source's timeout (2s) minus 500ms for the "
+                        "firmware id query"));
+  EXPECT_THAT(std::string(Validate(R"(
+sources:
+  - temperx232: {device: /dev/ttyUSB0, scale: 0}
+)")
+                              .message()),
+              HasSubstr("sources[0].temperx232.scale: must be a finite, "
+                        "nonzero number"));
 }
 
 TEST(CollectorConfigTest, DisksDefaultsAndValidation) {

@@ -32,10 +32,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/fake_clock.h"
+#include "services/collector/devices/chaoskey_device.h"
+#include "services/collector/devices/temper_decoder.h"
+#include "services/collector/devices/temper_device.h"
 #include "services/collector/sources/usb_temper_source.h"
-#include "services/collector/usb/chaoskey_device.h"
 #include "services/collector/usb/libusb_transport.h"
-#include "services/collector/usb/temper_device.h"
 
 #ifndef HWCAST_USB_TESTDATA
 #define HWCAST_USB_TESTDATA "tests/usb"
@@ -131,8 +132,8 @@ TEST_F(LibusbUmockdevTest, EnumeratesPortPathsIdsAndSerials) {
   std::vector<std::string> seen;
   for (const UsbDeviceInfo& d : *devices) {
     seen.push_back(absl::StrCat(d.port_path, " ",
-                                UsbId(d.vendor_id, d.product_id), " ", d.bus,
-                                ".", d.address, " ", d.serial));
+                                devices::UsbId(d.vendor_id, d.product_id), " ",
+                                d.bus, ".", d.address, " ", d.serial));
   }
   std::sort(seen.begin(), seen.end());
   EXPECT_THAT(seen, ElementsAre("1-1 0c45:7401 1.2 TEMPER-0001",
@@ -157,14 +158,14 @@ TEST_F(LibusbUmockdevTest, PortPathBehindAHub) {
   ASSERT_TRUE(devices.ok()) << devices.status();
   std::vector<std::string> seen;
   for (const UsbDeviceInfo& d : *devices) {
-    seen.push_back(
-        absl::StrCat(d.port_path, " ", UsbId(d.vendor_id, d.product_id)));
+    seen.push_back(absl::StrCat(d.port_path, " ",
+                                devices::UsbId(d.vendor_id, d.product_id)));
   }
   std::sort(seen.begin(), seen.end());
   EXPECT_THAT(seen, ElementsAre("1-1 05e3:0608", "1-1.4 0c45:7401"));
   auto handle = transport->Open("1-1.4");
   ASSERT_TRUE(handle.ok()) << handle.status();
-  TemperDevice device(handle->get(), TemperModel::kFm75);
+  TemperDevice device(handle->get());
   ASSERT_TRUE(device.Claim().ok());
   auto firmware = device.ReadFirmwareId();
   ASSERT_TRUE(firmware.ok()) << firmware.status();
@@ -177,12 +178,12 @@ TEST_F(LibusbUmockdevTest, TemperControlAndInterruptExchange) {
   ASSERT_NE(transport, nullptr);
   auto handle = transport->Open("1-1");
   ASSERT_TRUE(handle.ok()) << handle.status();
-  TemperDevice device(handle->get(), TemperModel::kFm75);
+  TemperDevice device(handle->get());
   ASSERT_TRUE(device.Claim().ok());
   auto firmware = device.ReadFirmwareId();
   ASSERT_TRUE(firmware.ok()) << firmware.status();
   EXPECT_EQ(*firmware, "TEMPerF1.4");
-  auto raw = device.QueryRaw();
+  auto raw = device.QueryRaw(1);
   ASSERT_TRUE(raw.ok()) << raw.status();
   // The second reply of the pair: 0x1A80 = 26.5 °C.
   EXPECT_THAT(*raw, ElementsAre(0x80, 0x02, 0x1A, 0x80, 0, 0, 0, 0));
@@ -219,7 +220,8 @@ TEST_F(UmockdevSourceTest, SequenceOfTemperatures) {
   }
   ASSERT_EQ(source->Devices().size(), 1u);
   const DeviceStatus st = source->Devices()[0];
-  EXPECT_EQ(st.model(), "TEMPerF1.4");
+  EXPECT_EQ(st.model(), "TEMPerF");
+  EXPECT_EQ(st.firmware(), "TEMPerF1.4");
   EXPECT_EQ(st.usb_id(), "0c45:7401");
   EXPECT_EQ(st.serial(), "TEMPER-0001");
   EXPECT_EQ(st.reads(), 3u);
@@ -288,6 +290,85 @@ TEST_F(UmockdevSourceTest, TemperGoldNoHumiditySentinel) {
   EXPECT_DOUBLE_EQ(readings[0].temperature().celsius(), 24.56);
   EXPECT_EQ(source->Devices()[0].model(), "TEMPerGold");
   EXPECT_EQ(source->Devices()[0].firmware(), "TEMPerGold_V3.1");
+}
+
+// The USB ids most TEMPers sold today carry, decoded by firmware id: a
+// TEMPer2_V3.7 (1a86:e025, space-padded id, two-report replies) whose probe
+// is pulled out (0xFFFF) and plugged back. (One device per testbed:
+// umockdev 0.17 mixes up URBs of two devices read in turn.)
+TEST_F(UmockdevSourceTest, Temper2ProbeUnplugReplugOn1a86e025) {
+  AddDevice("temper2_e025.umockdev", "/dev/bus/usb/001/005",
+            "temper2_probe_unplug.ioctl");
+  auto source = Source();
+  auto find = [](const std::vector<Reading>& readings, const std::string& id) {
+    for (const Reading& r : readings) {
+      if (r.source_id() == id) return r;
+    }
+    ADD_FAILURE() << "no reading " << id;
+    return Reading();
+  };
+  std::vector<Reading> readings = Poll(*source);
+  ASSERT_EQ(readings.size(), 2u);
+  EXPECT_DOUBLE_EQ(find(readings, "rack/1-4/internal").temperature().celsius(),
+                   25.0);
+  EXPECT_DOUBLE_EQ(find(readings, "rack/1-4/external").temperature().celsius(),
+                   20.0);
+
+  // Probe pulled out: 0xFFFF is a fault with the reason, never -0.01 °C.
+  readings = Poll(*source);
+  const Reading probe = find(readings, "rack/1-4/external");
+  EXPECT_EQ(probe.quality(), hwcast::v1::QUALITY_SENSOR_FAULT);
+  EXPECT_FALSE(probe.has_temperature());
+  EXPECT_THAT(probe.error(), HasSubstr("external: 0xFFFF (probe unplugged"));
+  EXPECT_EQ(find(readings, "rack/1-4/internal").quality(),
+            hwcast::v1::QUALITY_OK);
+
+  // Plugged back.
+  readings = Poll(*source);
+  EXPECT_EQ(find(readings, "rack/1-4/external").quality(),
+            hwcast::v1::QUALITY_OK);
+  EXPECT_DOUBLE_EQ(find(readings, "rack/1-4/external").temperature().celsius(),
+                   21.0);
+  const DeviceStatus st = source->Devices()[0];
+  EXPECT_EQ(st.usb_id(), "1a86:e025");
+  EXPECT_EQ(st.model(), "TEMPer2");
+  EXPECT_EQ(st.firmware(), "TEMPer2_V3.7");
+  EXPECT_EQ(st.errors_by_kind().at("sentinel"), 1u);
+  EXPECT_EQ(st.reads(), 3u);
+}
+
+TEST_F(UmockdevSourceTest, TemperGoldOn3553a001) {
+  AddDevice("gold_3553.umockdev", "/dev/bus/usb/001/006", "gold_3553.ioctl");
+  auto source = Source();
+  for (int i = 0; i < 3; ++i) {
+    std::vector<Reading> readings = Poll(*source);
+    ASSERT_EQ(readings.size(), 1u);
+    EXPECT_EQ(readings[0].source_id(), "rack/1-5/internal");
+    EXPECT_EQ(readings[0].quality(), hwcast::v1::QUALITY_OK)
+        << readings[0].error();
+    EXPECT_DOUBLE_EQ(readings[0].temperature().celsius(), 26.0);
+  }
+  EXPECT_EQ(source->Devices()[0].usb_id(), "3553:a001");
+  EXPECT_EQ(source->Devices()[0].model(), "TEMPerGold");
+  EXPECT_EQ(source->Devices()[0].firmware(), "TEMPerGold_V3.5");
+}
+
+TEST_F(UmockdevSourceTest, UnknownFirmwareIsRefused) {
+  AddDevice("temper2_e025.umockdev", "/dev/bus/usb/001/005",
+            "unknown_firmware_e025.ioctl");
+  auto source = Source();
+  for (int i = 0; i < 2; ++i) {
+    std::vector<Reading> readings = Poll(*source);
+    ASSERT_EQ(readings.size(), 1u);
+    EXPECT_EQ(readings[0].quality(), hwcast::v1::QUALITY_SENSOR_FAULT);
+    EXPECT_THAT(readings[0].error(),
+                HasSubstr("TEMPer 1a86:e025 at USB port 1-4: unknown firmware "
+                          "'TEMPerFoo_V9.9'"));
+  }
+  const DeviceStatus st = source->Devices()[0];
+  EXPECT_TRUE(st.faulty());
+  EXPECT_EQ(st.firmware(), "TEMPerFoo_V9.9");
+  EXPECT_EQ(st.errors_by_kind().at("unknown_firmware"), 1u);
 }
 
 TEST_F(LibusbUmockdevTest, ChaosKeyBulkReads) {

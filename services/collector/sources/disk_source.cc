@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -18,6 +19,7 @@
 #include "lib/clock_impl.h"
 #include "lib/time_util.h"
 #include "services/collector/sources/mountinfo.h"
+#include "services/collector/sources/source_kind.h"
 #include "services/collector/sources/sysfs_util.h"
 
 namespace hwcast::collector {
@@ -277,5 +279,121 @@ std::vector<hwcast::v1::DeviceStatus> DiskSource::Devices() const {
   for (const auto& [path, device] : devices_) out.push_back(device.status);
   return out;
 }
+
+namespace {
+
+// The disk source's paths, device list, exclude patterns and probe timeout
+// (which must leave the poll time to report a hung device).
+absl::Status ValidateDisks(const std::string& key,
+                           const hwcast::v1::SourceConfig& source,
+                           absl::Duration poll_timeout) {
+  const hwcast::v1::DiskSourceConfig& disks = source.disks();
+  const std::pair<const char*, const std::string*> paths[] = {
+      {"sys_block", &disks.sys_block()},
+      {"dev_dir", &disks.dev_dir()},
+      {"mountinfo", &disks.mountinfo()}};
+  for (const auto& [name, value] : paths) {
+    if (!value->empty() && !absl::StartsWith(*value, "/")) {
+      return ConfigError(
+          absl::StrCat(key, ".", name),
+          absl::StrCat("must be an absolute path, got '", *value, "'"));
+    }
+  }
+  std::map<std::string, int> seen;
+  for (int j = 0; j < disks.devices_size(); ++j) {
+    const std::string device_key = absl::StrCat(key, ".devices[", j, "]");
+    const std::string& device = disks.devices(j);
+    if (!absl::StartsWith(device, "/")) {
+      return ConfigError(device_key,
+                         absl::StrCat("must be an absolute path (a device "
+                                      "node or an image file), got '",
+                                      device, "'"));
+    }
+    if (auto [it, inserted] = seen.emplace(device, j); !inserted) {
+      return ConfigError(
+          device_key,
+          absl::StrCat("'", device, "' is also devices[", it->second, "]"));
+    }
+  }
+  if (!disks.devices().empty() && !disks.exclude().empty()) {
+    return ConfigError(absl::StrCat(key, ".exclude"),
+                       "only applies when listing sys_block, not with "
+                       "'devices'");
+  }
+  for (int j = 0; j < disks.exclude_size(); ++j) {
+    const std::string& pattern = disks.exclude(j);
+    const size_t star = pattern.find('*');
+    if (pattern.empty() || pattern == "*" ||
+        pattern.find('/') != std::string::npos ||
+        (star != std::string::npos && star != pattern.size() - 1)) {
+      return ConfigError(absl::StrCat(key, ".exclude[", j, "]"),
+                         absl::StrCat("'", pattern,
+                                      "' must be a device name or a prefix "
+                                      "ending in '*' (e.g. 'loop*')"));
+    }
+  }
+  if (disks.has_probe_timeout()) {
+    const std::string timeout_key = absl::StrCat(key, ".probe_timeout");
+    HWCAST_RETURN_IF_ERROR(
+        CheckPositiveDuration(timeout_key, disks.probe_timeout()));
+    if (FromProtoDuration(disks.probe_timeout()) >= poll_timeout) {
+      return ConfigError(
+          timeout_key,
+          absl::StrCat("must be below the source's timeout (",
+                       absl::FormatDuration(poll_timeout),
+                       ") so that a hung disk is reported, not the whole "
+                       "poll"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void FillDiskDefaults(hwcast::v1::SourceConfig* source) {
+  hwcast::v1::DiskSourceConfig* disks = source->mutable_disks();
+  if (disks->sys_block().empty()) disks->set_sys_block(kDefaultSysBlock);
+  if (disks->dev_dir().empty()) disks->set_dev_dir(kDefaultDevDir);
+  if (disks->mountinfo().empty()) disks->set_mountinfo(kDefaultMountinfo);
+  if (disks->devices().empty() && disks->exclude().empty()) {
+    for (const char* pattern : {"loop*", "ram*", "zram*"}) {
+      disks->add_exclude(pattern);
+    }
+  }
+  // 5s, or less when the poll timeout is short: hung probes are abandoned
+  // before the runner gives up on the poll.
+  if (!disks->has_probe_timeout()) {
+    *disks->mutable_probe_timeout() = ToProtoDuration(
+        std::min(kDefaultProbeTimeout, PollTimeout(*source) * 4 / 5));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Source>> MakeDiskSource(
+    const hwcast::v1::SourceConfig& source) {
+  const hwcast::v1::DiskSourceConfig& disks = source.disks();
+  DiskSourceOptions options;
+  if (!source.id().empty()) options.id = source.id();
+  if (!disks.sys_block().empty()) options.sys_block = disks.sys_block();
+  if (!disks.dev_dir().empty()) options.dev_dir = disks.dev_dir();
+  if (!disks.mountinfo().empty()) options.mountinfo = disks.mountinfo();
+  options.devices.assign(disks.devices().begin(), disks.devices().end());
+  if (!disks.exclude().empty()) {
+    options.exclude.assign(disks.exclude().begin(), disks.exclude().end());
+  }
+  // Hung probes are abandoned before the runner gives up on the poll.
+  options.probe_timeout =
+      disks.has_probe_timeout()
+          ? FromProtoDuration(disks.probe_timeout())
+          : std::min(kDefaultProbeTimeout, OwnTimeout(source));
+  return std::make_unique<DiskSource>(std::move(options));
+}
+
+}  // namespace
+
+extern const SourceKind kDiskSourceKind = {
+    .kind_case = hwcast::v1::SourceConfig::kDisks,
+    .name = "disks",
+    .validate = ValidateDisks,
+    .fill_defaults = FillDiskDefaults,
+    .make = MakeDiskSource,
+};
 
 }  // namespace hwcast::collector

@@ -9,6 +9,10 @@
 #include "lib/clock_impl.h"
 #include "lib/log.h"
 #include "lib/time_util.h"
+#include "services/collector/devices/chaoskey_device.h"
+#include "services/collector/devices/hwrng_device.h"
+#include "services/collector/sources/source_kind.h"
+#include "services/collector/usb/libusb_transport.h"
 
 namespace hwcast::collector {
 
@@ -188,14 +192,9 @@ EntropySourceOptions EntropySourceOptionsFromConfig(
   FillEntropySourceDefaults(&entropy);
   EntropySourceOptions options;
   options.id = source.id();
-  switch (source.kind_case()) {
-    case hwcast::v1::SourceConfig::kChaoskey:
-      options.type = "chaoskey";
-      break;
-    default:
-      options.type = "hwrng";
-      break;
-  }
+  // The kind's name: "hwrng", "chaoskey".
+  const SourceKind* kind = FindSourceKind(source.kind_case());
+  options.type = kind != nullptr && kind->entropy ? kind->name : "hwrng";
   if (options.id.empty()) options.id = options.type;
   options.chunk_bytes = entropy.chunk_bytes();
   options.chunks_per_poll = static_cast<int>(entropy.chunks_per_poll());
@@ -241,5 +240,180 @@ absl::StatusOr<std::unique_ptr<Source>> MakeEntropySource(
   options.label = device->Info().path();
   return std::make_unique<EntropySource>(std::move(options), std::move(device));
 }
+
+namespace {
+
+// The ChaosKey's own fields; `entropy` is checked with the other entropy
+// sources'.
+absl::Status ValidateChaosKey(
+    const std::string& key, const hwcast::v1::ChaosKeySourceConfig& chaoskey) {
+  if (!hwcast::v1::ChaosKeySourceConfig::Endpoint_IsValid(
+          chaoskey.endpoint())) {
+    return ConfigError(absl::StrCat(key, ".endpoint"),
+                       "must be ENDPOINT_COOKED or ENDPOINT_RAW");
+  }
+  if (!chaoskey.port().empty()) {
+    HWCAST_RETURN_IF_ERROR(
+        CheckUsbPortPath(absl::StrCat(key, ".port"), chaoskey.port()));
+  }
+  HWCAST_RETURN_IF_ERROR(
+      CheckName(absl::StrCat(key, ".serial"), chaoskey.serial()));
+  if (chaoskey.has_transfer_timeout()) {
+    HWCAST_RETURN_IF_ERROR(CheckPositiveDuration(
+        absl::StrCat(key, ".transfer_timeout"), chaoskey.transfer_timeout()));
+  }
+  return absl::OkStatus();
+}
+
+// An entropy source's `entropy` block under `key` (hwrng, chaoskey): unset
+// fields take their defaults (entropy_source.h).
+absl::Status ValidateEntropy(const std::string& key,
+                             const hwcast::v1::EntropySourceConfig& entropy) {
+  if (entropy.chunk_bytes() % 2500 != 0) {
+    return ConfigError(
+        absl::StrCat(key, ".chunk_bytes"),
+        absl::StrCat("must be a multiple of 2500 (one 20,000-bit FIPS 140-2 "
+                     "block), got ",
+                     entropy.chunk_bytes()));
+  }
+  if (entropy.chunk_bytes() > (1u << 20)) {
+    return ConfigError(absl::StrCat(key, ".chunk_bytes"),
+                       "must be at most 1 MiB");
+  }
+  if (entropy.chunks_per_poll() > 1000) {
+    return ConfigError(absl::StrCat(key, ".chunks_per_poll"),
+                       "must be at most 1000");
+  }
+  const std::pair<const char*, double> per_byte[] = {
+      {"assessed_bits_per_byte", entropy.assessed_bits_per_byte()},
+      {"max_bits_per_byte", entropy.max_bits_per_byte()}};
+  for (const auto& [name, value] : per_byte) {
+    // 0 is "unset" (the default).
+    if (!std::isfinite(value) || value < 0 || value > 8) {
+      return ConfigError(absl::StrCat(key, ".", name),
+                         absl::StrCat("must be above 0 and at most 8 bits per "
+                                      "byte, got ",
+                                      value));
+    }
+  }
+  if (entropy.has_retry_after()) {
+    HWCAST_RETURN_IF_ERROR(CheckPositiveDuration(
+        absl::StrCat(key, ".retry_after"), entropy.retry_after()));
+  }
+  return absl::OkStatus();
+}
+
+// The hwrng source: never the kernel's CSPRNG.
+absl::Status ValidateHwrng(const std::string& key,
+                           const hwcast::v1::SourceConfig& source,
+                           absl::Duration) {
+  const hwcast::v1::HwrngSourceConfig& hwrng = source.hwrng();
+  const std::string path_key = absl::StrCat(key, ".path");
+  if (!hwrng.path().empty()) {
+    if (!absl::StartsWith(hwrng.path(), "/")) {
+      return ConfigError(
+          path_key,
+          absl::StrCat("must be an absolute path, got '", hwrng.path(), "'"));
+    }
+    HWCAST_RETURN_IF_ERROR(CheckName(path_key, hwrng.path()));
+    if (absl::Status refused = CheckNotKernelCsprng(hwrng.path());
+        !refused.ok()) {
+      return ConfigError(path_key, refused.message());
+    }
+  }
+  return ValidateEntropy(absl::StrCat(key, ".entropy"), hwrng.entropy());
+}
+
+absl::Status ValidateChaosKeySource(const std::string& key,
+                                    const hwcast::v1::SourceConfig& source,
+                                    absl::Duration) {
+  HWCAST_RETURN_IF_ERROR(ValidateChaosKey(key, source.chaoskey()));
+  return ValidateEntropy(absl::StrCat(key, ".entropy"),
+                         source.chaoskey().entropy());
+}
+
+void FillHwrngDefaults(hwcast::v1::SourceConfig* source) {
+  if (source->hwrng().path().empty()) {
+    source->mutable_hwrng()->set_path(kDefaultHwrngPath);
+  }
+  FillEntropySourceDefaults(source->mutable_hwrng()->mutable_entropy());
+}
+
+void FillChaosKeyDefaults(hwcast::v1::SourceConfig* source) {
+  hwcast::v1::ChaosKeySourceConfig* chaoskey = source->mutable_chaoskey();
+  if (chaoskey->endpoint() ==
+      hwcast::v1::ChaosKeySourceConfig::ENDPOINT_UNSPECIFIED) {
+    chaoskey->set_endpoint(hwcast::v1::ChaosKeySourceConfig::ENDPOINT_COOKED);
+  }
+  if (!chaoskey->has_transfer_timeout()) {
+    *chaoskey->mutable_transfer_timeout() =
+        ToProtoDuration(usb::kDefaultChaosKeyTransferTimeout);
+  }
+  FillEntropySourceDefaults(chaoskey->mutable_entropy());
+}
+
+absl::StatusOr<std::unique_ptr<Source>> MakeHwrngSource(
+    const hwcast::v1::SourceConfig& source) {
+  HwrngDeviceOptions options;
+  options.source_id = source.id().empty() ? "hwrng" : source.id();
+  if (!source.hwrng().path().empty()) options.path = source.hwrng().path();
+  if (absl::Status refused = CheckNotKernelCsprng(options.path);
+      !refused.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("source '", options.source_id, "': ", refused.message()));
+  }
+  // Reads give up before the runner's poll timeout does.
+  options.read_timeout = OwnTimeout(source);
+  return MakeEntropySource(source, source.hwrng().entropy(),
+                           std::make_unique<HwrngDevice>(options));
+}
+
+absl::StatusOr<std::unique_ptr<Source>> MakeChaosKeySource(
+    const hwcast::v1::SourceConfig& source) {
+  const hwcast::v1::ChaosKeySourceConfig& chaoskey = source.chaoskey();
+  usb::ChaosKeyOptions options;
+  options.source_id = source.id().empty() ? "chaoskey" : source.id();
+  options.port = chaoskey.port();
+  options.serial = chaoskey.serial();
+  options.endpoint =
+      chaoskey.endpoint() == hwcast::v1::ChaosKeySourceConfig::ENDPOINT_RAW
+          ? usb::kChaosKeyRawEndpoint
+          : usb::kChaosKeyCookedEndpoint;
+  if (chaoskey.has_transfer_timeout()) {
+    options.transfer_timeout = FromProtoDuration(chaoskey.transfer_timeout());
+  }
+  absl::StatusOr<std::unique_ptr<usb::LibusbTransport>> transport =
+      usb::LibusbTransport::Create();
+  if (!transport.ok()) {
+    return absl::Status(transport.status().code(),
+                        absl::StrCat("source '", options.source_id,
+                                     "': ", transport.status().message()));
+  }
+  return MakeEntropySource(
+      source, chaoskey.entropy(),
+      std::make_unique<usb::ChaosKeyDevice>(
+          std::move(options),
+          std::shared_ptr<usb::UsbTransport>(*std::move(transport))));
+}
+
+}  // namespace
+
+extern const SourceKind kHwrngSourceKind = {
+    .kind_case = hwcast::v1::SourceConfig::kHwrng,
+    .name = "hwrng",
+    .validate = ValidateHwrng,
+    .fill_defaults = FillHwrngDefaults,
+    .make = MakeHwrngSource,
+    .entropy = true,
+};
+
+extern const SourceKind kChaosKeySourceKind = {
+    .kind_case = hwcast::v1::SourceConfig::kChaoskey,
+    .name = "chaoskey",
+    .validate = ValidateChaosKeySource,
+    .fill_defaults = FillChaosKeyDefaults,
+    .make = MakeChaosKeySource,
+    .entropy = true,
+};
 
 }  // namespace hwcast::collector

@@ -5,13 +5,16 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "lib/subprocess.h"
 #include "services/collector/sources/scaled_value.h"
+#include "services/collector/sources/source_kind.h"
 #include "services/collector/sources/sysfs_util.h"
 
 namespace hwcast::collector {
@@ -126,5 +129,79 @@ absl::StatusOr<std::vector<Reading>> ExecSource::Poll() {
   }
   return std::vector<Reading>{reading};
 }
+
+namespace {
+
+absl::Status ValidateExec(const std::string& key,
+                          const hwcast::v1::SourceConfig& source,
+                          absl::Duration) {
+  const hwcast::v1::ExecSourceConfig& exec = source.exec();
+  if (exec.argv().empty()) {
+    return ConfigError(absl::StrCat(key, ".argv"),
+                       "required: the program and its arguments, e.g. "
+                       "[/usr/local/bin/read-temp, --sensor, 1]");
+  }
+  const std::string& program = exec.argv(0);
+  if (program.empty()) {
+    return ConfigError(absl::StrCat(key, ".argv[0]"),
+                       "the program must not be empty");
+  }
+  if (!absl::StartsWith(program, "/") &&
+      program.find('/') != std::string::npos) {
+    return ConfigError(absl::StrCat(key, ".argv[0]"),
+                       absl::StrCat("'", program,
+                                    "' must be an absolute path or a name "
+                                    "looked up in PATH, not a relative "
+                                    "path"));
+  }
+  for (int j = 0; j < exec.argv_size(); ++j) {
+    if (exec.argv(j).find('\0') != std::string::npos) {
+      return ConfigError(absl::StrCat(key, ".argv[", j, "]"),
+                         "must not contain NUL characters");
+    }
+  }
+  return CheckNumberMapping(key, exec);
+}
+
+std::string ExecDefaultId(const hwcast::v1::SourceConfig& source) {
+  if (source.exec().argv().empty()) return "exec";
+  return std::filesystem::path(source.exec().argv(0)).filename().string();
+}
+
+void FillExecDefaults(hwcast::v1::SourceConfig* source) {
+  FillNumberMappingDefaults(source->mutable_exec());
+}
+
+absl::StatusOr<std::unique_ptr<Source>> MakeExecSource(
+    const hwcast::v1::SourceConfig& source) {
+  const hwcast::v1::ExecSourceConfig& exec = source.exec();
+  ExecSourceOptions options;
+  options.id = source.id();
+  options.argv.assign(exec.argv().begin(), exec.argv().end());
+  if (options.argv.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("source '", source.id(), "': exec.argv is empty"));
+  }
+  options.timeout = OwnTimeout(source);
+  if (exec.kind() != hwcast::v1::READING_KIND_UNSPECIFIED) {
+    options.kind = exec.kind();
+  }
+  options.scale = exec.has_scale() ? exec.scale() : 1.0;
+  options.offset = exec.offset();
+  options.label = exec.label();
+  return std::make_unique<ExecSource>(std::move(options));
+}
+
+}  // namespace
+
+extern const SourceKind kExecSourceKind = {
+    .kind_case = hwcast::v1::SourceConfig::kExec,
+    .name = "exec",
+    .validate = ValidateExec,
+    .default_id = ExecDefaultId,
+    .default_id_from = "argv[0]",
+    .fill_defaults = FillExecDefaults,
+    .make = MakeExecSource,
+};
 
 }  // namespace hwcast::collector

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "services/collector/sources/source_kind.h"
 
 namespace hwcast::collector {
 
@@ -58,5 +59,36 @@ absl::StatusOr<std::vector<Reading>> PowerNodeSource::Poll() {
   reading.set_quality(hwcast::v1::QUALITY_OK);
   return std::vector<Reading>{reading};
 }
+
+namespace {
+
+absl::Status ValidatePowerNode(const std::string& key,
+                               const hwcast::v1::SourceConfig& source,
+                               absl::Duration) {
+  const std::string target_key = absl::StrCat(key, ".target");
+  if (source.power_node().target().empty()) {
+    return ConfigError(target_key, "required (HOST:PORT, e.g. 10.0.0.5:22)");
+  }
+  return CheckHostPort(target_key, source.power_node().target(),
+                       /*allow_port_zero=*/false);
+}
+
+absl::StatusOr<std::unique_ptr<Source>> MakePowerNodeSource(
+    const hwcast::v1::SourceConfig& source) {
+  PowerNodeSourceOptions options;
+  options.id = source.id();
+  options.target = source.power_node().target();
+  options.timeout = OwnTimeout(source);
+  return std::make_unique<PowerNodeSource>(std::move(options));
+}
+
+}  // namespace
+
+extern const SourceKind kPowerNodeSourceKind = {
+    .kind_case = hwcast::v1::SourceConfig::kPowerNode,
+    .name = "power_node",
+    .validate = ValidatePowerNode,
+    .make = MakePowerNodeSource,
+};
 
 }  // namespace hwcast::collector

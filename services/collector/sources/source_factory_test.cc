@@ -91,6 +91,25 @@ TEST(SourceFactoryTest, TemperatureAlertGetsItsOptions) {
   EXPECT_EQ(devices[0].model(), "Temperature@lert");
 }
 
+TEST(SourceFactoryTest, TemperX232GetsItsOptions) {
+  SourceConfig config;
+  config.set_id("rack");
+  config.mutable_temperx232()->set_device("/nonexistent/ttyUSB8");
+  absl::StatusOr<std::unique_ptr<Source>> source = MakeSource(config);
+  ASSERT_TRUE(source.ok()) << source.status();
+  EXPECT_EQ((*source)->type(), "temperx232");
+  const Reading reading = PollOne(**source);
+  EXPECT_EQ(reading.source_id(), "rack/internal");
+  EXPECT_EQ(reading.quality(), hwcast::v1::QUALITY_SENSOR_FAULT);
+  EXPECT_THAT(reading.error(), HasSubstr("open /nonexistent/ttyUSB8"));
+  ASSERT_EQ((*source)->Devices().size(), 1u);
+  EXPECT_EQ((*source)->Devices()[0].model(), "TEMPerX232");
+
+  config.mutable_temperx232()->clear_device();
+  EXPECT_THAT(std::string(MakeSource(config).status().message()),
+              HasSubstr("temperx232.device is empty"));
+}
+
 TEST(SourceFactoryTest, Errors) {
   SourceConfig config;
   config.set_id("x");

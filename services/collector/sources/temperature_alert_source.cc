@@ -1,13 +1,8 @@
 #include "services/collector/sources/temperature_alert_source.h"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <termios.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -15,199 +10,64 @@
 #include "lib/clock_impl.h"
 #include "lib/log.h"
 #include "lib/time_util.h"
+#include "services/collector/devices/temper_decoder.h"
 #include "services/collector/sources/scaled_value.h"
+#include "services/collector/sources/source_kind.h"
 
 namespace hwcast::collector {
 namespace {
 
-using Steady = std::chrono::steady_clock;
-
-Steady::duration ToSteady(absl::Duration d) {
-  return std::chrono::duration_cast<Steady::duration>(
-      absl::ToChronoNanoseconds(d));
-}
-
-std::string Hex(absl::Span<const uint8_t> bytes) {
-  std::string out;
-  for (uint8_t b : bytes) {
-    if (!out.empty()) out += ' ';
-    absl::StrAppendFormat(&out, "%02x", b);
-  }
-  return out;
-}
-
-// Milliseconds left until `deadline` for poll(): rounded up, never negative.
-int MillisLeft(Steady::time_point deadline) {
-  const auto left = deadline - Steady::now();
-  if (left <= Steady::duration::zero()) return 0;
-  return static_cast<int>(
-      std::chrono::ceil<std::chrono::milliseconds>(left).count());
-}
+using Steady = usb::SerialPort::Steady;
+using usb::SerialFailure;
+using usb::SerialPort;
 
 }  // namespace
-
-absl::StatusOr<double> DecodeTemperatureAlertReply(
-    absl::Span<const uint8_t> reply) {
-  if (reply.size() != kTemperatureAlertReplyBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("reply has ", reply.size(), " bytes, expected ",
-                     kTemperatureAlertReplyBytes));
-  }
-  size_t i = 0;
-  while (i < reply.size() && reply[i] == 0) ++i;
-  if (i == reply.size()) {
-    return absl::InvalidArgumentError("reply is all zeros");
-  }
-  if (i + 1 == reply.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("only the last byte of the reply is non-zero, no high "
-                     "byte follows (",
-                     Hex(reply), ")"));
-  }
-  return (reply[i] + 256.0 * reply[i + 1]) / 16.0;
-}
 
 TemperatureAlertSource::TemperatureAlertSource(
     TemperatureAlertSourceOptions options)
     : options_(std::move(options)),
-      clock_(options_.clock != nullptr ? options_.clock : RealClock::Get()) {
+      clock_(options_.clock != nullptr ? options_.clock : RealClock::Get()),
+      port_(options_.device) {
   device_.set_source_id(options_.id);
   device_.set_model(kTemperatureAlertModel);
   device_.set_path(options_.device);
 }
 
-std::optional<TemperatureAlertSource::Failure>
-TemperatureAlertSource::WriteByte(char command, const std::string& what) {
-  while (true) {
-    const ssize_t n = write(fd_.get(), &command, 1);
-    if (n == 1) return std::nullopt;
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      // The output buffer is full: wait briefly for room.
-      pollfd p{fd_.get(), POLLOUT, 0};
-      if (poll(&p, 1, 100) > 0 && (p.revents & POLLOUT)) continue;
-      return Failure{"io", absl::StrCat("write ", what, " to ", options_.device,
-                                        ": output blocked (flow control?)")};
-    }
-    const int err = n < 0 ? errno : EIO;
-    return Failure{"io",
-                   absl::StrCat("write ", what, " to ", options_.device, ": ",
-                                std::strerror(err), " (unplugged?)"),
-                   err == EIO || err == ENODEV || err == ENXIO};
-  }
-}
-
-std::optional<TemperatureAlertSource::Failure>
-TemperatureAlertSource::ReadUntil(size_t want, Steady::time_point deadline,
-                                  std::vector<uint8_t>* out) {
-  uint8_t buf[64];
-  while (out->size() < want) {
-    pollfd p{fd_.get(), POLLIN, 0};
-    const int ready = poll(&p, 1, MillisLeft(deadline));
-    if (ready < 0) {
-      if (errno == EINTR) continue;
-      return Failure{"io", absl::StrCat("poll ", options_.device, ": ",
-                                        std::strerror(errno))};
-    }
-    if (ready == 0) return std::nullopt;  // deadline: fewer bytes
-    if (p.revents & POLLIN) {
-      const ssize_t n = read(fd_.get(), buf, sizeof(buf));
-      if (n > 0) {
-        out->insert(out->end(), buf, buf + n);
-        continue;
-      }
-      if (n < 0 &&
-          (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
-        continue;
-      }
-      if (n == 0) {
-        return Failure{
-            "io",
-            absl::StrCat(options_.device, " hung up (end of file; unplugged?)"),
-            true};
-      }
-      const int err = errno;
-      return Failure{"io",
-                     absl::StrCat("read ", options_.device, ": ",
-                                  std::strerror(err), " (unplugged?)"),
-                     err == EIO || err == ENODEV || err == ENXIO};
-    }
-    if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) {
-      return Failure{
-          "io", absl::StrCat(options_.device, " hung up (unplugged?)"), true};
-    }
-  }
-  return std::nullopt;
-}
-
-std::optional<TemperatureAlertSource::Failure>
-TemperatureAlertSource::OpenAndInit() {
-  const int fd =
-      open(options_.device.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    return Failure{
-        "open",
-        absl::StrCat("open ", options_.device, ": ", std::strerror(err),
-                     err == EACCES || err == EPERM
-                         ? " (udev rules installed? the collector "
-                           "needs group hwcast or dialout)"
-                         : ""),
-        true};
-  }
-  fd_.reset(fd);
-  termios tio{};
-  if (tcgetattr(fd, &tio) != 0) {
-    const int err = errno;
-    fd_.reset();
-    return Failure{"open",
-                   absl::StrCat("configure ", options_.device, ": ",
-                                std::strerror(err), " (not a serial port?)"),
-                   err != ENOTTY};
-  }
-  cfmakeraw(&tio);
-  tio.c_cflag &= ~(CSTOPB | PARENB | CRTSCTS | CSIZE);
-  tio.c_cflag |= CS8 | CLOCAL | CREAD;
-  tio.c_cc[VMIN] = 0;
-  tio.c_cc[VTIME] = 0;
-  if (cfsetispeed(&tio, B9600) != 0 || cfsetospeed(&tio, B9600) != 0 ||
-      tcsetattr(fd, TCSANOW, &tio) != 0) {
-    const int err = errno;
-    fd_.reset();
-    return Failure{"open",
-                   absl::StrCat("configure ", options_.device,
-                                " as 9600 8N1 raw: ", std::strerror(err))};
-  }
-  tcflush(fd, TCIOFLUSH);
+std::optional<SerialFailure> TemperatureAlertSource::OpenAndInit() {
+  if (std::optional<SerialFailure> f = port_.Open(B9600)) return f;
   // X, P, R: the device answers each; the answers carry nothing we need.
   for (char command : {'X', 'P', 'R'}) {
     const std::string what =
         absl::StrCat("initialisation command '", std::string(1, command), "'");
-    if (std::optional<Failure> f = WriteByte(command, what)) {
-      fd_.reset();
+    if (std::optional<SerialFailure> f =
+            port_.Write(absl::string_view(&command, 1), what)) {
+      port_.Close();
       return f;
     }
     std::vector<uint8_t> discard;
-    if (std::optional<Failure> f = ReadUntil(
-            1024, Steady::now() + ToSteady(options_.init_settle), &discard)) {
-      fd_.reset();
+    if (std::optional<SerialFailure> f = port_.ReadBytes(
+            1024, Steady::now() + SerialPort::ToSteady(options_.init_settle),
+            &discard)) {
+      port_.Close();
       return f;
     }
   }
   return std::nullopt;
 }
 
-absl::StatusOr<double> TemperatureAlertSource::ReadOnce(Failure* failure) {
+absl::StatusOr<double> TemperatureAlertSource::ReadOnce(
+    SerialFailure* failure) {
   // Bytes still arriving from an earlier exchange are not this reply.
-  tcflush(fd_.get(), TCIFLUSH);
-  if (std::optional<Failure> f = WriteByte('R', "'R'")) {
+  port_.FlushInput();
+  if (std::optional<SerialFailure> f = port_.Write("R", "'R'")) {
     *failure = *std::move(f);
     return absl::UnavailableError(failure->message);
   }
   std::vector<uint8_t> reply;
-  if (std::optional<Failure> f =
-          ReadUntil(kTemperatureAlertReplyBytes,
-                    Steady::now() + ToSteady(options_.reply_timeout), &reply)) {
+  if (std::optional<SerialFailure> f = port_.ReadBytes(
+          kTemperatureAlertReplyBytes,
+          Steady::now() + SerialPort::ToSteady(options_.reply_timeout),
+          &reply)) {
     *failure = *std::move(f);
     return absl::UnavailableError(failure->message);
   }
@@ -219,10 +79,11 @@ absl::StatusOr<double> TemperatureAlertSource::ReadOnce(Failure* failure) {
     return absl::DeadlineExceededError(failure->message);
   }
   if (reply.size() < kTemperatureAlertReplyBytes) {
-    *failure = {"short_reply",
-                absl::StrCat("short reply from ", options_.device, ": ",
-                             reply.size(), " of ", kTemperatureAlertReplyBytes,
-                             " bytes ", within, " (", Hex(reply), ")")};
+    *failure = {
+        "short_reply",
+        absl::StrCat("short reply from ", options_.device, ": ", reply.size(),
+                     " of ", kTemperatureAlertReplyBytes, " bytes ", within,
+                     " (", devices::HexBytes(reply), ")")};
     return absl::DeadlineExceededError(failure->message);
   }
   reply.resize(kTemperatureAlertReplyBytes);
@@ -241,13 +102,13 @@ TemperatureAlertSource::Poll() {
   reading.set_source_id(options_.id);
   reading.set_label(options_.label.empty() ? options_.id : options_.label);
 
-  Failure failure;
+  SerialFailure failure;
   bool reset = false;
   bool opened = false;
   absl::StatusOr<double> celsius = absl::UnknownError("not read");
-  if (!fd_.valid()) {
+  if (!port_.is_open()) {
     reset = opened_before_;
-    if (std::optional<Failure> f = OpenAndInit()) {
+    if (std::optional<SerialFailure> f = OpenAndInit()) {
       failure = *std::move(f);
       celsius = absl::UnavailableError(failure.message);
     } else {
@@ -255,7 +116,7 @@ TemperatureAlertSource::Poll() {
       opened_before_ = true;
     }
   }
-  if (fd_.valid()) celsius = ReadOnce(&failure);
+  if (port_.is_open()) celsius = ReadOnce(&failure);
   if (celsius.ok()) {
     const absl::Status scaled = SetScaledValue(
         options_.device, *celsius, options_.scale, options_.offset,
@@ -267,7 +128,7 @@ TemperatureAlertSource::Poll() {
   }
   if (!celsius.ok()) {
     // Start over with a fresh open and initialisation next time.
-    fd_.reset();
+    port_.Close();
     reading.clear_value();
     reading.set_quality(hwcast::v1::QUALITY_SENSOR_FAULT);
     reading.set_error(failure.message);
@@ -309,5 +170,37 @@ std::vector<hwcast::v1::DeviceStatus> TemperatureAlertSource::Devices() const {
   absl::MutexLock lock(&mu_);
   return {device_};
 }
+
+namespace {
+
+absl::Status ValidateTemperatureAlert(const std::string& key,
+                                      const hwcast::v1::SourceConfig& source,
+                                      absl::Duration poll_timeout) {
+  return CheckSerialThermometer(key, source.temperature_alert(), poll_timeout,
+                                absl::Milliseconds(300),
+                                "the device's initialisation");
+}
+
+void FillTemperatureAlertDefaults(hwcast::v1::SourceConfig* source) {
+  FillSerialThermometerDefaults(source->mutable_temperature_alert());
+}
+
+absl::StatusOr<std::unique_ptr<Source>> MakeTemperatureAlertSource(
+    const hwcast::v1::SourceConfig& source) {
+  TemperatureAlertSourceOptions options;
+  HWCAST_RETURN_IF_ERROR(SerialThermometerOptions(
+      source, "temperature_alert", source.temperature_alert(), &options));
+  return std::make_unique<TemperatureAlertSource>(std::move(options));
+}
+
+}  // namespace
+
+extern const SourceKind kTemperatureAlertSourceKind = {
+    .kind_case = hwcast::v1::SourceConfig::kTemperatureAlert,
+    .name = "temperature_alert",
+    .validate = ValidateTemperatureAlert,
+    .fill_defaults = FillTemperatureAlertDefaults,
+    .make = MakeTemperatureAlertSource,
+};
 
 }  // namespace hwcast::collector

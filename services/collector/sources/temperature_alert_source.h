@@ -6,7 +6,6 @@
 #ifndef HWCAST_SERVICES_COLLECTOR_SOURCES_TEMPERATURE_ALERT_SOURCE_H_
 #define HWCAST_SERVICES_COLLECTOR_SOURCES_TEMPERATURE_ALERT_SOURCE_H_
 
-#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -22,20 +21,13 @@
 #include "hwcast/v1/collector.pb.h"
 #include "hwcast/v1/reading.pb.h"
 #include "lib/clock.h"
-#include "lib/posix_util.h"
+#include "services/collector/devices/temperature_alert.h"
 #include "services/collector/source.h"
+#include "services/collector/usb/serial_port.h"
 
 namespace hwcast::collector {
 
-inline constexpr size_t kTemperatureAlertReplyBytes = 18;
 inline constexpr char kTemperatureAlertModel[] = "Temperature@lert";
-
-// Degrees C from one complete 18-byte reply, before calibration.
-// INVALID_ARGUMENT naming the problem when the reply has the wrong size, is
-// all zeros (the device answered but measured nothing), or its first
-// non-zero byte is the last one (no high byte follows). Thread-safe.
-absl::StatusOr<double> DecodeTemperatureAlertReply(
-    absl::Span<const uint8_t> reply);
 
 struct TemperatureAlertSourceOptions {
   // The reading's source_id (SourceConfig.id).
@@ -91,30 +83,15 @@ class TemperatureAlertSource final : public Source {
   std::vector<hwcast::v1::DeviceStatus> Devices() const override;
 
  private:
-  // A failed step: which error kind, and the message.
-  struct Failure {
-    std::string kind;
-    std::string message;
-    // The device is gone (open failed, hung up).
-    bool gone = false;
-  };
-
-  // Opens, configures and initialises the device into fd_.
-  std::optional<Failure> OpenAndInit();
+  // Opens, configures and initialises the device.
+  std::optional<usb::SerialFailure> OpenAndInit();
   // Writes 'R' and decodes the reply.
-  absl::StatusOr<double> ReadOnce(Failure* failure);
-  // Reads up to `want` bytes arriving before `deadline` into `out`; a
-  // Failure only for an I/O error or hang-up (a timeout just returns fewer
-  // bytes).
-  std::optional<Failure> ReadUntil(
-      size_t want, std::chrono::steady_clock::time_point deadline,
-      std::vector<uint8_t>* out);
-  std::optional<Failure> WriteByte(char command, const std::string& what);
+  absl::StatusOr<double> ReadOnce(usb::SerialFailure* failure);
 
   const TemperatureAlertSourceOptions options_;
   const Clock* clock_;
   // Only touched by Poll().
-  ScopedFd fd_;
+  usb::SerialPort port_;
   bool opened_before_ = false;
 
   mutable absl::Mutex mu_;

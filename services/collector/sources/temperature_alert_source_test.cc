@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/fake_clock.h"
+#include "services/collector/testing/pty_device.h"
 #include "services/collector/testing/temp_tree.h"
 
 namespace hwcast::collector {
@@ -45,96 +46,41 @@ std::string Reply(uint16_t sixteenths, size_t leading = 3) {
 // 'R' of the initialisation gets `init_reply`), or stays silent.
 class FakeTemperatureAlert {
  public:
-  explicit FakeTemperatureAlert(std::string path) : path_(std::move(path)) {
-    PlugIn();
-  }
-  ~FakeTemperatureAlert() { Unplug(); }
+  explicit FakeTemperatureAlert(std::string path)
+      : pty_(std::move(path), [this](char c) { return Respond(c); }) {}
 
-  void PlugIn() {
-    termios raw{};
-    cfmakeraw(&raw);
-    int master = -1;
-    int slave = -1;
-    ASSERT_EQ(openpty(&master, &slave, nullptr, &raw, nullptr), 0)
-        << std::strerror(errno);
-    master_ = master;
-    // Held open so that the master never sees EIO while the source has the
-    // slave closed between polls.
-    slave_ = slave;
-    std::error_code ec;
-    std::filesystem::remove(path_, ec);
-    std::filesystem::create_symlink(ttyname(slave), path_);
-    stop_ = false;
-    thread_ = std::thread([this] { Loop(); });
-  }
-
-  // The device vanishes: the pty closes (the source's slave fd hangs up) and
-  // the device node disappears.
-  void Unplug() {
-    if (!thread_.joinable()) return;
-    stop_ = true;
-    thread_.join();
-    close(master_);
-    close(slave_);
-    std::error_code ec;
-    std::filesystem::remove(path_, ec);
-  }
-
+  void PlugIn() { pty_.PlugIn(); }
+  void Unplug() { pty_.Unplug(); }
   void QueueReply(std::string reply) {
-    absl::MutexLock lock(&mu_);
-    replies_.push_back(std::move(reply));
+    pty_.Locked([&] { replies_.push_back(std::move(reply)); });
   }
   void set_silent(bool silent) {
-    absl::MutexLock lock(&mu_);
-    silent_ = silent;
+    pty_.Locked([&] { silent_ = silent; });
   }
-  std::string received() {
-    absl::MutexLock lock(&mu_);
-    return received_;
-  }
+  std::string received() { return pty_.received(); }
 
  private:
-  void Loop() {
-    char last = 0;
-    while (!stop_) {
-      pollfd p{master_, POLLIN, 0};
-      if (poll(&p, 1, 10) <= 0 || !(p.revents & POLLIN)) continue;
-      char buf[64];
-      const ssize_t n = read(master_, buf, sizeof(buf));
-      if (n <= 0) continue;
-      for (ssize_t i = 0; i < n; ++i) {
-        std::string answer;
-        {
-          absl::MutexLock lock(&mu_);
-          received_ += buf[i];
-          if (silent_) continue;
-          if (buf[i] == 'X') answer = "TA1.0\r\n";
-          if (buf[i] == 'P') answer = "P\r\n";
-          if (buf[i] == 'R' && last == 'P') {
-            answer = Reply(20 * 16);  // the initialisation's 'R'
-          } else if (buf[i] == 'R' && !replies_.empty()) {
-            answer = replies_.front();
-            replies_.pop_front();
-          }
-        }
-        last = buf[i];
-        if (!answer.empty()) {
-          ASSERT_EQ(write(master_, answer.data(), answer.size()),
-                    static_cast<ssize_t>(answer.size()));
-        }
-      }
+  // Under pty_'s lock.
+  std::string Respond(char c) {
+    std::string answer;
+    if (silent_) return answer;
+    if (c == 'X') answer = "TA1.0\r\n";
+    if (c == 'P') answer = "P\r\n";
+    if (c == 'R' && last_ == 'P') {
+      answer = Reply(20 * 16);  // the initialisation's 'R'
+    } else if (c == 'R' && !replies_.empty()) {
+      answer = replies_.front();
+      replies_.pop_front();
     }
+    last_ = c;
+    return answer;
   }
 
-  const std::string path_;
-  int master_ = -1;
-  int slave_ = -1;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  absl::Mutex mu_;
-  std::deque<std::string> replies_ ABSL_GUARDED_BY(mu_);
-  bool silent_ ABSL_GUARDED_BY(mu_) = false;
-  std::string received_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> replies_;
+  bool silent_ = false;
+  char last_ = 0;
+  // Last: its thread calls Respond().
+  testing::PtyDevice pty_;
 };
 
 Reading PollOne(Source& source) {

@@ -6,16 +6,20 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "lib/clock_impl.h"
 #include "lib/log.h"
 #include "lib/time_util.h"
 #include "services/collector/sources/scaled_value.h"
+#include "services/collector/sources/source_kind.h"
+#include "services/collector/usb/libusb_transport.h"
 
 namespace hwcast::collector {
 namespace {
 
+using devices::TemperFirmware;
+using devices::TemperQuantityKind;
 using ::hwcast::v1::DeviceStatus;
 using ::hwcast::v1::Reading;
-using usb::TemperModel;
 
 // Error kinds (DeviceStatus.errors_by_kind keys).
 constexpr char kTimeout[] = "timeout";
@@ -24,6 +28,8 @@ constexpr char kDisconnected[] = "disconnected";
 constexpr char kDecode[] = "decode";
 constexpr char kSentinel[] = "sentinel";
 constexpr char kAccess[] = "access";
+constexpr char kFirmware[] = "firmware";
+constexpr char kUnknownFirmware[] = "unknown_firmware";
 
 // The kind of a transfer error (usb_transport.h's code meanings).
 std::string TransferErrorKind(const absl::Status& status) {
@@ -40,11 +46,8 @@ std::string TransferErrorKind(const absl::Status& status) {
   }
 }
 
-// "TEMPerGold_V3.1" -> "TEMPerGold"; "TEMPerF1.4" stays.
-std::string ModelName(TemperModel model, const std::string& firmware) {
-  if (!firmware.empty()) return firmware.substr(0, firmware.find('_'));
-  return model == TemperModel::kTemperGold ? "TEMPerGold" : "TEMPer";
-}
+// Until its firmware id is read, a device is just "TEMPer".
+constexpr char kUnidentified[] = "TEMPer";
 
 bool Matches(const std::vector<std::string>& filter, const std::string& value) {
   return filter.empty() ||
@@ -54,19 +57,20 @@ bool Matches(const std::vector<std::string>& filter, const std::string& value) {
 }  // namespace
 
 struct UsbTemperSource::Device {
-  Device(usb::UsbDeviceInfo info_in, TemperModel model_in,
-         BackoffOptions backoff_options)
-      : info(std::move(info_in)), model(model_in), backoff(backoff_options) {}
+  Device(usb::UsbDeviceInfo info_in, BackoffOptions backoff_options)
+      : info(std::move(info_in)), backoff(backoff_options) {}
 
   usb::UsbDeviceInfo info;
-  TemperModel model;
   Backoff backoff;
   std::unique_ptr<usb::UsbDeviceHandle> handle;
   std::unique_ptr<usb::TemperDevice> temper;
-  // The firmware id was asked since the device was (re)opened.
-  bool firmware_asked = false;
   bool present = true;
-  std::string firmware;
+  // The decoder table entry of its firmware id, once read; kept until the
+  // device is unplugged or replaced.
+  const TemperFirmware* firmware = nullptr;
+  // Set when the firmware id is not in the table: the device is refused
+  // (not touched again until it is replugged) with this error.
+  std::string refused;
   // Quantities ("internal", "humidity", ...) this device has measured.
   std::set<std::string> measured;
   int consecutive_failures = 0;
@@ -96,9 +100,8 @@ absl::Status UsbTemperSource::Rescan(absl::Time now) {
   last_rescan_ = now;
   std::set<std::string> seen;
   for (usb::UsbDeviceInfo& info : *found) {
-    std::optional<TemperModel> model =
-        usb::TemperModelFor(info.vendor_id, info.product_id);
-    if (!model.has_value() || !Matches(options_.ports, info.port_path) ||
+    if (!devices::IsTemperUsbId(info.vendor_id, info.product_id) ||
+        !Matches(options_.ports, info.port_path) ||
         !Matches(options_.serials, info.serial)) {
       continue;
     }
@@ -106,14 +109,13 @@ absl::Status UsbTemperSource::Rescan(absl::Time now) {
     auto it = devices_.find(info.port_path);
     if (it == devices_.end()) {
       HWCAST_LOG(INFO) << "usb_temper '" << options_.id << "': found "
-                       << usb::UsbId(info.vendor_id, info.product_id)
+                       << devices::UsbId(info.vendor_id, info.product_id)
                        << " at USB port " << info.port_path;
-      auto device =
-          std::make_unique<Device>(info, *model, options_.reset_backoff);
+      auto device = std::make_unique<Device>(info, options_.reset_backoff);
       DeviceStatus& st = device->status;
       st.set_source_id(options_.id);
       st.set_path(info.port_path);
-      device->status.set_model(ModelName(*model, ""));
+      st.set_model(kUnidentified);
       devices_.emplace(info.port_path, std::move(device));
       it = devices_.find(info.port_path);
     } else if (!it->second->present) {
@@ -123,6 +125,8 @@ absl::Status UsbTemperSource::Rescan(absl::Time now) {
       it->second->consecutive_failures = 0;
       it->second->faulty_until.reset();
       it->second->status.set_faulty(false);
+      // Replugged: maybe another unit; its firmware id is read again.
+      Forget(*it->second);
     }
     Device& device = *it->second;
     if (device.info.vendor_id != info.vendor_id ||
@@ -130,14 +134,10 @@ absl::Status UsbTemperSource::Rescan(absl::Time now) {
         device.info.serial != info.serial) {
       // Another device in the same port: start over with its identity.
       CloseDevice(device);
-      device.firmware.clear();
-      device.measured.clear();
-      device.model = *model;
-      device.status.set_model(ModelName(*model, ""));
-      device.status.clear_firmware();
+      Forget(device);
     }
     device.info = info;
-    device.status.set_usb_id(usb::UsbId(info.vendor_id, info.product_id));
+    device.status.set_usb_id(devices::UsbId(info.vendor_id, info.product_id));
     device.status.set_serial(info.serial);
     device.status.set_present(true);
   }
@@ -171,6 +171,15 @@ void UsbTemperSource::CountError(Device& device, const std::string& kind,
   device.status.set_last_error(message);
 }
 
+void UsbTemperSource::Forget(Device& device) {
+  device.firmware = nullptr;
+  device.refused.clear();
+  device.measured.clear();
+  device.status.set_model(kUnidentified);
+  device.status.clear_firmware();
+  device.status.set_faulty(false);
+}
+
 absl::Status UsbTemperSource::EnsureOpen(Device& device) {
   if (device.temper == nullptr) {
     absl::StatusOr<std::unique_ptr<usb::UsbDeviceHandle>> handle =
@@ -180,37 +189,37 @@ absl::Status UsbTemperSource::EnsureOpen(Device& device) {
     temper_options.transfer_timeout = options_.transfer_timeout;
     temper_options.followup_timeout =
         std::min(temper_options.followup_timeout, options_.transfer_timeout);
-    auto temper = std::make_unique<usb::TemperDevice>(
-        handle->get(), device.model, temper_options);
+    auto temper =
+        std::make_unique<usb::TemperDevice>(handle->get(), temper_options);
     if (absl::Status s = temper->Claim(); !s.ok()) return s;
     device.handle = *std::move(handle);
     device.temper = std::move(temper);
-    device.firmware_asked = false;
   }
-  // Once per open: a device that hangs on it is reset and read without it.
-  if (device.firmware.empty() && !device.firmware_asked) {
-    device.firmware_asked = true;
-    absl::StatusOr<std::string> firmware = device.temper->ReadFirmwareId();
-    if (firmware.ok()) {
-      device.firmware = *firmware;
-      device.status.set_firmware(*firmware);
-      device.status.set_model(ModelName(device.model, *firmware));
-    } else if (absl::IsDataLoss(firmware.status()) &&
-               absl::StartsWith(firmware.status().message(),
-                                "incomplete firmware id")) {
-      // Readings do not need it; it is asked again on the next open.
-      HWCAST_LOG(WARNING) << "usb_temper '" << options_.id << "': USB port "
-                          << device.info.port_path << ": "
-                          << firmware.status().message();
-    } else {
-      return firmware.status();
-    }
+  if (device.firmware != nullptr) return absl::OkStatus();
+  // The decoder depends on it: no reading before it is known.
+  absl::StatusOr<std::string> firmware = device.temper->ReadFirmwareId();
+  if (!firmware.ok()) return firmware.status();
+  device.status.set_firmware(*firmware);
+  device.firmware = devices::FindTemperFirmware(*firmware);
+  if (device.firmware == nullptr &&
+      devices::IsTruncatedTemperFirmware(*firmware)) {
+    return absl::DataLossError(
+        absl::StrCat("incomplete firmware id '", *firmware, "'"));
   }
+  if (device.firmware == nullptr) {
+    return devices::UnknownTemperFirmwareError(
+        devices::UsbId(device.info.vendor_id, device.info.product_id),
+        device.info.port_path, *firmware);
+  }
+  device.status.set_model(std::string(device.firmware->model));
+  HWCAST_LOG(INFO) << "usb_temper '" << options_.id << "': USB port "
+                   << device.info.port_path << ": " << device.firmware->model
+                   << ", firmware " << *firmware;
   return absl::OkStatus();
 }
 
 absl::Status UsbTemperSource::ReadWithRetries(Device& device,
-                                              usb::TemperSample* sample,
+                                              devices::TemperSample* sample,
                                               std::string* error_kind) {
   absl::Status last;
   const absl::Time start = options_.clock->Now();
@@ -223,12 +232,11 @@ absl::Status UsbTemperSource::ReadWithRetries(Device& device,
     absl::Status s = EnsureOpen(device);
     std::string kind;
     if (s.ok()) {
-      absl::StatusOr<std::vector<uint8_t>> raw = device.temper->QueryRaw();
+      absl::StatusOr<std::vector<uint8_t>> raw =
+          device.temper->QueryRaw(device.firmware->reports);
       if (raw.ok()) {
-        const bool with_external =
-            usb::Fm75HasExternal(device.info.product_id, device.firmware);
-        absl::StatusOr<usb::TemperSample> decoded =
-            usb::DecodeTemperReply(device.model, *raw, with_external);
+        absl::StatusOr<devices::TemperSample> decoded =
+            devices::DecodeTemperReading(*device.firmware, *raw);
         if (decoded.ok()) {
           *sample = *std::move(decoded);
           device.backoff.Reset();
@@ -240,9 +248,18 @@ absl::Status UsbTemperSource::ReadWithRetries(Device& device,
         s = raw.status();
       }
     }
-    if (kind.empty()) kind = TransferErrorKind(s);
+    if (kind.empty()) {
+      if (absl::IsFailedPrecondition(s)) {
+        kind = kUnknownFirmware;
+      } else if (absl::IsDataLoss(s) &&
+                 absl::StrContains(s.message(), "incomplete firmware id")) {
+        kind = kFirmware;
+      } else {
+        kind = TransferErrorKind(s);
+      }
+    }
     // Transfer errors name the port already (usb_transport.h).
-    last = kind == kDecode
+    last = kind == kDecode || kind == kFirmware
                ? absl::Status(s.code(),
                               absl::StrCat("USB device ", device.info.port_path,
                                            ": ", s.message()))
@@ -251,6 +268,17 @@ absl::Status UsbTemperSource::ReadWithRetries(Device& device,
     // A disconnection is counted once, by MarkGone().
     if (kind != kDisconnected) {
       CountError(device, kind, std::string(last.message()));
+    }
+    if (kind == kUnknownFirmware) {
+      // Refused until replugged: asking again gives the same id.
+      device.refused = std::string(last.message());
+      device.status.set_model(absl::StrCat(
+          kUnidentified, " ",
+          devices::UsbId(device.info.vendor_id, device.info.product_id),
+          " (unknown firmware)"));
+      device.status.set_faulty(true);
+      CloseDevice(device);
+      return last;
     }
     if (kind == kDisconnected || kind == kAccess) {
       CloseDevice(device);
@@ -290,12 +318,19 @@ void UsbTemperSource::PollDevice(Device& device, absl::Time now,
   std::vector<Reading> readings;
   auto all_faults = [&](const std::string& error) {
     std::set<std::string> quantities = device.measured;
+    if (quantities.empty() && device.firmware != nullptr) {
+      for (const devices::TemperSlot& slot : device.firmware->slots) {
+        if (slot.required) quantities.insert(slot.name);
+      }
+    }
     if (quantities.empty()) quantities.insert("internal");
     for (const std::string& q : quantities) {
       readings.push_back(FaultReading(device, q, error));
     }
   };
-  if (!device.present) {
+  if (!device.refused.empty()) {
+    all_faults(device.refused);
+  } else if (!device.present) {
     all_faults(absl::StrCat(device.status.model(), " at USB port ",
                             device.info.port_path, ": disconnected"));
   } else if (device.faulty_until.has_value() && now < *device.faulty_until) {
@@ -305,7 +340,7 @@ void UsbTemperSource::PollDevice(Device& device, absl::Time now,
         absl::FormatTime("%H:%M:%S", *device.faulty_until, absl::UTCTimeZone()),
         ": ", device.status.last_error()));
   } else {
-    usb::TemperSample sample;
+    devices::TemperSample sample;
     std::string kind;
     absl::Status s = ReadWithRetries(device, &sample, &kind);
     if (!s.ok()) {
@@ -338,35 +373,38 @@ void UsbTemperSource::PollDevice(Device& device, absl::Time now,
           options_.calibration.contains(device.info.port_path)
               ? options_.calibration.at(device.info.port_path)
               : UsbTemperCalibration{};
-      auto add = [&](const std::string& quantity,
-                     const std::optional<double>& value,
-                     hwcast::v1::ReadingKind kind) {
-        if (!value.has_value()) return;
-        device.measured.insert(quantity);
-        Reading reading = FaultReading(device, quantity, "");
-        reading.clear_quality();
-        reading.clear_error();
-        const bool temperature = kind == hwcast::v1::READING_KIND_TEMPERATURE;
+      for (const devices::TemperQuantity& q : sample.quantities) {
         const std::string what =
             absl::StrCat(device.status.model(), " at USB port ",
-                         device.info.port_path, " ", quantity);
+                         device.info.port_path, " ", q.name);
+        if (!q.value.has_value()) {
+          // A sensor fault of this quantity: with the reason, never a value.
+          const std::string error =
+              absl::StrCat(device.status.model(), " at USB port ",
+                           device.info.port_path, " ", q.fault);
+          CountError(device, q.fault_kind, error);
+          readings.push_back(FaultReading(device, q.name, error));
+          continue;
+        }
+        device.measured.insert(q.name);
+        const bool temperature = q.kind == TemperQuantityKind::kTemperature;
+        Reading reading = FaultReading(device, q.name, "");
+        reading.clear_quality();
+        reading.clear_error();
         if (absl::Status v = SetScaledValue(
-                what, *value, temperature ? calibration.scale : 1.0,
-                temperature ? calibration.offset : 0.0, kind, &reading);
+                what, *q.value, temperature ? calibration.scale : 1.0,
+                temperature ? calibration.offset : 0.0,
+                temperature ? hwcast::v1::READING_KIND_TEMPERATURE
+                            : hwcast::v1::READING_KIND_HUMIDITY,
+                &reading);
             !v.ok()) {
-          reading = FaultReading(device, quantity, std::string(v.message()));
+          reading = FaultReading(device, q.name, std::string(v.message()));
         }
         readings.push_back(std::move(reading));
-      };
-      add("internal", sample.internal_celsius,
-          hwcast::v1::READING_KIND_TEMPERATURE);
-      add("external", sample.external_celsius,
-          hwcast::v1::READING_KIND_TEMPERATURE);
-      add("humidity", sample.humidity_percent,
-          hwcast::v1::READING_KIND_HUMIDITY);
-      add("external_humidity", sample.external_humidity_percent,
-          hwcast::v1::READING_KIND_HUMIDITY);
-      for (const std::string& quantity : sample.no_sensor) {
+      }
+      // An optional slot (a probe socket) that had a sensor and now
+      // reports none: the probe was pulled out.
+      for (const std::string& quantity : sample.absent) {
         if (!device.measured.contains(quantity)) continue;
         const std::string error = absl::StrCat(
             device.status.model(), " at USB port ", device.info.port_path, " ",
@@ -413,7 +451,7 @@ absl::StatusOr<std::vector<Reading>> UsbTemperSource::Poll() {
     none.set_label(options_.id);
     none.set_quality(hwcast::v1::QUALITY_SENSOR_FAULT);
     none.set_error(
-        absl::StrCat("no TEMPer (0c45:7401, 0c45:7402, 413d:2107) found",
+        absl::StrCat("no TEMPer (", devices::TemperUsbIdList(), ") found",
                      options_.ports.empty() && options_.serials.empty()
                          ? ""
                          : " at the configured ports/serials"));
@@ -432,5 +470,127 @@ std::vector<DeviceStatus> UsbTemperSource::Devices() const {
   for (const auto& [port, status] : status_) out.push_back(status);
   return out;
 }
+
+namespace {
+
+absl::Status ValidateUsbTemper(const std::string& key,
+                               const hwcast::v1::SourceConfig& source,
+                               absl::Duration) {
+  const hwcast::v1::UsbTemperSourceConfig& temper = source.usb_temper();
+  std::map<std::string, int> ports;
+  for (int j = 0; j < temper.ports_size(); ++j) {
+    const std::string port_key = absl::StrCat(key, ".ports[", j, "]");
+    HWCAST_RETURN_IF_ERROR(CheckUsbPortPath(port_key, temper.ports(j)));
+    if (auto [it, inserted] = ports.emplace(temper.ports(j), j); !inserted) {
+      return ConfigError(port_key,
+                         absl::StrCat("'", temper.ports(j), "' is also ports[",
+                                      it->second, "]"));
+    }
+  }
+  for (int j = 0; j < temper.serials_size(); ++j) {
+    const std::string serial_key = absl::StrCat(key, ".serials[", j, "]");
+    if (temper.serials(j).empty()) return ConfigError(serial_key, "is empty");
+    HWCAST_RETURN_IF_ERROR(CheckName(serial_key, temper.serials(j)));
+  }
+  std::map<std::string, int> calibrated;
+  for (int j = 0; j < temper.calibration_size(); ++j) {
+    const hwcast::v1::PortCalibration& c = temper.calibration(j);
+    const std::string c_key = absl::StrCat(key, ".calibration[", j, "]");
+    HWCAST_RETURN_IF_ERROR(
+        CheckUsbPortPath(absl::StrCat(c_key, ".port"), c.port()));
+    if (auto [it, inserted] = calibrated.emplace(c.port(), j); !inserted) {
+      return ConfigError(absl::StrCat(c_key, ".port"),
+                         absl::StrCat("'", c.port(), "' is also calibration[",
+                                      it->second, "]"));
+    }
+    if (!ports.empty() && !ports.contains(c.port())) {
+      return ConfigError(
+          absl::StrCat(c_key, ".port"),
+          absl::StrCat("'", c.port(), "' is not one of the source's ports"));
+    }
+    HWCAST_RETURN_IF_ERROR(CheckCalibration(c_key, c));
+  }
+  const std::pair<const char*, const google::protobuf::Duration*> durations[] =
+      {{"rescan_interval", &temper.rescan_interval()},
+       {"retry_after", &temper.retry_after()},
+       {"transfer_timeout", &temper.transfer_timeout()}};
+  const bool set[] = {temper.has_rescan_interval(), temper.has_retry_after(),
+                      temper.has_transfer_timeout()};
+  for (int j = 0; j < 3; ++j) {
+    if (!set[j]) continue;
+    HWCAST_RETURN_IF_ERROR(CheckPositiveDuration(
+        absl::StrCat(key, ".", durations[j].first), *durations[j].second));
+  }
+  return absl::OkStatus();
+}
+
+void FillUsbTemperDefaults(hwcast::v1::SourceConfig* source) {
+  hwcast::v1::UsbTemperSourceConfig* temper = source->mutable_usb_temper();
+  if (!temper->has_rescan_interval()) {
+    *temper->mutable_rescan_interval() =
+        ToProtoDuration(kDefaultUsbRescanInterval);
+  }
+  if (temper->max_failures() == 0) {
+    temper->set_max_failures(kDefaultUsbTemperMaxFailures);
+  }
+  if (!temper->has_retry_after()) {
+    *temper->mutable_retry_after() =
+        ToProtoDuration(kDefaultUsbTemperRetryAfter);
+  }
+  if (!temper->has_transfer_timeout()) {
+    *temper->mutable_transfer_timeout() =
+        ToProtoDuration(kDefaultUsbTemperTransferTimeout);
+  }
+  for (hwcast::v1::PortCalibration& c : *temper->mutable_calibration()) {
+    if (!c.has_scale()) c.set_scale(1.0);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Source>> MakeUsbTemperSource(
+    const hwcast::v1::SourceConfig& source) {
+  const hwcast::v1::UsbTemperSourceConfig& temper = source.usb_temper();
+  UsbTemperSourceOptions options;
+  if (!source.id().empty()) options.id = source.id();
+  options.ports.assign(temper.ports().begin(), temper.ports().end());
+  options.serials.assign(temper.serials().begin(), temper.serials().end());
+  for (const hwcast::v1::PortCalibration& c : temper.calibration()) {
+    options.calibration[c.port()] = {.scale = c.has_scale() ? c.scale() : 1.0,
+                                     .offset = c.offset()};
+  }
+  if (temper.has_rescan_interval()) {
+    options.rescan_interval = FromProtoDuration(temper.rescan_interval());
+  }
+  if (temper.max_failures() > 0) {
+    options.max_failures = static_cast<int>(temper.max_failures());
+  }
+  if (temper.has_retry_after()) {
+    options.retry_after = FromProtoDuration(temper.retry_after());
+  }
+  if (temper.has_transfer_timeout()) {
+    options.transfer_timeout = FromProtoDuration(temper.transfer_timeout());
+  }
+  options.poll_budget = OwnTimeout(source);
+  options.clock = RealClock::Get();
+  absl::StatusOr<std::unique_ptr<usb::LibusbTransport>> transport =
+      usb::LibusbTransport::Create();
+  if (!transport.ok()) {
+    return absl::Status(transport.status().code(),
+                        absl::StrCat("source '", options.id,
+                                     "': ", transport.status().message()));
+  }
+  return std::make_unique<UsbTemperSource>(
+      std::move(options),
+      std::shared_ptr<usb::UsbTransport>(*std::move(transport)));
+}
+
+}  // namespace
+
+extern const SourceKind kUsbTemperSourceKind = {
+    .kind_case = hwcast::v1::SourceConfig::kUsbTemper,
+    .name = "usb_temper",
+    .validate = ValidateUsbTemper,
+    .fill_defaults = FillUsbTemperDefaults,
+    .make = MakeUsbTemperSource,
+};
 
 }  // namespace hwcast::collector

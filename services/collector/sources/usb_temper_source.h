@@ -1,11 +1,16 @@
-// PCsensor TEMPer USB thermometers (0c45:7401, 0c45:7402, 413d:2107) read
-// through a UsbTransport (libusb in production, FakeUsbTransport in tests).
+// PCsensor TEMPer USB HID thermometers (every USB id TEMPers carry:
+// devices::TemperUsbIdList()) read through a UsbTransport (libusb in
+// production, FakeUsbTransport in tests).
 //
 // Every matching device (filtered by `ports` and `serials`) is read on each
-// poll; several at once, each named by its USB bus-port path. Source ids:
-// "<id>/<port>/internal", "<id>/<port>/external", "<id>/<port>/humidity"
-// (and "<id>/<port>/external_humidity" for a TEMPerX probe that has one).
-// Temperatures get the port's calibration (value * scale + offset).
+// poll; several at once, each named by its USB bus-port path. Its firmware
+// id is read first and chooses the decoder (devices/temper_decoder.h); a
+// firmware not in the decoder's table is refused: SENSOR_FAULT naming the
+// USB id and the firmware text, DeviceStatus faulty, the device left alone
+// until it is replugged. Source ids: "<id>/<port>/internal",
+// "<id>/<port>/external", "<id>/<port>/humidity",
+// "<id>/<port>/external_humidity" (as the firmware has them). Temperatures
+// get the port's calibration (value * scale + offset).
 //
 // Failure handling, per device:
 //   - a timeout or I/O error resets the device (USB port reset), waits a
@@ -18,9 +23,11 @@
 //     false in Devices()) and is read again as soon as it is back: the bus
 //     is re-enumerated every `rescan_interval`, and on every poll while a
 //     device is missing, so no restart is needed;
-//   - a 0x4E20 "no sensor" value of a quantity the device measured before
-//     is a SENSOR_FAULT "no sensor" reading (a probe pulled out); quantities
-//     never measured are not reported.
+//   - per quantity, the decoder's faults (0xFFFF, 0x4E20 in a slot the
+//     firmware always has, a missing report, a value outside the sensor's
+//     range) are SENSOR_FAULT readings with the reason; an optional slot
+//     (a probe socket) that reports no sensor is a fault once it has had
+//     one (a probe pulled out), not reported before.
 //
 // Thread-compatible for Poll() (see Source); Devices() is thread-safe.
 #ifndef HWCAST_SERVICES_COLLECTOR_SOURCES_USB_TEMPER_SOURCE_H_
@@ -44,11 +51,19 @@
 #include "hwcast/v1/reading.pb.h"
 #include "lib/backoff.h"
 #include "lib/clock.h"
+#include "services/collector/devices/temper_decoder.h"
+#include "services/collector/devices/temper_device.h"
 #include "services/collector/source.h"
-#include "services/collector/usb/temper_device.h"
 #include "services/collector/usb/usb_transport.h"
 
 namespace hwcast::collector {
+
+// Config defaults (UsbTemperSourceConfig).
+inline constexpr absl::Duration kDefaultUsbRescanInterval = absl::Seconds(5);
+inline constexpr uint32_t kDefaultUsbTemperMaxFailures = 3;
+inline constexpr absl::Duration kDefaultUsbTemperRetryAfter = absl::Seconds(30);
+inline constexpr absl::Duration kDefaultUsbTemperTransferTimeout =
+    absl::Seconds(1);
 
 struct UsbTemperCalibration {
   double scale = 1.0;
@@ -105,8 +120,11 @@ class UsbTemperSource final : public Source {
                   std::vector<hwcast::v1::Reading>* out);
   absl::Status EnsureOpen(Device& device);
   // Reads once, with resets and retries; on success fills `sample`.
-  absl::Status ReadWithRetries(Device& device, usb::TemperSample* sample,
+  absl::Status ReadWithRetries(Device& device, devices::TemperSample* sample,
                                std::string* error_kind);
+  // Drops what was learnt from the device in a port (firmware, refusal,
+  // quantities): another unit may be there now.
+  void Forget(Device& device);
   void CloseDevice(Device& device);
   void CountError(Device& device, const std::string& kind,
                   const std::string& message);

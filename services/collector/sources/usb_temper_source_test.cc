@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -35,34 +36,49 @@ struct Thermo {
       std::make_shared<std::atomic<int>>(0x4E20);
 };
 
-FakeUsbDevice Fm75(const std::string& port, const std::string& firmware,
-                   const Thermo& t, const std::string& serial = "") {
+// A TEMPer at `port` that answers the firmware id query with `firmware`
+// (two 8-byte reports, NUL-padded) and the reading query with `reading()`.
+FakeUsbDevice Scripted(const std::string& port, uint16_t vendor_id,
+                       uint16_t product_id, const std::string& firmware,
+                       std::function<std::vector<Bytes>()> reading,
+                       const std::string& serial = "") {
   FakeUsbDevice d;
-  d.info = MakeInfo(0x0c45, 0x7401, port, serial);
-  d.responder = [firmware, raw = t.raw,
-                 raw2 = t.raw2](absl::Span<const uint8_t> q) {
-    std::vector<Bytes> out;
+  d.info = MakeInfo(vendor_id, product_id, port, serial);
+  d.responder = [firmware, reading = std::move(reading)](
+                    absl::Span<const uint8_t> q) -> std::vector<Bytes> {
     if (q[1] == kFirmwareQuery) {
       Bytes id(firmware.begin(), firmware.end());
       id.resize(16, 0);
-      out.push_back(Bytes(id.begin(), id.begin() + 8));
-      out.push_back(Bytes(id.begin() + 8, id.end()));
-      return out;
+      return {Bytes(id.begin(), id.begin() + 8),
+              Bytes(id.begin() + 8, id.end())};
     }
-    const int v = raw->load(), w = raw2->load();
-    out.push_back({0x80, 0x02, static_cast<uint8_t>(v >> 8),
-                   static_cast<uint8_t>(v), static_cast<uint8_t>(w >> 8),
-                   static_cast<uint8_t>(w), 0, 0});
-    return out;
+    return reading();
   };
   return d;
 }
 
-FakeUsbDevice Gold(const std::string& port, const Thermo& t) {
-  FakeUsbDevice d = Fm75(port, "TEMPerGold_V3.1", t);
-  d.info.vendor_id = 0x413d;
-  d.info.product_id = 0x2107;
-  return d;
+uint8_t Hi(int v) { return static_cast<uint8_t>(v >> 8); }
+uint8_t Lo(int v) { return static_cast<uint8_t>(v); }
+
+FakeUsbDevice Fm75(const std::string& port, const std::string& firmware,
+                   const Thermo& t, const std::string& serial = "") {
+  return Scripted(
+      port, 0x0c45, 0x7401, firmware,
+      [raw = t.raw, raw2 = t.raw2] {
+        const int v = raw->load(), w = raw2->load();
+        return std::vector<Bytes>{
+            {0x80, 0x02, Hi(v), Lo(v), Hi(w), Lo(w), 0, 0}};
+      },
+      serial);
+}
+
+// A V3.x firmware (/ 100): its own sensor in a report tagged 80 80.
+FakeUsbDevice Gold(const std::string& port, const Thermo& t,
+                   const std::string& firmware = "TEMPerX_V3.3") {
+  return Scripted(port, 0x413d, 0x2107, firmware, [raw = t.raw, raw2 = t.raw2] {
+    const int v = raw->load(), w = raw2->load();
+    return std::vector<Bytes>{{0x80, 0x80, Hi(v), Lo(v), Hi(w), Lo(w), 0, 0}};
+  });
 }
 
 const Reading* Find(const std::vector<Reading>& readings,
@@ -119,7 +135,7 @@ TEST_F(UsbTemperSourceTest, ReadsSeveralDevicesByPortWithCalibration) {
   ASSERT_NE(internal, nullptr);
   EXPECT_EQ(internal->quality(), hwcast::v1::QUALITY_OK);
   EXPECT_DOUBLE_EQ(internal->temperature().celsius(), 26.5 * 2 - 1);
-  EXPECT_EQ(internal->label(), "TEMPerF1.4 1-2 internal");
+  EXPECT_EQ(internal->label(), "TEMPerF 1-2 internal");
   const Reading* gold = Find(readings, "room/1-1.4/internal");
   ASSERT_NE(gold, nullptr);
   EXPECT_DOUBLE_EQ(gold->temperature().celsius(), 24.56);
@@ -130,7 +146,7 @@ TEST_F(UsbTemperSourceTest, ReadsSeveralDevicesByPortWithCalibration) {
 
   DeviceStatus fm75 = Status(*source, "1-2");
   EXPECT_EQ(fm75.source_id(), "room");
-  EXPECT_EQ(fm75.model(), "TEMPerF1.4");
+  EXPECT_EQ(fm75.model(), "TEMPerF");
   EXPECT_EQ(fm75.firmware(), "TEMPerF1.4");
   EXPECT_EQ(fm75.usb_id(), "0c45:7401");
   EXPECT_TRUE(fm75.present());
@@ -139,7 +155,7 @@ TEST_F(UsbTemperSourceTest, ReadsSeveralDevicesByPortWithCalibration) {
   EXPECT_EQ(fm75.errors(), 0u);
   EXPECT_EQ(fm75.last_readings_size(), 1);
   EXPECT_EQ(fm75.last_ok_time().seconds(), absl::ToUnixSeconds(clock_.Now()));
-  EXPECT_EQ(Status(*source, "1-1.4").model(), "TEMPerGold");
+  EXPECT_EQ(Status(*source, "1-1.4").model(), "TEMPerX");
   EXPECT_EQ(Status(*source, "1-1.4").usb_id(), "413d:2107");
 
   // A sequence of temperatures; the device is opened once.
@@ -223,7 +239,7 @@ TEST_F(UsbTemperSourceTest, TimeoutResetsAndRetries) {
   EXPECT_EQ(sleeps_.size(), 1u);
 }
 
-TEST_F(UsbTemperSourceTest, HungFirmwareQueryIsResetAndSkipped) {
+TEST_F(UsbTemperSourceTest, HungFirmwareQueryIsResetAndAskedAgain) {
   Thermo t;
   *t.raw = 0x1A80;
   FakeUsbDevice d = Fm75("1-2", "TEMPerF1.4", t);
@@ -235,9 +251,11 @@ TEST_F(UsbTemperSourceTest, HungFirmwareQueryIsResetAndSkipped) {
   EXPECT_EQ(readings[0].quality(), hwcast::v1::QUALITY_OK);
   EXPECT_EQ(transport_->Get("1-2").resets, 1);
   EXPECT_EQ(transport_->Get("1-2").opens, 1);
-  // Not asked again until the next open.
-  EXPECT_EQ(Status(*source, "1-2").firmware(), "");
-  EXPECT_EQ(Status(*source, "1-2").model(), "TEMPer");
+  // Readings need it: asked again after the reset.
+  EXPECT_EQ(Status(*source, "1-2").firmware(), "TEMPerF1.4");
+  EXPECT_EQ(Status(*source, "1-2").model(), "TEMPerF");
+  EXPECT_THAT(Status(*source, "1-2").last_error(),
+              HasSubstr("firmware id query: "));
 }
 
 TEST_F(UsbTemperSourceTest, IoErrorResetsAndReopensWhenTheResetLosesTheHandle) {
@@ -440,6 +458,107 @@ TEST_F(UsbTemperSourceTest, GarbageReplyIsADecodeError) {
   EXPECT_THAT(readings[0].error(), HasSubstr("not a reading report"));
   EXPECT_EQ(Status(*source, "1-2").errors_by_kind().at("decode"), 2u);
   EXPECT_EQ(Status(*source, "1-2").resets(), 0u);
+}
+
+TEST_F(UsbTemperSourceTest, NewUsbIdsDecodedByFirmware) {
+  // The ids most TEMPers sold today carry; two-report V3.x/V4.x replies.
+  transport_->Plug(Scripted("1-2", 0x1a86, 0xe025, "TEMPer2_V3.7", [] {
+    return std::vector<Bytes>{{0x80, 0x80, 0x09, 0xC4, 0x4E, 0x20, 0, 0},
+                              {0x80, 0x01, 0xFC, 0x18, 0x4E, 0x20, 0, 0}};
+  }));
+  transport_->Plug(Scripted("1-3", 0x3553, 0xa001, "TEMPerGold_V3.5 ", [] {
+    return std::vector<Bytes>{{0x80, 0x80, 0x0A, 0x28, 0x4E, 0x20, 0, 0}};
+  }));
+  auto source = Make();
+  std::vector<Reading> readings = PollOk(*source);
+  ASSERT_EQ(readings.size(), 3u);
+  EXPECT_DOUBLE_EQ(
+      Find(readings, "usb_temper/1-2/internal")->temperature().celsius(), 25.0);
+  EXPECT_DOUBLE_EQ(
+      Find(readings, "usb_temper/1-2/external")->temperature().celsius(),
+      -10.0);
+  EXPECT_DOUBLE_EQ(
+      Find(readings, "usb_temper/1-3/internal")->temperature().celsius(), 26.0);
+  EXPECT_EQ(Status(*source, "1-2").model(), "TEMPer2");
+  EXPECT_EQ(Status(*source, "1-2").usb_id(), "1a86:e025");
+  EXPECT_EQ(Status(*source, "1-3").firmware(), "TEMPerGold_V3.5");
+}
+
+TEST_F(UsbTemperSourceTest, UnknownFirmwareIsRefusedUntilReplugged) {
+  Thermo t;
+  *t.raw = 0x1A80;
+  transport_->Plug(Scripted("1-2", 0x1a86, 0xe025, "TEMPerFoo_V9.9", [] {
+    return std::vector<Bytes>{{0x80, 0x80, 0x09, 0xC4, 0x4E, 0x20, 0, 0}};
+  }));
+  auto source = Make();
+  for (int i = 0; i < 2; ++i) {
+    std::vector<Reading> readings = PollOk(*source);
+    ASSERT_EQ(readings.size(), 1u);
+    EXPECT_EQ(readings[0].quality(), hwcast::v1::QUALITY_SENSOR_FAULT);
+    EXPECT_FALSE(readings[0].has_temperature());
+    EXPECT_THAT(readings[0].error(),
+                HasSubstr("TEMPer 1a86:e025 at USB port 1-2: unknown firmware "
+                          "'TEMPerFoo_V9.9'"));
+  }
+  DeviceStatus st = Status(*source, "1-2");
+  EXPECT_TRUE(st.faulty());
+  EXPECT_EQ(st.firmware(), "TEMPerFoo_V9.9");
+  EXPECT_EQ(st.model(), "TEMPer 1a86:e025 (unknown firmware)");
+  EXPECT_EQ(st.errors_by_kind().at("unknown_firmware"), 1u);
+  // Not touched again: one firmware query, no reading query.
+  EXPECT_EQ(transport_->Get("1-2").control_out_data.size(), 1u);
+  EXPECT_TRUE(sleeps_.empty());
+
+  // Another unit in that port is read (the next rescan sees the change).
+  transport_->Unplug("1-2");
+  clock_.Advance(absl::Seconds(5));
+  PollOk(*source);
+  EXPECT_FALSE(Status(*source, "1-2").present());
+  transport_->Plug(Fm75("1-2", "TEMPerF1.4", t));
+  std::vector<Reading> readings = PollOk(*source);
+  ASSERT_EQ(readings.size(), 1u);
+  EXPECT_EQ(readings[0].quality(), hwcast::v1::QUALITY_OK);
+  EXPECT_DOUBLE_EQ(readings[0].temperature().celsius(), 26.5);
+  EXPECT_FALSE(Status(*source, "1-2").faulty());
+  EXPECT_EQ(Status(*source, "1-2").model(), "TEMPerF");
+}
+
+TEST_F(UsbTemperSourceTest, IncompleteFirmwareIdIsAFaultNotAGuess) {
+  transport_->Plug(Scripted("1-2", 0x413d, 0x2107, "TEMPerGo", [] {
+    return std::vector<Bytes>{{0x80, 0x80, 0x09, 0xC4, 0x4E, 0x20, 0, 0}};
+  }));
+  auto source = Make();
+  std::vector<Reading> readings = PollOk(*source);
+  ASSERT_EQ(readings.size(), 1u);
+  EXPECT_EQ(readings[0].quality(), hwcast::v1::QUALITY_SENSOR_FAULT);
+  EXPECT_THAT(readings[0].error(), HasSubstr("incomplete firmware id"));
+  EXPECT_EQ(Status(*source, "1-2").errors_by_kind().at("firmware"), 2u);
+  EXPECT_FALSE(Status(*source, "1-2").faulty());  // asked again next poll
+}
+
+TEST_F(UsbTemperSourceTest, UnpluggedSensorIsAFaultNeverAValue) {
+  Thermo t;
+  *t.raw = 0xFFFF;  // -0.004 °C if decoded blindly
+  transport_->Plug(Fm75("1-2", "TEMPerF1.4", t));
+  auto source = Make();
+  std::vector<Reading> readings = PollOk(*source);
+  ASSERT_EQ(readings.size(), 1u);
+  EXPECT_EQ(readings[0].source_id(), "usb_temper/1-2/internal");
+  EXPECT_EQ(readings[0].quality(), hwcast::v1::QUALITY_SENSOR_FAULT);
+  EXPECT_FALSE(readings[0].has_temperature());
+  EXPECT_THAT(readings[0].error(),
+              HasSubstr("TEMPerF at USB port 1-2 internal: 0xFFFF"));
+  EXPECT_EQ(Status(*source, "1-2").errors_by_kind().at("sentinel"), 1u);
+
+  *t.raw = 0x7F00;  // 127 °C: past the FM75's range
+  readings = PollOk(*source);
+  EXPECT_EQ(readings[0].quality(), hwcast::v1::QUALITY_SENSOR_FAULT);
+  EXPECT_THAT(readings[0].error(), HasSubstr("outside the sensor's range"));
+  EXPECT_EQ(Status(*source, "1-2").errors_by_kind().at("range"), 1u);
+
+  *t.raw = 0x1A80;
+  readings = PollOk(*source);
+  EXPECT_EQ(readings[0].quality(), hwcast::v1::QUALITY_OK);
 }
 
 TEST_F(UsbTemperSourceTest, DevicesIsSafeWhilePolling) {

@@ -13,8 +13,8 @@
 // already read are never read again).
 //
 // Thread-compatible for ReadExactly(); Info() is thread-safe.
-#ifndef HWCAST_SERVICES_COLLECTOR_SOURCES_HWRNG_DEVICE_H_
-#define HWCAST_SERVICES_COLLECTOR_SOURCES_HWRNG_DEVICE_H_
+#ifndef HWCAST_SERVICES_COLLECTOR_DEVICES_HWRNG_DEVICE_H_
+#define HWCAST_SERVICES_COLLECTOR_DEVICES_HWRNG_DEVICE_H_
 
 #include <cstdint>
 #include <string>
@@ -80,4 +80,4 @@ class HwrngDevice final : public EntropyDevice {
 
 }  // namespace hwcast::collector
 
-#endif  // HWCAST_SERVICES_COLLECTOR_SOURCES_HWRNG_DEVICE_H_
+#endif  // HWCAST_SERVICES_COLLECTOR_DEVICES_HWRNG_DEVICE_H_

@@ -1,4 +1,4 @@
-#include "services/collector/usb/chaoskey_device.h"
+#include "services/collector/devices/chaoskey_device.h"
 
 #include <algorithm>
 #include <utility>

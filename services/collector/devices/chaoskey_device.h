@@ -9,8 +9,8 @@
 // dropped or repeated.
 //
 // Thread-compatible for ReadExactly(); Info() is thread-safe.
-#ifndef HWCAST_SERVICES_COLLECTOR_USB_CHAOSKEY_DEVICE_H_
-#define HWCAST_SERVICES_COLLECTOR_USB_CHAOSKEY_DEVICE_H_
+#ifndef HWCAST_SERVICES_COLLECTOR_DEVICES_CHAOSKEY_DEVICE_H_
+#define HWCAST_SERVICES_COLLECTOR_DEVICES_CHAOSKEY_DEVICE_H_
 
 #include <cstdint>
 #include <memory>
@@ -32,6 +32,9 @@ inline constexpr uint16_t kChaosKeyVendorId = 0x1d50;
 inline constexpr uint16_t kChaosKeyProductId = 0x60c6;
 inline constexpr uint8_t kChaosKeyCookedEndpoint = 0x85;
 inline constexpr uint8_t kChaosKeyRawEndpoint = 0x86;
+// ChaosKeySourceConfig.transfer_timeout's default.
+inline constexpr absl::Duration kDefaultChaosKeyTransferTimeout =
+    absl::Seconds(1);
 
 struct ChaosKeyOptions {
   // SourceConfig.id, for Info().source_id.
@@ -74,4 +77,4 @@ class ChaosKeyDevice final : public EntropyDevice {
 
 }  // namespace hwcast::collector::usb
 
-#endif  // HWCAST_SERVICES_COLLECTOR_USB_CHAOSKEY_DEVICE_H_
+#endif  // HWCAST_SERVICES_COLLECTOR_DEVICES_CHAOSKEY_DEVICE_H_

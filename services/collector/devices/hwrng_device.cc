@@ -1,4 +1,4 @@
-#include "services/collector/sources/hwrng_device.h"
+#include "services/collector/devices/hwrng_device.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "services/collector/sources/hwrng_device.h"
+#include "services/collector/devices/hwrng_device.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
