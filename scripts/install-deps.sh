@@ -19,8 +19,12 @@ PACKAGES=(
   python3 python3-grpcio python3-grpc-tools python3-protobuf prometheus
   python3-nacl
   # UPS source tests: NUT's real upsd and dummy-ups driver (upsc comes with
-  # it through nut-client)
-  nut-server
+  # it through nut-client); upsd's TLS certificate goes into an NSS database
+  # (Debian builds NUT with NSS): certutil, pk12util
+  nut-server libnss3-tools
+  # the nut source's STARTTLS (OpenSSL); the hwmon source reads chips through
+  # lm-sensors' libsensors, its tests compare with the `sensors` command
+  libssl-dev libsensors-dev lm-sensors
   # USB devices emulated for libusb (umockdev-run and its library for
   # scripted control transfers); disk inventory (libblkid) probed on
   # filesystem images made with mkfs

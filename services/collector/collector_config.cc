@@ -456,15 +456,10 @@ absl::Status ValidateSource(const SourceConfig& source, int i) {
         CheckPositiveDuration(absl::StrCat(key, ".timeout"), source.timeout()));
   }
   switch (source.kind_case()) {
-    case SourceConfig::kHwmon: {
-      const std::string& root = source.hwmon().root();
-      if (!root.empty() && !absl::StartsWith(root, "/")) {
-        return ConfigError(
-            absl::StrCat(key, ".hwmon.root"),
-            absl::StrCat("must be an absolute path, got '", root, "'"));
-      }
+    case SourceConfig::kHwmon:
+      HWCAST_RETURN_IF_ERROR(
+          CheckHwmonSourceConfig(source.hwmon(), absl::StrCat(key, ".hwmon")));
       break;
-    }
     case SourceConfig::kFile: {
       const hwcast::v1::FileSourceConfig& file = source.file();
       const std::string file_key = absl::StrCat(key, ".file");
@@ -486,6 +481,8 @@ absl::Status ValidateSource(const SourceConfig& source, int i) {
     case SourceConfig::kNut:
       HWCAST_RETURN_IF_ERROR(
           ValidateNut(absl::StrCat(key, ".nut"), source.nut()));
+      HWCAST_RETURN_IF_ERROR(
+          CheckNutTlsAndLogin(source.nut(), absl::StrCat(key, ".nut")));
       break;
     case SourceConfig::kExec:
       HWCAST_RETURN_IF_ERROR(

@@ -41,10 +41,8 @@ absl::StatusOr<std::unique_ptr<Source>> MakeSource(
     const hwcast::v1::SourceConfig& source) {
   switch (source.kind_case()) {
     case hwcast::v1::SourceConfig::kHwmon: {
-      HwmonSourceOptions options;
-      options.id = source.id();
-      if (!source.hwmon().root().empty()) options.root = source.hwmon().root();
-      return std::make_unique<HwmonSource>(std::move(options));
+      return std::make_unique<HwmonSource>(
+          HwmonSourceOptionsFromConfig(source.id(), source.hwmon()));
     }
     case hwcast::v1::SourceConfig::kFile: {
       const hwcast::v1::FileSourceConfig& file = source.file();
@@ -74,6 +72,10 @@ absl::StatusOr<std::unique_ptr<Source>> MakeSource(
       options.ups = nut.ups();
       options.username = nut.username();
       options.password_file = nut.password_file();
+      options.login = nut.login();
+      options.starttls = nut.starttls();
+      options.ca_file = nut.ca_file();
+      options.server_name = nut.server_name();
       options.timeout = OwnTimeout(source);
       return std::make_unique<NutSource>(std::move(options));
     }
