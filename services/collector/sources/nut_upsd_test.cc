@@ -306,6 +306,17 @@ class NutUpsdTlsTest : public NutUpsdTest {
                            "/nssdb\nCERTIDENT \"upsd\" \"x\"\n"));
   }
 
+  // Starts the driver and upsd with TLS and waits until a TLS poll reads
+  // the UPS on line.
+  void StartTlsNut() {
+    EnableTls();
+    ASSERT_NO_FATAL_FAILURE(StartNut());
+    NutSource source(TlsOptions());
+    PollUntil(source, [](const Reading& r) {
+      return LineIs(r, PowerState::LINE_STATE_ON_LINE);
+    });
+  }
+
   NutSourceOptions TlsOptions() const {
     NutSourceOptions options = Options();
     options.starttls = true;
@@ -342,12 +353,7 @@ TEST_F(NutUpsdTlsTest, StartTlsWithAVerifiedCertificateAndLogin) {
 }
 
 TEST_F(NutUpsdTlsTest, UntrustedCertificateIsAFaultSayingWhy) {
-  EnableTls();
-  ASSERT_NO_FATAL_FAILURE(StartNut());
-  NutSource good(TlsOptions());
-  PollUntil(good, [](const Reading& r) {
-    return LineIs(r, PowerState::LINE_STATE_ON_LINE);
-  });
+  ASSERT_NO_FATAL_FAILURE(StartTlsNut());
   NutSourceOptions options = TlsOptions();
   options.ca_file = dir_ + "/other.pem";
   options.username = "monuser";
@@ -363,12 +369,7 @@ TEST_F(NutUpsdTlsTest, UntrustedCertificateIsAFaultSayingWhy) {
 }
 
 TEST_F(NutUpsdTlsTest, CertificateForAnotherNameIsAFault) {
-  EnableTls();
-  ASSERT_NO_FATAL_FAILURE(StartNut());
-  NutSource good(TlsOptions());
-  PollUntil(good, [](const Reading& r) {
-    return LineIs(r, PowerState::LINE_STATE_ON_LINE);
-  });
+  ASSERT_NO_FATAL_FAILURE(StartTlsNut());
   NutSourceOptions options = TlsOptions();
   options.server_name = "ups.example.org";
   NutSource source(options);
@@ -415,12 +416,8 @@ TEST_F(NutUpsdTlsTest, LoginWithoutUpsmonRightsIsAFault) {
 // A stopped upsd still completes TCP handshakes (the kernel's backlog): the
 // poll must end within its budget with the reason, not hang.
 TEST_F(NutUpsdTlsTest, StoppedUpsdTimesOutWithinTheBudget) {
-  EnableTls();
-  ASSERT_NO_FATAL_FAILURE(StartNut());
+  ASSERT_NO_FATAL_FAILURE(StartTlsNut());
   NutSource source(TlsOptions());
-  PollUntil(source, [](const Reading& r) {
-    return LineIs(r, PowerState::LINE_STATE_ON_LINE);
-  });
   upsd_.Signal(SIGSTOP);
   const auto start = std::chrono::steady_clock::now();
   Reading r = PollOnce(source);
