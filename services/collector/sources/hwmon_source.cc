@@ -20,7 +20,6 @@
 #include <thread>
 #include <utility>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -324,7 +323,7 @@ absl::StatusOr<std::vector<Reading>> HwmonSource::PollHere() {
   }
   std::vector<std::string> errors;
   parse_errors = &errors;
-  parse_file = &options_.config_file;
+  parse_file = options_.config_file.empty() ? nullptr : &options_.config_file;
   sensors_parse_error_wfn = &CollectParseError;
   const int rc = sensors_init(config);
   parse_errors = nullptr;
