@@ -29,6 +29,14 @@ ReadingKind KindOf(const Reading& reading) {
       return hwcast::v1::READING_KIND_DISK_INVENTORY;
     case Reading::kFleet:
       return hwcast::v1::READING_KIND_FLEET;
+    case Reading::kFan:
+      return hwcast::v1::READING_KIND_FAN;
+    case Reading::kVoltage:
+      return hwcast::v1::READING_KIND_VOLTAGE;
+    case Reading::kElectricPower:
+      return hwcast::v1::READING_KIND_ELECTRIC_POWER;
+    case Reading::kCurrent:
+      return hwcast::v1::READING_KIND_CURRENT;
     case Reading::VALUE_NOT_SET:
       break;
   }
@@ -142,6 +150,14 @@ std::string FormatValue(const Reading& reading) {
       if (!f.reason().empty()) absl::StrAppend(&line, ": ", f.reason());
       return line;
     }
+    case Reading::kFan:
+      return absl::StrFormat("%.0f RPM", reading.fan().rpm());
+    case Reading::kVoltage:
+      return absl::StrFormat("%.3f V", reading.voltage().volts());
+    case Reading::kElectricPower:
+      return absl::StrFormat("%.2f W", reading.electric_power().watts());
+    case Reading::kCurrent:
+      return absl::StrFormat("%.3f A", reading.current().amperes());
     case Reading::VALUE_NOT_SET:
       break;
   }
@@ -201,6 +217,18 @@ absl::Status ValidateBatch(const hwcast::v1::ReadingBatch& batch) {
         break;
       case Reading::kEntropy:
         number = r.entropy().entropy_bits();
+        break;
+      case Reading::kFan:
+        number = r.fan().rpm();
+        break;
+      case Reading::kVoltage:
+        number = r.voltage().volts();
+        break;
+      case Reading::kElectricPower:
+        number = r.electric_power().watts();
+        break;
+      case Reading::kCurrent:
+        number = r.current().amperes();
         break;
       default:
         break;

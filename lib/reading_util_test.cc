@@ -1,5 +1,6 @@
 #include "lib/reading_util.h"
 
+#include <cmath>
 #include <limits>
 
 #include "gtest/gtest.h"
@@ -94,6 +95,35 @@ TEST(ReadingUtilTest, FormatsUnits) {
       hwcast::v1::FleetEvent::TYPE_SHUTDOWN_CANCELLED);
   fleet.mutable_fleet()->clear_command_deadline();
   EXPECT_EQ(FormatValue(fleet), "shutdown cancelled (room): too hot");
+}
+
+TEST(ReadingUtilTest, HwmonMeasurementsHaveKindsAndUnits) {
+  Reading r = Temperature("h", "hwmon/nct6775/fan1", 0);
+  r.mutable_fan()->set_rpm(1200);
+  EXPECT_EQ(KindName(KindOf(r)), "fan");
+  EXPECT_EQ(FormatValue(r), "1200 RPM");
+  r.mutable_voltage()->set_volts(12.1);
+  EXPECT_EQ(KindName(KindOf(r)), "voltage");
+  EXPECT_EQ(FormatValue(r), "12.100 V");
+  r.mutable_electric_power()->set_watts(5.25);
+  EXPECT_EQ(KindName(KindOf(r)), "electric_power");
+  EXPECT_EQ(FormatValue(r), "5.25 W");
+  r.mutable_current()->set_amperes(1.5);
+  EXPECT_EQ(KindName(KindOf(r)), "current");
+  EXPECT_EQ(FormatValue(r), "1.500 A");
+
+  hwcast::v1::ReadingBatch batch;
+  batch.set_collector_id("c");
+  batch.set_epoch(1);
+  batch.set_batch_sequence(1);
+  r.set_sequence(1);
+  r.mutable_observed_time()->set_seconds(1);
+  r.set_quality(hwcast::v1::QUALITY_OK);
+  r.mutable_current()->set_amperes(std::nan(""));
+  *batch.add_readings() = r;
+  EXPECT_NE(std::string(ValidateBatch(batch).message())
+                .find("value is not a finite number"),
+            std::string::npos);
 }
 
 TEST(ReadingUtilTest, FleetEventNeedsAType) {

@@ -21,8 +21,12 @@ PACKAGES=(
   # alerts end to end: the real Alertmanager delivering to a test webhook
   prometheus-alertmanager
   # UPS source tests: NUT's real upsd and dummy-ups driver (upsc comes with
-  # it through nut-client)
-  nut-server
+  # it through nut-client); upsd's TLS certificate goes into an NSS database
+  # (Debian builds NUT with NSS): certutil, pk12util
+  nut-server libnss3-tools
+  # the nut source's STARTTLS (OpenSSL); the hwmon source reads chips through
+  # lm-sensors' libsensors, its tests compare with the `sensors` command
+  libssl-dev libsensors-dev lm-sensors
   # USB devices emulated for libusb (umockdev-run and its library for
   # scripted control transfers); disk inventory (libblkid) probed on
   # filesystem images made with mkfs

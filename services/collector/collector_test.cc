@@ -43,9 +43,9 @@ class CollectorTest : public ::testing::Test {
  protected:
   CollectorConfig Config(const std::vector<std::string>& relays) {
     tree_.Write("sensors/room.temp", "23.5\n");
-    tree_.Write("hwmon/hwmon0/name", "coretemp");
-    tree_.Write("hwmon/hwmon0/temp1_input", "45000");
-    tree_.Write("hwmon/hwmon0/temp1_label", "Package id 0");
+    tree_.Write("hwmon/hwmon0/name", "coretemp\n");
+    tree_.Write("hwmon/hwmon0/temp1_input", "45000\n");
+    tree_.Write("hwmon/hwmon0/temp1_label", "Package id 0\n");
     CollectorConfig config;
     config.set_host("rack1");
     for (const std::string& relay : relays) config.add_relays(relay);

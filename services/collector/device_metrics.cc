@@ -26,6 +26,14 @@ std::optional<double> ReadingGaugeValue(const hwcast::v1::Reading& reading) {
       return reading.reachability().round_trip_seconds();
     case hwcast::v1::Reading::kEntropy:
       return reading.entropy().entropy_bits();
+    case hwcast::v1::Reading::kFan:
+      return reading.fan().rpm();
+    case hwcast::v1::Reading::kVoltage:
+      return reading.voltage().volts();
+    case hwcast::v1::Reading::kElectricPower:
+      return reading.electric_power().watts();
+    case hwcast::v1::Reading::kCurrent:
+      return reading.current().amperes();
     default:
       return std::nullopt;
   }

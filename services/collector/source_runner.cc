@@ -47,6 +47,18 @@ std::string InvalidReadingError(const Reading& r) {
     case Reading::kEntropy:
       finite = std::isfinite(r.entropy().entropy_bits());
       break;
+    case Reading::kFan:
+      finite = std::isfinite(r.fan().rpm());
+      break;
+    case Reading::kVoltage:
+      finite = std::isfinite(r.voltage().volts());
+      break;
+    case Reading::kElectricPower:
+      finite = std::isfinite(r.electric_power().watts());
+      break;
+    case Reading::kCurrent:
+      finite = std::isfinite(r.current().amperes());
+      break;
     default:
       break;
   }

@@ -10,8 +10,7 @@ namespace {
 absl::Status ValidateHwmon(const std::string& key,
                            const hwcast::v1::SourceConfig& source,
                            absl::Duration) {
-  return CheckAbsolutePath(absl::StrCat(key, ".root"), source.hwmon().root(),
-                           /*required=*/false);
+  return CheckHwmonSourceConfig(source.hwmon(), key);
 }
 
 void FillHwmonDefaults(hwcast::v1::SourceConfig* source) {
@@ -22,10 +21,8 @@ void FillHwmonDefaults(hwcast::v1::SourceConfig* source) {
 
 absl::StatusOr<std::unique_ptr<Source>> MakeHwmonSource(
     const hwcast::v1::SourceConfig& source) {
-  HwmonSourceOptions options;
-  options.id = source.id();
-  if (!source.hwmon().root().empty()) options.root = source.hwmon().root();
-  return std::make_unique<HwmonSource>(std::move(options));
+  return std::make_unique<HwmonSource>(
+      HwmonSourceOptionsFromConfig(source.id(), source.hwmon()));
 }
 
 }  // namespace

@@ -1,6 +1,11 @@
 #include "services/collector/sources/net_util.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -258,11 +263,150 @@ ConnectResult TcpConnect(const std::string& host, const std::string& port,
   return best;
 }
 
+namespace {
+
+// OpenSSL's queued errors of this thread, joined ("" when none).
+std::string OpenSslErrors() {
+  std::string out;
+  while (const unsigned long e = ERR_get_error()) {
+    char text[256];
+    ERR_error_string_n(e, text, sizeof(text));
+    absl::StrAppend(&out, out.empty() ? "" : "; ", text);
+  }
+  return out;
+}
+
+// Waits for what OpenSSL asked for after `ssl_error` (WANT_READ/WRITE).
+// OK when ready, DEADLINE_EXCEEDED (empty message) on timeout.
+absl::Status WaitForTls(int fd, int ssl_error, SteadyTime deadline) {
+  short revents = 0;
+  const int rc =
+      PollOne(fd, ssl_error == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN,
+              deadline, &revents);
+  if (rc < 0) {
+    return absl::UnavailableError(absl::StrCat("poll: ", std::strerror(errno)));
+  }
+  if (rc == 0) return absl::DeadlineExceededError("");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 LineConnection::LineConnection(ScopedFd fd) : fd_(std::move(fd)) {}
+
+LineConnection::~LineConnection() {
+  if (ssl_ != nullptr) SSL_free(ssl_);
+}
+
+absl::Status LineConnection::StartTls(const StartTlsOptions& options,
+                                      SteadyTime deadline) {
+  if (ssl_ != nullptr)
+    return absl::FailedPreconditionError("TLS is already on");
+  if (!buffer_.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the server sent ", QuoteContent(buffer_),
+                     " before the TLS handshake"));
+  }
+  const int flags = ::fcntl(fd_.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd_.get(), F_SETFL, flags | O_NONBLOCK) < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("fcntl O_NONBLOCK: ", std::strerror(errno)));
+  }
+  ERR_clear_error();
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (ctx == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("SSL_CTX_new: ", OpenSslErrors()));
+  }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  const int loaded = options.ca_file.empty()
+                         ? SSL_CTX_set_default_verify_paths(ctx)
+                         : SSL_CTX_load_verify_locations(
+                               ctx, options.ca_file.c_str(), nullptr);
+  if (loaded != 1) {
+    SSL_CTX_free(ctx);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "CA certificates ",
+        options.ca_file.empty() ? "(system trust store)" : options.ca_file,
+        ": ", OpenSslErrors()));
+  }
+  ssl_ = SSL_new(ctx);
+  SSL_CTX_free(ctx);  // ssl_ holds its own reference
+  if (ssl_ == nullptr) {
+    return absl::UnavailableError(absl::StrCat("SSL_new: ", OpenSslErrors()));
+  }
+  unsigned char ip[sizeof(struct in6_addr)];
+  const bool is_ip =
+      ::inet_pton(AF_INET, options.server_name.c_str(), ip) == 1 ||
+      ::inet_pton(AF_INET6, options.server_name.c_str(), ip) == 1;
+  const int named =
+      is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_),
+                                            options.server_name.c_str())
+            : SSL_set1_host(ssl_, options.server_name.c_str()) == 1 &&
+                  SSL_set_tlsext_host_name(ssl_, options.server_name.c_str());
+  if (options.server_name.empty() || named != 1 ||
+      SSL_set_fd(ssl_, fd_.get()) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TLS server name '", options.server_name, "': ", OpenSslErrors()));
+  }
+  while (true) {
+    ERR_clear_error();
+    const int rc = SSL_connect(ssl_);
+    if (rc == 1) return absl::OkStatus();
+    const int error = SSL_get_error(ssl_, rc);
+    if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+      absl::Status waited = WaitForTls(fd_.get(), error, deadline);
+      if (absl::IsDeadlineExceeded(waited)) {
+        return absl::DeadlineExceededError(
+            "the TLS handshake did not finish before the deadline");
+      }
+      if (!waited.ok()) return waited;
+      continue;
+    }
+    const long verify = SSL_get_verify_result(ssl_);
+    if (verify != X509_V_OK) {
+      std::string why = X509_verify_cert_error_string(verify);
+      if (!options.ca_file.empty()) {
+        absl::StrAppend(&why, " (CA file ", options.ca_file, ")");
+      }
+      return absl::UnauthenticatedError(
+          absl::StrCat("TLS: the server's certificate is rejected: ", why));
+    }
+    const std::string errors = OpenSslErrors();
+    return absl::UnavailableError(absl::StrCat(
+        "TLS handshake failed: ", !errors.empty() ? errors
+                                  : error == SSL_ERROR_SYSCALL && errno != 0
+                                      ? std::string(std::strerror(errno))
+                                      : "the server closed the connection"));
+  }
+}
 
 absl::Status LineConnection::WriteAll(absl::string_view data,
                                       SteadyTime deadline) {
   while (!data.empty()) {
+    if (ssl_ != nullptr) {
+      ERR_clear_error();
+      const int n =
+          SSL_write(ssl_, data.data(),
+                    static_cast<int>(std::min<size_t>(data.size(), INT_MAX)));
+      if (n > 0) {
+        data.remove_prefix(static_cast<size_t>(n));
+        continue;
+      }
+      const int error = SSL_get_error(ssl_, n);
+      if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
+        return absl::UnavailableError(
+            absl::StrCat("TLS send: ", OpenSslErrors()));
+      }
+      absl::Status waited = WaitForTls(fd_.get(), error, deadline);
+      if (absl::IsDeadlineExceeded(waited)) {
+        return absl::DeadlineExceededError(
+            "could not send before the deadline");
+      }
+      if (!waited.ok()) return waited;
+      continue;
+    }
     const ssize_t n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
     if (n > 0) {
       data.remove_prefix(static_cast<size_t>(n));
@@ -286,6 +430,53 @@ absl::Status LineConnection::WriteAll(absl::string_view data,
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> LineConnection::Fill(SteadyTime deadline) {
+  char chunk[1024];
+  if (ssl_ != nullptr) {
+    while (true) {
+      ERR_clear_error();
+      const int n = SSL_read(ssl_, chunk, sizeof(chunk));
+      if (n > 0) {
+        buffer_.append(chunk, static_cast<size_t>(n));
+        return true;
+      }
+      const int error = SSL_get_error(ssl_, n);
+      if (error == SSL_ERROR_ZERO_RETURN) return false;
+      if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+        absl::Status waited = WaitForTls(fd_.get(), error, deadline);
+        if (!waited.ok()) return waited;
+        continue;
+      }
+      const unsigned long first = ERR_peek_error();
+      if ((error == SSL_ERROR_SYSCALL && first == 0) ||
+          ERR_GET_REASON(first) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        ERR_clear_error();
+        return false;  // closed without a TLS close_notify
+      }
+      return absl::UnavailableError(
+          absl::StrCat("TLS recv: ", OpenSslErrors()));
+    }
+  }
+  while (true) {
+    short revents = 0;
+    const int rc = PollOne(fd_.get(), POLLIN, deadline, &revents);
+    if (rc < 0) {
+      return absl::UnavailableError(
+          absl::StrCat("poll: ", std::strerror(errno)));
+    }
+    if (rc == 0) return absl::DeadlineExceededError("");
+    const ssize_t n = ::recv(fd_.get(), chunk, sizeof(chunk), 0);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+      return absl::UnavailableError(
+          absl::StrCat("recv: ", std::strerror(errno)));
+    }
+    if (n == 0) return false;
+    buffer_.append(chunk, static_cast<size_t>(n));
+    return true;
+  }
+}
+
 absl::StatusOr<std::string> LineConnection::ReadLine(SteadyTime deadline,
                                                      size_t max_length) {
   while (true) {
@@ -299,13 +490,8 @@ absl::StatusOr<std::string> LineConnection::ReadLine(SteadyTime deadline,
       return line;
     }
     if (buffer_.size() > max_length) break;
-    short revents = 0;
-    const int rc = PollOne(fd_.get(), POLLIN, deadline, &revents);
-    if (rc < 0) {
-      return absl::UnavailableError(
-          absl::StrCat("poll: ", std::strerror(errno)));
-    }
-    if (rc == 0) {
+    absl::StatusOr<bool> filled = Fill(deadline);
+    if (absl::IsDeadlineExceeded(filled.status())) {
       if (buffer_.empty()) {
         return absl::DeadlineExceededError("no reply before the deadline");
       }
@@ -313,14 +499,8 @@ absl::StatusOr<std::string> LineConnection::ReadLine(SteadyTime deadline,
           absl::StrCat("incomplete reply line ", QuoteContent(buffer_),
                        " (no newline) before the deadline"));
     }
-    char chunk[1024];
-    const ssize_t n = ::recv(fd_.get(), chunk, sizeof(chunk), 0);
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
-      return absl::UnavailableError(
-          absl::StrCat("recv: ", std::strerror(errno)));
-    }
-    if (n == 0) {
+    if (!filled.ok()) return filled.status();
+    if (!*filled) {
       if (buffer_.empty()) {
         return absl::UnavailableError("connection closed by the server");
       }
@@ -328,7 +508,6 @@ absl::StatusOr<std::string> LineConnection::ReadLine(SteadyTime deadline,
           absl::StrCat("connection closed by the server mid-line after ",
                        QuoteContent(buffer_)));
     }
-    buffer_.append(chunk, static_cast<size_t>(n));
   }
   return absl::OutOfRangeError(absl::StrCat("reply line longer than ",
                                             max_length,

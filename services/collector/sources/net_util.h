@@ -17,6 +17,9 @@
 #include "absl/time/time.h"
 #include "lib/posix_util.h"
 
+// OpenSSL's SSL (openssl/ssl.h is included by net_util.cc only).
+struct ssl_st;
+
 namespace hwcast::collector {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
@@ -77,12 +80,37 @@ struct ConnectResult {
 ConnectResult TcpConnect(const std::string& host, const std::string& port,
                          absl::Duration timeout, bool keep_socket);
 
+// TLS for a LineConnection (a STARTTLS protocol switches to it mid-way).
+struct StartTlsOptions {
+  // PEM file with the CA certificate(s) the server's chain must lead to;
+  // empty: the system's trust store (/etc/ssl/certs).
+  std::string ca_file;
+  // The name (DNS name or IP address) the server's certificate must be
+  // issued to (checked against its subjectAltName); required.
+  std::string server_name;
+};
+
 // Line-oriented I/O on a connected socket, with deadlines. Lines end with
-// "\n" (a preceding "\r" is dropped). Thread-compatible.
+// "\n" (a preceding "\r" is dropped). After StartTls, the same calls go
+// through TLS (OpenSSL). Thread-compatible.
 class LineConnection {
  public:
   // Takes ownership of a connected socket (blocking or not).
   explicit LineConnection(ScopedFd fd);
+  ~LineConnection();
+  LineConnection(const LineConnection&) = delete;
+  LineConnection& operator=(const LineConnection&) = delete;
+
+  // Runs a TLS 1.2+ client handshake on the socket (made non-blocking),
+  // verifying the server's certificate chain against `options.ca_file` and
+  // its name against `options.server_name`. Errors: FAILED_PRECONDITION
+  // (the CA file can not be loaded, data already buffered from the peer
+  // before the handshake, TLS already on), UNAUTHENTICATED (the certificate
+  // is rejected: the message says why, e.g. "certificate has expired",
+  // "hostname mismatch"), DEADLINE_EXCEEDED, UNAVAILABLE (the handshake
+  // failed otherwise; OpenSSL's reason in the message).
+  absl::Status StartTls(const StartTlsOptions& options, SteadyTime deadline);
+  bool tls() const { return ssl_ != nullptr; }
 
   // Writes all of `data`. DEADLINE_EXCEEDED when the deadline passes,
   // UNAVAILABLE on a socket error (message has the errno text).
@@ -95,8 +123,15 @@ class LineConnection {
   absl::StatusOr<std::string> ReadLine(SteadyTime deadline, size_t max_length);
 
  private:
+  // Appends what the peer sent to buffer_: true when data arrived, false
+  // when the peer closed the connection. DEADLINE_EXCEEDED (empty message)
+  // when nothing arrived in time.
+  absl::StatusOr<bool> Fill(SteadyTime deadline);
+
   ScopedFd fd_;
   std::string buffer_;
+  // OpenSSL's SSL, set by StartTls.
+  ::ssl_st* ssl_ = nullptr;
 };
 
 }  // namespace hwcast::collector

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "lib/config_checks.h"
 #include "services/collector/sources/net_util.h"
 #include "services/collector/sources/sysfs_util.h"
 
@@ -189,6 +190,9 @@ absl::Status NutSource::Query(Reading& reading) {
     return absl::UnavailableError(connected.error);
   }
   LineConnection conn(std::move(connected.fd));
+  // Switched to TLS when asked: a session that did not get TLS says nothing
+  // more (not even LOGOUT) in plain text.
+  bool plain_refused = false;
 
   // Sends `command`, returns the reply line; `shown` names the command in
   // errors (the password is never shown).
@@ -260,6 +264,23 @@ absl::Status NutSource::Query(Reading& reading) {
   };
 
   absl::Status result = [&]() -> absl::Status {
+    if (options_.starttls) {
+      plain_refused = true;
+      absl::StatusOr<std::string> reply = request("STARTTLS", "STARTTLS");
+      if (!reply.ok()) return reply.status();
+      if (*reply != "OK STARTTLS") {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "upsd refused STARTTLS: ", Quote(*reply),
+            " (upsd.conf needs CERTFILE, or CERTPATH and CERTIDENT when upsd "
+            "is built with NSS)"));
+      }
+      absl::Status tls = conn.StartTls(
+          {options_.ca_file,
+           options_.server_name.empty() ? host : options_.server_name},
+          deadline);
+      if (!tls.ok()) return tls;
+      plain_refused = false;
+    }
     if (!options_.username.empty()) {
       absl::Status s =
           login(absl::StrCat("USERNAME ", NutArgument(options_.username)),
@@ -270,6 +291,10 @@ absl::Status NutSource::Query(Reading& reading) {
                   "PASSWORD ****");
         if (!s.ok()) return s;
       }
+    }
+    if (options_.login) {
+      const std::string command = absl::StrCat("LOGIN ", options_.ups);
+      if (absl::Status s = login(command, command); !s.ok()) return s;
     }
     absl::StatusOr<NutVarReply> status = get_var("ups.status", false);
     if (!status.ok()) return status.status();
@@ -331,12 +356,37 @@ absl::Status NutSource::Query(Reading& reading) {
 
   // Polite goodbye; its outcome does not matter. Bounded so that a silent
   // server does not hold the poll.
-  if (conn.WriteAll("LOGOUT\n", deadline).ok()) {
+  if (!plain_refused && conn.WriteAll("LOGOUT\n", deadline).ok()) {
     const SteadyTime goodbye =
         std::min(deadline, SteadyDeadline(absl::Milliseconds(200)));
     (void)conn.ReadLine(goodbye, kMaxNutLineBytes);
   }
   return result;
+}
+
+absl::Status CheckNutTlsAndLogin(const hwcast::v1::NutSourceConfig& nut,
+                                 absl::string_view key) {
+  if (!nut.starttls()) {
+    for (const auto& [name, value] :
+         {std::pair<const char*, const std::string&>{"ca_file", nut.ca_file()},
+          {"server_name", nut.server_name()}}) {
+      if (!value.empty()) {
+        return ConfigError(absl::StrCat(key, ".", name),
+                           "only used with starttls: true");
+      }
+    }
+  }
+  if (!nut.ca_file().empty() && nut.ca_file().front() != '/') {
+    return ConfigError(
+        absl::StrCat(key, ".ca_file"),
+        absl::StrCat("must be an absolute path, got '", nut.ca_file(), "'"));
+  }
+  if (nut.login() && (nut.username().empty() || nut.password_file().empty())) {
+    return ConfigError(absl::StrCat(key, ".login"),
+                       "needs username and password_file (upsd accepts LOGIN "
+                       "only from an authenticated upsmon user)");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace hwcast::collector

@@ -56,7 +56,7 @@ absl::Status ValidateNut(const std::string& key,
     }
     HWCAST_RETURN_IF_ERROR(CheckName(file_key, nut.password_file()));
   }
-  return absl::OkStatus();
+  return CheckNutTlsAndLogin(nut, key);
 }
 
 std::string NutDefaultId(const hwcast::v1::SourceConfig& source) {
@@ -78,6 +78,10 @@ absl::StatusOr<std::unique_ptr<Source>> MakeNutSource(
   options.ups = nut.ups();
   options.username = nut.username();
   options.password_file = nut.password_file();
+  options.login = nut.login();
+  options.starttls = nut.starttls();
+  options.ca_file = nut.ca_file();
+  options.server_name = nut.server_name();
   options.timeout = OwnTimeout(source);
   return std::make_unique<NutSource>(std::move(options));
 }

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -571,6 +572,93 @@ TEST_F(NutLoginTest, UnusablePasswordFileIsAFault) {
   EXPECT_THAT(reading.error(), HasSubstr("holds control characters"));
   // Nothing was sent for any of them.
   EXPECT_EQ(server.connections(), 0);
+}
+
+TEST_F(NutLoginTest, LoginFollowsUsernameAndPassword) {
+  tree_.Write("pw", "s3cret\n");
+  FakeNutServer server([upsd = Upsd(kOnLine)](const std::string& request) {
+    if (request == "LOGIN room") return Reply{"OK\n"};
+    return upsd(request);
+  });
+  NutSourceOptions options = Options(server);
+  options.username = "monuser";
+  options.password_file = tree_.Path("pw");
+  options.login = true;
+  EXPECT_EQ(PollOne(options).quality(), hwcast::v1::QUALITY_OK);
+  EXPECT_THAT(
+      server.requests(),
+      ElementsAre("USERNAME monuser", "PASSWORD s3cret", "LOGIN room",
+                  "GET VAR room ups.status", "GET VAR room battery.charge",
+                  "GET VAR room battery.runtime", "LOGOUT"));
+}
+
+// STARTTLS comes first; when it is refused or the handshake fails, nothing
+// else (no USERNAME, no PASSWORD, not even LOGOUT) is sent in plain text.
+TEST_F(NutLoginTest, NoPlainTextAfterAFailedStartTls) {
+  tree_.Write("pw", "s3cret\n");
+  for (const std::string& answer : {std::string("ERR FEATURE-NOT-CONFIGURED\n"),
+                                    std::string("OK STARTTLS\n")}) {
+    // The second server accepts but then speaks plain text: the handshake
+    // fails.
+    FakeNutServer server([answer](const std::string& request) -> Reply {
+      if (request == "STARTTLS")
+        return {answer + "VAR room ups.status \"OL\"\n"};
+      return {"OK\n"};
+    });
+    NutSourceOptions options = Options(server);
+    options.username = "monuser";
+    options.password_file = tree_.Path("pw");
+    options.starttls = true;
+    const Reading reading = PollOne(options);
+    EXPECT_EQ(reading.quality(), hwcast::v1::QUALITY_SENSOR_FAULT);
+    EXPECT_FALSE(reading.has_power());
+    EXPECT_THAT(server.requests(), ElementsAre("STARTTLS")) << answer;
+    if (answer[0] == 'E') {
+      EXPECT_THAT(reading.error(), HasSubstr("upsd refused STARTTLS: 'ERR "
+                                             "FEATURE-NOT-CONFIGURED'"));
+    } else {
+      EXPECT_THAT(reading.error(), HasSubstr("before the TLS handshake"));
+    }
+  }
+}
+
+TEST(NutSourceTest, SilentServerAfterStartTlsTimesOut) {
+  FakeNutServer server([](const std::string& request) -> Reply {
+    if (request == "STARTTLS") return {"OK STARTTLS\n"};
+    return {""};
+  });
+  NutSourceOptions options = Options(server);
+  options.starttls = true;
+  options.timeout = absl::Milliseconds(300);
+  const auto start = std::chrono::steady_clock::now();
+  const Reading reading = PollOne(options);
+  EXPECT_LT(std::chrono::steady_clock::now() - start,
+            std::chrono::milliseconds(1500));
+  EXPECT_EQ(reading.quality(), hwcast::v1::QUALITY_SENSOR_FAULT);
+  EXPECT_THAT(reading.error(),
+              HasSubstr("the TLS handshake did not finish before the "
+                        "deadline"));
+}
+
+TEST(CheckNutTlsAndLoginTest, Errors) {
+  hwcast::v1::NutSourceConfig nut;
+  nut.set_ups("room");
+  EXPECT_TRUE(CheckNutTlsAndLogin(nut, "sources[0].nut").ok());
+  nut.set_ca_file("/etc/nut/ca.pem");
+  EXPECT_EQ(CheckNutTlsAndLogin(nut, "sources[0].nut").message(),
+            "sources[0].nut.ca_file: only used with starttls: true");
+  nut.set_starttls(true);
+  EXPECT_TRUE(CheckNutTlsAndLogin(nut, "sources[0].nut").ok());
+  nut.set_ca_file("ca.pem");
+  EXPECT_EQ(CheckNutTlsAndLogin(nut, "sources[0].nut").message(),
+            "sources[0].nut.ca_file: must be an absolute path, got 'ca.pem'");
+  nut.clear_ca_file();
+  nut.set_login(true);
+  nut.set_username("monuser");
+  EXPECT_THAT(std::string(CheckNutTlsAndLogin(nut, "s.nut").message()),
+              HasSubstr("s.nut.login: needs username and password_file"));
+  nut.set_password_file("/etc/hwcast/ups.pw");
+  EXPECT_TRUE(CheckNutTlsAndLogin(nut, "s.nut").ok());
 }
 
 TEST(NutSourceTest, EachPollIsAFreshConnection) {

@@ -22,8 +22,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/subprocess.h"
 #include "services/collector/sources/net_util.h"
 #include "services/collector/sources/nut_source.h"
 
@@ -33,6 +35,7 @@ namespace {
 using ::hwcast::v1::PowerState;
 using ::hwcast::v1::Reading;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kUpsd[] = "/lib/nut/upsd";
 constexpr char kDummyUps[] = "/lib/nut/dummy-ups";
@@ -137,6 +140,9 @@ class Daemon {
   }
 
   std::string Log() const { return ReadFile(log_); }
+  void Signal(int sig) {
+    if (pid_ > 0) ::kill(pid_, sig);
+  }
 
  private:
   pid_t pid_ = -1;
@@ -168,7 +174,8 @@ class NutUpsdTest : public ::testing::Test {
     WriteFile(dir_ + "/upsd.conf",
               absl::StrCat("LISTEN 127.0.0.1 ", port_, "\n"));
     WriteFile(dir_ + "/upsd.users",
-              "[monuser]\n  password = \"pa ss\"\n  upsmon secondary\n");
+              "[monuser]\n  password = \"pa ss\"\n  upsmon secondary\n"
+              "[viewer]\n  password = \"pa ss\"\n");
     WriteFile(dir_ + "/nut.conf", "MODE=standalone\n");
     WriteFile(dir_ + "/password", "pa ss\n");
     ::chmod((dir_ + "/upsd.users").c_str(), 0600);
@@ -240,6 +247,186 @@ class NutUpsdTest : public ::testing::Test {
   Daemon driver_;
   Daemon upsd_;
 };
+
+// upsd with TLS. Debian builds NUT 2.8.0 with NSS (ldd /lib/nut/upsd shows
+// libnss3 and libssl3 from NSS, not OpenSSL): upsd reads its certificate
+// from an NSS database (CERTPATH, CERTIDENT), not a PEM CERTFILE. The test
+// makes a CA and a server certificate (for 127.0.0.1 and localhost) with
+// openssl and imports them with NSS's certutil and pk12util.
+class NutUpsdTlsTest : public NutUpsdTest {
+ protected:
+  void SetUp() override {
+    NutUpsdTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    for (const char* tool :
+         {"/usr/bin/openssl", "/usr/bin/certutil", "/usr/bin/pk12util"}) {
+      if (::access(tool, X_OK) != 0) {
+        GTEST_SKIP() << tool
+                     << " missing: install openssl and libnss3-tools "
+                        "(scripts/install-deps.sh) to run this test";
+      }
+    }
+    const std::string d = dir_;
+    const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1";
+    WriteFile(d + "/server.ext",
+              "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+              "basicConstraints=CA:false\nextendedKeyUsage=serverAuth\n");
+    for (const std::string& command : std::vector<std::string>{
+             // The CA the collector trusts, and one it does not.
+             "openssl req -x509 " + ec +
+                 " -nodes -keyout ca.key -out ca.pem "
+                 "-days 2 -subj /CN=hwcast-test-ca -addext "
+                 "basicConstraints=critical,CA:true -addext "
+                 "keyUsage=critical,keyCertSign,cRLSign",
+             "openssl req -x509 " + ec +
+                 " -nodes -keyout other.key -out "
+                 "other.pem -days 2 -subj /CN=other-ca",
+             "openssl req " + ec +
+                 " -nodes -keyout server.key -out "
+                 "server.csr -subj /CN=localhost",
+             "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
+             "-CAcreateserial -out server.pem -days 2 -extfile server.ext",
+             "openssl pkcs12 -export -in server.pem -inkey server.key -name "
+             "upsd -out server.p12 -passout pass:x",
+             "mkdir nssdb",
+             "certutil -N -d sql:nssdb --empty-password",
+             "pk12util -i server.p12 -d sql:nssdb -W x",
+         }) {
+      absl::StatusOr<ProgramResult> run = RunProgram(
+          {"/bin/sh", "-c", "cd \"$0\" && " + command, d}, absl::Seconds(30));
+      ASSERT_TRUE(run.ok()) << run.status();
+      ASSERT_EQ(run->exit_code, 0) << command << ":\n"
+                                   << run->stdout_data << run->stderr_data;
+    }
+  }
+
+  void EnableTls() {
+    WriteFile(dir_ + "/upsd.conf",
+              absl::StrCat("LISTEN 127.0.0.1 ", port_, "\nCERTPATH ", dir_,
+                           "/nssdb\nCERTIDENT \"upsd\" \"x\"\n"));
+  }
+
+  // Starts the driver and upsd with TLS and waits until a TLS poll reads
+  // the UPS on line.
+  void StartTlsNut() {
+    EnableTls();
+    ASSERT_NO_FATAL_FAILURE(StartNut());
+    NutSource source(TlsOptions());
+    PollUntil(source, [](const Reading& r) {
+      return LineIs(r, PowerState::LINE_STATE_ON_LINE);
+    });
+  }
+
+  NutSourceOptions TlsOptions() const {
+    NutSourceOptions options = Options();
+    options.starttls = true;
+    options.ca_file = dir_ + "/ca.pem";
+    return options;
+  }
+
+  Reading PollOnce(NutSource& source) {
+    absl::StatusOr<std::vector<Reading>> readings = source.Poll();
+    EXPECT_TRUE(readings.ok());
+    return readings.ok() ? (*readings)[0] : Reading();
+  }
+};
+
+TEST_F(NutUpsdTlsTest, StartTlsWithAVerifiedCertificateAndLogin) {
+  EnableTls();
+  ASSERT_NO_FATAL_FAILURE(StartNut());
+  NutSourceOptions options = TlsOptions();
+  options.username = "monuser";
+  options.password_file = dir_ + "/password";
+  options.login = true;
+  NutSource source(options);
+  const Reading r = PollUntil(source, [](const Reading& r) {
+    return LineIs(r, PowerState::LINE_STATE_ON_LINE);
+  });
+  EXPECT_DOUBLE_EQ(r.power().charge_percent(), 100);
+  // upsd logged the LOGIN (it counts the collector as attached to room).
+  EXPECT_THAT(upsd_.Log(), HasSubstr("logged into UPS [room]"));
+  // By name too: the certificate also carries DNS:localhost.
+  options.address = absl::StrCat("localhost:", port_);
+  NutSource by_name(options);
+  EXPECT_TRUE(LineIs(PollOnce(by_name), PowerState::LINE_STATE_ON_LINE))
+      << upsd_.Log();
+}
+
+TEST_F(NutUpsdTlsTest, UntrustedCertificateIsAFaultSayingWhy) {
+  ASSERT_NO_FATAL_FAILURE(StartTlsNut());
+  NutSourceOptions options = TlsOptions();
+  options.ca_file = dir_ + "/other.pem";
+  options.username = "monuser";
+  options.password_file = dir_ + "/password";
+  NutSource source(options);
+  Reading r = PollOnce(source);
+  EXPECT_EQ(r.quality(), hwcast::v1::QUALITY_SENSOR_FAULT);
+  EXPECT_FALSE(r.has_power());
+  EXPECT_THAT(r.error(), HasSubstr("certificate is rejected: unable to get "
+                                   "local issuer certificate"));
+  EXPECT_THAT(r.error(), HasSubstr("other.pem"));
+  EXPECT_THAT(r.error(), Not(HasSubstr("pa ss")));
+}
+
+TEST_F(NutUpsdTlsTest, CertificateForAnotherNameIsAFault) {
+  ASSERT_NO_FATAL_FAILURE(StartTlsNut());
+  NutSourceOptions options = TlsOptions();
+  options.server_name = "ups.example.org";
+  NutSource source(options);
+  Reading r = PollOnce(source);
+  EXPECT_EQ(r.quality(), hwcast::v1::QUALITY_SENSOR_FAULT);
+  EXPECT_THAT(r.error(), HasSubstr("certificate is rejected: hostname "
+                                   "mismatch"));
+}
+
+TEST_F(NutUpsdTlsTest, UpsdWithoutTlsRefusesAndNothingIsSentInPlainText) {
+  ASSERT_NO_FATAL_FAILURE(StartNut());  // no CERTPATH
+  NutSource plain(Options());
+  PollUntil(plain, [](const Reading& r) {
+    return LineIs(r, PowerState::LINE_STATE_ON_LINE);
+  });
+  NutSourceOptions options = TlsOptions();
+  options.username = "monuser";
+  options.password_file = dir_ + "/password";
+  NutSource source(options);
+  Reading r = PollOnce(source);
+  EXPECT_EQ(r.quality(), hwcast::v1::QUALITY_SENSOR_FAULT);
+  EXPECT_THAT(r.error(), HasSubstr("upsd refused STARTTLS: 'ERR "
+                                   "FEATURE-NOT-CONFIGURED'"));
+  EXPECT_THAT(upsd_.Log(), Not(HasSubstr("monuser")));
+}
+
+TEST_F(NutUpsdTlsTest, LoginWithoutUpsmonRightsIsAFault) {
+  EnableTls();
+  ASSERT_NO_FATAL_FAILURE(StartNut());
+  NutSourceOptions options = TlsOptions();
+  options.username = "viewer";
+  options.password_file = dir_ + "/password";
+  NutSource viewer(options);
+  PollUntil(viewer, [](const Reading& r) {
+    return LineIs(r, PowerState::LINE_STATE_ON_LINE);
+  });
+  options.login = true;
+  NutSource source(options);
+  Reading r = PollOnce(source);
+  EXPECT_EQ(r.quality(), hwcast::v1::QUALITY_SENSOR_FAULT);
+  EXPECT_THAT(r.error(), HasSubstr("'LOGIN room' refused: 'ERR ACCESS-DENIED"));
+}
+
+// A stopped upsd still completes TCP handshakes (the kernel's backlog): the
+// poll must end within its budget with the reason, not hang.
+TEST_F(NutUpsdTlsTest, StoppedUpsdTimesOutWithinTheBudget) {
+  ASSERT_NO_FATAL_FAILURE(StartTlsNut());
+  NutSource source(TlsOptions());
+  upsd_.Signal(SIGSTOP);
+  const auto start = std::chrono::steady_clock::now();
+  Reading r = PollOnce(source);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  upsd_.Signal(SIGCONT);
+  EXPECT_EQ(r.quality(), hwcast::v1::QUALITY_SENSOR_FAULT);
+  EXPECT_THAT(r.error(), HasSubstr("no reply to 'STARTTLS' within 2s"));
+  EXPECT_LT(elapsed, std::chrono::milliseconds(2500));
+}
 
 TEST_F(NutUpsdTest, FollowsOnLineOnBatteryLowBattery) {
   ASSERT_NO_FATAL_FAILURE(StartNut());
