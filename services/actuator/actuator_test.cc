@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -195,8 +196,13 @@ class ScriptedPolicy final : public Policy {
     return status;
   }
 
+  std::string Warning(absl::Time now) const override {
+    return warn.load() ? "scripted warning" : "";
+  }
+
   // Set by the test at any time; read on the ticker thread.
   std::atomic<PolicyState> next{PolicyState::kNormal};
+  std::atomic<bool> warn{false};
   double shutdown_above = 1000;
 
  private:
@@ -1040,6 +1046,64 @@ class ActuatorActionsTest : public ActuatorTest {
   ScriptedPolicy* ups_ = nullptr;
   FakeCommandRunner* runner_ = nullptr;
 };
+
+TEST_F(ActuatorActionsTest, WarningIsNotifiedAuditedAndCountedNeverActs) {
+  MakeWithActions(/*shutdown_enabled=*/true);
+  auto warning = [&] {
+    return MetricValue(registry_, "hwcast_actuator_policy_warning",
+                       {{"policy", "room-too-hot"}});
+  };
+  EXPECT_EQ(warning(), 0);
+  room_->warn = true;
+  TickFor(3);
+  actuator_->WaitForActions();
+  EXPECT_EQ(warning(), 1);
+  EXPECT_EQ(Notified(),
+            std::vector<std::string>{"warning room-too-hot OK->WARNING"});
+  hwcast::v1::ActuatorStatus status = actuator_->Status();
+  EXPECT_TRUE(status.policies(0).warning());
+  EXPECT_EQ(status.policies(0).warning_reason(), "scripted warning");
+  EXPECT_EQ(status.policies(0).state(), "NORMAL");
+  EXPECT_EQ(Shutdowns(), 0u);
+  EXPECT_FALSE(status.actions().has_command_deadline());
+  room_->warn = false;
+  TickFor(1);
+  actuator_->WaitForActions();
+  EXPECT_EQ(warning(), 0);
+  EXPECT_EQ(Notified().back(), "warning room-too-hot WARNING->OK");
+  std::vector<std::string> audit;
+  for (const std::string& line : AuditLines()) {
+    if (absl::StrContains(line, R"("event":"warning")")) audit.push_back(line);
+  }
+  ASSERT_EQ(audit.size(), 2u);
+  EXPECT_THAT(audit[0], HasSubstr(R"("event":"warning")"));
+  EXPECT_THAT(audit[0], HasSubstr(R"("reason":"scripted warning")"));
+  EXPECT_THAT(audit[1], HasSubstr(R"("reason":"warning cleared")"));
+}
+
+TEST_F(ActuatorActionsTest, TimeLeftAndLastTransitionGauges) {
+  MakeWithActions(/*shutdown_enabled=*/false, absl::Seconds(60));
+  auto gauge = [&](const std::string& name) {
+    return MetricValue(registry_, name, {{"policy", "room-too-hot"}});
+  };
+  EXPECT_EQ(gauge("hwcast_actuator_policy_last_transition_timestamp_seconds"),
+            0);
+  room_->next = PolicyState::kPreFail;
+  TickFor(1);
+  const absl::Time entered = clock_.Now();
+  TickFor(10);
+  // The scripted policy's grace is 30s.
+  EXPECT_EQ(gauge("hwcast_actuator_policy_time_left_seconds"), 20);
+  EXPECT_EQ(gauge("hwcast_actuator_policy_last_transition_timestamp_seconds"),
+            absl::ToDoubleSeconds(entered - absl::UnixEpoch()));
+  const hwcast::v1::ActuatorStatus status = actuator_->Status();
+  EXPECT_EQ(status.policies(0).last_transition_reason(),
+            "room-too-hot scripted -> PRE_FAIL");
+  EXPECT_EQ(FromProtoTime(status.policies(0).last_transition_time()), entered);
+  room_->next = PolicyState::kNormal;
+  TickFor(1);
+  EXPECT_EQ(gauge("hwcast_actuator_policy_time_left_seconds"), 0);
+}
 
 TEST_F(ActuatorActionsTest, ShutdownRunsExactlyOnceHoweverOftenItIsReached) {
   MakeWithActions(/*shutdown_enabled=*/true);
