@@ -80,8 +80,12 @@ class PolicyEngine {
 // 1); leave_below above enter_above; enter_above outside sanity min..max;
 // sanity min >= max; negative durations, rates or tolerances; max_age or
 // stuck_after set but not positive; a UPS rule without input or with no
-// rule enabled (low_battery: false and nothing else). Implemented in
-// policy_config.cc.
+// rule enabled (low_battery: false and nothing else); enter_below with a
+// nonzero enter_above, leave_above below enter_below, a warning level not on
+// the safe side of the failure level (or of the other direction); UPS input
+// and inputs both set, min_supplies above the number of inputs,
+// charge_below_percent outside (0, 100]; evidence_window set but not
+// positive. Implemented in policy_config.cc.
 absl::Status ValidatePolicyConfigs(
     const google::protobuf::RepeatedPtrField<hwcast::v1::PolicyConfig>&
         policies);

@@ -127,6 +127,8 @@ class Trace {
     }
     return false;
   }
+  // Readings from now on carry this poll interval (zero: none).
+  void set_expected_interval(absl::Duration d) { expected_interval_ = d; }
   hwcast::v1::PolicyStatus Status(size_t policy = 0) const {
     return engine_->Status(replayer_->now())[policy];
   }
@@ -140,12 +142,16 @@ class Trace {
     r.set_sequence(++sequence_);
     r.set_quality(hwcast::v1::QUALITY_OK);
     *r.mutable_observed_time() = ToProtoTime(kT0 + at);
+    if (expected_interval_ > absl::ZeroDuration()) {
+      *r.mutable_expected_interval() = ToProtoDuration(expected_interval_);
+    }
     return r;
   }
 
   std::unique_ptr<PolicyEngine> engine_;
   std::unique_ptr<TraceReplayer> replayer_;
   uint64_t sequence_ = 0;
+  absl::Duration expected_interval_ = absl::ZeroDuration();
 };
 
 constexpr char kRoom[] = R"(
@@ -859,6 +865,27 @@ policies:
               ElementsAre("0 room NORMAL -> PRE_FAIL",
                           "1m21s room PRE_FAIL -> UNKNOWN"));
   EXPECT_EQ(trace.Status().inputs(0).state(), "STALE");
+}
+
+TEST(PolicyTraceTest, GraceAccruesOnlyWhatTheCarriedIntervalCovers) {
+  // The collector says it polls every 2s (each reading covers 4s), but only
+  // every 10th reading gets through: 4s of each 10s are evidence.
+  Trace trace(R"(
+policies:
+  - name: room
+    grace: 1m
+    threshold:
+      inputs: [{host: h1, source_id: room}]
+      enter_above: 30
+)");
+  trace.set_expected_interval(S(2));
+  Room(trace, S(0), M(10), 35);
+  std::vector<std::string> moves = trace.Transitions();
+  ASSERT_FALSE(moves.empty());
+  EXPECT_EQ(moves.front(), "0 room NORMAL -> PRE_FAIL");
+  EXPECT_EQ(moves[1], "5s room PRE_FAIL -> UNKNOWN");
+  // 60s of grace at 4s per 10s: the 15th reading's cover ends it.
+  EXPECT_EQ(moves.back(), "2m24s room PRE_FAIL -> SHUTDOWN");
 }
 
 TEST(PolicyTraceTest, BacklogCountsOnlyWhatItsObservedTimesCover) {
