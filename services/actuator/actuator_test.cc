@@ -2,7 +2,9 @@
 // in-process fake relays, and the gRPC status service.
 #include "services/actuator/actuator.h"
 
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,10 +13,12 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -978,7 +982,8 @@ class ActuatorActionsTest : public ActuatorTest {
   // countdown 0: the command runs on the transition into SHUTDOWN.
   void MakeWithActions(bool shutdown_enabled,
                        absl::Duration countdown = absl::ZeroDuration(),
-                       absl::Duration final_delay = absl::ZeroDuration()) {
+                       absl::Duration final_delay = absl::ZeroDuration(),
+                       const std::string& audit_file = "audit.jsonl") {
     ActuatorOptions options = Options();
     options.actions.shutdown_enabled = shutdown_enabled;
     options.actions.countdown = countdown;
@@ -996,7 +1001,7 @@ class ActuatorActionsTest : public ActuatorTest {
     auto runner = std::make_unique<FakeCommandRunner>();
     runner_ = runner.get();
     parts.runner = std::move(runner);
-    auto audit = AuditLog::Open(File("audit.jsonl"), &clock_);
+    auto audit = AuditLog::Open(File(audit_file), &clock_);
     ASSERT_TRUE(audit.ok()) << audit.status();
     parts.audit = *std::move(audit);
     actuator_ = std::make_unique<Actuator>(std::move(options), &clock_,
@@ -1079,6 +1084,54 @@ TEST_F(ActuatorActionsTest, WarningIsNotifiedAuditedAndCountedNeverActs) {
   EXPECT_THAT(audit[0], HasSubstr(R"("event":"warning")"));
   EXPECT_THAT(audit[0], HasSubstr(R"("reason":"scripted warning")"));
   EXPECT_THAT(audit[1], HasSubstr(R"("reason":"warning cleared")"));
+}
+
+TEST_F(ActuatorActionsTest, StatusNeverWaitsForTheAuditLog) {
+  // The audit log is a FIFO nobody reads, filled up: the next audit line
+  // blocks, as a slow disk's fsync would.
+  const std::string fifo = File("audit.fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  MakeWithActions(/*shutdown_enabled=*/false, absl::Seconds(60),
+                  absl::ZeroDuration(), "audit.fifo");
+  const int filler = open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+  ASSERT_GE(filler, 0);
+  while (write(filler, "x", 1) == 1) {
+  }
+  room_->next = PolicyState::kPreFail;
+  clock_.Advance(absl::Seconds(1));
+  std::atomic<bool> ticked{false};
+  std::thread ticker([&] {
+    actuator_->Tick();
+    ticked = true;
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_FALSE(ticked.load());  // stuck writing the audit line
+  auto status =
+      std::async(std::launch::async, [&] { return actuator_->Status(); });
+  EXPECT_EQ(status.wait_for(std::chrono::seconds(5)),
+            std::future_status::ready);
+  char buffer[65536];
+  while (!ticked.load()) {
+    (void)!read(reader, buffer, sizeof buffer);
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ticker.join();
+  EXPECT_EQ(status.get().policies(0).state(), "PRE_FAIL");
+  // Keep draining while the actuator stops (late audit lines).
+  std::atomic<bool> stopped{false};
+  std::thread drain([&] {
+    while (!stopped.load()) {
+      (void)!read(reader, buffer, sizeof buffer);
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+  });
+  actuator_.reset();
+  stopped = true;
+  drain.join();
+  close(filler);
+  close(reader);
 }
 
 TEST_F(ActuatorActionsTest, TimeLeftAndLastTransitionGauges) {
