@@ -20,46 +20,6 @@ using hwcast::v1::SubscribeResponse;
 // At most one log line about invalid batches per this interval.
 constexpr absl::Duration kInvalidLogInterval = absl::Seconds(10);
 
-prometheus::Family<prometheus::Counter>& BatchesFamily(
-    prometheus::Registry& registry) {
-  return prometheus::BuildCounter()
-      .Name("hwcast_actuator_batches_total")
-      .Help(
-          "Batches received from relays, by result: accepted (new), "
-          "duplicate (seen through another relay or re-sent), invalid "
-          "(dropped).")
-      .Register(registry);
-}
-
-prometheus::Family<prometheus::Counter>& InvalidFamily(
-    prometheus::Registry& registry) {
-  auto& family =
-      prometheus::BuildCounter()
-          .Name("hwcast_actuator_batches_invalid_total")
-          .Help(
-              "Batches dropped as invalid, by reason: malformed (not a valid "
-              "ReadingBatch), unsigned, unknown_key, bad_signature, "
-              "unauthorized (key may not speak for that collector, host or "
-              "source), stale, future.")
-          .Register(registry);
-  for (RejectReason reason : kAllRejectReasons) {
-    family.Add({{"reason", std::string(RejectReasonLabel(reason))}});
-  }
-  return family;
-}
-
-// Every state a policy can be in (the label values of policy_state).
-constexpr PolicyState kAllPolicyStates[] = {
-    PolicyState::kNormal, PolicyState::kPreFail, PolicyState::kShutdown,
-    PolicyState::kUnknown};
-
-prometheus::Gauge& SimpleGauge(prometheus::Registry& registry,
-                               const std::string& name,
-                               const std::string& help) {
-  return prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add(
-      {});
-}
-
 ActuatorParts MakeParts(std::unique_ptr<BatchVerifier> verifier,
                         std::vector<std::unique_ptr<Policy>> policies) {
   ActuatorParts parts;
@@ -100,36 +60,7 @@ Actuator::Actuator(ActuatorOptions options, const Clock* clock,
       verifier_(parts.verifier != nullptr
                     ? std::move(parts.verifier)
                     : std::make_unique<AcceptAllBatchVerifier>()),
-      metrics_(registry, "actuator"),
-      batches_(BatchesFamily(registry)),
-      batches_accepted_(batches_.Add({{"result", "accepted"}})),
-      batches_duplicate_(batches_.Add({{"result", "duplicate"}})),
-      batches_invalid_(batches_.Add({{"result", "invalid"}})),
-      invalid_by_reason_(InvalidFamily(registry)),
-      dropped_filtered_(metrics_.Dropped("filtered")),
-      dropped_superseded_(metrics_.Dropped("superseded")),
-      errors_invalid_batch_(metrics_.Error("invalid_batch")),
-      relay_connected_(
-          prometheus::BuildGauge()
-              .Name("hwcast_actuator_relay_connected")
-              .Help("1 while the subscription to the relay is up, else 0.")
-              .Register(registry)),
-      sources_gauge_(SimpleGauge(registry, "hwcast_actuator_sources",
-                                 "Sources the actuator knows a reading of.")),
-      stale_sources_gauge_(SimpleGauge(
-          registry, "hwcast_actuator_stale_sources",
-          "Known sources whose latest reading is older than stale_after.")),
-      policy_state_(prometheus::BuildGauge()
-                        .Name("hwcast_actuator_policy_state")
-                        .Help("1 for the state each policy is in (NORMAL, "
-                              "PRE_FAIL, SHUTDOWN, UNKNOWN), 0 for the "
-                              "others.")
-                        .Register(registry)),
-      policy_transitions_(prometheus::BuildCounter()
-                              .Name("hwcast_actuator_policy_transitions_total")
-                              .Help("Policy state changes, by policy and the "
-                                    "state changed to.")
-                              .Register(registry)),
+      metrics_(registry),
       store_(clock, options_.stale_after),
       dedup_(options_.dedup),
       network_(parts.network != nullptr
@@ -139,16 +70,13 @@ Actuator::Actuator(ActuatorOptions options, const Clock* clock,
       entropy_(std::move(parts.entropy)),
       engine_(std::move(parts.policies)),
       actions_(options_.actions, registry, std::move(parts.runner),
-               std::move(parts.audit)) {
+               std::move(parts.audit)),
+      countdown_(options_.actions.countdown + options_.actions.final_delay) {
   {
     absl::MutexLock lock(&policy_mu_);
     for (const hwcast::v1::PolicyStatus& status :
          engine_.Status(clock_->Now())) {
-      for (PolicyState state : kAllPolicyStates) {
-        policy_transitions_.Add(
-            {{"policy", status.name()}, {"to", PolicyStateName(state)}});
-      }
-      SetStateGauges(status.name(), status.state());
+      metrics_.AddPolicy(status.name(), status.state());
     }
   }
   for (const std::string& address : options_.relays) {
@@ -157,8 +85,7 @@ Actuator::Actuator(ActuatorOptions options, const Clock* clock,
     link_options.filter = options_.filter;
     link_options.reconnect = options_.reconnect;
     links_.push_back(std::make_unique<RelayLink>(
-        std::move(link_options), this,
-        &relay_connected_.Add({{"relay", address}})));
+        std::move(link_options), this, &metrics_.RelayConnected(address)));
   }
 }
 
@@ -215,7 +142,12 @@ void Actuator::Tick() {
   policy_mu_.Lock();
   const absl::Time now = clock_->Now();
   std::vector<Transition> transitions = engine_.OnTick(now, links);
+  const std::vector<hwcast::v1::PolicyStatus> statuses = engine_.Status(now);
   ReleaseAndDispatch(std::move(transitions), now);
+  for (const hwcast::v1::PolicyStatus& status : statuses) {
+    metrics_.SetTimeLeft(status.name(),
+                         absl::Seconds(status.seconds_to_shutdown()));
+  }
   CheckDeadline();
   UpdateSourceGauges();
 }
@@ -223,50 +155,76 @@ void Actuator::Tick() {
 void Actuator::CheckDeadline() {
   policy_mu_.Lock();
   const bool any_in_shutdown = engine_.AnyInShutdown();
-  absl::MutexLock lock(&dispatch_mu_);
+  dispatch_mu_.Lock();
   policy_mu_.Unlock();
-  if (!countdown_running_) return;
   const absl::Time now = clock_->Now();
-  if (now < deadline_) return;
-  if (!any_in_shutdown) {
-    CancelCountdown(now, "condition cleared");
-    return;
+  Carry(countdown_.Check(now, any_in_shutdown), now);
+  ReleaseAndRunEffects();
+}
+
+void Actuator::Carry(ShutdownCountdown::Step step, absl::Time now) {
+  switch (step) {
+    case ShutdownCountdown::Step::kNothing:
+    case ShutdownCountdown::Step::kStarted:
+      return;
+    case ShutdownCountdown::Step::kRunCommand: {
+      Effect effect;
+      effect.kind = Effect::Kind::kShutdown;
+      effect.event = countdown_event_;
+      effect.event.time = now;
+      pending_.push_back(std::move(effect));
+      return;
+    }
+    case ShutdownCountdown::Step::kCancelled: {
+      Effect effect;
+      effect.event.kind = ActionEventKind::kCancel;
+      effect.event.host = options_.host;
+      effect.event.policy = countdown_event_.policy;
+      effect.event.reason = countdown_.cancel_reason();
+      effect.event.time = now;
+      effect.event.deadline = countdown_.deadline();
+      pending_.push_back(std::move(effect));
+      Announce(hwcast::v1::FleetEvent::TYPE_SHUTDOWN_CANCELLED,
+               countdown_.cancel_reason());
+      return;
+    }
   }
-  StartCommand(now);
-}
-
-void Actuator::StartCommand(absl::Time now) {
-  countdown_running_ = false;
-  command_started_ = true;
-  ActionEvent event = countdown_event_;
-  event.time = now;
-  actions_.StartShutdown(std::move(event));
-}
-
-void Actuator::CancelCountdown(absl::Time now, std::string reason) {
-  countdown_running_ = false;
-  cancelled_ = true;
-  cancel_reason_ = reason;
-  ActionEvent event;
-  event.kind = ActionEventKind::kCancel;
-  event.host = options_.host;
-  event.policy = countdown_event_.policy;
-  event.reason = std::move(reason);
-  event.time = now;
-  event.deadline = deadline_;
-  actions_.OnEvent(std::move(event));
-  Announce(hwcast::v1::FleetEvent::TYPE_SHUTDOWN_CANCELLED, cancel_reason_);
 }
 
 void Actuator::Announce(hwcast::v1::FleetEvent::Type type,
                         const std::string& reason) {
   if (announcer_ == nullptr) return;
-  hwcast::v1::FleetEvent event;
-  event.set_type(type);
-  event.set_policy(countdown_event_.policy);
-  event.set_reason(reason);
-  *event.mutable_command_deadline() = ToProtoTime(deadline_);
-  announcer_->Announce(event);
+  Effect effect;
+  effect.kind = Effect::Kind::kAnnounce;
+  effect.fleet.set_type(type);
+  effect.fleet.set_policy(countdown_event_.policy);
+  effect.fleet.set_reason(reason);
+  *effect.fleet.mutable_command_deadline() = ToProtoTime(countdown_.deadline());
+  pending_.push_back(std::move(effect));
+}
+
+void Actuator::ReleaseAndRunEffects() {
+  std::vector<Effect> effects = std::move(pending_);
+  pending_.clear();
+  // Taken before dispatch_mu_ is released, so effects run in the order
+  // they were queued whichever thread queued them; the audit log's fsync
+  // and the announcer then never hold up Status().
+  effects_mu_.Lock();
+  dispatch_mu_.Unlock();
+  for (Effect& effect : effects) {
+    switch (effect.kind) {
+      case Effect::Kind::kEvent:
+        actions_.OnEvent(std::move(effect.event));
+        break;
+      case Effect::Kind::kShutdown:
+        actions_.StartShutdown(std::move(effect.event));
+        break;
+      case Effect::Kind::kAnnounce:
+        announcer_->Announce(effect.fleet);
+        break;
+    }
+  }
+  effects_mu_.Unlock();
 }
 
 absl::StatusOr<std::string> Actuator::Cancel(std::string_view reason) {
@@ -279,34 +237,28 @@ absl::StatusOr<std::string> Actuator::Cancel(std::string_view reason) {
   absl::Time deadline;
   {
     absl::MutexLock lock(&dispatch_mu_);
-    absl::Status refused;
-    if (command_started_) {
-      refused = absl::FailedPreconditionError(
-          absl::StrCat("the shutdown command already ran (deadline ",
-                       absl::FormatTime(deadline_, absl::UTCTimeZone()),
-                       "); nothing to cancel"));
-    } else if (!countdown_running_) {
-      refused =
-          absl::FailedPreconditionError("no shutdown countdown is running");
-    }
-    if (!refused.ok()) {
+    if (absl::Status refused = countdown_.CanCancel(); !refused.ok()) {
       policy_mu_.Unlock();
       return refused;
     }
-    deadline = deadline_;
+    deadline = countdown_.deadline();
   }
   std::vector<Transition> transitions = engine_.ClearShutdown(now);
   std::vector<std::string> reset;
-  for (const Transition& t : transitions) reset.push_back(t.policy);
+  for (const Transition& t : transitions) {
+    if (!t.warning_change) reset.push_back(t.policy);
+  }
   ReleaseAndDispatch(std::move(transitions), now, why);
-  absl::MutexLock lock(&dispatch_mu_);
-  if (command_started_) {
+  dispatch_mu_.Lock();
+  if (countdown_.command_started()) {
+    ReleaseAndRunEffects();
     return absl::FailedPreconditionError(
         "the shutdown command started while cancelling");
   }
   // A policy that could not be reset keeps SHUTDOWN; the countdown stops
   // all the same.
-  if (countdown_running_) CancelCountdown(now, why);
+  Carry(countdown_.Cancel(why), now);
+  ReleaseAndRunEffects();
   return absl::StrCat("cancelled the shutdown countdown (deadline ",
                       absl::FormatTime(deadline, absl::UTCTimeZone()), ")",
                       reset.empty()
@@ -353,27 +305,33 @@ void Actuator::ReleaseAndDispatch(std::vector<Transition> transitions,
     }
     Dispatch(transition, status);
   }
-  if (countdown_running_ && !any_in_shutdown) {
-    CancelCountdown(now, std::string(cancel_reason));
+  if (!any_in_shutdown) {
+    Carry(countdown_.AllCleared(std::string(cancel_reason)), now);
   }
-  dispatch_mu_.Unlock();
-}
-
-void Actuator::SetStateGauges(const std::string& policy,
-                              std::string_view state) {
-  for (PolicyState s : kAllPolicyStates) {
-    const std::string name = PolicyStateName(s);
-    policy_state_.Add({{"policy", policy}, {"state", name}})
-        .Set(name == state ? 1 : 0);
-  }
+  ReleaseAndRunEffects();
 }
 
 void Actuator::Dispatch(const Transition& transition,
                         const hwcast::v1::PolicyStatus* status) {
+  if (transition.warning_change) {
+    metrics_.SetWarning(transition.policy, transition.warning);
+    ActionEvent event;
+    event.kind = ActionEventKind::kWarning;
+    event.host = options_.host;
+    event.policy = transition.policy;
+    event.from = transition.warning ? "OK" : "WARNING";
+    event.to = transition.warning ? "WARNING" : "OK";
+    event.reason =
+        transition.warning ? transition.reason : std::string("warning cleared");
+    event.time = transition.time;
+    if (status != nullptr) {
+      event.inputs.assign(status->inputs().begin(), status->inputs().end());
+    }
+    QueueEvent(std::move(event));
+    return;
+  }
   const std::string to = PolicyStateName(transition.to);
-  policy_transitions_.Add({{"policy", transition.policy}, {"to", to}})
-      .Increment();
-  SetStateGauges(transition.policy, to);
+  metrics_.PolicyChanged(transition.policy, to, transition.time);
 
   ActionEvent event;
   event.kind = transition.to == PolicyState::kShutdown
@@ -389,40 +347,40 @@ void Actuator::Dispatch(const Transition& transition,
     event.inputs.assign(status->inputs().begin(), status->inputs().end());
     event.alarms.assign(status->alarms().begin(), status->alarms().end());
   }
-  if (transition.to != PolicyState::kShutdown || command_started_) {
-    // After the command: the dispatcher logs that it runs only once.
-    actions_.OnEvent(std::move(event));
+  if (transition.to != PolicyState::kShutdown) {
+    QueueEvent(std::move(event));
     return;
   }
-  if (countdown_running_) {
-    event.deadline = deadline_;
-    actions_.OnEvent(std::move(event));
+  const ShutdownCountdown::Step step = countdown_.Start(transition.time);
+  if (step == ShutdownCountdown::Step::kNothing) {
+    // A countdown runs (its deadline holds), or the command already ran
+    // (the dispatcher logs that it runs only once).
+    if (countdown_.running()) event.deadline = countdown_.deadline();
+    QueueEvent(std::move(event));
     return;
   }
-  countdown_running_ = true;
-  cancelled_ = false;
-  cancel_reason_.clear();
-  deadline_ = transition.time + options_.actions.countdown +
-              options_.actions.final_delay;
-  event.deadline = deadline_;
+  event.deadline = countdown_.deadline();
   countdown_event_ = event;
-  actions_.OnEvent(std::move(event));
+  QueueEvent(std::move(event));
   Announce(hwcast::v1::FleetEvent::TYPE_SHUTDOWN_ANNOUNCED, transition.reason);
-  if (deadline_ <= transition.time) StartCommand(transition.time);
+  Carry(step, transition.time);
+}
+
+void Actuator::QueueEvent(ActionEvent event) {
+  Effect effect;
+  effect.event = std::move(event);
+  pending_.push_back(std::move(effect));
 }
 
 void Actuator::UpdateSourceGauges() {
   const ReadingStore::Counts counts = store_.Count();
-  sources_gauge_.Set(static_cast<double>(counts.sources));
-  stale_sources_gauge_.Set(static_cast<double>(counts.stale));
+  metrics_.sources().Set(static_cast<double>(counts.sources));
+  metrics_.stale_sources().Set(static_cast<double>(counts.stale));
 }
 
 BatchSink::Outcome Actuator::Invalid(std::string_view relay,
                                      RejectReason reason, std::string error) {
-  batches_invalid_.Increment();
-  errors_invalid_batch_.Increment();
-  invalid_by_reason_.Add({{"reason", std::string(RejectReasonLabel(reason))}})
-      .Increment();
+  metrics_.CountInvalid(reason);
   {
     absl::MutexLock lock(&log_mu_);
     const absl::Time now = clock_->Now();
@@ -465,7 +423,7 @@ BatchSink::Outcome Actuator::OnBatch(const SubscribeResponse& response,
   const BatchDeduplicator::Result seen =
       dedup_.Check(batch.collector_id(), batch.epoch(), batch.batch_sequence());
   if (seen == BatchDeduplicator::Result::kDuplicate) {
-    batches_duplicate_.Increment();
+    metrics_.batches_duplicate().Increment();
     return Outcome{Result::kDuplicate, ""};
   }
 
@@ -479,16 +437,16 @@ BatchSink::Outcome Actuator::OnBatch(const SubscribeResponse& response,
     for (const hwcast::v1::Reading& reading : batch.readings()) {
       if (!Matches(options_.filter, reading) ||
           (reading.has_fleet() && reading.host() == options_.host)) {
-        dropped_filtered_.Increment();
+        metrics_.dropped_filtered().Increment();
         continue;
       }
       if (!store_.Update(reading, origin)) {
-        dropped_superseded_.Increment();
+        metrics_.dropped_superseded().Increment();
         continue;
       }
       ++stored;
       reading_metrics_->Observe(reading);
-      metrics_.readings_in().Increment();
+      metrics_.service().readings_in().Increment();
       now = clock_->Now();
       std::vector<Transition> t = engine_.OnReading(reading, now);
       transitions.insert(transitions.end(), std::make_move_iterator(t.begin()),
@@ -500,10 +458,10 @@ BatchSink::Outcome Actuator::OnBatch(const SubscribeResponse& response,
 
   // Too old for the dedup window: it is a repeat if it taught us nothing.
   if (seen == BatchDeduplicator::Result::kBelowWindow && stored == 0) {
-    batches_duplicate_.Increment();
+    metrics_.batches_duplicate().Increment();
     return Outcome{Result::kDuplicate, ""};
   }
-  batches_accepted_.Increment();
+  metrics_.batches_accepted().Increment();
   return Outcome{Result::kAccepted, ""};
 }
 
@@ -519,12 +477,12 @@ ActuatorStatus Actuator::Status() const {
   if (entropy_ != nullptr) *status.mutable_entropy() = entropy_->Status();
   {
     absl::MutexLock lock(&dispatch_mu_);
-    if (deadline_ != absl::InfinitePast()) {
+    if (countdown_.deadline() != absl::InfinitePast()) {
       *status.mutable_actions()->mutable_command_deadline() =
-          ToProtoTime(deadline_);
+          ToProtoTime(countdown_.deadline());
     }
-    status.mutable_actions()->set_cancelled(cancelled_);
-    status.mutable_actions()->set_cancel_reason(cancel_reason_);
+    status.mutable_actions()->set_cancelled(countdown_.cancelled());
+    status.mutable_actions()->set_cancel_reason(countdown_.cancel_reason());
   }
   absl::MutexLock lock(&policy_mu_);
   for (hwcast::v1::PolicyStatus& policy :

@@ -24,12 +24,17 @@
 //
 // Policy state changes (Transitions) are handled in the order they happened
 // but outside the policy lock (a dispatch lock is taken before the policy
-// lock is released): each is logged, counted, and handed to the
-// ActionDispatcher, which audits it and runs the notify hook on threads of
-// its own, so the actuator keeps serving status while commands run.
+// lock is released): each is counted and turned into effects (events for
+// the ActionDispatcher, the shutdown command, fleet announcements), which
+// run in order after the dispatch lock too is released (an effects lock is
+// taken before): the ActionDispatcher logs and audits (with fsync) and runs
+// the notify hook on threads of its own, so the actuator keeps serving
+// status while the audit log syncs and commands run. A warning change
+// (Transition::warning_change) is an event of kind kWarning, never a step
+// of the countdown.
 //
-// The shutdown countdown (two-phase, cancellable): when a policy enters
-// SHUTDOWN and no countdown runs (and the command has not run), a
+// The shutdown countdown (two-phase, cancellable; ShutdownCountdown): when a
+// policy enters SHUTDOWN and no countdown runs (and the command has not run), a
 // countdown starts with deadline = now + actions.countdown +
 // actions.final_delay; the SHUTDOWN event is audited and notified
 // (HWCAST_EVENT=shutdown, HWCAST_DEADLINE). At the first tick at or after
@@ -48,28 +53,10 @@
 // from this actuator's own host (its announcements coming back through a
 // relay) are dropped (counted as filtered) and never reach the policies.
 //
-// Metrics (registered on the registry given to the constructor):
-//   hwcast_actuator_readings_in_total            readings stored as newest
-//   hwcast_actuator_readings_dropped_total{reason="filtered"|"superseded"}
-//   hwcast_actuator_errors_total{reason="invalid_batch"}
-//   hwcast_actuator_batches_total{result="accepted"|"duplicate"|"invalid"}
-//   hwcast_actuator_batches_invalid_total{reason}
-//                                                invalid batches by
-//                                                RejectReasonLabel: malformed,
-//                                                unsigned, unknown_key,
-//                                                bad_signature, unauthorized,
-//                                                stale, future, ...
-//   hwcast_actuator_relay_connected{relay}       1 while subscribed
-//   hwcast_actuator_sources                      sources known
-//   hwcast_actuator_stale_sources                sources without a fresh
-//                                                reading
-//   hwcast_actuator_policy_state{policy,state}   1 for the policy's current
-//                                                state, 0 for the others
-//   hwcast_actuator_policy_transitions_total{policy,to}
-//   hwcast_actuator_actions_total{action,result} (ActionDispatcher)
-//   hwcast_actuator_entropy_*                    with an entropy sink
-//                                                (entropy/reseeder.h)
-// and, through reading_metrics(), every stored reading as a sample
+// Metrics: ActuatorMetrics (actuator_metrics.h), on the registry given to
+// the constructor; the policy gauges follow every transition, and each tick
+// refreshes the time left in PRE_FAIL.
+// Through reading_metrics(), every stored reading is a sample too
 // (hwcast_temperature_celsius, hwcast_reading_age_seconds, ...; lib/
 // reading_metrics.h).
 //
@@ -110,12 +97,14 @@
 #include "services/actuator/actions/action_dispatcher.h"
 #include "services/actuator/actions/audit_log.h"
 #include "services/actuator/actions/command_runner.h"
+#include "services/actuator/actuator_metrics.h"
 #include "services/actuator/batch_dedup.h"
 #include "services/actuator/entropy/reseeder.h"
 #include "services/actuator/network_probe.h"
 #include "services/actuator/policies/policy.h"
 #include "services/actuator/policies/policy_engine.h"
 #include "services/actuator/reading_store.h"
+#include "services/actuator/shutdown_countdown.h"
 
 namespace hwcast::actuator {
 
@@ -227,39 +216,28 @@ class Actuator final : public BatchSink {
   void Dispatch(const Transition& transition,
                 const hwcast::v1::PolicyStatus* status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(dispatch_mu_);
-  // Ends the countdown and starts the shutdown command (once).
-  void StartCommand(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(dispatch_mu_);
-  // Hands `type` for the running (or just ended) countdown to the
+  // Queues what a countdown step calls for (the command, or the cancel's
+  // audit, notification and announcement).
+  void Carry(ShutdownCountdown::Step step, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(dispatch_mu_);
+  // Queues `type` for the running (or just ended) countdown for the
   // announcer, if any.
   void Announce(hwcast::v1::FleetEvent::Type type, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(dispatch_mu_);
-  // Ends the countdown as cancelled: audit, notify, announce.
-  void CancelCountdown(absl::Time now, std::string reason)
+  void QueueEvent(ActionEvent event)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(dispatch_mu_);
+  // Releases dispatch_mu_, then hands the queued effects to the
+  // ActionDispatcher and the announcer, in order (under effects_mu_).
+  void ReleaseAndRunEffects() ABSL_UNLOCK_FUNCTION(dispatch_mu_);
   // Starts the command if the countdown's deadline passed and a policy is
-  // still in SHUTDOWN.
+  // still in SHUTDOWN (or cancels it if none is).
   void CheckDeadline();
-  void SetStateGauges(const std::string& policy, std::string_view state);
 
   const ActuatorOptions options_;
   const Clock* const clock_;
   const std::unique_ptr<BatchVerifier> verifier_;
 
-  ServiceMetrics metrics_;
-  prometheus::Family<prometheus::Counter>& batches_;
-  prometheus::Counter& batches_accepted_;
-  prometheus::Counter& batches_duplicate_;
-  prometheus::Counter& batches_invalid_;
-  prometheus::Family<prometheus::Counter>& invalid_by_reason_;
-  prometheus::Counter& dropped_filtered_;
-  prometheus::Counter& dropped_superseded_;
-  prometheus::Counter& errors_invalid_batch_;
-  prometheus::Family<prometheus::Gauge>& relay_connected_;
-  prometheus::Gauge& sources_gauge_;
-  prometheus::Gauge& stale_sources_gauge_;
-
-  prometheus::Family<prometheus::Gauge>& policy_state_;
-  prometheus::Family<prometheus::Counter>& policy_transitions_;
+  ActuatorMetrics metrics_;
 
   ReadingStore store_;
   // Every stored reading as a sample; served by the daemon's exposer.
@@ -280,14 +258,24 @@ class Actuator final : public BatchSink {
   // Orders the handling of transitions outside policy_mu_.
   mutable absl::Mutex dispatch_mu_ ABSL_ACQUIRED_AFTER(policy_mu_);
   ActionDispatcher actions_;
-  // The countdown: running between a policy entering SHUTDOWN and the
-  // command (or a cancel); `countdown_event_` is what started it.
-  bool countdown_running_ ABSL_GUARDED_BY(dispatch_mu_) = false;
-  absl::Time deadline_ ABSL_GUARDED_BY(dispatch_mu_) = absl::InfinitePast();
+  // The countdown (countdown + final_delay); `countdown_event_` is what
+  // started the latest one.
+  ShutdownCountdown countdown_ ABSL_GUARDED_BY(dispatch_mu_);
   ActionEvent countdown_event_ ABSL_GUARDED_BY(dispatch_mu_);
-  bool command_started_ ABSL_GUARDED_BY(dispatch_mu_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(dispatch_mu_) = false;
-  std::string cancel_reason_ ABSL_GUARDED_BY(dispatch_mu_);
+  // What the handling of transitions calls for, queued under dispatch_mu_
+  // and carried out after it is released (ReleaseAndRunEffects).
+  struct Effect {
+    enum class Kind { kEvent, kShutdown, kAnnounce };
+    Kind kind = Kind::kEvent;
+    // kEvent: for ActionDispatcher::OnEvent; kShutdown: StartShutdown.
+    ActionEvent event;
+    // kAnnounce.
+    hwcast::v1::FleetEvent fleet;
+  };
+  std::vector<Effect> pending_ ABSL_GUARDED_BY(dispatch_mu_);
+  // Orders the effects of successive dispatches (taken before dispatch_mu_
+  // is released).
+  absl::Mutex effects_mu_ ABSL_ACQUIRED_AFTER(dispatch_mu_);
 
   // Created in the constructor (so status lists them before Start()).
   std::vector<std::unique_ptr<RelayLink>> links_;

@@ -2,7 +2,9 @@
 // in-process fake relays, and the gRPC status service.
 #include "services/actuator/actuator.h"
 
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,12 +13,15 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -196,8 +201,13 @@ class ScriptedPolicy final : public Policy {
     return status;
   }
 
+  std::string Warning(absl::Time now) const override {
+    return warn.load() ? "scripted warning" : "";
+  }
+
   // Set by the test at any time; read on the ticker thread.
   std::atomic<PolicyState> next{PolicyState::kNormal};
+  std::atomic<bool> warn{false};
   double shutdown_above = 1000;
 
  private:
@@ -994,7 +1004,8 @@ class ActuatorActionsTest : public ActuatorTest {
   // countdown 0: the command runs on the transition into SHUTDOWN.
   void MakeWithActions(bool shutdown_enabled,
                        absl::Duration countdown = absl::ZeroDuration(),
-                       absl::Duration final_delay = absl::ZeroDuration()) {
+                       absl::Duration final_delay = absl::ZeroDuration(),
+                       const std::string& audit_file = "audit.jsonl") {
     ActuatorOptions options = Options();
     options.actions.shutdown_enabled = shutdown_enabled;
     options.actions.countdown = countdown;
@@ -1012,7 +1023,7 @@ class ActuatorActionsTest : public ActuatorTest {
     auto runner = std::make_unique<FakeCommandRunner>();
     runner_ = runner.get();
     parts.runner = std::move(runner);
-    auto audit = AuditLog::Open(File("audit.jsonl"), &clock_);
+    auto audit = AuditLog::Open(File(audit_file), &clock_);
     ASSERT_TRUE(audit.ok()) << audit.status();
     parts.audit = *std::move(audit);
     actuator_ = std::make_unique<Actuator>(std::move(options), &clock_,
@@ -1062,6 +1073,112 @@ class ActuatorActionsTest : public ActuatorTest {
   ScriptedPolicy* ups_ = nullptr;
   FakeCommandRunner* runner_ = nullptr;
 };
+
+TEST_F(ActuatorActionsTest, WarningIsNotifiedAuditedAndCountedNeverActs) {
+  MakeWithActions(/*shutdown_enabled=*/true);
+  auto warning = [&] {
+    return MetricValue(registry_, "hwcast_actuator_policy_warning",
+                       {{"policy", "room-too-hot"}});
+  };
+  EXPECT_EQ(warning(), 0);
+  room_->warn = true;
+  TickFor(3);
+  actuator_->WaitForActions();
+  EXPECT_EQ(warning(), 1);
+  EXPECT_EQ(Notified(),
+            std::vector<std::string>{"warning room-too-hot OK->WARNING"});
+  hwcast::v1::ActuatorStatus status = actuator_->Status();
+  EXPECT_TRUE(status.policies(0).warning());
+  EXPECT_EQ(status.policies(0).warning_reason(), "scripted warning");
+  EXPECT_EQ(status.policies(0).state(), "NORMAL");
+  EXPECT_EQ(Shutdowns(), 0u);
+  EXPECT_FALSE(status.actions().has_command_deadline());
+  room_->warn = false;
+  TickFor(1);
+  actuator_->WaitForActions();
+  EXPECT_EQ(warning(), 0);
+  EXPECT_EQ(Notified().back(), "warning room-too-hot WARNING->OK");
+  std::vector<std::string> audit;
+  for (const std::string& line : AuditLines()) {
+    if (absl::StrContains(line, R"("event":"warning")")) audit.push_back(line);
+  }
+  ASSERT_EQ(audit.size(), 2u);
+  EXPECT_THAT(audit[0], HasSubstr(R"("event":"warning")"));
+  EXPECT_THAT(audit[0], HasSubstr(R"("reason":"scripted warning")"));
+  EXPECT_THAT(audit[1], HasSubstr(R"("reason":"warning cleared")"));
+}
+
+TEST_F(ActuatorActionsTest, StatusNeverWaitsForTheAuditLog) {
+  // The audit log is a FIFO nobody reads, filled up: the next audit line
+  // blocks, as a slow disk's fsync would.
+  const std::string fifo = File("audit.fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  MakeWithActions(/*shutdown_enabled=*/false, absl::Seconds(60),
+                  absl::ZeroDuration(), "audit.fifo");
+  const int filler = open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+  ASSERT_GE(filler, 0);
+  while (write(filler, "x", 1) == 1) {
+  }
+  room_->next = PolicyState::kPreFail;
+  clock_.Advance(absl::Seconds(1));
+  std::atomic<bool> ticked{false};
+  std::thread ticker([&] {
+    actuator_->Tick();
+    ticked = true;
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_FALSE(ticked.load());  // stuck writing the audit line
+  auto status =
+      std::async(std::launch::async, [&] { return actuator_->Status(); });
+  EXPECT_EQ(status.wait_for(std::chrono::seconds(5)),
+            std::future_status::ready);
+  char buffer[65536];
+  while (!ticked.load()) {
+    (void)!read(reader, buffer, sizeof buffer);
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ticker.join();
+  EXPECT_EQ(status.get().policies(0).state(), "PRE_FAIL");
+  // Keep draining while the actuator stops (late audit lines).
+  std::atomic<bool> stopped{false};
+  std::thread drain([&] {
+    while (!stopped.load()) {
+      (void)!read(reader, buffer, sizeof buffer);
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+  });
+  actuator_.reset();
+  stopped = true;
+  drain.join();
+  close(filler);
+  close(reader);
+}
+
+TEST_F(ActuatorActionsTest, TimeLeftAndLastTransitionGauges) {
+  MakeWithActions(/*shutdown_enabled=*/false, absl::Seconds(60));
+  auto gauge = [&](const std::string& name) {
+    return MetricValue(registry_, name, {{"policy", "room-too-hot"}});
+  };
+  EXPECT_EQ(gauge("hwcast_actuator_policy_last_transition_timestamp_seconds"),
+            0);
+  room_->next = PolicyState::kPreFail;
+  TickFor(1);
+  const absl::Time entered = clock_.Now();
+  TickFor(10);
+  // The scripted policy's grace is 30s.
+  EXPECT_EQ(gauge("hwcast_actuator_policy_time_left_seconds"), 20);
+  EXPECT_EQ(gauge("hwcast_actuator_policy_last_transition_timestamp_seconds"),
+            absl::ToDoubleSeconds(entered - absl::UnixEpoch()));
+  const hwcast::v1::ActuatorStatus status = actuator_->Status();
+  EXPECT_EQ(status.policies(0).last_transition_reason(),
+            "room-too-hot scripted -> PRE_FAIL");
+  EXPECT_EQ(FromProtoTime(status.policies(0).last_transition_time()), entered);
+  room_->next = PolicyState::kNormal;
+  TickFor(1);
+  EXPECT_EQ(gauge("hwcast_actuator_policy_time_left_seconds"), 0);
+}
 
 TEST_F(ActuatorActionsTest, ShutdownRunsExactlyOnceHoweverOftenItIsReached) {
   MakeWithActions(/*shutdown_enabled=*/true);

@@ -143,6 +143,12 @@ struct SourceRunner::Core {
       reading.set_host(options.host);
       reading.set_sequence(++sequences[reading.source_id()]);
       *reading.mutable_observed_time() = now;
+      // What the actuators' evidence windows go by (issue 11).
+      if (options.interval > absl::ZeroDuration() && !reading.has_entropy() &&
+          !reading.has_disk_inventory()) {
+        *reading.mutable_expected_interval() =
+            ToProtoDuration(options.interval);
+      }
       Reading& last = last_readings[reading.source_id()] = reading;
       // Status shows the chunk's size and verdict, never its bytes.
       if (last.has_entropy()) last.mutable_entropy()->clear_data();

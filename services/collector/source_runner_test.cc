@@ -146,6 +146,9 @@ TEST_F(SourceRunnerTest, PollsOnItsIntervalWithPerSensorSequences) {
   EXPECT_EQ(got[0].sequence(), 1u);
   EXPECT_EQ(got[1].sequence(), 1u);
   EXPECT_EQ(FromProtoTime(got[0].observed_time()), t0);
+  // The poll interval travels with the reading: actuators judge evidence
+  // by it.
+  EXPECT_EQ(FromProtoDuration(got[0].expected_interval()), absl::Seconds(10));
   EXPECT_EQ(got[0].label(), "chip/a label");
   EXPECT_EQ(runner.NextDeadline(), t0 + absl::Seconds(10));
 

@@ -9,6 +9,7 @@ sees exactly what ran, how often and with which HWCAST_* environment.
 import json
 import os
 import stat
+import sys
 import time
 import unittest
 
@@ -37,8 +38,8 @@ def read_lines(path):
         return [line.rstrip("\n") for line in f if line.strip()]
 
 
-class ShutdownPolicyTest(Stack):
-    """room 22 -> 35: PRE_FAIL, then SHUTDOWN after the grace period."""
+class PolicyStack(Stack):
+    """Base: a recorder script, an audit log, helpers to read them."""
 
     def setUp(self):
         super().setUp()
@@ -97,6 +98,11 @@ class ShutdownPolicyTest(Stack):
         return datetime.datetime.strptime(
             rfc3339, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
                 tzinfo=datetime.timezone.utc).timestamp()
+
+
+
+class ShutdownPolicyTest(PolicyStack):
+    """room 22 -> 35: PRE_FAIL, then SHUTDOWN after the grace period."""
 
     def test_hot_room_runs_the_shutdown_command_exactly_once(self):
         self.start_policy_stack(shutdown_enabled=True)
@@ -223,6 +229,94 @@ class ShutdownPolicyTest(Stack):
         out = hwcastctl("status", "--actuator", self.actuator.grpc).stdout
         self.assertIn("shutdown: dry-run", out)
         self.assertIn("(dry-run: recorded only)", out)
+
+
+class DeadLinkTest(PolicyStack):
+    """Two relays, room hot, PRE_FAIL; every relay killed: UNKNOWN within a
+    reading interval, no action however long they stay down; relays back
+    with the room still hot: the grace resumes (or restarts) and only then
+    the host shuts down."""
+
+    GRACE = 6.0
+    INTERVAL = 2.0  # the room's poll interval
+
+    def run_outage(self, on_unknown):
+        ports = [harness.free_port(), harness.free_port()]
+        relay_cfg = lambda port: harness.relay_config(
+            self.trust, listen=(f"127.0.0.1:{port}",))
+        relays = [self.start("relay", relay_cfg(p), name=f"relay{i}")
+                  for i, p in enumerate(ports)]
+        addresses = [f"127.0.0.1:{p}" for p in ports]
+        self.collector = self.start("collector", harness.collector_config(
+            addresses, [harness.file_source(self.room, interval="2s")],
+            key=self.key))
+        policy = room_policy(grace=f"{int(self.GRACE)}s")
+        policy["on_unknown"] = on_unknown
+        actions = {"shutdown_enabled": False,
+                   "shutdown_command": [self.script, self.ran],
+                   "notify_command": [self.script, self.notified],
+                   "audit_log": self.audit, "dry_run_record": self.record,
+                   "countdown": "0s"}
+        self.actuator = self.start("actuator", harness.actuator_config(
+            addresses, self.trust, policies=[policy], actions=actions))
+        wait_for(lambda: self.policy().state == "NORMAL"
+                 and self.actuator_sees_room(22), what="NORMAL at 22")
+
+        self.write_room("35")
+        wait_for(lambda: self.policy().state == "PRE_FAIL", what="PRE_FAIL")
+        time.sleep(2.0)  # some grace held before the outage
+        self.assertEqual(self.policy().state, "PRE_FAIL")
+
+        for relay in relays:
+            relay.kill()
+        killed = time.monotonic()
+        wait_for(lambda: self.policy().state == "UNKNOWN", timeout=10,
+                 interval=0.05, what="UNKNOWN after every relay died")
+        unknown_after = time.monotonic() - killed
+        self.assertLessEqual(unknown_after, self.INTERVAL + 0.5)
+        policy_status = self.policy()
+        self.assertIn("no relay connected (0 of 2)", policy_status.reason)
+        self.assertIn("no relay connected (0 of 2)",
+                      policy_status.last_transition_reason)
+        # Down for well past the grace period (and stale_after's default
+        # is 60s; the point is that nothing depends on it): never SHUTDOWN.
+        end = time.monotonic() + 2.5 * self.GRACE
+        while time.monotonic() < end:
+            self.assertEqual(self.policy().state, "UNKNOWN")
+            time.sleep(0.25)
+        self.assertEqual(read_lines(self.record), [])
+        self.assertEqual(self.metric("hwcast_actuator_policy_state",
+                                     policy="room-too-hot", state="UNKNOWN"), 1)
+
+        # Relays back on their ports; the collector resends its backlog.
+        for i, port in enumerate(ports):
+            self.start("relay", relay_cfg(port), name=f"relay{i}b")
+        wait_for(lambda: self.policy().state == "PRE_FAIL", timeout=20,
+                 what="PRE_FAIL again with the relays back")
+        wait_for(lambda: read_lines(self.record), timeout=30,
+                 what="the (dry-run) shutdown")
+        moves = self.transitions()
+        self.assertEqual([(f, t) for f, t, _ in moves],
+                         [("NORMAL", "PRE_FAIL"), ("PRE_FAIL", "UNKNOWN"),
+                          ("UNKNOWN", "PRE_FAIL"), ("PRE_FAIL", "SHUTDOWN")])
+        held_before = self.seconds(moves[1][2]) - self.seconds(moves[0][2])
+        after = self.seconds(moves[3][2]) - self.seconds(moves[2][2])
+        print(f"\n{on_unknown}: UNKNOWN {unknown_after:.2f}s after the kill; "
+              f"grace held {held_before:.2f}s before, {after:.2f}s after",
+              file=sys.stderr)
+        return held_before, after
+
+    def test_relays_lost_resume_the_grace_when_back(self):
+        held_before, after = self.run_outage("resume")
+        self.assertGreaterEqual(held_before, 1.5)
+        # Only what was left of the grace period (a tick of slack).
+        self.assertLess(after, self.GRACE - held_before + 1.5)
+        self.assertGreaterEqual(after, self.GRACE - held_before - 1.5)
+
+    def test_relays_lost_restart_the_grace_when_back(self):
+        _, after = self.run_outage("restart")
+        self.assertGreaterEqual(after, self.GRACE - 0.1)
+        self.assertLess(after, self.GRACE + 2.0)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ The YAML blocks under "### hwcast-collector", "### hwcast-relay" and
 trust and state files pointed into a temp dir.
 """
 
+import json
 import os
 import re
 import shutil
@@ -115,16 +116,28 @@ class ReadmeTest(unittest.TestCase):
                 self.check_config(daemon, "## Entropy", block)
 
     def test_replay_examples_run(self):
-        commands = re.findall(r"^build/tools/hwcastctl/hwcastctl (replay .*)$",
-                              self.readme, re.M)
+        # "build/tools/hwcastctl/hwcastctl replay ARGS   # exit N" (N: the
+        # documented exit status; 0 when not given).
+        commands = re.findall(
+            r"^build/tools/hwcastctl/hwcastctl (replay [^#\n]*?)\s*"
+            r"(?:#\s*exit (\d)\b.*)?$", self.readme, re.M)
         self.assertGreaterEqual(len(commands), 3)
-        for command in commands:
+        self.assertIn("3", [code for _, code in commands])
+        for command, code in commands:
             proc = subprocess.run(
                 [harness.BINARIES["hwcastctl"], *command.split()],
                 capture_output=True, text=True, timeout=60, cwd=harness.REPO)
-            self.assertEqual(proc.returncode, 0, f"{command}:\n{proc.stderr}")
-            self.assertRegex(proc.stdout, r"would shut down at|no shutdown")
-
+            self.assertEqual(proc.returncode, int(code or 0),
+                             f"{command}:\n{proc.stdout}\n{proc.stderr}")
+            last = proc.stdout.strip().splitlines()[-1]
+            if "--json" in command:
+                for line in proc.stdout.strip().splitlines():
+                    json.loads(line)
+                summary = json.loads(last)
+                self.assertEqual(summary["would_shut_down"], code == "3")
+            else:
+                self.assertRegex(last, r"^(would shut down at|no shutdown)")
+                self.assertEqual(last.startswith("would"), code == "3")
 
 if __name__ == "__main__":
     unittest.main()

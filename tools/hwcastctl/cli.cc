@@ -268,6 +268,15 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
       if (v->empty()) return UsageError("--find: empty UUID or label");
       options.find = *v;
       used.push_back("--find");
+    } else if (arg == "--until") {
+      HWCAST_TAKE(v);
+      absl::Duration d;
+      if (!absl::ParseDuration(*v, &d) || d < absl::ZeroDuration()) {
+        return UsageError(absl::StrCat(
+            "--until: '", *v, "' is not a duration (e.g. 30m, 1h30m)"));
+      }
+      options.until = d;
+      used.push_back("--until");
     } else if (arg == "--seed") {
       HWCAST_TAKE(v);
       if (!absl::SimpleAtoi(*v, &options.seed)) {
@@ -290,7 +299,7 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
       {"--source", "readings"}, {"--service", "health"}, {"--out", "keygen"},
       {"--comment", "keygen"},  {"--config", "replay"},  {"--trace", "replay"},
       {"--seed", "replay"},     {"--reason", "cancel"},  {"--bytes", "reseed"},
-      {"--find", "disks"},
+      {"--until", "replay"},    {"--find", "disks"},
   };
   const std::vector<std::string> commands = {
       "readings", "collectors", "status", "collector", "health", "keygen",
@@ -390,12 +399,14 @@ std::string UsageText() {
       "        signing_key) and PREFIX.pub. Prints the public key, its key id\n"
       "        and a trust file entry for relays and actuators. Never\n"
       "        overwrites existing files.\n"
-      "  replay --config FILE --trace FILE [--seed N]\n"
-      "        Run recorded readings (CSV: time,host,source_id,kind,value\n"
-      "        [,quality][,error][,charge][,runtime]) through the policies of\n"
-      "        an actuator config, offline, and print every decision with its\n"
-      "        time: would we have shut down? Exit 2 if the config or trace\n"
-      "        is invalid.\n"
+      "  replay --config FILE --trace FILE [--seed N] [--until D] [--json]\n"
+      "        Run recorded readings (CSV: time,source_id,kind,value\n"
+      "        [,host][,quality][,error][,charge][,runtime]) through the\n"
+      "        policies and the countdown of an actuator config, offline, and\n"
+      "        print every decision with its time and a summary: would we\n"
+      "        have shut down, and when would the command have run? Exit 0\n"
+      "        no shutdown, 3 would shut down, 2 invalid config or trace, 1\n"
+      "        a file can not be read.\n"
       "\n"
       "Options:\n"
       "  --relay ADDR       relay to ask (default 127.0.0.1:7430)\n"
@@ -409,7 +420,8 @@ std::string UsageText() {
       "5s;\n"
       "                     poll: 60s)\n"
       "  --json             print responses in protobuf's JSON mapping (with\n"
-      "                     --follow: one decoded ReadingBatch per line)\n"
+      "                     --follow: one decoded ReadingBatch per line;\n"
+      "                     replay: JSON lines, transitions then a summary)\n"
       "  -f, --follow       readings: stream new readings\n"
       "  --kind KIND        readings: only this kind (repeatable or "
       "comma-separated):\n"
@@ -427,6 +439,7 @@ std::string UsageText() {
       "  --config FILE      replay: the actuator config with the policies\n"
       "  --trace FILE       replay: the readings, CSV\n"
       "  --seed N           replay: seed of the grace jitter (default 1)\n"
+      "  --until D          replay: stop D after the trace's start (e.g. 30m)\n"
       "  --reason TEXT      cancel: why (audit log and notify hook)\n"
       "  --find UUID|LABEL  disks: only this filesystem UUID or label\n"
       "  --bytes N          reseed: bytes of entropy to draw\n"
@@ -524,8 +537,13 @@ class Runner {
     if (options_.command == "devices") return Devices();
     if (options_.command == "keygen") return Keygen();
     if (options_.command == "replay") {
-      return RunReplay(options_.config, options_.trace, options_.seed, out_,
-                       err_);
+      ReplayOptions replay;
+      replay.config = options_.config;
+      replay.trace = options_.trace;
+      replay.seed = options_.seed;
+      replay.until = options_.until;
+      replay.json = options_.json;
+      return RunReplay(replay, out_, err_);
     }
     return Health();
   }

@@ -6,23 +6,25 @@
 // Commands: readings [--follow], status, collector, health [ADDR...] (no
 // address: the relay, actuator and collector at their default or given
 // addresses), keygen --out PREFIX [--comment TEXT] (a collector signing key),
-// replay --config FILE --trace FILE [--seed N] (recorded readings through the
-// actuator's policies, offline; see replay.h), cancel [--reason TEXT] (the
-// actuator's shutdown countdown), reseed [--bytes N] (Actuator.Reseed:
-// entropy into the actuator's sink now), disks [--find UUID|LABEL] (every disk
-// of every host, Relay.ListDisks), poll SOURCE_ID (Collector.PollNow), devices
+// replay --config FILE --trace FILE [--seed N] [--until D] [--json] (recorded
+// readings through the actuator's policies, offline; see replay.h), cancel
+// [--reason TEXT] (the actuator's shutdown countdown), reseed [--bytes N]
+// (Actuator.Reseed: entropy into the actuator's sink now), disks [--find
+// UUID|LABEL] (every disk of every host, Relay.ListDisks), poll SOURCE_ID
+// (Collector.PollNow), devices
 // [--collector ADDR]... (every device each collector reads).
 // Exit codes: 0 success; 1 an RPC failed, a health target is not SERVING,
 // keygen could not write its files or replay could not read one, cancel
 // found nothing to cancel, disks --find found no disk, devices could not
 // reach a collector; 2 usage
 // error (the usage text goes to stderr), or replay's config or trace is
-// invalid.
+// invalid; 3 replay: the trace would have shut the host down.
 #ifndef HWCAST_TOOLS_HWCASTCTL_CLI_H_
 #define HWCAST_TOOLS_HWCASTCTL_CLI_H_
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -101,6 +103,8 @@ struct Options {
   std::string config;
   std::string trace;
   uint64_t seed = 1;
+  // replay: stop this long after the trace's start (--json: JSON lines).
+  std::optional<absl::Duration> until;
   // cancel: why.
   std::string reason;
   // reseed: bytes to draw (0: the actuator's entropy.reseed_bytes).

@@ -1162,10 +1162,20 @@ TEST_F(KeygenTest, ReplayRunsTheTraceThroughThePolicies) {
                           "30,h1,room,temperature,31\n";
   Result r =
       RunCli({"replay", "--seed=7", "--config", config, "--trace", trace});
-  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.code, 3) << r.err;  // would shut down
   EXPECT_THAT(r.out, HasSubstr("(seed 7)"));
   EXPECT_THAT(r.out, HasSubstr("+20s  room  PRE_FAIL -> SHUTDOWN"));
-  EXPECT_THAT(r.out, HasSubstr("would shut down at +20s (policy room)\n"));
+  EXPECT_THAT(r.out, HasSubstr("would shut down at +50s (policy room: "
+                               "SHUTDOWN at +20s, countdown 30s"));
+  // --until and --json.
+  r = RunCli({"replay", "--json", "--until", "10s", "--config", config,
+              "--trace", trace});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(R"({"summary":"no shutdown",)"));
+  r = RunCli({"replay", "--until", "soon", "--config", config, "--trace",
+              trace});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--until: 'soon' is not a duration"));
   // A bad trace: exit 2, no usage text.
   std::ofstream(trace) << "time,host\n";
   r = RunCli({"replay", "--config", config, "--trace", trace});

@@ -325,6 +325,20 @@ std::string FormatActuatorStatus(const hwcast::v1::ActuatorStatus& status) {
     }
     absl::StrAppend(&out, policies.Render());
     for (const auto& p : status.policies()) {
+      if (p.warning()) {
+        absl::StrAppend(&out, OrDash(p.name()),
+                        " WARNING: ", OneLine(p.warning_reason()), "\n");
+      }
+      if (p.has_last_transition_time()) {
+        absl::StrAppend(
+            &out, OrDash(p.name()), " last change ",
+            absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
+                             FromProtoTime(p.last_transition_time()),
+                             absl::UTCTimeZone()),
+            ": ", OneLine(p.last_transition_reason()), "\n");
+      }
+    }
+    for (const auto& p : status.policies()) {
       if (p.inputs().empty() && p.alarms().empty()) continue;
       absl::StrAppend(&out, "\n", OrDash(p.name()), " inputs:\n");
       if (!p.inputs().empty()) {

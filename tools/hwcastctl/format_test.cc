@@ -288,6 +288,23 @@ TEST(FormatActuatorStatusTest, ShowsPolicyStateTimeLeftInputsAlarmsAndActions) {
                         "only): room-too-hot: too hot\n"));
 }
 
+TEST(FormatActuatorStatusTest, ShowsWarningsAndTheLastChange) {
+  hwcast::v1::ActuatorStatus status;
+  *status.mutable_now() = ToProtoTime(kNow);
+  auto* room = status.add_policies();
+  room->set_name("room-too-hot");
+  room->set_state("UNKNOWN");
+  room->set_warning(true);
+  room->set_warning_reason("1 of 1 above warning 27 (quorum 1): h1/room 28");
+  *room->mutable_last_transition_time() = ToProtoTime(kNow - absl::Seconds(5));
+  room->set_last_transition_reason("can not tell: no relay connected (0 of 2)");
+  EXPECT_THAT(FormatActuatorStatus(status),
+              HasSubstr("room-too-hot WARNING: 1 of 1 above warning 27 "
+                        "(quorum 1): h1/room 28\n"
+                        "room-too-hot last change 2023-11-14T22:13:15Z: can "
+                        "not tell: no relay connected (0 of 2)\n"));
+}
+
 TEST(FormatCollectorStatusTest, ShowsSourcesReadingsAndRelays) {
   hwcast::v1::CollectorStatus status;
   status.set_collector_id("c1");

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <utility>
 
@@ -19,12 +21,20 @@
 #include "hwcast/v1/config.pb.h"
 #include "lib/config_loader.h"
 #include "lib/time_util.h"
+#include "services/actuator/actions/action_dispatcher.h"
+#include "services/actuator/actions/json_line.h"
 #include "services/actuator/actuator_config.h"
 #include "services/actuator/policies/policy_engine.h"
+#include "services/actuator/policies/policy_text.h"
 #include "services/actuator/policies/trace_replayer.h"
+#include "services/actuator/shutdown_countdown.h"
 
 namespace hwcast::hwcastctl {
 namespace {
+
+using actuator::FormatSpan;
+using actuator::JsonObject;
+using actuator::ShutdownCountdown;
 
 using hwcast::v1::PowerState;
 using hwcast::v1::Reading;
@@ -33,10 +43,10 @@ constexpr char kPrefix[] = "hwcastctl: replay: ";
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitInvalid = 2;
+constexpr int kExitWouldShutDown = 3;
 
-const char* const kRequiredColumns[] = {"time", "host", "source_id", "kind",
-                                        "value"};
-const char* const kOptionalColumns[] = {"quality", "error", "charge",
+const char* const kRequiredColumns[] = {"time", "source_id", "kind", "value"};
+const char* const kOptionalColumns[] = {"host", "quality", "error", "charge",
                                         "runtime"};
 
 struct Field {
@@ -67,7 +77,8 @@ std::vector<Field> SplitFields(absl::string_view line) {
 
 class TraceParser {
  public:
-  explicit TraceParser(absl::string_view file_name) : file_(file_name) {}
+  TraceParser(absl::string_view file_name, absl::string_view default_host)
+      : file_(file_name), default_host_(default_host) {}
 
   absl::StatusOr<Trace> Parse(absl::string_view text) {
     int line_number = 0;
@@ -87,7 +98,7 @@ class TraceParser {
       return absl::InvalidArgumentError(
           absl::StrCat(file_, ": empty trace: needs a header line (",
                        absl::StrJoin(kRequiredColumns, ","),
-                       "[,quality][,error][,charge]"
+                       "[,host][,quality][,error][,charge]"
                        "[,runtime])"));
     }
     return std::move(trace_);
@@ -223,8 +234,16 @@ class TraceParser {
     }
 
     Reading reading;
-    const Field host = Get(fields, "host");
+    Field host = Get(fields, "host");
     const Field source = Get(fields, "source_id");
+    if (columns_.count("host") == 0) {
+      if (default_host_.empty()) {
+        return Error(1,
+                     "no host column, and the config's policies do not read "
+                     "exactly one host: add a host column");
+      }
+      host.text = default_host_;
+    }
     if (host.text.empty()) return Error(host.column, "host: empty");
     if (source.text.empty()) return Error(source.column, "source_id: empty");
     reading.set_host(host.text);
@@ -344,6 +363,7 @@ class TraceParser {
   }
 
   const std::string file_;
+  const std::string default_host_;
   int line_ = 0;
   std::map<std::string, size_t> columns_;
   size_t width_ = 0;
@@ -372,16 +392,136 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return buffer.str();
 }
 
+// The one host the policies read (threshold, UPS and power node inputs),
+// or "" if none or several.
+std::string OnlyHost(
+    const google::protobuf::RepeatedPtrField<hwcast::v1::PolicyConfig>&
+        policies) {
+  std::set<std::string> hosts;
+  auto add = [&](const hwcast::v1::SourceSelector& s) {
+    hosts.insert(s.host());
+  };
+  for (const hwcast::v1::PolicyConfig& p : policies) {
+    for (const auto& s : p.threshold().inputs()) add(s);
+    if (p.ups().has_input()) add(p.ups().input());
+    for (const auto& s : p.ups().inputs()) add(s);
+    for (const auto& s : p.power_node().inputs()) add(s);
+  }
+  return hosts.size() == 1 ? *hosts.begin() : "";
+}
+
+void PrintTransition(const Trace& trace, const actuator::Transition& t,
+                     bool json, std::ostream& out) {
+  const std::string time = FormatTime(trace, t.time);
+  if (json) {
+    JsonObject o;
+    o.AddString("time", time).AddString("policy", t.policy);
+    if (t.warning_change) {
+      o.AddBool("warning", t.warning);
+    } else {
+      o.AddString("from", actuator::PolicyStateName(t.from))
+          .AddString("to", actuator::PolicyStateName(t.to));
+    }
+    o.AddString("reason", t.reason);
+    out << o.Build() << "\n";
+    return;
+  }
+  if (t.warning_change) {
+    out << time << "  " << t.policy << "  "
+        << (t.warning ? absl::StrCat("warning: ", t.reason)
+                      : std::string("warning cleared"))
+        << "\n";
+    return;
+  }
+  out << time << "  " << t.policy << "  " << actuator::PolicyStateName(t.from)
+      << " -> " << actuator::PolicyStateName(t.to) << "  " << t.reason << "\n";
+}
+
+// What the summary line says, from the transitions in order: the shutdown
+// countdown as the actuator runs it (ShutdownCountdown), the longest
+// PRE_FAIL spell and the UNKNOWN spells.
+class Summary {
+ public:
+  explicit Summary(absl::Duration delay) : countdown_(delay) {}
+
+  void Add(const actuator::Transition& t) {
+    if (t.warning_change) return;
+    Advance(t.time);
+    if (t.from == actuator::PolicyState::kPreFail) EndPreFail(t.policy, t.time);
+    if (t.to == actuator::PolicyState::kPreFail)
+      pre_fail_since_[t.policy] = t.time;
+    if (t.to == actuator::PolicyState::kUnknown) ++unknown_spells_;
+    if (t.to == actuator::PolicyState::kShutdown) {
+      in_shutdown_.insert(t.policy);
+      const auto step = countdown_.Start(t.time);
+      if (step != ShutdownCountdown::Step::kNothing) {
+        shutdown_policy_ = t.policy;
+        shutdown_at_ = t.time;
+      }
+      if (step == ShutdownCountdown::Step::kRunCommand) command_ = t.time;
+    } else if (t.from == actuator::PolicyState::kShutdown) {
+      in_shutdown_.erase(t.policy);
+      if (in_shutdown_.empty()) countdown_.AllCleared("condition cleared");
+    }
+  }
+  void End(absl::Time end) {
+    Advance(end);
+    std::vector<std::string> open;
+    for (const auto& [policy, since] : pre_fail_since_) open.push_back(policy);
+    for (const std::string& policy : open) EndPreFail(policy, end);
+  }
+
+  const ShutdownCountdown& countdown() const { return countdown_; }
+  std::optional<absl::Time> command_time() const { return command_; }
+  const std::string& shutdown_policy() const { return shutdown_policy_; }
+  absl::Time shutdown_at() const { return shutdown_at_; }
+  absl::Duration longest_pre_fail() const { return longest_; }
+  const std::string& longest_policy() const { return longest_policy_; }
+  int unknown_spells() const { return unknown_spells_; }
+
+ private:
+  void Advance(absl::Time now) {
+    if (countdown_.running() && countdown_.Check(now, !in_shutdown_.empty()) ==
+                                    ShutdownCountdown::Step::kRunCommand) {
+      command_ = countdown_.deadline();
+    }
+  }
+  void EndPreFail(const std::string& policy, absl::Time now) {
+    auto it = pre_fail_since_.find(policy);
+    if (it == pre_fail_since_.end()) return;
+    if (longest_policy_.empty() || now - it->second > longest_) {
+      longest_ = now - it->second;
+      longest_policy_ = policy;
+    }
+    pre_fail_since_.erase(it);
+  }
+
+  ShutdownCountdown countdown_;
+  std::set<std::string> in_shutdown_;
+  std::optional<absl::Time> command_;
+  std::string shutdown_policy_;
+  absl::Time shutdown_at_;
+  std::map<std::string, absl::Time> pre_fail_since_;
+  absl::Duration longest_ = absl::ZeroDuration();
+  std::string longest_policy_;
+  int unknown_spells_ = 0;
+};
+
 }  // namespace
 
 absl::StatusOr<Trace> ParseTrace(std::string_view text,
-                                 std::string_view file_name) {
-  return TraceParser(absl::string_view(file_name.data(), file_name.size()))
+                                 std::string_view file_name,
+                                 std::string_view default_host) {
+  return TraceParser(
+             absl::string_view(file_name.data(), file_name.size()),
+             absl::string_view(default_host.data(), default_host.size()))
       .Parse(absl::string_view(text.data(), text.size()));
 }
 
-int RunReplay(const std::string& config_path, const std::string& trace_path,
-              uint64_t seed, std::ostream& out, std::ostream& err) {
+int RunReplay(const ReplayOptions& options, std::ostream& out,
+              std::ostream& err) {
+  const std::string& config_path = options.config;
+  const std::string& trace_path = options.trace;
   // The config, checked as the actuator would (the policy part).
   hwcast::v1::ActuatorConfig config;
   ConfigKeyLocations locations;
@@ -408,19 +548,29 @@ int RunReplay(const std::string& config_path, const std::string& trace_path,
   const absl::Duration max_age = config.has_stale_after()
                                      ? FromProtoDuration(config.stale_after())
                                      : actuator::kDefaultStaleAfter;
-  auto policies = actuator::MakePolicies(config.policies(), max_age, seed);
+  auto policies =
+      actuator::MakePolicies(config.policies(), max_age, options.seed);
   if (!policies.ok()) {
     err << kPrefix << config_path << ": " << policies.status().message()
         << "\n";
     return kExitInvalid;
   }
+  std::map<std::string, absl::Duration> grace;
+  for (const hwcast::v1::PolicyConfig& p : config.policies()) {
+    grace[p.name()] =
+        p.has_grace() ? FromProtoDuration(p.grace()) : absl::Minutes(5);
+  }
+  const actuator::ActionsOptions actions =
+      actuator::ActionsOptions::FromConfig(config.actions());
+  const absl::Duration delay = actions.countdown + actions.final_delay;
 
   absl::StatusOr<std::string> text = ReadFile(trace_path);
   if (!text.ok()) {
     err << kPrefix << text.status().message() << "\n";
     return kExitFailure;
   }
-  absl::StatusOr<Trace> trace = ParseTrace(*text, trace_path);
+  absl::StatusOr<Trace> trace =
+      ParseTrace(*text, trace_path, OnlyHost(config.policies()));
   if (!trace.ok()) {
     err << kPrefix << trace.status().message() << "\n";
     return kExitInvalid;
@@ -429,15 +579,28 @@ int RunReplay(const std::string& config_path, const std::string& trace_path,
   const size_t n = policies->size();
   actuator::PolicyEngine engine(std::move(*policies));
   actuator::TraceReplayer replayer(&engine, trace->start);
-  out << "replaying " << trace_path << " through " << n
-      << (n == 1 ? " policy" : " policies") << " from " << config_path
-      << " (seed " << seed << ")\n";
+  const absl::Time until = options.until.has_value()
+                               ? trace->start + *options.until
+                               : absl::InfiniteFuture();
+  if (!options.json) {
+    out << "replaying " << trace_path << " through " << n
+        << (n == 1 ? " policy" : " policies") << " from " << config_path
+        << " (seed " << options.seed << ")\n";
+  }
 
+  Summary summary(delay);
   actuator::LinkContext links;
   size_t printed = 0;
   std::vector<bool> alarmed(n, false);
-  std::string first_shutdown;
+  auto print_new = [&]() {
+    for (; printed < replayer.transitions().size(); ++printed) {
+      const actuator::Transition& t = replayer.transitions()[printed];
+      PrintTransition(*trace, t, options.json, out);
+      summary.Add(t);
+    }
+  };
   for (const TraceEvent& event : trace->events) {
+    if (event.time > until) break;
     if (event.reading.has_value()) {
       replayer.Reading(*event.reading, event.time);
     } else {
@@ -448,50 +611,113 @@ int RunReplay(const std::string& config_path, const std::string& trace_path,
       if (event.network_up.has_value()) links.network_up = *event.network_up;
       replayer.SetLinks(links, event.time);
     }
-    for (; printed < replayer.transitions().size(); ++printed) {
-      const actuator::Transition& t = replayer.transitions()[printed];
-      const std::string time = FormatTime(*trace, t.time);
-      out << time << "  " << t.policy << "  "
-          << actuator::PolicyStateName(t.from) << " -> "
-          << actuator::PolicyStateName(t.to) << "  " << t.reason << "\n";
-      if (t.to == actuator::PolicyState::kShutdown && first_shutdown.empty()) {
-        first_shutdown = absl::StrCat(time, " (policy ", t.policy, ")");
-      }
-    }
+    print_new();
     const std::vector<hwcast::v1::PolicyStatus> statuses =
         engine.Status(event.time);
     for (size_t i = 0; i < n; ++i) {
       const bool now_alarmed = !statuses[i].alarms().empty();
-      if (now_alarmed != alarmed[i]) {
+      if (now_alarmed == alarmed[i]) continue;
+      alarmed[i] = now_alarmed;
+      const std::string alarm = absl::StrJoin(statuses[i].alarms(), "; ");
+      if (options.json) {
+        out << JsonObject()
+                   .AddString("time", FormatTime(*trace, event.time))
+                   .AddString("policy", statuses[i].name())
+                   .AddString("alarm", alarm)
+                   .Build()
+            << "\n";
+      } else {
         out << FormatTime(*trace, event.time) << "  " << statuses[i].name()
             << "  "
-            << (now_alarmed
-                    ? absl::StrCat("alarm: ",
-                                   absl::StrJoin(statuses[i].alarms(), "; "))
-                    : "alarm cleared")
+            << (now_alarmed ? absl::StrCat("alarm: ", alarm) : "alarm cleared")
             << "\n";
-        alarmed[i] = now_alarmed;
       }
     }
   }
+  if (options.until.has_value()) replayer.AdvanceTo(until);
+  // A countdown still running at the end: the policies stay in SHUTDOWN
+  // unless a reading clears them, so the command runs at its deadline.
+  if (summary.countdown().running() &&
+      summary.countdown().deadline() <= until) {
+    replayer.AdvanceTo(summary.countdown().deadline());
+    print_new();
+  }
+  const absl::Time end = replayer.now();
+  summary.End(end);
+  std::vector<std::string> pre_fail_at_end;
   if (!trace->events.empty()) {
-    const absl::Time end = replayer.now();
     for (const hwcast::v1::PolicyStatus& s : engine.Status(end)) {
       if (s.state() != "PRE_FAIL") continue;
-      out << "end of trace at " << FormatTime(*trace, end) << ": " << s.name()
-          << " PRE_FAIL, "
-          << absl::FormatDuration(absl::Trunc(
-                 absl::Seconds(s.seconds_to_shutdown()), absl::Seconds(1)))
-          << " to shutdown\n";
+      const std::string left = absl::FormatDuration(absl::Trunc(
+          absl::Seconds(s.seconds_to_shutdown()), absl::Seconds(1)));
+      if (options.json) {
+        pre_fail_at_end.push_back(
+            JsonObject()
+                .AddString("policy", s.name())
+                .AddNumber("seconds_to_shutdown", s.seconds_to_shutdown())
+                .Build());
+      } else {
+        out << "end of trace at " << FormatTime(*trace, end) << ": " << s.name()
+            << " PRE_FAIL, " << left << " to shutdown\n";
+      }
     }
   }
-  if (first_shutdown.empty()) {
-    out << "no shutdown\n";
+  const bool would = summary.command_time().has_value();
+  const std::string longest =
+      summary.longest_policy().empty()
+          ? "no PRE_FAIL"
+          : absl::StrCat("longest PRE_FAIL ",
+                         FormatSpan(summary.longest_pre_fail()), " of ",
+                         FormatSpan(grace[summary.longest_policy()]), " (",
+                         summary.longest_policy(), ")");
+  const std::string spells =
+      absl::StrCat(summary.unknown_spells(), " UNKNOWN spell",
+                   summary.unknown_spells() == 1 ? "" : "s");
+  if (options.json) {
+    JsonObject o;
+    o.AddString("summary", would ? "shutdown" : "no shutdown");
+    o.AddBool("would_shut_down", would);
+    if (would) {
+      o.AddString("policy", summary.shutdown_policy())
+          .AddString("shutdown_state_at",
+                     FormatTime(*trace, summary.shutdown_at()))
+          .AddString("command_at", FormatTime(*trace, *summary.command_time()))
+          .AddNumber("countdown_seconds",
+                     absl::ToDoubleSeconds(actions.countdown))
+          .AddNumber("final_delay_seconds",
+                     absl::ToDoubleSeconds(actions.final_delay));
+    }
+    o.AddNumber("longest_pre_fail_seconds",
+                absl::ToDoubleSeconds(summary.longest_pre_fail()));
+    if (!summary.longest_policy().empty()) {
+      o.AddString("longest_pre_fail_policy", summary.longest_policy())
+          .AddNumber("grace_seconds",
+                     absl::ToDoubleSeconds(grace[summary.longest_policy()]));
+    }
+    o.AddInt("unknown_spells", summary.unknown_spells());
+    o.AddString("end", FormatTime(*trace, end));
+    o.AddRaw("pre_fail_at_end",
+             absl::StrCat("[", absl::StrJoin(pre_fail_at_end, ","), "]"));
+    out << o.Build() << "\n";
+  } else if (would) {
+    out << "would shut down at " << FormatTime(*trace, *summary.command_time())
+        << " (policy " << summary.shutdown_policy() << ": SHUTDOWN at "
+        << FormatTime(*trace, summary.shutdown_at()) << ", countdown "
+        << FormatSpan(actions.countdown) << " + final_delay "
+        << FormatSpan(actions.final_delay) << "); " << longest << "; " << spells
+        << "\n";
   } else {
-    out << "would shut down at " << first_shutdown << "\n";
+    out << "no shutdown";
+    if (summary.countdown().running()) {
+      out << " yet (policy " << summary.shutdown_policy()
+          << " in SHUTDOWN, command at "
+          << FormatTime(*trace, summary.countdown().deadline())
+          << " after the end)";
+    }
+    out << "; " << longest << "; " << spells << "\n";
   }
   out.flush();
-  return kExitOk;
+  return would ? kExitWouldShutDown : kExitOk;
 }
 
 }  // namespace hwcast::hwcastctl

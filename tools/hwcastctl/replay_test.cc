@@ -4,11 +4,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
@@ -99,8 +101,8 @@ TEST(ParseTraceTest, ErrorsNameFileLineAndColumn) {
       {"time,host,source_id,kind\n",
        "t.csv:1:1: the header lacks column 'value'"},
       {"time,host,source_id,kind,value,colour\n",
-       "t.csv:1:32: unknown column 'colour' (time, host, source_id, kind, "
-       "value, quality, error, charge, runtime)"},
+       "t.csv:1:32: unknown column 'colour' (time, source_id, kind, value, "
+       "host, quality, error, charge, runtime)"},
       {"time,host,source_id,kind,value,time\n",
        "t.csv:1:32: column 'time' given twice"},
       {header + "0,h,s,temperature\n",
@@ -173,11 +175,18 @@ class ReplayTest : public ::testing::Test {
     std::string err;
   };
   Result Replay(const std::string& config, const std::string& trace,
-                uint64_t seed = 1) {
+                uint64_t seed = 1, bool json = false,
+                std::optional<absl::Duration> until = std::nullopt) {
     std::ostringstream out;
     std::ostringstream err;
     Result r;
-    r.code = RunReplay(config, trace, seed, out, err);
+    ReplayOptions options;
+    options.config = config;
+    options.trace = trace;
+    options.seed = seed;
+    options.json = json;
+    options.until = until;
+    r.code = RunReplay(options, out, err);
     r.lines = absl::StrSplit(out.str(), '\n', absl::SkipEmpty());
     r.err = err.str();
     return r;
@@ -202,7 +211,7 @@ TEST_F(ReplayTest, PrintsTransitionsAndTheShutdown) {
   }
   const std::string trace = Write("t.csv", csv);
   const Result r = Replay(config, trace);
-  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.code, 3) << r.err;
   EXPECT_THAT(r.err, IsEmpty());
   EXPECT_THAT(
       r.lines,
@@ -214,7 +223,9 @@ TEST_F(ReplayTest, PrintsTransitionsAndTheShutdown) {
                   "+2m40s  room  PRE_FAIL -> SHUTDOWN  1 of 1 above 30 "
                   "(quorum 1): h1/room 35 > 30, in alarm for 1m; held "
                   "through grace 1m",
-                  "would shut down at +2m40s (policy room)"));
+                  "would shut down at +3m10s (policy room: SHUTDOWN at "
+                  "+2m40s, countdown 30s + final_delay 0s); longest PRE_FAIL "
+                  "1m of 1m (room); 0 UNKNOWN spells"));
 }
 
 TEST_F(ReplayTest, GracePeriodsExpireInGapsBetweenReadings) {
@@ -228,14 +239,15 @@ TEST_F(ReplayTest, GracePeriodsExpireInGapsBetweenReadings) {
             "2024-05-01T12:00:59.5Z,h1,room,temperature,35\n"
             "2024-05-01T12:10:00Z,h1,room,temperature,35\n");
   const Result r = Replay(config, trace);
-  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.code, 3) << r.err;
   ASSERT_EQ(r.lines.size(), 4u);
   EXPECT_THAT(r.lines[1], HasSubstr("2024-05-01T12:00:00Z  room  NORMAL -> "
                                     "PRE_FAIL"));
   EXPECT_THAT(r.lines[2], HasSubstr("2024-05-01T12:01:00Z  room  PRE_FAIL -> "
                                     "SHUTDOWN"));
-  EXPECT_EQ(r.lines[3],
-            "would shut down at 2024-05-01T12:01:00Z (policy room)");
+  EXPECT_THAT(r.lines[3],
+              HasSubstr("would shut down at 2024-05-01T12:01:30Z (policy "
+                        "room: SHUTDOWN at 2024-05-01T12:01:00Z"));
 }
 
 TEST_F(ReplayTest, EndOfTraceInPreFailSaysSoAndNoShutdown) {
@@ -248,7 +260,8 @@ TEST_F(ReplayTest, EndOfTraceInPreFailSaysSoAndNoShutdown) {
   EXPECT_EQ(r.code, 0);
   ASSERT_EQ(r.lines.size(), 4u);
   EXPECT_EQ(r.lines[2], "end of trace at +20s: room PRE_FAIL, 40s to shutdown");
-  EXPECT_EQ(r.lines[3], "no shutdown");
+  EXPECT_EQ(r.lines[3],
+            "no shutdown; longest PRE_FAIL 20s of 1m (room); 0 UNKNOWN spells");
 }
 
 TEST_F(ReplayTest, AlarmsAppearAndClear) {
@@ -271,7 +284,8 @@ TEST_F(ReplayTest, AlarmsAppearAndClear) {
               ElementsAre(HasSubstr("replaying"),
                           "+10s  room  alarm: inputs disagree: h1/a 22 vs "
                           "h2/b 29, 7 apart (tolerance 3)",
-                          "+20s  room  alarm cleared", "no shutdown"));
+                          "+20s  room  alarm cleared",
+                          "no shutdown; no PRE_FAIL; 0 UNKNOWN spells"));
 }
 
 TEST_F(ReplayTest, LinkEventsExplainUnknown) {
@@ -292,11 +306,11 @@ TEST_F(ReplayTest, LinkEventsExplainUnknown) {
   EXPECT_EQ(r.code, 0);
   ASSERT_EQ(r.lines.size(), 4u);
   EXPECT_THAT(r.lines[2],
-              HasSubstr("+1m1s  room  PRE_FAIL -> UNKNOWN  can not tell: 0 "
-                        "of 1 above 30 and 1 unusable (quorum 1): no relay "
-                        "connected (0 of 1): can not hear h1/room (no "
-                        "reading for 1m1s)"));
-  EXPECT_EQ(r.lines[3], "no shutdown");
+              HasSubstr("+30s  room  PRE_FAIL -> UNKNOWN  can not tell: no "
+                        "relay connected (0 of 1); last known: 1 of 1 above "
+                        "30"));
+  EXPECT_EQ(r.lines[3],
+            "no shutdown; longest PRE_FAIL 30s of 5m (room); 1 UNKNOWN spell");
 }
 
 TEST_F(ReplayTest, TheSeedDrivesTheJitter) {
@@ -387,7 +401,9 @@ TEST_F(ReplayTest, ExampleTraces) {
        "room_heats_up.csv",
        {"+20m40s  room-too-hot  NORMAL -> PRE_FAIL",
         "+25m40s  room-too-hot  PRE_FAIL -> SHUTDOWN"},
-       "would shut down at +25m40s (policy room-too-hot)"},
+       "would shut down at +26m10s (policy room-too-hot: SHUTDOWN at "
+       "+25m40s, countdown 30s + final_delay 0s); longest PRE_FAIL 5m of 5m "
+       "(room-too-hot); 0 UNKNOWN spells"},
       {"room.yaml",
        "room_cools_in_time.csv",
        {"+20m40s  room-too-hot  NORMAL -> PRE_FAIL",
@@ -399,32 +415,158 @@ TEST_F(ReplayTest, ExampleTraces) {
        {"+10m  room-too-hot  NORMAL -> UNKNOWN  can not tell: 0 of 1 above "
         "30 and 1 unusable (quorum 1): rack1/room: sensor fault",
         "+15m  room-too-hot  UNKNOWN -> NORMAL",
-        "+20m51s  room-too-hot  NORMAL -> UNKNOWN  can not tell: 0 of 1 above "
-        "30 and 1 unusable (quorum 1): no relay connected",
+        "+20m  room-too-hot  NORMAL -> UNKNOWN  can not tell: no relay "
+        "connected (0 of 1); last known: 0 of 1 above 30",
         "+30m  room-too-hot  UNKNOWN -> NORMAL",
-        "+35m51s  room-too-hot  NORMAL -> UNKNOWN  can not tell: 0 of 1 above "
-        "30 and 1 unusable (quorum 1): this host's network is down",
+        "+35m  room-too-hot  NORMAL -> UNKNOWN  can not tell: this host's "
+        "network is down; last known: 0 of 1 above 30",
         "+45m  room-too-hot  UNKNOWN -> NORMAL",
-        "+50m51s  room-too-hot  NORMAL -> UNKNOWN  can not tell: 0 of 1 above "
-        "30 and 1 unusable (quorum 1): no reading from rack1/room for 1m1s; "
-        "relays connected (1 of 1): the source is silent"},
+        "+50m7s  room-too-hot  NORMAL -> UNKNOWN  can not tell: 0 of 1 above "
+        "30 and 1 unusable (quorum 1): no fresh reading from rack1/room for "
+        "17s (a reading covers 16s); relays connected (1 of 1): the source "
+        "is silent"},
        "no shutdown"},
       {"ups.yaml",
        "ups_outage.csv",
        {"+21m50s  ups  NORMAL -> PRE_FAIL  rack1/ups 'OB DISCHRG LB",
         "+22m50s  ups  PRE_FAIL -> SHUTDOWN"},
-       "would shut down at +22m50s (policy ups)"},
+       "would shut down at +23m20s (policy ups: SHUTDOWN at +22m50s"},
+      {"room.yaml",
+       "room_step_then_climb.csv",
+       {"+10m  room-too-hot  NORMAL -> UNKNOWN  can not tell: 0 of 1 above "
+        "30 and 1 unusable (quorum 1): rack1/room implausible: changed from "
+        "24.1 to 36 in 10s",
+        "+11m  room-too-hot  UNKNOWN -> NORMAL",
+        "+11m  room-too-hot  alarm: rack1/room re-anchored at 36.6 after a "
+        "jump from 24.1 (readings agreed for 1m)",
+        "+11m30s  room-too-hot  NORMAL -> PRE_FAIL  1 of 1 above 30 (quorum "
+        "1): rack1/room 36.9 > 30, in alarm for 0s; re-anchored at 36.6 "
+        "after a jump from 24.1 (readings agreed for 1m)",
+        "+16m30s  room-too-hot  PRE_FAIL -> SHUTDOWN"},
+       "would shut down at +17m (policy room-too-hot: SHUTDOWN at +16m30s"},
   };
   for (const auto& c : cases) {
     const Result r = Replay(dir + c.config, dir + c.trace);
-    ASSERT_EQ(r.code, 0) << c.trace << ": " << r.err;
+    ASSERT_EQ(r.code, absl::StartsWith(c.answer, "would") ? 3 : 0)
+        << c.trace << ": " << r.err;
     ASSERT_EQ(r.lines.size(), c.transitions.size() + 2) << c.trace;
     for (size_t i = 0; i < c.transitions.size(); ++i) {
       EXPECT_EQ(r.lines[i + 1].rfind(c.transitions[i], 0), 0u)
           << c.trace << ": " << r.lines[i + 1];
     }
-    EXPECT_EQ(r.lines.back(), c.answer) << c.trace;
+    EXPECT_EQ(r.lines.back().rfind(c.answer, 0), 0u)
+        << c.trace << ": " << r.lines.back();
   }
+}
+
+TEST_F(ReplayTest, CountdownAndFinalDelayDecideWhenTheCommandRuns) {
+  const std::string hot = [] {
+    std::string csv = "time,source_id,kind,value\n";  // no host column
+    for (int t = 0; t <= 600; t += 10) {
+      absl::StrAppend(&csv, t, ",room,temperature,", t < 100 ? 25 : 35, "\n");
+    }
+    return csv;
+  }();
+  const std::string trace = Write("hot.csv", hot);
+  {
+    const std::string config = Write("c.yaml", absl::StrCat(kRoomConfig, R"(
+actions: {countdown: 1m, final_delay: 2m}
+)"));
+    const Result r = Replay(config, trace);
+    EXPECT_EQ(r.code, 3) << r.err;
+    EXPECT_THAT(r.lines.back(),
+                HasSubstr("would shut down at +5m40s (policy room: SHUTDOWN "
+                          "at +2m40s, countdown 1m + final_delay 2m)"));
+  }
+  {
+    // The trace ends during the countdown: the command would run at its
+    // deadline (the policy stays in SHUTDOWN).
+    const std::string config = Write("d.yaml", absl::StrCat(kRoomConfig, R"(
+actions: {countdown: 10m}
+)"));
+    const Result r = Replay(config, trace);
+    EXPECT_EQ(r.code, 3) << r.err;
+    EXPECT_THAT(r.lines.back(), HasSubstr("would shut down at +12m40s"));
+  }
+  {
+    // Cooled during the countdown: cancelled, no shutdown.
+    std::string csv = "time,source_id,kind,value\n";
+    for (int t = 0; t <= 600; t += 10) {
+      absl::StrAppend(&csv, t, ",room,temperature,",
+                      t < 100 || t >= 170 ? 25 : 35, "\n");
+    }
+    const std::string config = Write("e.yaml", absl::StrCat(kRoomConfig, R"(
+actions: {countdown: 30s}
+)"));
+    const Result r = Replay(config, Write("cool.csv", csv));
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.lines.back(),
+              "no shutdown; longest PRE_FAIL 1m of 1m (room); 0 UNKNOWN "
+              "spells");
+  }
+}
+
+TEST_F(ReplayTest, UntilStopsTheReplayEarly) {
+  std::string csv = "time,host,source_id,kind,value\n";
+  for (int t = 0; t <= 600; t += 10) {
+    absl::StrAppend(&csv, t, ",h1,room,temperature,", t < 100 ? 25 : 35, "\n");
+  }
+  const std::string config = Write("a.yaml", kRoomConfig);
+  const std::string trace = Write("t.csv", csv);
+  const Result r = Replay(config, trace, 1, false, absl::Seconds(130));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.lines,
+              ElementsAre(HasSubstr("replaying"),
+                          HasSubstr("+1m40s  room  NORMAL -> PRE_FAIL"),
+                          "end of trace at +2m10s: room PRE_FAIL, 30s to "
+                          "shutdown",
+                          "no shutdown; longest PRE_FAIL 30s of 1m (room); 0 "
+                          "UNKNOWN spells"));
+}
+
+TEST_F(ReplayTest, JsonLinesPerTransitionAndASummary) {
+  std::string csv = "time,host,source_id,kind,value\n0,,,relays,1/1\n";
+  for (int t = 0; t <= 300; t += 10) {
+    if (t == 50) absl::StrAppend(&csv, t, ",,,relays,0/1\n");
+    if (t == 80) absl::StrAppend(&csv, t, ",,,relays,1/1\n");
+    if (t >= 50 && t < 80) continue;
+    absl::StrAppend(&csv, t, ",h1,room,temperature,35\n");
+  }
+  const std::string config = Write("a.yaml", kRoomConfig);
+  const Result r = Replay(config, Write("t.csv", csv), 1, true);
+  EXPECT_EQ(r.code, 3) << r.err;
+  ASSERT_EQ(r.lines.size(), 5u);
+  EXPECT_THAT(r.lines[0], HasSubstr(R"("time":"+0s","policy":"room",)"
+                                    R"("from":"NORMAL","to":"PRE_FAIL",)"));
+  EXPECT_THAT(r.lines[1], HasSubstr(R"("time":"+50s","policy":"room",)"
+                                    R"("from":"PRE_FAIL","to":"UNKNOWN",)"));
+  EXPECT_THAT(r.lines[2], HasSubstr(R"("from":"UNKNOWN","to":"PRE_FAIL")"));
+  // 50s held, then 10s more from 1m20s.
+  EXPECT_THAT(r.lines[3], HasSubstr(R"("time":"+1m30s","policy":"room",)"
+                                    R"("from":"PRE_FAIL","to":"SHUTDOWN")"));
+  EXPECT_THAT(r.lines[4],
+              HasSubstr(R"({"summary":"shutdown","would_shut_down":true,)"
+                        R"("policy":"room","shutdown_state_at":"+1m30s",)"
+                        R"("command_at":"+2m","countdown_seconds":30,)"
+                        R"("final_delay_seconds":0,)"
+                        R"("longest_pre_fail_seconds":50,)"
+                        R"("longest_pre_fail_policy":"room",)"
+                        R"("grace_seconds":60,"unknown_spells":1,)"));
+}
+
+TEST_F(ReplayTest, HostColumnNeededWhenThePoliciesReadSeveralHosts) {
+  const std::string config = Write("a.yaml", R"(policies:
+  - name: room
+    threshold:
+      inputs: [{host: h1, source_id: a}, {host: h2, source_id: b}]
+      enter_above: 30
+)");
+  const Result r =
+      Replay(config,
+             Write("t.csv", "time,source_id,kind,value\n0,a,temperature,20\n"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("t.csv:2:1: no host column, and the config's "
+                               "policies do not read exactly one host"));
 }
 
 }  // namespace

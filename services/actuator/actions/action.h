@@ -33,9 +33,12 @@ enum class ActionEventKind {
   // A shutdown countdown was called off (the condition cleared, or an
   // operator cancelled it); `reason` says which.
   kCancel,
+  // A policy's warning level began (from "OK" to "WARNING") or ended
+  // (from "WARNING" to "OK"): notify and audit only, never an action.
+  kWarning,
 };
 
-// "transition", "shutdown", "cancel".
+// "transition", "shutdown", "cancel", "warning".
 std::string_view ActionEventKindName(ActionEventKind kind);
 
 struct ActionEvent {
@@ -60,7 +63,7 @@ struct ActionEvent {
 };
 
 // The event as environment variables for commands: HWCAST_EVENT
-// (transition|shutdown|cancel), HWCAST_POLICY, HWCAST_FROM, HWCAST_TO,
+// (transition|shutdown|cancel|warning), HWCAST_POLICY, HWCAST_FROM, HWCAST_TO,
 // HWCAST_REASON, HWCAST_HOST, HWCAST_TIME (RFC 3339, UTC, milliseconds),
 // plus HWCAST_DRY_RUN ("true" when shutdown is recorded, not run) and, when
 // the event has a deadline, HWCAST_DEADLINE (RFC 3339, as HWCAST_TIME).

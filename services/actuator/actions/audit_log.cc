@@ -53,8 +53,9 @@ std::string AuditLog::TransitionLine(const ActionEvent& event) {
   JsonObject object;
   object.AddTime("time", event.time)
       .AddString("host", event.host)
-      .AddString("event", event.kind == ActionEventKind::kCancel
-                              ? "cancel"
+      .AddString("event", event.kind == ActionEventKind::kCancel ||
+                                  event.kind == ActionEventKind::kWarning
+                              ? std::string(ActionEventKindName(event.kind))
                               : "transition");
   PolicyFields(event, object);
   if (event.deadline != absl::InfinitePast()) {

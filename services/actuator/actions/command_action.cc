@@ -17,6 +17,8 @@ std::string_view ActionEventKindName(ActionEventKind kind) {
       return "shutdown";
     case ActionEventKind::kCancel:
       return "cancel";
+    case ActionEventKind::kWarning:
+      return "warning";
   }
   return "transition";
 }

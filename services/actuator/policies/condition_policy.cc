@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "lib/time_util.h"
 
 namespace hwcast::actuator {
@@ -33,14 +34,35 @@ void ConditionPolicy::OnReading(const hwcast::v1::Reading& reading,
     AfterReading(i, now);
     matched = true;
   }
-  if (matched) detector_.Update(Evaluate(now), now);
+  if (matched) detector_.Update(EvaluateWithLinks(now), now);
 }
 
 void ConditionPolicy::OnTick(absl::Time now, const LinkContext& links) {
   Start(now);
   links_ = links;
   for (InputTracker& input : inputs_) input.OnTick(now);
-  detector_.Update(Evaluate(now), now);
+  detector_.Update(EvaluateWithLinks(now), now);
+}
+
+Evaluation ConditionPolicy::EvaluateWithLinks(absl::Time now) const {
+  Evaluation evaluation = Evaluate(now);
+  if (!HeedsLinks()) return evaluation;
+  std::string why;
+  if (!links_.network_up) {
+    why = "this host's network is down";
+  } else if (links_.relays_total > 0 && links_.relays_connected == 0) {
+    why = absl::StrCat("no relay connected (0 of ", links_.relays_total, ")");
+  } else {
+    return evaluation;
+  }
+  Evaluation out;
+  out.result = Evaluation::Result::kUnknown;
+  out.last_failed = evaluation.result == Evaluation::Result::kFailed ||
+                    (evaluation.result == Evaluation::Result::kUnknown &&
+                     evaluation.last_failed);
+  out.reason =
+      absl::StrCat("can not tell: ", why, "; last known: ", evaluation.reason);
+  return out;
 }
 
 Vote ConditionPolicy::UnusableVote(size_t index, absl::Time now,

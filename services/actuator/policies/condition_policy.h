@@ -9,6 +9,13 @@
 // (not held against the policy), like a source whose last reading is not
 // yet stale; after that it is MISSING and unusable.
 //
+// Links: while the actuator hears nothing at all (it has relays configured
+// and none is connected, or this host's network is down) the condition is
+// UNKNOWN at once, whatever the inputs last said ("can not tell: no relay
+// connected (0 of 2); last known: ..."): readings still within their
+// evidence window can no longer be confirmed. A policy that is never
+// UNKNOWN (fleet) opts out with HeedsLinks().
+//
 // Thread-compatible (see Policy).
 #ifndef HWCAST_SERVICES_ACTUATOR_POLICIES_CONDITION_POLICY_H_
 #define HWCAST_SERVICES_ACTUATOR_POLICIES_CONDITION_POLICY_H_
@@ -54,6 +61,8 @@ class ConditionPolicy : public Policy {
                                                 absl::Time now) const {
     return inputs_[index].ToProto(now);
   }
+  // Whether losing every link makes the condition UNKNOWN (default true).
+  virtual bool HeedsLinks() const { return true; }
   // Alarms worth a look that do not drive the state.
   virtual std::vector<std::string> Alarms(absl::Time now) const { return {}; }
 
@@ -68,6 +77,8 @@ class ConditionPolicy : public Policy {
 
  private:
   void Start(absl::Time now);
+  // Evaluate(), then the links' veto (see above).
+  Evaluation EvaluateWithLinks(absl::Time now) const;
 
   const std::string name_;
   const absl::Duration max_age_;

@@ -62,9 +62,12 @@ bool FailureDetector::Update(const Evaluation& evaluation, absl::Time now) {
   if (last_update_ != absl::InfinitePast()) {
     now = std::max(now, last_update_);
     // The time since the last update counts with the condition seen then.
-    if (state_ == PolicyState::kPreFail) held_ += now - last_update_;
+    held_ += HeldSinceUpdate(now);
   }
   last_update_ = now;
+  confirmed_until_ = evaluation.result == Result::kFailed
+                         ? evaluation.confirmed_until
+                         : absl::InfiniteFuture();
   if (since_ == absl::InfinitePast()) since_ = now;
 
   const PolicyState before = state_;
@@ -86,7 +89,11 @@ bool FailureDetector::Update(const Evaluation& evaluation, absl::Time now) {
       Enter(PolicyState::kPreFail, now);
     }
   } else if (evaluation.result == Result::kUnknown) {
-    // The grace period, if one runs, pauses.
+    // The grace period, if one runs, pauses (RESTART: is forgotten).
+    if (options_.on_unknown == hwcast::v1::UNKNOWN_ACTION_RESTART) {
+      grace_running_ = false;
+      held_ = absl::ZeroDuration();
+    }
     if (state_ != PolicyState::kUnknown) Enter(PolicyState::kUnknown, now);
   } else {
     grace_running_ = false;
@@ -115,14 +122,18 @@ std::string FailureDetector::Describe(const Evaluation& evaluation,
               : "",
           ": counts as the failure");
     } else {
-      absl::StrAppend(&reason, "; on_unknown ", action,
-                      options_.on_unknown == hwcast::v1::UNKNOWN_ACTION_HOLD
-                          ? ""
-                          : ": last known state was no failure",
-                      ": no shutdown while unknown");
+      absl::StrAppend(
+          &reason, "; on_unknown ", action,
+          options_.on_unknown == hwcast::v1::UNKNOWN_ACTION_HOLD ||
+                  options_.on_unknown == hwcast::v1::UNKNOWN_ACTION_RESTART
+              ? ""
+              : ": last known state was no failure",
+          ": no shutdown while unknown");
       if (grace_running_) {
         absl::StrAppend(&reason, ", grace paused with ",
                         FormatSpan(grace_total() - held_), " left");
+      } else if (options_.on_unknown == hwcast::v1::UNKNOWN_ACTION_RESTART) {
+        absl::StrAppend(&reason, ", a grace period starts over");
       }
     }
   }
@@ -134,13 +145,18 @@ std::string FailureDetector::Describe(const Evaluation& evaluation,
   return reason;
 }
 
+absl::Duration FailureDetector::HeldSinceUpdate(absl::Time now) const {
+  if (state_ != PolicyState::kPreFail || last_update_ == absl::InfinitePast()) {
+    return absl::ZeroDuration();
+  }
+  return std::max(std::min(now, confirmed_until_) - last_update_,
+                  absl::ZeroDuration());
+}
+
 absl::Duration FailureDetector::TimeToShutdown(absl::Time now) const {
   if (state_ == PolicyState::kShutdown) return absl::ZeroDuration();
   if (!grace_running_) return options_.grace;
-  absl::Duration left = grace_total() - held_;
-  if (state_ == PolicyState::kPreFail && now > last_update_) {
-    left -= now - last_update_;
-  }
+  const absl::Duration left = grace_total() - held_ - HeldSinceUpdate(now);
   return std::max(left, absl::ZeroDuration());
 }
 

@@ -9,7 +9,9 @@
 // a reading or a tick and hands the result to Update(). The grace clock
 // counts the time the condition is held; the interval between two updates is
 // counted with the condition seen at the earlier one (ticks come about once
-// a second, so that is exact to a tick). On every entry into PRE_FAIL from
+// a second, so that is exact to a tick), but never past the time until
+// which the earlier evaluation's failure was confirmed by fresh readings
+// (Evaluation::confirmed_until). On every entry into PRE_FAIL from
 // NORMAL a jitter is drawn, uniformly in [0, jitter] in whole milliseconds,
 // from a std::mt19937_64 seeded by the constructor: the same seed and the
 // same inputs give the same decisions, in the daemon and in a replay.
@@ -20,6 +22,8 @@
 //     When the condition is seen again the grace period resumes where it
 //     paused (PRE_FAIL; same jitter); when it is clear, NORMAL (and the
 //     grace period is forgotten).
+//   RESTART: as HOLD, except that the grace period is forgotten on entering
+//     UNKNOWN: when the condition is seen again it starts over (new jitter).
 //   FAIL: UNKNOWN counts as the condition: PRE_FAIL, the grace clock runs.
 //   FAIL_IF_LAST_FAILED: as FAIL if the evaluation says the inputs' last
 //     known state was the failure (Evaluation::last_failed), else as HOLD.
@@ -59,6 +63,9 @@ struct Evaluation {
   // kUnknown only: the inputs' last known state was the failure (for
   // FAIL_IF_LAST_FAILED).
   bool last_failed = false;
+  // kFailed: until when fresh readings confirm the failure (the readings'
+  // evidence, see InputTracker). Grace time accrues only up to it.
+  absl::Time confirmed_until = absl::InfiniteFuture();
 };
 
 struct FailureDetectorOptions {
@@ -97,9 +104,9 @@ class FailureDetector {
   // The grace period's length as of the latest PRE_FAIL entry: grace +
   // jitter().
   absl::Duration grace_total() const { return options_.grace + jitter_; }
-  // Grace left as of `now`: in PRE_FAIL it runs down with `now`; paused in
-  // UNKNOWN (HOLD) it stays where it paused; 0 in SHUTDOWN; grace_total()
-  // when no grace period is under way.
+  // Grace left as of `now`: in PRE_FAIL it runs down with `now` (up to the
+  // confirmed time); paused in UNKNOWN (HOLD) it stays where it paused; 0
+  // in SHUTDOWN; grace_total() when no grace period is under way.
   absl::Duration TimeToShutdown(absl::Time now) const;
 
   const FailureDetectorOptions& options() const { return options_; }
@@ -107,6 +114,8 @@ class FailureDetector {
  private:
   // Whether an evaluation counts as the condition held.
   bool CountsAsFailed(const Evaluation& evaluation) const;
+  // Time held between the last update and `now` in PRE_FAIL.
+  absl::Duration HeldSinceUpdate(absl::Time now) const;
   void Enter(PolicyState state, absl::Time now);
   std::string Describe(const Evaluation& evaluation, bool counted) const;
 
@@ -115,6 +124,9 @@ class FailureDetector {
   PolicyState state_ = PolicyState::kNormal;
   absl::Time since_ = absl::InfinitePast();
   absl::Time last_update_ = absl::InfinitePast();
+  // The last update's confirmed_until (InfiniteFuture unless it was a
+  // failure confirmed by readings).
+  absl::Time confirmed_until_ = absl::InfiniteFuture();
   std::string reason_ = "not evaluated yet";
   // Whether a grace period is under way (PRE_FAIL, or UNKNOWN paused in
   // one), and how much of it has been held.

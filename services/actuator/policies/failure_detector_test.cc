@@ -268,5 +268,45 @@ TEST(FailureDetectorTest, JitterDelaysShutdownAndIsDeterministicForASeed) {
   EXPECT_NE(shutdown_time(8), a);
 }
 
+TEST(FailureDetectorTest, GraceAccruesOnlyUpToTheConfirmedTime) {
+  FailureDetector d(Options(absl::Minutes(1)));
+  Evaluation confirmed = Failed();
+  confirmed.confirmed_until = kT0 + absl::Seconds(16);
+  d.Update(confirmed, kT0);
+  EXPECT_EQ(d.state(), PolicyState::kPreFail);
+  // A minute later with nothing newer: only 16s of it count.
+  EXPECT_EQ(d.TimeToShutdown(kT0 + absl::Minutes(1)), absl::Seconds(44));
+  Evaluation later = Failed();
+  later.confirmed_until = kT0 + absl::Minutes(2);
+  d.Update(later, kT0 + absl::Minutes(1));
+  EXPECT_EQ(d.state(), PolicyState::kPreFail);
+  EXPECT_EQ(d.TimeToShutdown(kT0 + absl::Minutes(1)), absl::Seconds(44));
+  // 44s more, confirmed all along: SHUTDOWN.
+  EXPECT_TRUE(d.Update(later, kT0 + absl::Minutes(1) + absl::Seconds(44)));
+  EXPECT_EQ(d.state(), PolicyState::kShutdown);
+}
+
+TEST(FailureDetectorTest, RestartForgetsTheGraceOnUnknown) {
+  FailureDetector d(
+      Options(absl::Minutes(5), hwcast::v1::UNKNOWN_ACTION_RESTART));
+  Feed(d, Failed(), kT0, kT0 + absl::Minutes(4));
+  EXPECT_EQ(d.TimeToShutdown(kT0 + absl::Minutes(4)), absl::Minutes(1));
+  EXPECT_TRUE(d.Update(Unknown(true), kT0 + absl::Minutes(4)));
+  EXPECT_EQ(d.state(), PolicyState::kUnknown);
+  EXPECT_EQ(d.reason(),
+            "unknown; on_unknown RESTART: no shutdown while unknown, a grace "
+            "period starts over");
+  Feed(d, Unknown(true), kT0 + absl::Minutes(4), kT0 + absl::Hours(1));
+  EXPECT_EQ(d.state(), PolicyState::kUnknown);
+  EXPECT_TRUE(d.Update(Failed(), kT0 + absl::Hours(1)));
+  EXPECT_EQ(d.state(), PolicyState::kPreFail);
+  EXPECT_EQ(d.TimeToShutdown(kT0 + absl::Hours(1)), absl::Minutes(5));
+  Feed(d, Failed(), kT0 + absl::Hours(1),
+       kT0 + absl::Hours(1) + absl::Minutes(5) - absl::Seconds(1));
+  EXPECT_EQ(d.state(), PolicyState::kPreFail);
+  d.Update(Failed(), kT0 + absl::Hours(1) + absl::Minutes(5));
+  EXPECT_EQ(d.state(), PolicyState::kShutdown);
+}
+
 }  // namespace
 }  // namespace hwcast::actuator

@@ -28,6 +28,7 @@ std::vector<InputTracker> MakeInputs(const hwcast::v1::FleetRuleConfig& config,
     options.source.set_source_id(kFleetSourceId);
     options.max_age = max_age;
     options.check = CheckFleet;
+    options.evidence = false;
     inputs.emplace_back(std::move(options));
   }
   return inputs;

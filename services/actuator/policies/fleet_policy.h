@@ -40,6 +40,8 @@ class FleetPolicy final : public ConditionPolicy {
   Evaluation Evaluate(absl::Time now) const override;
   hwcast::v1::PolicyInput DescribeInput(size_t index,
                                         absl::Time now) const override;
+  // Not hearing of a shutdown is no reason to shut down.
+  bool HeedsLinks() const override { return false; }
 
  private:
   // Input `index` holds a fresh SHUTDOWN_ANNOUNCED.

@@ -1,5 +1,6 @@
 #include "services/actuator/policies/input_tracker.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -38,19 +39,33 @@ SanityRule SanityRule::FromConfig(const hwcast::v1::SanityConfig& config) {
   if (config.has_stuck_after()) {
     rule.stuck_after = FromProtoDuration(config.stuck_after());
   }
+  if (config.has_settle()) rule.settle = FromProtoDuration(config.settle());
   return rule;
 }
 
 ThresholdRule ThresholdRule::FromConfig(
     const hwcast::v1::ThresholdConfig& config) {
   ThresholdRule rule;
-  rule.enter_above = config.enter_above();
-  rule.leave_below =
-      config.has_leave_below() ? config.leave_below() : config.enter_above();
+  if (config.has_enter_below()) {
+    rule.below = true;
+    rule.enter = config.enter_below();
+    rule.leave =
+        config.has_leave_above() ? config.leave_above() : config.enter_below();
+    if (config.has_warn_below()) rule.warn = config.warn_below();
+  } else {
+    rule.enter = config.enter_above();
+    rule.leave =
+        config.has_leave_below() ? config.leave_below() : config.enter_above();
+    if (config.has_warn_above()) rule.warn = config.warn_above();
+  }
   rule.persist = FromProtoDuration(config.persist());
   rule.min_hits =
       config.min_hits() == 0 ? 1 : static_cast<int>(config.min_hits());
   return rule;
+}
+
+std::string ThresholdRule::Condition() const {
+  return absl::StrCat(below ? "below " : "above ", FormatNumber(enter));
 }
 
 std::optional<double> NumericValue(const Reading& reading) {
@@ -92,10 +107,47 @@ void InputTracker::CheckPersist(absl::Time now) {
   }
 }
 
+absl::Duration InputTracker::WindowFor(const Reading& reading,
+                                       absl::Time observed) {
+  if (last_observed_ != absl::InfinitePast() && observed > last_observed_) {
+    if (gaps_.size() == 4) gaps_.erase(gaps_.begin());
+    gaps_.push_back(observed - last_observed_);
+  }
+  last_observed_ = std::max(last_observed_, observed);
+  if (!options_.evidence) return options_.max_age;
+  if (options_.evidence_window.has_value()) {
+    return std::min(*options_.evidence_window, options_.max_age);
+  }
+  absl::Duration interval = absl::InfiniteDuration();
+  if (reading.has_expected_interval()) {
+    const absl::Duration d = FromProtoDuration(reading.expected_interval());
+    if (d > absl::ZeroDuration()) interval = d;
+  }
+  if (interval == absl::InfiniteDuration() && !gaps_.empty()) {
+    // The upper median of the last gaps: one outage among them does not
+    // stretch it, a longer poll interval is taken after two readings.
+    std::vector<absl::Duration> sorted = gaps_;
+    std::sort(sorted.begin(), sorted.end());
+    interval = sorted[sorted.size() / 2];
+  }
+  if (interval == absl::InfiniteDuration()) return options_.max_age;
+  return std::min(interval * 1.5 + absl::Seconds(1), options_.max_age);
+}
+
 void InputTracker::OnReading(const Reading& reading, absl::Time now) {
-  // A silence longer than max_age breaks a run of readings above the
-  // threshold.
-  if (seen_ && now - last_time_ > options_.max_age) ResetPending();
+  const absl::Time observed = reading.has_observed_time()
+                                  ? FromProtoTime(reading.observed_time())
+                                  : now;
+  // Evidence starts at the observed time, never later than the arrival.
+  const absl::Time anchor = std::min(observed, now);
+  // A gap in the evidence (or a silence longer than max_age) breaks a run
+  // of readings above the threshold.
+  if (seen_ &&
+      (anchor > covered_until_ || now - last_time_ > options_.max_age)) {
+    ResetPending();
+  }
+  window_ = WindowFor(reading, observed);
+  covered_until_ = anchor + window_;
   seen_ = true;
   last_reading_ = reading;
   last_time_ = now;
@@ -129,15 +181,13 @@ void InputTracker::OnReading(const Reading& reading, absl::Time now) {
   const SanityRule& sanity = options_.sanity;
   if ((sanity.min.has_value() && v < *sanity.min) ||
       (sanity.max.has_value() && v > *sanity.max)) {
+    run_value_.reset();
     SetFault(FaultKind::kSanity,
              absl::StrCat(FormatNumber(v), " outside the plausible range ",
                           sanity.min ? FormatNumber(*sanity.min) : "", "..",
                           sanity.max ? FormatNumber(*sanity.max) : ""));
     return;
   }
-  const absl::Time observed = reading.has_observed_time()
-                                  ? FromProtoTime(reading.observed_time())
-                                  : now;
   if (sanity.max_rate_per_second > 0 && value_.has_value() &&
       observed > value_observed_) {
     const absl::Duration dt = observed - value_observed_;
@@ -147,14 +197,44 @@ void InputTracker::OnReading(const Reading& reading, absl::Time now) {
       // measured against the last plausible value from now on.
       const double from = *value_;
       value_observed_ = observed;
-      SetFault(FaultKind::kSanity,
-               absl::StrCat("changed from ", FormatNumber(from), " to ",
-                            FormatNumber(v), " in ", FormatSpan(dt), " (",
-                            FormatNumber(rate), "/s, at most ",
-                            FormatNumber(sanity.max_rate_per_second), "/s)"));
-      return;
+      // The run of readings since the jump that agree with each other.
+      if (run_value_.has_value() && observed > run_observed_ &&
+          std::abs(v - *run_value_) /
+                  absl::ToDoubleSeconds(observed - run_observed_) <=
+              sanity.max_rate_per_second) {
+        run_varied_ = run_varied_ || v != *run_value_;
+      } else {
+        run_since_ = observed;
+        run_varied_ = false;
+      }
+      run_value_ = v;
+      run_observed_ = observed;
+      const absl::Duration agreed = observed - run_since_;
+      if (sanity.settle <= absl::ZeroDuration() || !run_varied_ ||
+          agreed < sanity.settle) {
+        std::string note = absl::StrCat(
+            "changed from ", FormatNumber(from), " to ", FormatNumber(v),
+            " in ", FormatSpan(dt), " (", FormatNumber(rate), "/s, at most ",
+            FormatNumber(sanity.max_rate_per_second), "/s)");
+        if (sanity.settle > absl::ZeroDuration() &&
+            agreed > absl::ZeroDuration()) {
+          absl::StrAppend(&note, "; readings agree for ", FormatSpan(agreed),
+                          " of ", FormatSpan(sanity.settle), " to re-anchor",
+                          run_varied_ ? "" : " (none differs yet)");
+        }
+        SetFault(FaultKind::kSanity, std::move(note));
+        return;
+      }
+      // Settled: the new level is real.
+      reanchor_note_ =
+          absl::StrCat("re-anchored at ", FormatNumber(v),
+                       " after a jump from ", FormatNumber(from),
+                       " (readings agreed for ", FormatSpan(agreed), ")");
+      reanchored_at_ = now;
+      ResetPending();
     }
   }
+  run_value_.reset();
   value_ = v;
   value_observed_ = observed;
   if (sanity.stuck_after > absl::ZeroDuration()) {
@@ -174,13 +254,13 @@ void InputTracker::OnReading(const Reading& reading, absl::Time now) {
   if (!options_.threshold.has_value()) return;
   const ThresholdRule& rule = *options_.threshold;
   if (in_alarm_) {
-    if (v < rule.leave_below) {
+    if (rule.Back(v)) {
       in_alarm_ = false;
       ResetPending();
     }
     return;
   }
-  if (v > rule.enter_above) {
+  if (rule.Beyond(v)) {
     if (hits_ == 0) above_since_ = now;
     ++hits_;
     CheckPersist(now);
@@ -191,7 +271,7 @@ void InputTracker::OnReading(const Reading& reading, absl::Time now) {
 
 void InputTracker::OnTick(absl::Time now) {
   if (!seen_) return;
-  if (now - last_time_ > options_.max_age) {
+  if (now > covered_until_) {
     ResetPending();
     return;
   }
@@ -203,7 +283,7 @@ void InputTracker::OnTick(absl::Time now) {
 
 InputState InputTracker::state(absl::Time now) const {
   if (!seen_) return InputState::kMissing;
-  if (now - last_time_ > options_.max_age) return InputState::kStale;
+  if (now > covered_until_) return InputState::kStale;
   if (fault_ != FaultKind::kNone) return InputState::kFaulty;
   if (options_.threshold.has_value()) {
     if (in_alarm_) return InputState::kAlarm;
@@ -223,39 +303,57 @@ absl::Duration InputTracker::age(absl::Time now) const {
   return std::max(now - last_time_, absl::ZeroDuration());
 }
 
+std::string InputTracker::ReanchorNote(absl::Time now) const {
+  if (reanchor_note_.empty() || now - reanchored_at_ > kReanchorNoteFor) {
+    return "";
+  }
+  return reanchor_note_;
+}
+
 std::string InputTracker::Note(absl::Time now) const {
+  std::string note = StateNote(now);
+  const std::string reanchor = ReanchorNote(now);
+  if (!reanchor.empty() && state(now) != InputState::kFaulty) {
+    absl::StrAppend(&note, "; ", reanchor);
+  }
+  return note;
+}
+
+std::string InputTracker::StateNote(absl::Time now) const {
   switch (state(now)) {
     case InputState::kMissing:
       return "no reading yet";
     case InputState::kStale:
-      return absl::StrCat("no reading for ", FormatSpan(age(now)));
+      return absl::StrCat("no fresh reading for ", FormatSpan(age(now)),
+                          " (a reading covers ", FormatSpan(window_), ")");
     case InputState::kFaulty:
       return fault_note_;
     case InputState::kAlarm: {
       const ThresholdRule& rule = *options_.threshold;
       const std::string v = FormatNumber(value_.value_or(0));
       const std::string since = FormatSpan(now - alarm_since_);
-      if (value_.value_or(0) > rule.enter_above) {
-        return absl::StrCat(v, " > ", FormatNumber(rule.enter_above),
+      if (rule.Beyond(value_.value_or(0))) {
+        return absl::StrCat(v, rule.Cmp(), FormatNumber(rule.enter),
                             ", in alarm for ", since);
       }
-      return absl::StrCat(v, ", in alarm for ", since, " until below ",
-                          FormatNumber(rule.leave_below));
+      return absl::StrCat(v, ", in alarm for ", since, " until ",
+                          rule.below ? "above " : "below ",
+                          FormatNumber(rule.leave));
     }
     case InputState::kPending: {
       const ThresholdRule& rule = *options_.threshold;
-      return absl::StrCat(FormatNumber(value_.value_or(0)), " > ",
-                          FormatNumber(rule.enter_above), " for ",
-                          FormatSpan(now - above_since_), ", ", hits_, " of ",
-                          rule.min_hits, " readings (alarm after ",
-                          FormatSpan(rule.persist), " and ", rule.min_hits,
-                          ")");
+      return absl::StrCat(
+          FormatNumber(value_.value_or(0)), rule.Cmp(),
+          FormatNumber(rule.enter), " for ", FormatSpan(now - above_since_),
+          ", ", hits_, " of ", rule.min_hits, " readings (alarm after ",
+          FormatSpan(rule.persist), " and ", rule.min_hits, ")");
     }
     case InputState::kOk:
       if (!options_.numeric) return FormatValue(last_reading_);
       if (options_.threshold.has_value()) {
-        return absl::StrCat(FormatNumber(value_.value_or(0)), " <= ",
-                            FormatNumber(options_.threshold->enter_above));
+        return absl::StrCat(FormatNumber(value_.value_or(0)),
+                            options_.threshold->below ? " >= " : " <= ",
+                            FormatNumber(options_.threshold->enter));
       }
       return FormatNumber(value_.value_or(0));
   }
@@ -285,7 +383,7 @@ std::string ExplainUnusable(const InputTracker& input, absl::Time now,
   const std::string silence =
       state == InputState::kMissing
           ? "no reading yet"
-          : absl::StrCat("no reading for ", FormatSpan(input.age(now)));
+          : absl::StrCat("no fresh reading for ", FormatSpan(input.age(now)));
   if (!links.network_up) {
     return absl::StrCat("this host's network is down: can not hear ",
                         input.key(), " (", silence, ")");
@@ -297,8 +395,9 @@ std::string ExplainUnusable(const InputTracker& input, absl::Time now,
   const std::string from =
       state == InputState::kMissing
           ? absl::StrCat("no reading from ", input.key(), " yet")
-          : absl::StrCat("no reading from ", input.key(), " for ",
-                         FormatSpan(input.age(now)));
+          : absl::StrCat("no fresh reading from ", input.key(), " for ",
+                         FormatSpan(input.age(now)), " (a reading covers ",
+                         FormatSpan(input.evidence_window()), ")");
   if (links.relays_connected > 0) {
     return absl::StrCat(from, "; relays connected (", links.relays_connected,
                         " of ", links.relays_total, "): the source is silent");

@@ -46,8 +46,8 @@ ThresholdRule Rule(double enter, double leave,
                    absl::Duration persist = absl::ZeroDuration(),
                    int min_hits = 1) {
   ThresholdRule rule;
-  rule.enter_above = enter;
-  rule.leave_below = leave;
+  rule.enter = enter;
+  rule.leave = leave;
   rule.persist = persist;
   rule.min_hits = min_hits;
   return rule;
@@ -68,7 +68,8 @@ TEST(InputTrackerTest, MissingUntilSeenThenStaleAfterMaxAge) {
   EXPECT_TRUE(input.usable(kT0 + absl::Seconds(60)));
   EXPECT_EQ(input.state(kT0 + absl::Seconds(61)), InputState::kStale);
   EXPECT_FALSE(input.usable(kT0 + absl::Seconds(61)));
-  EXPECT_EQ(input.Note(kT0 + absl::Seconds(190)), "no reading for 3m10s");
+  EXPECT_EQ(input.Note(kT0 + absl::Seconds(190)),
+            "no fresh reading for 3m10s (a reading covers 1m)");
   const hwcast::v1::PolicyInput proto = input.ToProto(kT0 + absl::Seconds(90));
   EXPECT_EQ(proto.source(), "h1/room");
   EXPECT_EQ(proto.state(), "STALE");
@@ -98,7 +99,7 @@ TEST(InputTrackerTest, QualityFaultIsFaultyUntilAGoodReading) {
   Feed(input, 22, kT0 + absl::Seconds(10));
   EXPECT_EQ(input.state(kT0 + absl::Seconds(10)), InputState::kOk);
   // A fault without an error message names the quality.
-  Reading r = Fault(kT0, "");
+  Reading r = Fault(kT0 + absl::Seconds(20), "");
   r.set_quality(hwcast::v1::QUALITY_UNCALIBRATED);
   input.OnReading(r, kT0 + absl::Seconds(20));
   EXPECT_EQ(input.Note(kT0 + absl::Seconds(20)),
@@ -242,7 +243,9 @@ TEST(InputTrackerTest, PersistAndMinHitsMakeAPendingRun) {
   EXPECT_EQ(input.state(kT0 + absl::Seconds(29)), InputState::kPending);
   input.OnTick(kT0 + absl::Seconds(30));
   EXPECT_EQ(input.state(kT0 + absl::Seconds(30)), InputState::kAlarm);
-  EXPECT_EQ(input.Note(kT0 + absl::Seconds(40)), "31 > 30, in alarm for 10s");
+  // The last reading (20s, readings every 10s) covers until 36s.
+  EXPECT_EQ(input.Note(kT0 + absl::Seconds(36)), "31 > 30, in alarm for 6s");
+  EXPECT_EQ(input.state(kT0 + absl::Seconds(37)), InputState::kStale);
 }
 
 TEST(InputTrackerTest, APendingRunIsBrokenByADipAFaultOrSilence) {
@@ -286,17 +289,18 @@ TEST(InputTrackerTest, ExplainUnusableTellsTheCausesApart) {
   const absl::Time later = kT0 + absl::Minutes(3);
   EXPECT_EQ(ExplainUnusable(input, kT0, LinkContext{}), "");
   EXPECT_EQ(ExplainUnusable(input, later, LinkContext{2, 2, true}),
-            "no reading from h1/room for 3m; relays connected (2 of 2): the "
-            "source is silent");
+            "no fresh reading from h1/room for 3m (a reading covers 1m); "
+            "relays connected (2 of 2): the source is silent");
   EXPECT_EQ(ExplainUnusable(input, later, LinkContext{2, 0, true}),
-            "no relay connected (0 of 2): can not hear h1/room (no reading "
-            "for 3m)");
+            "no relay connected (0 of 2): can not hear h1/room (no fresh "
+            "reading for 3m)");
   EXPECT_EQ(ExplainUnusable(input, later, LinkContext{2, 0, false}),
-            "this host's network is down: can not hear h1/room (no reading "
-            "for 3m)");
+            "this host's network is down: can not hear h1/room (no fresh "
+            "reading for 3m)");
   // No link information (a replay).
   EXPECT_EQ(ExplainUnusable(input, later, LinkContext{}),
-            "no reading from h1/room for 3m: the source is silent");
+            "no fresh reading from h1/room for 3m (a reading covers 1m): the "
+            "source is silent");
   InputTracker missing(Numeric());
   EXPECT_EQ(ExplainUnusable(missing, later, LinkContext{1, 1, true}),
             "no reading from h1/room yet; relays connected (1 of 1): the "

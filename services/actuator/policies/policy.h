@@ -14,6 +14,7 @@
 #ifndef HWCAST_SERVICES_ACTUATOR_POLICIES_POLICY_H_
 #define HWCAST_SERVICES_ACTUATOR_POLICIES_POLICY_H_
 
+#include <string>
 #include <string_view>
 
 #include "absl/time/time.h"
@@ -77,6 +78,10 @@ class Policy {
   // states. The default does nothing (for policies that never reach
   // SHUTDOWN); every policy that can must override it.
   virtual void ClearShutdown(absl::Time now) {}
+
+  // The warning level as of `now`: why it holds, or "" when it does not
+  // (default: policies without one). Never an action.
+  virtual std::string Warning(absl::Time now) const { return ""; }
 
   // Current state, the reason, inputs and time left, as of `now`.
   virtual hwcast::v1::PolicyStatus Status(absl::Time now) const = 0;

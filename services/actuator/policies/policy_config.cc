@@ -107,16 +107,51 @@ absl::Status CheckThreshold(const std::string& prefix,
                             const hwcast::v1::ThresholdConfig& t) {
   HWCAST_RETURN_IF_ERROR(CheckInputs(prefix, t.inputs()));
   HWCAST_RETURN_IF_ERROR(CheckQuorum(prefix, t.quorum(), t.inputs_size()));
-  const std::string enter_key = absl::StrCat(prefix, ".enter_above");
-  HWCAST_RETURN_IF_ERROR(CheckFinite(enter_key, t.enter_above()));
-  if (t.has_leave_below()) {
-    const std::string leave_key = absl::StrCat(prefix, ".leave_below");
-    HWCAST_RETURN_IF_ERROR(CheckFinite(leave_key, t.leave_below()));
-    if (t.leave_below() > t.enter_above()) {
-      return ConfigError(leave_key,
-                         absl::StrCat(FormatNumber(t.leave_below()),
-                                      " must not be above enter_above (",
-                                      FormatNumber(t.enter_above()), ")"));
+  const bool below = t.has_enter_below();
+  if (below && t.enter_above() != 0) {
+    return ConfigError(absl::StrCat(prefix, ".enter_below"),
+                       "set enter_below or enter_above, not both");
+  }
+  const char* wrong_leave = below ? "leave_below" : "leave_above";
+  const char* wrong_warn = below ? "warn_above" : "warn_below";
+  if (below ? t.has_leave_below() : t.has_leave_above()) {
+    return ConfigError(absl::StrCat(prefix, ".", wrong_leave),
+                       below ? "goes with enter_above; use leave_above"
+                             : "goes with enter_below; use leave_below");
+  }
+  if (below ? t.has_warn_above() : t.has_warn_below()) {
+    return ConfigError(absl::StrCat(prefix, ".", wrong_warn),
+                       below ? "goes with enter_above; use warn_below"
+                             : "goes with enter_below; use warn_above");
+  }
+  const std::string enter_key =
+      absl::StrCat(prefix, below ? ".enter_below" : ".enter_above");
+  const double enter = below ? t.enter_below() : t.enter_above();
+  HWCAST_RETURN_IF_ERROR(CheckFinite(enter_key, enter));
+  if (below ? t.has_leave_above() : t.has_leave_below()) {
+    const std::string leave_key =
+        absl::StrCat(prefix, below ? ".leave_above" : ".leave_below");
+    const double leave = below ? t.leave_above() : t.leave_below();
+    HWCAST_RETURN_IF_ERROR(CheckFinite(leave_key, leave));
+    if (below ? leave < enter : leave > enter) {
+      return ConfigError(
+          leave_key,
+          absl::StrCat(FormatNumber(leave), " must not be ",
+                       below ? "below enter_below (" : "above enter_above (",
+                       FormatNumber(enter), ")"));
+    }
+  }
+  if (below ? t.has_warn_below() : t.has_warn_above()) {
+    const std::string warn_key =
+        absl::StrCat(prefix, below ? ".warn_below" : ".warn_above");
+    const double warn = below ? t.warn_below() : t.warn_above();
+    HWCAST_RETURN_IF_ERROR(CheckFinite(warn_key, warn));
+    if (below ? warn <= enter : warn >= enter) {
+      return ConfigError(
+          warn_key,
+          absl::StrCat(FormatNumber(warn), " must be ",
+                       below ? "above enter_below (" : "below enter_above (",
+                       FormatNumber(enter), "): the warning comes first"));
     }
   }
   HWCAST_RETURN_IF_ERROR(
@@ -132,19 +167,27 @@ absl::Status CheckThreshold(const std::string& prefix,
   HWCAST_RETURN_IF_ERROR(CheckSanity(sanity_prefix, t.sanity()));
   // A threshold outside the plausible range is a mistake: it could never be
   // crossed, or every plausible reading would cross it.
-  if (t.sanity().has_max() && t.enter_above() >= t.sanity().max()) {
+  const char* never = below ? "no plausible reading could be below it"
+                            : "no plausible reading could be above it";
+  const char* always = below ? "every plausible reading would be below it"
+                             : "every plausible reading would be above it";
+  if (t.sanity().has_max() &&
+      (below ? enter > t.sanity().max() : enter >= t.sanity().max())) {
     return ConfigError(
         enter_key,
-        absl::StrCat(FormatNumber(t.enter_above()), " is not below ",
-                     sanity_prefix, ".max (", FormatNumber(t.sanity().max()),
-                     "): no plausible reading could be above it"));
+        absl::StrCat(FormatNumber(enter),
+                     below ? " is above " : " is not below ", sanity_prefix,
+                     ".max (", FormatNumber(t.sanity().max()),
+                     "): ", below ? always : never));
   }
-  if (t.sanity().has_min() && t.enter_above() < t.sanity().min()) {
+  if (t.sanity().has_min() &&
+      (below ? enter <= t.sanity().min() : enter < t.sanity().min())) {
     return ConfigError(
         enter_key,
-        absl::StrCat(FormatNumber(t.enter_above()), " is below ", sanity_prefix,
+        absl::StrCat(FormatNumber(enter),
+                     below ? " is not above " : " is below ", sanity_prefix,
                      ".min (", FormatNumber(t.sanity().min()),
-                     "): every plausible reading would be above it"));
+                     "): ", below ? never : always));
   }
   return absl::OkStatus();
 }
@@ -152,11 +195,37 @@ absl::Status CheckThreshold(const std::string& prefix,
 absl::Status CheckUps(const std::string& prefix,
                       const hwcast::v1::UpsRuleConfig& ups) {
   const std::string input_key = absl::StrCat(prefix, ".input");
-  if (!ups.has_input()) {
+  if (ups.has_input() && !ups.inputs().empty()) {
     return ConfigError(input_key,
-                       "required: the UPS source (host and source_id)");
+                       "set input (one UPS) or inputs (several), not both");
   }
-  HWCAST_RETURN_IF_ERROR(CheckSelector(input_key, ups.input()));
+  if (ups.has_input()) {
+    HWCAST_RETURN_IF_ERROR(CheckSelector(input_key, ups.input()));
+    if (ups.min_supplies() > 1) {
+      return ConfigError(
+          absl::StrCat(prefix, ".min_supplies"),
+          absl::StrCat("must be 1 with one input, got ", ups.min_supplies()));
+    }
+  } else if (ups.inputs().empty()) {
+    return ConfigError(input_key,
+                       "required: the UPS source (host and source_id), or "
+                       "inputs: several UPSes with min_supplies");
+  } else {
+    HWCAST_RETURN_IF_ERROR(CheckInputs(prefix, ups.inputs()));
+    if (ups.min_supplies() > static_cast<uint32_t>(ups.inputs_size())) {
+      return ConfigError(
+          absl::StrCat(prefix, ".min_supplies"),
+          absl::StrCat("must be 1..", ups.inputs_size(),
+                       " (the number of inputs), got ", ups.min_supplies()));
+    }
+  }
+  if (ups.has_charge_below_percent()) {
+    const std::string key = absl::StrCat(prefix, ".charge_below_percent");
+    HWCAST_RETURN_IF_ERROR(CheckFinite(key, ups.charge_below_percent()));
+    if (ups.charge_below_percent() <= 0 || ups.charge_below_percent() > 100) {
+      return ConfigError(key, "must be in (0, 100] percent");
+    }
+  }
   if (ups.has_on_battery_longer_than()) {
     HWCAST_RETURN_IF_ERROR(CheckNonNegativeDuration(
         absl::StrCat(prefix, ".on_battery_longer_than"),
@@ -171,10 +240,11 @@ absl::Status CheckUps(const std::string& prefix,
   }
   const bool low_battery = !ups.has_low_battery() || ups.low_battery();
   if (!low_battery && !ups.has_on_battery_longer_than() &&
-      !ups.has_runtime_below_seconds()) {
+      !ups.has_runtime_below_seconds() && !ups.has_charge_below_percent()) {
     return ConfigError(prefix,
                        "no rule enabled: set on_battery_longer_than, "
-                       "runtime_below_seconds, or low_battery: true");
+                       "runtime_below_seconds, charge_below_percent, or "
+                       "low_battery: true");
   }
   return absl::OkStatus();
 }
@@ -203,9 +273,14 @@ absl::Status CheckPolicy(const std::string& prefix,
     HWCAST_RETURN_IF_ERROR(CheckPositiveDuration(
         absl::StrCat(prefix, ".max_age"), policy.max_age()));
   }
+  if (policy.has_evidence_window()) {
+    HWCAST_RETURN_IF_ERROR(CheckPositiveDuration(
+        absl::StrCat(prefix, ".evidence_window"), policy.evidence_window()));
+  }
   if (!hwcast::v1::UnknownAction_IsValid(policy.on_unknown())) {
-    return ConfigError(absl::StrCat(prefix, ".on_unknown"),
-                       "must be hold, fail or fail_if_last_failed");
+    return ConfigError(
+        absl::StrCat(prefix, ".on_unknown"),
+        "must be hold (= resume), restart, fail or fail_if_last_failed");
   }
   switch (policy.condition_case()) {
     case PolicyConfig::kThreshold:
@@ -301,18 +376,24 @@ absl::StatusOr<std::vector<std::unique_ptr<Policy>>> MakePolicies(
     const absl::Duration max_age = config.has_max_age()
                                        ? FromProtoDuration(config.max_age())
                                        : default_max_age;
+    std::optional<absl::Duration> evidence_window;
+    if (config.has_evidence_window()) {
+      evidence_window = FromProtoDuration(config.evidence_window());
+    }
     switch (config.condition_case()) {
       case PolicyConfig::kThreshold:
         out.push_back(std::make_unique<ThresholdPolicy>(
-            config.name(), detector, config.threshold(), max_age));
+            config.name(), detector, config.threshold(), max_age,
+            evidence_window));
         break;
       case PolicyConfig::kUps:
-        out.push_back(std::make_unique<UpsPolicy>(config.name(), detector,
-                                                  config.ups(), max_age));
+        out.push_back(std::make_unique<UpsPolicy>(
+            config.name(), detector, config.ups(), max_age, evidence_window));
         break;
       case PolicyConfig::kPowerNode:
         out.push_back(std::make_unique<PowerNodePolicy>(
-            config.name(), detector, config.power_node(), max_age));
+            config.name(), detector, config.power_node(), max_age,
+            evidence_window));
         break;
       case PolicyConfig::kFleet:
         out.push_back(std::make_unique<FleetPolicy>(config.name(), detector,

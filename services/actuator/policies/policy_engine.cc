@@ -3,6 +3,8 @@
 #include <string>
 #include <utility>
 
+#include "lib/time_util.h"
+
 namespace hwcast::actuator {
 
 const char* PolicyStateName(PolicyState state) {
@@ -23,6 +25,9 @@ PolicyEngine::PolicyEngine(std::vector<std::unique_ptr<Policy>> policies)
     : policies_(std::move(policies)) {
   last_.reserve(policies_.size());
   for (const auto& policy : policies_) last_.push_back(policy->state());
+  warnings_.resize(policies_.size());
+  changed_at_.resize(policies_.size(), absl::InfinitePast());
+  change_reasons_.resize(policies_.size());
 }
 
 std::vector<Transition> PolicyEngine::OnReading(
@@ -55,10 +60,16 @@ std::vector<hwcast::v1::PolicyStatus> PolicyEngine::Status(
     absl::Time now) const {
   std::vector<hwcast::v1::PolicyStatus> out;
   out.reserve(policies_.size());
-  for (const auto& policy : policies_) {
-    out.push_back(policy->Status(now));
-    if (out.back().name().empty()) {
-      out.back().set_name(std::string(policy->name()));
+  for (size_t i = 0; i < policies_.size(); ++i) {
+    const Policy& policy = *policies_[i];
+    hwcast::v1::PolicyStatus& status = out.emplace_back(policy.Status(now));
+    if (status.name().empty()) status.set_name(std::string(policy.name()));
+    std::string warning = policy.Warning(now);
+    status.set_warning(!warning.empty());
+    status.set_warning_reason(std::move(warning));
+    if (changed_at_[i] != absl::InfinitePast()) {
+      *status.mutable_last_transition_time() = ToProtoTime(changed_at_[i]);
+      status.set_last_transition_reason(change_reasons_[i]);
     }
   }
   return out;
@@ -68,6 +79,18 @@ std::vector<Transition> PolicyEngine::Collect(absl::Time now) {
   std::vector<Transition> transitions;
   for (size_t i = 0; i < policies_.size(); ++i) {
     const PolicyState state = policies_[i]->state();
+    std::string warning = policies_[i]->Warning(now);
+    if (warning.empty() != warnings_[i].empty()) {
+      Transition w;
+      w.policy = std::string(policies_[i]->name());
+      w.from = w.to = last_[i];
+      w.reason = warning;
+      w.time = now;
+      w.warning_change = true;
+      w.warning = !warning.empty();
+      transitions.push_back(std::move(w));
+    }
+    warnings_[i] = std::move(warning);
     if (state == last_[i]) continue;
     Transition t;
     t.policy = std::string(policies_[i]->name());
@@ -75,6 +98,8 @@ std::vector<Transition> PolicyEngine::Collect(absl::Time now) {
     t.to = state;
     t.reason = policies_[i]->Status(now).reason();
     t.time = now;
+    changed_at_[i] = now;
+    change_reasons_[i] = t.reason;
     transitions.push_back(std::move(t));
     last_[i] = state;
   }

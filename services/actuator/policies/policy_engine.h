@@ -22,14 +22,19 @@
 
 namespace hwcast::actuator {
 
-// One state change of one policy.
+// One state change of one policy, or a change of its warning level.
 struct Transition {
   std::string policy;
   PolicyState from = PolicyState::kNormal;
   PolicyState to = PolicyState::kNormal;
-  // The policy's reason after the change.
+  // The policy's reason after the change (a warning change: the warning's,
+  // or "" when it cleared).
   std::string reason;
   absl::Time time;
+  // A change of the warning level, not of the state (from == to, the
+  // state): `warning` says whether the warning holds now.
+  bool warning_change = false;
+  bool warning = false;
 };
 
 class PolicyEngine {
@@ -37,7 +42,8 @@ class PolicyEngine {
   explicit PolicyEngine(std::vector<std::unique_ptr<Policy>> policies);
 
   // Feed one reading / one tick to every policy; returns the transitions it
-  // caused, in policy order, at most one per policy: a policy that passes
+  // caused, in policy order, at most one state change per policy (preceded
+  // by its warning change, if any): a policy that passes
   // through a state within one call (grace 0: NORMAL -> PRE_FAIL ->
   // SHUTDOWN) shows as one transition (NORMAL -> SHUTDOWN).
   std::vector<Transition> OnReading(const hwcast::v1::Reading& reading,
@@ -51,6 +57,7 @@ class PolicyEngine {
   // Whether any policy is in SHUTDOWN now.
   bool AnyInShutdown() const;
 
+  // Each policy's Status(), with its warning and last transition.
   std::vector<hwcast::v1::PolicyStatus> Status(absl::Time now) const;
   size_t size() const { return policies_.size(); }
 
@@ -59,6 +66,11 @@ class PolicyEngine {
 
   std::vector<std::unique_ptr<Policy>> policies_;
   std::vector<PolicyState> last_;
+  // Per policy: the warning as last reported ("" none), the last state
+  // change's time (InfinitePast: none) and reason.
+  std::vector<std::string> warnings_;
+  std::vector<absl::Time> changed_at_;
+  std::vector<std::string> change_reasons_;
 };
 
 // INVALID_ARGUMENT naming the key ("policies[1].threshold.quorum: must be
@@ -68,8 +80,12 @@ class PolicyEngine {
 // 1); leave_below above enter_above; enter_above outside sanity min..max;
 // sanity min >= max; negative durations, rates or tolerances; max_age or
 // stuck_after set but not positive; a UPS rule without input or with no
-// rule enabled (low_battery: false and nothing else). Implemented in
-// policy_config.cc.
+// rule enabled (low_battery: false and nothing else); enter_below with a
+// nonzero enter_above, leave_above below enter_below, a warning level not on
+// the safe side of the failure level (or of the other direction); UPS input
+// and inputs both set, min_supplies above the number of inputs,
+// charge_below_percent outside (0, 100]; evidence_window set but not
+// positive. Implemented in policy_config.cc.
 absl::Status ValidatePolicyConfigs(
     const google::protobuf::RepeatedPtrField<hwcast::v1::PolicyConfig>&
         policies);

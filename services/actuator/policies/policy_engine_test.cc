@@ -150,7 +150,42 @@ TEST(ValidatePolicyConfigsTest, RejectsWhatIsWrongNamingTheKey) {
       {"policies: [{name: a, ups: {input: {host: h, source_id: u}, "
        "low_battery: false}}]",
        "policies[0].ups: no rule enabled: set on_battery_longer_than, "
-       "runtime_below_seconds, or low_battery: true"},
+       "runtime_below_seconds, charge_below_percent, or low_battery: true"},
+      {"policies: [{name: a, ups: {inputs: [{host: h, source_id: u1}, "
+       "{host: h, source_id: u2}], min_supplies: 3}}]",
+       "policies[0].ups.min_supplies: must be 1..2 (the number of inputs), "
+       "got 3"},
+      {"policies: [{name: a, ups: {input: {host: h, source_id: u}, inputs: "
+       "[{host: h, source_id: u2}]}}]",
+       "policies[0].ups.input: set input (one UPS) or inputs (several), not "
+       "both"},
+      {"policies: [{name: a, ups: {input: {host: h, source_id: u}, "
+       "charge_below_percent: 120}}]",
+       "policies[0].ups.charge_below_percent: must be in (0, 100] percent"},
+      {"policies: [{name: a, threshold: {inputs: [{host: h, source_id: s}], "
+       "enter_above: 30, warn_above: 31}}]",
+       "policies[0].threshold.warn_above: 31 must be below enter_above (30): "
+       "the warning comes first"},
+      {"policies: [{name: a, threshold: {inputs: [{host: h, source_id: s}], "
+       "enter_below: 10, leave_above: 5}}]",
+       "policies[0].threshold.leave_above: 5 must not be below enter_below "
+       "(10)"},
+      {"policies: [{name: a, threshold: {inputs: [{host: h, source_id: s}], "
+       "enter_below: 10, enter_above: 30}}]",
+       "policies[0].threshold.enter_below: set enter_below or enter_above, "
+       "not both"},
+      {"policies: [{name: a, threshold: {inputs: [{host: h, source_id: s}], "
+       "enter_below: 10, warn_above: 12}}]",
+       "policies[0].threshold.warn_above: goes with enter_above; use "
+       "warn_below"},
+      {"policies: [{name: a, threshold: {inputs: [{host: h, source_id: s}], "
+       "enter_below: -30, sanity: {min: -20}}}]",
+       "policies[0].threshold.enter_below: -30 is not above "
+       "policies[0].threshold.sanity.min (-20): no plausible reading could "
+       "be below it"},
+      {"policies: [{name: a, evidence_window: 0s, threshold: {inputs: "
+       "[{host: h, source_id: s}], enter_above: 30}}]",
+       "policies[0].evidence_window: "},
       {"policies: [{name: a, ups: {input: {host: h, source_id: u}, "
        "runtime_below_seconds: 0}}]",
        "policies[0].ups.runtime_below_seconds: must be positive (seconds of "

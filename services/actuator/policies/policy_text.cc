@@ -20,6 +20,8 @@ std::string UnknownActionName(hwcast::v1::UnknownAction action) {
       return "FAIL";
     case hwcast::v1::UNKNOWN_ACTION_FAIL_IF_LAST_FAILED:
       return "FAIL_IF_LAST_FAILED";
+    case hwcast::v1::UNKNOWN_ACTION_RESTART:
+      return "RESTART";
     default:
       return "HOLD";
   }

@@ -1,6 +1,7 @@
 // Trace tests: hours of readings fed through the policies (MakePolicies,
 // PolicyEngine, TraceReplayer: ticks every second of trace time) in
 // milliseconds, asserting the exact transitions and their times.
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <set>
@@ -50,6 +51,19 @@ class Trace {
     r.mutable_temperature()->set_celsius(celsius);
     replayer_->Reading(r, kT0 + at);
   }
+  // A reading observed at kT0 + observed that arrives at kT0 + at (a
+  // backlog resent after an outage).
+  void TempObservedAt(absl::Duration at, absl::Duration observed,
+                      const std::string& source, double celsius) {
+    Reading r = Base(source, observed);
+    r.mutable_temperature()->set_celsius(celsius);
+    replayer_->Reading(r, kT0 + at);
+  }
+  void Humidity(absl::Duration at, const std::string& source, double rh) {
+    Reading r = Base(source, at);
+    r.mutable_humidity()->set_relative_percent(rh);
+    replayer_->Reading(r, kT0 + at);
+  }
   void Fault(absl::Duration at, const std::string& source,
              const std::string& error) {
     Reading r = Base(source, at);
@@ -58,10 +72,11 @@ class Trace {
     replayer_->Reading(r, kT0 + at);
   }
   void Ups(absl::Duration at, const std::string& source,
-           const std::string& status, double runtime = -1) {
+           const std::string& status, double runtime = -1, double charge = -1) {
     Reading r = Base(source, at);
     r.mutable_power()->set_raw_status(status);
     if (runtime >= 0) r.mutable_power()->set_runtime_seconds(runtime);
+    if (charge >= 0) r.mutable_power()->set_charge_percent(charge);
     replayer_->Reading(r, kT0 + at);
   }
   void Node(absl::Duration at, const std::string& source, bool reachable) {
@@ -86,10 +101,17 @@ class Trace {
   }
   void RunTo(absl::Duration at) { replayer_->AdvanceTo(kT0 + at); }
 
-  // "TIME POLICY FROM -> TO", TIME the offset from kT0.
+  // "TIME POLICY FROM -> TO", TIME the offset from kT0; warning changes as
+  // "TIME POLICY warning" / "TIME POLICY warning cleared".
   std::vector<std::string> Transitions() const {
     std::vector<std::string> out;
     for (const Transition& t : replayer_->transitions()) {
+      if (t.warning_change) {
+        out.push_back(absl::StrCat(absl::FormatDuration(t.time - kT0), " ",
+                                   t.policy, " warning",
+                                   t.warning ? "" : " cleared"));
+        continue;
+      }
       out.push_back(absl::StrCat(absl::FormatDuration(t.time - kT0), " ",
                                  t.policy, " ", PolicyStateName(t.from), " -> ",
                                  PolicyStateName(t.to)));
@@ -101,10 +123,12 @@ class Trace {
   }
   bool AnyShutdown() const {
     for (const Transition& t : transitions()) {
-      if (t.to == PolicyState::kShutdown) return true;
+      if (!t.warning_change && t.to == PolicyState::kShutdown) return true;
     }
     return false;
   }
+  // Readings from now on carry this poll interval (zero: none).
+  void set_expected_interval(absl::Duration d) { expected_interval_ = d; }
   hwcast::v1::PolicyStatus Status(size_t policy = 0) const {
     return engine_->Status(replayer_->now())[policy];
   }
@@ -118,12 +142,16 @@ class Trace {
     r.set_sequence(++sequence_);
     r.set_quality(hwcast::v1::QUALITY_OK);
     *r.mutable_observed_time() = ToProtoTime(kT0 + at);
+    if (expected_interval_ > absl::ZeroDuration()) {
+      *r.mutable_expected_interval() = ToProtoDuration(expected_interval_);
+    }
     return r;
   }
 
   std::unique_ptr<PolicyEngine> engine_;
   std::unique_ptr<TraceReplayer> replayer_;
   uint64_t sequence_ = 0;
+  absl::Duration expected_interval_ = absl::ZeroDuration();
 };
 
 constexpr char kRoom[] = R"(
@@ -233,18 +261,20 @@ TEST(PolicyTraceTest, SensorSilentNeverShutsDownByDefault) {
   trace.RunTo(absl::Hours(2));
   EXPECT_THAT(trace.Transitions(),
               ElementsAre("5m room NORMAL -> PRE_FAIL",
-                          "8m1s room PRE_FAIL -> UNKNOWN"));
-  // Held 5m..8m1s; the rest is paused.
+                          "7m17s room PRE_FAIL -> UNKNOWN"));
+  // Held 5m..7m16s (the last reading's cover: readings every 10s each
+  // cover 16s), not until stale_after; the rest is paused.
   EXPECT_EQ(trace.transitions()[1].reason,
             "can not tell: 0 of 1 above 30 and 1 unusable (quorum 1): no "
-            "reading from h1/room for 1m1s; relays connected (1 of 1): the "
-            "source is silent; on_unknown HOLD: no shutdown while unknown, "
-            "grace paused with 1m59s left");
+            "fresh reading from h1/room for 17s (a reading covers 16s); "
+            "relays connected (1 of 1): the source is silent; on_unknown "
+            "HOLD: no shutdown while unknown, grace paused with 2m44s left");
   const hwcast::v1::PolicyStatus status = trace.Status();
   EXPECT_EQ(status.state(), "UNKNOWN");
   EXPECT_EQ(status.inputs(0).state(), "STALE");
   EXPECT_EQ(status.seconds_to_shutdown(), 0);
-  EXPECT_THAT(status.reason(), HasSubstr("no reading from h1/room for 1h53m"));
+  EXPECT_THAT(status.reason(),
+              HasSubstr("no fresh reading from h1/room for 1h53m"));
 }
 
 TEST(PolicyTraceTest, SensorFaultNeverShutsDownByDefault) {
@@ -294,12 +324,11 @@ TEST(PolicyTraceTest, RelayKilledNeverShutsDownByDefault) {
   Room(trace, M(5), M(6), 35);  // last reading 5m50s
   trace.Links(M(6), LinkContext{1, 0, true});
   trace.RunTo(absl::Hours(2));
-  EXPECT_THAT(trace.Transitions(),
-              ElementsAre("5m room NORMAL -> PRE_FAIL",
-                          "6m51s room PRE_FAIL -> UNKNOWN"));
+  EXPECT_THAT(trace.Transitions(), ElementsAre("5m room NORMAL -> PRE_FAIL",
+                                               "6m room PRE_FAIL -> UNKNOWN"));
   EXPECT_THAT(trace.transitions()[1].reason,
-              HasSubstr("no relay connected (0 of 1): can not hear h1/room "
-                        "(no reading for 1m1s)"));
+              HasSubstr("can not tell: no relay connected (0 of 1); last "
+                        "known: 1 of 1 above 30"));
 }
 
 TEST(PolicyTraceTest, HostCutOffNeverShutsDownByDefault) {
@@ -308,12 +337,11 @@ TEST(PolicyTraceTest, HostCutOffNeverShutsDownByDefault) {
   Room(trace, S(0), M(1), 35);  // last reading 50s
   trace.Links(M(1), LinkContext{2, 0, false});
   trace.RunTo(absl::Hours(2));
-  EXPECT_THAT(trace.Transitions(),
-              ElementsAre("0 room NORMAL -> PRE_FAIL",
-                          "1m51s room PRE_FAIL -> UNKNOWN"));
+  EXPECT_THAT(trace.Transitions(), ElementsAre("0 room NORMAL -> PRE_FAIL",
+                                               "1m room PRE_FAIL -> UNKNOWN"));
   EXPECT_THAT(trace.transitions()[1].reason,
-              HasSubstr("this host's network is down: can not hear h1/room "
-                        "(no reading for 1m1s)"));
+              HasSubstr("can not tell: this host's network is down; last "
+                        "known: 1 of 1 above 30"));
 }
 
 TEST(PolicyTraceTest, OnUnknownFailLetsSilenceShutDown) {
@@ -329,8 +357,8 @@ policies:
   Room(trace, S(0), M(10), 25);  // last reading 9m50s
   trace.RunTo(absl::Hours(1));
   EXPECT_THAT(trace.Transitions(),
-              ElementsAre("10m51s room NORMAL -> PRE_FAIL",
-                          "15m51s room PRE_FAIL -> SHUTDOWN"));
+              ElementsAre("10m7s room NORMAL -> PRE_FAIL",
+                          "15m7s room PRE_FAIL -> SHUTDOWN"));
   EXPECT_THAT(trace.transitions()[0].reason,
               HasSubstr("on_unknown FAIL: counts as the failure"));
 }
@@ -407,11 +435,11 @@ TEST(PolicyTraceTest, OneOfTwoNeededInAlarmAndTheOtherSilentIsUnknown) {
     if (t < M(5)) trace.Temp(t, "h3/t3", 23 + 0.1 * (t / S(10) % 2));
   });
   // h3/t3 silent from 4m50s: 1 in alarm + 1 unusable could make 2.
-  EXPECT_THAT(trace.Transitions(), ElementsAre("5m51s room NORMAL -> UNKNOWN"));
+  EXPECT_THAT(trace.Transitions(), ElementsAre("5m7s room NORMAL -> UNKNOWN"));
   EXPECT_THAT(trace.transitions()[0].reason,
               HasSubstr("can not tell: 1 of 3 above 30 and 1 unusable "
-                        "(quorum 2): no reading from h3/t3 for 1m1s: the "
-                        "source is silent"));
+                        "(quorum 2): no fresh reading from h3/t3 for 17s (a "
+                        "reading covers 16s): the source is silent"));
 }
 
 TEST(PolicyTraceTest, DisagreementIsAnAlarmNotATrigger) {
@@ -503,7 +531,7 @@ policies:
                 [&](absl::Duration t) { trace.Ups(t, "h1/ups", "OL"); });
     trace.Every(M(5), M(7) - S(1), S(1),
                 [&](absl::Duration t) { trace.Ups(t, "h1/ups", "OB"); });
-    trace.Every(M(7) - S(1), absl::Hours(1), S(10),
+    trace.Every(M(7) - S(1), absl::Hours(1), S(1),
                 [&](absl::Duration t) { trace.Ups(t, "h1/ups", "OL"); });
     EXPECT_THAT(trace.Transitions(), IsEmpty());
   }
@@ -556,20 +584,20 @@ policies:
                 [&](absl::Duration t) { trace.Ups(t, "h1/ups", "OL"); });
     trace.Every(M(5), M(6) + S(1), S(10),
                 [&](absl::Duration t) { trace.Ups(t, "h1/ups", last); });
-    // Silent after 6m: stale at 7m1s.
+    // Silent after 6m: no fresh reading from 6m17s.
     trace.RunTo(absl::Hours(1));
     return trace.Transitions();
   };
   // NUT: a UPS last seen on battery that goes silent counts as failed.
   EXPECT_THAT(run("fail_if_last_failed", "OB DISCHRG"),
-              ElementsAre("7m1s ups NORMAL -> PRE_FAIL",
-                          "8m1s ups PRE_FAIL -> SHUTDOWN"));
+              ElementsAre("6m17s ups NORMAL -> PRE_FAIL",
+                          "7m17s ups PRE_FAIL -> SHUTDOWN"));
   // Last seen on line: unknown, no shutdown.
   EXPECT_THAT(run("fail_if_last_failed", "OL"),
-              ElementsAre("7m1s ups NORMAL -> UNKNOWN"));
+              ElementsAre("6m17s ups NORMAL -> UNKNOWN"));
   // Default HOLD: no shutdown even when last seen on battery.
   EXPECT_THAT(run("hold", "OB DISCHRG"),
-              ElementsAre("7m1s ups NORMAL -> UNKNOWN"));
+              ElementsAre("6m17s ups NORMAL -> UNKNOWN"));
 }
 
 TEST(PolicyTraceTest, UpsSilentReasonSaysWhatWasLastKnown) {
@@ -583,8 +611,9 @@ policies:
   trace.Ups(S(0), "h1/ups", "OB");
   trace.RunTo(M(2));
   EXPECT_EQ(trace.transitions()[0].reason,
-            "can not tell: no reading from h1/ups for 1m1s: the source is "
-            "silent; last known: on battery; on_unknown FAIL_IF_LAST_FAILED: "
+            "can not tell: no fresh reading from h1/ups for 1m1s (a reading "
+            "covers 1m): the source is silent; last known: on battery; "
+            "on_unknown FAIL_IF_LAST_FAILED: "
             "last known state was the failure: counts as the failure; "
             "shutdown after grace 5m");
 }
@@ -619,7 +648,7 @@ policies:
       if (t < M(6)) trace.Node(t, "h1/node-b", true);
     });
     EXPECT_THAT(trace.Transitions(),
-                ElementsAre("6m51s cooling NORMAL -> UNKNOWN"));
+                ElementsAre("6m7s cooling NORMAL -> UNKNOWN"));
     const hwcast::v1::PolicyStatus status = trace.Status();
     EXPECT_EQ(status.inputs(0).state(), "ALARM");
     EXPECT_EQ(status.inputs(0).value(), 0);
@@ -726,6 +755,434 @@ TEST(PolicyTraceTest, FleetIgnoresHostsNotFollowedAndStaleAnnouncements) {
                           "5m30s follow PRE_FAIL -> SHUTDOWN",
                           "15m1s follow SHUTDOWN -> NORMAL"));
   EXPECT_EQ(trace.Status().inputs(0).state(), "STALE");
+}
+
+// --- Evidence-based grace (issue 11) ----------------------------------------
+
+constexpr char kRoomRestart[] = R"(
+policies:
+  - name: room
+    grace: 5m
+    on_unknown: restart
+    threshold:
+      inputs: [{host: h1, source_id: room}]
+      enter_above: 30
+      leave_below: 28
+)";
+
+// Hot room, PRE_FAIL, both relays lost at 2m for `down`, then back with the
+// room still hot. Returns the transitions.
+std::vector<std::string> RelaysLostWhileHot(const std::string& yaml,
+                                            absl::Duration down,
+                                            std::string* unknown_reason) {
+  Trace trace(yaml);
+  trace.Links(S(0), LinkContext{2, 2, true});
+  Room(trace, S(0), M(2), 35);  // last reading at 1m50s
+  trace.Links(M(2), LinkContext{2, 0, true});
+  trace.RunTo(M(2) + down);
+  EXPECT_FALSE(trace.AnyShutdown());
+  EXPECT_EQ(trace.Status().state(), "UNKNOWN");
+  if (unknown_reason != nullptr && trace.transitions().size() > 1) {
+    *unknown_reason = trace.transitions()[1].reason;
+  }
+  trace.Links(M(2) + down, LinkContext{2, 2, true});
+  Room(trace, M(2) + down, M(2) + down + M(30), 35);
+  return trace.Transitions();
+}
+
+TEST(PolicyTraceTest, AllRelaysLostIsUnknownAtOnceAndNeverShutsDown) {
+  std::string reason;
+  // Three hours without a relay: UNKNOWN from the moment the links drop
+  // (not after stale_after), no shutdown; back, the grace resumes with the
+  // 3m it had left.
+  EXPECT_THAT(
+      RelaysLostWhileHot(kRoom, absl::Hours(3), &reason),
+      ElementsAre("0 room NORMAL -> PRE_FAIL", "2m room PRE_FAIL -> UNKNOWN",
+                  "3h2m room UNKNOWN -> PRE_FAIL",
+                  "3h5m room PRE_FAIL -> SHUTDOWN"));
+  EXPECT_EQ(reason,
+            "can not tell: no relay connected (0 of 2); last known: 1 of 1 "
+            "above 30 (quorum 1): h1/room 35 > 30, in alarm for 2m; "
+            "on_unknown HOLD: no shutdown while unknown, grace paused with 3m "
+            "left");
+}
+
+TEST(PolicyTraceTest, OnUnknownRestartStartsTheGraceOver) {
+  std::string reason;
+  EXPECT_THAT(
+      RelaysLostWhileHot(kRoomRestart, absl::Hours(3), &reason),
+      ElementsAre("0 room NORMAL -> PRE_FAIL", "2m room PRE_FAIL -> UNKNOWN",
+                  "3h2m room UNKNOWN -> PRE_FAIL",
+                  "3h7m room PRE_FAIL -> SHUTDOWN"));
+  EXPECT_THAT(reason, HasSubstr("on_unknown RESTART: no shutdown while "
+                                "unknown, a grace period starts over"));
+}
+
+TEST(PolicyTraceTest, AllRelaysLostWithTheRoomColdIsUnknownNotNormal) {
+  Trace trace(kRoom);
+  trace.Links(S(0), LinkContext{2, 2, true});
+  Room(trace, S(0), M(2), 22);
+  trace.Links(M(2), LinkContext{2, 0, true});
+  trace.RunTo(M(3));
+  EXPECT_THAT(trace.Transitions(), ElementsAre("2m room NORMAL -> UNKNOWN"));
+  EXPECT_THAT(trace.transitions()[0].reason,
+              HasSubstr("can not tell: no relay connected (0 of 2); last "
+                        "known: 0 of 1 above 30"));
+  trace.Links(M(3), LinkContext{2, 1, true});
+  Room(trace, M(3), M(4), 22);
+  EXPECT_EQ(trace.Transitions().back(), "3m room UNKNOWN -> NORMAL");
+}
+
+TEST(PolicyTraceTest, SilentSourceIsUnknownWithinOneReadingInterval) {
+  // Readings every 10s: each covers 16s (1.5 intervals + 1s), not max_age.
+  Trace trace(kRoom);
+  trace.Links(S(0), LinkContext{1, 1, true});
+  Room(trace, S(0), M(1), 35);  // last reading 50s
+  trace.RunTo(M(30));
+  EXPECT_THAT(trace.Transitions(),
+              ElementsAre("0 room NORMAL -> PRE_FAIL",
+                          "1m7s room PRE_FAIL -> UNKNOWN"));
+  EXPECT_THAT(trace.transitions()[1].reason,
+              HasSubstr("no fresh reading from h1/room for 17s (a reading "
+                        "covers 16s); relays connected (1 of 1): the source "
+                        "is silent; on_unknown HOLD: no shutdown while "
+                        "unknown, grace paused with 3m54s left"));
+}
+
+TEST(PolicyTraceTest, ExpectedIntervalOrEvidenceWindowSetsTheCoverage) {
+  Trace trace(R"(
+policies:
+  - name: room
+    grace: 5m
+    evidence_window: 30s
+    threshold:
+      inputs: [{host: h1, source_id: room}]
+      enter_above: 30
+)");
+  Room(trace, S(0), M(1), 35);  // last reading 50s: covered until 1m20s
+  trace.RunTo(M(30));
+  EXPECT_THAT(trace.Transitions(),
+              ElementsAre("0 room NORMAL -> PRE_FAIL",
+                          "1m21s room PRE_FAIL -> UNKNOWN"));
+  EXPECT_EQ(trace.Status().inputs(0).state(), "STALE");
+}
+
+TEST(PolicyTraceTest, GraceAccruesOnlyWhatTheCarriedIntervalCovers) {
+  // The collector says it polls every 2s (each reading covers 4s), but only
+  // every 10th reading gets through: 4s of each 10s are evidence.
+  Trace trace(R"(
+policies:
+  - name: room
+    grace: 1m
+    threshold:
+      inputs: [{host: h1, source_id: room}]
+      enter_above: 30
+)");
+  trace.set_expected_interval(S(2));
+  Room(trace, S(0), M(10), 35);
+  std::vector<std::string> moves = trace.Transitions();
+  ASSERT_FALSE(moves.empty());
+  EXPECT_EQ(moves.front(), "0 room NORMAL -> PRE_FAIL");
+  EXPECT_EQ(moves[1], "5s room PRE_FAIL -> UNKNOWN");
+  // 60s of grace at 4s per 10s: the 15th reading's cover ends it.
+  EXPECT_EQ(moves.back(), "2m24s room PRE_FAIL -> SHUTDOWN");
+}
+
+TEST(PolicyTraceTest, BacklogCountsOnlyWhatItsObservedTimesCover) {
+  Trace trace(kRoom);
+  trace.Links(S(0), LinkContext{1, 1, true});
+  Room(trace, S(0), M(2), 35);  // live until 1m50s: covered until 2m6s
+  // The collector lost its relay 2m..5m; at 5m it resends what it observed
+  // meanwhile, all at once, then goes on live.
+  trace.Every(M(2), M(5), S(10), [&](absl::Duration observed) {
+    trace.TempObservedAt(M(5), observed, "h1/room", 35);
+  });
+  Room(trace, M(5), M(30), 35);
+  // Held 0..2m6s; the backlog adds nothing but its last reading's cover of
+  // the present: 2m54s left from 5m.
+  EXPECT_THAT(
+      trace.Transitions(),
+      ElementsAre("0 room NORMAL -> PRE_FAIL", "2m7s room PRE_FAIL -> UNKNOWN",
+                  "5m room UNKNOWN -> PRE_FAIL",
+                  "7m54s room PRE_FAIL -> SHUTDOWN"));
+}
+
+// --- Re-anchoring after a real step (issue 11)
+// --------------------------------
+
+constexpr char kRoomSane[] = R"(
+policies:
+  - name: room
+    grace: 5m
+    threshold:
+      inputs: [{host: h1, source_id: room}]
+      enter_above: 30
+      leave_below: 28
+      sanity: {min: -20, max: 90, max_rate_per_second: 0.5, stuck_after: 10m}
+)";
+
+TEST(PolicyTraceTest, StepThenClimbShutsDownWithinSettlePlusGrace) {
+  Trace trace(kRoomSane);
+  trace.Links(S(0), LinkContext{1, 1, true});
+  Room(trace, S(0), M(10), 25);
+  // The cooling dies: 25 -> 36 in 10s (1.1/s, implausible), then a real
+  // climb of 0.1 every 10s towards 47.
+  double celsius = 36;
+  trace.Every(M(10), absl::Hours(1), S(10), [&](absl::Duration t) {
+    trace.Temp(t, "h1/room", std::min(celsius, 47.0));
+    celsius += 0.1;
+  });
+  ASSERT_THAT(
+      trace.Transitions(),
+      ElementsAre("10m room NORMAL -> UNKNOWN", "11m room UNKNOWN -> PRE_FAIL",
+                  "16m room PRE_FAIL -> SHUTDOWN"));
+  // settle (60s) + grace (5m) + one reading interval after the step.
+  EXPECT_LE(trace.transitions()[2].time, kT0 + M(10) + S(60) + M(5) + S(10));
+  // The jump and the re-anchoring are in the reasons (the audit log's).
+  EXPECT_THAT(trace.transitions()[0].reason,
+              HasSubstr("h1/room implausible: changed from 25 to 36 in 10s"));
+  EXPECT_THAT(trace.transitions()[1].reason,
+              HasSubstr("re-anchored at 36.6 after a jump from 25 (readings "
+                        "agreed for 1m)"));
+}
+
+TEST(PolicyTraceTest, ReanchoringShowsInStatusWhileSettling) {
+  Trace trace(kRoomSane);
+  Room(trace, S(0), M(10), 25);
+  trace.Temp(M(10), "h1/room", 36);
+  trace.Temp(M(10) + S(10), "h1/room", 36.1);
+  hwcast::v1::PolicyStatus status = trace.Status();
+  EXPECT_EQ(status.inputs(0).state(), "FAULTY");
+  EXPECT_THAT(status.inputs(0).note(),
+              HasSubstr("; readings agree for 10s of 1m to re-anchor"));
+  trace.Every(M(10) + S(20), M(12), S(10), [&](absl::Duration t) {
+    trace.Temp(t, "h1/room", 36.1 + 0.01 * absl::ToInt64Seconds(t - M(10)));
+  });
+  status = trace.Status();
+  EXPECT_EQ(status.inputs(0).state(), "ALARM");
+  EXPECT_THAT(status.alarms(),
+              ElementsAre(HasSubstr("h1/room re-anchored at ")));
+}
+
+TEST(PolicyTraceTest, GlitchesUnpluggedAndStuckSensorsNeverShutDown) {
+  {
+    // Single spikes to 85 among 25s: each comes back to the old level.
+    Trace trace(kRoomSane);
+    trace.Every(S(0), absl::Hours(2), S(10), [&](absl::Duration t) {
+      const int64_t k = t / S(10);
+      trace.Temp(t, "h1/room", k % 7 == 3 ? 85 : 25 + 0.1 * (k % 2));
+    });
+    EXPECT_FALSE(trace.AnyShutdown());
+    EXPECT_EQ(trace.Status().state(), "NORMAL");
+  }
+  {
+    // Unplugged: a DS18B20 reads its power-on 85 for ever (never varies),
+    // another reads -127 (out of range).
+    Trace trace(kRoomSane);
+    Room(trace, S(0), M(10), 25);
+    Room(trace, M(10), absl::Hours(1), 85);
+    Room(trace, absl::Hours(1), absl::Hours(2), -127);
+    EXPECT_FALSE(trace.AnyShutdown());
+    EXPECT_THAT(trace.Status().reason(), HasSubstr("outside the plausible"));
+  }
+  {
+    // Stuck at a hot value (no jump): stuck_after (10m) makes it faulty
+    // before the grace ends.
+    Trace trace(R"(
+policies:
+  - name: room
+    grace: 15m
+    threshold:
+      inputs: [{host: h1, source_id: room}]
+      enter_above: 30
+      sanity: {stuck_after: 10m}
+)");
+    Room(trace, S(0), absl::Hours(2), 31);
+    EXPECT_FALSE(trace.AnyShutdown());
+    EXPECT_EQ(trace.Status().inputs(0).state(), "FAULTY");
+  }
+  {
+    // Flapping around the threshold with persist, a step included.
+    Trace trace(R"(
+policies:
+  - name: room
+    grace: 5m
+    threshold:
+      inputs: [{host: h1, source_id: room}]
+      enter_above: 30
+      persist: 30s
+      sanity: {max_rate_per_second: 0.5}
+)");
+    int k = 0;
+    trace.Every(S(0), absl::Hours(1), S(10), [&](absl::Duration t) {
+      trace.Temp(t, "h1/room", k++ % 2 == 0 ? 29.5 : 30.5);
+    });
+    EXPECT_FALSE(trace.AnyShutdown());
+  }
+  {
+    // The room cools in time after a real step: re-anchored, PRE_FAIL, then
+    // back below leave_below before the grace ends.
+    Trace trace(kRoomSane);
+    Room(trace, S(0), M(10), 25);
+    double c = 36;
+    trace.Every(M(10), M(12), S(10), [&](absl::Duration t) {
+      trace.Temp(t, "h1/room", c);
+      c += 0.05;
+    });
+    trace.Every(M(12), absl::Hours(1), S(10), [&](absl::Duration t) {
+      c = std::max(22.0, c - 1.0);
+      trace.Temp(t, "h1/room", c + 0.1 * ((t / S(10)) % 2));
+    });
+    EXPECT_FALSE(trace.AnyShutdown());
+    EXPECT_EQ(trace.Status().state(), "NORMAL");
+  }
+}
+
+// --- Warnings, thresholds below, several UPSes (issue 11) -------------------
+
+TEST(PolicyTraceTest, WarningComesBeforeTheFailureAndNeverActs) {
+  Trace trace(R"(
+policies:
+  - name: room
+    grace: 5m
+    threshold:
+      inputs: [{host: h1, source_id: room}]
+      enter_above: 30
+      leave_below: 28
+      warn_above: 27
+)");
+  // 25 -> 35 in 0.25 steps every 10s (above 27 at 1m30s, above 30 at
+  // 3m30s), held at 35 for an hour, then back to 22.
+  double c = 25;
+  trace.Every(S(0), absl::Hours(1), S(10), [&](absl::Duration t) {
+    trace.Temp(t, "h1/room", std::min(c, 35.0));
+    c += 0.25;
+  });
+  trace.Every(absl::Hours(1), absl::Hours(2), S(10),
+              [&](absl::Duration t) { trace.Temp(t, "h1/room", 22); });
+  const std::vector<std::string> moves = trace.Transitions();
+  ASSERT_GE(moves.size(), 3u);
+  EXPECT_THAT(
+      moves,
+      ElementsAre("1m30s room warning", "3m30s room NORMAL -> PRE_FAIL",
+                  "8m30s room PRE_FAIL -> SHUTDOWN", "1h room warning cleared",
+                  "1h room SHUTDOWN -> NORMAL"));
+  EXPECT_THAT(trace.transitions()[0].reason,
+              HasSubstr("1 of 1 above warning 27 (quorum 1): h1/room 27.25"));
+  EXPECT_EQ(trace.Status().warning(), false);
+  {
+    // Warm but never failing: the warning alone never leaves NORMAL.
+    Trace warm(R"(
+policies:
+  - name: room
+    threshold:
+      inputs: [{host: h1, source_id: room}]
+      enter_above: 30
+      warn_above: 27
+)");
+    warm.Every(S(0), absl::Hours(3), S(10), [&](absl::Duration t) {
+      warm.Temp(t, "h1/room", 28 + 0.1 * ((t / S(10)) % 2));
+    });
+    EXPECT_THAT(warm.Transitions(), ElementsAre("0 room warning"));
+    EXPECT_EQ(warm.Status().state(), "NORMAL");
+    EXPECT_TRUE(warm.Status().warning());
+    EXPECT_THAT(warm.Status().warning_reason(), HasSubstr("above warning 27"));
+  }
+}
+
+TEST(PolicyTraceTest, ThresholdBelowAValue) {
+  Trace trace(R"(
+policies:
+  - name: too-dry
+    grace: 2m
+    threshold:
+      inputs: [{host: h1, source_id: rh}]
+      enter_below: 20
+      leave_above: 25
+      warn_below: 30
+)");
+  auto humidity = [&](absl::Duration from, absl::Duration to, double v) {
+    trace.Every(from, to, S(10), [&](absl::Duration t) {
+      trace.Humidity(t, "h1/rh", v + 0.1 * ((t / S(10)) % 2));
+    });
+  };
+  humidity(S(0), M(5), 40);
+  humidity(M(5), M(10), 28);   // warning
+  humidity(M(10), M(11), 15);  // failure, 1m
+  humidity(M(11), M(20), 22);  // still in alarm (leave_above 25)
+  EXPECT_THAT(
+      trace.Transitions(),
+      ElementsAre("5m too-dry warning", "10m too-dry NORMAL -> PRE_FAIL",
+                  "12m too-dry PRE_FAIL -> SHUTDOWN"));
+  EXPECT_THAT(trace.transitions()[1].reason,
+              HasSubstr("1 of 1 below 20 (quorum 1): h1/rh 15 < 20"));
+}
+
+constexpr char kTwoUpses[] = R"(
+policies:
+  - name: power
+    grace: 30s
+    ups:
+      inputs: [{host: h1, source_id: ups-a}, {host: h1, source_id: ups-b}]
+      min_supplies: 1
+      warn_on_battery: true
+)";
+
+TEST(PolicyTraceTest, TwoUpsesNeedingOneShutDownOnlyWhenBothFail) {
+  {
+    Trace trace(kTwoUpses);
+    trace.Every(S(0), absl::Hours(1), S(10), [&](absl::Duration t) {
+      trace.Ups(t, "h1/ups-a", t < M(5) ? "OL" : "OB LB");
+      trace.Ups(t, "h1/ups-b", "OL");
+    });
+    // One UPS on low battery, the other on line: a warning, no shutdown.
+    EXPECT_THAT(trace.Transitions(), ElementsAre("5m power warning"));
+    EXPECT_THAT(trace.Status().warning_reason(),
+                HasSubstr("h1/ups-a on battery for"));
+    EXPECT_EQ(trace.Status().state(), "NORMAL");
+  }
+  {
+    Trace trace(kTwoUpses);
+    trace.Every(S(0), absl::Hours(1), S(10), [&](absl::Duration t) {
+      trace.Ups(t, "h1/ups-a", t < M(5) ? "OL" : "OB LB");
+      trace.Ups(t, "h1/ups-b", t < M(7) ? "OL" : "OB DISCHRG LB");
+    });
+    EXPECT_THAT(trace.Transitions(),
+                ElementsAre("5m power warning", "7m power NORMAL -> PRE_FAIL",
+                            "7m30s power PRE_FAIL -> SHUTDOWN"));
+    EXPECT_THAT(trace.transitions()[1].reason,
+                HasSubstr("2 of 2 UPSes failing, 1 needed to power this host "
+                          "(quorum 2): h1/ups-a 'OB LB': low battery; h1/ups-b "
+                          "'OB DISCHRG LB': low battery"));
+  }
+  {
+    // One on low battery, the other silent: can not tell (no shutdown).
+    Trace trace(kTwoUpses);
+    trace.Every(S(0), absl::Hours(1), S(10), [&](absl::Duration t) {
+      trace.Ups(t, "h1/ups-a", t < M(5) ? "OL" : "OB LB");
+      if (t < M(6)) trace.Ups(t, "h1/ups-b", "OL");
+    });
+    EXPECT_FALSE(trace.AnyShutdown());
+    EXPECT_EQ(trace.Status().state(), "UNKNOWN");
+  }
+}
+
+TEST(PolicyTraceTest, UpsChargeBelow) {
+  Trace trace(R"(
+policies:
+  - name: ups
+    grace: 0s
+    ups:
+      input: {host: h1, source_id: ups}
+      low_battery: false
+      charge_below_percent: 40
+)");
+  trace.Ups(S(0), "h1/ups", "OL", -1, 30);  // on line: no failure
+  trace.Ups(S(10), "h1/ups", "OB", -1, 80);
+  trace.Ups(S(20), "h1/ups", "OB", -1, 39);
+  EXPECT_THAT(trace.Transitions(), ElementsAre("20s ups NORMAL -> SHUTDOWN"));
+  EXPECT_THAT(trace.transitions()[0].reason,
+              HasSubstr("charge 39 % below 40 %"));
 }
 
 }  // namespace

@@ -17,12 +17,14 @@ std::string CheckReachability(const Reading& reading) {
 }
 
 std::vector<InputTracker> MakeInputs(
-    const hwcast::v1::PowerNodeRuleConfig& config, absl::Duration max_age) {
+    const hwcast::v1::PowerNodeRuleConfig& config, absl::Duration max_age,
+    std::optional<absl::Duration> evidence_window) {
   std::vector<InputTracker> inputs;
   for (const hwcast::v1::SourceSelector& source : config.inputs()) {
     InputOptions options;
     options.source = source;
     options.max_age = max_age;
+    options.evidence_window = evidence_window;
     options.check = CheckReachability;
     inputs.emplace_back(std::move(options));
   }
@@ -34,9 +36,10 @@ std::vector<InputTracker> MakeInputs(
 PowerNodePolicy::PowerNodePolicy(std::string name,
                                  const FailureDetectorOptions& detector,
                                  const hwcast::v1::PowerNodeRuleConfig& config,
-                                 absl::Duration max_age)
-    : ConditionPolicy(std::move(name), detector, MakeInputs(config, max_age),
-                      max_age),
+                                 absl::Duration max_age,
+                                 std::optional<absl::Duration> evidence_window)
+    : ConditionPolicy(std::move(name), detector,
+                      MakeInputs(config, max_age, evidence_window), max_age),
       quorum_(config.quorum() == 0 ? 1 : static_cast<int>(config.quorum())),
       last_unreachable_(config.inputs_size(), false) {}
 
@@ -59,6 +62,7 @@ Evaluation PowerNodePolicy::Evaluate(absl::Time now) const {
     const hwcast::v1::Reachability& r = input.last_reading().reachability();
     if (!r.reachable()) {
       vote.kind = Vote::Kind::kFailed;
+      vote.until = input.covered_until();
       vote.note = r.target().empty()
                       ? "unreachable"
                       : absl::StrCat("unreachable (", r.target(), ")");

@@ -13,6 +13,7 @@
 #ifndef HWCAST_SERVICES_ACTUATOR_POLICIES_POWER_NODE_POLICY_H_
 #define HWCAST_SERVICES_ACTUATOR_POLICIES_POWER_NODE_POLICY_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,8 @@ class PowerNodePolicy final : public ConditionPolicy {
   // `config` is valid (ValidatePolicyConfigs).
   PowerNodePolicy(std::string name, const FailureDetectorOptions& detector,
                   const hwcast::v1::PowerNodeRuleConfig& config,
-                  absl::Duration max_age);
+                  absl::Duration max_age,
+                  std::optional<absl::Duration> evidence_window = std::nullopt);
 
  protected:
   Evaluation Evaluate(absl::Time now) const override;

@@ -1,5 +1,8 @@
 #include "services/actuator/policies/quorum.h"
 
+#include <algorithm>
+#include <functional>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -13,11 +16,13 @@ Evaluation CountVotes(const std::vector<Vote>& votes, int quorum,
   std::vector<std::string> failed_notes;
   std::vector<std::string> unusable_notes;
   std::vector<std::string> waiting;
+  std::vector<absl::Time> untils;
   for (const Vote& vote : votes) {
     switch (vote.kind) {
       case Vote::Kind::kFailed:
         ++failed;
         failed_notes.push_back(absl::StrCat(vote.source, " ", vote.note));
+        untils.push_back(vote.until);
         break;
       case Vote::Kind::kUnusable:
         ++unusable;
@@ -37,6 +42,11 @@ Evaluation CountVotes(const std::vector<Vote>& votes, int quorum,
   Evaluation evaluation;
   if (failed >= quorum) {
     evaluation.result = Evaluation::Result::kFailed;
+    std::sort(untils.begin(), untils.end(), std::greater<absl::Time>());
+    if (!untils.empty()) {
+      evaluation.confirmed_until =
+          untils[std::clamp<size_t>(quorum, 1, untils.size()) - 1];
+    }
     evaluation.reason = absl::StrCat(count, " (quorum ", quorum,
                                      "): ", absl::StrJoin(failed_notes, "; "));
     return evaluation;

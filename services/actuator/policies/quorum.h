@@ -1,6 +1,7 @@
 // k of n: how the votes of a policy's inputs make its condition.
 //
-//   failed >= k                  -> kFailed
+//   failed >= k                  -> kFailed (confirmed until the k-th
+//                                   latest `until` of the failed votes)
 //   failed + unusable >= k       -> kUnknown (the unusable inputs could make
 //                                   the quorum; last_failed when those whose
 //                                   last known state was the failure do)
@@ -15,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "services/actuator/policies/failure_detector.h"
 
 namespace hwcast::actuator {
@@ -37,6 +39,8 @@ struct Vote {
   std::string note;
   // kUnusable: the input's last known state was the failure.
   bool last_failed = false;
+  // kFailed: until when the input's readings are evidence.
+  absl::Time until = absl::InfiniteFuture();
 };
 
 // `condition` names the failure of one input, as in "2 of 3 above 30" or

@@ -3,18 +3,21 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "services/actuator/policies/policy_text.h"
 
 namespace hwcast::actuator {
 namespace {
 
-std::vector<InputTracker> MakeInputs(const hwcast::v1::ThresholdConfig& config,
-                                     absl::Duration max_age) {
+std::vector<InputTracker> MakeInputs(
+    const hwcast::v1::ThresholdConfig& config, absl::Duration max_age,
+    std::optional<absl::Duration> evidence_window) {
   std::vector<InputTracker> inputs;
   for (const hwcast::v1::SourceSelector& source : config.inputs()) {
     InputOptions options;
     options.source = source;
     options.max_age = max_age;
+    options.evidence_window = evidence_window;
     options.numeric = true;
     options.sanity = SanityRule::FromConfig(config.sanity());
     options.threshold = ThresholdRule::FromConfig(config);
@@ -28,9 +31,10 @@ std::vector<InputTracker> MakeInputs(const hwcast::v1::ThresholdConfig& config,
 ThresholdPolicy::ThresholdPolicy(std::string name,
                                  const FailureDetectorOptions& detector,
                                  const hwcast::v1::ThresholdConfig& config,
-                                 absl::Duration max_age)
-    : ConditionPolicy(std::move(name), detector, MakeInputs(config, max_age),
-                      max_age),
+                                 absl::Duration max_age,
+                                 std::optional<absl::Duration> evidence_window)
+    : ConditionPolicy(std::move(name), detector,
+                      MakeInputs(config, max_age, evidence_window), max_age),
       rule_(ThresholdRule::FromConfig(config)),
       quorum_(config.quorum() == 0 ? 1 : static_cast<int>(config.quorum())),
       tolerance_(config.disagreement_tolerance()) {}
@@ -49,15 +53,36 @@ Evaluation ThresholdPolicy::Evaluate(absl::Time now) const {
     if (state == InputState::kAlarm) {
       vote.kind = Vote::Kind::kFailed;
       vote.note = input.Note(now);
+      vote.until = input.covered_until();
     }
     votes.push_back(std::move(vote));
   }
-  return CountVotes(votes, quorum_,
-                    absl::StrCat("above ", FormatNumber(rule_.enter_above)));
+  return CountVotes(votes, quorum_, rule_.Condition());
+}
+
+std::string ThresholdPolicy::Warning(absl::Time now) const {
+  if (!rule_.warn.has_value()) return "";
+  std::vector<std::string> beyond;
+  for (const InputTracker& input : inputs()) {
+    if (!input.usable(now) || !input.value().has_value()) continue;
+    if (rule_.Warns(*input.value())) {
+      beyond.push_back(
+          absl::StrCat(input.key(), " ", FormatNumber(*input.value())));
+    }
+  }
+  if (static_cast<int>(beyond.size()) < quorum_) return "";
+  return absl::StrCat(beyond.size(), " of ", inputs().size(),
+                      rule_.below ? " below" : " above", " warning ",
+                      FormatNumber(*rule_.warn), " (quorum ", quorum_,
+                      "): ", absl::StrJoin(beyond, "; "));
 }
 
 std::vector<std::string> ThresholdPolicy::Alarms(absl::Time now) const {
   std::vector<std::string> alarms;
+  for (const InputTracker& input : inputs()) {
+    const std::string note = input.ReanchorNote(now);
+    if (!note.empty()) alarms.push_back(absl::StrCat(input.key(), " ", note));
+  }
   if (tolerance_ <= 0) return alarms;
   const InputTracker* low = nullptr;
   const InputTracker* high = nullptr;

@@ -55,14 +55,21 @@ std::string CheckUpsReading(const Reading& reading) {
   return "";
 }
 
-std::vector<InputTracker> MakeInputs(const hwcast::v1::UpsRuleConfig& config,
-                                     absl::Duration max_age) {
-  InputOptions options;
-  options.source = config.input();
-  options.max_age = max_age;
-  options.check = CheckUpsReading;
+std::vector<InputTracker> MakeInputs(
+    const hwcast::v1::UpsRuleConfig& config, absl::Duration max_age,
+    std::optional<absl::Duration> evidence_window) {
+  std::vector<hwcast::v1::SourceSelector> sources(config.inputs().begin(),
+                                                  config.inputs().end());
+  if (config.has_input()) sources.insert(sources.begin(), config.input());
   std::vector<InputTracker> inputs;
-  inputs.emplace_back(std::move(options));
+  for (const hwcast::v1::SourceSelector& source : sources) {
+    InputOptions options;
+    options.source = source;
+    options.max_age = max_age;
+    options.evidence_window = evidence_window;
+    options.check = CheckUpsReading;
+    inputs.emplace_back(std::move(options));
+  }
   return inputs;
 }
 
@@ -105,9 +112,16 @@ UpsFlags ParseUpsFlags(const PowerState& power) {
 
 UpsPolicy::UpsPolicy(std::string name, const FailureDetectorOptions& detector,
                      const hwcast::v1::UpsRuleConfig& config,
-                     absl::Duration max_age)
-    : ConditionPolicy(std::move(name), detector, MakeInputs(config, max_age),
-                      max_age) {
+                     absl::Duration max_age,
+                     std::optional<absl::Duration> evidence_window)
+    : ConditionPolicy(std::move(name), detector,
+                      MakeInputs(config, max_age, evidence_window), max_age),
+      min_supplies_(config.min_supplies() == 0
+                        ? 1
+                        : static_cast<int>(config.min_supplies())),
+      warn_on_battery_(config.warn_on_battery()),
+      on_battery_since_(inputs().size(), absl::InfinitePast()),
+      last_on_battery_(inputs().size(), false) {
   if (config.has_on_battery_longer_than()) {
     on_battery_longer_than_ =
         FromProtoDuration(config.on_battery_longer_than());
@@ -116,33 +130,37 @@ UpsPolicy::UpsPolicy(std::string name, const FailureDetectorOptions& detector,
   if (config.has_runtime_below_seconds()) {
     runtime_below_seconds_ = config.runtime_below_seconds();
   }
+  if (config.has_charge_below_percent()) {
+    charge_below_percent_ = config.charge_below_percent();
+  }
 }
 
 void UpsPolicy::AfterReading(size_t index, absl::Time now) {
   const InputTracker& input = inputs()[index];
   if (!input.usable(now)) return;
   const UpsFlags flags = ParseUpsFlags(input.last_reading().power());
-  last_on_battery_ = flags.on_battery;
+  last_on_battery_[index] = flags.on_battery;
   if (!flags.on_battery) {
-    on_battery_since_ = absl::InfinitePast();
-  } else if (on_battery_since_ == absl::InfinitePast()) {
-    on_battery_since_ = now;
+    on_battery_since_[index] = absl::InfinitePast();
+  } else if (on_battery_since_[index] == absl::InfinitePast()) {
+    on_battery_since_[index] = now;
   }
 }
 
-std::string UpsPolicy::OnBatteryFor(absl::Time now) const {
-  return FormatSpan(now - on_battery_since_);
+std::string UpsPolicy::OnBatteryFor(size_t index, absl::Time now) const {
+  return FormatSpan(now - on_battery_since_[index]);
 }
 
-std::vector<std::string> UpsPolicy::RulesHolding(absl::Time now) const {
+std::vector<std::string> UpsPolicy::RulesHolding(size_t index,
+                                                 absl::Time now) const {
   std::vector<std::string> rules;
-  const PowerState& power = inputs()[0].last_reading().power();
+  const PowerState& power = inputs()[index].last_reading().power();
   const UpsFlags flags = ParseUpsFlags(power);
   if (!flags.on_battery) return rules;
   if (low_battery_ && flags.low_battery) rules.push_back("low battery");
   if (on_battery_longer_than_.has_value() &&
-      now - on_battery_since_ >= *on_battery_longer_than_) {
-    rules.push_back(absl::StrCat("on battery for ", OnBatteryFor(now),
+      now - on_battery_since_[index] >= *on_battery_longer_than_) {
+    rules.push_back(absl::StrCat("on battery for ", OnBatteryFor(index, now),
                                  " (longer than ",
                                  FormatSpan(*on_battery_longer_than_), ")"));
   }
@@ -152,25 +170,32 @@ std::vector<std::string> UpsPolicy::RulesHolding(absl::Time now) const {
         absl::StrCat("runtime ", FormatNumber(power.runtime_seconds()),
                      " s below ", FormatNumber(*runtime_below_seconds_), " s"));
   }
+  if (charge_below_percent_.has_value() && power.has_charge_percent() &&
+      power.charge_percent() < *charge_below_percent_) {
+    rules.push_back(
+        absl::StrCat("charge ", FormatNumber(power.charge_percent()),
+                     " % below ", FormatNumber(*charge_below_percent_), " %"));
+  }
   return rules;
 }
 
 Evaluation UpsPolicy::Evaluate(absl::Time now) const {
+  if (inputs().size() > 1) return EvaluateSupplies(now);
   const InputTracker& input = inputs()[0];
   Evaluation evaluation;
   if (!input.usable(now)) {
-    const Vote vote = UnusableVote(0, now, last_on_battery_);
+    const Vote vote = UnusableVote(0, now, last_on_battery_[0]);
     if (vote.kind == Vote::Kind::kWaiting) {
       evaluation.reason =
           absl::StrCat("waiting for the first reading from ", input.key());
       return evaluation;
     }
     evaluation.result = Evaluation::Result::kUnknown;
-    evaluation.last_failed = last_on_battery_;
+    evaluation.last_failed = last_on_battery_[0];
     evaluation.reason = absl::StrCat("can not tell: ", vote.note);
     if (input.seen()) {
       absl::StrAppend(&evaluation.reason, "; last known: ",
-                      last_on_battery_ ? "on battery" : "on line");
+                      last_on_battery_[0] ? "on battery" : "on line");
     }
     return evaluation;
   }
@@ -181,15 +206,57 @@ Evaluation UpsPolicy::Evaluate(absl::Time now) const {
     evaluation.reason = absl::StrCat(status, ": on line");
     return evaluation;
   }
-  const std::vector<std::string> rules = RulesHolding(now);
+  const std::vector<std::string> rules = RulesHolding(0, now);
   if (!rules.empty()) {
     evaluation.result = Evaluation::Result::kFailed;
+    evaluation.confirmed_until = input.covered_until();
     evaluation.reason = absl::StrCat(status, ": ", absl::StrJoin(rules, ", "));
     return evaluation;
   }
   evaluation.reason = absl::StrCat(status, ": on battery for ",
-                                   OnBatteryFor(now), ", no rule holds yet");
+                                   OnBatteryFor(0, now), ", no rule holds yet");
   return evaluation;
+}
+
+Evaluation UpsPolicy::EvaluateSupplies(absl::Time now) const {
+  std::vector<Vote> votes;
+  for (size_t i = 0; i < inputs().size(); ++i) {
+    const InputTracker& input = inputs()[i];
+    if (!input.usable(now)) {
+      votes.push_back(UnusableVote(i, now, last_on_battery_[i]));
+      continue;
+    }
+    Vote vote;
+    vote.source = input.key();
+    const std::vector<std::string> rules = RulesHolding(i, now);
+    if (!rules.empty()) {
+      vote.kind = Vote::Kind::kFailed;
+      vote.note = absl::StrCat("'", DescribePower(input.last_reading().power()),
+                               "': ", absl::StrJoin(rules, ", "));
+      vote.until = input.covered_until();
+    }
+    votes.push_back(std::move(vote));
+  }
+  // The host goes down when fewer than min_supplies can still power it.
+  const int n = static_cast<int>(inputs().size());
+  Evaluation evaluation =
+      CountVotes(votes, n - min_supplies_ + 1,
+                 absl::StrCat("UPSes failing, ", min_supplies_,
+                              " needed to power this host"));
+  return evaluation;
+}
+
+std::string UpsPolicy::Warning(absl::Time now) const {
+  if (!warn_on_battery_) return "";
+  std::vector<std::string> on_battery;
+  for (size_t i = 0; i < inputs().size(); ++i) {
+    const InputTracker& input = inputs()[i];
+    if (!input.usable(now)) continue;
+    if (!ParseUpsFlags(input.last_reading().power()).on_battery) continue;
+    on_battery.push_back(
+        absl::StrCat(input.key(), " on battery for ", OnBatteryFor(i, now)));
+  }
+  return absl::StrJoin(on_battery, "; ");
 }
 
 hwcast::v1::PolicyInput UpsPolicy::DescribeInput(size_t index,
@@ -203,12 +270,13 @@ hwcast::v1::PolicyInput UpsPolicy::DescribeInput(size_t index,
   if (!ParseUpsFlags(power).on_battery) {
     out.set_state(InputStateName(InputState::kOk));
   } else {
-    const std::vector<std::string> rules = RulesHolding(now);
+    const std::vector<std::string> rules = RulesHolding(index, now);
     out.set_state(InputStateName(rules.empty() ? InputState::kPending
                                                : InputState::kAlarm));
-    absl::StrAppend(&note, "; on battery for ", OnBatteryFor(now));
-    if (!rules.empty())
+    absl::StrAppend(&note, "; on battery for ", OnBatteryFor(index, now));
+    if (!rules.empty()) {
       absl::StrAppend(&note, ": ", absl::StrJoin(rules, ", "));
+    }
   }
   out.set_note(std::move(note));
   return out;
