@@ -1,20 +1,29 @@
 #include "lib/daemon.h"
 
 #include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "lib/config_loader.h"
 #include "lib/log.h"
+#include "lib/service_manager.h"
 
 namespace hwcast {
 namespace {
@@ -24,6 +33,8 @@ struct DaemonFlags {
   std::string config;
   bool check_config = false;
   std::string ready_file;
+  // Hidden, for tests of the watchdog only: SIGUSR2 stalls the main loop.
+  bool stall_on_sigusr2 = false;
 };
 
 DaemonFlags& Flags() {
@@ -63,6 +74,29 @@ std::string JsonEscape(std::string_view s) {
   return out;
 }
 
+// True when stderr is the journal stream systemd connected
+// (JOURNAL_STREAM="DEV:INODE" names stderr's device and inode).
+bool StderrIsJournal() {
+  const char* env = std::getenv("JOURNAL_STREAM");
+  if (env == nullptr) return false;
+  std::vector<std::string> parts = absl::StrSplit(env, ':');
+  struct stat st;
+  if (parts.size() != 2 || ::fstat(STDERR_FILENO, &st) != 0) return false;
+  return parts[0] == std::to_string(st.st_dev) &&
+         parts[1] == std::to_string(st.st_ino);
+}
+
+// The signals RunDaemon() takes with sigtimedwait (blocked in every thread).
+sigset_t DaemonSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  if (Flags().stall_on_sigusr2) sigaddset(&set, SIGUSR2);
+  return set;
+}
+
 }  // namespace
 
 std::string_view HwcastVersion() { return HWCAST_VERSION; }
@@ -74,6 +108,7 @@ std::vector<std::string> InitDaemon(int argc, char** argv,
   flags.program = std::string(program);
   SetLogProgramName(program);
   std::vector<std::string> positional;
+  std::string log_format = "auto";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     std::string value;
@@ -103,6 +138,11 @@ std::vector<std::string> InitDaemon(int argc, char** argv,
              "serving\n"
           << "  --log-level LEVEL   debug, info, warning or error "
              "(default info)\n"
+          << "  --log-format FMT    auto, journal (\"<N>\" priority "
+             "prefixes, no\n"
+          << "                      timestamp) or plain (default auto: "
+             "journal under\n"
+          << "                      systemd)\n"
           << "  --help, --version\n";
       std::exit(0);
     } else if (arg == "--version") {
@@ -129,6 +169,15 @@ std::vector<std::string> InitDaemon(int argc, char** argv,
         UsageError(program, absl::StrCat("unknown --log-level '", level,
                                          "' (debug, info, warning, error)"));
       }
+    } else if (arg == "--log-format") {
+      log_format = absl::AsciiStrToLower(take_value());
+      if (log_format != "auto" && log_format != "journal" &&
+          log_format != "plain") {
+        UsageError(program, absl::StrCat("unknown --log-format '", log_format,
+                                         "' (auto, journal, plain)"));
+      }
+    } else if (arg == "--testonly-stall-on-sigusr2") {
+      flags.stall_on_sigusr2 = true;
     } else if (absl::StartsWith(arg, "-") && arg != "-") {
       UsageError(program, absl::StrCat("unknown option '", arg, "'"));
     } else {
@@ -140,23 +189,24 @@ std::vector<std::string> InitDaemon(int argc, char** argv,
                absl::StrCat("unexpected argument '", positional[0], "'"));
   }
 
-  // Every thread created from now on inherits this mask, so SIGINT/SIGTERM
-  // are only ever taken by WaitForShutdownSignal().
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
+  SetLogFormat(log_format == "journal" ||
+                       (log_format == "auto" && StderrIsJournal())
+                   ? LogFormat::kJournal
+                   : LogFormat::kPlain);
+
+  // Every thread created from now on inherits this mask, so SIGINT/SIGTERM/
+  // SIGHUP are only ever taken by RunDaemon().
+  const sigset_t set = DaemonSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   // A peer closing a socket must not kill the daemon.
   signal(SIGPIPE, SIG_IGN);
   return positional;
 }
 
-void LoadConfigOrExit(
-    google::protobuf::Message* config,
-    const std::function<absl::Status(const google::protobuf::Message&)>&
-        validate) {
+absl::Status LoadConfig(google::protobuf::Message* config,
+                        const ConfigValidator& validate) {
   const DaemonFlags& flags = Flags();
+  config->Clear();
   absl::Status status = absl::OkStatus();
   ConfigKeyLocations locations;
   if (!flags.config.empty()) {
@@ -175,6 +225,13 @@ void LoadConfigOrExit(
                                          line, ": ", message));
     }
   }
+  return status;
+}
+
+void LoadConfigOrExit(google::protobuf::Message* config,
+                      const ConfigValidator& validate) {
+  const DaemonFlags& flags = Flags();
+  const absl::Status status = LoadConfig(config, validate);
   if (!status.ok()) {
     std::cerr << flags.program << ": config error: " << status.message()
               << "\n";
@@ -187,6 +244,27 @@ void LoadConfigOrExit(
               << "\n";
     std::exit(0);
   }
+}
+
+std::vector<std::string> ChangedConfigKeys(
+    const google::protobuf::Message& a, const google::protobuf::Message& b,
+    const std::vector<std::string>& except) {
+  const google::protobuf::Descriptor* descriptor = a.GetDescriptor();
+  std::vector<std::string> changed;
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    if (std::find(except.begin(), except.end(), descriptor->field(i)->name()) !=
+        except.end()) {
+      continue;
+    }
+    google::protobuf::util::MessageDifferencer differencer;
+    for (int j = 0; j < descriptor->field_count(); ++j) {
+      if (j != i) differencer.IgnoreField(descriptor->field(j));
+    }
+    if (!differencer.Compare(a, b)) {
+      changed.push_back(descriptor->field(i)->name());
+    }
+  }
+  return changed;
 }
 
 void WriteReadyFileOrExit(const std::map<std::string, std::string>& endpoints) {
@@ -220,17 +298,82 @@ void WriteReadyFileOrExit(const std::map<std::string, std::string>& endpoints) {
   }
 }
 
-int WaitForShutdownSignal() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  int sig = 0;
-  while (sigwait(&set, &sig) != 0) {
+void WarnKeysNeedRestart(const std::vector<std::string>& keys,
+                         std::string_view program) {
+  if (keys.empty()) return;
+  HWCAST_LOG(WARNING) << "reload: changed " << absl::StrJoin(keys, ", ")
+                      << ": takes effect after a restart (systemctl restart "
+                      << program << "); running with the old values";
+}
+
+int RunDaemon(ServiceDaemon& daemon) {
+  const std::optional<absl::Duration> watchdog = ServiceWatchdogInterval();
+  // Keep-alives at a third of the watchdog interval; without a watchdog the
+  // health check still refreshes STATUS= every few seconds.
+  const absl::Duration period =
+      watchdog.has_value() ? std::max(*watchdog / 3, absl::Milliseconds(10))
+                           : absl::Seconds(5);
+  if (watchdog.has_value()) {
+    HWCAST_LOG(INFO) << "systemd watchdog: keep-alive every "
+                     << absl::FormatDuration(period);
   }
-  HWCAST_LOG(INFO) << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
-                   << ", shutting down";
-  return sig;
+  bool healthy = true;
+  // Sends STATUS= (and WATCHDOG=1 while healthy); `prefix` adds READY=1 etc.
+  auto check = [&](const char* prefix) {
+    absl::StatusOr<std::string> health = daemon.CheckHealth();
+    if (health.ok() != healthy) {
+      healthy = health.ok();
+      if (healthy) {
+        HWCAST_LOG(INFO) << "healthy again: " << *health;
+      } else {
+        HWCAST_LOG(ERROR) << "unhealthy, watchdog keep-alives stop: "
+                          << health.status().message();
+      }
+    }
+    const std::string status = OneLine(
+        health.ok() ? *health
+                    : absl::StrCat("unhealthy: ", health.status().message()));
+    NotifyServiceManager(absl::StrCat(
+        prefix, "STATUS=", status,
+        health.ok() && watchdog.has_value() ? "\nWATCHDOG=1" : ""));
+  };
+  check("READY=1\n");
+
+  const sigset_t set = DaemonSignals();
+  for (;;) {
+    const struct timespec timeout = absl::ToTimespec(period);
+    const int sig = sigtimedwait(&set, nullptr, &timeout);
+    if (sig < 0) {
+      check("");
+      continue;
+    }
+    if (sig == SIGHUP) {
+      HWCAST_LOG(INFO) << "received SIGHUP, reloading the configuration";
+      NotifyServiceManager("RELOADING=1\nSTATUS=reloading");
+      const absl::Status reloaded = daemon.ReloadConfigFile();
+      if (reloaded.ok()) {
+        HWCAST_LOG(INFO) << "reload done";
+      } else {
+        HWCAST_LOG(ERROR) << "reload refused, keeping the running "
+                             "configuration: "
+                          << reloaded.message();
+      }
+      check("READY=1\n");
+      continue;
+    }
+    if (sig == SIGUSR2) {
+      // Only with --testonly-stall-on-sigusr2: a stuck main loop for the
+      // watchdog test. Nothing is sent from here on; the test kills us.
+      HWCAST_LOG(WARNING) << "SIGUSR2: stalling the main loop (test only)";
+      for (;;) ::pause();
+    }
+    HWCAST_LOG(INFO) << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+                     << ", shutting down";
+    NotifyServiceManager("STOPPING=1\nSTATUS=shutting down");
+    daemon.Shutdown();
+    HWCAST_LOG(INFO) << "stopped";
+    return 0;
+  }
 }
 
 std::string SystemHostName() {

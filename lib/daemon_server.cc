@@ -27,6 +27,18 @@ bool SocketDirUsable(const std::string& unix_address) {
 
 }  // namespace
 
+ServeOptions ServeOptions::FromConfig(const hwcast::v1::ServerConfig& server,
+                                      std::string default_tcp,
+                                      std::string default_unix) {
+  return {
+      .listen = {server.listen().begin(), server.listen().end()},
+      .default_tcp = std::move(default_tcp),
+      .default_unix = std::move(default_unix),
+      .metrics_listen = server.metrics_listen(),
+      .tls_listen = {server.tls_listen().begin(), server.tls_listen().end()},
+      .tls = server.tls()};
+}
+
 absl::StatusOr<DaemonEndpoints> ServeDaemon(
     const ServeOptions& options, const std::vector<grpc::Service*>& services,
     std::shared_ptr<prometheus::Registry> registry) {

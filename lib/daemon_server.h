@@ -32,6 +32,11 @@ struct ServeOptions {
   // server.tls_listen, served with the certificates in server.tls.
   std::vector<std::string> tls_listen;
   hwcast::v1::TlsServerConfig tls;
+
+  // From a config's `server` section and the service's defaults.
+  static ServeOptions FromConfig(const hwcast::v1::ServerConfig& server,
+                                 std::string default_tcp,
+                                 std::string default_unix);
 };
 
 inline constexpr char kMetricsOff[] = "off";

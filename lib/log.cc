@@ -14,6 +14,7 @@ namespace hwcast {
 namespace {
 
 std::atomic<int> min_severity{static_cast<int>(LogSeverity::kInfo)};
+std::atomic<bool> journal_format{false};
 absl::Mutex name_mu(absl::kConstInit);
 std::string* program_name ABSL_GUARDED_BY(name_mu) = nullptr;
 
@@ -31,7 +32,26 @@ char SeverityLetter(LogSeverity s) {
   return '?';
 }
 
+// syslog(3) priorities, as sd-daemon(3) prefixes carry them.
+int JournalPriority(LogSeverity s) {
+  switch (s) {
+    case LogSeverity::kDebug:
+      return 7;
+    case LogSeverity::kInfo:
+      return 6;
+    case LogSeverity::kWarning:
+      return 4;
+    case LogSeverity::kError:
+      return 3;
+  }
+  return 6;
+}
+
 }  // namespace
+
+void SetLogFormat(LogFormat format) {
+  journal_format.store(format == LogFormat::kJournal);
+}
 
 void SetMinLogSeverity(LogSeverity severity) {
   min_severity.store(static_cast<int>(severity));
@@ -50,6 +70,11 @@ void SetLogProgramName(std::string_view name) {
 LogMessage::LogMessage(LogSeverity severity, const char* file, int line)
     : severity_(severity) {
   const char* base = std::strrchr(file, '/');
+  if (journal_format.load()) {
+    stream_ << '<' << JournalPriority(severity_) << '>'
+            << (base ? base + 1 : file) << ':' << line << "] ";
+    return;
+  }
   stream_ << absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
                               absl::UTCTimeZone())
           << ' ' << SeverityLetter(severity_) << ' ';

@@ -20,6 +20,13 @@ bool LogEnabled(LogSeverity severity);
 // Prefix put on each line, e.g. "hwcast-relay" (set once in main()).
 void SetLogProgramName(std::string_view name);
 
+// kPlain: "2024-05-01T12:00:00.250Z I hwcast-relay file.cc:12] text".
+// kJournal (under systemd, whose journal adds time and program): an
+// sd-daemon priority prefix and no timestamp, "<6>file.cc:12] text", so
+// `journalctl -p warning` filters (debug 7, info 6, warning 4, error 3).
+enum class LogFormat { kPlain, kJournal };
+void SetLogFormat(LogFormat format);
+
 class LogMessage {
  public:
   LogMessage(LogSeverity severity, const char* file, int line);

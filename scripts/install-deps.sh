@@ -30,6 +30,9 @@ PACKAGES=(
   # entropy: rngtest (FIPS 140-2) cross-checks our health tests; openssl
   # makes the TLS certificates the entropy tests use
   rng-tools5 openssl
+  # systemd: sd_notify (READY, STATUS, WATCHDOG) for Type=notify units;
+  # systemd-analyze verifies the shipped units
+  libsystemd-dev systemd
 )
 
 missing=()

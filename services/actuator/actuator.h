@@ -131,7 +131,7 @@ struct ActuatorOptions {
   // server.metrics_source_timeout: the reading metrics drop a silent source.
   absl::Duration metrics_source_timeout = ReadingMetrics::kDefaultDropAfter;
 
-  // From a validated config with defaults applied (WithActuatorDefaults).
+  // From a validated config with defaults applied (ApplyActuatorDefaults).
   static ActuatorOptions FromConfig(const hwcast::v1::ActuatorConfig& config);
 };
 

@@ -237,8 +237,8 @@ absl::Status ValidateActuatorConfig(const google::protobuf::Message& message) {
   return absl::OkStatus();
 }
 
-ActuatorConfig WithActuatorDefaults(ActuatorConfig config,
-                                    std::string_view system_host) {
+ActuatorConfig ApplyActuatorDefaults(ActuatorConfig config,
+                                     std::string_view system_host) {
   if (config.host().empty()) config.set_host(std::string(system_host));
   if (config.relays().empty()) config.add_relays(std::string(kDefaultRelay));
   if (config.announce_to().empty()) {

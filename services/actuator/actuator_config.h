@@ -60,7 +60,7 @@ absl::Status ValidateActuatorConfig(const google::protobuf::Message& config);
 // defaults where they are built (MakePolicies). server.listen is left as is:
 // main() decides how to fall back when the default unix socket cannot be
 // created.
-hwcast::v1::ActuatorConfig WithActuatorDefaults(
+hwcast::v1::ActuatorConfig ApplyActuatorDefaults(
     hwcast::v1::ActuatorConfig config, std::string_view system_host);
 
 }  // namespace hwcast::actuator

@@ -28,7 +28,7 @@ std::string ErrorOf(const ActuatorConfig& config) {
 TEST(ActuatorConfigTest, EmptyConfigIsValidAndGetsDefaults) {
   ActuatorConfig config;
   EXPECT_TRUE(ValidateActuatorConfig(config).ok());
-  const ActuatorConfig full = WithActuatorDefaults(config, "node1");
+  const ActuatorConfig full = ApplyActuatorDefaults(config, "node1");
   EXPECT_EQ(full.host(), "node1");
   ASSERT_EQ(full.relays_size(), 1);
   EXPECT_EQ(full.relays(0), "127.0.0.1:7430");
@@ -44,7 +44,7 @@ TEST(ActuatorConfigTest, DefaultsDoNotOverrideSetValues) {
   *config.mutable_stale_after() = ToProtoDuration(absl::Seconds(5));
   config.mutable_server()->set_metrics_listen("off");
   ASSERT_TRUE(ValidateActuatorConfig(config).ok());
-  const ActuatorConfig full = WithActuatorDefaults(config, "node1");
+  const ActuatorConfig full = ApplyActuatorDefaults(config, "node1");
   EXPECT_EQ(full.host(), "rack2");
   ASSERT_EQ(full.relays_size(), 1);
   EXPECT_EQ(full.relays(0), "unix:/run/hwcast/relay.sock");
@@ -240,7 +240,7 @@ TEST(ActuatorConfigTest, TrustSettings) {
 }
 
 TEST(ActuatorConfigTest, ActionsDefaultToDryRunWithSystemctlPoweroff) {
-  const ActuatorConfig full = WithActuatorDefaults(ActuatorConfig(), "node1");
+  const ActuatorConfig full = ApplyActuatorDefaults(ActuatorConfig(), "node1");
   EXPECT_FALSE(full.actions().shutdown_enabled());
   EXPECT_THAT(full.actions().shutdown_command(),
               ElementsAre("systemctl", "poweroff"));
@@ -256,7 +256,7 @@ TEST(ActuatorConfigTest, ActionsDefaultToDryRunWithSystemctlPoweroff) {
   announce.add_announce_to("r2:7430");
   announce.set_signing_key("/etc/hwcast/actuator.key");
   ASSERT_TRUE(ValidateActuatorConfig(announce).ok());
-  EXPECT_THAT(WithActuatorDefaults(announce, "n").announce_to(),
+  EXPECT_THAT(ApplyActuatorDefaults(announce, "n").announce_to(),
               ElementsAre("r2:7430"));
   announce.add_announce_to("r2:7430");
   EXPECT_THAT(ErrorOf(announce), StartsWith("announce_to[1]: "));
@@ -271,7 +271,7 @@ TEST(ActuatorConfigTest, ActionsDefaultToDryRunWithSystemctlPoweroff) {
       ToProtoDuration(absl::ZeroDuration());
   ASSERT_TRUE(ValidateActuatorConfig(immediate).ok());
   EXPECT_EQ(FromProtoDuration(
-                WithActuatorDefaults(immediate, "n").actions().countdown()),
+                ApplyActuatorDefaults(immediate, "n").actions().countdown()),
             absl::ZeroDuration());
 
   ActuatorConfig config;
@@ -280,7 +280,7 @@ TEST(ActuatorConfigTest, ActionsDefaultToDryRunWithSystemctlPoweroff) {
   *config.mutable_actions()->mutable_command_timeout() =
       ToProtoDuration(absl::Seconds(5));
   ASSERT_TRUE(ValidateActuatorConfig(config).ok());
-  const ActuatorConfig kept = WithActuatorDefaults(config, "node1");
+  const ActuatorConfig kept = ApplyActuatorDefaults(config, "node1");
   EXPECT_THAT(kept.actions().shutdown_command(),
               ElementsAre("/sbin/shutdown", "-h"));
   EXPECT_EQ(FromProtoDuration(kept.actions().command_timeout()),
@@ -385,7 +385,7 @@ entropy:
   ASSERT_TRUE(parsed.ok()) << parsed;
   ASSERT_TRUE(ValidateActuatorConfig(config).ok())
       << ValidateActuatorConfig(config);
-  const ActuatorConfig full = WithActuatorDefaults(config, "node1");
+  const ActuatorConfig full = ApplyActuatorDefaults(config, "node1");
   EXPECT_EQ(full.entropy().sink(), hwcast::v1::EntropySinkConfig::SINK_KERNEL);
   EXPECT_THAT(full.entropy().relays(),
               ElementsAre("unix:/run/hwcast/relay.sock"));
@@ -393,7 +393,7 @@ entropy:
   EXPECT_EQ(FromProtoDuration(full.entropy().reseed_interval()),
             absl::Seconds(60));
   // No sink: nothing is filled in.
-  EXPECT_FALSE(WithActuatorDefaults(ActuatorConfig(), "n").has_entropy());
+  EXPECT_FALSE(ApplyActuatorDefaults(ActuatorConfig(), "n").has_entropy());
 }
 
 TEST(ActuatorConfigTest, EntropySinkIsChecked) {

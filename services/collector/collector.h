@@ -28,7 +28,7 @@ using SourceMaker = std::function<absl::StatusOr<std::unique_ptr<Source>>(
     const hwcast::v1::SourceConfig&)>;
 
 struct CollectorOptions {
-  // Validated, with defaults filled in (CollectorConfigWithDefaults).
+  // Validated, with defaults filled in (ApplyCollectorDefaults).
   hwcast::v1::CollectorConfig config;
   // Not owned; must outlive the Collector.
   const Clock* clock = nullptr;

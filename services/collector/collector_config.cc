@@ -439,7 +439,7 @@ bool IsEntropySource(const SourceConfig& source) {
 absl::Status ValidateSource(const SourceConfig& source, int i) {
   const std::string key = absl::StrCat("sources[", i, "]");
   // A nut source may carry its default id "nut/UPS" explicitly (as
-  // CollectorConfigWithDefaults writes it).
+  // ApplyCollectorDefaults writes it).
   if (!source.id().empty() && !IsValidSourceId(source.id()) &&
       !(source.has_nut() && source.id() == DefaultSourceId(source))) {
     return ConfigError(absl::StrCat(key, ".id"),
@@ -641,8 +641,8 @@ absl::Status ValidateCollectorConfig(const google::protobuf::Message& message) {
   return CheckBackoffConfig("reconnect", config->reconnect());
 }
 
-CollectorConfig CollectorConfigWithDefaults(const CollectorConfig& config,
-                                            const std::string& system_host) {
+CollectorConfig ApplyCollectorDefaults(const CollectorConfig& config,
+                                       const std::string& system_host) {
   CollectorConfig out = config;
   if (out.host().empty()) out.set_host(system_host);
   if (out.collector_id().empty()) out.set_collector_id(out.host());

@@ -81,7 +81,7 @@ std::string DefaultSourceId(const hwcast::v1::SourceConfig& source);
 // intervals, timeouts, hwmon root, file and exec kind and scale, nut address,
 // batch limits, buffer size, metrics address. server.listen is left as
 // configured (main() applies the default listen addresses and their fallback).
-hwcast::v1::CollectorConfig CollectorConfigWithDefaults(
+hwcast::v1::CollectorConfig ApplyCollectorDefaults(
     const hwcast::v1::CollectorConfig& config, const std::string& system_host);
 
 }  // namespace hwcast::collector

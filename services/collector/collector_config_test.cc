@@ -30,7 +30,7 @@ absl::Status Validate(const std::string& yaml) {
 TEST(CollectorConfigTest, EmptyConfigGetsEveryDefault) {
   const CollectorConfig raw = Parse("");
   ASSERT_TRUE(ValidateCollectorConfig(raw).ok());
-  const CollectorConfig config = CollectorConfigWithDefaults(raw, "rack1");
+  const CollectorConfig config = ApplyCollectorDefaults(raw, "rack1");
   EXPECT_EQ(config.host(), "rack1");
   EXPECT_EQ(config.collector_id(), "rack1");
   EXPECT_THAT(config.relays(), ::testing::ElementsAre("127.0.0.1:7430"));
@@ -76,7 +76,7 @@ max_batch_bytes: 256
 )");
   ASSERT_TRUE(ValidateCollectorConfig(raw).ok())
       << ValidateCollectorConfig(raw);
-  const CollectorConfig config = CollectorConfigWithDefaults(raw, "ignored");
+  const CollectorConfig config = ApplyCollectorDefaults(raw, "ignored");
   EXPECT_EQ(config.host(), "rack1.lan");
   EXPECT_EQ(config.collector_id(), "rack1-collector");
   EXPECT_EQ(config.server().metrics_listen(), "off");
@@ -95,8 +95,8 @@ max_batch_bytes: 256
 }
 
 TEST(CollectorConfigTest, FileSourceDefaults) {
-  const CollectorConfig config = CollectorConfigWithDefaults(
-      Parse("sources: [{file: {path: /r/t}}]"), "h");
+  const CollectorConfig config =
+      ApplyCollectorDefaults(Parse("sources: [{file: {path: /r/t}}]"), "h");
   EXPECT_EQ(config.sources(0).id(), "t");
   EXPECT_EQ(config.sources(0).file().kind(),
             hwcast::v1::READING_KIND_TEMPERATURE);
@@ -117,7 +117,7 @@ sources:
 )");
   ASSERT_TRUE(ValidateCollectorConfig(raw).ok())
       << ValidateCollectorConfig(raw);
-  const CollectorConfig config = CollectorConfigWithDefaults(raw, "h");
+  const CollectorConfig config = ApplyCollectorDefaults(raw, "h");
   ASSERT_EQ(config.sources_size(), 5);
   EXPECT_EQ(config.sources(0).id(), "power_node");
   EXPECT_EQ(config.sources(0).power_node().target(), "10.0.0.5:22");
@@ -332,7 +332,7 @@ sources:
   - temperature_alert: {device: /dev/ttyUSB0}
 )");
   ASSERT_TRUE(ValidateCollectorConfig(raw).ok());
-  const CollectorConfig config = CollectorConfigWithDefaults(raw, "h");
+  const CollectorConfig config = ApplyCollectorDefaults(raw, "h");
   const hwcast::v1::SourceConfig& source = config.sources(0);
   EXPECT_EQ(source.id(), "temperature_alert");
   EXPECT_EQ(FromProtoDuration(source.temperature_alert().reply_timeout()),
@@ -371,7 +371,7 @@ sources:
   - disks: {}
 )");
   ASSERT_TRUE(ValidateCollectorConfig(raw).ok());
-  const CollectorConfig config = CollectorConfigWithDefaults(raw, "h");
+  const CollectorConfig config = ApplyCollectorDefaults(raw, "h");
   const hwcast::v1::SourceConfig& source = config.sources(1);
   EXPECT_EQ(source.id(), "disks");
   EXPECT_EQ(source.disks().sys_block(), "/sys/class/block");
@@ -384,12 +384,12 @@ sources:
             absl::Seconds(4));
   EXPECT_TRUE(ValidateCollectorConfig(config).ok());
 
-  const CollectorConfig images = CollectorConfigWithDefaults(Parse(R"(
+  const CollectorConfig images = ApplyCollectorDefaults(Parse(R"(
 sources:
   - timeout: 20s
     disks: {devices: [/srv/a.img]}
 )"),
-                                                             "h");
+                                                        "h");
   EXPECT_TRUE(images.sources(0).disks().exclude().empty());
   EXPECT_EQ(FromProtoDuration(images.sources(0).disks().probe_timeout()),
             absl::Seconds(5));
@@ -443,7 +443,7 @@ sources:
 )");
   ASSERT_TRUE(ValidateCollectorConfig(raw).ok())
       << ValidateCollectorConfig(raw);
-  const CollectorConfig config = CollectorConfigWithDefaults(raw, "h");
+  const CollectorConfig config = ApplyCollectorDefaults(raw, "h");
   const hwcast::v1::UsbTemperSourceConfig& temper =
       config.sources(0).usb_temper();
   EXPECT_EQ(config.sources(0).id(), "usb_temper");
@@ -501,7 +501,7 @@ sources:
   - hwrng: {}
 )");
   ASSERT_TRUE(ValidateCollectorConfig(raw).ok());
-  const CollectorConfig config = CollectorConfigWithDefaults(raw, "h");
+  const CollectorConfig config = ApplyCollectorDefaults(raw, "h");
   const hwcast::v1::SourceConfig& source = config.sources(0);
   EXPECT_EQ(source.id(), "hwrng");
   EXPECT_EQ(source.hwrng().path(), "/dev/hwrng");

@@ -59,7 +59,7 @@ class CollectorTest : public ::testing::Test {
     config.mutable_reconnect()->mutable_initial()->set_nanos(20'000'000);
     config.mutable_reconnect()->mutable_max()->set_nanos(100'000'000);
     EXPECT_TRUE(ValidateCollectorConfig(config).ok());
-    return CollectorConfigWithDefaults(config, "unused");
+    return ApplyCollectorDefaults(config, "unused");
   }
 
   std::unique_ptr<Collector> Make(const CollectorConfig& config) {
@@ -239,7 +239,7 @@ TEST_F(CollectorTest, PollNowOverGrpc) {
   *slow->mutable_timeout() = ToProtoDuration(absl::Milliseconds(100));
   *config.mutable_batch_max_delay() = ToProtoDuration(absl::Milliseconds(5));
   ASSERT_TRUE(ValidateCollectorConfig(config).ok());
-  config = CollectorConfigWithDefaults(config, "unused");
+  config = ApplyCollectorDefaults(config, "unused");
 
   // "slow" blocks until released on every poll but the first.
   auto release = std::make_shared<absl::Notification>();

@@ -153,7 +153,7 @@ absl::Status ValidateRelayConfig(const google::protobuf::Message& message) {
   return absl::OkStatus();
 }
 
-RelayConfig EffectiveRelayConfig(RelayConfig config) {
+RelayConfig ApplyRelayDefaults(RelayConfig config) {
   hwcast::v1::ServerConfig* server = config.mutable_server();
   if (server->listen().empty()) {
     server->add_listen(kDefaultListenTcp);

@@ -62,7 +62,7 @@ absl::Status ValidateRelayConfig(const google::protobuf::Message& config);
 // sender_burst (2 x rate) and max_senders; bridge.hop_limit; entropy
 // max_chunks (256), max_chunk_age (4m, or 4/5 of freshness.max_age when
 // that is shorter), host_rate_bytes (1024) and host_burst_bytes (16384).
-hwcast::v1::RelayConfig EffectiveRelayConfig(hwcast::v1::RelayConfig config);
+hwcast::v1::RelayConfig ApplyRelayDefaults(hwcast::v1::RelayConfig config);
 
 }  // namespace hwcast::relay
 

@@ -37,7 +37,7 @@ TEST(RelayConfigTest, MinimalConfigGetsDefaults) {
   EXPECT_TRUE(ValidateRelayConfig(minimal).ok());
   EXPECT_TRUE(
       ValidateRelayConfig(Parse("insecure_accept_unsigned: true")).ok());
-  RelayConfig effective = EffectiveRelayConfig(minimal);
+  RelayConfig effective = ApplyRelayDefaults(minimal);
   EXPECT_TRUE(effective.multicast().group().empty());  // off unless set
   EXPECT_EQ(effective.bridge().hop_limit(), 2u);
   ASSERT_EQ(effective.server().listen_size(), 2);
@@ -69,7 +69,7 @@ multicast:
 bridge: {upstream: ["far:7430", "dns:///relay.lan:7430"], hop_limit: 3}
 )");
   ASSERT_TRUE(ValidateRelayConfig(config).ok());
-  RelayConfig effective = EffectiveRelayConfig(config);
+  RelayConfig effective = ApplyRelayDefaults(config);
   EXPECT_EQ(effective.server().listen_size(), 2);
   EXPECT_EQ(effective.server().listen(0), "[::1]:0");
   EXPECT_EQ(effective.server().metrics_listen(), "off");
@@ -93,7 +93,7 @@ TEST(RelayConfigTest, MulticastDefaultsWhenOnlyTheGroupIsSet) {
   RelayConfig config =
       Parse("trust_file: t.yaml\nmulticast: {group: 239.255.70.77}");
   ASSERT_TRUE(ValidateRelayConfig(config).ok());
-  const auto m = EffectiveRelayConfig(config).multicast();
+  const auto m = ApplyRelayDefaults(config).multicast();
   EXPECT_EQ(m.port(), 7433u);
   EXPECT_EQ(m.ttl(), 1u);
   EXPECT_FALSE(m.loopback());
@@ -177,7 +177,7 @@ TEST(RelayConfigTest, BadLimits) {
 
 TEST(RelayConfigTest, EntropyPoolDefaultsAndExplicitValues) {
   RelayConfig effective =
-      EffectiveRelayConfig(Parse("trust_file: /etc/hwcast/trust.yaml"));
+      ApplyRelayDefaults(Parse("trust_file: /etc/hwcast/trust.yaml"));
   EXPECT_EQ(effective.entropy().max_chunks(), 256u);
   EXPECT_EQ(effective.entropy().max_chunk_age().seconds(), 240);
   EXPECT_EQ(effective.entropy().host_rate_bytes(), 1024u);
@@ -185,8 +185,8 @@ TEST(RelayConfigTest, EntropyPoolDefaultsAndExplicitValues) {
   EXPECT_FALSE(effective.entropy().allow_plaintext());
 
   // A shorter freshness.max_age shortens the default chunk age with it.
-  effective = EffectiveRelayConfig(
-      Parse("trust_file: t.yaml\nfreshness: {max_age: 1m}"));
+  effective =
+      ApplyRelayDefaults(Parse("trust_file: t.yaml\nfreshness: {max_age: 1m}"));
   EXPECT_EQ(effective.entropy().max_chunk_age().seconds(), 48);
 
   RelayConfig config = Parse(R"(
@@ -202,7 +202,7 @@ entropy:
   allow_plaintext: true
 )");
   ASSERT_TRUE(ValidateRelayConfig(config).ok()) << ValidateRelayConfig(config);
-  effective = EffectiveRelayConfig(config);
+  effective = ApplyRelayDefaults(config);
   EXPECT_EQ(effective.entropy().max_chunks(), 1000u);
   EXPECT_EQ(effective.entropy().max_chunk_age().seconds(), 90);
   EXPECT_EQ(effective.entropy().host_rate_bytes(), 4096u);

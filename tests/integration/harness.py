@@ -131,8 +131,12 @@ class Daemon:
     socket (endpoints["unix"]) for the test to talk to.
     """
 
-    def __init__(self, kind, workdir, config, name=None, netns=None):
+    def __init__(self, kind, workdir, config, name=None, netns=None,
+                 args=(), env=None):
+        """`args`: extra command-line flags; `env`: extra environment."""
         self.kind = kind
+        self.args = list(args)
+        self.env = env
         self.name = name or kind
         self.workdir = workdir
         self.netns = netns
@@ -151,8 +155,9 @@ class Daemon:
         prefix = [IP, "netns", "exec", self.netns] if self.netns else []
         self.proc = subprocess.Popen(
             [*prefix, BINARIES[self.kind], "--config", self.config_path,
-             "--ready-file", self.ready_path],
-            stdout=self.log, stderr=subprocess.STDOUT)
+             "--ready-file", self.ready_path, *self.args],
+            stdout=self.log, stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env} if self.env else None)
 
         def ready():
             if self.proc.poll() is not None:

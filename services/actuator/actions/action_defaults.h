@@ -1,5 +1,5 @@
 // Defaults of hwcast.v1.ActionsConfig, shared by the config code
-// (WithActuatorDefaults) and the actions (ActionsOptions). Constants only.
+// (ApplyActuatorDefaults) and the actions (ActionsOptions). Constants only.
 #ifndef HWCAST_SERVICES_ACTUATOR_ACTIONS_ACTION_DEFAULTS_H_
 #define HWCAST_SERVICES_ACTUATOR_ACTIONS_ACTION_DEFAULTS_H_
 

@@ -50,6 +50,10 @@ class AuditLog {
 
   const std::string& path() const { return file_->path(); }
 
+  // Reopens the file at path() (after logrotate moved it away); on error
+  // lines keep going to the old file.
+  absl::Status Reopen() { return file_->Reopen(); }
+
   // The JSON text of the lines above (exposed for tests).
   static std::string TransitionLine(const ActionEvent& event);
   static std::string ActionLine(const ActionEvent& event,

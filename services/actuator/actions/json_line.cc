@@ -153,19 +153,41 @@ JsonObject& JsonObject::AddRaw(std::string_view key, std::string_view json) {
 
 std::string JsonObject::Build() const { return absl::StrCat("{", body_, "}"); }
 
-absl::StatusOr<std::unique_ptr<JsonLinesFile>> JsonLinesFile::Open(
-    const std::string& path) {
-  if (path.empty()) return absl::InvalidArgumentError("empty file path");
+namespace {
+
+absl::StatusOr<int> OpenForAppend(const std::string& path) {
   const int fd =
       ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (fd < 0) {
     return ErrnoStatus(errno,
                        absl::StrCat("cannot open ", path, " for appending"));
   }
-  return std::unique_ptr<JsonLinesFile>(new JsonLinesFile(path, fd));
+  return fd;
 }
 
-JsonLinesFile::~JsonLinesFile() { ::close(fd_); }
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<JsonLinesFile>> JsonLinesFile::Open(
+    const std::string& path) {
+  if (path.empty()) return absl::InvalidArgumentError("empty file path");
+  absl::StatusOr<int> fd = OpenForAppend(path);
+  if (!fd.ok()) return fd.status();
+  return std::unique_ptr<JsonLinesFile>(new JsonLinesFile(path, *fd));
+}
+
+JsonLinesFile::~JsonLinesFile() {
+  absl::MutexLock lock(&mu_);
+  ::close(fd_);
+}
+
+absl::Status JsonLinesFile::Reopen() {
+  absl::StatusOr<int> fd = OpenForAppend(path_);
+  if (!fd.ok()) return fd.status();
+  absl::MutexLock lock(&mu_);
+  ::close(fd_);
+  fd_ = *fd;
+  return absl::OkStatus();
+}
 
 absl::Status JsonLinesFile::Append(std::string_view json) {
   std::string line(json);

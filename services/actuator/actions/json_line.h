@@ -67,6 +67,11 @@ class JsonLinesFile {
   // Appends `json` (one line; a trailing newline is added) and fsyncs.
   absl::Status Append(std::string_view json);
 
+  // Opens `path` again (creating it) and appends there from now on: after
+  // logrotate renamed the file, lines go to a new file at the path. On
+  // error the old descriptor is kept.
+  absl::Status Reopen();
+
   const std::string& path() const { return path_; }
 
  private:
@@ -74,7 +79,7 @@ class JsonLinesFile {
 
   const std::string path_;
   absl::Mutex mu_;
-  const int fd_;
+  int fd_ ABSL_GUARDED_BY(mu_);
 };
 
 // Opens `path`, appends one line and closes it (for files written rarely,

@@ -120,5 +120,35 @@ TEST(JsonLinesFileTest, OpenFailsNamingThePath) {
   EXPECT_FALSE(JsonLinesFile::Open("").ok());
 }
 
+TEST(JsonLinesFileTest, ReopenAfterRotationWritesANewFile) {
+  TempDir dir;
+  const std::string path = dir.File("audit.jsonl");
+  auto file = JsonLinesFile::Open(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  ASSERT_TRUE((*file)->Append("{\"a\":1}").ok());
+  // logrotate without copytruncate: rename, then tell the daemon.
+  std::filesystem::rename(path, path + ".1");
+  ASSERT_TRUE((*file)->Append("{\"b\":2}").ok());
+  ASSERT_TRUE((*file)->Reopen().ok());
+  ASSERT_TRUE((*file)->Append("{\"c\":3}").ok());
+  EXPECT_THAT(ReadLines(path + ".1"), ElementsAre("{\"a\":1}", "{\"b\":2}"));
+  EXPECT_THAT(ReadLines(path), ElementsAre("{\"c\":3}"));
+}
+
+TEST(JsonLinesFileTest, FailedReopenKeepsWritingTheOldFile) {
+  TempDir dir;
+  const std::string sub = dir.File("logs");
+  std::filesystem::create_directory(sub);
+  const std::string path = sub + "/audit.jsonl";
+  auto file = JsonLinesFile::Open(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  std::filesystem::rename(sub, sub + ".gone");
+  const absl::Status reopened = (*file)->Reopen();
+  EXPECT_FALSE(reopened.ok());
+  EXPECT_THAT(reopened.message(), HasSubstr(path));
+  ASSERT_TRUE((*file)->Append("{\"a\":1}").ok());
+  EXPECT_THAT(ReadLines(sub + ".gone/audit.jsonl"), ElementsAre("{\"a\":1}"));
+}
+
 }  // namespace
 }  // namespace hwcast::actuator

@@ -116,7 +116,7 @@ inline constexpr uint32_t kDefaultDisableAfterFailures = 25;
 inline constexpr absl::Duration kDefaultEntropyRetryAfter = absl::Minutes(10);
 
 // Fills the unset (zero) fields of an `entropy` block with the defaults
-// above (chunk_bytes 2500). Used by CollectorConfigWithDefaults for hwrng
+// above (chunk_bytes 2500). Used by ApplyCollectorDefaults for hwrng
 // and chaoskey sources.
 void FillEntropySourceDefaults(hwcast::v1::EntropySourceConfig* entropy);
 
@@ -127,7 +127,7 @@ EntropySourceOptions EntropySourceOptionsFromConfig(
     const hwcast::v1::EntropySourceConfig& entropy);
 
 // An EntropySource over `device` configured by `entropy` (defaults filled
-// in: CollectorConfigWithDefaults). INVALID_ARGUMENT naming the source when
+// in: ApplyCollectorDefaults). INVALID_ARGUMENT naming the source when
 // the device is null or the numbers are out of range. Real clock.
 absl::StatusOr<std::unique_ptr<Source>> MakeEntropySource(
     const hwcast::v1::SourceConfig& source,

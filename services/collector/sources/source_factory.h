@@ -10,7 +10,7 @@
 
 namespace hwcast::collector {
 
-// `source` must have its defaults filled in (CollectorConfigWithDefaults).
+// `source` must have its defaults filled in (ApplyCollectorDefaults).
 // INVALID_ARGUMENT when no kind is set. Thread-safe.
 absl::StatusOr<std::unique_ptr<Source>> MakeSource(
     const hwcast::v1::SourceConfig& source);
