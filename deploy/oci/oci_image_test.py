@@ -161,12 +161,14 @@ class OciImageTest(unittest.TestCase):
                         and "21.5" in readings.stdout):
                     break
                 time.sleep(0.5)
+            with open(log_path) as f:
+                collector_log = f.read()[-3000:]
             logs = subprocess.run(self.podman_argv(["logs", self.name]),
                                   capture_output=True, text=True, timeout=60)
             why = (f"health: {health.stdout}{health.stderr}\nreadings: "
                    f"{readings.stdout}{readings.stderr}\nrelay log: "
                    f"{logs.stdout}{logs.stderr}\ncollector log: "
-                   + open(log_path).read()[-3000:])
+                   + collector_log)
             self.assertEqual(health.returncode, 0, why)
             self.assertIn("SERVING", health.stdout, why)
             self.assertIn("21.5", readings.stdout, why)
