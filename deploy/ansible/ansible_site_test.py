@@ -92,6 +92,7 @@ class AnsibleSiteTest(unittest.TestCase):
         cls.roots = {h: os.path.join(cls.tmp, "roots", h) for h in HOSTS}
         for root in cls.roots.values():
             os.makedirs(root)
+        cls.build = cls.stripped_build()
         cls.keys = os.path.join(cls.tmp, "keys")
         cls.inventory = os.path.join(cls.tmp, "site")
         shutil.copytree(EXAMPLE, cls.inventory)
@@ -121,6 +122,22 @@ class AnsibleSiteTest(unittest.TestCase):
             shutil.rmtree(cls.tmp, ignore_errors=True)
 
     @classmethod
+    def stripped_build(cls):
+        """The build's binaries without debug info, in the build's layout:
+        the playbook copies (and checksums) them for four hosts, twice."""
+        out = os.path.join(cls.tmp, "build")
+        for rel in ("services/relay/hwcast-relay",
+                    "services/collector/hwcast-collector",
+                    "services/actuator/hwcast-actuator",
+                    "tools/hwcastctl/hwcastctl"):
+            os.makedirs(os.path.dirname(os.path.join(out, rel)),
+                        exist_ok=True)
+            subprocess.run(["strip", "--strip-debug", "-o",
+                            os.path.join(out, rel), os.path.join(BUILD, rel)],
+                           check=True, timeout=120)
+        return out
+
+    @classmethod
     def write_host_vars(cls):
         port = random.randint(20000, 60000)
         group = f"239.255.{random.randint(1, 254)}.{random.randint(1, 254)}"
@@ -138,7 +155,7 @@ class AnsibleSiteTest(unittest.TestCase):
         for host, root in cls.roots.items():
             hv = {
                 "hwcast_root": root,
-                "hwcast_build_dir": BUILD,
+                "hwcast_build_dir": cls.build,
                 "hwcast_source_dir": SOURCE,
                 "hwcast_keys_dir": cls.keys,
                 # One machine: no fixed ports, each root has its sockets.
@@ -269,8 +286,21 @@ class AnsibleSiteTest(unittest.TestCase):
                 self.assertTrue(os.path.islink(os.path.join(
                     root, "etc/systemd/system/multi-user.target.wants",
                     os.path.basename(unit))), unit)
+            # As installed, but with ExecStart= pointing into the root
+            # (verify checks that the binary exists and is executable).
+            checked = []
+            for unit in units:
+                with open(unit) as f:
+                    text = f.read().replace("ExecStart=/",
+                                            "ExecStart=" + root + "/")
+                path = os.path.join(self.tmp, "verify", host,
+                                    os.path.basename(unit))
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w") as f:
+                    f.write(text)
+                checked.append(path)
             proc = subprocess.run(
-                ["systemd-analyze", "verify", "--root=" + root, *units],
+                ["systemd-analyze", "verify", *checked],
                 capture_output=True, text=True, timeout=60)
             ours = [line for line in (proc.stdout + proc.stderr).splitlines()
                     if "hwcast" in line]
@@ -328,11 +358,11 @@ class AnsibleSiteTest(unittest.TestCase):
         order = [(h, "relay") for h in HOSTS] + [("sensor1", "collector")] + [
             (h, "actuator") for h in RACKS]
         for host, d in order:
-            log = open(os.path.join(self.tmp, f"{host}-{d}.log"), "w")
-            self.procs.append(subprocess.Popen(
-                self.in_root(host, [f"/usr/bin/hwcast-{d}", "--config",
-                                    f"/etc/hwcast/{d}.yaml"]),
-                stdout=log, stderr=subprocess.STDOUT))
+            with open(os.path.join(self.tmp, f"{host}-{d}.log"), "w") as log:
+                self.procs.append(subprocess.Popen(
+                    self.in_root(host, [f"/usr/bin/hwcast-{d}", "--config",
+                                        f"/etc/hwcast/{d}.yaml"]),
+                    stdout=log, stderr=subprocess.STDOUT))
         ctl = os.path.join(self.roots["sensor1"], "usr/bin/hwcastctl")
         deadline = time.monotonic() + 60
         pending = {("relay", h) for h in HOSTS} | {("actuator", h)
