@@ -37,6 +37,9 @@ PACKAGES=(
   # systemd: sd_notify (READY, STATUS, WATCHDOG) for Type=notify units;
   # systemd-analyze verifies the shipped units
   libsystemd-dev systemd
+  # deploy/ansible (site.yml, ansible-lint) and deploy/oci (umoci builds the
+  # images; podman with runc runs them in the test)
+  ansible ansible-lint umoci podman runc
 )
 
 missing=()
