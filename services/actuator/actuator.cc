@@ -3,12 +3,14 @@
 #include <iterator>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "hwcast/v1/reading.pb.h"
 #include "lib/log.h"
 #include "lib/reading_util.h"
 #include "lib/time_util.h"
+#include "services/actuator/policies/fleet_policy.h"
 
 namespace hwcast::actuator {
 namespace {
@@ -43,6 +45,8 @@ ActuatorOptions ActuatorOptions::FromConfig(
   options.actions = ActionsOptions::FromConfig(config.actions());
   options.metrics_source_timeout =
       ReadingMetrics::DropAfterFromConfig(config.server());
+  options.fleet_followers.assign(config.fleet_followers().begin(),
+                                 config.fleet_followers().end());
   return options;
 }
 
@@ -69,9 +73,10 @@ Actuator::Actuator(ActuatorOptions options, const Clock* clock,
       announcer_(std::move(parts.announcer)),
       entropy_(std::move(parts.entropy)),
       engine_(std::move(parts.policies)),
-      actions_(options_.actions, registry, std::move(parts.runner),
+      actions_(ActionsWithAcks(), registry, std::move(parts.runner),
                std::move(parts.audit)),
-      countdown_(options_.actions.countdown + options_.actions.final_delay) {
+      countdown_(options_.actions.countdown + options_.actions.final_delay),
+      fleet_acks_(options_.host, options_.fleet_followers, registry) {
   {
     absl::MutexLock lock(&policy_mu_);
     for (const hwcast::v1::PolicyStatus& status :
@@ -191,8 +196,35 @@ void Actuator::Carry(ShutdownCountdown::Step step, absl::Time now) {
   }
 }
 
+ActionsOptions Actuator::ActionsWithAcks() {
+  ActionsOptions actions = options_.actions;
+  actions.on_shutdown = [this](const ActionEvent& event, bool failed) {
+    OnShutdownStep(event, failed);
+  };
+  return actions;
+}
+
+void Actuator::OnShutdownStep(const ActionEvent& event, bool failed) {
+  if (announcer_ == nullptr) return;
+  hwcast::v1::FleetEvent fleet;
+  fleet.set_type(failed ? hwcast::v1::FleetEvent::TYPE_COMMAND_FAILED
+                        : hwcast::v1::FleetEvent::TYPE_COMMAND_RUN);
+  fleet.set_policy(event.policy);
+  fleet.set_reason(event.reason);
+  {
+    absl::MutexLock lock(&dispatch_mu_);
+    *fleet.mutable_command_deadline() = ToProtoTime(countdown_.deadline());
+    fleet.mutable_following()->Assign(countdown_following_.begin(),
+                                      countdown_following_.end());
+  }
+  announcer_->Announce(fleet);
+}
+
 void Actuator::Announce(hwcast::v1::FleetEvent::Type type,
                         const std::string& reason) {
+  if (type == hwcast::v1::FleetEvent::TYPE_SHUTDOWN_ANNOUNCED) {
+    fleet_acks_.OnAnnounced(clock_->Now());
+  }
   if (announcer_ == nullptr) return;
   Effect effect;
   effect.kind = Effect::Kind::kAnnounce;
@@ -200,6 +232,8 @@ void Actuator::Announce(hwcast::v1::FleetEvent::Type type,
   effect.fleet.set_policy(countdown_event_.policy);
   effect.fleet.set_reason(reason);
   *effect.fleet.mutable_command_deadline() = ToProtoTime(countdown_.deadline());
+  effect.fleet.mutable_following()->Assign(countdown_following_.begin(),
+                                           countdown_following_.end());
   pending_.push_back(std::move(effect));
 }
 
@@ -361,6 +395,17 @@ void Actuator::Dispatch(const Transition& transition,
   }
   event.deadline = countdown_.deadline();
   countdown_event_ = event;
+  countdown_following_.clear();
+  if (status != nullptr) {
+    for (const hwcast::v1::PolicyInput& input : status->inputs()) {
+      const std::string suffix = absl::StrCat("/", kFleetSourceId);
+      if (input.state() == InputStateName(InputState::kAlarm) &&
+          absl::EndsWith(input.source(), suffix)) {
+        countdown_following_.push_back(
+            input.source().substr(0, input.source().size() - suffix.size()));
+      }
+    }
+  }
   QueueEvent(std::move(event));
   Announce(hwcast::v1::FleetEvent::TYPE_SHUTDOWN_ANNOUNCED, transition.reason);
   Carry(step, transition.time);
@@ -416,6 +461,9 @@ BatchSink::Outcome Actuator::OnBatch(const SubscribeResponse& response,
   // freshness on what they parsed into.
   if (absl::Status s = verifier_->Verify(signed_batch, batch); !s.ok()) {
     const RejectReason reason = RejectReasonOf(s);
+    fleet_acks_.OnRefused(batch.collector_id(),
+                          std::string(RejectReasonLabel(reason)),
+                          clock_->Now());
     return Invalid(relay, reason,
                    absl::StrCat(RejectReasonLabel(reason), ": ", s.message()));
   }
@@ -435,6 +483,9 @@ BatchSink::Outcome Actuator::OnBatch(const SubscribeResponse& response,
     std::vector<Transition> transitions;
     absl::Time now = clock_->Now();
     for (const hwcast::v1::Reading& reading : batch.readings()) {
+      if (reading.has_fleet() && reading.host() != options_.host) {
+        fleet_acks_.OnEvent(reading, now);
+      }
       if (!Matches(options_.filter, reading) ||
           (reading.has_fleet() && reading.host() == options_.host)) {
         metrics_.dropped_filtered().Increment();
@@ -488,6 +539,10 @@ ActuatorStatus Actuator::Status() const {
   for (hwcast::v1::PolicyStatus& policy :
        engine_.Status(FromProtoTime(status.now()))) {
     *status.add_policies() = std::move(policy);
+  }
+  for (hwcast::v1::FleetPeerStatus& peer :
+       fleet_acks_.Status(FromProtoTime(status.now()))) {
+    *status.add_fleet_peers() = std::move(peer);
   }
   return status;
 }

@@ -52,6 +52,13 @@
 // with a `fleet` policy following this host may follow. Fleet readings
 // from this actuator's own host (its announcements coming back through a
 // relay) are dropped (counted as filtered) and never reach the policies.
+// Acknowledgements (issue 18): every announcement names, in `following`,
+// the hosts whose fleet inputs were in alarm when the countdown started, and
+// the countdown's later steps are announced too (COMMAND_RUN just before
+// the shutdown command runs, COMMAND_FAILED if it failed), so the hosts
+// followed see each step as this host's ack. Fleet readings from the
+// configured followers (and batches claiming to be theirs that failed
+// verification) go to a FleetAckTracker: ActuatorStatus.fleet_peers.
 //
 // Metrics: ActuatorMetrics (actuator_metrics.h), on the registry given to
 // the constructor; the policy gauges follow every transition, and each tick
@@ -100,6 +107,7 @@
 #include "services/actuator/actuator_metrics.h"
 #include "services/actuator/batch_dedup.h"
 #include "services/actuator/entropy/reseeder.h"
+#include "services/actuator/fleet_acks.h"
 #include "services/actuator/network_probe.h"
 #include "services/actuator/policies/policy.h"
 #include "services/actuator/policies/policy_engine.h"
@@ -119,6 +127,8 @@ struct ActuatorOptions {
   ActionsOptions actions;
   // server.metrics_source_timeout: the reading metrics drop a silent source.
   absl::Duration metrics_source_timeout = ReadingMetrics::kDefaultDropAfter;
+  // Hosts expected to acknowledge this host's fleet shutdown.
+  std::vector<std::string> fleet_followers;
 
   // From a validated config with defaults applied (ApplyActuatorDefaults).
   static ActuatorOptions FromConfig(const hwcast::v1::ActuatorConfig& config);
@@ -232,6 +242,10 @@ class Actuator final : public BatchSink {
   // Starts the command if the countdown's deadline passed and a policy is
   // still in SHUTDOWN (or cancels it if none is).
   void CheckDeadline();
+  // ActionsOptions::on_shutdown: announces COMMAND_RUN / COMMAND_FAILED.
+  void OnShutdownStep(const ActionEvent& event, bool failed);
+  // options_.actions with on_shutdown set to OnShutdownStep.
+  ActionsOptions ActionsWithAcks();
 
   const ActuatorOptions options_;
   const Clock* const clock_;
@@ -262,6 +276,9 @@ class Actuator final : public BatchSink {
   // started the latest one.
   ShutdownCountdown countdown_ ABSL_GUARDED_BY(dispatch_mu_);
   ActionEvent countdown_event_ ABSL_GUARDED_BY(dispatch_mu_);
+  // The hosts the latest countdown follows (its fleet inputs in alarm).
+  std::vector<std::string> countdown_following_ ABSL_GUARDED_BY(dispatch_mu_);
+  FleetAckTracker fleet_acks_;
   // What the handling of transitions calls for, queued under dispatch_mu_
   // and carried out after it is released (ReleaseAndRunEffects).
   struct Effect {

@@ -231,6 +231,23 @@ absl::Status ValidateActuatorConfig(const google::protobuf::Message& message) {
   }
   HWCAST_RETURN_IF_ERROR(
       CheckDialTargetList("announce_to", config->announce_to()));
+  for (int i = 0; i < config->fleet_followers_size(); ++i) {
+    const std::string& host = config->fleet_followers(i);
+    const std::string key = absl::StrCat("fleet_followers[", i, "]");
+    if (host.empty()) return ConfigError(key, "empty host");
+    if (host == config->host()) {
+      return ConfigError(key, absl::StrCat("'", host,
+                                           "' is this host: it does not "
+                                           "follow itself"));
+    }
+    for (int j = 0; j < i; ++j) {
+      if (config->fleet_followers(j) == host) {
+        return ConfigError(
+            key,
+            absl::StrCat("'", host, "' duplicates fleet_followers[", j, "]"));
+      }
+    }
+  }
   HWCAST_RETURN_IF_ERROR(ValidatePolicyConfigs(config->policies()));
   HWCAST_RETURN_IF_ERROR(CheckActions(config->actions()));
   HWCAST_RETURN_IF_ERROR(CheckEntropySink(*config));

@@ -66,6 +66,20 @@ TEST(ActuatorConfigTest, AcceptsEveryAddressForm) {
       << ValidateActuatorConfig(config);
 }
 
+TEST(ActuatorConfigTest, FleetFollowerErrorsNameTheEntry) {
+  ActuatorConfig config;
+  config.set_host("rack1");
+  config.add_fleet_followers("rack2");
+  config.add_fleet_followers("rack2");
+  EXPECT_EQ(ErrorOf(config),
+            "fleet_followers[1]: 'rack2' duplicates fleet_followers[0]");
+  config.set_fleet_followers(1, "rack1");
+  EXPECT_THAT(ErrorOf(config), StartsWith("fleet_followers[1]: 'rack1' is "
+                                          "this host"));
+  config.set_fleet_followers(1, "");
+  EXPECT_EQ(ErrorOf(config), "fleet_followers[1]: empty host");
+}
+
 TEST(ActuatorConfigTest, RelayErrorsNameTheEntry) {
   {
     ActuatorConfig config;

@@ -653,6 +653,68 @@ TEST_F(ActuatorTest, FleetReadingsFromItsOwnHostAreDropped) {
             1);
 }
 
+// Issue 18: a follower's fleet events naming this host are its acks; a
+// batch claiming to be the follower's actuator that fails verification is
+// refused and shown as such.
+TEST_F(SignedActuatorTest, FleetAcksFromFollowersAndForgedOnesRefused) {
+  const Ed25519PrivateKey follower = *Ed25519PrivateKey::Generate();
+  absl::StatusOr<std::unique_ptr<TrustStore>> store = signing_test::TrustOnly(
+      follower, "node2-actuator", {"node2-actuator"}, {"node2"});
+  ASSERT_TRUE(store.ok()) << store.status();
+  ActuatorOptions options = Options();
+  options.fleet_followers = {"node2", "node3"};
+  Make(options, std::make_unique<SignedBatchVerifier>(
+                    *std::move(store), FreshnessOptions(), &clock_));
+  ASSERT_EQ(actuator_->Status().fleet_peers_size(), 2);
+  EXPECT_EQ(actuator_->Status().fleet_peers(0).state(), "not heard");
+
+  auto ack = [](hwcast::v1::FleetEvent::Type type) {
+    Reading r = Temp("fleet", 1, 0, "node2");
+    r.mutable_fleet()->set_type(type);
+    r.mutable_fleet()->add_following("node1");
+    return r;
+  };
+  // Forged: a stranger's key claiming node2's actuator.
+  const Ed25519PrivateKey stranger = *Ed25519PrivateKey::Generate();
+  EXPECT_EQ(
+      actuator_
+          ->OnBatch(
+              SignedBy(Batch("node2-actuator", 7, 1,
+                             {ack(hwcast::v1::FleetEvent::TYPE_COMMAND_RUN)}),
+                       stranger),
+              "r")
+          .result,
+      BatchSink::Result::kInvalid);
+  hwcast::v1::FleetPeerStatus node2 = actuator_->Status().fleet_peers(0);
+  EXPECT_EQ(node2.state(), "refused");
+  EXPECT_EQ(node2.refused(), 1u);
+  EXPECT_EQ(node2.refused_reason(), "unknown_key");
+  EXPECT_EQ(node2.acks(), 0u);
+  EXPECT_EQ(MetricValue(registry_, "hwcast_fleet_acks_refused_total",
+                        {{"host", "node2"}}),
+            1);
+
+  // The real one.
+  EXPECT_EQ(
+      actuator_
+          ->OnBatch(
+              SignedBy(
+                  Batch("node2-actuator", 7, 1,
+                        {ack(hwcast::v1::FleetEvent::TYPE_SHUTDOWN_ANNOUNCED)}),
+                  follower),
+              "r")
+          .result,
+      BatchSink::Result::kAccepted);
+  node2 = actuator_->Status().fleet_peers(0);
+  EXPECT_EQ(node2.state(), "acked");
+  EXPECT_EQ(node2.ack(), "countdown started");
+  EXPECT_EQ(node2.acks(), 1u);
+  EXPECT_EQ(actuator_->Status().fleet_peers(1).state(), "not heard");
+  EXPECT_EQ(MetricValue(registry_, "hwcast_fleet_acks_total",
+                        {{"host", "node2"}, {"ack", "countdown started"}}),
+            1);
+}
+
 TEST_F(ActuatorTest, OlderReadingsInNewBatchesAreSuperseded) {
   Make(Options());
   actuator_->OnBatch(Batch("c1", 7, 2, {Temp("cpu", 5, 40)}), "r");

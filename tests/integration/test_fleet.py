@@ -7,6 +7,9 @@ following host-a, grace 1s, countdown 6s). Both run real (test) shutdown
 commands that append a line to a file of their own, and sign their fleet
 announcements with keys of their own that the relay and both actuators
 trust (collector id "<host>-actuator", host <host>, source "fleet").
+A lists host-b as a fleet follower: B's announcements name host-a in
+`following` and are A's acks (countdown started, cancelled, command run),
+shown by `hwcastctl fleet` (issue 18).
 """
 
 import json
@@ -54,14 +57,15 @@ class FleetShutdownTest(Stack):
                     "enter_above": 30, "leave_below": 28}}
         follow = {"name": "follow-a", "grace": "1s",
                   "fleet": {"hosts": ["host-a"]}}
-        self.a = self.start_actuator("host-a", room)
+        self.a = self.start_actuator("host-a", room,
+                                     fleet_followers=["host-b"])
         self.b = self.start_actuator("host-b", follow)
         wait_for(lambda: self.state(self.a, "room-too-hot") == "NORMAL"
                  and self.actuator_sees_room(22, self.a)
                  and self.state(self.b, "follow-a") == "NORMAL",
                  what="both actuators NORMAL with the room at 22")
 
-    def start_actuator(self, host, policy):
+    def start_actuator(self, host, policy, **extra):
         actions = {"shutdown_enabled": True,
                    "shutdown_command": [self.script, self.ran(host)],
                    "notify_command": [self.script, self.notified(host)],
@@ -70,7 +74,8 @@ class FleetShutdownTest(Stack):
                    "audit_log": os.path.join(self.dir, f"{host}.audit.jsonl")}
         return self.start("actuator", harness.actuator_config(
             [self.relay.grpc], self.trust, host=host, policies=[policy],
-            actions=actions, signing_key=self.keys_of[host].key_path),
+            actions=actions, signing_key=self.keys_of[host].key_path,
+            **extra),
             name=f"actuator-{host}")
 
     def ran(self, host):
@@ -89,6 +94,18 @@ class FleetShutdownTest(Stack):
         """The countdown's deadline (seconds since the epoch), or 0."""
         d = self.actuator_status(actuator).actions.command_deadline
         return d.seconds + d.nanos / 1e9
+
+    def peer(self, host):
+        """A's FleetPeerStatus of `host`."""
+        for p in self.actuator_status(self.a).fleet_peers:
+            if p.host == host:
+                return p
+        raise AssertionError(f"no fleet peer {host}")
+
+    def wait_ack(self, ack):
+        wait_for(lambda: self.peer("host-b").state == "acked"
+                 and self.peer("host-b").ack == ack, timeout=30,
+                 what=f"A to see B's ack '{ack}'")
 
     def wait_past(self, seconds):
         time.sleep(max(0.0, seconds - time.time()))
@@ -109,6 +126,10 @@ class FleetShutdownTest(Stack):
             self.assertGreater(self.deadline(actuator), time.time())
             self.assertFalse(
                 self.actuator_status(actuator).actions.shutdown_started)
+        # B's countdown is its ack, through the relay, to A.
+        self.wait_ack("countdown started")
+        out = hwcastctl("fleet", "--actuator", self.a.grpc).stdout
+        self.assertRegex(out, r"host-b\s+acked\s+countdown started")
 
     def test_operator_cancel_on_a_cancels_b_and_nothing_runs(self):
         self.write_room("35")
@@ -132,6 +153,7 @@ class FleetShutdownTest(Stack):
                  timeout=30, what="B's countdown cancelled")
         self.assertIn("cancel follow-a   condition cleared",
                       read_lines(self.notified("host-b")))
+        self.wait_ack("cancelled")
         wait_for(lambda: "cancel room-too-hot   cancelled by an operator: "
                  "false alarm" in read_lines(self.notified("host-a")),
                  what="A's notify hook told of the operator's cancel")
@@ -180,6 +202,11 @@ class FleetShutdownTest(Stack):
             "shutdown room-too-hot"))
         self.assertTrue(read_lines(self.ran("host-b"))[0].startswith(
             "shutdown follow-a"))
+        # B acked that its command ran.
+        self.wait_ack("command run")
+        self.assertGreaterEqual(self.peer("host-b").acks, 2)
+        out = hwcastctl("fleet", "--actuator", self.a.grpc).stdout
+        self.assertRegex(out, r"host-b\s+acked\s+command run")
         # Too late to cancel.
         late = hwcastctl("cancel", "--actuator", self.b.grpc, check=False)
         self.assertEqual(late.returncode, 1)

@@ -302,8 +302,9 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
       {"--until", "replay"},    {"--find", "disks"},
   };
   const std::vector<std::string> commands = {
-      "readings", "collectors", "status", "collector", "health", "keygen",
-      "replay",   "cancel",     "reseed", "disks",     "poll",   "devices"};
+      "readings", "collectors", "status", "collector", "health",
+      "keygen",   "replay",     "cancel", "reseed",    "disks",
+      "poll",     "devices",    "fleet"};
   if (std::find(commands.begin(), commands.end(), options.command) ==
       commands.end()) {
     return UsageError(absl::StrCat("unknown command '", options.command, "' (",
@@ -367,6 +368,10 @@ std::string UsageText() {
       "        (Actuator.Cancel): the policies in SHUTDOWN start over from\n"
       "        NORMAL. Exit 0 if cancelled, 1 if not (no countdown running,\n"
       "        the command already ran, or the call failed).\n"
+      "  fleet\n"
+      "        The actuator's fleet followers (fleet_followers): acked / not\n"
+      "        heard / refused, the latest ack (countdown started, cancelled,\n"
+      "        command run, command failed) and its age.\n"
       "  reseed [--bytes N]\n"
       "        Make the actuator draw entropy from its relays now and add\n"
       "        it to its entropy sink (Actuator.Reseed); N defaults to the\n"
@@ -531,6 +536,7 @@ class Runner {
     if (options_.command == "status") return Status();
     if (options_.command == "collector") return Collector();
     if (options_.command == "cancel") return Cancel();
+    if (options_.command == "fleet") return Fleet();
     if (options_.command == "reseed") return Reseed();
     if (options_.command == "disks") return Disks();
     if (options_.command == "poll") return Poll();
@@ -831,6 +837,14 @@ class Runner {
       return kExitFailure;
     }
     return kExitOk;
+  }
+
+  int Fleet() {
+    auto response = Call("actuator", options_.actuator,
+                         &hwcast::v1::Actuator::Stub::GetStatus,
+                         hwcast::v1::GetStatusRequest());
+    if (!response) return kExitFailure;
+    return Print(*response, FormatFleetPeers(*response));
   }
 
   int Status() {

@@ -261,6 +261,27 @@ std::string FormatFollowLine(const Reading& reading,
   return line;
 }
 
+std::string FormatFleetPeers(const hwcast::v1::ActuatorStatus& status) {
+  if (status.fleet_peers().empty()) {
+    return absl::StrCat("Actuator on ", OrDash(status.host()),
+                        ": no fleet followers configured (fleet_followers)\n");
+  }
+  Table peers(
+      {"HOST", "STATE", "ACK", "ACK AGE", "ACKS", "REFUSED", "LAST REFUSAL"});
+  for (const auto& p : status.fleet_peers()) {
+    peers.AddRow(
+        {p.host(), p.state(), OrDash(p.ack()),
+         p.ack().empty() ? "-" : FormatAge(absl::Seconds(p.ack_age_seconds())),
+         absl::StrCat(p.acks()), absl::StrCat(p.refused()),
+         p.refused() == 0
+             ? "-"
+             : absl::StrCat(OneLine(p.refused_reason()), " ",
+                            FormatAge(absl::Seconds(p.refused_age_seconds())),
+                            " ago")});
+  }
+  return peers.Render();
+}
+
 std::string FormatActuatorStatus(const hwcast::v1::ActuatorStatus& status) {
   std::string out = absl::StrCat(
       "Actuator on ", OrDash(status.host()), " at ",

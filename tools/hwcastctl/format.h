@@ -108,6 +108,10 @@ std::string FormatPollNow(const hwcast::v1::PollNowResponse& response,
 // dry-run, whether (when, why) it was started, and the last error.
 std::string FormatActuatorStatus(const hwcast::v1::ActuatorStatus& status);
 
+// `hwcastctl fleet`: one row per fleet follower (HOST, STATE, ACK, ACK AGE,
+// ACKS, REFUSED, LAST REFUSAL), or a line saying none is configured.
+std::string FormatFleetPeers(const hwcast::v1::ActuatorStatus& status);
+
 // Collector status: header line, then SOURCES, READINGS (the latest reading
 // of each source, aged against status.now) and RELAYS tables.
 std::string FormatCollectorStatus(const hwcast::v1::CollectorStatus& status);

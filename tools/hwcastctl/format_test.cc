@@ -431,3 +431,39 @@ TEST(FormatActuatorStatusTest, EntropyBlockOnlyWithASink) {
 
 }  // namespace
 }  // namespace hwcast::hwcastctl
+
+namespace hwcast::hwcastctl {
+namespace {
+
+TEST(FormatFleetPeersTest, OneRowPerFollowerWithAckAgeAndRefusals) {
+  hwcast::v1::ActuatorStatus status;
+  status.set_host("rack1");
+  EXPECT_EQ(FormatFleetPeers(status),
+            "Actuator on rack1: no fleet followers configured "
+            "(fleet_followers)\n");
+  auto* b = status.add_fleet_peers();
+  b->set_host("rack2");
+  b->set_state("acked");
+  b->set_ack("command run");
+  b->set_ack_age_seconds(12);
+  b->set_acks(2);
+  auto* c = status.add_fleet_peers();
+  c->set_host("rack3");
+  c->set_state("refused");
+  c->set_refused(1);
+  c->set_refused_reason("unknown_key");
+  c->set_refused_age_seconds(3);
+  const std::vector<std::string> lines =
+      absl::StrSplit(FormatFleetPeers(status), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_THAT(lines[0], HasSubstr("HOST"));
+  EXPECT_THAT(lines[1], HasSubstr("rack2"));
+  EXPECT_THAT(lines[1], HasSubstr("acked"));
+  EXPECT_THAT(lines[1], HasSubstr("command run"));
+  EXPECT_THAT(lines[1], HasSubstr("12s"));
+  EXPECT_THAT(lines[2], HasSubstr("refused"));
+  EXPECT_THAT(lines[2], HasSubstr("unknown_key 3.0s ago"));
+}
+
+}  // namespace
+}  // namespace hwcast::hwcastctl

@@ -229,8 +229,12 @@ void ActionDispatcher::RunShutdown(ActionEvent event) {
                         << event.reason
                         << " (shutdown_enabled is false; nothing is run)";
   }
+  if (options_.on_shutdown) options_.on_shutdown(event, false);
   const ActionResult result = shutdown_.Run(event);
   CountAction(kShutdown, result.outcome);
+  if (options_.on_shutdown && result.outcome == ActionOutcome::kFailed) {
+    options_.on_shutdown(event, true);
+  }
   if (audit_ != nullptr) {
     Audit(audit_->RecordAction(event, kShutdown,
                                ActionOutcomeLabel(result.outcome), result));

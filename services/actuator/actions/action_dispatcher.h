@@ -26,6 +26,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -62,6 +63,10 @@ struct ActionsOptions {
   // the countdown): countdown + final_delay.
   absl::Duration countdown = kDefaultCountdown;
   absl::Duration final_delay = absl::ZeroDuration();
+  // Optional: called on the shutdown thread just before the shutdown action
+  // runs (`failed` false; in dry-run too) and again if it failed (`failed`
+  // true). The actuator acknowledges fleet shutdowns with it (issue 18).
+  std::function<void(const ActionEvent& event, bool failed)> on_shutdown;
 
   // From a validated config (unset fields keep the defaults above).
   static ActionsOptions FromConfig(const hwcast::v1::ActionsConfig& config);

@@ -36,44 +36,67 @@ std::vector<InputTracker> MakeInputs(const hwcast::v1::FleetRuleConfig& config,
 
 }  // namespace
 
+uint32_t FleetQuorum(const hwcast::v1::FleetRuleConfig& config) {
+  if (config.quorum() > 0) return config.quorum();
+  return static_cast<uint32_t>(config.hosts_size()) / 2 + 1;
+}
+
 FleetPolicy::FleetPolicy(std::string name,
                          const FailureDetectorOptions& detector,
                          const hwcast::v1::FleetRuleConfig& config,
                          absl::Duration max_age)
     : ConditionPolicy(std::move(name), detector, MakeInputs(config, max_age),
-                      max_age) {}
+                      max_age),
+      quorum_(FleetQuorum(config)) {}
 
 bool FleetPolicy::Announced(size_t index, absl::Time now) const {
   const InputTracker& input = inputs()[index];
-  return input.usable(now) && input.last_reading().has_fleet() &&
-         input.last_reading().fleet().type() ==
-             FleetEvent::TYPE_SHUTDOWN_ANNOUNCED;
+  if (!input.usable(now) || !input.last_reading().has_fleet()) return false;
+  switch (input.last_reading().fleet().type()) {
+    case FleetEvent::TYPE_SHUTDOWN_ANNOUNCED:
+    case FleetEvent::TYPE_COMMAND_RUN:
+    case FleetEvent::TYPE_COMMAND_FAILED:
+      return true;
+    default:
+      return false;
+  }
 }
 
 Evaluation FleetPolicy::Evaluate(absl::Time now) const {
   std::vector<std::string> announced;
+  std::vector<std::string> silent;
   for (size_t i = 0; i < inputs().size(); ++i) {
-    if (!Announced(i, now)) continue;
+    const std::string& host = inputs()[i].options().source.host();
+    if (!Announced(i, now)) {
+      silent.push_back(host);
+      continue;
+    }
     const FleetEvent& event = inputs()[i].last_reading().fleet();
     announced.push_back(
-        absl::StrCat(inputs()[i].options().source.host(),
-                     " announced its shutdown (", event.policy(),
+        absl::StrCat(host, " announced its shutdown (", event.policy(),
                      event.reason().empty() ? "" : ": ", event.reason(), ")"));
   }
   Evaluation evaluation;
-  if (announced.empty()) {
-    evaluation.result = Evaluation::Result::kClear;
-    evaluation.reason = absl::StrCat("no shutdown announced by ",
-                                     inputs().size() == 1 ? "" : "any of ");
-    std::vector<std::string> hosts;
-    for (const InputTracker& input : inputs()) {
-      hosts.push_back(input.options().source.host());
+  if (announced.size() >= quorum_) {
+    evaluation.result = Evaluation::Result::kFailed;
+    evaluation.reason = absl::StrJoin(announced, "; ");
+    if (quorum_ > 1) {
+      absl::StrAppend(&evaluation.reason, " (quorum ", quorum_, " of ",
+                      inputs().size(), ")");
     }
-    absl::StrAppend(&evaluation.reason, absl::StrJoin(hosts, ", "));
     return evaluation;
   }
-  evaluation.result = Evaluation::Result::kFailed;
-  evaluation.reason = absl::StrJoin(announced, "; ");
+  evaluation.result = Evaluation::Result::kClear;
+  if (announced.empty()) {
+    evaluation.reason = absl::StrCat("no shutdown announced by ",
+                                     silent.size() == 1 ? "" : "any of ",
+                                     absl::StrJoin(silent, ", "));
+  } else {
+    evaluation.reason = absl::StrCat(
+        absl::StrJoin(announced, "; "), ": ", announced.size(), " of ",
+        inputs().size(), " announcing, short of the quorum of ", quorum_,
+        " (not announcing: ", absl::StrJoin(silent, ", "), ")");
+  }
   return evaluation;
 }
 

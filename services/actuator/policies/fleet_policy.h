@@ -5,7 +5,14 @@
 // reading is SHUTDOWN_ANNOUNCED and fresh (within max_age); a
 // SHUTDOWN_CANCELLED, an announcement older than max_age, a fault or no
 // reading at all is clear. The condition is never UNKNOWN: not hearing of
-// a shutdown is no reason to shut down.
+// a shutdown is no reason to shut down. COMMAND_RUN and COMMAND_FAILED (the
+// announcing host's later steps) count as announced.
+//
+// Quorum (issue 18): the condition holds only while at least `quorum` of
+// the followed hosts announce at once (FleetQuorum: config.quorum, default
+// a majority of the hosts); a cancelled or expired announcement withdraws
+// that host's vote. The reason names who announced, and while short of the
+// quorum, who is missing.
 //
 // Like every policy it runs through the failure detector, so it follows an
 // announcement after its grace period and a cancellation within the grace
@@ -18,6 +25,7 @@
 #ifndef HWCAST_SERVICES_ACTUATOR_POLICIES_FLEET_POLICY_H_
 #define HWCAST_SERVICES_ACTUATOR_POLICIES_FLEET_POLICY_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/time/time.h"
@@ -28,6 +36,10 @@ namespace hwcast::actuator {
 
 // The source id fleet events are published under.
 inline constexpr char kFleetSourceId[] = "fleet";
+
+// How many of config.hosts must announce: config.quorum, or when 0 a
+// majority (hosts / 2 + 1).
+uint32_t FleetQuorum(const hwcast::v1::FleetRuleConfig& config);
 
 class FleetPolicy final : public ConditionPolicy {
  public:
@@ -46,6 +58,8 @@ class FleetPolicy final : public ConditionPolicy {
  private:
   // Input `index` holds a fresh SHUTDOWN_ANNOUNCED.
   bool Announced(size_t index, absl::Time now) const;
+
+  const uint32_t quorum_;
 };
 
 }  // namespace hwcast::actuator

@@ -320,7 +320,8 @@ absl::Status CheckPolicy(const std::string& prefix,
                                           it->second, "]"));
         }
       }
-      return absl::OkStatus();
+      return CheckQuorum(absl::StrCat(prefix, ".fleet"),
+                         policy.fleet().quorum(), hosts.size());
     }
     case PolicyConfig::CONDITION_NOT_SET:
       break;

@@ -111,6 +111,8 @@ TEST(ValidatePolicyConfigsTest, RejectsWhatIsWrongNamingTheKey) {
        "quorum: 3}}]",
        "policies[0].power_node.quorum: must be 1..1 (the number of inputs), "
        "got 3"},
+      {"policies: [{name: a, fleet: {hosts: [s1, s2], quorum: 3}}]",
+       "policies[0].fleet.quorum: must be 1..2 (the number of inputs), got 3"},
       {"policies: [{name: a, threshold: {inputs: [{host: h, source_id: s}], "
        "enter_above: 30, leave_below: 31}}]",
        "policies[0].threshold.leave_below: 31 must not be above enter_above "

@@ -709,7 +709,16 @@ policies:
   - name: follow
     grace: 30s
     max_age: 10m
-    fleet: {hosts: [a, b]}
+    fleet: {hosts: [a, b], quorum: 1}
+)";
+
+// No quorum given: a majority of the three hosts (2).
+constexpr char kFollowQuorum[] = R"(
+policies:
+  - name: follow
+    grace: 30s
+    max_age: 10m
+    fleet: {hosts: [a, b, c]}
 )";
 
 constexpr auto kAnnounced = hwcast::v1::FleetEvent::TYPE_SHUTDOWN_ANNOUNCED;
@@ -755,6 +764,52 @@ TEST(PolicyTraceTest, FleetIgnoresHostsNotFollowedAndStaleAnnouncements) {
                           "5m30s follow PRE_FAIL -> SHUTDOWN",
                           "15m1s follow SHUTDOWN -> NORMAL"));
   EXPECT_EQ(trace.Status().inputs(0).state(), "STALE");
+}
+
+constexpr auto kCommandRun = hwcast::v1::FleetEvent::TYPE_COMMAND_RUN;
+
+TEST(PolicyTraceTest, FleetWithoutQuorumNobodyActs) {
+  Trace trace(kFollowQuorum);
+  // One host (compromised or confused) announces, again and again: alone it
+  // is short of the default quorum of 2 of 3.
+  for (int i = 1; i <= 9; ++i) trace.Fleet(M(i), "a", kAnnounced);
+  trace.RunTo(M(10));
+  EXPECT_THAT(trace.Transitions(), IsEmpty());
+  EXPECT_FALSE(trace.AnyShutdown());
+  EXPECT_THAT(trace.Status().reason(),
+              HasSubstr("1 of 3 announcing, short of the quorum of 2 "
+                        "(not announcing: b, c)"));
+}
+
+TEST(PolicyTraceTest, FleetWithQuorumFollowsAndACancelWithdrawsAVote) {
+  Trace trace(kFollowQuorum);
+  trace.Fleet(S(10), "a", kAnnounced);
+  trace.Fleet(S(40), "c", kAnnounced);
+  trace.RunTo(M(2));
+  EXPECT_THAT(trace.Transitions(),
+              ElementsAre("40s follow NORMAL -> PRE_FAIL",
+                          "1m10s follow PRE_FAIL -> SHUTDOWN"));
+  EXPECT_THAT(trace.Status().reason(), HasSubstr("(quorum 2 of 3)"));
+  // c's later step (its command ran) still counts as its vote.
+  trace.Fleet(M(2), "c", kCommandRun);
+  trace.RunTo(M(3));
+  EXPECT_EQ(trace.Transitions().size(), 2u);
+  // a cancels: one vote left, short of the quorum, the condition clears.
+  trace.Fleet(M(3), "a", kCancelled);
+  trace.RunTo(M(4));
+  EXPECT_EQ(trace.Transitions().back(), "3m follow SHUTDOWN -> NORMAL");
+}
+
+TEST(PolicyTraceTest, FleetAVoteWithdrawnWithinTheGraceNeverShutsDown) {
+  Trace trace(kFollowQuorum);
+  trace.Fleet(S(10), "a", kAnnounced);
+  trace.Fleet(S(20), "b", kAnnounced);
+  trace.Fleet(S(30), "b", kCancelled);
+  trace.RunTo(M(10));
+  EXPECT_THAT(trace.Transitions(),
+              ElementsAre("20s follow NORMAL -> PRE_FAIL",
+                          "30s follow PRE_FAIL -> NORMAL"));
+  EXPECT_FALSE(trace.AnyShutdown());
 }
 
 // --- Evidence-based grace (issue 11) ----------------------------------------
