@@ -76,7 +76,10 @@ absl::StatusOr<hwcast::v1::SubscribeRequest> ParseSubscribeRequest(
 
 RelayServiceImpl::RelayServiceImpl(RelayHub* hub, RelayMetrics* metrics,
                                    Options options)
-    : hub_(hub), metrics_(metrics), options_(options) {}
+    : hub_(hub),
+      metrics_(metrics),
+      options_(options),
+      ingest_pool_(options.ingest_threads) {}
 
 void RelayServiceImpl::BeginShutdown() { registry_.StopAll(); }
 
@@ -90,7 +93,7 @@ void RelayServiceImpl::BadRequest(grpc::CallbackServerContext* context,
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 RelayServiceImpl::Publish(grpc::CallbackServerContext* context) {
   return PublishReactor::Start(hub_, &registry_, options_.max_pending_acks,
-                               context->peer());
+                               context->peer(), &ingest_pool_);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayServiceImpl::Subscribe(
