@@ -30,13 +30,18 @@ import sys
 RATIOS = [
     ("relay Publish over gRPC, signed, 16 readings/batch: accepted batches/s"
      " / libsodium verifies/s on one core",
-     ("relay_publish_bench", "BM_RelayPublishSigned/readings:16"),
+     ("relay_publish_bench", "BM_RelayPublishSigned/readings:16/pool:1"),
      ("baseline_sodium_verify_bench", "BM_BaselineSodiumVerify/bytes:1129"),
      ">= 1.0 target; 2.0 is the limit on 2 cores", "real"),
     ("same run, readings/s / plain gRPC stream of one reading per message",
-     ("relay_publish_bench", "BM_RelayPublishSigned/readings:16#readings"),
+     ("relay_publish_bench", "BM_RelayPublishSigned/readings:16/pool:1#readings"),
      ("relay_publish_bench", "BM_BaselineGrpcStream"),
      "> 1 means batching beats one message per reading", "real"),
+    ("same run, relay Publish on the IngestPool / inline (one batch at a"
+     " time per stream, before issue 16)",
+     ("relay_publish_bench", "BM_RelayPublishSigned/readings:16/pool:1"),
+     ("relay_publish_bench", "BM_RelayPublishSigned/readings:16/pool:0"),
+     "what the pool bought", "real"),
     ("RelayHub::Ingest signed (one thread), batches/s"
      " / libsodium verifies/s on one core",
      ("ingest_verify_bench", "BM_IngestSigned/readings:16"),

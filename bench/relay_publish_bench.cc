@@ -2,15 +2,17 @@
 // per second through RelayServiceImpl (its Publish stream, RelayHub::Ingest,
 // a SignedBatchVerifier), against a plain gRPC baseline.
 //
-// BM_RelayPublishSigned/readings:R: an in-process relay serves 127.0.0.1:0;
-//   one client stream writes kBatches signed batches of R readings (from a
-//   writer thread, as fast as flow control and the relay's ack window let
-//   it) while the benchmark thread reads every ack and checks it is
-//   ACCEPTED. Each iteration is one stream of kBatchesPerStream batches, all
-//   distinct (sequences 1..kBatches), so dedup never short-circuits.
-//   items_per_second: accepted batches per second; `readings_per_second`
-//   counter: the readings they carry. The suite divides batches/s by
-//   libsodium's one-core verifies/s (baseline_sodium_verify_bench).
+// BM_RelayPublishSigned/readings:R/pool:P: an in-process relay serves
+//   127.0.0.1:0, ingesting on its IngestPool (P = 1, one worker per core) or
+//   on the stream's gRPC thread one batch at a time (P = 0, as before the
+//   pool). One client stream writes kBatches signed batches of R readings (from
+//   a writer thread, as fast as flow control and the relay's ack window let it)
+//   while the benchmark thread reads every ack and checks it is ACCEPTED. Each
+//   iteration is one stream of kBatchesPerStream batches, all distinct
+//   (sequences 1..kBatches), so dedup never short-circuits. items_per_second:
+//   accepted batches per second; `readings_per_second` counter: the readings
+//   they carry. The suite divides batches/s by libsodium's one-core verifies/s
+//   (baseline_sodium_verify_bench).
 // BM_BaselineGrpcStream: the same client stream API against a server that
 //   only reads and counts, one reading per PublishRequest (no verification,
 //   no acks): plain gRPC streaming of one reading per message.
@@ -63,6 +65,7 @@ std::unique_ptr<hwcast::v1::Relay::Stub> StubFor(const std::string& address) {
 
 void BM_RelayPublishSigned(benchmark::State& state) {
   const int readings = static_cast<int>(state.range(0));
+  const bool on_pool = state.range(1) != 0;
   std::optional<bench::Setup> setup =
       bench::MakeSetup(state, readings, kBatches);
   if (!setup) return;
@@ -74,6 +77,7 @@ void BM_RelayPublishSigned(benchmark::State& state) {
   RelayHub hub(RelayHub::Options{}, &clock, &verifier, &metrics);
   RelayServiceImpl::Options options;
   options.clock = &clock;
+  options.ingest_on_pool = on_pool;
   RelayServiceImpl service(&hub, &metrics, options);
   absl::StatusOr<std::unique_ptr<GrpcServer>> server =
       GrpcServer::Start({"127.0.0.1:0"}, {&service});
@@ -127,8 +131,9 @@ void BM_RelayPublishSigned(benchmark::State& state) {
       benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_RelayPublishSigned)
-    ->ArgName("readings")
-    ->Arg(16)
+    ->ArgNames({"readings", "pool"})
+    ->Args({16, 1})
+    ->Args({16, 0})
     ->Iterations(kStreams)
     ->UseRealTime();
 

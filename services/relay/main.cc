@@ -101,7 +101,8 @@ int main(int argc, char** argv) {
          .interface = mc.interface(),
          .ttl = static_cast<int>(mc.ttl()),
          .loopback = mc.loopback(),
-         .max_datagram_bytes = mc.max_datagram_bytes()});
+         .max_datagram_bytes = mc.max_datagram_bytes(),
+         .receive_buffer_bytes = mc.receive_buffer_bytes()});
     if (!opened.ok()) {
       HWCAST_LOG(ERROR) << "multicast: " << opened.status().message();
       return 1;

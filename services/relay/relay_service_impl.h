@@ -64,6 +64,9 @@ class RelayServiceImpl final : public RelayCallbackBase {
     // Workers ingesting (verifying) published batches, shared by every
     // Publish stream; 0: one per core.
     size_t ingest_threads = 0;
+    // false: each Publish stream ingests on its gRPC thread, one batch at a
+    // time (how the relay worked before the pool; benchmarks compare).
+    bool ingest_on_pool = true;
     // A subscriber whose write is stuck this long is closed (0: never).
     absl::Duration subscriber_stall_timeout = absl::Seconds(30);
     // Times stalled writes (not owned).
