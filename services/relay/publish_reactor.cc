@@ -52,6 +52,15 @@ bool PublishReactor::CanReadLocked() const {
          pending_.size() + awaiting_.size() < max_pending_acks_;
 }
 
+bool PublishReactor::ReadOnLocked() {
+  if (CanReadLocked()) {
+    read_state_ = ReadState::kReading;
+    return true;
+  }
+  read_state_ = (stopping_ || broken_) ? ReadState::kDone : ReadState::kPaused;
+  return false;
+}
+
 void PublishReactor::ReleaseInOrderLocked() {
   while (!awaiting_.empty() && awaiting_.front().has_value()) {
     if (!broken_) pending_.push_back(*std::move(awaiting_.front()));
@@ -141,13 +150,7 @@ void PublishReactor::OnReadDone(bool ok) {
       index = awaiting_base_ + awaiting_.size();
       awaiting_.emplace_back();
       ++ingesting_;
-      if (CanReadLocked()) {
-        read_state_ = ReadState::kReading;
-        actions.start_read = true;
-      } else {
-        read_state_ =
-            (stopping_ || broken_) ? ReadState::kDone : ReadState::kPaused;
-      }
+      actions.start_read = ReadOnLocked();
     }
     pool_->Submit([this, index,
                    batch = std::move(*request.mutable_batch())]() mutable {
@@ -164,13 +167,7 @@ void PublishReactor::OnReadDone(bool ok) {
     absl::MutexLock lock(&mu_);
     if (!broken_) pending_.push_back(std::move(ack));
     actions.start_write = ClaimNextWriteLocked();
-    if (CanReadLocked()) {
-      read_state_ = ReadState::kReading;
-      actions.start_read = true;
-    } else {
-      read_state_ =
-          (stopping_ || broken_) ? ReadState::kDone : ReadState::kPaused;
-    }
+    actions.start_read = ReadOnLocked();
     actions.finish = ClaimFinishLocked();
   }
   Run(actions);

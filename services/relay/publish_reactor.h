@@ -89,6 +89,9 @@ class PublishReactor final
 
   // A pool worker finished the batch read as message `index` (0-based).
   void OnIngested(uint64_t index, grpc::ByteBuffer ack);
+  // After a batch was taken in: reads on (true: the caller starts the read)
+  // or pauses / ends reading.
+  bool ReadOnLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves the finished acks at the head of awaiting_ to pending_.
   void ReleaseInOrderLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

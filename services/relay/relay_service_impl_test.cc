@@ -779,6 +779,18 @@ std::vector<PublishRequest> Requests(uint64_t first, uint64_t last) {
   return requests;
 }
 
+// Writes `requests` on `stream` from a thread of its own, then half-closes.
+std::thread WriteAllThenHalfClose(
+    grpc::ClientReaderWriter<PublishRequest, PublishAck>* stream,
+    const std::vector<PublishRequest>& requests) {
+  return std::thread([stream, &requests] {
+    for (const PublishRequest& r : requests) {
+      if (!stream->Write(r)) break;
+    }
+    stream->WritesDone();
+  });
+}
+
 TEST_F(RelayServiceTest, PublishAcksStayInOrderWhenIngestFinishesOutOfOrder) {
   // Batch 1 is verified only after batch 2, 3 after 4, ...: that needs two
   // batches of the stream on the two workers at once. Batch 5 is rejected.
@@ -791,12 +803,7 @@ TEST_F(RelayServiceTest, PublishAcksStayInOrderWhenIngestFinishesOutOfOrder) {
   SetDeadline(&ctx);
   auto stream = stub_->Publish(&ctx);
   const std::vector<PublishRequest> requests = Requests(1, 16);
-  std::thread writer([&] {
-    for (const PublishRequest& r : requests) {
-      if (!stream->Write(r)) break;
-    }
-    stream->WritesDone();
-  });
+  std::thread writer = WriteAllThenHalfClose(stream.get(), requests);
   std::vector<uint64_t> acked;
   PublishAck ack;
   while (stream->Read(&ack)) {
@@ -831,12 +838,7 @@ TEST_F(RelayServiceTest, PublishWindowBoundsBatchesInFlight) {
   SetDeadline(&ctx);
   auto stream = stub_->Publish(&ctx);
   const std::vector<PublishRequest> requests = Requests(1, 20);
-  std::thread writer([&] {
-    for (const PublishRequest& r : requests) {
-      if (!stream->Write(r)) break;
-    }
-    stream->WritesDone();
-  });
+  std::thread writer = WriteAllThenHalfClose(stream.get(), requests);
   ASSERT_TRUE(WaitFor([&] { return verifier.inside() == 4; }));
   absl::SleepFor(absl::Milliseconds(200));
   EXPECT_EQ(verifier.max_inside(), 4);
