@@ -29,6 +29,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "bench/signed_batches.h"
 #include "benchmark/benchmark.h"
 #include "hwcast/v1/config.pb.h"
 #include "hwcast/v1/reading.pb.h"
@@ -47,99 +48,16 @@
 namespace hwcast::relay {
 namespace {
 
+using ::hwcast::bench::BatchTime;
+using ::hwcast::bench::MakeSetup;
+using ::hwcast::bench::Setup;
 using ::hwcast::v1::PublishAck;
 using ::hwcast::v1::ReadingBatch;
 using ::hwcast::v1::SignedBatch;
 
-constexpr char kHost[] = "rack1";
-constexpr uint64_t kEpoch = 1'700'000'000'000'000;  // Unix microseconds
-constexpr size_t kMaxBatchBytes = 1200;             // collector default cap
 // Distinct batches per hub; a power of two so all variants re-create the
 // hub equally often per batch.
 constexpr size_t kBatchesPerHub = 1024;
-
-absl::Time BatchTime() { return absl::FromUnixSeconds(1'700'000'000); }
-
-// Batch `sequence` of collector rack1 as its Batcher seals it: `readings`
-// hwmon temperatures ("hwmon/coretemp/tempN", label "Core N") observed in
-// the second before the batch was sealed at BatchTime().
-ReadingBatch MakeBatch(uint64_t sequence, int readings) {
-  ReadingBatch batch;
-  batch.set_collector_id(kHost);
-  batch.set_epoch(kEpoch);
-  batch.set_batch_sequence(sequence);
-  *batch.mutable_sent_time() = ToProtoTime(BatchTime());
-  for (int i = 0; i < readings; ++i) {
-    hwcast::v1::Reading* r = batch.add_readings();
-    r->set_source_id(absl::StrCat("hwmon/coretemp/temp", i + 2));
-    r->set_host(kHost);
-    r->set_sequence(sequence);
-    *r->mutable_observed_time() = ToProtoTime(
-        BatchTime() - absl::Milliseconds(900) + absl::Microseconds(137 * i));
-    r->set_quality(hwcast::v1::QUALITY_OK);
-    r->set_label(absl::StrCat("Core ", i));
-    r->mutable_temperature()->set_celsius(38.0 + i + (sequence % 8) * 0.125);
-  }
-  return batch;
-}
-
-// What Ed25519BatchSigner does: sign exactly the serialized bytes.
-SignedBatch Seal(const ReadingBatch& batch, const Ed25519PrivateKey& key) {
-  SignedBatch signed_batch;
-  batch.SerializeToString(signed_batch.mutable_batch());
-  signed_batch.set_signature(key.Sign(signed_batch.batch()));
-  signed_batch.set_key_id(key.public_key().key_id());
-  return signed_batch;
-}
-
-// A collector key, a relay's trust in it, and kBatchesPerHub sealed batches
-// with sequences 1, 2, ... of `readings` readings each.
-struct Setup {
-  std::optional<Ed25519PrivateKey> key;
-  std::unique_ptr<TrustStore> trust;
-  std::vector<SignedBatch> sealed;
-  size_t batch_bytes = 0;  // serialized ReadingBatch, the largest one
-};
-
-// Fails (SkipWithError) if a key can not be made or a batch exceeds the
-// collector's cap.
-std::optional<Setup> MakeSetup(benchmark::State& state, int readings) {
-  Setup setup;
-  absl::StatusOr<Ed25519PrivateKey> key = Ed25519PrivateKey::Generate();
-  if (!key.ok()) {
-    state.SkipWithError(std::string(key.status().message()).c_str());
-    return std::nullopt;
-  }
-  setup.key.emplace(*std::move(key));
-  hwcast::v1::TrustConfig config;
-  hwcast::v1::TrustedCollector* c = config.add_collectors();
-  c->set_public_key(setup.key->public_key().ToText());
-  c->set_name(kHost);
-  c->add_collector_ids(kHost);
-  c->add_hosts(kHost);
-  c->add_sources("hwmon/*");
-  absl::StatusOr<std::unique_ptr<TrustStore>> trust =
-      TrustStore::Create(config);
-  if (!trust.ok()) {
-    state.SkipWithError(std::string(trust.status().message()).c_str());
-    return std::nullopt;
-  }
-  setup.trust = *std::move(trust);
-  for (size_t i = 0; i < kBatchesPerHub; ++i) {
-    setup.sealed.push_back(Seal(MakeBatch(i + 1, readings), *setup.key));
-    setup.batch_bytes =
-        std::max(setup.batch_bytes, setup.sealed.back().batch().size());
-  }
-  if (setup.batch_bytes > kMaxBatchBytes) {
-    state.SkipWithError(absl::StrCat(readings, " readings take ",
-                                     setup.batch_bytes,
-                                     " bytes, more than a collector seals (",
-                                     kMaxBatchBytes, ")")
-                            .c_str());
-    return std::nullopt;
-  }
-  return setup;
-}
 
 void SetCounters(benchmark::State& state, const Setup& setup) {
   state.SetItemsProcessed(state.iterations());
@@ -149,7 +67,7 @@ void SetCounters(benchmark::State& state, const Setup& setup) {
 // RelayHub::Ingest of a fresh batch per iteration through `verifier`.
 void RunIngest(benchmark::State& state, bool verify_signatures) {
   const int readings = static_cast<int>(state.range(0));
-  std::optional<Setup> setup = MakeSetup(state, readings);
+  std::optional<Setup> setup = MakeSetup(state, readings, kBatchesPerHub);
   if (!setup) return;
   FakeClock clock(BatchTime());
   AcceptAllBatchVerifier accept_all;
@@ -197,7 +115,7 @@ BENCHMARK(BM_BaselineIngestAcceptAll)->ArgName("readings")->Arg(8)->Arg(16);
 // SignedBatchVerifier::Verify alone, on batches parsed beforehand.
 void BM_VerifierOnly(benchmark::State& state) {
   const int readings = static_cast<int>(state.range(0));
-  std::optional<Setup> setup = MakeSetup(state, readings);
+  std::optional<Setup> setup = MakeSetup(state, readings, kBatchesPerHub);
   if (!setup) return;
   std::vector<ReadingBatch> parsed(setup->sealed.size());
   for (size_t i = 0; i < parsed.size(); ++i) {
@@ -222,7 +140,7 @@ BENCHMARK(BM_VerifierOnly)->ArgName("readings")->Arg(8)->Arg(16);
 // The bare signature check of one batch: Ed25519PublicKey::Verify.
 void BM_Ed25519Verify(benchmark::State& state) {
   const int readings = static_cast<int>(state.range(0));
-  std::optional<Setup> setup = MakeSetup(state, readings);
+  std::optional<Setup> setup = MakeSetup(state, readings, kBatchesPerHub);
   if (!setup) return;
   const Ed25519PublicKey& key = setup->key->public_key();
   size_t i = 0;

@@ -82,7 +82,7 @@ void BM_HubIngestFanout(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
   for (auto& s : subs) hub.RemoveSubscriber(s.get());
 }
-BENCHMARK(BM_HubIngestFanout)->ArgsProduct({{1, 16, 64}, {8, 256}});
+BENCHMARK(BM_HubIngestFanout)->ArgsProduct({{1, 10, 16, 64}, {8, 256}});
 
 // Baseline: the same parse and validation, then one SubscribeResponse message
 // built and serialized per subscriber.
@@ -108,7 +108,7 @@ void BM_BaselineSerializePerSubscriber(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_BaselineSerializePerSubscriber)
-    ->ArgsProduct({{1, 16, 64}, {8, 256}});
+    ->ArgsProduct({{1, 10, 16, 64}, {8, 256}});
 
 }  // namespace
 }  // namespace hwcast::relay

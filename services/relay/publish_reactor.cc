@@ -11,17 +11,19 @@
 namespace hwcast::relay {
 
 PublishReactor::PublishReactor(RelayHub* hub, StreamRegistry* registry,
-                               size_t max_pending_acks, std::string peer)
+                               size_t max_pending_acks, std::string peer,
+                               IngestPool* pool)
     : hub_(hub),
       registry_(registry),
+      pool_(pool),
       max_pending_acks_(max_pending_acks == 0 ? 1 : max_pending_acks),
       peer_(std::move(peer)) {}
 
 PublishReactor* PublishReactor::Start(RelayHub* hub, StreamRegistry* registry,
-                                      size_t max_pending_acks,
-                                      std::string peer) {
-  auto* reactor =
-      new PublishReactor(hub, registry, max_pending_acks, std::move(peer));
+                                      size_t max_pending_acks, std::string peer,
+                                      IngestPool* pool) {
+  auto* reactor = new PublishReactor(hub, registry, max_pending_acks,
+                                     std::move(peer), pool);
   if (!registry->Add(reactor)) {
     {
       absl::MutexLock lock(&reactor->mu_);
@@ -46,7 +48,25 @@ void PublishReactor::SetStatusLocked(grpc::Status status) {
 }
 
 bool PublishReactor::CanReadLocked() const {
-  return !stopping_ && !broken_ && pending_.size() < max_pending_acks_;
+  return !stopping_ && !broken_ &&
+         pending_.size() + awaiting_.size() < max_pending_acks_;
+}
+
+bool PublishReactor::ReadOnLocked() {
+  if (CanReadLocked()) {
+    read_state_ = ReadState::kReading;
+    return true;
+  }
+  read_state_ = (stopping_ || broken_) ? ReadState::kDone : ReadState::kPaused;
+  return false;
+}
+
+void PublishReactor::ReleaseInOrderLocked() {
+  while (!awaiting_.empty() && awaiting_.front().has_value()) {
+    if (!broken_) pending_.push_back(*std::move(awaiting_.front()));
+    awaiting_.pop_front();
+    ++awaiting_base_;
+  }
 }
 
 bool PublishReactor::ClaimNextWriteLocked() {
@@ -58,11 +78,11 @@ bool PublishReactor::ClaimNextWriteLocked() {
 }
 
 bool PublishReactor::ClaimFinishLocked() {
-  if (finish_claimed_ || write_claimed_ ||
+  if (finish_claimed_ || write_claimed_ || ingesting_ > 0 ||
       read_state_ == ReadState::kIngesting) {
     return false;
   }
-  const bool acks_done = pending_.empty();
+  const bool acks_done = pending_.empty() && awaiting_.empty();
   const bool done =
       broken_ || (acks_done && (stopping_ || read_state_ == ReadState::kDone));
   if (!done) return false;
@@ -121,6 +141,25 @@ void PublishReactor::OnReadDone(bool ok) {
     Run(actions);
     return;
   }
+  if (pool_ != nullptr) {
+    // Hand the batch to the pool and read on: its ack takes its place in
+    // awaiting_ when ingested.
+    uint64_t index = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      index = awaiting_base_ + awaiting_.size();
+      awaiting_.emplace_back();
+      ++ingesting_;
+      actions.start_read = ReadOnLocked();
+    }
+    pool_->Submit([this, index,
+                   batch = std::move(*request.mutable_batch())]() mutable {
+      OnIngested(index,
+                 SerializeToByteBuffer(hub_->Ingest(std::move(batch), peer_)));
+    });
+    Run(actions);
+    return;
+  }
   grpc::ByteBuffer ack = SerializeToByteBuffer(
       hub_->Ingest(std::move(*request.mutable_batch()), peer_));
 
@@ -128,13 +167,20 @@ void PublishReactor::OnReadDone(bool ok) {
     absl::MutexLock lock(&mu_);
     if (!broken_) pending_.push_back(std::move(ack));
     actions.start_write = ClaimNextWriteLocked();
-    if (CanReadLocked()) {
-      read_state_ = ReadState::kReading;
-      actions.start_read = true;
-    } else {
-      read_state_ =
-          (stopping_ || broken_) ? ReadState::kDone : ReadState::kPaused;
-    }
+    actions.start_read = ReadOnLocked();
+    actions.finish = ClaimFinishLocked();
+  }
+  Run(actions);
+}
+
+void PublishReactor::OnIngested(uint64_t index, grpc::ByteBuffer ack) {
+  Actions actions;
+  {
+    absl::MutexLock lock(&mu_);
+    --ingesting_;
+    awaiting_[index - awaiting_base_] = std::move(ack);
+    ReleaseInOrderLocked();
+    actions.start_write = ClaimNextWriteLocked();
     actions.finish = ClaimFinishLocked();
   }
   Run(actions);

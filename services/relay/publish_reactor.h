@@ -1,14 +1,23 @@
 // One Publish stream: reads PublishRequests, hands each batch to
 // RelayHub::Ingest and writes the resulting PublishAck back, in order.
 //
-// One write is in flight at a time; acks waiting behind it sit in a queue of
-// at most `max_pending_acks`. When that queue is full the reactor stops
-// reading until the client takes its acks (backpressure instead of unbounded
-// memory). A bad batch only gets a RESULT_REJECTED ack; the stream goes on.
-// Messages are read raw: one that is not a PublishRequest at all ends the
-// stream with INVALID_ARGUMENT naming it ("message 3 on this stream (17
-// bytes) is not a serialized hwcast.v1.PublishRequest ..."), after the acks
-// already due, and counts as rejected{origin="publish",reason="malformed"}.
+// With an IngestPool, several batches of the stream are ingested at once on
+// the pool's workers (signature checks on every core): the reactor reads the
+// next request as soon as it handed one to the pool. Acks are still written
+// in request order: an ack finished early waits for those before it. The
+// window is bounded: batches being ingested plus acks not yet written are
+// at most `max_pending_acks`; when full the reactor stops reading until the
+// client takes its acks (backpressure instead of unbounded memory). Without
+// a pool (nullptr) each batch is ingested on the gRPC thread, one at a time.
+// Batches of one stream ingested at once may reach the hub out of order;
+// its dedup window takes batches in any order, as from the LAN.
+//
+// One write is in flight at a time. A bad batch only gets a RESULT_REJECTED
+// ack; the stream goes on. Messages are read raw: one that is not a
+// PublishRequest at all ends the stream with INVALID_ARGUMENT naming it
+// ("message 3 on this stream (17 bytes) is not a serialized
+// hwcast.v1.PublishRequest ..."), after the acks already due, and counts as
+// rejected{origin="publish",reason="malformed"}.
 //
 // The stream ends with OK after the client half-closes and every ack is
 // written, CANCELLED when the client goes away, and UNAVAILABLE ("relay is
@@ -19,7 +28,7 @@
 // Locking protocol as in SubscribeReactor: StartRead/StartWrite/Finish are
 // only called with no lock held, by whoever claimed them under the lock;
 // Finish is never claimed while a write is claimed or a batch is being
-// ingested. Deletes itself in OnDone().
+// ingested (inline or on the pool). Deletes itself in OnDone().
 //
 // Thread-safe.
 #ifndef HWCAST_SERVICES_RELAY_PUBLISH_REACTOR_H_
@@ -30,10 +39,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 
 #include "absl/synchronization/mutex.h"
 #include "hwcast/v1/relay.pb.h"
+#include "services/relay/ingest_pool.h"
 #include "services/relay/relay_hub.h"
 #include "services/relay/stream_registry.h"
 
@@ -44,9 +55,11 @@ class PublishReactor final
       public StoppableStream {
  public:
   // Creates the reactor and starts reading. Pointers are not owned and must
-  // outlive the call. The reactor deletes itself when done.
+  // outlive the call; `pool` may be null (ingest inline, one at a time). The
+  // reactor deletes itself when done.
   static PublishReactor* Start(RelayHub* hub, StreamRegistry* registry,
-                               size_t max_pending_acks, std::string peer);
+                               size_t max_pending_acks, std::string peer,
+                               IngestPool* pool = nullptr);
 
   // StoppableStream: relay shutdown.
   bool RequestStop() override;
@@ -72,7 +85,15 @@ class PublishReactor final
   };
 
   PublishReactor(RelayHub* hub, StreamRegistry* registry,
-                 size_t max_pending_acks, std::string peer);
+                 size_t max_pending_acks, std::string peer, IngestPool* pool);
+
+  // A pool worker finished the batch read as message `index` (0-based).
+  void OnIngested(uint64_t index, grpc::ByteBuffer ack);
+  // After a batch was taken in: reads on (true: the caller starts the read)
+  // or pauses / ends reading.
+  bool ReadOnLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves the finished acks at the head of awaiting_ to pending_.
+  void ReleaseInOrderLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   bool ClaimNextWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool ClaimFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -82,6 +103,7 @@ class PublishReactor final
 
   RelayHub* const hub_;
   StreamRegistry* const registry_;
+  IngestPool* const pool_;
   const size_t max_pending_acks_;
   const std::string peer_;
   bool in_registry_ = false;
@@ -92,6 +114,12 @@ class PublishReactor final
 
   absl::Mutex mu_;
   std::deque<grpc::ByteBuffer> pending_ ABSL_GUARDED_BY(mu_);
+  // Batches handed to the pool, in request order, from message index
+  // awaiting_base_ on: the ack once ingested, nullopt while being ingested.
+  std::deque<std::optional<grpc::ByteBuffer>> awaiting_ ABSL_GUARDED_BY(mu_);
+  uint64_t awaiting_base_ ABSL_GUARDED_BY(mu_) = 0;
+  // Pool tasks not yet done (they hold `this`).
+  size_t ingesting_ ABSL_GUARDED_BY(mu_) = 0;
   ReadState read_state_ ABSL_GUARDED_BY(mu_) = ReadState::kReading;
   bool write_claimed_ ABSL_GUARDED_BY(mu_) = false;
   // Client gone or a write failed: acks are pointless now.

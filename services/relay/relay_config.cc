@@ -65,6 +65,15 @@ absl::Status CheckMulticast(const hwcast::v1::MulticastConfig& m) {
     return ConfigError("multicast.ingest_burst",
                        "must be at least a tenth of ingest_rate");
   }
+  if (m.receive_buffer_bytes() != 0 &&
+      (m.receive_buffer_bytes() < kMinReceiveBufferBytes ||
+       m.receive_buffer_bytes() > kMaxReceiveBufferBytes)) {
+    return ConfigError(
+        "multicast.receive_buffer_bytes",
+        absl::StrCat("must be between ", kMinReceiveBufferBytes, " and ",
+                     kMaxReceiveBufferBytes,
+                     " (0 or unset: ", kDefaultReceiveBufferBytes, ")"));
+  }
   if (m.max_senders() > 65536) {
     return ConfigError("multicast.max_senders", "must be at most 65536");
   }
@@ -208,6 +217,9 @@ RelayConfig ApplyRelayDefaults(RelayConfig config) {
     if (m->max_senders() == 0) m->set_max_senders(kDefaultMaxSenders);
     if (m->ingest_rate() == 0) m->set_ingest_rate(kDefaultIngestRate);
     if (m->ingest_burst() == 0) m->set_ingest_burst(2 * m->ingest_rate());
+    if (m->receive_buffer_bytes() == 0) {
+      m->set_receive_buffer_bytes(kDefaultReceiveBufferBytes);
+    }
   }
   if (config.bridge().hop_limit() == 0) {
     config.mutable_bridge()->set_hop_limit(kDefaultBridgeHopLimit);

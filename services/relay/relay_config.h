@@ -34,6 +34,11 @@ inline constexpr absl::Duration kDefaultReannounceRequestMinInterval =
 inline constexpr uint32_t kDefaultSenderRate = 200;
 inline constexpr uint32_t kDefaultMaxSenders = 256;
 inline constexpr uint32_t kDefaultIngestRate = 2000;
+// The multicast socket's receive buffer: about 3,000 datagrams of 1,400
+// bytes by default (a second of a 1,000-host room at 3/s).
+inline constexpr uint32_t kDefaultReceiveBufferBytes = 16 << 20;
+inline constexpr uint32_t kMinReceiveBufferBytes = 64 << 10;
+inline constexpr uint32_t kMaxReceiveBufferBytes = 256 << 20;
 inline constexpr absl::Duration kDefaultSubscriberStallTimeout =
     absl::Seconds(30);
 inline constexpr uint32_t kDefaultBridgeHopLimit = 2;

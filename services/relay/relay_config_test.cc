@@ -103,6 +103,7 @@ TEST(RelayConfigTest, MulticastDefaultsWhenOnlyTheGroupIsSet) {
   EXPECT_EQ(m.sender_burst(), 400u);
   EXPECT_EQ(m.ingest_rate(), 2000u);
   EXPECT_EQ(m.ingest_burst(), 4000u);
+  EXPECT_EQ(m.receive_buffer_bytes(), 4u << 20);
 }
 
 TEST(RelayConfigTest, BadMulticastAndBridgeSettingsNameTheKey) {
@@ -126,6 +127,13 @@ TEST(RelayConfigTest, BadMulticastAndBridgeSettingsNameTheKey) {
   EXPECT_THAT(ErrorOf(t + "multicast: {group: 239.1.2.3, ingest_rate: 1000, "
                           "ingest_burst: 10}"),
               HasSubstr("multicast.ingest_burst: must be at least a tenth"));
+  EXPECT_THAT(
+      ErrorOf(t + "multicast: {group: 239.1.2.3, receive_buffer_bytes: 1000}"),
+      HasSubstr("multicast.receive_buffer_bytes: must be between 65536 and "
+                "268435456"));
+  EXPECT_TRUE(ValidateRelayConfig(Parse(t + "multicast: {group: 239.1.2.3, "
+                                            "receive_buffer_bytes: 16777216}"))
+                  .ok());
   EXPECT_THAT(ErrorOf(t + "bridge: {upstream: [\"nohost\"]}"),
               HasSubstr("bridge.upstream[0]: 'nohost' needs a port"));
   EXPECT_THAT(ErrorOf(t + "bridge: {upstream: [\"far:0\"]}"),

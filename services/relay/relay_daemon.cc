@@ -95,7 +95,8 @@ absl::StatusOr<std::unique_ptr<RelayDaemon>> RelayDaemon::Create(
          .interface = mc.interface(),
          .ttl = static_cast<int>(mc.ttl()),
          .loopback = mc.loopback(),
-         .max_datagram_bytes = mc.max_datagram_bytes()});
+         .max_datagram_bytes = mc.max_datagram_bytes(),
+         .receive_buffer_bytes = mc.receive_buffer_bytes()});
     if (!opened.ok()) {
       return absl::Status(
           opened.status().code(),

@@ -76,7 +76,10 @@ absl::StatusOr<hwcast::v1::SubscribeRequest> ParseSubscribeRequest(
 
 RelayServiceImpl::RelayServiceImpl(RelayHub* hub, RelayMetrics* metrics,
                                    Options options)
-    : hub_(hub), metrics_(metrics), options_(options) {}
+    : hub_(hub),
+      metrics_(metrics),
+      options_(options),
+      ingest_pool_(options.ingest_on_pool ? options.ingest_threads : 1) {}
 
 void RelayServiceImpl::BeginShutdown() { registry_.StopAll(); }
 
@@ -89,8 +92,9 @@ void RelayServiceImpl::BadRequest(grpc::CallbackServerContext* context,
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 RelayServiceImpl::Publish(grpc::CallbackServerContext* context) {
-  return PublishReactor::Start(hub_, &registry_, options_.max_pending_acks,
-                               context->peer());
+  return PublishReactor::Start(
+      hub_, &registry_, options_.max_pending_acks, context->peer(),
+      options_.ingest_on_pool ? &ingest_pool_ : nullptr);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayServiceImpl::Subscribe(

@@ -26,6 +26,7 @@
 #include "hwcast/v1/relay.grpc.pb.h"
 #include "lib/clock.h"
 #include "lib/clock_impl.h"
+#include "services/relay/ingest_pool.h"
 #include "services/relay/relay_hub.h"
 #include "services/relay/relay_metrics.h"
 #include "services/relay/stream_registry.h"
@@ -57,8 +58,15 @@ class RelayServiceImpl final : public RelayCallbackBase {
   struct Options {
     // Batches queued per subscriber before superseded ones are skipped.
     size_t subscriber_queue_batches = 1024;
-    // Acks queued per Publish stream before it stops reading.
+    // Acks queued per Publish stream (batches being ingested plus acks not
+    // yet written) before it stops reading.
     size_t max_pending_acks = 64;
+    // Workers ingesting (verifying) published batches, shared by every
+    // Publish stream; 0: one per core.
+    size_t ingest_threads = 0;
+    // false: each Publish stream ingests on its gRPC thread, one batch at a
+    // time (how the relay worked before the pool; benchmarks compare).
+    bool ingest_on_pool = true;
     // A subscriber whose write is stuck this long is closed (0: never).
     absl::Duration subscriber_stall_timeout = absl::Seconds(30);
     // Times stalled writes (not owned).
@@ -104,6 +112,9 @@ class RelayServiceImpl final : public RelayCallbackBase {
   RelayMetrics* const metrics_;
   const Options options_;
   StreamRegistry registry_;
+  // Destroyed before registry_ is; outlives every Publish stream (they end
+  // before the server lets the service go).
+  IngestPool ingest_pool_;
 };
 
 }  // namespace hwcast::relay

@@ -5,12 +5,14 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -78,9 +80,13 @@ class RelayServiceTest : public ::testing::Test {
  protected:
   void Start(size_t queue_batches = 1024,
              absl::Duration stall_timeout = absl::ZeroDuration()) {
-    hub_ = std::make_unique<RelayHub>(RelayHub::Options(), &clock_, &verifier_,
-                                      &metrics_);
+    hub_ = std::make_unique<RelayHub>(
+        RelayHub::Options(), &clock_,
+        verifier_override_ != nullptr ? verifier_override_ : &verifier_,
+        &metrics_);
     RelayServiceImpl::Options options;
+    options.max_pending_acks = max_pending_acks_;
+    options.ingest_threads = ingest_threads_;
     options.subscriber_queue_batches = queue_batches;
     options.subscriber_stall_timeout = stall_timeout;
     options.clock = &clock_;
@@ -131,6 +137,11 @@ class RelayServiceTest : public ::testing::Test {
   RelayMetrics metrics_{registry_};
   FakeClock clock_;
   AcceptAllBatchVerifier verifier_;
+  // Set before Start(): the hub's verifier instead of verifier_, the
+  // Publish window and the ingest workers.
+  BatchVerifier* verifier_override_ = nullptr;
+  size_t max_pending_acks_ = 64;
+  size_t ingest_threads_ = 2;
   std::unique_ptr<RelayHub> hub_;
   std::unique_ptr<RelayServiceImpl> service_;
   std::unique_ptr<GrpcServer> server_;
@@ -696,6 +707,207 @@ TEST_F(RelayServiceTest, ShutdownDoesNotHangOnASubscriberThatNeverReads) {
   }
   const grpc::Status status = slow->Finish();
   EXPECT_NE(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+}
+
+// Verifies by batch_sequence, counting who is inside Verify at once: waits
+// while the gate is closed; an odd sequence N also waits until N + 1 was
+// verified (so with two workers batches finish out of order); sequences in
+// `reject` are rejected.
+class GatedVerifier final : public BatchVerifier {
+ public:
+  explicit GatedVerifier(bool open, std::vector<uint64_t> reject = {},
+                         bool pairs_out_of_order = false)
+      : open_(open),
+        reject_(std::move(reject)),
+        pairs_out_of_order_(pairs_out_of_order) {}
+
+  absl::Status Verify(const hwcast::v1::SignedBatch&,
+                      const ReadingBatch& batch) override {
+    const uint64_t seq = batch.batch_sequence();
+    absl::MutexLock lock(&mu_);
+    ++inside_;
+    max_inside_ = std::max(max_inside_, inside_);
+    mu_.Await(absl::Condition(&open_));
+    if (pairs_out_of_order_ && seq % 2 == 1) {
+      auto next_done = [this, seq]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return std::find(done_.begin(), done_.end(), seq + 1) != done_.end();
+      };
+      mu_.Await(absl::Condition(&next_done));
+    }
+    --inside_;
+    done_.push_back(seq);
+    if (std::find(reject_.begin(), reject_.end(), seq) != reject_.end()) {
+      return Rejection(absl::StatusCode::kPermissionDenied,
+                       RejectReason::kBadSignature, "test rejects it");
+    }
+    return absl::OkStatus();
+  }
+
+  void Open() {
+    absl::MutexLock lock(&mu_);
+    open_ = true;
+  }
+  int inside() {
+    absl::MutexLock lock(&mu_);
+    return inside_;
+  }
+  int max_inside() {
+    absl::MutexLock lock(&mu_);
+    return max_inside_;
+  }
+  std::vector<uint64_t> done() {
+    absl::MutexLock lock(&mu_);
+    return done_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool open_ ABSL_GUARDED_BY(mu_);
+  const std::vector<uint64_t> reject_;
+  const bool pairs_out_of_order_;
+  int inside_ ABSL_GUARDED_BY(mu_) = 0;
+  int max_inside_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<uint64_t> done_ ABSL_GUARDED_BY(mu_);
+};
+
+std::vector<PublishRequest> Requests(uint64_t first, uint64_t last) {
+  std::vector<PublishRequest> requests;
+  for (uint64_t seq = first; seq <= last; ++seq) {
+    requests.push_back(
+        RequestFor(Batch("c1", 7, seq, {Temperature("h1", "room", seq, 20)})));
+  }
+  return requests;
+}
+
+// Writes `requests` on `stream` from a thread of its own, then half-closes.
+std::thread WriteAllThenHalfClose(
+    grpc::ClientReaderWriter<PublishRequest, PublishAck>* stream,
+    const std::vector<PublishRequest>& requests) {
+  return std::thread([stream, &requests] {
+    for (const PublishRequest& r : requests) {
+      if (!stream->Write(r)) break;
+    }
+    stream->WritesDone();
+  });
+}
+
+TEST_F(RelayServiceTest, PublishAcksStayInOrderWhenIngestFinishesOutOfOrder) {
+  // Batch 1 is verified only after batch 2, 3 after 4, ...: that needs two
+  // batches of the stream on the two workers at once. Batch 5 is rejected.
+  GatedVerifier verifier(/*open=*/true, /*reject=*/{5},
+                         /*pairs_out_of_order=*/true);
+  verifier_override_ = &verifier;
+  ingest_threads_ = 2;
+  Start();
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  auto stream = stub_->Publish(&ctx);
+  const std::vector<PublishRequest> requests = Requests(1, 16);
+  std::thread writer = WriteAllThenHalfClose(stream.get(), requests);
+  std::vector<uint64_t> acked;
+  PublishAck ack;
+  while (stream->Read(&ack)) {
+    acked.push_back(ack.batch_sequence());
+    EXPECT_EQ(ack.result(), ack.batch_sequence() == 5
+                                ? PublishAck::RESULT_REJECTED
+                                : PublishAck::RESULT_ACCEPTED)
+        << ack.batch_sequence();
+  }
+  writer.join();
+  EXPECT_TRUE(stream->Finish().ok());
+  std::vector<uint64_t> in_order(16);
+  for (uint64_t i = 0; i < 16; ++i) in_order[i] = i + 1;
+  EXPECT_EQ(acked, in_order);
+  // They were verified out of order (2 before 1), two at a time.
+  const std::vector<uint64_t> done = verifier.done();
+  ASSERT_GE(done.size(), 2u);
+  EXPECT_EQ(done[0], 2u);
+  EXPECT_EQ(done[1], 1u);
+  EXPECT_EQ(verifier.max_inside(), 2);
+}
+
+TEST_F(RelayServiceTest, PublishWindowBoundsBatchesInFlight) {
+  // Eight workers, but a window of 4: with verification stuck, the relay
+  // takes 4 batches of the stream and reads no further.
+  GatedVerifier verifier(/*open=*/false);
+  verifier_override_ = &verifier;
+  ingest_threads_ = 8;
+  max_pending_acks_ = 4;
+  Start();
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  auto stream = stub_->Publish(&ctx);
+  const std::vector<PublishRequest> requests = Requests(1, 20);
+  std::thread writer = WriteAllThenHalfClose(stream.get(), requests);
+  ASSERT_TRUE(WaitFor([&] { return verifier.inside() == 4; }));
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(verifier.max_inside(), 4);
+  verifier.Open();
+  uint64_t expected = 1;
+  PublishAck ack;
+  while (stream->Read(&ack)) {
+    EXPECT_EQ(ack.batch_sequence(), expected++);
+    EXPECT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
+  }
+  writer.join();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(expected, 21u);
+  EXPECT_LE(verifier.max_inside(), 4);
+}
+
+TEST_F(RelayServiceTest, PublishErrorMidWindowEndsAfterTheAcksDue) {
+  // Batches 1-3 are being verified (held) when garbage arrives: their acks
+  // still come, in order, then INVALID_ARGUMENT; batch 5 after the garbage
+  // is never ingested.
+  GatedVerifier verifier(/*open=*/false);
+  verifier_override_ = &verifier;
+  ingest_threads_ = 4;
+  Start();
+  grpc::GenericStub generic(
+      grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  grpc::CompletionQueue cq;
+  int tags[16];
+  auto call = generic.PrepareCall(&ctx, "/hwcast.v1.Relay/Publish", &cq);
+  call->StartCall(&tags[0]);
+  ASSERT_TRUE(Await(&cq, &tags[0]));
+  int tag = 1;
+  for (const PublishRequest& r : Requests(1, 3)) {
+    call->Write(Raw(r.SerializeAsString()), &tags[tag]);
+    ASSERT_TRUE(Await(&cq, &tags[tag++]));
+  }
+  ASSERT_TRUE(WaitFor([&] { return verifier.inside() == 3; }));
+  call->Write(Raw("\x0a\xff\xff"), &tags[tag]);
+  Await(&cq, &tags[tag++]);
+  call->Write(Raw(Requests(5, 5)[0].SerializeAsString()), &tags[tag]);
+  Await(&cq, &tags[tag++]);
+  call->WritesDone(&tags[tag]);
+  Await(&cq, &tags[tag++]);
+  verifier.Open();
+  std::vector<uint64_t> acked;
+  while (true) {
+    grpc::ByteBuffer raw_ack;
+    call->Read(&raw_ack, &tags[tag]);
+    if (!Await(&cq, &tags[tag++])) break;
+    PublishAck ack;
+    ASSERT_TRUE(ParseRawMessage(raw_ack, "ack", &ack).ok());
+    EXPECT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
+    acked.push_back(ack.batch_sequence());
+  }
+  grpc::Status status;
+  call->Finish(&status, &tags[tag]);
+  Await(&cq, &tags[tag]);
+  EXPECT_EQ(acked, (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("message 4 on this stream"));
+  EXPECT_EQ(verifier.done().size(), 3u);
+  cq.Shutdown();
+  void* t = nullptr;
+  bool ok = false;
+  while (cq.Next(&t, &ok)) {
+  }
 }
 
 }  // namespace

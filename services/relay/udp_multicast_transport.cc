@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -24,8 +25,9 @@ namespace {
 
 // Datagrams per sendmmsg / recvmmsg call.
 constexpr size_t kMaxBatch = 64;
-// Receive buffer asked for (best effort; capped by net.core.rmem_max).
-constexpr int kReceiveBufferBytes = 16 << 20;
+// Receive buffer asked for when the options say 0 (best effort; capped by
+// net.core.rmem_max unless SO_RCVBUFFORCE is allowed).
+constexpr size_t kDefaultReceiveBufferBytes = 16 << 20;
 
 absl::Status SysError(absl::StatusCode code, int error,
                       absl::string_view what) {
@@ -192,7 +194,10 @@ UdpMulticastTransport::Open(const UdpMulticastOptions& options) {
   // Best effort: bursts of datagrams should not overflow the default buffer.
   // With CAP_NET_ADMIN, past net.core.rmem_max (a flood then takes longer
   // to overflow it while the relay drains it).
-  const int rcvbuf = kReceiveBufferBytes;
+  const int rcvbuf = static_cast<int>(std::min<size_t>(
+      options.receive_buffer_bytes == 0 ? kDefaultReceiveBufferBytes
+                                        : options.receive_buffer_bytes,
+      std::numeric_limits<int>::max() / 2));
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) !=
       0) {
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));

@@ -32,6 +32,9 @@ struct UdpMulticastOptions {
   bool loopback = false;
   // Receive buffer per datagram; longer datagrams are truncated.
   size_t max_datagram_bytes = 1400;
+  // The socket's receive buffer asked for (SO_RCVBUFFORCE, falling back to
+  // SO_RCVBUF, which net.core.rmem_max caps); 0: 16 MiB.
+  size_t receive_buffer_bytes = 0;
 };
 
 class UdpMulticastTransport final : public DatagramTransport {

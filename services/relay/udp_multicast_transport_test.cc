@@ -3,6 +3,8 @@
 // parallel do not hear each other.
 #include "services/relay/udp_multicast_transport.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -12,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/types/span.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -101,6 +104,48 @@ TEST(UdpMulticastTransportTest, MembersReceiveABatchSentWithOneCall) {
   std::vector<ReceivedDatagram> more = {{"stale", "x"}};
   ASSERT_TRUE(receiver->Receive(absl::Milliseconds(20), 64, &more).ok());
   EXPECT_TRUE(more.empty());
+}
+
+TEST(UdpMulticastTransportTest, ReceiveBufferSizeDecidesWhatABurstLoses) {
+  // 400 datagrams of 1300 bytes sent while nobody receives: a 64 KiB buffer
+  // holds a few dozen of them, the kernel drops the rest and says so
+  // (SO_RXQ_OVFL); 8 MiB holds them all. (As root the size is granted past
+  // net.core.rmem_max; otherwise the small case still drops.)
+  for (const size_t buffer : {size_t{64} << 10, size_t{8} << 20}) {
+    SCOPED_TRACE(absl::StrCat("receive_buffer_bytes ", buffer));
+    UdpMulticastOptions options = RandomIpv4Options();
+    auto sender = OpenOrDie(options);
+    options.receive_buffer_bytes = buffer;
+    auto receiver = OpenOrDie(options);
+    ASSERT_NE(sender, nullptr);
+    ASSERT_NE(receiver, nullptr);
+    const std::vector<std::string> datagrams = Datagrams(400, 1300);
+    for (size_t i = 0; i < datagrams.size(); i += 50) {
+      ASSERT_TRUE(
+          sender->Send(absl::MakeConstSpan(datagrams).subspan(i, 50)).ok());
+    }
+    std::vector<ReceivedDatagram> all;
+    std::vector<ReceivedDatagram> some;
+    while (receiver->Receive(absl::Milliseconds(200), 64, &some).ok() &&
+           !some.empty()) {
+      for (ReceivedDatagram& d : some) all.push_back(std::move(d));
+    }
+    // The kernel stamps its drop count on each datagram it queues: one
+    // more, sent after the burst, carries the drops that came after the
+    // last datagram kept.
+    ASSERT_TRUE(sender->Send(std::vector<std::string>{"after"}).ok());
+    const std::vector<ReceivedDatagram> after = ReceiveN(*receiver, 1);
+    ASSERT_EQ(after.size(), 1u);
+    EXPECT_EQ(after[0].bytes, "after");
+    if (geteuid() != 0 && buffer > (size_t{64} << 10)) continue;
+    if (buffer == (size_t{64} << 10)) {
+      EXPECT_LT(all.size(), datagrams.size());
+      EXPECT_EQ(receiver->dropped(), datagrams.size() - all.size());
+    } else {
+      EXPECT_EQ(all.size(), datagrams.size());
+      EXPECT_EQ(receiver->dropped(), 0u);
+    }
+  }
 }
 
 TEST(UdpMulticastTransportTest, OtherGroupsOnTheSamePortAreNotHeard) {

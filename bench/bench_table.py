@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Prints scripts/bench.sh's table of ratios from Google Benchmark JSON files.
+
+Usage: bench_table.py DIR
+DIR holds <binary>.<rep>.json files, one per binary and repetition (the
+repetitions interleaved by scripts/bench.sh). For every ratio in RATIOS, the
+rate of the hwcast benchmark is divided by the rate of its baseline *from the
+same repetition*, then the median and the spread (max - min, and as a
+fraction of the median) over the repetitions are printed.
+
+Rates are per second of the ratio's clock (real or the benchmark thread's
+CPU time, see RATIOS), whatever time the benchmark itself reports; both
+sides of a ratio use the same clock. Exits 1 (naming it) when a
+benchmark is missing from a repetition or reported an error.
+"""
+
+import collections
+import glob
+import json
+import os
+import statistics
+import sys
+
+# (title, (binary, benchmark name), (binary, baseline name), what the ratio
+# means, clock). "name#counter" takes the counter "<counter>_per_second"
+# instead of items (or bytes) per second. clock "real": work per second of
+# wall time (benchmarks using several threads, or the kernel's softirq
+# work); "cpu": per second of the benchmark thread's CPU time (one thread
+# on one core; steadier on a loaded machine).
+RATIOS = [
+    ("relay Publish over gRPC, signed, 16 readings/batch: accepted batches/s"
+     " / libsodium verifies/s on one core",
+     ("relay_publish_bench", "BM_RelayPublishSigned/readings:16/pool:1"),
+     ("baseline_sodium_verify_bench", "BM_BaselineSodiumVerify/bytes:1129"),
+     ">= 1.0 target; 2.0 is the limit on 2 cores", "real"),
+    ("same run, readings/s / plain gRPC stream of one reading per message",
+     ("relay_publish_bench", "BM_RelayPublishSigned/readings:16/pool:1#readings"),
+     ("relay_publish_bench", "BM_BaselineGrpcStream"),
+     "> 1 means batching beats one message per reading", "real"),
+    ("same run, relay Publish on the IngestPool / inline (one batch at a"
+     " time per stream, before issue 16)",
+     ("relay_publish_bench", "BM_RelayPublishSigned/readings:16/pool:1"),
+     ("relay_publish_bench", "BM_RelayPublishSigned/readings:16/pool:0"),
+     "what the pool bought", "real"),
+    ("RelayHub::Ingest signed (one thread), batches/s"
+     " / libsodium verifies/s on one core",
+     ("ingest_verify_bench", "BM_IngestSigned/readings:16"),
+     ("baseline_sodium_verify_bench", "BM_BaselineSodiumVerify/bytes:1129"),
+     "1.0 = ingest costs nothing beyond the signature", "cpu"),
+    ("UdpMulticastTransport send+receive, datagrams/s"
+     " / bare sendmmsg+recvmmsg",
+     ("multicast_send_bench", "BM_RoundTrip"),
+     ("baseline_udp_mmsg_bench", "BM_BaselineUdpRoundTrip"),
+     "1.0 = the transport adds nothing", "real"),
+    ("fan-out, 10 subscribers, 8 readings: hub batches/s"
+     " / serialize per subscriber",
+     ("relay_fanout_bench", "BM_HubIngestFanout/10/8"),
+     ("relay_fanout_bench", "BM_BaselineSerializePerSubscriber/10/8"),
+     "> 1 means sharing one buffer pays", "cpu"),
+    ("fan-out, 10 subscribers, 256 readings: hub batches/s"
+     " / serialize per subscriber",
+     ("relay_fanout_bench", "BM_HubIngestFanout/10/256"),
+     ("relay_fanout_bench", "BM_BaselineSerializePerSubscriber/10/256"),
+     "> 1 means sharing one buffer pays", "cpu"),
+]
+
+# Benchmarks each binary must run (its --benchmark_filter in bench.sh).
+def filters():
+    names = collections.defaultdict(set)
+    for _, ours, base, _, _ in RATIOS:
+        for binary, name in (ours, base):
+            names[binary].add(name.split("#")[0])
+    return {b: sorted(n) for b, n in names.items()}
+
+
+def rate(entry, counter, clock):
+    """Work per second of `clock` ("real" or "cpu") for one entry."""
+    if entry.get("error_occurred"):
+        raise ValueError(entry.get("error_message", "error"))
+    real_s = entry["real_time"] * _UNIT[entry["time_unit"]]
+    cpu_s = entry["cpu_time"] * _UNIT[entry["time_unit"]]
+    basis = real_s if "/real_time" in entry["name"] else cpu_s
+    if counter:
+        per_s = entry[counter]
+    elif "items_per_second" in entry:
+        per_s = entry["items_per_second"]
+    else:
+        per_s = entry["bytes_per_second"]
+    return per_s * basis / (real_s if clock == "real" else cpu_s)
+
+
+_UNIT = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def load(directory):
+    """{rep: {(binary, name without /iterations:N/real_time): entry}}."""
+    runs = collections.defaultdict(dict)
+    for path in sorted(glob.glob(os.path.join(directory, "*.json"))):
+        binary, rep, _ = os.path.basename(path).rsplit(".", 2)
+        with open(path) as f:
+            data = json.load(f)
+        for entry in data.get("benchmarks", []):
+            if entry.get("run_type", "iteration") != "iteration":
+                continue
+            parts = [p for p in entry["name"].split("/")
+                     if p != "real_time" and not p.startswith("iterations:")]
+            runs[rep][(binary, "/".join(parts))] = entry
+    return runs
+
+
+def ratios(runs):
+    """[(title, meaning, [ratio per rep])]; raises KeyError naming a gap."""
+    out = []
+    for title, ours, base, meaning, clock in RATIOS:
+        values = []
+        for rep in sorted(runs):
+            got = []
+            for binary, name in (ours, base):
+                name, _, counter = name.partition("#")
+                entry = runs[rep].get((binary, name))
+                if entry is None:
+                    raise KeyError(f"repetition {rep}: {binary} has no {name}")
+                got.append(rate(entry, counter and f"{counter}_per_second", clock))
+            values.append(got[0] / got[1])
+        out.append((f"{title} [{clock}]", meaning, values))
+    return out
+
+
+def table(rows):
+    lines = ["| ratio | median | min | max | spread | reps | meaning |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for title, meaning, values in rows:
+        median = statistics.median(values)
+        spread = (max(values) - min(values)) / median if median else 0
+        lines.append(f"| {title} | {median:.3g} | {min(values):.3g} | "
+                     f"{max(values):.3g} | {spread:.0%} | {len(values)} | "
+                     f"{meaning} |")
+    return "\n".join(lines)
+
+
+def main(argv):
+    if len(argv) == 3 and argv[1] == "--filters":
+        # bench.sh: the --benchmark_filter regex for one binary.
+        names = filters().get(argv[2], [])
+        print("^(" + "|".join(names) + ")(/|$)")
+        return 0
+    if len(argv) == 2 and argv[1] == "--binaries":
+        print(" ".join(sorted(filters())))
+        return 0
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        rows = ratios(load(argv[1]))
+    except (KeyError, ValueError) as e:
+        print(f"bench_table: {argv[1]}: {e}", file=sys.stderr)
+        return 1
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

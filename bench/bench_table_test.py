@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Tests for bench_table.py: per-repetition pairing, clocks, median and
+spread, and clear errors for missing or failed benchmarks."""
+
+import json
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_table  # noqa: E402
+
+
+def entry(name, items_per_second, real_ns, cpu_ns, **extra):
+    e = {"name": name, "run_type": "iteration", "time_unit": "ns",
+         "real_time": real_ns, "cpu_time": cpu_ns,
+         "items_per_second": items_per_second}
+    e.update(extra)
+    return e
+
+
+class BenchTableTest(unittest.TestCase):
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+        self.saved = bench_table.RATIOS
+        self.addCleanup(setattr, bench_table, "RATIOS", self.saved)
+
+    def write(self, binary, rep, entries):
+        path = os.path.join(self.dir.name, f"{binary}.{rep}.json")
+        with open(path, "w") as f:
+            json.dump({"benchmarks": entries}, f)
+
+    def test_ratio_pairs_runs_of_the_same_repetition(self):
+        bench_table.RATIOS = [
+            ("t", ("a", "BM_Ours/16"), ("b", "BM_Base"), "m", "cpu")]
+        # Our rate moves 2x between repetitions, and the baseline with it:
+        # the ratio stays 0.5 in each; pairing across repetitions would not.
+        for rep, scale in ((1, 1.0), (2, 2.0), (3, 4.0)):
+            self.write("a", rep, [entry("BM_Ours/16", 100 * scale, 10, 10)])
+            self.write("b", rep, [entry("BM_Base", 200 * scale, 10, 10)])
+        [(title, meaning, values)] = bench_table.ratios(
+            bench_table.load(self.dir.name))
+        self.assertEqual(values, [0.5, 0.5, 0.5])
+        self.assertEqual(title, "t [cpu]")
+        self.assertIn("| t [cpu] | 0.5 | 0.5 | 0.5 | 0% | 3 | m |",
+                      bench_table.table([(title, meaning, values)]))
+
+    def test_real_clock_rescales_a_cpu_time_rate(self):
+        # A benchmark reporting per CPU second (no /real_time in its name)
+        # whose real time is twice its CPU time does half the work per real
+        # second; one using real time is taken as is.
+        bench_table.RATIOS = [
+            ("t", ("a", "BM_Cpu"), ("a", "BM_Real"), "m", "real")]
+        self.write("a", 1, [
+            entry("BM_Cpu", 1000, 20, 10),
+            entry("BM_Real/iterations:8/real_time", 1000, 20, 5)])
+        [(_, _, values)] = bench_table.ratios(bench_table.load(self.dir.name))
+        self.assertEqual(values, [0.5])
+
+    def test_counter_and_median_and_spread(self):
+        bench_table.RATIOS = [
+            ("t", ("a", "BM_X#readings"), ("a", "BM_Y"), "m", "real")]
+        for rep, x in ((1, 300), (2, 100), (3, 200)):
+            self.write("a", rep, [
+                entry("BM_X/real_time", 1, 10, 10, readings_per_second=x),
+                entry("BM_Y/real_time", 100, 10, 10)])
+        rows = bench_table.ratios(bench_table.load(self.dir.name))
+        self.assertEqual(rows[0][2], [3.0, 1.0, 2.0])
+        self.assertIn("| 2 | 1 | 3 | 100% | 3 |", bench_table.table(rows))
+
+    def test_missing_benchmark_is_named(self):
+        bench_table.RATIOS = [("t", ("a", "BM_X"), ("b", "BM_Y"), "m", "cpu")]
+        self.write("a", 1, [entry("BM_X", 1, 1, 1)])
+        self.write("b", 1, [entry("BM_Other", 1, 1, 1)])
+        with self.assertRaisesRegex(KeyError, "repetition 1: b has no BM_Y"):
+            bench_table.ratios(bench_table.load(self.dir.name))
+
+    def test_failed_benchmark_is_an_error(self):
+        bench_table.RATIOS = [("t", ("a", "BM_X"), ("a", "BM_Y"), "m", "cpu")]
+        self.write("a", 1, [
+            entry("BM_X", 1, 1, 1, error_occurred=True,
+                  error_message="batch 3 not accepted"),
+            entry("BM_Y", 1, 1, 1)])
+        self.assertEqual(bench_table.main(["bench_table", self.dir.name]), 1)
+
+    def test_aggregates_are_ignored(self):
+        bench_table.RATIOS = [("t", ("a", "BM_X"), ("a", "BM_Y"), "m", "cpu")]
+        self.write("a", 1, [
+            entry("BM_X", 10, 1, 1), entry("BM_Y", 5, 1, 1),
+            entry("BM_X", 99, 1, 1, run_type="aggregate")])
+        [(_, _, values)] = bench_table.ratios(bench_table.load(self.dir.name))
+        self.assertEqual(values, [2.0])
+
+    def test_filters_cover_every_benchmark_of_the_table(self):
+        filters = bench_table.filters()
+        self.assertIn("BM_RelayPublishSigned/readings:16/pool:1",
+                      filters["relay_publish_bench"])
+        self.assertIn("BM_BaselineSodiumVerify/bytes:1129",
+                      filters["baseline_sodium_verify_bench"])
+        for names in filters.values():
+            for name in names:
+                self.assertNotIn("#", name)
+
+
+if __name__ == "__main__":
+    unittest.main()

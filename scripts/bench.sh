@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Builds and runs the benchmark suite (bench/) with its baselines and prints
+# one table of ratios (bench/bench_table.py), each hwcast figure divided by
+# its baseline from the same repetition; median and spread over the
+# repetitions. Repetitions are interleaved: every repetition runs every
+# binary once, in an order rotated per repetition, so a load change on the
+# machine hits both sides of a ratio.
+#
+# Usage: scripts/bench.sh [--quick] [--reps N] [--no-build] [--out DIR]
+#   --quick     shorter runs (--benchmark_min_time=0.2 instead of 1);
+#               about a minute plus the build
+#   --reps N    repetitions (default 3, at least 3)
+#   --no-build  use the binaries already in the build directory
+#   --out DIR   keep the JSON results in DIR (default: a temporary directory)
+# Build directory: ./build or $HWCAST_BUILD_DIR (configured as in
+# scripts/build.sh when missing). Prints the load average before and after,
+# since absolute figures move with it (the ratios much less).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+reps=3
+build=1
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --reps) reps="${2:?--reps needs a number}"; shift ;;
+    --no-build) build=0 ;;
+    --out) out="${2:?--out needs a directory}"; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if ! [[ "$reps" =~ ^[0-9]+$ ]] || [ "$reps" -lt 3 ]; then
+  echo "bench.sh: --reps must be a number >= 3 (median of at least 3), got '$reps'" >&2
+  exit 2
+fi
+
+BUILD_DIR=${HWCAST_BUILD_DIR:-build}
+read -r -a binaries <<<"$(python3 bench/bench_table.py --binaries)"
+if [ "$build" = 1 ]; then
+  if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+    cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  fi
+  cmake --build "$BUILD_DIR" -j"$(nproc)" --target "${binaries[@]}"
+fi
+for b in "${binaries[@]}"; do
+  if [ ! -x "$BUILD_DIR/bench/$b" ]; then
+    echo "bench.sh: $BUILD_DIR/bench/$b is missing (build it, or drop --no-build)" >&2
+    exit 1
+  fi
+done
+if [ -z "$out" ]; then
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' EXIT
+fi
+mkdir -p "$out"
+rm -f "$out"/*.json
+
+min_time=1
+[ "$quick" = 1 ] && min_time=0.2
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+n=${#binaries[@]}
+for ((rep = 1; rep <= reps; rep++)); do
+  for ((i = 0; i < n; i++)); do
+    b=${binaries[$(((i + rep - 1) % n))]}
+    echo "repetition $rep/$reps: $b" >&2
+    "$BUILD_DIR/bench/$b" \
+      --benchmark_filter="$(python3 bench/bench_table.py --filters "$b")" \
+      --benchmark_min_time="$min_time" \
+      --benchmark_format=console \
+      --benchmark_out_format=json \
+      --benchmark_out="$out/$b.$rep.json" >/dev/null
+  done
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+python3 bench/bench_table.py "$out"
