@@ -144,6 +144,48 @@ TEST(ConfigChecksTest, ServerConfig) {
   EXPECT_FALSE(CheckServerConfig(server).ok());
 }
 
+TEST(ConfigChecksTest, Authorization) {
+  hwcast::v1::ServerConfig server;
+  server.add_tls_listen("127.0.0.1:0");
+  server.mutable_tls()->set_cert_file("/c.pem");
+  server.mutable_tls()->set_key_file("/c.key");
+  hwcast::v1::RpcAuthorizationRule* rule = server.add_authorization();
+  rule->set_identity("ops.test");
+  rule->add_roles("admin");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.authorization: needs server.tls.client_ca_file: "
+            "identities come from verified client certificates, and without "
+            "a client CA none are asked for");
+  server.mutable_tls()->set_client_ca_file("/ca.pem");
+  EXPECT_TRUE(CheckServerConfig(server).ok());
+
+  rule->add_roles("root");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.authorization[0].roles[1]: unknown role 'root'; known: "
+            "admin, subscribe, publish, entropy");
+  rule->mutable_roles()->RemoveLast();
+  rule->clear_roles();
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.authorization[0].roles: required: one or more of admin, "
+            "subscribe, publish, entropy");
+  rule->add_roles("subscribe");
+
+  hwcast::v1::RpcAuthorizationRule* second = server.add_authorization();
+  second->add_roles("admin");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.authorization[1].identity: required: the client "
+            "certificate's subject CN or a subjectAltName, e.g. "
+            "\"ops.example.lan\"");
+  second->set_identity(" ops.test");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.authorization[1].identity: ' ops.test' has leading or "
+            "trailing spaces");
+  second->set_identity("ops.test");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.authorization[1].identity: 'ops.test' duplicates "
+            "server.authorization[0]: list all its roles in one entry");
+}
+
 TEST(ConfigChecksTest, MetricsSourceTimeout) {
   hwcast::v1::ServerConfig server;
   server.mutable_metrics_source_timeout()->set_seconds(300);
@@ -151,173 +193,171 @@ TEST(ConfigChecksTest, MetricsSourceTimeout) {
   server.mutable_metrics_source_timeout()->set_seconds(-1);
   EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
             "server.metrics_source_timeout: must not be negative");
-  TEST(ConfigChecksTest, PlaintextBeyondLoopbackNeedsAllowPlaintextRemote) {
-    for (const char* local :
-         {"127.0.0.1:7430", "127.1.2.3:0", "[::1]:7430", "localhost:7430",
-          "unix:/run/hwcast/relay.sock"}) {
-      EXPECT_TRUE(IsLocalOnlyListenAddress(local)) << local;
-    }
-    for (const char* remote : {"0.0.0.0:7430", "[::]:7430", "10.0.0.1:7430",
-                               "relay.lan:7430", "127.evil.com:7430"}) {
-      EXPECT_FALSE(IsLocalOnlyListenAddress(remote)) << remote;
-    }
-    hwcast::v1::ServerConfig server;
-    server.add_listen("127.0.0.1:7430");
-    server.add_listen("0.0.0.0:7430");
-    EXPECT_EQ(
-        ErrorOf(CheckServerConfig(server)),
-        "server.listen[1]: '0.0.0.0:7430' is reachable beyond this host "
-        "without TLS: anyone who can reach it could call every RPC. Serve "
-        "it in server.tls_listen (with server.tls), or set "
-        "server.allow_plaintext_remote: true to accept that");
-    server.set_allow_plaintext_remote(true);
-    EXPECT_TRUE(CheckServerConfig(server).ok());
-  }
+}
 
-  TEST(ConfigChecksTest, UnixSocketModeIsFourOctalDigitsOwnerReadWrite) {
-    hwcast::v1::ServerConfig server;
-    for (const char* good : {"0660", "0600", "0666", "0640"}) {
-      server.set_unix_socket_mode(good);
-      EXPECT_TRUE(CheckServerConfig(server).ok()) << good;
-    }
-    for (const char* bad : {"660", "0770", "0400", "0a60", "06600"}) {
-      server.set_unix_socket_mode(bad);
-      EXPECT_THAT(ErrorOf(CheckServerConfig(server)),
-                  HasSubstr("server.unix_socket_mode: '"))
-          << bad;
-    }
+TEST(ConfigChecksTest, PlaintextBeyondLoopbackNeedsAllowPlaintextRemote) {
+  for (const char* local : {"127.0.0.1:7430", "127.1.2.3:0", "[::1]:7430",
+                            "localhost:7430", "unix:/run/hwcast/relay.sock"}) {
+    EXPECT_TRUE(IsLocalOnlyListenAddress(local)) << local;
   }
-
-  google::protobuf::Duration Proto(absl::Duration d) {
-    return ToProtoDuration(d);
+  for (const char* remote : {"0.0.0.0:7430", "[::]:7430", "10.0.0.1:7430",
+                             "relay.lan:7430", "127.evil.com:7430"}) {
+    EXPECT_FALSE(IsLocalOnlyListenAddress(remote)) << remote;
   }
+  hwcast::v1::ServerConfig server;
+  server.add_listen("127.0.0.1:7430");
+  server.add_listen("0.0.0.0:7430");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.listen[1]: '0.0.0.0:7430' is reachable beyond this host "
+            "without TLS: anyone who can reach it could call every RPC. Serve "
+            "it in server.tls_listen (with server.tls), or set "
+            "server.allow_plaintext_remote: true to accept that");
+  server.set_allow_plaintext_remote(true);
+  EXPECT_TRUE(CheckServerConfig(server).ok());
+}
 
-  TEST(ConfigChecksTest, ServerTls) {
-    hwcast::v1::ServerConfig server;
-    EXPECT_TRUE(CheckServerConfig(server).ok());
-    server.add_tls_listen("0.0.0.0:7431");
-    EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
-              "server.tls.cert_file: required when server.tls_listen is set");
-    server.mutable_tls()->set_cert_file("/etc/hwcast/relay.pem");
-    EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
-              "server.tls.key_file: required when server.tls_listen is set");
-    server.mutable_tls()->set_key_file("/etc/hwcast/relay.key");
-    EXPECT_TRUE(CheckServerConfig(server).ok());
-    server.add_tls_listen("unix:/run/hwcast/relay.sock");
-    EXPECT_THAT(
-        ErrorOf(CheckServerConfig(server)),
-        HasSubstr("server.tls_listen[1]: 'unix:/run/hwcast/relay.sock': "
-                  "unix sockets are local"));
-    server.set_tls_listen(1, "relay:port");
+TEST(ConfigChecksTest, UnixSocketModeIsFourOctalDigitsOwnerReadWrite) {
+  hwcast::v1::ServerConfig server;
+  for (const char* good : {"0660", "0600", "0666", "0640"}) {
+    server.set_unix_socket_mode(good);
+    EXPECT_TRUE(CheckServerConfig(server).ok()) << good;
+  }
+  for (const char* bad : {"660", "0770", "0400", "0a60", "06600"}) {
+    server.set_unix_socket_mode(bad);
     EXPECT_THAT(ErrorOf(CheckServerConfig(server)),
-                HasSubstr("server.tls_listen[1]"));
-    server.clear_tls_listen();
-    EXPECT_THAT(ErrorOf(CheckServerConfig(server)),
-                HasSubstr("server.tls: set, but server.tls_listen is empty"));
+                HasSubstr("server.unix_socket_mode: '"))
+        << bad;
   }
+}
 
-  TEST(ConfigChecksTest, TlsClient) {
-    hwcast::v1::TlsClientConfig tls;
-    EXPECT_TRUE(CheckTlsClient(tls, "relay_tls").ok());
-    tls.set_server_name("relay.lan");
-    EXPECT_THAT(ErrorOf(CheckTlsClient(tls, "relay_tls")),
-                HasSubstr("relay_tls.ca_file: required"));
-    tls.set_ca_file("/etc/hwcast/ca.pem");
-    EXPECT_TRUE(CheckTlsClient(tls, "relay_tls").ok());
-    tls.set_cert_file("/etc/hwcast/me.pem");
-    EXPECT_THAT(ErrorOf(CheckTlsClient(tls, "entropy.tls")),
-                HasSubstr("entropy.tls.key_file: cert_file and key_file go "
-                          "together"));
-  }
+google::protobuf::Duration Proto(absl::Duration d) {
+  return ToProtoDuration(d);
+}
 
-  TEST(ConfigChecksTest, PositiveDurations) {
-    EXPECT_TRUE(CheckPositiveDuration("d", Proto(absl::Nanoseconds(1))).ok());
-    EXPECT_TRUE(
-        CheckPositiveDuration("d", Proto(absl::Minutes(1)), absl::Minutes(1))
-            .ok());
-    EXPECT_EQ(ErrorOf(CheckPositiveDuration("d", Proto(absl::ZeroDuration()))),
-              "d: must be positive");
-    EXPECT_EQ(ErrorOf(CheckPositiveDuration("d", Proto(-absl::Seconds(3)))),
-              "d: must be positive");
-    EXPECT_EQ(ErrorOf(CheckPositiveDuration("d", Proto(absl::Seconds(61)),
-                                            absl::Minutes(1))),
-              "d: must be at most 1m");
-    google::protobuf::Duration malformed;
-    malformed.set_seconds(1);
-    malformed.set_nanos(-5);
-    EXPECT_EQ(ErrorOf(CheckPositiveDuration("d", malformed)),
-              "d: malformed duration");
-    malformed.set_nanos(1'000'000'000);
-    EXPECT_EQ(ErrorOf(CheckPositiveDuration("d", malformed)),
-              "d: malformed duration");
-  }
+TEST(ConfigChecksTest, ServerTls) {
+  hwcast::v1::ServerConfig server;
+  EXPECT_TRUE(CheckServerConfig(server).ok());
+  server.add_tls_listen("0.0.0.0:7431");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.tls.cert_file: required when server.tls_listen is set");
+  server.mutable_tls()->set_cert_file("/etc/hwcast/relay.pem");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.tls.key_file: required when server.tls_listen is set");
+  server.mutable_tls()->set_key_file("/etc/hwcast/relay.key");
+  EXPECT_TRUE(CheckServerConfig(server).ok());
+  server.add_tls_listen("unix:/run/hwcast/relay.sock");
+  EXPECT_THAT(ErrorOf(CheckServerConfig(server)),
+              HasSubstr("server.tls_listen[1]: 'unix:/run/hwcast/relay.sock': "
+                        "unix sockets are local"));
+  server.set_tls_listen(1, "relay:port");
+  EXPECT_THAT(ErrorOf(CheckServerConfig(server)),
+              HasSubstr("server.tls_listen[1]"));
+  server.clear_tls_listen();
+  EXPECT_THAT(ErrorOf(CheckServerConfig(server)),
+              HasSubstr("server.tls: set, but server.tls_listen is empty"));
+}
 
-  TEST(ConfigChecksTest, NonNegativeDurations) {
-    EXPECT_TRUE(
-        CheckNonNegativeDuration("d", Proto(absl::ZeroDuration())).ok());
-    EXPECT_TRUE(CheckNonNegativeDuration("d", Proto(absl::Hours(1))).ok());
-    EXPECT_EQ(
-        ErrorOf(CheckNonNegativeDuration("d", Proto(-absl::Milliseconds(1)))),
-        "d: must not be negative");
-    google::protobuf::Duration malformed;
-    malformed.set_seconds(-1);
-    malformed.set_nanos(5);
-    EXPECT_EQ(ErrorOf(CheckNonNegativeDuration("d", malformed)),
-              "d: malformed duration");
-  }
+TEST(ConfigChecksTest, TlsClient) {
+  hwcast::v1::TlsClientConfig tls;
+  EXPECT_TRUE(CheckTlsClient(tls, "relay_tls").ok());
+  tls.set_server_name("relay.lan");
+  EXPECT_THAT(ErrorOf(CheckTlsClient(tls, "relay_tls")),
+              HasSubstr("relay_tls.ca_file: required"));
+  tls.set_ca_file("/etc/hwcast/ca.pem");
+  EXPECT_TRUE(CheckTlsClient(tls, "relay_tls").ok());
+  tls.set_cert_file("/etc/hwcast/me.pem");
+  EXPECT_THAT(ErrorOf(CheckTlsClient(tls, "entropy.tls")),
+              HasSubstr("entropy.tls.key_file: cert_file and key_file go "
+                        "together"));
+}
 
-  TEST(ConfigChecksTest, BackoffConfig) {
-    hwcast::v1::BackoffConfig b;
-    EXPECT_TRUE(CheckBackoffConfig("reconnect", b).ok());  // all defaults
-    *b.mutable_initial() = Proto(absl::Milliseconds(100));
-    *b.mutable_max() = Proto(absl::Seconds(10));
-    b.set_multiplier(1.5);
-    b.set_jitter(1);
-    EXPECT_TRUE(CheckBackoffConfig("reconnect", b).ok());
+TEST(ConfigChecksTest, PositiveDurations) {
+  EXPECT_TRUE(CheckPositiveDuration("d", Proto(absl::Nanoseconds(1))).ok());
+  EXPECT_TRUE(
+      CheckPositiveDuration("d", Proto(absl::Minutes(1)), absl::Minutes(1))
+          .ok());
+  EXPECT_EQ(ErrorOf(CheckPositiveDuration("d", Proto(absl::ZeroDuration()))),
+            "d: must be positive");
+  EXPECT_EQ(ErrorOf(CheckPositiveDuration("d", Proto(-absl::Seconds(3)))),
+            "d: must be positive");
+  EXPECT_EQ(ErrorOf(CheckPositiveDuration("d", Proto(absl::Seconds(61)),
+                                          absl::Minutes(1))),
+            "d: must be at most 1m");
+  google::protobuf::Duration malformed;
+  malformed.set_seconds(1);
+  malformed.set_nanos(-5);
+  EXPECT_EQ(ErrorOf(CheckPositiveDuration("d", malformed)),
+            "d: malformed duration");
+  malformed.set_nanos(1'000'000'000);
+  EXPECT_EQ(ErrorOf(CheckPositiveDuration("d", malformed)),
+            "d: malformed duration");
+}
 
-    hwcast::v1::BackoffConfig bad = b;
-    *bad.mutable_initial() = Proto(absl::ZeroDuration());
-    EXPECT_EQ(ErrorOf(CheckBackoffConfig("reconnect", bad)),
-              "reconnect.initial: must be positive");
-    bad = b;
-    *bad.mutable_max() = Proto(-absl::Seconds(1));
-    EXPECT_EQ(ErrorOf(CheckBackoffConfig("bridge.reconnect", bad)),
-              "bridge.reconnect.max: must be positive");
-    bad = b;
-    *bad.mutable_initial() = Proto(absl::Seconds(20));
-    EXPECT_EQ(ErrorOf(CheckBackoffConfig("reconnect", bad)),
-              "reconnect.max: must be at least reconnect.initial (20s)");
-  }
+TEST(ConfigChecksTest, NonNegativeDurations) {
+  EXPECT_TRUE(CheckNonNegativeDuration("d", Proto(absl::ZeroDuration())).ok());
+  EXPECT_TRUE(CheckNonNegativeDuration("d", Proto(absl::Hours(1))).ok());
+  EXPECT_EQ(
+      ErrorOf(CheckNonNegativeDuration("d", Proto(-absl::Milliseconds(1)))),
+      "d: must not be negative");
+  google::protobuf::Duration malformed;
+  malformed.set_seconds(-1);
+  malformed.set_nanos(5);
+  EXPECT_EQ(ErrorOf(CheckNonNegativeDuration("d", malformed)),
+            "d: malformed duration");
+}
 
-  TEST(ConfigChecksTest, BackoffComparesWithDefaults) {
-    hwcast::v1::BackoffConfig b;
-    *b.mutable_initial() = Proto(absl::Minutes(1));  // default max is 30s
+TEST(ConfigChecksTest, BackoffConfig) {
+  hwcast::v1::BackoffConfig b;
+  EXPECT_TRUE(CheckBackoffConfig("reconnect", b).ok());  // all defaults
+  *b.mutable_initial() = Proto(absl::Milliseconds(100));
+  *b.mutable_max() = Proto(absl::Seconds(10));
+  b.set_multiplier(1.5);
+  b.set_jitter(1);
+  EXPECT_TRUE(CheckBackoffConfig("reconnect", b).ok());
+
+  hwcast::v1::BackoffConfig bad = b;
+  *bad.mutable_initial() = Proto(absl::ZeroDuration());
+  EXPECT_EQ(ErrorOf(CheckBackoffConfig("reconnect", bad)),
+            "reconnect.initial: must be positive");
+  bad = b;
+  *bad.mutable_max() = Proto(-absl::Seconds(1));
+  EXPECT_EQ(ErrorOf(CheckBackoffConfig("bridge.reconnect", bad)),
+            "bridge.reconnect.max: must be positive");
+  bad = b;
+  *bad.mutable_initial() = Proto(absl::Seconds(20));
+  EXPECT_EQ(ErrorOf(CheckBackoffConfig("reconnect", bad)),
+            "reconnect.max: must be at least reconnect.initial (20s)");
+}
+
+TEST(ConfigChecksTest, BackoffComparesWithDefaults) {
+  hwcast::v1::BackoffConfig b;
+  *b.mutable_initial() = Proto(absl::Minutes(1));  // default max is 30s
+  EXPECT_EQ(ErrorOf(CheckBackoffConfig("reconnect", b)),
+            "reconnect.initial: must be at most reconnect.max (30s, the "
+            "default)");
+  b.Clear();
+  *b.mutable_max() = Proto(absl::Milliseconds(50));  // default initial 200ms
+  EXPECT_EQ(ErrorOf(CheckBackoffConfig("reconnect", b)),
+            "reconnect.max: must be at least reconnect.initial (200ms, the "
+            "default)");
+}
+
+TEST(ConfigChecksTest, BackoffMultiplierAndJitter) {
+  hwcast::v1::BackoffConfig b;
+  for (double m : {0.5, -1.0, std::nan(""), HUGE_VAL}) {
+    b.set_multiplier(m);
     EXPECT_EQ(ErrorOf(CheckBackoffConfig("reconnect", b)),
-              "reconnect.initial: must be at most reconnect.max (30s, the "
-              "default)");
-    b.Clear();
-    *b.mutable_max() = Proto(absl::Milliseconds(50));  // default initial 200ms
+              "reconnect.multiplier: must be at least 1")
+        << m;
+  }
+  b.set_multiplier(0);  // default
+  for (double j : {-0.1, 1.5, std::nan("")}) {
+    b.set_jitter(j);
     EXPECT_EQ(ErrorOf(CheckBackoffConfig("reconnect", b)),
-              "reconnect.max: must be at least reconnect.initial (200ms, the "
-              "default)");
+              "reconnect.jitter: must be between 0 and 1")
+        << j;
   }
-
-  TEST(ConfigChecksTest, BackoffMultiplierAndJitter) {
-    hwcast::v1::BackoffConfig b;
-    for (double m : {0.5, -1.0, std::nan(""), HUGE_VAL}) {
-      b.set_multiplier(m);
-      EXPECT_EQ(ErrorOf(CheckBackoffConfig("reconnect", b)),
-                "reconnect.multiplier: must be at least 1")
-          << m;
-    }
-    b.set_multiplier(0);  // default
-    for (double j : {-0.1, 1.5, std::nan("")}) {
-      b.set_jitter(j);
-      EXPECT_EQ(ErrorOf(CheckBackoffConfig("reconnect", b)),
-                "reconnect.jitter: must be between 0 and 1")
-          << j;
-    }
-  }
+}
 
 }  // namespace
 }  // namespace hwcast
