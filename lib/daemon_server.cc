@@ -39,74 +39,76 @@ ServeOptions ServeOptions::FromConfig(const hwcast::v1::ServerConfig& server,
       .tls_listen = {server.tls_listen().begin(), server.tls_listen().end()},
       .tls = server.tls(),
       .unix_socket = UnixSocketOptionsFrom(server)};
-  GrpcServer::UnixSocketOptions UnixSocketOptionsFrom(
-      const hwcast::v1::ServerConfig& server) {
-    GrpcServer::UnixSocketOptions options;
-    options.group = server.unix_socket_group();
-    if (!server.unix_socket_mode().empty()) {
-      options.mode = static_cast<uint32_t>(
-          std::strtoul(server.unix_socket_mode().c_str(), nullptr, 8));
-    }
-    return options;
+}
+
+GrpcServer::UnixSocketOptions UnixSocketOptionsFrom(
+    const hwcast::v1::ServerConfig& server) {
+  GrpcServer::UnixSocketOptions options;
+  options.group = server.unix_socket_group();
+  if (!server.unix_socket_mode().empty()) {
+    options.mode = static_cast<uint32_t>(
+        std::strtoul(server.unix_socket_mode().c_str(), nullptr, 8));
+  }
+  return options;
+}
+
+absl::StatusOr<DaemonEndpoints> ServeDaemon(
+    const ServeOptions& options, const std::vector<grpc::Service*>& services,
+    std::shared_ptr<prometheus::Registry> registry) {
+  DaemonEndpoints out;
+  if (options.metrics_listen != kMetricsOff) {
+    auto metrics = MetricsExposer::Start(options.metrics_listen, registry);
+    if (!metrics.ok()) return metrics.status();
+    out.metrics = *std::move(metrics);
   }
 
-  absl::StatusOr<DaemonEndpoints> ServeDaemon(
-      const ServeOptions& options, const std::vector<grpc::Service*>& services,
-      std::shared_ptr<prometheus::Registry> registry) {
-    DaemonEndpoints out;
-    if (options.metrics_listen != kMetricsOff) {
-      auto metrics = MetricsExposer::Start(options.metrics_listen, registry);
-      if (!metrics.ok()) return metrics.status();
-      out.metrics = *std::move(metrics);
+  std::vector<std::string> listen = options.listen;
+  const bool defaults = listen.empty();
+  if (defaults) {
+    listen.push_back(options.default_tcp);
+    if (SocketDirUsable(options.default_unix)) {
+      listen.push_back(options.default_unix);
+    } else {
+      HWCAST_LOG(WARNING) << "cannot use " << options.default_unix
+                          << " (directory missing or not writable); "
+                             "listening on TCP only";
     }
-
-    std::vector<std::string> listen = options.listen;
-    const bool defaults = listen.empty();
-    if (defaults) {
-      listen.push_back(options.default_tcp);
-      if (SocketDirUsable(options.default_unix)) {
-        listen.push_back(options.default_unix);
-      } else {
-        HWCAST_LOG(WARNING) << "cannot use " << options.default_unix
-                            << " (directory missing or not writable); "
-                               "listening on TCP only";
-      }
-    }
-    GrpcServer::TlsListen tls;
-    if (!options.tls_listen.empty()) {
-      auto credentials = MakeServerCredentials(options.tls);
-      if (!credentials.ok()) {
-        return absl::Status(
-            credentials.status().code(),
-            absl::StrCat("server.tls: ", credentials.status().message()));
-      }
-      tls.addresses = options.tls_listen;
-      tls.credentials = *std::move(credentials);
-    }
-    auto server = GrpcServer::Start(listen, services, tls, options.unix_socket);
-    if (!server.ok() && defaults && listen.size() > 1) {
-      HWCAST_LOG(WARNING) << server.status().message()
-                          << "; retrying on TCP only";
-      listen.pop_back();
-      server = GrpcServer::Start(listen, services, tls, options.unix_socket);
-    }
-    if (!server.ok()) return server.status();
-    out.server = *std::move(server);
-    return out;
   }
-
-  void DaemonEndpoints::Announce() const {
-    std::map<std::string, std::string> endpoints;
-    for (const std::string& address : server->bound_addresses()) {
-      // emplace keeps the first address of each kind.
-      endpoints.emplace(absl::StartsWith(address, "unix:") ? "unix" : "grpc",
-                        address);
+  GrpcServer::TlsListen tls;
+  if (!options.tls_listen.empty()) {
+    auto credentials = MakeServerCredentials(options.tls);
+    if (!credentials.ok()) {
+      return absl::Status(
+          credentials.status().code(),
+          absl::StrCat("server.tls: ", credentials.status().message()));
     }
-    if (!server->tls_bound_addresses().empty()) {
-      endpoints["tls"] = server->tls_bound_addresses().front();
-    }
-    if (metrics != nullptr) endpoints["metrics"] = metrics->bound_address();
-    WriteReadyFileOrExit(endpoints);
+    tls.addresses = options.tls_listen;
+    tls.credentials = *std::move(credentials);
   }
+  auto server = GrpcServer::Start(listen, services, tls, options.unix_socket);
+  if (!server.ok() && defaults && listen.size() > 1) {
+    HWCAST_LOG(WARNING) << server.status().message()
+                        << "; retrying on TCP only";
+    listen.pop_back();
+    server = GrpcServer::Start(listen, services, tls, options.unix_socket);
+  }
+  if (!server.ok()) return server.status();
+  out.server = *std::move(server);
+  return out;
+}
+
+void DaemonEndpoints::Announce() const {
+  std::map<std::string, std::string> endpoints;
+  for (const std::string& address : server->bound_addresses()) {
+    // emplace keeps the first address of each kind.
+    endpoints.emplace(absl::StartsWith(address, "unix:") ? "unix" : "grpc",
+                      address);
+  }
+  if (!server->tls_bound_addresses().empty()) {
+    endpoints["tls"] = server->tls_bound_addresses().front();
+  }
+  if (metrics != nullptr) endpoints["metrics"] = metrics->bound_address();
+  WriteReadyFileOrExit(endpoints);
+}
 
 }  // namespace hwcast
