@@ -155,12 +155,9 @@ class RpcAuthorizerCallTest : public ::testing::Test {
   // Cancel at `address`: "ok" or the error code and message.
   static std::string Cancel(const std::string& address,
                             const hwcast::v1::TlsClientConfig& tls) {
-    auto credentials = MakeChannelCredentials(address, tls);
-    if (!credentials.ok()) return credentials.status().ToString();
-    grpc::ChannelArguments args;
-    AddTlsChannelArgs(tls, &args);
-    auto stub = hwcast::v1::Actuator::NewStub(
-        grpc::CreateCustomChannel(address, *credentials, args));
+    auto channel = tls_test::TestChannel(address, tls);
+    if (!channel.ok()) return channel.status().ToString();
+    auto stub = hwcast::v1::Actuator::NewStub(*channel);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::seconds(10));
