@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "lib/backoff.h"
 #include "lib/status_macros.h"
@@ -244,6 +245,59 @@ bool IsLocalOnlyListenAddress(absl::string_view address) {
           host.find_first_not_of("0123456789.") == absl::string_view::npos);
 }
 
+absl::Status CheckServerAuthorization(const hwcast::v1::ServerConfig& server,
+                                      absl::string_view prefix) {
+  if (server.authorization().empty()) return absl::OkStatus();
+  const std::string list_key = absl::StrCat(prefix, ".authorization");
+  if (server.tls().client_ca_file().empty()) {
+    return ConfigError(
+        list_key,
+        absl::StrCat("needs ", prefix,
+                     ".tls.client_ca_file: identities come from verified "
+                     "client certificates, and without a client CA none are "
+                     "asked for"));
+  }
+  for (int i = 0; i < server.authorization_size(); ++i) {
+    const hwcast::v1::RpcAuthorizationRule& rule = server.authorization(i);
+    const std::string key = absl::StrCat(list_key, "[", i, "]");
+    const std::string& identity = rule.identity();
+    if (identity.empty()) {
+      return ConfigError(
+          absl::StrCat(key, ".identity"),
+          "required: the client certificate's subject CN or a subjectAltName, "
+          "e.g. \"ops.example.lan\"");
+    }
+    if (absl::StripAsciiWhitespace(identity) != identity) {
+      return ConfigError(
+          absl::StrCat(key, ".identity"),
+          absl::StrCat("'", identity, "' has leading or trailing spaces"));
+    }
+    for (int j = 0; j < i; ++j) {
+      if (server.authorization(j).identity() == identity) {
+        return ConfigError(
+            absl::StrCat(key, ".identity"),
+            absl::StrCat("'", identity, "' duplicates ", list_key, "[", j,
+                         "]: list all its roles in one entry"));
+      }
+    }
+    if (rule.roles().empty()) {
+      return ConfigError(absl::StrCat(key, ".roles"),
+                         absl::StrCat("required: one or more of ",
+                                      absl::StrJoin(kRpcRoleNames, ", ")));
+    }
+    for (int j = 0; j < rule.roles_size(); ++j) {
+      const std::string& role = rule.roles(j);
+      if (std::find(std::begin(kRpcRoleNames), std::end(kRpcRoleNames), role) ==
+          std::end(kRpcRoleNames)) {
+        return ConfigError(absl::StrCat(key, ".roles[", j, "]"),
+                           absl::StrCat("unknown role '", role, "'; known: ",
+                                        absl::StrJoin(kRpcRoleNames, ", ")));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckServerConfig(const hwcast::v1::ServerConfig& server,
                                absl::string_view prefix) {
   HWCAST_RETURN_IF_ERROR(CheckAddressList(
@@ -275,6 +329,7 @@ absl::Status CheckServerConfig(const hwcast::v1::ServerConfig& server,
     }
   }
   HWCAST_RETURN_IF_ERROR(CheckServerTls(server, prefix));
+  HWCAST_RETURN_IF_ERROR(CheckServerAuthorization(server, prefix));
   HWCAST_RETURN_IF_ERROR(
       CheckNonNegativeDuration(absl::StrCat(prefix, ".metrics_source_timeout"),
                                server.metrics_source_timeout()));

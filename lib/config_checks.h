@@ -61,6 +61,18 @@ absl::Status CheckDialTargetList(
 absl::Status CheckServerTls(const hwcast::v1::ServerConfig& server,
                             absl::string_view prefix);
 
+// The roles server.authorization may grant (lib/rpc_authz.h).
+inline constexpr absl::string_view kRpcRoleNames[] = {"admin", "subscribe",
+                                                      "publish", "entropy"};
+
+// server.authorization: each entry names an identity (non-empty, no
+// surrounding spaces, not listed twice) and at least one role from
+// kRpcRoleNames; the list needs tls.client_ca_file (without it no client
+// certificate is verified, so no identity can be known). Part of
+// CheckServerConfig.
+absl::Status CheckServerAuthorization(const hwcast::v1::ServerConfig& server,
+                                      absl::string_view prefix);
+
 // A TlsClientConfig at `prefix` (e.g. "relay_tls"): TLS is on when ca_file
 // is set; cert_file and key_file go together.
 absl::Status CheckTlsClient(const hwcast::v1::TlsClientConfig& tls,

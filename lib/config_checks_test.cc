@@ -144,6 +144,48 @@ TEST(ConfigChecksTest, ServerConfig) {
   EXPECT_FALSE(CheckServerConfig(server).ok());
 }
 
+TEST(ConfigChecksTest, Authorization) {
+  hwcast::v1::ServerConfig server;
+  server.add_tls_listen("127.0.0.1:0");
+  server.mutable_tls()->set_cert_file("/c.pem");
+  server.mutable_tls()->set_key_file("/c.key");
+  hwcast::v1::RpcAuthorizationRule* rule = server.add_authorization();
+  rule->set_identity("ops.test");
+  rule->add_roles("admin");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.authorization: needs server.tls.client_ca_file: "
+            "identities come from verified client certificates, and without "
+            "a client CA none are asked for");
+  server.mutable_tls()->set_client_ca_file("/ca.pem");
+  EXPECT_TRUE(CheckServerConfig(server).ok());
+
+  rule->add_roles("root");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.authorization[0].roles[1]: unknown role 'root'; known: "
+            "admin, subscribe, publish, entropy");
+  rule->mutable_roles()->RemoveLast();
+  rule->clear_roles();
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.authorization[0].roles: required: one or more of admin, "
+            "subscribe, publish, entropy");
+  rule->add_roles("subscribe");
+
+  hwcast::v1::RpcAuthorizationRule* second = server.add_authorization();
+  second->add_roles("admin");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.authorization[1].identity: required: the client "
+            "certificate's subject CN or a subjectAltName, e.g. "
+            "\"ops.example.lan\"");
+  second->set_identity(" ops.test");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.authorization[1].identity: ' ops.test' has leading or "
+            "trailing spaces");
+  second->set_identity("ops.test");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.authorization[1].identity: 'ops.test' duplicates "
+            "server.authorization[0]: list all its roles in one entry");
+}
+
 TEST(ConfigChecksTest, MetricsSourceTimeout) {
   hwcast::v1::ServerConfig server;
   server.mutable_metrics_source_timeout()->set_seconds(300);

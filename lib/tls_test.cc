@@ -68,12 +68,9 @@ class TlsTest : public ::testing::Test {
   // GetStatus's host over `address` with `tls`, or the error.
   static std::string Ask(const std::string& address,
                          const hwcast::v1::TlsClientConfig& tls) {
-    auto credentials = MakeChannelCredentials(address, tls);
-    if (!credentials.ok()) return credentials.status().ToString();
-    grpc::ChannelArguments args;
-    AddTlsChannelArgs(tls, &args);
-    auto stub = hwcast::v1::Actuator::NewStub(
-        grpc::CreateCustomChannel(address, *credentials, args));
+    auto channel = tls_test::TestChannel(address, tls);
+    if (!channel.ok()) return channel.status().ToString();
+    auto stub = hwcast::v1::Actuator::NewStub(*channel);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::seconds(5));

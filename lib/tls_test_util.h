@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "hwcast/v1/config.pb.h"
 #include "lib/subprocess.h"
+#include "lib/tls.h"
 
 namespace hwcast::tls_test {
 
@@ -106,6 +107,17 @@ inline absl::StatusOr<TestCerts> MakeTestCerts(const std::string& dir) {
   }
   return TestCerts{d + "ca.pem", d + "server.pem", d + "server.key",
                    d + "client.pem", d + "client.key"};
+}
+
+// A channel to `address` the way daemons dial it (lib/tls.h: TLS with `tls`
+// for HOST:PORT when enabled), or the error reading its files.
+inline absl::StatusOr<std::shared_ptr<grpc::Channel>> TestChannel(
+    const std::string& address, const hwcast::v1::TlsClientConfig& tls) {
+  auto credentials = MakeChannelCredentials(address, tls);
+  if (!credentials.ok()) return credentials.status();
+  grpc::ChannelArguments args;
+  AddTlsChannelArgs(tls, &args);
+  return grpc::CreateCustomChannel(address, *credentials, args);
 }
 
 }  // namespace hwcast::tls_test

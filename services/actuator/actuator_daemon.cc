@@ -211,7 +211,11 @@ absl::StatusOr<std::unique_ptr<ActuatorDaemon>> ActuatorDaemon::Create(
   d->actuator_ =
       std::make_unique<Actuator>(ActuatorOptions::FromConfig(config), clock,
                                  *d->registry_, std::move(parts));
-  d->service_ = std::make_unique<ActuatorServiceImpl>(d->actuator_.get());
+  d->authorizer_ = std::make_unique<RpcAuthorizer>(
+      config.server(), d->registry_.get(), RealClock::Get(),
+      std::vector<std::string>{"Actuator.Cancel", "Actuator.Reseed"});
+  d->service_ = std::make_unique<ActuatorServiceImpl>(d->actuator_.get(),
+                                                      d->authorizer_.get());
 
   HWCAST_ASSIGN_OR_RETURN(
       d->endpoints_,

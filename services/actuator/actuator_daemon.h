@@ -28,6 +28,7 @@
 #include "lib/daemon.h"
 #include "lib/daemon_server.h"
 #include "lib/ed25519_key.h"
+#include "lib/rpc_authz.h"
 #include "lib/swappable_batch_verifier.h"
 #include "prometheus/registry.h"
 #include "services/actuator/actions/audit_log.h"
@@ -84,6 +85,7 @@ class ActuatorDaemon final : public ServiceDaemon {
   SwappableBatchVerifier* verifier_ = nullptr;  // owned by actuator_
   AuditLog* audit_ = nullptr;                   // owned by actuator_; or null
   std::unique_ptr<Actuator> actuator_;
+  std::unique_ptr<RpcAuthorizer> authorizer_;
   std::unique_ptr<ActuatorServiceImpl> service_;
   DaemonEndpoints endpoints_;
   bool shut_down_ = false;

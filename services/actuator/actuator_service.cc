@@ -19,6 +19,12 @@ grpc::ServerUnaryReactor* ActuatorServiceImpl::Cancel(
     const hwcast::v1::CancelRequest* request,
     hwcast::v1::CancelResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (grpc::Status denied =
+          AuthorizeAdmin(authorizer_, *context, "Actuator.Cancel");
+      !denied.ok()) {
+    reactor->Finish(denied);
+    return reactor;
+  }
   absl::StatusOr<std::string> done = actuator_->Cancel(request->reason());
   if (!done.ok()) {
     reactor->Finish(ToGrpcStatus(done.status()));
@@ -35,6 +41,12 @@ grpc::ServerUnaryReactor* ActuatorServiceImpl::Reseed(
     const hwcast::v1::ReseedRequest* request,
     hwcast::v1::ReseedResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (grpc::Status denied =
+          AuthorizeAdmin(authorizer_, *context, "Actuator.Reseed");
+      !denied.ok()) {
+    reactor->Finish(denied);
+    return reactor;
+  }
   absl::StatusOr<hwcast::v1::ReseedResponse> done =
       actuator_->Reseed(request->bytes());
   if (!done.ok()) {

@@ -3,21 +3,29 @@
 // absl::Status becomes the gRPC status through ToGrpcStatus, so
 // FAILED_PRECONDITION tells a client not to retry).
 //
+// Cancel and Reseed change state: they are answered only for callers the
+// RpcAuthorizer admits (lib/rpc_authz.h: unix socket, or mutual TLS with the
+// "admin" role), else PERMISSION_DENIED. The daemon always passes one; a
+// null authorizer (in-process tests) admits every caller.
+//
 // Thread-safe (gRPC callback API; each call is answered inline). The
-// Actuator is not owned and must outlive the service.
+// Actuator and authorizer are not owned and must outlive the service.
 #ifndef HWCAST_SERVICES_ACTUATOR_ACTUATOR_SERVICE_H_
 #define HWCAST_SERVICES_ACTUATOR_ACTUATOR_SERVICE_H_
 
 #include <grpcpp/grpcpp.h>
 
 #include "hwcast/v1/actuator.grpc.pb.h"
+#include "lib/rpc_authz.h"
 #include "services/actuator/actuator.h"
 
 namespace hwcast::actuator {
 
 class ActuatorServiceImpl final : public hwcast::v1::Actuator::CallbackService {
  public:
-  explicit ActuatorServiceImpl(Actuator* actuator) : actuator_(actuator) {}
+  explicit ActuatorServiceImpl(Actuator* actuator,
+                               RpcAuthorizer* authorizer = nullptr)
+      : actuator_(actuator), authorizer_(authorizer) {}
 
   grpc::ServerUnaryReactor* GetStatus(
       grpc::CallbackServerContext* context,
@@ -38,6 +46,7 @@ class ActuatorServiceImpl final : public hwcast::v1::Actuator::CallbackService {
 
  private:
   Actuator* const actuator_;
+  RpcAuthorizer* const authorizer_;
 };
 
 }  // namespace hwcast::actuator

@@ -75,8 +75,11 @@ absl::StatusOr<std::unique_ptr<CollectorDaemon>> CollectorDaemon::Create(
   HWCAST_ASSIGN_OR_RETURN(d->collector_, Collector::Create(std::move(options)));
   d->collector_->Start();
 
-  d->service_ = std::make_unique<CollectorServiceImpl>(d->collector_.get(),
-                                                       d->collector_.get());
+  d->authorizer_ = std::make_unique<RpcAuthorizer>(
+      config.server(), d->registry_.get(), RealClock::Get(),
+      std::vector<std::string>{"Collector.PollNow"});
+  d->service_ = std::make_unique<CollectorServiceImpl>(
+      d->collector_.get(), d->collector_.get(), d->authorizer_.get());
   absl::StatusOr<DaemonEndpoints> endpoints =
       ServeDaemon(ServeOptions::FromConfig(config.server(), kDefaultListenTcp,
                                            kDefaultListenUnix),

@@ -23,6 +23,7 @@
 #include "hwcast/v1/config.pb.h"
 #include "lib/daemon.h"
 #include "lib/daemon_server.h"
+#include "lib/rpc_authz.h"
 #include "prometheus/registry.h"
 #include "services/collector/batch_signer.h"
 #include "services/collector/collector.h"
@@ -69,6 +70,7 @@ class CollectorDaemon final : public ServiceDaemon {
   std::unique_ptr<CollectorMetrics> metrics_;
   SwappableBatchSigner* signer_ = nullptr;  // owned by collector_
   std::unique_ptr<Collector> collector_;
+  std::unique_ptr<RpcAuthorizer> authorizer_;
   std::unique_ptr<CollectorServiceImpl> service_;
   DaemonEndpoints endpoints_;
   bool shut_down_ = false;

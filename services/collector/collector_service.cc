@@ -19,6 +19,12 @@ grpc::ServerUnaryReactor* CollectorServiceImpl::PollNow(
     const hwcast::v1::PollNowRequest* request,
     hwcast::v1::PollNowResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (grpc::Status denied =
+          AuthorizeAdmin(authorizer_, *context, "Collector.PollNow");
+      !denied.ok()) {
+    reactor->Finish(denied);
+    return reactor;
+  }
   if (poller_ == nullptr) {
     reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                                  "this collector cannot poll on demand"));

@@ -3,6 +3,7 @@
 #define HWCAST_SERVICES_COLLECTOR_COLLECTOR_SERVICE_H_
 
 #include "hwcast/v1/collector.grpc.pb.h"
+#include "lib/rpc_authz.h"
 #include "services/collector/status_provider.h"
 
 namespace hwcast::collector {
@@ -12,15 +13,20 @@ namespace hwcast::collector {
 // dropped, last acked sequence, connects and last error; epoch and next
 // batch sequence.
 //
+// PollNow is answered only for callers the RpcAuthorizer admits
+// (lib/rpc_authz.h: unix socket, or mutual TLS with the "admin" role), else
+// PERMISSION_DENIED; a null authorizer (in-process tests) admits everyone.
+//
 // Thread-safe (callback API, one unary reactor per call). Does not own the
-// provider, which must outlive the server.
+// provider or authorizer, which must outlive the server.
 class CollectorServiceImpl final
     : public hwcast::v1::Collector::CallbackService {
  public:
   // `poller` may be null: PollNow is then UNIMPLEMENTED.
   explicit CollectorServiceImpl(const CollectorStatusProvider* provider,
-                                SourcePoller* poller = nullptr)
-      : provider_(provider), poller_(poller) {}
+                                SourcePoller* poller = nullptr,
+                                RpcAuthorizer* authorizer = nullptr)
+      : provider_(provider), poller_(poller), authorizer_(authorizer) {}
 
   grpc::ServerUnaryReactor* GetStatus(
       grpc::CallbackServerContext* context,
@@ -38,6 +44,7 @@ class CollectorServiceImpl final
  private:
   const CollectorStatusProvider* const provider_;
   SourcePoller* const poller_;
+  RpcAuthorizer* const authorizer_;
 };
 
 }  // namespace hwcast::collector

@@ -545,6 +545,23 @@ class TestCerts:
         self.client_cert = os.path.join(d, "client.pem")
         self.client_key = os.path.join(d, "client.key")
 
+    def client(self, name):
+        """Another client certificate, for subject CN `name`, signed by the
+        CA: (cert path, key path)."""
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+              "-nodes"]
+        for step in (
+                ["req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                 "-subj", f"/CN={name}"],
+                ["x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem",
+                 "-CAkey", "ca.key", "-CAcreateserial", "-out", f"{name}.pem",
+                 "-days", "2"]):
+            subprocess.run(["openssl", *step], cwd=self.dir, check=True,
+                           capture_output=True)
+        os.chmod(os.path.join(self.dir, f"{name}.key"), 0o600)
+        return (os.path.join(self.dir, f"{name}.pem"),
+                os.path.join(self.dir, f"{name}.key"))
+
     def server_tls(self):
         """ServerConfig.tls."""
         return {"cert_file": self.server_cert, "key_file": self.server_key}

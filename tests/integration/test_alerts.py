@@ -165,6 +165,8 @@ class MetricFamiliesTest(Stack):
                 kinds = ["relay"]
             elif name.startswith("hwcast_actuator_"):
                 kinds = ["actuator"]
+            elif name.startswith("hwcast_rpc_"):  # admin RPC refusals
+                kinds = ["actuator", "collector"]
             elif name.startswith(("hwcast_build_info", "process_")):
                 kinds = ["relay", "actuator", "collector"]
             else:  # reading metrics

@@ -9,7 +9,12 @@ announcements with keys of their own that the relay and both actuators
 trust (collector id "<host>-actuator", host <host>, source "fleet").
 A lists host-b as a fleet follower: B's announcements name host-a in
 `following` and are A's acks (countdown started, cancelled, command run),
-shown by `hwcastctl fleet` (issue 18).
+shown by `hwcastctl fleet`.
+
+Cancel is administrative (lib/rpc_authz.h): the operator calls it over an
+actuator's unix socket or over mutual TLS with a certificate that A's
+server.authorization gives the admin role ("ops.test"); plaintext TCP and a
+certificate without the role ("client.test": subscribe only) are refused.
 """
 
 import json
@@ -43,6 +48,8 @@ class FleetShutdownTest(Stack):
         with open(self.script, "w") as f:
             f.write(RECORDER)
         os.chmod(self.script, stat.S_IRWXU)
+        self.certs = harness.TestCerts(self.dir)
+        self.ops_cert, self.ops_key = self.certs.client("ops.test")
         self.keys_of = {}
         for host in ("host-a", "host-b"):
             cid = f"{host}-actuator"
@@ -72,11 +79,25 @@ class FleetShutdownTest(Stack):
                    "command_timeout": "10s",
                    "countdown": "6s",
                    "audit_log": os.path.join(self.dir, f"{host}.audit.jsonl")}
-        return self.start("actuator", harness.actuator_config(
+        config = harness.actuator_config(
             [self.relay.grpc], self.trust, host=host, policies=[policy],
             actions=actions, signing_key=self.keys_of[host].key_path,
-            **extra),
-            name=f"actuator-{host}")
+            listen=("127.0.0.1:0",
+                    f"unix:{os.path.join(self.dir, host)}.sock"),
+            **extra)
+        config["server"].update({
+            "tls_listen": ["127.0.0.1:0"],
+            "tls": {**self.certs.server_tls(),
+                    "client_ca_file": self.certs.ca},
+            "authorization": [
+                {"identity": "ops.test", "roles": ["admin"]},
+                {"identity": "client.test", "roles": ["subscribe"]}]})
+        return self.start("actuator", config, name=f"actuator-{host}")
+
+    def cancel_over_tls(self, actuator, cert, key, *args):
+        return hwcastctl("cancel", "--actuator", actuator.endpoints["tls"],
+                         "--tls-ca", self.certs.ca, "--tls-cert", cert,
+                         "--tls-key", key, *args, check=False)
 
     def ran(self, host):
         return os.path.join(self.dir, f"{host}.shutdown-ran.log")
@@ -132,11 +153,35 @@ class FleetShutdownTest(Stack):
         self.assertRegex(out, r"host-b\s+acked\s+countdown started")
 
     def test_operator_cancel_on_a_cancels_b_and_nothing_runs(self):
+        # Refused before anything is looked at: plaintext TCP, and a
+        # certificate without the admin role. Both say what to do.
+        tcp = hwcastctl("cancel", "--actuator", self.a.grpc, check=False)
+        self.assertEqual(tcp.returncode, 1)
+        self.assertIn("PERMISSION_DENIED: Actuator.Cancel changes state and "
+                      "needs an authorized caller: this call came over "
+                      "plaintext TCP", tcp.stderr)
+        self.assertIn("unix:/run/hwcast/actuator.sock", tcp.stderr)
+        other = self.cancel_over_tls(self.a, self.certs.client_cert,
+                                     self.certs.client_key)
+        self.assertEqual(other.returncode, 1)
+        self.assertIn("the client certificate (client.test) from ",
+                      other.stderr)
+        self.assertIn("has no role 'admin' in server.authorization",
+                      other.stderr)
+        metrics = self.a.metrics_text()
+        self.assertIn('hwcast_rpc_denied_total{method="Actuator.Cancel",'
+                      'reason="plaintext_tcp"} 1', metrics)
+        self.assertIn('hwcast_rpc_denied_total{method="Actuator.Cancel",'
+                      'reason="role_missing"} 1', metrics)
+        self.assertIn("refused Actuator.Cancel", self.a.logs())
+
         self.write_room("35")
         self.both_in_countdown()
 
-        out = hwcastctl("cancel", "--actuator", self.a.grpc, "--reason",
-                        "false alarm").stdout
+        cancelled = self.cancel_over_tls(self.a, self.ops_cert, self.ops_key,
+                                         "--reason", "false alarm")
+        self.assertEqual(cancelled.returncode, 0, cancelled.stderr)
+        out = cancelled.stdout
         self.assertIn("cancelled the shutdown countdown", out)
         self.assertIn("room-too-hot", out)
         # The operator fixes the cooling (else A, reset to NORMAL, would
@@ -159,7 +204,7 @@ class FleetShutdownTest(Stack):
                  what="A's notify hook told of the operator's cancel")
 
         # A second cancel finds nothing to cancel.
-        again = hwcastctl("cancel", "--actuator", self.a.grpc, check=False)
+        again = hwcastctl("cancel", "--actuator", self.a.unix, check=False)
         self.assertEqual(again.returncode, 1)
         self.assertIn("FAILED_PRECONDITION", again.stderr)
 
@@ -208,7 +253,7 @@ class FleetShutdownTest(Stack):
         out = hwcastctl("fleet", "--actuator", self.a.grpc).stdout
         self.assertRegex(out, r"host-b\s+acked\s+command run")
         # Too late to cancel.
-        late = hwcastctl("cancel", "--actuator", self.b.grpc, check=False)
+        late = hwcastctl("cancel", "--actuator", self.b.unix, check=False)
         self.assertEqual(late.returncode, 1)
         self.assertIn("already ran", late.stderr)
 

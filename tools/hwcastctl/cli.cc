@@ -317,6 +317,15 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
                                      "', not '", options.command, "'"));
     }
   }
+  // Administrative RPCs are refused on plaintext TCP (lib/rpc_authz.h):
+  // without --actuator/--collector they go to the daemon's unix socket.
+  if ((options.command == "cancel" || options.command == "reseed") &&
+      !options.actuator_set) {
+    options.actuator = kAdminActuator;
+  }
+  if (options.command == "poll" && !options.collector_set) {
+    options.collector = kAdminCollector;
+  }
   if (options.command == "poll" && options.args.size() != 1) {
     return UsageError(
         "poll: give exactly one SOURCE_ID (e.g. 'hwcastctl poll disks')");
@@ -415,8 +424,10 @@ std::string UsageText() {
       "\n"
       "Options:\n"
       "  --relay ADDR       relay to ask (default 127.0.0.1:7430)\n"
-      "  --actuator ADDR    actuator to ask (default 127.0.0.1:7431)\n"
-      "  --collector ADDR   collector to ask (default 127.0.0.1:7432)\n"
+      "  --actuator ADDR    actuator to ask (default 127.0.0.1:7431; cancel\n"
+      "                     and reseed: unix:/run/hwcast/actuator.sock)\n"
+      "  --collector ADDR   collector to ask (default 127.0.0.1:7432; poll:\n"
+      "                     unix:/run/hwcast/collector.sock)\n"
       "  --tls-ca FILE      talk TLS to HOST:PORT daemons, trusting this CA\n"
       "  --tls-cert FILE    with --tls-key: present this client certificate\n"
       "  --tls-key FILE     (mutual TLS; unix sockets never use TLS)\n"

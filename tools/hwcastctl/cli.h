@@ -42,6 +42,12 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 
+// Where cancel/reseed and poll go without --actuator/--collector: the
+// daemons' unix sockets, since their administrative RPCs are refused on
+// plaintext TCP (lib/rpc_authz.h).
+inline constexpr char kAdminActuator[] = "unix:/run/hwcast/actuator.sock";
+inline constexpr char kAdminCollector[] = "unix:/run/hwcast/collector.sock";
+
 // Lets a signal handler (another thread) stop a long-running command such as
 // `readings --follow`. Thread-safe.
 class Interrupter {

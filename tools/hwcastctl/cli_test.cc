@@ -355,6 +355,17 @@ TEST_F(CliTest, ParsesFlagsAnywhereInBothForms) {
   EXPECT_EQ(ParseArgs({"status", "--timeout", "2"})->timeout, absl::Seconds(2));
 }
 
+TEST_F(CliTest, AdministrativeCommandsDefaultToTheUnixSockets) {
+  EXPECT_EQ(ParseArgs({"cancel"})->actuator, "unix:/run/hwcast/actuator.sock");
+  EXPECT_EQ(ParseArgs({"reseed"})->actuator, "unix:/run/hwcast/actuator.sock");
+  EXPECT_EQ(ParseArgs({"poll", "disks"})->collector,
+            "unix:/run/hwcast/collector.sock");
+  EXPECT_EQ(ParseArgs({"status"})->actuator, "127.0.0.1:7431");
+  EXPECT_EQ(ParseArgs({"collector"})->collector, "127.0.0.1:7432");
+  EXPECT_EQ(ParseArgs({"cancel", "--actuator", "10.0.0.1:7431"})->actuator,
+            "10.0.0.1:7431");
+}
+
 // ----------------------------------------------------------- readings
 
 TEST_F(CliTest, ReadingsTableFromRelay) {

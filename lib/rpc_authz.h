@@ -1,0 +1,120 @@
+// Who may call a daemon's administrative RPCs (Actuator.Cancel and Reseed,
+// Collector.PollNow: the ones that change state), decided from how the call
+// arrived:
+//   - unix socket: allowed. The socket's group and mode
+//     (server.unix_socket_group / unix_socket_mode) decide who can connect;
+//     gRPC 1.51 does not expose the peer's uid (SO_PEERCRED), so the caller
+//     is logged as "unix socket peer", not by uid.
+//   - mutual TLS: allowed when a name of the verified client certificate
+//     (subject CN or a subjectAltName) has the role in server.authorization.
+//   - TLS without a client certificate, plaintext TCP (loopback included):
+//     refused.
+// A refusal is PERMISSION_DENIED with a message saying what to do, a log line
+// (at most one per method and reason every kDenialLogInterval, the next
+// saying how many were suppressed) and hwcast_rpc_denied_total{method,reason}
+// (reason "plaintext_tcp", "no_client_certificate" or "role_missing").
+// Read-only RPCs (status, readings) are not checked: they stay open on
+// loopback TCP for grpcurl and hwcastctl.
+//
+// Thread-safe.
+#ifndef HWCAST_LIB_RPC_AUTHZ_H_
+#define HWCAST_LIB_RPC_AUTHZ_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "hwcast/v1/config.pb.h"
+#include "lib/clock.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/registry.h"
+
+namespace hwcast {
+
+inline constexpr char kRoleAdmin[] = "admin";
+inline constexpr absl::Duration kDenialLogInterval = absl::Seconds(10);
+
+// How a call reached the server.
+struct RpcPeer {
+  enum class Transport { kUnix, kPlaintextTcp, kTls };
+  Transport transport = Transport::kPlaintextTcp;
+  // The client certificate's subject CN and subjectAltNames, as gRPC
+  // verified them; empty without a client certificate.
+  std::vector<std::string> identities;
+  // gRPC's peer string, e.g. "ipv4:127.0.0.1:50412" or "unix:".
+  std::string address;
+
+  static RpcPeer Of(const grpc::ServerContextBase& context);
+};
+
+class RpcAuthorizer {
+ public:
+  // Roles from server.authorization (checked by CheckServerAuthorization).
+  // Identities are trusted only when server.tls.client_ca_file is set (gRPC
+  // then verifies every client certificate). `registry` (may be null: no
+  // counter) and `clock` (log rate limit) must outlive the authorizer. The
+  // counter's series for each of `methods` (e.g. "Actuator.Cancel") and
+  // every reason exist at 0 from the start.
+  RpcAuthorizer(const hwcast::v1::ServerConfig& server,
+                prometheus::Registry* registry, const Clock* clock,
+                const std::vector<std::string>& methods = {});
+
+  // The decision alone: OK, or PERMISSION_DENIED saying why and what to do.
+  // `method` is for the message, e.g. "Actuator.Cancel"; `reason`, when not
+  // null, gets the counter's reason label on refusal.
+  absl::Status Decide(const RpcPeer& peer, absl::string_view role,
+                      absl::string_view method,
+                      std::string* reason = nullptr) const;
+
+  // Decide for the call in `context`, logging and counting a refusal; the
+  // first line of every administrative RPC handler.
+  grpc::Status Authorize(const grpc::ServerContextBase& context,
+                         absl::string_view role, absl::string_view method);
+  grpc::Status AuthorizeAdmin(const grpc::ServerContextBase& context,
+                              absl::string_view method) {
+    return Authorize(context, kRoleAdmin, method);
+  }
+
+  // Refusals so far (all methods and reasons), for tests.
+  uint64_t denied() const;
+
+ private:
+  const bool verify_client_certs_;
+  // identity -> roles.
+  std::map<std::string, std::vector<std::string>, std::less<>> roles_;
+  const Clock* const clock_;
+  prometheus::Family<prometheus::Counter>* denied_family_ = nullptr;
+
+  struct LogWindow {
+    absl::Time last_logged = absl::InfinitePast();
+    uint64_t suppressed = 0;
+  };
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::pair<std::string, std::string>, LogWindow> windows_
+      ABSL_GUARDED_BY(mu_);
+  uint64_t denied_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// authorizer->AuthorizeAdmin(context, method), or OK when `authorizer` is
+// null (services built without one, in in-process tests).
+inline grpc::Status AuthorizeAdmin(RpcAuthorizer* authorizer,
+                                   const grpc::ServerContextBase& context,
+                                   absl::string_view method) {
+  if (authorizer == nullptr) return grpc::Status::OK;
+  return authorizer->AuthorizeAdmin(context, method);
+}
+
+}  // namespace hwcast
+
+#endif  // HWCAST_LIB_RPC_AUTHZ_H_
