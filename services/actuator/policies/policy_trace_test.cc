@@ -757,7 +757,7 @@ TEST(PolicyTraceTest, FleetIgnoresHostsNotFollowedAndStaleAnnouncements) {
   EXPECT_EQ(trace.Status().inputs(0).state(), "STALE");
 }
 
-// --- Evidence-based grace (issue 11) ----------------------------------------
+// --- Evidence-based grace ----------------------------------------
 
 constexpr char kRoomRestart[] = R"(
 policies:
@@ -907,7 +907,7 @@ TEST(PolicyTraceTest, BacklogCountsOnlyWhatItsObservedTimesCover) {
                   "7m54s room PRE_FAIL -> SHUTDOWN"));
 }
 
-// --- Re-anchoring after a real step (issue 11)
+// --- Re-anchoring after a real step
 // --------------------------------
 
 constexpr char kRoomSane[] = R"(
@@ -1038,7 +1038,7 @@ policies:
   }
 }
 
-// --- Warnings, thresholds below, several UPSes (issue 11) -------------------
+// --- Warnings, thresholds below, several UPSes -------------------
 
 TEST(PolicyTraceTest, WarningComesBeforeTheFailureAndNeverActs) {
   Trace trace(R"(
