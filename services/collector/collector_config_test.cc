@@ -376,7 +376,7 @@ sources:
   - temperx232: {device: /dev/temperx232, offset: -0.5}
 )");
   ASSERT_TRUE(ValidateCollectorConfig(raw).ok());
-  const CollectorConfig config = CollectorConfigWithDefaults(raw, "h");
+  const CollectorConfig config = ApplyCollectorDefaults(raw, "h");
   const hwcast::v1::SourceConfig& source = config.sources(0);
   EXPECT_EQ(source.id(), "temperx232");
   EXPECT_EQ(FromProtoDuration(source.temperx232().reply_timeout()),
