@@ -38,7 +38,7 @@ RATIOS = [
      ("relay_publish_bench", "BM_BaselineGrpcStream"),
      "> 1 means batching beats one message per reading", "real"),
     ("same run, relay Publish on the IngestPool / inline (one batch at a"
-     " time per stream, before issue 16)",
+     " time per stream, before the ingest pool)",
      ("relay_publish_bench", "BM_RelayPublishSigned/readings:16/pool:1"),
      ("relay_publish_bench", "BM_RelayPublishSigned/readings:16/pool:0"),
      "what the pool bought", "real"),

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Relay memory per idle and per slow Subscribe stream (issue 15).
+"""Relay memory per idle and per slow Subscribe stream.
 
 Starts the real hwcast-relay ($HWCAST_RELAY, insecure_accept_unsigned, on
 127.0.0.1), opens N Subscribe streams (default 1000, spread over C client

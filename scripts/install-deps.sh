@@ -11,7 +11,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
   libabsl-dev prometheus-cpp-dev libyaml-cpp-dev libusb-1.0-0-dev
   libgtest-dev libgmock-dev libbenchmark-dev grpc-proto libsodium-dev
-  # fuzzing the datagram parser (libFuzzer + sanitizers)
+  # fuzzing the datagram parser (libFuzzer + sanitizers); clang also runs
+  # the thread-safety analysis (scripts/thread_safety.sh)
   clang libclang-rt-14-dev
   # multi-host LAN tests: network namespaces, veth, bridge, packet loss
   iproute2 nftables

@@ -52,7 +52,7 @@
 // with a `fleet` policy following this host may follow. Fleet readings
 // from this actuator's own host (its announcements coming back through a
 // relay) are dropped (counted as filtered) and never reach the policies.
-// Acknowledgements (issue 18): every announcement names, in `following`,
+// Acknowledgements: every announcement names, in `following`,
 // the hosts whose fleet inputs were in alarm when the countdown started, and
 // the countdown's later steps are announced too (COMMAND_RUN just before
 // the shutdown command runs, COMMAND_FAILED if it failed), so the hosts

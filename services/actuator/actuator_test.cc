@@ -260,7 +260,7 @@ class FakeRelay final : public hwcast::v1::Relay::Service {
   }
 
   // Queues `response` for every open stream.
-  void Publish(const SubscribeResponse& response) {
+  void Deliver(const SubscribeResponse& response) {
     absl::MutexLock lock(&mu_);
     for (auto& [id, queue] : queues_) queue.push_back(response);
   }
@@ -797,8 +797,8 @@ TEST_F(ActuatorTest, ReadingsArriveThroughARelay) {
   ASSERT_EQ(relay.relay().last_filter().hosts_size(), 1);
   EXPECT_EQ(relay.relay().last_filter().hosts(0), "node1");
 
-  relay.relay().Publish(Batch("c1", 7, 1, {Temp("cpu", 1, 40)}));
-  relay.relay().Publish(
+  relay.relay().Deliver(Batch("c1", 7, 1, {Temp("cpu", 1, 40)}));
+  relay.relay().Deliver(
       Batch("c1", 7, 2, {Temp("cpu", 2, 41), Temp("x", 1, 1, "other-host")}));
   ASSERT_TRUE(WaitFor([&] { return Link(0).batches_received() == 2; }));
   auto cpu = actuator_->store().Get("node1/cpu");
@@ -831,7 +831,7 @@ TEST_F(ActuatorTest, WorksOverAUnixSocket) {
     Make(Options({relay.address()}));
     actuator_->Start();
     ASSERT_TRUE(WaitFor([&] { return relay.relay().active_streams() == 1; }));
-    relay.relay().Publish(Batch("c1", 7, 1, {Temp("cpu", 1, 40)}));
+    relay.relay().Deliver(Batch("c1", 7, 1, {Temp("cpu", 1, 40)}));
     EXPECT_TRUE(WaitFor(
         [&] { return actuator_->store().Get("node1/cpu").has_value(); }));
     actuator_->Stop();
@@ -852,8 +852,8 @@ TEST_F(ActuatorTest, TwoRelaysCarryingTheSameBatchesCountEachOnce) {
   for (int i = 1; i <= kBatches; ++i) {
     const SubscribeResponse batch =
         Batch("c1", 7, i, {Temp("cpu", i, 40 + i), Temp("gpu", i, 60)});
-    relay_a.relay().Publish(batch);
-    relay_b.relay().Publish(batch);
+    relay_a.relay().Deliver(batch);
+    relay_b.relay().Deliver(batch);
   }
   ASSERT_TRUE(WaitFor([&] {
     return Link(0).batches_received() == kBatches &&
@@ -903,7 +903,7 @@ TEST_F(ActuatorTest, ReconnectsToARelayThatComesBackOnTheSamePort) {
   EXPECT_EQ(Link(0).connects(), 2u);
   EXPECT_EQ(Link(0).duplicates(), 1u);
 
-  relay->relay().Publish(Batch("c1", 7, 2, {Temp("cpu", 2, 45)}));
+  relay->relay().Deliver(Batch("c1", 7, 2, {Temp("cpu", 2, 45)}));
   ASSERT_TRUE(WaitFor([&] {
     return actuator_->store().Get("node1/cpu")->reading().sequence() == 2;
   }));
@@ -916,8 +916,8 @@ TEST_F(ActuatorTest, MalformedBatchDoesNotBreakTheStream) {
   Make(Options({relay.address()}));
   actuator_->Start();
   ASSERT_TRUE(WaitFor([&] { return relay.relay().active_streams() == 1; }));
-  relay.relay().Publish(Garbage());
-  relay.relay().Publish(Batch("c1", 7, 1, {Temp("cpu", 1, 40)}));
+  relay.relay().Deliver(Garbage());
+  relay.relay().Deliver(Batch("c1", 7, 1, {Temp("cpu", 1, 40)}));
   ASSERT_TRUE(WaitFor([&] { return Link(0).batches_received() == 2; }));
   const auto link = Link(0);
   EXPECT_EQ(link.invalid_batches(), 1u);

@@ -1,5 +1,5 @@
 // What this host heard from the hosts expected to follow its fleet shutdown
-// (ActuatorConfig.fleet_followers; issue 18).
+// (ActuatorConfig.fleet_followers).
 //
 // A follower acknowledges by announcing its own countdown's steps as
 // FleetEvents (countdown started = SHUTDOWN_ANNOUNCED, cancelled, command

@@ -10,7 +10,8 @@
 namespace {
 
 constexpr char kUsage[] =
-    "Reads hardware sensors (hwmon, files) and streams their readings to "
+    "Reads hardware sources (hwmon, files, commands, USB thermometers, NUT "
+    "UPSes, power nodes, RNGs, disks) and streams their readings to "
     "hwcast relays.\n"
     "SIGHUP re-reads the config and the signing key.\n\n"
     "  hwcast-collector [options]";

@@ -186,7 +186,7 @@ bool RelayLink::RunSession() {
     next_to_send_ = 0;  // resend every unacked batch, in order
     if (state == GRPC_CHANNEL_READY) {
       SetConnectedLocked(true);
-      connected_at = absl::Now();
+      connected_at = clock_->Steady();
     }
   }
   std::unique_ptr<grpc::ClientReaderWriter<PublishRequest, PublishAck>> stream =
@@ -252,7 +252,7 @@ bool RelayLink::RunSession() {
   // while (an idle collector has nothing to ack).
   const bool healthy =
       session_acked_ || (connected_at != absl::InfiniteFuture() &&
-                         absl::Now() - connected_at >= kHealthySession);
+                         clock_->Steady() - connected_at >= kHealthySession);
   const bool was_connected = connected_;
   SetConnectedLocked(false);
   next_to_send_ = 0;

@@ -64,7 +64,8 @@ struct RelayLinkOptions {
 // - Stop() cancels the stream (TryCancel) and returns promptly.
 //
 // Thread-safe. Batches are shared (immutable) with other links. `clock`
-// (used for ack timeouts) must outlive the link; `metrics` may be null.
+// (Now() for ack timeouts, Steady() for how long a session lasted) must
+// outlive the link; `metrics` may be null.
 class RelayLink {
  public:
   RelayLink(RelayLinkOptions options, const Clock* clock,

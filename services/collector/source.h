@@ -1,6 +1,7 @@
 // The seam between the collector and one hardware (or simulated) source of
-// readings: hwmon sensors, a file written by another program, and later USB
-// thermometers, a NUT UPS, power nodes, RNGs, disks.
+// readings: hwmon sensors, files written by other programs, commands, USB
+// thermometers (TEMPer, TEMPerX232), a NUT UPS, power nodes, hardware RNGs,
+// the host's disks (services/collector/sources/, built by source_factory).
 #ifndef HWCAST_SERVICES_COLLECTOR_SOURCE_H_
 #define HWCAST_SERVICES_COLLECTOR_SOURCE_H_
 

@@ -143,7 +143,7 @@ struct SourceRunner::Core {
       reading.set_host(options.host);
       reading.set_sequence(++sequences[reading.source_id()]);
       *reading.mutable_observed_time() = now;
-      // What the actuators' evidence windows go by (issue 11).
+      // What the actuators' evidence windows go by.
       if (options.interval > absl::ZeroDuration() && !reading.has_entropy() &&
           !reading.has_disk_inventory()) {
         *reading.mutable_expected_interval() =
@@ -285,7 +285,11 @@ void SourceRunner::WorkerLoop(std::shared_ptr<Core> core) {
   core->mu.Lock();
   while (true) {
     core->mu.Await(absl::Condition(
-        +[](Core* c) { return c->poll_requested || c->stopped; }, core.get()));
+        +[](Core* c) {
+          c->mu.AssertHeld();  // Await evaluates conditions under the lock
+          return c->poll_requested || c->stopped;
+        },
+        core.get()));
     if (core->stopped) break;
     core->poll_requested = false;
     core->mu.Unlock();

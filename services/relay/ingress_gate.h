@@ -1,5 +1,5 @@
 // Decides which LAN datagrams get signature work, so that a flood can not
-// starve senders whose batches verify (issue 15).
+// starve senders whose batches verify.
 //
 // A "lane" is (sender address without port, collector id claimed by the
 // batch). A lane becomes trusted once a batch in it verified (Result() with

@@ -112,7 +112,7 @@ size_t MulticastMesh::SendBatches(const std::vector<BatchPtr>& batches) {
   absl::MutexLock lock(&send_mu_);
   size_t sent = 0;
   size_t n = 0;
-  auto flush = [&] {
+  auto flush = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(send_mu_) {
     if (n == 0) return;
     absl::Status s =
         transport_->Send(absl::Span<const std::string>(datagrams_.data(), n));

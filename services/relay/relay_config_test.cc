@@ -103,7 +103,7 @@ TEST(RelayConfigTest, MulticastDefaultsWhenOnlyTheGroupIsSet) {
   EXPECT_EQ(m.sender_burst(), 400u);
   EXPECT_EQ(m.ingest_rate(), 2000u);
   EXPECT_EQ(m.ingest_burst(), 4000u);
-  EXPECT_EQ(m.receive_buffer_bytes(), 4u << 20);
+  EXPECT_EQ(m.receive_buffer_bytes(), 16u << 20);
 }
 
 TEST(RelayConfigTest, BadMulticastAndBridgeSettingsNameTheKey) {

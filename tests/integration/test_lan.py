@@ -15,7 +15,7 @@ tampered, truncated and oversized datagrams and a flood changes nothing any
 actuator shows, and the relays count each by reason (LanTest): replays of
 accepted datagrams as hwcast_relay_multicast_datagrams_total{result=
 "replayed"} and tampered copies of accepted batches as {result="duplicate"},
-both without signature checks (issue 15).
+both without signature checks.
 
 LanIpv6Test: the same mesh on an IPv6 group (ff15::77xx:...) on eth0, and
 services/relay/udp_multicast_transport_test's Ipv6 test (which skips on lo)

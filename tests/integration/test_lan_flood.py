@@ -1,4 +1,4 @@
-"""A LAN flood against three hosts' relays (issue 15), in network namespaces.
+"""A LAN flood against three hosts' relays, in network namespaces.
 
 h1 runs a collector publishing a reading every 200 ms to h1's relay, which
 multicasts it; h2 and h3 run relays. From an extra address in h3's namespace,

@@ -1,5 +1,7 @@
-// Carries out what the policies decide, off the actuator's locks: every
-// policy state change (an ActionEvent) is
+// Carries out what the policies decide. The actuator calls it after
+// releasing its decision lock, under a lock that only keeps effects in order,
+// so slow actions (the audit log's fsync) never hold up decisions or Status().
+// Every policy state change (an ActionEvent) is
 //   1. logged and appended to the audit log (if configured), before
 //      OnEvent returns;
 //   2. queued for the notify hook (if configured), which runs on a worker
@@ -65,7 +67,7 @@ struct ActionsOptions {
   absl::Duration final_delay = absl::ZeroDuration();
   // Optional: called on the shutdown thread just before the shutdown action
   // runs (`failed` false; in dry-run too) and again if it failed (`failed`
-  // true). The actuator acknowledges fleet shutdowns with it (issue 18).
+  // true). The actuator acknowledges fleet shutdowns with it.
   std::function<void(const ActionEvent& event, bool failed)> on_shutdown;
 
   // From a validated config (unset fields keep the defaults above).

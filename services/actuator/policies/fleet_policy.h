@@ -8,7 +8,7 @@
 // a shutdown is no reason to shut down. COMMAND_RUN and COMMAND_FAILED (the
 // announcing host's later steps) count as announced.
 //
-// Quorum (issue 18): the condition holds only while at least `quorum` of
+// Quorum: the condition holds only while at least `quorum` of
 // the followed hosts announce at once (FleetQuorum: config.quorum, default
 // a majority of the hosts); a cancelled or expired announcement withdraws
 // that host's vote. The reason names who announced, and while short of the

@@ -812,7 +812,7 @@ TEST(PolicyTraceTest, FleetAVoteWithdrawnWithinTheGraceNeverShutsDown) {
   EXPECT_FALSE(trace.AnyShutdown());
 }
 
-// --- Evidence-based grace (issue 11) ----------------------------------------
+// --- Evidence-based grace ---------------------------------------------------
 
 constexpr char kRoomRestart[] = R"(
 policies:
@@ -962,7 +962,7 @@ TEST(PolicyTraceTest, BacklogCountsOnlyWhatItsObservedTimesCover) {
                   "7m54s room PRE_FAIL -> SHUTDOWN"));
 }
 
-// --- Re-anchoring after a real step (issue 11)
+// --- Re-anchoring after a real step
 // --------------------------------
 
 constexpr char kRoomSane[] = R"(
@@ -1093,7 +1093,7 @@ policies:
   }
 }
 
-// --- Warnings, thresholds below, several UPSes (issue 11) -------------------
+// --- Warnings, thresholds below, several UPSes -------------------
 
 TEST(PolicyTraceTest, WarningComesBeforeTheFailureAndNeverActs) {
   Trace trace(R"(

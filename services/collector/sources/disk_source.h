@@ -1,5 +1,6 @@
 // The host's block devices and where they are mounted, as one
-// DiskInventory reading per poll (issue 5's disk finder; what diskd did).
+// DiskInventory reading per poll (the relay answers Relay.ListDisks from the
+// latest of each; `hwcastctl disks` shows them).
 #ifndef HWCAST_SERVICES_COLLECTOR_SOURCES_DISK_SOURCE_H_
 #define HWCAST_SERVICES_COLLECTOR_SOURCES_DISK_SOURCE_H_
 
