@@ -268,10 +268,12 @@ TEST(ConfigLoaderTest, UnknownTopLevelKey) {
   RelayConfig config;
   const std::string error =
       ErrorOf(Parse("server: {}\nrelays: [a]\n", &config));
-  EXPECT_EQ(error,
-            "cfg.yaml:2:1: key 'relays': unknown key; known keys: server, "
-            "subscriber_queue_batches, max_batch_bytes, trust_file, "
-            "insecure_accept_unsigned, freshness, multicast, bridge, entropy");
+  EXPECT_EQ(
+      error,
+      "cfg.yaml:2:1: key 'relays': unknown key; known keys: server, "
+      "subscriber_queue_batches, subscriber_stall_timeout, max_batch_bytes, "
+      "trust_file, "
+      "insecure_accept_unsigned, freshness, multicast, bridge, entropy");
 }
 
 TEST(ConfigLoaderTest, KeysAreCaseSensitiveFieldNames) {
@@ -646,7 +648,8 @@ sources:
   EXPECT_EQ(error,
             "cfg.yaml:3:13: key 'sources[0].file.kind': unknown value "
             "'pressure'; expected one of: unspecified, temperature, "
-            "humidity, power, reachability, entropy, disk_inventory, fleet");
+            "humidity, power, reachability, entropy, disk_inventory, fleet, "
+            "fan, voltage, electric_power, current");
 }
 
 TEST(ConfigLoaderTest, EnumRejectsNumbersAndPrefixAlone) {
