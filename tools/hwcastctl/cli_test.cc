@@ -1183,8 +1183,8 @@ TEST_F(KeygenTest, ReplayRunsTheTraceThroughThePolicies) {
               "--trace", trace});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr(R"({"summary":"no shutdown",)"));
-  r = RunCli({"replay", "--until", "soon", "--config", config, "--trace",
-              trace});
+  r = RunCli(
+      {"replay", "--until", "soon", "--config", config, "--trace", trace});
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, HasSubstr("--until: 'soon' is not a duration"));
   // A bad trace: exit 2, no usage text.
