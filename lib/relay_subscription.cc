@@ -35,8 +35,9 @@ std::string Describe(const grpc::Status& status) {
 
 }  // namespace
 
-RelayLink::RelayLink(RelayLinkOptions options, BatchSink* sink,
-                     prometheus::Gauge* connected_gauge)
+RelaySubscription::RelaySubscription(RelaySubscriptionOptions options,
+                                     BatchSink* sink,
+                                     prometheus::Gauge* connected_gauge)
     : options_(std::move(options)),
       sink_(sink),
       connected_gauge_(connected_gauge) {
@@ -44,13 +45,13 @@ RelayLink::RelayLink(RelayLinkOptions options, BatchSink* sink,
   if (connected_gauge_ != nullptr) connected_gauge_->Set(0);
 }
 
-RelayLink::~RelayLink() { Stop(); }
+RelaySubscription::~RelaySubscription() { Stop(); }
 
-void RelayLink::Start() {
+void RelaySubscription::Start() {
   thread_ = std::thread([this] { Run(); });
 }
 
-void RelayLink::Stop() {
+void RelaySubscription::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
@@ -59,17 +60,17 @@ void RelayLink::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool RelayLink::stopping() const {
+bool RelaySubscription::stopping() const {
   absl::MutexLock lock(&mu_);
   return stopping_;
 }
 
-hwcast::v1::RelaySubscription RelayLink::Status() const {
+hwcast::v1::RelaySubscription RelaySubscription::Status() const {
   absl::MutexLock lock(&mu_);
   return status_;
 }
 
-void RelayLink::SetConnected(bool connected) {
+void RelaySubscription::SetConnected(bool connected) {
   if (connected && !status_.connected()) {
     status_.set_connects(status_.connects() + 1);
     HWCAST_LOG(INFO) << "subscribed to relay " << options_.address;
@@ -78,7 +79,7 @@ void RelayLink::SetConnected(bool connected) {
   if (connected_gauge_ != nullptr) connected_gauge_->Set(connected ? 1 : 0);
 }
 
-void RelayLink::Run() {
+void RelaySubscription::Run() {
   Backoff backoff(options_.reconnect);
   while (!stopping()) {
     if (SubscribeOnce()) backoff.Reset();
@@ -92,7 +93,7 @@ void RelayLink::Run() {
   }
 }
 
-bool RelayLink::SubscribeOnce() {
+bool RelaySubscription::SubscribeOnce() {
   grpc::ChannelArguments args;
   // A private subchannel pool: a new channel really starts a new connection
   // instead of inheriting the backoff state of the previous one.

@@ -1,7 +1,7 @@
 // One subscription to one relay, kept alive for the life of its owner (an
 // actuator, or a relay bridging from a remote relay).
 //
-// A RelayLink runs its own thread: it connects to the relay, calls
+// A RelaySubscription runs its own thread: it connects to the relay, calls
 // Relay.Subscribe with the configured filter and hands every SubscribeResponse
 // to a BatchSink. After any failure (cannot connect, stream broken, relay
 // shut down, stream ended) it waits a backoff (lib Backoff, reset once a
@@ -31,7 +31,7 @@
 
 namespace hwcast {
 
-struct RelayLinkOptions {
+struct RelaySubscriptionOptions {
   // gRPC target: "HOST:PORT", "unix:/path", "dns:///name:port".
   std::string address;
   hwcast::v1::ReadingFilter filter;
@@ -43,15 +43,15 @@ struct RelayLinkOptions {
   absl::Duration keepalive = absl::Minutes(6);
 };
 
-class RelayLink {
+class RelaySubscription {
  public:
   // `connected_gauge` may be null.
-  RelayLink(RelayLinkOptions options, BatchSink* sink,
-            prometheus::Gauge* connected_gauge);
-  ~RelayLink();
+  RelaySubscription(RelaySubscriptionOptions options, BatchSink* sink,
+                    prometheus::Gauge* connected_gauge);
+  ~RelaySubscription();
 
-  RelayLink(const RelayLink&) = delete;
-  RelayLink& operator=(const RelayLink&) = delete;
+  RelaySubscription(const RelaySubscription&) = delete;
+  RelaySubscription& operator=(const RelaySubscription&) = delete;
 
   // Starts the link's thread. Call at most once.
   void Start();
@@ -74,7 +74,7 @@ class RelayLink {
   void SetConnected(bool connected) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool stopping() const;
 
-  const RelayLinkOptions options_;
+  const RelaySubscriptionOptions options_;
   BatchSink* const sink_;
   prometheus::Gauge* const connected_gauge_;
 

@@ -85,11 +85,11 @@ Actuator::Actuator(ActuatorOptions options, const Clock* clock,
     }
   }
   for (const std::string& address : options_.relays) {
-    RelayLinkOptions link_options;
+    RelaySubscriptionOptions link_options;
     link_options.address = address;
     link_options.filter = options_.filter;
     link_options.reconnect = options_.reconnect;
-    links_.push_back(std::make_unique<RelayLink>(
+    links_.push_back(std::make_unique<RelaySubscription>(
         std::move(link_options), this, &metrics_.RelayConnected(address)));
   }
 }

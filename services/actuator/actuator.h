@@ -295,7 +295,7 @@ class Actuator final : public BatchSink {
   absl::Mutex effects_mu_ ABSL_ACQUIRED_AFTER(dispatch_mu_);
 
   // Created in the constructor (so status lists them before Start()).
-  std::vector<std::unique_ptr<RelayLink>> links_;
+  std::vector<std::unique_ptr<RelaySubscription>> links_;
 
   absl::Mutex ticker_mu_;
   bool stopping_ ABSL_GUARDED_BY(ticker_mu_) = false;

@@ -39,7 +39,8 @@ size_t ReadingFieldBytes(const hwcast::v1::Reading& reading) {
 }
 
 Batcher::Batcher(BatcherOptions options, const Clock* clock,
-                 BatchSigner* signer, BatchSink sink, CollectorMetrics* metrics)
+                 BatchSigner* signer, SealedBatchSink sink,
+                 CollectorMetrics* metrics)
     : options_(std::move(options)),
       clock_(clock),
       signer_(signer),

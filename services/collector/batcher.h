@@ -32,8 +32,8 @@ struct BatcherOptions {
 };
 
 // Receives each sealed batch, in batch_sequence order, with the batcher's
-// lock held: must not block (RelayLink::Enqueue qualifies).
-using BatchSink = std::function<void(std::shared_ptr<SealedBatch>)>;
+// lock held: must not block (RelayPublisher::Enqueue qualifies).
+using SealedBatchSink = std::function<void(std::shared_ptr<SealedBatch>)>;
 
 // Accumulates readings and seals them into a ReadingBatch (collector_id,
 // epoch, batch_sequence 1, 2, 3, ..., sent_time from the Clock) when
@@ -57,7 +57,7 @@ using BatchSink = std::function<void(std::shared_ptr<SealedBatch>)>;
 class Batcher {
  public:
   Batcher(BatcherOptions options, const Clock* clock, BatchSigner* signer,
-          BatchSink sink, CollectorMetrics* metrics);
+          SealedBatchSink sink, CollectorMetrics* metrics);
 
   // Adds readings in order; seals as many full batches as they fill.
   // Non-blocking apart from the sink.
@@ -85,7 +85,7 @@ class Batcher {
   const BatcherOptions options_;
   const Clock* const clock_;
   BatchSigner* const signer_;
-  const BatchSink sink_;
+  const SealedBatchSink sink_;
   CollectorMetrics* const metrics_;
   std::function<void()> wake_;
 

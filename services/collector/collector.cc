@@ -21,9 +21,9 @@ constexpr absl::Duration kMinSchedulerWait = absl::Milliseconds(1);
 
 }  // namespace
 
-RelayLink* PickEntropyLink(
-    const std::vector<std::unique_ptr<RelayLink>>& links) {
-  for (const std::unique_ptr<RelayLink>& link : links) {
+RelayPublisher* PickEntropyLink(
+    const std::vector<std::unique_ptr<RelayPublisher>>& links) {
+  for (const std::unique_ptr<RelayPublisher>& link : links) {
     if (link->connected()) return link.get();
   }
   return links.empty() ? nullptr : links.front().get();
@@ -75,7 +75,7 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Create(
   const hwcast::v1::CollectorConfig& config = c.options_.config;
 
   for (const std::string& address : config.relays()) {
-    RelayLinkOptions link;
+    RelayPublisherOptions link;
     link.address = address;
     if (config.buffer_batches() > 0) {
       link.buffer_batches = config.buffer_batches();
@@ -83,7 +83,7 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Create(
     link.backoff = BackoffOptions::FromConfig(config.reconnect());
     link.ack_timeout = c.options_.relay_ack_timeout;
     link.tls = config.relay_tls();
-    c.links_.push_back(std::make_unique<RelayLink>(
+    c.links_.push_back(std::make_unique<RelayPublisher>(
         std::move(link), c.options_.clock, c.options_.metrics));
   }
 
@@ -122,14 +122,14 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Create(
       [&c](std::shared_ptr<SealedBatch> batch) {
         if (batch->entropy) {
           // Exactly one relay: two would deal the same bytes to two hosts.
-          RelayLink* link = PickEntropyLink(c.links_);
+          RelayPublisher* link = PickEntropyLink(c.links_);
           if (link == nullptr) return;
           batch->links_pending = 1;
           link->Enqueue(std::move(batch));
           return;
         }
         batch->links_pending = static_cast<int>(c.links_.size());
-        for (const std::unique_ptr<RelayLink>& link : c.links_) {
+        for (const std::unique_ptr<RelayPublisher>& link : c.links_) {
           link->Enqueue(batch);
         }
       },

@@ -17,7 +17,7 @@
 #include "services/collector/batch_signer.h"
 #include "services/collector/batcher.h"
 #include "services/collector/collector_metrics.h"
-#include "services/collector/relay_link.h"
+#include "services/collector/relay_publisher.h"
 #include "services/collector/source.h"
 #include "services/collector/source_runner.h"
 #include "services/collector/status_provider.h"
@@ -40,13 +40,13 @@ struct CollectorOptions {
   uint64_t epoch = 0;
   // Null: MakeSource (sources/source_factory.h). Tests inject fakes.
   SourceMaker make_source;
-  // Per-link stuck-stream detection (see RelayLinkOptions).
+  // Per-link stuck-stream detection (see RelayPublisherOptions).
   absl::Duration relay_ack_timeout = absl::Seconds(30);
   // How long Shutdown() waits for each hung poll.
   absl::Duration source_stop_grace = absl::Milliseconds(200);
 };
 
-// Owns one SourceRunner per configured source, the Batcher, one RelayLink
+// Owns one SourceRunner per configured source, the Batcher, one RelayPublisher
 // per relay address, and a scheduler thread that drives the runners' and
 // batcher's Tick() at their deadlines. Sealed batches are shared by all
 // links, except entropy batches (SealedBatch.entropy), which go to exactly
@@ -83,7 +83,7 @@ class Collector final : public CollectorStatusProvider, public SourcePoller {
 
   CollectorOptions options_;
   std::unique_ptr<Batcher> batcher_;
-  std::vector<std::unique_ptr<RelayLink>> links_;
+  std::vector<std::unique_ptr<RelayPublisher>> links_;
   std::vector<std::unique_ptr<SourceRunner>> runners_;
   std::thread scheduler_;
 
@@ -96,8 +96,8 @@ class Collector final : public CollectorStatusProvider, public SourcePoller {
 
 // The link an entropy batch goes to: the first connected one, else the
 // first (null when there is none). Thread-safe.
-RelayLink* PickEntropyLink(
-    const std::vector<std::unique_ptr<RelayLink>>& links);
+RelayPublisher* PickEntropyLink(
+    const std::vector<std::unique_ptr<RelayPublisher>>& links);
 
 // The epoch of a collector started at `start`: its Unix time in
 // microseconds (at least 1), so that a later start has a larger epoch (as far

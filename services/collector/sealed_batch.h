@@ -10,8 +10,8 @@
 namespace hwcast::collector {
 
 // One ReadingBatch, serialized exactly once into `request.batch().batch()`
-// (and signed) by the Batcher, then shared read-only by every RelayLink via
-// std::shared_ptr. No link ever re-encodes the batch bytes.
+// (and signed) by the Batcher, then shared read-only by every RelayPublisher
+// via std::shared_ptr. No link ever re-encodes the batch bytes.
 //
 // Thread-safety: `request` and the identity fields are immutable after
 // sealing and may be read from any thread. The atomics carry the delivery

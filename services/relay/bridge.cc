@@ -15,12 +15,12 @@ Bridge::Bridge(std::vector<std::string> upstream, BackoffOptions reconnect,
                             "relay is up.")
                         .Register(registry);
   for (std::string& address : upstream) {
-    RelayLinkOptions options;
+    RelaySubscriptionOptions options;
     options.reconnect = reconnect;
     prometheus::Gauge* gauge = &connected.Add({{"upstream", address}});
     options.address = std::move(address);
     links_.push_back(
-        std::make_unique<RelayLink>(std::move(options), this, gauge));
+        std::make_unique<RelaySubscription>(std::move(options), this, gauge));
   }
 }
 

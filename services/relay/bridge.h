@@ -1,7 +1,7 @@
 // Bridge mode: joins LAN segments that have no multicast routing. The relay
-// subscribes over gRPC to relays on other segments (one lib RelayLink each,
-// reconnecting with backoff) and ingests what they serve as origin "bridge",
-// with the hop count they report plus one. The multicast mesh then
+// subscribes over gRPC to relays on other segments (one lib RelaySubscription
+// each, reconnecting with backoff) and ingests what they serve as origin
+// "bridge", with the hop count they report plus one. The multicast mesh then
 // re-multicasts those batches on this segment while their hops stay within
 // the hop limit; the batches stay the collectors' original signed bytes, and
 // the hub's dedup stops a batch that comes back around a loop.
@@ -47,7 +47,7 @@ class Bridge final : public BatchSink {
 
  private:
   RelayHub* const hub_;
-  std::vector<std::unique_ptr<RelayLink>> links_;
+  std::vector<std::unique_ptr<RelaySubscription>> links_;
 };
 
 }  // namespace hwcast::relay

@@ -1,6 +1,6 @@
 // The collector's connection to one relay.
-#ifndef HWCAST_SERVICES_COLLECTOR_RELAY_LINK_H_
-#define HWCAST_SERVICES_COLLECTOR_RELAY_LINK_H_
+#ifndef HWCAST_SERVICES_COLLECTOR_RELAY_PUBLISHER_H_
+#define HWCAST_SERVICES_COLLECTOR_RELAY_PUBLISHER_H_
 
 #include <cstdint>
 #include <deque>
@@ -24,7 +24,7 @@ class ClientContext;
 
 namespace hwcast::collector {
 
-struct RelayLinkOptions {
+struct RelayPublisherOptions {
   // "127.0.0.1:7430", "relay.lan:7430", "[::1]:7430" or "unix:/path".
   std::string address;
   // Unacknowledged batches kept; when full the oldest is dropped.
@@ -66,14 +66,14 @@ struct RelayLinkOptions {
 // Thread-safe. Batches are shared (immutable) with other links. `clock`
 // (Now() for ack timeouts, Steady() for how long a session lasted) must
 // outlive the link; `metrics` may be null.
-class RelayLink {
+class RelayPublisher {
  public:
-  RelayLink(RelayLinkOptions options, const Clock* clock,
-            CollectorMetrics* metrics);
-  ~RelayLink();
+  RelayPublisher(RelayPublisherOptions options, const Clock* clock,
+                 CollectorMetrics* metrics);
+  ~RelayPublisher();
 
-  RelayLink(const RelayLink&) = delete;
-  RelayLink& operator=(const RelayLink&) = delete;
+  RelayPublisher(const RelayPublisher&) = delete;
+  RelayPublisher& operator=(const RelayPublisher&) = delete;
 
   void Start();
   // Idempotent. Batches still buffered are kept (and counted as pending).
@@ -112,7 +112,7 @@ class RelayLink {
   // acknowledged (buffer_[0, next_to_send_)).
   void DropUnackedEntropyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  const RelayLinkOptions options_;
+  const RelayPublisherOptions options_;
   const Clock* const clock_;
   CollectorMetrics* const metrics_;
   prometheus::Gauge* pending_gauge_ = nullptr;
@@ -146,4 +146,4 @@ class RelayLink {
 
 }  // namespace hwcast::collector
 
-#endif  // HWCAST_SERVICES_COLLECTOR_RELAY_LINK_H_
+#endif  // HWCAST_SERVICES_COLLECTOR_RELAY_PUBLISHER_H_

@@ -1,4 +1,4 @@
-#include "services/collector/relay_link.h"
+#include "services/collector/relay_publisher.h"
 
 #include <stdlib.h>
 
@@ -56,17 +56,18 @@ int FreePort() {
   return probe.port();
 }
 
-class RelayLinkTest : public ::testing::Test {
+class RelayPublisherTest : public ::testing::Test {
  protected:
-  std::unique_ptr<RelayLink> MakeLink(const std::string& address,
-                                      size_t buffer = 100) {
-    RelayLinkOptions options;
+  std::unique_ptr<RelayPublisher> MakeLink(const std::string& address,
+                                           size_t buffer = 100) {
+    RelayPublisherOptions options;
     options.address = address;
     options.buffer_batches = buffer;
     options.backoff.initial = absl::Milliseconds(20);
     options.backoff.max = absl::Milliseconds(200);
     options.connect_timeout = absl::Seconds(2);
-    return std::make_unique<RelayLink>(options, RealClock::Get(), &metrics_);
+    return std::make_unique<RelayPublisher>(options, RealClock::Get(),
+                                            &metrics_);
   }
 
   std::shared_ptr<prometheus::Registry> registry_ =
@@ -74,7 +75,7 @@ class RelayLinkTest : public ::testing::Test {
   CollectorMetrics metrics_{*registry_};
 };
 
-TEST_F(RelayLinkTest, BatchesAreAckedInOrder) {
+TEST_F(RelayPublisherTest, BatchesAreAckedInOrder) {
   FakeRelayServer server;
   auto link = MakeLink(server.address());
   link->Start();
@@ -101,7 +102,7 @@ TEST_F(RelayLinkTest, BatchesAreAckedInOrder) {
   EXPECT_EQ(metrics_.RelayConnected(server.address()).Value(), 0);
 }
 
-TEST_F(RelayLinkTest, ReconnectsAndResendsEveryUnackedBatch) {
+TEST_F(RelayPublisherTest, ReconnectsAndResendsEveryUnackedBatch) {
   auto first = std::make_unique<FakeRelayServer>();
   const int port = first->port();
   const std::string address = first->address();
@@ -135,7 +136,7 @@ TEST_F(RelayLinkTest, ReconnectsAndResendsEveryUnackedBatch) {
   EXPECT_EQ(metrics_.service().readings_out().Value(), 7 * kReadingsPerBatch);
 }
 
-TEST_F(RelayLinkTest, FullBufferDropsTheOldestAndCounts) {
+TEST_F(RelayPublisherTest, FullBufferDropsTheOldestAndCounts) {
   const int port = FreePort();
   const std::string address = absl::StrCat("127.0.0.1:", port);
   auto link = MakeLink(address, /*buffer=*/3);
@@ -155,7 +156,7 @@ TEST_F(RelayLinkTest, FullBufferDropsTheOldestAndCounts) {
   EXPECT_EQ(link->Status().last_acked_sequence(), 5u);
 }
 
-TEST_F(RelayLinkTest, RejectedBatchIsCountedAndNeverResent) {
+TEST_F(RelayPublisherTest, RejectedBatchIsCountedAndNeverResent) {
   auto first = std::make_unique<FakeRelayServer>();
   const int port = first->port();
   const std::string address = first->address();
@@ -183,15 +184,15 @@ TEST_F(RelayLinkTest, RejectedBatchIsCountedAndNeverResent) {
   EXPECT_THAT(second.relay().received(), ElementsAre(4));
 }
 
-TEST_F(RelayLinkTest, StuckStreamIsReopenedAfterAckTimeout) {
+TEST_F(RelayPublisherTest, StuckStreamIsReopenedAfterAckTimeout) {
   FakeRelayServer server;
   server.relay().set_ack_up_to(0);  // reads, never acks
-  RelayLinkOptions options;
+  RelayPublisherOptions options;
   options.address = server.address();
   options.backoff.initial = absl::Milliseconds(10);
   options.backoff.max = absl::Milliseconds(50);
   options.ack_timeout = absl::Milliseconds(100);
-  RelayLink link(options, RealClock::Get(), &metrics_);
+  RelayPublisher link(options, RealClock::Get(), &metrics_);
   link.Start();
   link.Enqueue(MakeBatch(1));
   // Resent on a new stream after each timeout.
@@ -202,12 +203,12 @@ TEST_F(RelayLinkTest, StuckStreamIsReopenedAfterAckTimeout) {
   EXPECT_EQ(link.Status().acked_batches(), 1u);
 }
 
-TEST_F(RelayLinkTest, StopIsPromptWhileWaitingToReconnect) {
-  RelayLinkOptions options;
+TEST_F(RelayPublisherTest, StopIsPromptWhileWaitingToReconnect) {
+  RelayPublisherOptions options;
   options.address = absl::StrCat("127.0.0.1:", FreePort());
   options.backoff.initial = absl::Hours(1);
   options.backoff.max = absl::Hours(1);
-  RelayLink link(options, RealClock::Get(), &metrics_);
+  RelayPublisher link(options, RealClock::Get(), &metrics_);
   link.Start();
   link.Enqueue(MakeBatch(1));
   ASSERT_TRUE(Eventually([&] { return !link.Status().last_error().empty(); }));
@@ -216,7 +217,7 @@ TEST_F(RelayLinkTest, StopIsPromptWhileWaitingToReconnect) {
   EXPECT_EQ(link.Status().pending_batches(), 1u);
 }
 
-TEST_F(RelayLinkTest, StopIsPromptWithAStreamOpen) {
+TEST_F(RelayPublisherTest, StopIsPromptWithAStreamOpen) {
   FakeRelayServer server;
   server.relay().set_ack_up_to(0);
   auto link = MakeLink(server.address());
@@ -227,7 +228,7 @@ TEST_F(RelayLinkTest, StopIsPromptWithAStreamOpen) {
   EXPECT_FALSE(link->Status().connected());
 }
 
-TEST_F(RelayLinkTest, UnixSocketAddress) {
+TEST_F(RelayPublisherTest, UnixSocketAddress) {
   const std::string path = ::testing::TempDir() + "hwcast_link_test.sock";
   std::remove(path.c_str());
   collector::testing::FakeRelay relay;
@@ -246,7 +247,7 @@ TEST_F(RelayLinkTest, UnixSocketAddress) {
   std::remove(path.c_str());
 }
 
-TEST_F(RelayLinkTest, ReadingsCountOutOnceAcrossRelays) {
+TEST_F(RelayPublisherTest, ReadingsCountOutOnceAcrossRelays) {
   // Delivery accounting shared by two links holding the same batch.
   std::shared_ptr<SealedBatch> a = MakeBatch(1, /*links=*/2);
   metrics_.LinkReleased(*a, /*delivered=*/true, "");
@@ -275,7 +276,7 @@ std::shared_ptr<SealedBatch> MakeEntropyBatch(uint64_t sequence) {
   return batch;
 }
 
-TEST_F(RelayLinkTest, EntropyBatchWrittenOnABrokenStreamIsNeverResent) {
+TEST_F(RelayPublisherTest, EntropyBatchWrittenOnABrokenStreamIsNeverResent) {
   auto first = std::make_unique<FakeRelayServer>();
   const int port = first->port();
   const std::string address = first->address();
@@ -306,15 +307,15 @@ TEST_F(RelayLinkTest, EntropyBatchWrittenOnABrokenStreamIsNeverResent) {
   EXPECT_EQ(metrics_.EntropyBytesSent().Value(), 2500);
 }
 
-TEST_F(RelayLinkTest, EntropyOnAStuckStreamIsDroppedAtTheAckTimeout) {
+TEST_F(RelayPublisherTest, EntropyOnAStuckStreamIsDroppedAtTheAckTimeout) {
   FakeRelayServer server;
   server.relay().set_ack_up_to(0);  // reads, never acks
-  RelayLinkOptions options;
+  RelayPublisherOptions options;
   options.address = server.address();
   options.backoff.initial = absl::Milliseconds(10);
   options.backoff.max = absl::Milliseconds(50);
   options.ack_timeout = absl::Milliseconds(100);
-  RelayLink link(options, RealClock::Get(), &metrics_);
+  RelayPublisher link(options, RealClock::Get(), &metrics_);
   link.Start();
   link.Enqueue(MakeEntropyBatch(1));
   ASSERT_TRUE(server.relay().WaitForReceived(1));
@@ -324,7 +325,7 @@ TEST_F(RelayLinkTest, EntropyOnAStuckStreamIsDroppedAtTheAckTimeout) {
   EXPECT_THAT(server.relay().received(), ElementsAre(1));
 }
 
-TEST_F(RelayLinkTest, DialsTlsWithTheConfiguredCa) {
+TEST_F(RelayPublisherTest, DialsTlsWithTheConfiguredCa) {
   char tmpl[] = "/tmp/hwcast_relay_link_tls_XXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);
   const std::string dir = tmpl;
@@ -341,11 +342,11 @@ TEST_F(RelayLinkTest, DialsTlsWithTheConfiguredCa) {
   EXPECT_FALSE(plain->WaitUntilDrained(absl::Milliseconds(500)));
   plain->Stop();
 
-  RelayLinkOptions options;
+  RelayPublisherOptions options;
   options.address = server.address();
   options.backoff.initial = absl::Milliseconds(20);
   options.tls = certs->ClientTls();
-  RelayLink link(options, RealClock::Get(), &metrics_);
+  RelayPublisher link(options, RealClock::Get(), &metrics_);
   link.Start();
   link.Enqueue(MakeEntropyBatch(2));
   ASSERT_TRUE(link.WaitUntilDrained(absl::Seconds(10)))
@@ -354,9 +355,9 @@ TEST_F(RelayLinkTest, DialsTlsWithTheConfiguredCa) {
   link.Stop();
 
   // A CA file that is missing is named in the link's error.
-  RelayLinkOptions missing = options;
+  RelayPublisherOptions missing = options;
   missing.tls.set_ca_file(dir + "/nope.pem");
-  RelayLink broken(missing, RealClock::Get(), &metrics_);
+  RelayPublisher broken(missing, RealClock::Get(), &metrics_);
   broken.Start();
   broken.Enqueue(MakeBatch(3));
   ASSERT_TRUE(

@@ -1,4 +1,4 @@
-#include "services/collector/relay_link.h"
+#include "services/collector/relay_publisher.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -27,8 +27,8 @@ constexpr absl::Duration kConnectPollInterval = absl::Milliseconds(100);
 
 }  // namespace
 
-RelayLink::RelayLink(RelayLinkOptions options, const Clock* clock,
-                     CollectorMetrics* metrics)
+RelayPublisher::RelayPublisher(RelayPublisherOptions options,
+                               const Clock* clock, CollectorMetrics* metrics)
     : options_(std::move(options)), clock_(clock), metrics_(metrics) {
   if (metrics_ != nullptr) {
     pending_gauge_ = &metrics_->BatchesPending(options_.address);
@@ -41,16 +41,16 @@ RelayLink::RelayLink(RelayLinkOptions options, const Clock* clock,
   }
 }
 
-RelayLink::~RelayLink() { Stop(); }
+RelayPublisher::~RelayPublisher() { Stop(); }
 
-void RelayLink::Start() {
+void RelayPublisher::Start() {
   absl::MutexLock lock(&mu_);
   if (started_ || stopping_) return;
   started_ = true;
-  thread_ = std::thread(&RelayLink::Run, this);
+  thread_ = std::thread(&RelayPublisher::Run, this);
 }
 
-void RelayLink::Stop() {
+void RelayPublisher::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
@@ -59,7 +59,7 @@ void RelayLink::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void RelayLink::Enqueue(std::shared_ptr<SealedBatch> batch) {
+void RelayPublisher::Enqueue(std::shared_ptr<SealedBatch> batch) {
   absl::MutexLock lock(&mu_);
   const size_t capacity = std::max<size_t>(options_.buffer_batches, 1);
   while (buffer_.size() >= capacity) {
@@ -83,7 +83,7 @@ void RelayLink::Enqueue(std::shared_ptr<SealedBatch> batch) {
   UpdatePendingLocked();
 }
 
-bool RelayLink::WaitUntilDrained(absl::Duration timeout) {
+bool RelayPublisher::WaitUntilDrained(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return buffer_.empty();
@@ -91,7 +91,7 @@ bool RelayLink::WaitUntilDrained(absl::Duration timeout) {
   return mu_.AwaitWithTimeout(absl::Condition(&drained), timeout);
 }
 
-hwcast::v1::RelayLinkStatus RelayLink::Status() const {
+hwcast::v1::RelayLinkStatus RelayPublisher::Status() const {
   hwcast::v1::RelayLinkStatus status;
   status.set_address(options_.address);
   absl::MutexLock lock(&mu_);
@@ -105,7 +105,7 @@ hwcast::v1::RelayLinkStatus RelayLink::Status() const {
   return status;
 }
 
-void RelayLink::SetConnectedLocked(bool connected) {
+void RelayPublisher::SetConnectedLocked(bool connected) {
   if (connected && !connected_) {
     ++connects_;
     HWCAST_LOG(INFO) << "relay " << options_.address << ": connected";
@@ -114,13 +114,13 @@ void RelayLink::SetConnectedLocked(bool connected) {
   if (connected_gauge_ != nullptr) connected_gauge_->Set(connected ? 1 : 0);
 }
 
-void RelayLink::UpdatePendingLocked() {
+void RelayPublisher::UpdatePendingLocked() {
   if (pending_gauge_ != nullptr) {
     pending_gauge_->Set(static_cast<double>(buffer_.size()));
   }
 }
 
-void RelayLink::Run() {
+void RelayPublisher::Run() {
   Backoff backoff(options_.backoff);
   while (true) {
     {
@@ -137,7 +137,7 @@ void RelayLink::Run() {
   }
 }
 
-bool RelayLink::RunSession() {
+bool RelayPublisher::RunSession() {
   grpc::ChannelArguments args;
   // A private subchannel: a fresh connection attempt now, not one governed by
   // the backoff state of a shared subchannel.
@@ -276,17 +276,17 @@ bool RelayLink::RunSession() {
   return healthy;
 }
 
-bool RelayLink::connected() const {
+bool RelayPublisher::connected() const {
   absl::MutexLock lock(&mu_);
   return connected_;
 }
 
-uint64_t RelayLink::entropy_dropped() const {
+uint64_t RelayPublisher::entropy_dropped() const {
   absl::MutexLock lock(&mu_);
   return entropy_dropped_;
 }
 
-void RelayLink::DropUnackedEntropyLocked() {
+void RelayPublisher::DropUnackedEntropyLocked() {
   size_t i = 0;
   while (i < next_to_send_) {
     if (!buffer_[i].batch->entropy) {
@@ -310,7 +310,7 @@ void RelayLink::DropUnackedEntropyLocked() {
   UpdatePendingLocked();
 }
 
-void RelayLink::HandleAck(const PublishAck& ack) {
+void RelayPublisher::HandleAck(const PublishAck& ack) {
   absl::MutexLock lock(&mu_);
   if (!connected_) SetConnectedLocked(true);
   session_acked_ = true;
