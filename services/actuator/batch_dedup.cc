@@ -6,23 +6,8 @@
 namespace hwcast::actuator {
 
 BatchDeduplicator::BatchDeduplicator(Options options)
-    : window_(
-          std::max<uint64_t>(64, (uint64_t{options.window} + 63) / 64 * 64)),
+    : window_(options.window),
       max_streams_(std::max<uint32_t>(1, options.max_streams)) {}
-
-bool BatchDeduplicator::TestAndSet(Stream& stream, uint64_t sequence) {
-  const uint64_t bit = sequence % window_;
-  uint64_t& word = stream.bits[bit / 64];
-  const uint64_t mask = uint64_t{1} << (bit % 64);
-  const bool was_set = (word & mask) != 0;
-  word |= mask;
-  return was_set;
-}
-
-void BatchDeduplicator::Clear(Stream& stream, uint64_t sequence) {
-  const uint64_t bit = sequence % window_;
-  stream.bits[bit / 64] &= ~(uint64_t{1} << (bit % 64));
-}
 
 void BatchDeduplicator::EvictLeastRecentlyUsed() {
   auto oldest = streams_.end();
@@ -43,31 +28,20 @@ BatchDeduplicator::Result BatchDeduplicator::Check(
   auto it = streams_.find(key);
   if (it == streams_.end()) {
     if (streams_.size() >= max_streams_) EvictLeastRecentlyUsed();
-    Stream stream;
-    stream.highest = batch_sequence;
-    stream.bits.assign(window_ / 64, 0);
-    TestAndSet(stream, batch_sequence);
-    stream.last_use = ++use_counter_;
-    streams_.emplace(std::move(key), std::move(stream));
-    return Result::kNew;
+    it = streams_.emplace(std::move(key), Stream{SequenceWindow(window_), 0})
+             .first;
   }
   Stream& stream = it->second;
   stream.last_use = ++use_counter_;
-  if (batch_sequence > stream.highest) {
-    // Slide the window up: forget the sequences that fall out of it.
-    if (batch_sequence - stream.highest >= window_) {
-      std::fill(stream.bits.begin(), stream.bits.end(), 0);
-    } else {
-      for (uint64_t s = stream.highest + 1; s <= batch_sequence; ++s) {
-        Clear(stream, s);
-      }
-    }
-    stream.highest = batch_sequence;
-    TestAndSet(stream, batch_sequence);
-    return Result::kNew;
+  switch (stream.seen.Insert(batch_sequence)) {
+    case SequenceWindow::Result::kNew:
+      return Result::kNew;
+    case SequenceWindow::Result::kDuplicate:
+      return Result::kDuplicate;
+    case SequenceWindow::Result::kBelowWindow:
+      break;
   }
-  if (stream.highest - batch_sequence >= window_) return Result::kBelowWindow;
-  return TestAndSet(stream, batch_sequence) ? Result::kDuplicate : Result::kNew;
+  return Result::kBelowWindow;
 }
 
 size_t BatchDeduplicator::stream_count() const {

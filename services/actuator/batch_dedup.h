@@ -13,7 +13,7 @@
 // says so (kBelowWindow) and the caller decides with other knowledge (the
 // actuator asks its reading store whether the batch brought anything new).
 //
-// Thread-safe.
+// The per-stream window is lib/sequence_window.h. Thread-safe.
 #ifndef HWCAST_SERVICES_ACTUATOR_BATCH_DEDUP_H_
 #define HWCAST_SERVICES_ACTUATOR_BATCH_DEDUP_H_
 
@@ -21,10 +21,10 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "lib/sequence_window.h"
 
 namespace hwcast::actuator {
 
@@ -62,19 +62,14 @@ class BatchDeduplicator {
 
  private:
   struct Stream {
-    uint64_t highest = 0;
-    // Bit (seq % window) is set when seq in (highest - window, highest] was
-    // seen.
-    std::vector<uint64_t> bits;
+    SequenceWindow seen;
     uint64_t last_use = 0;
   };
   using StreamKey = std::pair<std::string, uint64_t>;
 
-  bool TestAndSet(Stream& stream, uint64_t sequence);
-  void Clear(Stream& stream, uint64_t sequence);
   void EvictLeastRecentlyUsed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  const uint64_t window_;
+  const uint32_t window_;
   const uint32_t max_streams_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<StreamKey, Stream> streams_ ABSL_GUARDED_BY(mu_);

@@ -11,6 +11,9 @@
 // Gaps need no memory of their own: every accepted sequence number lies in
 // [first, last] and is counted once, so missing = last - first + 1 - accepted.
 //
+// The window itself is lib/sequence_window.h; this class adds what the relay
+// knows beyond it (the lowest accepted sequence and the counts).
+//
 // Memory: window / 8 bytes, fixed at construction. Not thread-safe (the
 // CollectorTracker guards it).
 #ifndef HWCAST_SERVICES_RELAY_DEDUP_WINDOW_H_
@@ -18,7 +21,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+
+#include "lib/sequence_window.h"
 
 namespace hwcast::relay {
 
@@ -45,25 +49,18 @@ class DedupWindow {
   uint64_t duplicates() const { return duplicates_; }
   // Lowest and highest accepted sequence (0 before the first).
   uint64_t first() const { return first_; }
-  uint64_t last() const { return last_; }
+  uint64_t last() const { return window_.highest(); }
   // Sequence numbers in [first, last] never accepted.
   uint64_t missing() const;
 
-  uint64_t window() const { return window_; }
+  uint64_t window() const { return window_.window(); }
   // Bytes of window state (constant).
-  size_t memory_bytes() const { return bits_.size() * sizeof(uint64_t); }
+  size_t memory_bytes() const { return window_.memory_bytes(); }
 
  private:
-  bool Test(uint64_t sequence) const;
-  void Set(uint64_t sequence);
-  void Clear(uint64_t sequence);
-
-  const uint64_t window_;
-  // Bit (seq % window_) is set when seq in (last_ - window_, last_] was
-  // accepted.
-  std::vector<uint64_t> bits_;
+  // Every accepted sequence in (last - window, last].
+  SequenceWindow window_;
   uint64_t first_ = 0;
-  uint64_t last_ = 0;
   uint64_t accepted_ = 0;
   uint64_t duplicates_ = 0;
 };
