@@ -10,6 +10,7 @@
 #include "lib/log.h"
 #include "lib/reading_util.h"
 #include "lib/time_util.h"
+#include "lib/verified_batch.h"
 #include "services/actuator/policies/fleet_policy.h"
 
 namespace hwcast::actuator {
@@ -447,26 +448,24 @@ BatchSink::Outcome Actuator::Invalid(std::string_view relay,
 
 BatchSink::Outcome Actuator::OnBatch(const SubscribeResponse& response,
                                      std::string_view relay) {
-  const hwcast::v1::SignedBatch& signed_batch = response.batch();
-  ReadingBatch batch;
-  if (!batch.ParseFromString(signed_batch.batch())) {
-    return Invalid(relay, RejectReason::kMalformed,
-                   absl::StrCat("batch bytes (", signed_batch.batch().size(),
-                                ") are not a hwcast.v1.ReadingBatch"));
-  }
-  if (absl::Status s = ValidateBatch(batch); !s.ok()) {
-    return Invalid(relay, RejectReason::kMalformed, std::string(s.message()));
-  }
   // The signature is checked on the bytes as received; authorization and
   // freshness on what they parsed into.
-  if (absl::Status s = verifier_->Verify(signed_batch, batch); !s.ok()) {
-    const RejectReason reason = RejectReasonOf(s);
-    fleet_acks_.OnRefused(batch.collector_id(),
+  VerifiedBatch verified =
+      ParseAndVerify(response.batch(), kNoBatchSizeLimit, verifier_.get());
+  if (verified.refused_by_verifier()) {
+    const RejectReason reason = RejectReasonOf(verified.status);
+    fleet_acks_.OnRefused(verified.batch.collector_id(),
                           std::string(RejectReasonLabel(reason)),
                           clock_->Now());
     return Invalid(relay, reason,
-                   absl::StrCat(RejectReasonLabel(reason), ": ", s.message()));
+                   absl::StrCat(RejectReasonLabel(reason), ": ",
+                                verified.status.message()));
   }
+  if (!verified.ok()) {
+    return Invalid(relay, RejectReasonOf(verified.status),
+                   std::string(verified.status.message()));
+  }
+  const ReadingBatch& batch = verified.batch;
 
   const BatchDeduplicator::Result seen =
       dedup_.Check(batch.collector_id(), batch.epoch(), batch.batch_sequence());

@@ -465,7 +465,8 @@ TEST_F(ActuatorTest, MalformedBatchesAreCountedAndDropped) {
   Make(Options());
   auto garbage = actuator_->OnBatch(Garbage(), "relay-a");
   EXPECT_EQ(garbage.result, BatchSink::Result::kInvalid);
-  EXPECT_THAT(garbage.error, HasSubstr("not a hwcast.v1.ReadingBatch"));
+  EXPECT_THAT(garbage.error,
+              HasSubstr("not a serialized hwcast.v1.ReadingBatch"));
 
   Reading no_quality = Temp("cpu", 1, 40);
   no_quality.set_quality(hwcast::v1::QUALITY_UNSPECIFIED);
@@ -922,7 +923,7 @@ TEST_F(ActuatorTest, MalformedBatchDoesNotBreakTheStream) {
   const auto link = Link(0);
   EXPECT_EQ(link.invalid_batches(), 1u);
   EXPECT_THAT(link.last_invalid_reason(),
-              HasSubstr("not a hwcast.v1.ReadingBatch"));
+              HasSubstr("not a serialized hwcast.v1.ReadingBatch"));
   EXPECT_TRUE(link.connected());
   EXPECT_EQ(link.connects(), 1u);
   EXPECT_EQ(relay.relay().subscribes(), 1);

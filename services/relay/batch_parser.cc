@@ -1,11 +1,7 @@
 #include "services/relay/batch_parser.h"
 
-#include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
-#include "lib/reading_util.h"
-#include "lib/reject_reason.h"
-#include "lib/status_macros.h"
 
 namespace hwcast::relay {
 
@@ -43,36 +39,6 @@ BatchIdentity PeekBatchIdentity(const std::string& bytes) {
     }
   }
   return id;
-}
-
-absl::Status CheckBatchSize(const std::string& bytes, size_t max_bytes) {
-  if (bytes.empty()) {
-    return Rejection(absl::StatusCode::kInvalidArgument,
-                     RejectReason::kMalformed, "SignedBatch.batch is empty");
-  }
-  if (bytes.size() > max_bytes) {
-    return Rejection(
-        absl::StatusCode::kInvalidArgument, RejectReason::kTooLarge,
-        absl::StrCat("batch is ", bytes.size(),
-                     " bytes, more than max_batch_bytes (", max_bytes, ")"));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<hwcast::v1::ReadingBatch> ParseBatch(const std::string& bytes,
-                                                    size_t max_bytes) {
-  HWCAST_RETURN_IF_ERROR(CheckBatchSize(bytes, max_bytes));
-  hwcast::v1::ReadingBatch batch;
-  if (!batch.ParseFromString(bytes)) {
-    return Rejection(
-        absl::StatusCode::kInvalidArgument, RejectReason::kMalformed,
-        absl::StrCat("SignedBatch.batch (", bytes.size(),
-                     " bytes) is not a serialized hwcast.v1.ReadingBatch"));
-  }
-  if (absl::Status s = ValidateBatch(batch); !s.ok()) {
-    return Rejection(s.code(), RejectReason::kMalformed, s.message());
-  }
-  return batch;
 }
 
 }  // namespace hwcast::relay

@@ -1,6 +1,6 @@
-// Turns the `batch` bytes of a SignedBatch into a checked ReadingBatch, and
-// reads a batch's identity from bytes that may not fully parse (so even a
-// rejected batch can be acknowledged by name).
+// Reads a batch's identity from bytes that may not fully parse (so even a
+// rejected batch can be acknowledged by name). Turning the `batch` bytes of a
+// SignedBatch into a checked ReadingBatch is lib/verified_batch.h.
 //
 // Thread-compatible; no state.
 #ifndef HWCAST_SERVICES_RELAY_BATCH_PARSER_H_
@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <string>
 
-#include "absl/status/statusor.h"
 #include "hwcast/v1/reading.pb.h"
+#include "lib/verified_batch.h"
 
 namespace hwcast::relay {
 
@@ -27,16 +27,9 @@ struct BatchIdentity {
 // first malformed field. Never fails; reads at most `bytes`.
 BatchIdentity PeekBatchIdentity(const std::string& bytes);
 
-// INVALID_ARGUMENT if `bytes` is empty (reason kMalformed) or longer than
-// `max_bytes` (kTooLarge); see lib/reject_reason.h.
-absl::Status CheckBatchSize(const std::string& bytes, size_t max_bytes);
-
-// Parses and validates (hwcast::ValidateBatch) serialized ReadingBatch bytes
-// of at most `max_bytes`. INVALID_ARGUMENT says what is wrong: empty,
-// too large, not a ReadingBatch, or the first invalid field (reasons
-// kMalformed or kTooLarge).
-absl::StatusOr<hwcast::v1::ReadingBatch> ParseBatch(const std::string& bytes,
-                                                    size_t max_bytes);
+// Parsing and validating the whole batch is lib/verified_batch.h.
+using ::hwcast::CheckBatchSize;
+using ::hwcast::ParseBatch;
 
 }  // namespace hwcast::relay
 

@@ -8,6 +8,7 @@
 #include "lib/log.h"
 #include "lib/reject_reason.h"
 #include "lib/time_util.h"
+#include "lib/verified_batch.h"
 #include "services/relay/batch_parser.h"
 
 namespace hwcast::relay {
@@ -88,12 +89,10 @@ PublishAck RelayHub::Reject(const hwcast::v1::SignedBatch& signed_batch,
 
 PublishAck RelayHub::Ingest(hwcast::v1::SignedBatch signed_batch,
                             const IngestOrigin& origin) {
-  absl::StatusOr<hwcast::v1::ReadingBatch> parsed =
-      ParseBatch(signed_batch.batch(), options_.max_batch_bytes);
-  if (!parsed.ok()) return Reject(signed_batch, parsed.status(), origin);
-  if (absl::Status s = verifier_->Verify(signed_batch, *parsed); !s.ok()) {
-    return Reject(signed_batch, s, origin);
-  }
+  VerifiedBatch verified =
+      ParseAndVerify(signed_batch, options_.max_batch_bytes, verifier_);
+  if (!verified.ok()) return Reject(signed_batch, verified.status, origin);
+  hwcast::v1::ReadingBatch* const parsed = &verified.batch;
   int entropy_readings = 0;
   const EntropyContent entropy = EntropyContentOf(*parsed, &entropy_readings);
   EntropyPool* const pool = entropy_pool_.load(std::memory_order_acquire);
@@ -192,7 +191,7 @@ PublishAck RelayHub::Ingest(hwcast::v1::SignedBatch signed_batch,
   const int readings = parsed->readings_size();
   BatchPtr batch =
       MakeAcceptedBatch(next_batch_id_++, std::move(signed_batch),
-                        *std::move(parsed), now, origin.kind, origin.hops);
+                        std::move(*parsed), now, origin.kind, origin.hops);
   std::vector<BatchSubscriber*> to_start;
   size_t sources = 0;
   {

@@ -1,4 +1,5 @@
-// Builders for readings and batches used by the relay's tests.
+// Builders for readings and batches used by the relay's tests (the common
+// ones are lib/testing/readings.h).
 #ifndef HWCAST_SERVICES_RELAY_RELAY_TEST_UTIL_H_
 #define HWCAST_SERVICES_RELAY_RELAY_TEST_UTIL_H_
 
@@ -8,71 +9,19 @@
 
 #include "absl/time/time.h"
 #include "hwcast/v1/reading.pb.h"
-#include "lib/time_util.h"
+#include "lib/testing/readings.h"
 #include "services/relay/accepted_batch.h"
 
 namespace hwcast::relay::test_util {
 
-inline const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000);
-
-inline hwcast::v1::Reading Temperature(const std::string& host,
-                                       const std::string& source_id,
-                                       uint64_t sequence, double celsius,
-                                       absl::Time observed = kT0) {
-  hwcast::v1::Reading r;
-  r.set_host(host);
-  r.set_source_id(source_id);
-  r.set_sequence(sequence);
-  *r.mutable_observed_time() =
-      ToProtoTime(observed + absl::Seconds(static_cast<int64_t>(sequence)));
-  r.set_quality(hwcast::v1::QUALITY_OK);
-  r.mutable_temperature()->set_celsius(celsius);
-  return r;
-}
-
-// An entropy chunk of `bytes` bytes (each the low byte of `sequence`),
-// verdict PASS, estimated at 4 bits per byte, observed at `observed`.
-inline hwcast::v1::Reading Entropy(const std::string& host,
-                                   const std::string& source_id,
-                                   uint64_t sequence, size_t bytes,
-                                   absl::Time observed) {
-  hwcast::v1::Reading r;
-  r.set_host(host);
-  r.set_source_id(source_id);
-  r.set_sequence(sequence);
-  *r.mutable_observed_time() = ToProtoTime(observed);
-  r.set_quality(hwcast::v1::QUALITY_OK);
-  r.mutable_entropy()->set_data(
-      std::string(bytes, static_cast<char>(sequence)));
-  r.mutable_entropy()->set_verdict(hwcast::v1::EntropyChunk::VERDICT_PASS);
-  r.mutable_entropy()->set_entropy_bits(4.0 * bytes);
-  return r;
-}
-
-inline hwcast::v1::Reading Humidity(const std::string& host,
-                                    const std::string& source_id,
-                                    uint64_t sequence, double percent) {
-  hwcast::v1::Reading r = Temperature(host, source_id, sequence, 0);
-  r.mutable_humidity()->set_relative_percent(percent);
-  return r;
-}
-
-inline hwcast::v1::ReadingBatch Batch(
-    const std::string& collector_id, uint64_t epoch, uint64_t batch_sequence,
-    const std::vector<hwcast::v1::Reading>& readings) {
-  hwcast::v1::ReadingBatch b;
-  b.set_collector_id(collector_id);
-  b.set_epoch(epoch);
-  b.set_batch_sequence(batch_sequence);
-  *b.mutable_sent_time() = ToProtoTime(kT0);
-  for (const auto& r : readings) *b.add_readings() = r;
-  return b;
-}
+using ::hwcast::testutil::Batch;
+using ::hwcast::testutil::Entropy;
+using ::hwcast::testutil::Humidity;
+using ::hwcast::testutil::kT0;
+using ::hwcast::testutil::Temperature;
 
 inline hwcast::v1::SignedBatch Signed(const hwcast::v1::ReadingBatch& batch) {
-  hwcast::v1::SignedBatch s;
-  batch.SerializeToString(s.mutable_batch());
-  return s;
+  return ::hwcast::testutil::Unsigned(batch);
 }
 
 inline BatchPtr Accepted(uint64_t id, const hwcast::v1::ReadingBatch& batch,

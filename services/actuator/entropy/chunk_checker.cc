@@ -9,6 +9,7 @@
 #include "absl/types/span.h"
 #include "lib/reading_util.h"
 #include "lib/reject_reason.h"
+#include "lib/verified_batch.h"
 
 namespace hwcast::actuator::entropy {
 namespace {
@@ -61,21 +62,15 @@ hwcast::entropy::HealthTester& ChunkChecker::TesterFor(
 }
 
 ChunkVerdict ChunkChecker::Check(const hwcast::v1::SignedBatch& signed_batch) {
-  hwcast::v1::ReadingBatch batch;
-  if (!batch.ParseFromString(signed_batch.batch())) {
-    return Refuse("malformed",
-                  absl::StrCat("batch bytes (", signed_batch.batch().size(),
-                               ") are not a hwcast.v1.ReadingBatch"));
-  }
-  if (absl::Status s = ValidateBatch(batch); !s.ok()) {
-    return Refuse("malformed", std::string(s.message()));
-  }
-  if (absl::Status s = verifier_->Verify(signed_batch, batch); !s.ok()) {
-    RejectReason reason = RejectReasonOf(s);
+  const VerifiedBatch verified =
+      ParseAndVerify(signed_batch, kNoBatchSizeLimit, verifier_);
+  if (!verified.ok()) {
+    RejectReason reason = RejectReasonOf(verified.status);
     if (reason == RejectReason::kUnspecified) reason = RejectReason::kMalformed;
     return Refuse(std::string(RejectReasonLabel(reason)),
-                  std::string(s.message()));
+                  std::string(verified.status.message()));
   }
+  const hwcast::v1::ReadingBatch& batch = verified.batch;
   const std::string id = absl::StrCat(batch.collector_id(), "/", batch.epoch(),
                                       "/", batch.batch_sequence());
   if (batch.readings_size() != 1 || !batch.readings(0).has_entropy()) {
