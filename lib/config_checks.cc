@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -12,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "lib/backoff.h"
+#include "lib/net_address.h"
 #include "lib/status_macros.h"
 #include "lib/time_util.h"
 
@@ -84,18 +86,15 @@ absl::Status CheckHostPort(absl::string_view key, absl::string_view address,
                                     "' must not contain whitespace or control "
                                     "characters"));
   }
-  absl::string_view host;
-  absl::string_view port;
+  const std::optional<HostPortView> split = SplitHostPortView(address);
+  const absl::string_view host = split.has_value() ? split->host : "";
+  const absl::string_view port = split.has_value() ? split->port : "";
   if (address[0] == '[') {
-    const size_t close = address.find(']');
-    if (close == absl::string_view::npos || close + 1 >= address.size() ||
-        address[close + 1] != ':') {
+    if (!split.has_value()) {
       return ConfigError(key, absl::StrCat("'", address,
                                            "' is not of the form [IPV6]:PORT, "
                                            "e.g. [::1]:7430"));
     }
-    host = address.substr(1, close - 1);
-    port = address.substr(close + 2);
     // Hex digits, ':', an embedded IPv4 address, a "%zone" (interface name).
     for (char c : host) {
       if (!absl::ascii_isalnum(c) && c != ':' && c != '.' && c != '%' &&
@@ -105,14 +104,11 @@ absl::Status CheckHostPort(absl::string_view key, absl::string_view address,
       }
     }
   } else {
-    const size_t colon = address.rfind(':');
-    if (colon == absl::string_view::npos) {
+    if (!split.has_value()) {
       return ConfigError(key, absl::StrCat("'", address,
                                            "' needs a port, e.g. "
                                            "127.0.0.1:7430"));
     }
-    host = address.substr(0, colon);
-    port = address.substr(colon + 1);
     if (absl::StrContains(host, ':')) {
       return ConfigError(key, absl::StrCat("'", address,
                                            "': IPv6 addresses need brackets, "
@@ -238,8 +234,8 @@ absl::Status CheckTlsClient(const hwcast::v1::TlsClientConfig& tls,
 
 bool IsLocalOnlyListenAddress(absl::string_view address) {
   if (absl::StartsWith(address, "unix:")) return true;
-  absl::string_view host = address.substr(0, address.rfind(':'));
-  if (absl::ConsumePrefix(&host, "[")) absl::ConsumeSuffix(&host, "]");
+  const std::optional<HostPortView> split = SplitHostPortView(address);
+  const absl::string_view host = split.has_value() ? split->host : address;
   return host == "localhost" || host == "::1" ||
          (absl::StartsWith(host, "127.") &&
           host.find_first_not_of("0123456789.") == absl::string_view::npos);

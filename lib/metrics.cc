@@ -1,8 +1,10 @@
 #include "lib/metrics.h"
 
 #include <exception>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "lib/net_address.h"
 #include "lib/process_metrics.h"
 #include "prometheus/exposer.h"
 
@@ -11,8 +13,8 @@ namespace hwcast {
 absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
     const std::string& address,
     std::shared_ptr<prometheus::Registry> registry) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon + 1 == address.size()) {
+  const std::optional<HostPortView> split = SplitHostPortView(address);
+  if (!split.has_value() || split->port.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("metrics address '", address, "': expected HOST:PORT"));
   }
@@ -28,8 +30,7 @@ absl::StatusOr<std::unique_ptr<MetricsExposer>> MetricsExposer::Start(
   out->process_ = std::make_shared<ProcessMetrics>();
   out->exposer_->RegisterCollectable(out->process_);
   const std::vector<int> ports = out->exposer_->GetListeningPorts();
-  out->bound_address_ =
-      absl::StrCat(address.substr(0, colon), ":", ports.empty() ? 0 : ports[0]);
+  out->bound_address_ = WithPort(address, ports.empty() ? 0 : ports[0]);
   return out;
 }
 

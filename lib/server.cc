@@ -22,6 +22,7 @@
 #include "lib/config_checks.h"
 #include "lib/library_log.h"
 #include "lib/log.h"
+#include "lib/net_address.h"
 
 namespace hwcast {
 namespace {
@@ -184,8 +185,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
       bound.push_back(address);
       continue;
     }
-    const size_t colon = address.rfind(':');
-    bound.push_back(absl::StrCat(address.substr(0, colon), ":", *ports[i]));
+    bound.push_back(WithPort(address, *ports[i]));
   }
   if (!server->unix_paths_.empty()) {
     absl::StatusOr<gid_t> gid = UnixSocketGroup(unix_socket.group);

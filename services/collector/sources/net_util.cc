@@ -157,42 +157,6 @@ absl::Duration TimeLeft(SteadyTime deadline) {
   return absl::FromChrono(deadline - now);
 }
 
-absl::Status SplitHostPort(absl::string_view address, std::string* host,
-                           std::string* port) {
-  const std::string quoted = QuoteContent(std::string(address));
-  absl::string_view rest;
-  if (!address.empty() && address.front() == '[') {
-    const size_t close = address.find(']');
-    if (close == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(quoted, ": '[' without ']'"));
-    }
-    *host = std::string(address.substr(1, close - 1));
-    rest = address.substr(close + 1);
-    if (rest.empty() || rest.front() != ':') {
-      return absl::InvalidArgumentError(
-          absl::StrCat(quoted, " needs a port after ']'"));
-    }
-    rest.remove_prefix(1);
-  } else {
-    const size_t colon = address.rfind(':');
-    if (colon == absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(quoted, " needs a port (HOST:PORT)"));
-    }
-    *host = std::string(address.substr(0, colon));
-    rest = address.substr(colon + 1);
-  }
-  if (host->empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(quoted, " has no host"));
-  }
-  if (rest.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(quoted, " has no port"));
-  }
-  *port = std::string(rest);
-  return absl::OkStatus();
-}
-
 absl::string_view ConnectOutcomeName(ConnectOutcome outcome) {
   switch (outcome) {
     case ConnectOutcome::kConnected:

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "lib/net_address.h"
 #include "lib/posix_util.h"
 
 // OpenSSL's SSL (openssl/ssl.h is included by net_util.cc only).
@@ -29,10 +30,9 @@ SteadyTime SteadyDeadline(absl::Duration d);
 // Time left until `deadline` (zero when passed).
 absl::Duration TimeLeft(SteadyTime deadline);
 
-// Splits "HOST:PORT" or "[IPV6]:PORT" (brackets removed from the host).
-// INVALID_ARGUMENT when there is no port, no host, or a bracket mismatch.
-absl::Status SplitHostPort(absl::string_view address, std::string* host,
-                           std::string* port);
+// Splitting "HOST:PORT" or "[IPV6]:PORT" is lib/net_address.h.
+using ::hwcast::HostPort;
+using ::hwcast::SplitHostPort;
 
 // How a TCP connect attempt ended.
 enum class ConnectOutcome {

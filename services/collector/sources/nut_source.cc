@@ -160,11 +160,10 @@ absl::StatusOr<std::vector<Reading>> NutSource::Poll() {
 
 absl::Status NutSource::Query(Reading& reading) {
   const SteadyTime deadline = SteadyDeadline(options_.timeout);
-  std::string host;
-  std::string port;
-  if (absl::Status s = SplitHostPort(options_.address, &host, &port); !s.ok()) {
-    return s;
-  }
+  absl::StatusOr<HostPort> split = SplitHostPort(options_.address);
+  if (!split.ok()) return split.status();
+  const std::string& host = split->host;
+  const std::string& port = split->port;
   std::string password;
   if (!options_.password_file.empty()) {
     absl::StatusOr<std::string> content = ReadSmallFile(options_.password_file);

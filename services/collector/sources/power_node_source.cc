@@ -27,13 +27,10 @@ absl::StatusOr<std::vector<Reading>> PowerNodeSource::Poll() {
     return std::vector<Reading>{reading};
   };
 
-  std::string host;
-  std::string port;
-  if (absl::Status s = SplitHostPort(options_.target, &host, &port); !s.ok()) {
-    return fault(s.message());
-  }
-  const ConnectResult result =
-      options_.connect(host, port, options_.timeout, /*keep_socket=*/false);
+  const absl::StatusOr<HostPort> split = SplitHostPort(options_.target);
+  if (!split.ok()) return fault(split.status().message());
+  const ConnectResult result = options_.connect(
+      split->host, split->port, options_.timeout, /*keep_socket=*/false);
   hwcast::v1::Reachability* reach = nullptr;
   switch (result.outcome) {
     case ConnectOutcome::kConnected:

@@ -223,20 +223,5 @@ TEST(PowerNodeSourceTest, LabelAndType) {
   EXPECT_EQ((*readings)[0].reachability().target(), "tcp:[fe80::1]:22");
 }
 
-TEST(SplitHostPortTest, Forms) {
-  std::string host, port;
-  ASSERT_TRUE(SplitHostPort("10.0.0.5:22", &host, &port).ok());
-  EXPECT_EQ(host, "10.0.0.5");
-  EXPECT_EQ(port, "22");
-  ASSERT_TRUE(SplitHostPort("[::1]:3493", &host, &port).ok());
-  EXPECT_EQ(host, "::1");
-  EXPECT_EQ(port, "3493");
-  EXPECT_FALSE(SplitHostPort("host", &host, &port).ok());
-  EXPECT_FALSE(SplitHostPort(":22", &host, &port).ok());
-  EXPECT_FALSE(SplitHostPort("host:", &host, &port).ok());
-  EXPECT_FALSE(SplitHostPort("[::1", &host, &port).ok());
-  EXPECT_FALSE(SplitHostPort("[::1]22", &host, &port).ok());
-}
-
 }  // namespace
 }  // namespace hwcast::collector
