@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "hwcast/v1/relay.grpc.pb.h"
 #include "lib/log.h"
+#include "lib/reconnect.h"
 #include "lib/time_util.h"
 
 namespace hwcast {
@@ -92,11 +93,9 @@ void FleetAnnouncer::Announce(const hwcast::v1::FleetEvent& event) {
 
 bool FleetAnnouncer::Send(Link* link, const hwcast::v1::SignedBatch& batch,
                           uint64_t sequence) {
-  grpc::ChannelArguments args;
   // A fresh subchannel per attempt: gRPC's own backoff never adds to ours.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel = grpc::CreateCustomChannel(
-      link->address, grpc::InsecureChannelCredentials(), args);
+  auto channel =
+      CreateFreshChannel(link->address, grpc::InsecureChannelCredentials());
   auto stub = hwcast::v1::Relay::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
@@ -171,11 +170,7 @@ void FleetAnnouncer::Run(Link* link) {
       if (link->pending_sequence == sequence) link->pending = nullptr;
       continue;
     }
-    const absl::Duration wait = backoff.Next();
-    auto stop = [this]()
-                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
-    mu_.AwaitWithTimeout(absl::Condition(&stop), wait);
-    if (stopping_) return;
+    if (WaitUnlessStopping(mu_, &stopping_, backoff.Next())) return;
   }
 }
 

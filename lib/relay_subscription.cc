@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "hwcast/v1/relay.grpc.pb.h"
 #include "lib/log.h"
+#include "lib/reconnect.h"
 
 namespace hwcast {
 namespace {
@@ -80,24 +81,18 @@ void RelaySubscription::SetConnected(bool connected) {
 }
 
 void RelaySubscription::Run() {
-  Backoff backoff(options_.reconnect);
-  while (!stopping()) {
-    if (SubscribeOnce()) backoff.Reset();
-    const absl::Duration wait = backoff.Next();
-    absl::MutexLock lock(&mu_);
-    if (stopping_) break;
-    HWCAST_LOG(DEBUG) << "relay " << options_.address << ": resubscribing in "
-                      << absl::FormatDuration(wait);
-    // Returns early when Stop() sets stopping_.
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait);
-  }
+  // Waits return early when Stop() sets stopping_.
+  RunReconnectLoop(
+      options_.reconnect, mu_, &stopping_, [this] { return SubscribeOnce(); },
+      [this](absl::Duration wait) {
+        HWCAST_LOG(DEBUG) << "relay " << options_.address
+                          << ": resubscribing in "
+                          << absl::FormatDuration(wait);
+      });
 }
 
 bool RelaySubscription::SubscribeOnce() {
   grpc::ChannelArguments args;
-  // A private subchannel pool: a new channel really starts a new connection
-  // instead of inheriting the backoff state of the previous one.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
               ClampMillis(options_.reconnect.initial));
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
@@ -106,7 +101,9 @@ bool RelaySubscription::SubscribeOnce() {
               ClampMillis(options_.reconnect.max));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, ClampMillis(options_.keepalive));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
+  // A new channel really starts a new connection instead of inheriting the
+  // backoff state of the previous one.
+  std::shared_ptr<grpc::Channel> channel = CreateFreshChannel(
       options_.address, grpc::InsecureChannelCredentials(), args);
   std::unique_ptr<hwcast::v1::Relay::Stub> stub =
       hwcast::v1::Relay::NewStub(channel);
@@ -114,14 +111,8 @@ bool RelaySubscription::SubscribeOnce() {
   // Wait for the first connection attempt to settle. A failed attempt still
   // goes on to the call below, which then fails at once with gRPC's own
   // explanation (e.g. "Connection refused") for last_error.
-  grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
-  while (state == GRPC_CHANNEL_IDLE || state == GRPC_CHANNEL_CONNECTING) {
-    if (stopping()) return false;
-    channel->WaitForStateChange(
-        state, std::chrono::system_clock::now() +
-                   absl::ToChronoMilliseconds(kStopPollInterval));
-    state = channel->GetState(/*try_to_connect=*/true);
-  }
+  const grpc_connectivity_state state = AwaitConnectAttempt(
+      *channel, [this] { return stopping(); }, kStopPollInterval);
 
   grpc::ClientContext context;
   // Monotonic time only measures how long the stream lived (for the backoff

@@ -9,6 +9,7 @@
 #include "hwcast/v1/relay.grpc.pb.h"
 #include "lib/grpc_status_util.h"
 #include "lib/log.h"
+#include "lib/reconnect.h"
 #include "lib/tls.h"
 
 namespace hwcast::collector {
@@ -121,27 +122,16 @@ void RelayPublisher::UpdatePendingLocked() {
 }
 
 void RelayPublisher::Run() {
-  Backoff backoff(options_.backoff);
-  while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) return;
-    }
-    if (RunSession()) backoff.Reset();
-    const absl::Duration wait = backoff.Next();
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return;
-    HWCAST_LOG(DEBUG) << "relay " << options_.address << ": reconnecting in "
-                      << absl::FormatDuration(wait);
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), wait);
-  }
+  RunReconnectLoop(
+      options_.backoff, mu_, &stopping_, [this] { return RunSession(); },
+      [this](absl::Duration wait) {
+        HWCAST_LOG(DEBUG) << "relay " << options_.address
+                          << ": reconnecting in " << absl::FormatDuration(wait);
+      });
 }
 
 bool RelayPublisher::RunSession() {
   grpc::ChannelArguments args;
-  // A private subchannel: a fresh connection attempt now, not one governed by
-  // the backoff state of a shared subchannel.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   AddTlsChannelArgs(options_.tls, &args);
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       MakeChannelCredentials(options_.address, options_.tls);
@@ -154,24 +144,19 @@ bool RelayPublisher::RunSession() {
     last_error_ = error;
     return false;
   }
+  // A fresh connection attempt now, not one governed by the backoff state
+  // of a shared subchannel.
   std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(options_.address, *credentials, args);
+      CreateFreshChannel(options_.address, *credentials, args);
 
   // Wait (interruptibly) until the channel connects or gives up.
-  grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
-  const absl::Time connect_deadline = absl::Now() + options_.connect_timeout;
-  while (state == GRPC_CHANNEL_IDLE || state == GRPC_CHANNEL_CONNECTING) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (stopping_) return false;
-    }
-    const absl::Time now = absl::Now();
-    if (now >= connect_deadline) break;
-    channel->WaitForStateChange(
-        state, absl::ToChronoTime(
-                   std::min(now + kConnectPollInterval, connect_deadline)));
-    state = channel->GetState(/*try_to_connect=*/true);
-  }
+  const grpc_connectivity_state state = AwaitConnectAttempt(
+      *channel,
+      [this] {
+        absl::MutexLock lock(&mu_);
+        return stopping_;
+      },
+      kConnectPollInterval, clock_, options_.connect_timeout);
 
   std::unique_ptr<hwcast::v1::Relay::Stub> stub =
       hwcast::v1::Relay::NewStub(channel);
