@@ -14,6 +14,7 @@
 #include "google/protobuf/wrappers.pb.h"
 #include "gtest/gtest.h"
 #include "hwcast/v1/config.pb.h"
+#include "lib/testing/scratch_dir.h"
 
 namespace hwcast {
 namespace {
@@ -857,25 +858,14 @@ TEST(ConfigLoaderTest, GarbageNeverThrows) {
 
 class ConfigFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = ::testing::TempDir() + "/config_loader_test." +
-           std::to_string(getpid());
-    mkdir(dir_.c_str(), 0700);
-  }
-  void TearDown() override {
-    for (const char* name : {"ok.yaml", "bad.yaml", "secret.yaml"}) {
-      unlink((dir_ + "/" + name).c_str());
-    }
-    rmdir((dir_ + "/sub").c_str());
-    rmdir(dir_.c_str());
-  }
   std::string Write(const std::string& name, const std::string& text) {
     const std::string path = dir_ + "/" + name;
     std::ofstream(path) << text;
     return path;
   }
 
-  std::string dir_;
+  const ::hwcast::testutil::ScratchDir scratch_{"config_loader_test"};
+  const std::string dir_ = scratch_.path();
 };
 
 TEST_F(ConfigFileTest, LoadsFile) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "lib/testing/scratch_dir.h"
 
 namespace hwcast {
 namespace {
@@ -35,18 +36,14 @@ void Write(const fs::path& path, const std::string& text) {
 
 class FakeProc {
  public:
-  FakeProc() {
-    char tmpl[] = "/tmp/hwcast_process_metrics_XXXXXX";
-    root_ = ::mkdtemp(tmpl);
-    fs::create_directories(root_ / "self" / "fd");
-  }
-  ~FakeProc() { fs::remove_all(root_); }
-  std::string self() const { return (root_ / "self").string(); }
-  std::string stat() const { return (root_ / "stat").string(); }
-  const fs::path& root() const { return root_; }
+  FakeProc() { scratch_.MakeDir("self/fd"); }
+  std::string self() const { return scratch_.Path("self"); }
+  std::string stat() const { return scratch_.Path("stat"); }
+  const fs::path& root() const { return scratch_.root(); }
 
  private:
-  fs::path root_;
+  const ::hwcast::testutil::ScratchDir scratch_{"/tmp/",
+                                                "hwcast_process_metrics"};
 };
 
 TEST(ProcessMetricsTest, ReadsAFakeProcTree) {

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "gtest/gtest.h"
+#include "lib/testing/readings.h"
 #include "lib/time_util.h"
 
 namespace hwcast {
@@ -13,15 +14,10 @@ using hwcast::v1::Reading;
 using hwcast::v1::ReadingBatch;
 using hwcast::v1::ReadingFilter;
 
-Reading Temperature(std::string host, std::string source, double c) {
-  Reading r;
-  r.set_host(host);
-  r.set_source_id(source);
-  r.set_sequence(1);
-  *r.mutable_observed_time() = ToProtoTime(absl::FromUnixSeconds(1000));
-  r.set_quality(hwcast::v1::QUALITY_OK);
-  r.mutable_temperature()->set_celsius(c);
-  return r;
+Reading Temperature(const std::string& host, const std::string& source,
+                    double c) {
+  return testutil::TemperatureAt(host, source, 1, c,
+                                 absl::FromUnixSeconds(1000));
 }
 
 ReadingBatch Batch(Reading r) {

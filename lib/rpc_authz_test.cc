@@ -9,8 +9,8 @@
 #include "hwcast/v1/actuator.grpc.pb.h"
 #include "lib/fake_clock.h"
 #include "lib/server.h"
+#include "lib/testing/tls_certs.h"
 #include "lib/tls.h"
-#include "lib/tls_test_util.h"
 
 namespace hwcast {
 namespace {
@@ -114,39 +114,19 @@ class AdminEcho final : public hwcast::v1::Actuator::CallbackService {
   RpcAuthorizer* authz_;
 };
 
-class RpcAuthorizerCallTest : public ::testing::Test {
+class RpcAuthorizerCallTest : public tls_test::TlsFixture {
  protected:
-  static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/hwcast_rpc_authz_test_XXXXXX";
-    dir_ = new std::string(::mkdtemp(tmpl));
-    absl::StatusOr<tls_test::TestCerts> certs = tls_test::MakeTestCerts(*dir_);
-    if (certs.ok()) {
-      certs_ = new tls_test::TestCerts(*certs);
-    } else {
-      openssl_error_ = new std::string(certs.status().ToString());
-    }
-  }
-  static void TearDownTestSuite() {
-    fs::remove_all(*dir_);
-    delete dir_;
-    delete certs_;
-    delete openssl_error_;
-  }
-  void SetUp() override {
-    if (openssl_error_ != nullptr) GTEST_SKIP() << *openssl_error_;
-  }
-
   // Serves AdminEcho with `server` config (its tls gets the test server
   // certificate): plaintext TCP, a unix socket and TLS.
   void Serve(hwcast::v1::ServerConfig server) {
-    *server.mutable_tls()->mutable_cert_file() = certs_->server_cert;
-    *server.mutable_tls()->mutable_key_file() = certs_->server_key;
+    *server.mutable_tls()->mutable_cert_file() = certs().server_cert;
+    *server.mutable_tls()->mutable_key_file() = certs().server_key;
     authz_ = std::make_unique<RpcAuthorizer>(server, &registry_, &clock_);
     service_ = std::make_unique<AdminEcho>(authz_.get());
     auto credentials = MakeServerCredentials(server.tls());
     ASSERT_TRUE(credentials.ok()) << credentials.status();
     auto started = GrpcServer::Start(
-        {"127.0.0.1:0", "unix:" + *dir_ + "/admin.sock"}, {service_.get()},
+        {"127.0.0.1:0", "unix:" + Dir() + "/admin.sock"}, {service_.get()},
         GrpcServer::TlsListen{{"127.0.0.1:0"}, *credentials});
     ASSERT_TRUE(started.ok()) << started.status();
     server_ = *std::move(started);
@@ -169,9 +149,9 @@ class RpcAuthorizerCallTest : public ::testing::Test {
     return response.cancelled() ? "ok" : "not cancelled";
   }
   static hwcast::v1::TlsClientConfig ClientWithCert() {
-    hwcast::v1::TlsClientConfig tls = certs_->ClientTls();
-    tls.set_cert_file(certs_->client_cert);
-    tls.set_key_file(certs_->client_key);
+    hwcast::v1::TlsClientConfig tls = certs().ClientTls();
+    tls.set_cert_file(certs().client_cert);
+    tls.set_key_file(certs().client_key);
     return tls;
   }
   double DeniedCount(const std::string& reason) {
@@ -189,19 +169,12 @@ class RpcAuthorizerCallTest : public ::testing::Test {
     return total;
   }
 
-  static std::string* dir_;
-  static tls_test::TestCerts* certs_;
-  static std::string* openssl_error_;
   FakeClock clock_;
   prometheus::Registry registry_;
   std::unique_ptr<RpcAuthorizer> authz_;
   std::unique_ptr<AdminEcho> service_;
   std::unique_ptr<GrpcServer> server_;
 };
-
-std::string* RpcAuthorizerCallTest::dir_ = nullptr;
-tls_test::TestCerts* RpcAuthorizerCallTest::certs_ = nullptr;
-std::string* RpcAuthorizerCallTest::openssl_error_ = nullptr;
 
 TEST_F(RpcAuthorizerCallTest, UnixAllowedPlaintextAndTlsWithoutCertRefused) {
   ASSERT_NO_FATAL_FAILURE(Serve(hwcast::v1::ServerConfig()));
@@ -211,7 +184,7 @@ TEST_F(RpcAuthorizerCallTest, UnixAllowedPlaintextAndTlsWithoutCertRefused) {
               HasSubstr("code 7: Actuator.Cancel changes state and needs an "
                         "authorized caller: this call came over plaintext "
                         "TCP"));
-  EXPECT_THAT(Cancel(server_->tls_bound_addresses()[0], certs_->ClientTls()),
+  EXPECT_THAT(Cancel(server_->tls_bound_addresses()[0], certs().ClientTls()),
               HasSubstr("code 7: Actuator.Cancel changes state and needs an "
                         "authorized caller: this call came over TLS without "
                         "a verified client certificate"));
@@ -222,7 +195,7 @@ TEST_F(RpcAuthorizerCallTest, UnixAllowedPlaintextAndTlsWithoutCertRefused) {
 
 TEST_F(RpcAuthorizerCallTest, MutualTlsNeedsTheAdminRole) {
   hwcast::v1::ServerConfig server = WithRules({{"client.test", {"subscribe"}}});
-  *server.mutable_tls()->mutable_client_ca_file() = certs_->ca;
+  *server.mutable_tls()->mutable_client_ca_file() = certs().ca;
   ASSERT_NO_FATAL_FAILURE(Serve(server));
   EXPECT_THAT(Cancel(server_->tls_bound_addresses()[0], ClientWithCert()),
               HasSubstr("code 7: Actuator.Cancel changes state and needs an "

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "hwcast/v1/actuator.grpc.pb.h"
 #include "lib/metrics.h"
+#include "lib/testing/scratch_dir.h"
 
 namespace hwcast {
 namespace {
@@ -24,17 +25,10 @@ namespace fs = std::filesystem;
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 
-class TempDir {
+// Short paths under /tmp/: unix socket paths are limited to 108 bytes.
+class TempDir : public ::hwcast::testutil::ScratchDir {
  public:
-  TempDir() {
-    char tmpl[] = "/tmp/hwcast_server_test_XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : ScratchDir("/tmp/", "hwcast_server_test") {}
 };
 
 HealthCheckResponse::ServingStatus Check(const std::string& target,

@@ -14,6 +14,7 @@
 #include "lib/fake_clock.h"
 #include "lib/reject_reason.h"
 #include "lib/signing_test_util.h"
+#include "lib/testing/scratch_dir.h"
 #include "lib/time_util.h"
 
 namespace hwcast {
@@ -242,24 +243,7 @@ TEST(FreshnessConfigTest, DefaultsAndValidation) {
               testing::StartsWith("freshness.max_clock_skew:"));
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl =
-        ::testing::TempDir() + "/signed_batch_verifier_test.XXXXXX";
-    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string Write(const std::string& name, const std::string& text) const {
-    const std::string path = path_ + "/" + name;
-    std::ofstream(path, std::ios::trunc) << text;
-    return path;
-  }
-
- private:
-  std::string path_;
-};
+using TempDir = ::hwcast::testutil::ScratchDir;
 
 TEST(MakeBatchVerifierTest, NeitherTrustFileNorInsecureIsAnError) {
   FakeClock clock;

@@ -9,7 +9,7 @@
 #include "gtest/gtest.h"
 #include "hwcast/v1/actuator.grpc.pb.h"
 #include "lib/server.h"
-#include "lib/tls_test_util.h"
+#include "lib/testing/tls_certs.h"
 
 namespace hwcast {
 namespace {
@@ -30,29 +30,8 @@ class PrivacyEcho final : public hwcast::v1::Actuator::Service {
 
 // A CA, a server certificate for "relay.test" (+ 127.0.0.1) and a client
 // certificate, made with openssl in a temporary directory.
-class TlsTest : public ::testing::Test {
+class TlsTest : public tls_test::TlsFixture {
  protected:
-  static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/hwcast_tls_test_XXXXXX";
-    dir_ = new std::string(::mkdtemp(tmpl));
-    absl::StatusOr<tls_test::TestCerts> certs = tls_test::MakeTestCerts(*dir_);
-    if (!certs.ok()) {
-      openssl_error_ = new std::string(certs.status().ToString());
-    }
-  }
-  static void TearDownTestSuite() {
-    fs::remove_all(*dir_);
-    delete dir_;
-  }
-  void SetUp() override {
-    if (openssl_error_ != nullptr) {
-      GTEST_SKIP() << "openssl: " << *openssl_error_;
-    }
-  }
-
-  static std::string Path(const std::string& name) {
-    return *dir_ + "/" + name;
-  }
   static hwcast::v1::TlsServerConfig ServerTls() {
     hwcast::v1::TlsServerConfig tls;
     tls.set_cert_file(Path("server.pem"));
@@ -101,13 +80,8 @@ class TlsTest : public ::testing::Test {
     return out;
   }
 
-  static std::string* dir_;
-  static std::string* openssl_error_;
   PrivacyEcho service_;
 };
-
-std::string* TlsTest::dir_ = nullptr;
-std::string* TlsTest::openssl_error_ = nullptr;
 
 TEST_F(TlsTest, TellsTlsAndUnixCallsFromPlaintextTcp) {
   Served served = Serve(ServerTls());

@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/reject_reason.h"
+#include "lib/testing/scratch_dir.h"
 
 namespace hwcast {
 namespace {
@@ -19,25 +20,15 @@ using ::hwcast::v1::ReadingBatch;
 using ::hwcast::v1::TrustConfig;
 using ::testing::HasSubstr;
 
-class TempDir {
+class TempDir : public ::hwcast::testutil::ScratchDir {
  public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "/trust_store_test.XXXXXX";
-    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
+  TempDir() : ScratchDir("trust_store_test") {}
   // Writes `text` (a leading newline dropped, so line 1 is the first line of
   // a raw string) to NAME and returns its path.
   std::string Write(const std::string& name, std::string text) const {
     if (!text.empty() && text.front() == '\n') text.erase(0, 1);
-    const std::string path = path_ + "/" + name;
-    std::ofstream(path, std::ios::trunc) << text;
-    return path;
+    return ScratchDir::Write(name, text);
   }
-
- private:
-  std::string path_;
 };
 
 std::string NewPublicKey() {

@@ -19,21 +19,30 @@ namespace hwcast::testutil {
 // The time the builders stamp by default.
 inline const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000);
 
-// A temperature reading, quality OK, observed `sequence` seconds after
-// `observed`.
-inline hwcast::v1::Reading Temperature(const std::string& host,
-                                       const std::string& source_id,
-                                       uint64_t sequence, double celsius,
-                                       absl::Time observed = kT0) {
+// A temperature reading, quality OK, observed at `observed`.
+inline hwcast::v1::Reading TemperatureAt(const std::string& host,
+                                         const std::string& source_id,
+                                         uint64_t sequence, double celsius,
+                                         absl::Time observed) {
   hwcast::v1::Reading r;
   r.set_host(host);
   r.set_source_id(source_id);
   r.set_sequence(sequence);
-  *r.mutable_observed_time() =
-      ToProtoTime(observed + absl::Seconds(static_cast<int64_t>(sequence)));
+  *r.mutable_observed_time() = ToProtoTime(observed);
   r.set_quality(hwcast::v1::QUALITY_OK);
   r.mutable_temperature()->set_celsius(celsius);
   return r;
+}
+
+// A temperature reading, quality OK, observed `sequence` seconds after
+// `observed` (so a source's readings come one a second).
+inline hwcast::v1::Reading Temperature(const std::string& host,
+                                       const std::string& source_id,
+                                       uint64_t sequence, double celsius,
+                                       absl::Time observed = kT0) {
+  return TemperatureAt(
+      host, source_id, sequence, celsius,
+      observed + absl::Seconds(static_cast<int64_t>(sequence)));
 }
 
 // An entropy chunk of `bytes` bytes (each the low byte of `sequence`),

@@ -35,6 +35,9 @@
 #include "lib/server.h"
 #include "lib/signed_batch_verifier.h"
 #include "lib/signing_test_util.h"
+#include "lib/testing/readings.h"
+#include "lib/testing/scratch_dir.h"
+#include "lib/testing/wait.h"
 #include "lib/time_util.h"
 #include "lib/trust_store.h"
 #include "prometheus/registry.h"
@@ -44,6 +47,8 @@
 
 namespace hwcast::actuator {
 namespace {
+
+using ::hwcast::testutil::WaitFor;
 
 using hwcast::v1::Reading;
 using hwcast::v1::ReadingBatch;
@@ -57,22 +62,13 @@ const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000);
 
 // ---------------------------------------------------------------- helpers
 
-Reading Temp(std::string source, uint64_t sequence, double celsius,
-             std::string host = "node1") {
-  Reading r;
-  r.set_source_id(std::move(source));
-  r.set_host(std::move(host));
-  r.set_sequence(sequence);
-  *r.mutable_observed_time() = ToProtoTime(kT0 + absl::Seconds(sequence));
-  r.set_quality(hwcast::v1::QUALITY_OK);
-  r.mutable_temperature()->set_celsius(celsius);
-  return r;
+Reading Temp(const std::string& source, uint64_t sequence, double celsius,
+             const std::string& host = "node1") {
+  return testutil::Temperature(host, source, sequence, celsius, kT0);
 }
 
-Reading Humidity(std::string source, uint64_t sequence, double percent) {
-  Reading r = Temp(std::move(source), sequence, 0);
-  r.mutable_humidity()->set_relative_percent(percent);
-  return r;
+Reading Humidity(const std::string& source, uint64_t sequence, double percent) {
+  return testutil::Humidity("node1", source, sequence, percent);
 }
 
 SubscribeResponse Batch(std::string collector, uint64_t epoch, uint64_t seq,
@@ -110,18 +106,6 @@ double MetricValue(prometheus::Registry& registry, const std::string& name,
     }
   }
   return -1;
-}
-
-// Polls `condition` until it holds or a generous deadline passes (liveness
-// only; no timing is asserted).
-bool WaitFor(const std::function<bool()>& condition,
-             absl::Duration timeout = absl::Seconds(30)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (condition()) return true;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return condition();
 }
 
 // Records what it is fed; proves the policy wiring.
@@ -824,9 +808,8 @@ TEST_F(ActuatorTest, ReadingsArriveThroughARelay) {
 }
 
 TEST_F(ActuatorTest, WorksOverAUnixSocket) {
-  char dir_template[] = "/tmp/hwcast_actuator_test_XXXXXX";
-  ASSERT_NE(::mkdtemp(dir_template), nullptr);
-  const std::string dir = dir_template;
+  const ::hwcast::testutil::ScratchDir scratch("/tmp/", "hwcast_actuator_test");
+  const std::string dir = scratch.path();
   {
     FakeRelayServer relay(absl::StrCat("unix:", dir, "/relay.sock"));
     Make(Options({relay.address()}));
@@ -837,7 +820,6 @@ TEST_F(ActuatorTest, WorksOverAUnixSocket) {
         [&] { return actuator_->store().Get("node1/cpu").has_value(); }));
     actuator_->Stop();
   }
-  std::filesystem::remove_all(dir);
 }
 
 TEST_F(ActuatorTest, TwoRelaysCarryingTheSameBatchesCountEachOnce) {
@@ -1049,16 +1031,7 @@ TEST_F(ActuatorTest, TicksCountConnectedRelays) {
 // Two scripted policies, a fake runner and an audit log in a temp dir.
 class ActuatorActionsTest : public ActuatorTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() /
-                        "hwcast_actuator_actions_XXXXXX")
-                           .string();
-    dir_ = mkdtemp(tmpl.data());
-  }
-  void TearDown() override {
-    actuator_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { actuator_.reset(); }
 
   std::string File(const std::string& name) const {
     return (std::filesystem::path(dir_) / name).string();
@@ -1131,7 +1104,9 @@ class ActuatorActionsTest : public ActuatorTest {
     }
   }
 
-  std::string dir_;
+  const ::hwcast::testutil::ScratchDir scratch_{"/tmp/",
+                                                "hwcast_actuator_actions"};
+  const std::string dir_ = scratch_.path();
   ScriptedPolicy* room_ = nullptr;
   ScriptedPolicy* ups_ = nullptr;
   FakeCommandRunner* runner_ = nullptr;

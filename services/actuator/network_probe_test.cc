@@ -7,6 +7,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "lib/testing/scratch_dir.h"
 
 namespace hwcast::actuator {
 namespace {
@@ -14,14 +15,6 @@ namespace {
 // A fake /sys/class/net in a temp dir.
 class NetworkProbeTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() /
-                        "hwcast_network_probe_test_XXXXXX")
-                           .string();
-    root_ = mkdtemp(tmpl.data());
-  }
-  void TearDown() override { std::filesystem::remove_all(root_); }
-
   // An interface NAME with operstate STATE and ARPHRD type TYPE.
   void Interface(const std::string& name, const std::string& state,
                  const std::string& type = "1") {
@@ -33,7 +26,9 @@ class NetworkProbeTest : public ::testing::Test {
 
   bool Up() { return SysfsNetworkProbe(root_).NetworkUp(); }
 
-  std::string root_;
+  const ::hwcast::testutil::ScratchDir scratch_{"/tmp/",
+                                                "hwcast_network_probe_test"};
+  const std::string root_ = scratch_.path();
 };
 
 TEST_F(NetworkProbeTest, UpWhenAnyNonLoopbackInterfaceIsUp) {

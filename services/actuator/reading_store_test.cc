@@ -6,6 +6,7 @@
 
 #include "gtest/gtest.h"
 #include "lib/fake_clock.h"
+#include "lib/testing/readings.h"
 #include "lib/time_util.h"
 
 namespace hwcast::actuator {
@@ -15,16 +16,9 @@ using hwcast::v1::Reading;
 
 const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000);
 
-Reading Temp(std::string source, uint64_t sequence, double celsius,
-             absl::Time observed, std::string host = "node1") {
-  Reading r;
-  r.set_source_id(std::move(source));
-  r.set_host(std::move(host));
-  r.set_sequence(sequence);
-  *r.mutable_observed_time() = ToProtoTime(observed);
-  r.set_quality(hwcast::v1::QUALITY_OK);
-  r.mutable_temperature()->set_celsius(celsius);
-  return r;
+Reading Temp(const std::string& source, uint64_t sequence, double celsius,
+             absl::Time observed, const std::string& host = "node1") {
+  return testutil::TemperatureAt(host, source, sequence, celsius, observed);
 }
 
 ReadingOrigin Origin(uint64_t epoch = 7, uint64_t batch = 1,

@@ -20,6 +20,7 @@
 #include "hwcast/v1/collector.grpc.pb.h"
 #include "lib/clock_impl.h"
 #include "lib/server.h"
+#include "lib/testing/wait.h"
 #include "lib/time_util.h"
 #include "prometheus/registry.h"
 #include "services/collector/collector_config.h"
@@ -31,9 +32,9 @@
 namespace hwcast::collector {
 namespace {
 
-using ::hwcast::collector::testing::Eventually;
 using ::hwcast::collector::testing::FakeRelayServer;
 using ::hwcast::collector::testing::TempTree;
+using ::hwcast::testutil::WaitFor;
 using ::hwcast::v1::CollectorConfig;
 using ::hwcast::v1::Reading;
 using ::hwcast::v1::ReadingBatch;
@@ -160,7 +161,7 @@ TEST_F(CollectorTest, DeadRelayDoesNotStallReadingsOrTheOtherRelay) {
   ASSERT_NE(collector, nullptr);
   collector->Start();
   ASSERT_TRUE(live.relay().WaitForReceived(10));
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] { return collector->GetStatus().relays(0).pending_batches() >= 5; }));
   const hwcast::v1::CollectorStatus status = collector->GetStatus();
   EXPECT_FALSE(status.relays(0).connected());
@@ -278,7 +279,7 @@ TEST_F(CollectorTest, PollNowOverGrpc) {
   ASSERT_TRUE(made.ok()) << made.status();
   std::unique_ptr<Collector> collector = *std::move(made);
   collector->Start();
-  ASSERT_TRUE(Eventually([&] {
+  ASSERT_TRUE(WaitFor([&] {
     return collector->GetStatus().sources(0).polls() == 1 && *slow_polls == 1;
   }));
 
@@ -311,7 +312,7 @@ TEST_F(CollectorTest, PollNowOverGrpc) {
   EXPECT_EQ(reading.disk_inventory().disks(0).mount_point(), "/mnt/img");
   EXPECT_EQ(collector->GetStatus().sources(0).polls(), 2u);
   // Published like any poll's.
-  ASSERT_TRUE(Eventually([&] {
+  ASSERT_TRUE(WaitFor([&] {
     for (const ReadingBatch& batch : relay.relay().batches()) {
       for (const Reading& r : batch.readings()) {
         if (r.source_id() == "disks" && r.sequence() == 2) return true;
@@ -394,7 +395,7 @@ TEST_F(CollectorTest, EntropyGoesToExactlyOneRelay) {
   std::unique_ptr<Collector> collector = Make(config);
   ASSERT_NE(collector, nullptr);
   collector->Start();
-  ASSERT_TRUE(Eventually([&] {
+  ASSERT_TRUE(WaitFor([&] {
     return EntropyChunks(relay_a.relay().batches()).size() +
                EntropyChunks(relay_b.relay().batches()).size() >=
            8;
@@ -437,7 +438,7 @@ TEST_F(CollectorTest, EntropyPrefersAConnectedRelay) {
   ASSERT_NE(collector, nullptr);
   collector->Start();
   // Once the live relay is connected, chunks go there, not to the dead one.
-  ASSERT_TRUE(Eventually(
+  ASSERT_TRUE(WaitFor(
       [&] { return EntropyChunks(live.relay().batches()).size() >= 10; }));
   collector->Shutdown(absl::Milliseconds(50));
   const std::vector<std::string> got = EntropyChunks(live.relay().batches());

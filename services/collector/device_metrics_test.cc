@@ -12,6 +12,7 @@
 #include "hwcast/v1/collector.pb.h"
 #include "lib/clock_impl.h"
 #include "lib/fake_clock.h"
+#include "lib/testing/wait.h"
 #include "prometheus/registry.h"
 #include "services/collector/collector.h"
 #include "services/collector/collector_metrics.h"
@@ -21,11 +22,11 @@
 namespace hwcast::collector {
 namespace {
 
+using ::hwcast::testutil::WaitFor;
+
 using ::hwcast::collector::testing::FakeDeviceSource;
 using ::hwcast::v1::DeviceStatus;
 using ::hwcast::v1::Reading;
-
-constexpr absl::Duration kWait = absl::Seconds(10);
 
 // The value of metric `name` with exactly `labels`, nullopt if absent.
 std::optional<double> MetricValue(
@@ -43,15 +44,6 @@ std::optional<double> MetricValue(
     }
   }
   return std::nullopt;
-}
-
-bool Eventually(const std::function<bool()>& done) {
-  const absl::Time deadline = absl::Now() + kWait;
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
 }
 
 DeviceStatus Thermometer(uint64_t reads, uint64_t no_reply, uint64_t io,
@@ -174,7 +166,7 @@ TEST_F(DeviceMetricsTest, RunnerFeedsMetricsAfterEachPollAndReportsDevices) {
       &metrics_);
   runner.Start();
   runner.Tick();
-  ASSERT_TRUE(Eventually([&] {
+  ASSERT_TRUE(WaitFor([&] {
     return Value("hwcast_collector_device_reads_total", kTty) == 1.0;
   }));
   ASSERT_EQ(runner.Devices().size(), 1u);
@@ -184,7 +176,7 @@ TEST_F(DeviceMetricsTest, RunnerFeedsMetricsAfterEachPollAndReportsDevices) {
   source->set_devices({Thermometer(4, 2, 0, 1, 23)});
   clock.Advance(absl::Seconds(10));
   runner.Tick();
-  ASSERT_TRUE(Eventually([&] {
+  ASSERT_TRUE(WaitFor([&] {
     return Value("hwcast_collector_device_reads_total", kTty) == 4.0;
   }));
   EXPECT_EQ(

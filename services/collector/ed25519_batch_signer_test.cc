@@ -13,6 +13,7 @@
 #include "lib/ed25519_key.h"
 #include "lib/fake_clock.h"
 #include "lib/signed_batch_verifier.h"
+#include "lib/testing/scratch_dir.h"
 #include "lib/time_util.h"
 #include "lib/trust_store.h"
 #include "services/collector/batcher.h"
@@ -84,9 +85,8 @@ TEST(Ed25519BatchSignerTest, BatcherOutputPassesTheVerifier) {
 }
 
 TEST(Ed25519BatchSignerTest, FromFileRefusesBadKeyFiles) {
-  std::string dir = ::testing::TempDir() + "/signer_test.XXXXXX";
-  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
-  const std::string prefix = dir + "/collector";
+  const ::hwcast::testutil::ScratchDir dir("signer_test");
+  const std::string prefix = dir.Path("collector");
 
   absl::StatusOr<std::unique_ptr<Ed25519BatchSigner>> signer =
       Ed25519BatchSigner::FromFile(prefix + ".key");
@@ -108,7 +108,6 @@ TEST(Ed25519BatchSignerTest, FromFileRefusesBadKeyFiles) {
   // The public half is not a signing key.
   signer = Ed25519BatchSigner::FromFile(prefix + ".pub");
   EXPECT_FALSE(signer.ok());
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -11,8 +11,9 @@
 #include "gtest/gtest.h"
 #include "hwcast/v1/reading.pb.h"
 #include "lib/clock_impl.h"
+#include "lib/testing/tls_certs.h"
+#include "lib/testing/wait.h"
 #include "lib/tls.h"
-#include "lib/tls_test_util.h"
 #include "prometheus/registry.h"
 #include "services/collector/collector_metrics.h"
 #include "services/collector/testing/fake_relay.h"
@@ -20,8 +21,8 @@
 namespace hwcast::collector {
 namespace {
 
-using ::hwcast::collector::testing::Eventually;
 using ::hwcast::collector::testing::FakeRelayServer;
+using ::hwcast::testutil::WaitFor;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -112,11 +113,11 @@ TEST_F(RelayPublisherTest, ReconnectsAndResendsEveryUnackedBatch) {
   link->Start();
   for (uint64_t s = 1; s <= 5; ++s) link->Enqueue(MakeBatch(s));
   ASSERT_TRUE(first->relay().WaitForReceived(5));
-  ASSERT_TRUE(Eventually([&] { return link->Status().acked_batches() == 3; }));
+  ASSERT_TRUE(WaitFor([&] { return link->Status().acked_batches() == 3; }));
   EXPECT_EQ(link->Status().pending_batches(), 2u);
 
   first->Shutdown();
-  ASSERT_TRUE(Eventually([&] { return !link->Status().connected(); }));
+  ASSERT_TRUE(WaitFor([&] { return !link->Status().connected(); }));
   // Readings keep coming while the relay is down.
   for (uint64_t s = 6; s <= 7; ++s) link->Enqueue(MakeBatch(s));
   EXPECT_EQ(link->Status().pending_batches(), 4u);
@@ -211,7 +212,7 @@ TEST_F(RelayPublisherTest, StopIsPromptWhileWaitingToReconnect) {
   RelayPublisher link(options, RealClock::Get(), &metrics_);
   link.Start();
   link.Enqueue(MakeBatch(1));
-  ASSERT_TRUE(Eventually([&] { return !link.Status().last_error().empty(); }));
+  ASSERT_TRUE(WaitFor([&] { return !link.Status().last_error().empty(); }));
   EXPECT_THAT(link.Status().last_error(), HasSubstr("UNAVAILABLE"));
   link.Stop();  // must not wait out the hour
   EXPECT_EQ(link.Status().pending_batches(), 1u);
@@ -288,9 +289,9 @@ TEST_F(RelayPublisherTest, EntropyBatchWrittenOnABrokenStreamIsNeverResent) {
   link->Enqueue(MakeEntropyBatch(2));
   link->Enqueue(MakeBatch(3));
   ASSERT_TRUE(first->relay().WaitForReceived(3));
-  ASSERT_TRUE(Eventually([&] { return link->Status().acked_batches() == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return link->Status().acked_batches() == 1; }));
   first->Shutdown();
-  ASSERT_TRUE(Eventually([&] { return !link->Status().connected(); }));
+  ASSERT_TRUE(WaitFor([&] { return !link->Status().connected(); }));
   EXPECT_EQ(link->entropy_dropped(), 1u);
   EXPECT_EQ(metrics_.EntropyBatchesDropped().Value(), 1);
   EXPECT_EQ(metrics_.service().Dropped("entropy_unacked").Value(),
@@ -326,10 +327,9 @@ TEST_F(RelayPublisherTest, EntropyOnAStuckStreamIsDroppedAtTheAckTimeout) {
 }
 
 TEST_F(RelayPublisherTest, DialsTlsWithTheConfiguredCa) {
-  char tmpl[] = "/tmp/hwcast_relay_link_tls_XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
-  absl::StatusOr<tls_test::TestCerts> certs = tls_test::MakeTestCerts(dir);
+  const ::hwcast::testutil::ScratchDir dir("/tmp/", "hwcast_relay_link_tls");
+  absl::StatusOr<tls_test::TestCerts> certs =
+      tls_test::MakeTestCerts(dir.path());
   if (!certs.ok()) GTEST_SKIP() << certs.status();
   auto credentials = MakeServerCredentials(certs->ServerTls());
   ASSERT_TRUE(credentials.ok()) << credentials.status();
@@ -356,15 +356,13 @@ TEST_F(RelayPublisherTest, DialsTlsWithTheConfiguredCa) {
 
   // A CA file that is missing is named in the link's error.
   RelayPublisherOptions missing = options;
-  missing.tls.set_ca_file(dir + "/nope.pem");
+  missing.tls.set_ca_file(dir.Path("nope.pem"));
   RelayPublisher broken(missing, RealClock::Get(), &metrics_);
   broken.Start();
   broken.Enqueue(MakeBatch(3));
-  ASSERT_TRUE(
-      Eventually([&] { return !broken.Status().last_error().empty(); }));
+  ASSERT_TRUE(WaitFor([&] { return !broken.Status().last_error().empty(); }));
   EXPECT_THAT(broken.Status().last_error(), HasSubstr("nope.pem"));
   broken.Stop();
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -13,12 +13,15 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/fake_clock.h"
+#include "lib/testing/wait.h"
 #include "lib/time_util.h"
 #include "prometheus/registry.h"
 #include "services/collector/collector_metrics.h"
 
 namespace hwcast::collector {
 namespace {
+
+using ::hwcast::testutil::WaitFor;
 
 using ::hwcast::v1::Reading;
 using ::testing::ElementsAre;
@@ -96,16 +99,6 @@ std::vector<uint64_t> SequencesOf(const std::vector<Reading>& readings,
     if (r.source_id() == id) out.push_back(r.sequence());
   }
   return out;
-}
-
-// Waits (real time) until `done` holds.
-bool Eventually(const std::function<bool()>& done) {
-  const absl::Time deadline = absl::Now() + kWait;
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
 }
 
 SourceRunnerOptions Options(const std::string& id) {
@@ -359,7 +352,7 @@ TEST_F(SourceRunnerTest, HangingSourceTimesOutWithoutPileUpOrStallingOthers) {
   // The hung poll returns: its stale result is discarded, the source is
   // no longer hung, and the next interval polls again.
   gate->release.Notify();
-  ASSERT_TRUE(Eventually([&] { return !hanging.Status().hung(); }));
+  ASSERT_TRUE(WaitFor([&] { return !hanging.Status().hung(); }));
   EXPECT_EQ(hanging_sink.size(), 4u);
   clock_.Advance(absl::Seconds(10));
   hanging.Tick();
@@ -500,7 +493,7 @@ TEST_F(SourceRunnerTest, PollNowTimesOutAndThePollIsThenReportedHung) {
   EXPECT_THAT(now.status().message(), HasSubstr("no new poll started"));
 
   gate->release.Notify();
-  ASSERT_TRUE(Eventually([&] { return !runner.Status().hung(); }));
+  ASSERT_TRUE(WaitFor([&] { return !runner.Status().hung(); }));
 }
 
 TEST_F(SourceRunnerTest, NoSinkCallsAfterStop) {

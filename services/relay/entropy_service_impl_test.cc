@@ -24,30 +24,22 @@
 #include "lib/fake_clock.h"
 #include "lib/server.h"
 #include "lib/signing_test_util.h"
+#include "lib/testing/tls_certs.h"
+#include "lib/testing/wait.h"
 #include "lib/time_util.h"
 #include "lib/tls.h"
-#include "lib/tls_test_util.h"
 #include "prometheus/registry.h"
 #include "services/relay/relay_test_util.h"
 
 namespace hwcast::relay {
 namespace {
 
+using ::hwcast::testutil::WaitFor;
+
 namespace fs = std::filesystem;
 using hwcast::v1::DrawEntropyRequest;
 using hwcast::v1::DrawEntropyResponse;
 using ::testing::HasSubstr;
-
-// Polls `done` until it holds or 20 s pass (a hang guard, not a timing
-// assertion).
-bool WaitFor(const std::function<bool()>& done) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
-}
 
 DrawEntropyRequest Request(const std::string& host, uint32_t bytes,
                            absl::Duration max_wait = absl::ZeroDuration()) {
@@ -69,35 +61,13 @@ struct Drawn {
   size_t bytes = 0;
 };
 
-class EntropyServiceTest : public ::testing::Test {
+class EntropyServiceTest : public tls_test::TlsFixture {
  protected:
-  static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/hwcast_entropy_test_XXXXXX";
-    dir_ = new std::string(::mkdtemp(tmpl));
-    absl::StatusOr<tls_test::TestCerts> certs = tls_test::MakeTestCerts(*dir_);
-    if (!certs.ok()) {
-      openssl_error_ = new std::string(certs.status().ToString());
-    }
-  }
-
-  static void TearDownTestSuite() {
-    fs::remove_all(*dir_);
-    delete dir_;
-    dir_ = nullptr;
-    delete openssl_error_;
-    openssl_error_ = nullptr;
-  }
-
-  static std::string Path(const std::string& name) {
-    return *dir_ + "/" + name;
-  }
-
   EntropyServiceTest() : metrics_(registry_) {}
 
   void SetUp() override {
-    if (openssl_error_ != nullptr) {
-      GTEST_SKIP() << "openssl: " << *openssl_error_;
-    }
+    TlsFixture::SetUp();
+    if (IsSkipped()) return;
     auto key = Ed25519PrivateKey::Generate();
     ASSERT_TRUE(key.ok()) << key.status();
     key_ = std::make_unique<Ed25519PrivateKey>(*std::move(key));
@@ -207,8 +177,6 @@ class EntropyServiceTest : public ::testing::Test {
     return metrics_.entropy_draws_refused(reason).Value();
   }
 
-  static std::string* dir_;
-  static std::string* openssl_error_;
   int servers_ = 0;
   prometheus::Registry registry_;
   RelayMetrics metrics_;
@@ -219,9 +187,6 @@ class EntropyServiceTest : public ::testing::Test {
   std::unique_ptr<GrpcServer> server_;
   std::string plain_, unix_, tls_;
 };
-
-std::string* EntropyServiceTest::dir_ = nullptr;
-std::string* EntropyServiceTest::openssl_error_ = nullptr;
 
 TEST_F(EntropyServiceTest, PlaintextTcpCallerIsRefused) {
   Start();

@@ -21,12 +21,15 @@
 #include "lib/raw_rpc.h"
 #include "lib/reject_reason.h"
 #include "lib/server.h"
+#include "lib/testing/wait.h"
 #include "lib/time_util.h"
 #include "prometheus/registry.h"
 #include "services/relay/relay_test_util.h"
 
 namespace hwcast::relay {
 namespace {
+
+using ::hwcast::testutil::WaitFor;
 
 using hwcast::v1::PublishAck;
 using hwcast::v1::PublishRequest;
@@ -38,17 +41,6 @@ using test_util::Humidity;
 using test_util::Signed;
 using test_util::Temperature;
 using ::testing::HasSubstr;
-
-// Polls `done` until it holds or 20 s pass (a hang guard, not a timing
-// assertion).
-bool WaitFor(const std::function<bool()>& done) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
-}
 
 PublishRequest RequestFor(const ReadingBatch& batch) {
   PublishRequest r;

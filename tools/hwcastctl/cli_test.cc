@@ -33,9 +33,11 @@
 #include "lib/ed25519_key.h"
 #include "lib/fake_clock.h"
 #include "lib/server.h"
+#include "lib/testing/readings.h"
+#include "lib/testing/scratch_dir.h"
+#include "lib/testing/tls_certs.h"
 #include "lib/time_util.h"
 #include "lib/tls.h"
-#include "lib/tls_test_util.h"
 #include "lib/trust_store.h"
 
 namespace hwcast::hwcastctl {
@@ -53,20 +55,14 @@ using ::testing::StartsWith;
 
 const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
 
-Reading Temp(std::string source, uint64_t sequence, double celsius,
-             std::string host = "node1") {
-  Reading r;
-  r.set_source_id(std::move(source));
-  r.set_host(std::move(host));
-  r.set_sequence(sequence);
-  r.set_quality(hwcast::v1::QUALITY_OK);
-  *r.mutable_observed_time() = ToProtoTime(kNow - absl::Seconds(5));
-  r.mutable_temperature()->set_celsius(celsius);
-  return r;
+Reading Temp(const std::string& source, uint64_t sequence, double celsius,
+             const std::string& host = "node1") {
+  return testutil::TemperatureAt(host, source, sequence, celsius,
+                                 kNow - absl::Seconds(5));
 }
 
-Reading Humidity(std::string source, uint64_t sequence, double percent) {
-  Reading r = Temp(std::move(source), sequence, 0);
+Reading Humidity(const std::string& source, uint64_t sequence, double percent) {
+  Reading r = Temp(source, sequence, 0);
   r.mutable_humidity()->set_relative_percent(percent);
   return r;
 }
@@ -391,9 +387,8 @@ TEST_F(CliTest, ReadingsTableFromRelay) {
 }
 
 TEST_F(CliTest, TalksMutualTlsWithAClientCertificate) {
-  char tmpl[] = "/tmp/hwcastctl_tls_XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
+  const ::hwcast::testutil::ScratchDir scratch("/tmp/", "hwcastctl_tls");
+  const std::string dir = scratch.path();
   absl::StatusOr<hwcast::tls_test::TestCerts> certs =
       hwcast::tls_test::MakeTestCerts(dir);
   if (!certs.ok()) GTEST_SKIP() << certs.status();
@@ -424,7 +419,6 @@ TEST_F(CliTest, TalksMutualTlsWithAClientCertificate) {
   EXPECT_EQ(no_ca.code, 2);
   EXPECT_THAT(no_ca.err, HasSubstr("need --tls-ca"));
   (*server)->Shutdown(absl::ZeroDuration());
-  std::filesystem::remove_all(dir);
 }
 
 TEST_F(CliTest, CollectorsTableShowsKeyAndClockOffset) {
@@ -1023,13 +1017,6 @@ TEST_F(CliTest, HealthJsonIsOneObjectPerTarget) {
 
 class KeygenTest : public CliTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = ::testing::TempDir() + "/hwcastctl_keygen.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   static std::string ReadFile(const std::string& path) {
     std::ifstream in(path);
     std::stringstream s;
@@ -1052,7 +1039,8 @@ class KeygenTest : public CliTest {
     return TrustStore::Create(*config);
   }
 
-  std::string dir_;
+  const ::hwcast::testutil::ScratchDir scratch_{"hwcastctl_keygen"};
+  const std::string dir_ = scratch_.path();
 };
 
 TEST_F(KeygenTest, WritesAKeyPairAndPrintsATrustEntry) {

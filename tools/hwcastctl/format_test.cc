@@ -7,6 +7,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "lib/testing/readings.h"
 #include "lib/time_util.h"
 
 namespace hwcast::hwcastctl {
@@ -26,16 +27,9 @@ std::vector<std::string> Lines(const std::string& text) {
   return lines;
 }
 
-Reading Temp(std::string host, std::string source, double celsius,
+Reading Temp(const std::string& host, const std::string& source, double celsius,
              absl::Time observed) {
-  Reading r;
-  r.set_host(std::move(host));
-  r.set_source_id(std::move(source));
-  r.set_sequence(1);
-  r.set_quality(hwcast::v1::QUALITY_OK);
-  *r.mutable_observed_time() = ToProtoTime(observed);
-  r.mutable_temperature()->set_celsius(celsius);
-  return r;
+  return testutil::TemperatureAt(host, source, 1, celsius, observed);
 }
 
 TEST(TableTest, AlignsColumnsWithoutTrailingSpaces) {

@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/testing/scratch_dir.h"
 #include "lib/time_util.h"
 
 // Where tests/traces is: the source tree (CMake) or the runfiles root
@@ -156,13 +157,6 @@ TEST(ParseTraceTest, ErrorsNameFileLineAndColumn) {
 
 class ReplayTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = ::testing::TempDir() + "/hwcastctl_replay.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::string Write(const std::string& name, const std::string& text) {
     const std::string path = dir_ + "/" + name;
     std::ofstream(path) << text;
@@ -192,7 +186,8 @@ class ReplayTest : public ::testing::Test {
     return r;
   }
 
-  std::string dir_;
+  const ::hwcast::testutil::ScratchDir scratch_{"hwcastctl_replay"};
+  const std::string dir_ = scratch_.path();
 };
 
 constexpr char kRoomConfig[] = R"(policies:

@@ -20,6 +20,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "lib/fake_clock.h"
+#include "lib/testing/scratch_dir.h"
 #include "lib/time_util.h"
 #include "prometheus/registry.h"
 #include "services/actuator/actions/audit_log.h"
@@ -121,16 +122,7 @@ ActionEvent Event(ActionEventKind kind, std::string from, std::string to,
 
 class ActionsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "hwcast_actions_test_XXXXXX")
-            .string();
-    dir_ = mkdtemp(tmpl.data());
-  }
-  void TearDown() override {
-    dispatcher_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { dispatcher_.reset(); }
 
   std::string File(const std::string& name) const {
     return (std::filesystem::path(dir_) / name).string();
@@ -160,7 +152,8 @@ class ActionsTest : public ::testing::Test {
                        {{"action", action}, {"result", result}});
   }
 
-  std::string dir_;
+  const ::hwcast::testutil::ScratchDir scratch_{"/tmp/", "hwcast_actions_test"};
+  const std::string dir_ = scratch_.path();
   FakeClock clock_{kT0 + absl::Seconds(1)};
   prometheus::Registry registry_;
   FakeRunner* runner_ = nullptr;

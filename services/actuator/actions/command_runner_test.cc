@@ -19,9 +19,13 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/testing/scratch_dir.h"
+#include "lib/testing/wait.h"
 
 namespace hwcast::actuator {
 namespace {
+
+using ::hwcast::testutil::WaitFor;
 
 using ::testing::HasSubstr;
 
@@ -29,14 +33,6 @@ constexpr absl::Duration kGenerous = absl::Seconds(30);
 
 class CommandRunnerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() /
-                        "hwcast_command_runner_test_XXXXXX")
-                           .string();
-    dir_ = mkdtemp(tmpl.data());
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::string File(const std::string& name) const {
     return (std::filesystem::path(dir_) / name).string();
   }
@@ -55,19 +51,11 @@ class CommandRunnerTest : public ::testing::Test {
     return runner_.Run(argv, env, timeout);
   }
 
-  std::string dir_;
+  const ::hwcast::testutil::ScratchDir scratch_{"/tmp/",
+                                                "hwcast_command_runner_test"};
+  const std::string dir_ = scratch_.path();
   SpawnCommandRunner runner_;
 };
-
-// Polls `condition` until it holds or a generous deadline passes.
-bool WaitFor(const std::function<bool()>& condition) {
-  const absl::Time deadline = absl::Now() + kGenerous;
-  while (absl::Now() < deadline) {
-    if (condition()) return true;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return condition();
-}
 
 // The process is gone (or a zombie waiting for its reaper).
 bool ProcessGone(pid_t pid) {

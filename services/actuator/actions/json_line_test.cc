@@ -13,6 +13,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "lib/testing/scratch_dir.h"
 
 namespace hwcast::actuator {
 namespace {
@@ -35,21 +36,10 @@ std::vector<std::string> ReadLines(const std::string& path) {
   return lines;
 }
 
-class TempDir {
+class TempDir : public ::hwcast::testutil::ScratchDir {
  public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() /
-                        "hwcast_json_line_test_XXXXXX")
-                           .string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name) const {
-    return (std::filesystem::path(path_) / name).string();
-  }
-
- private:
-  std::string path_;
+  TempDir() : ScratchDir("hwcast_json_line_test") {}
+  std::string File(const std::string& name) const { return Path(name); }
 };
 
 TEST(JsonStringTest, EscapesWhatJsonRequiresAndKeepsUtf8) {

@@ -16,8 +16,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/server.h"
+#include "lib/testing/scratch_dir.h"
+#include "lib/testing/tls_certs.h"
 #include "lib/tls.h"
-#include "lib/tls_test_util.h"
 
 namespace hwcast::actuator::entropy {
 namespace {
@@ -94,14 +95,9 @@ struct Taker {
 
 class EntropyClientTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/hwcast_entropy_client_XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-  }
   void TearDown() override {
     for (auto& server : servers_) server->Shutdown(absl::Seconds(1));
     servers_.clear();
-    fs::remove_all(dir_);
   }
 
   // Serves `service` on a unix socket and plaintext TCP (and TLS when
@@ -141,7 +137,9 @@ class EntropyClientTest : public ::testing::Test {
     return *services_.back();
   }
 
-  std::string dir_;
+  const ::hwcast::testutil::ScratchDir scratch_{"/tmp/",
+                                                "hwcast_entropy_client"};
+  const std::string dir_ = scratch_.path();
   std::vector<std::unique_ptr<FakeEntropyService>> services_;
   std::vector<std::unique_ptr<GrpcServer>> servers_;
 };

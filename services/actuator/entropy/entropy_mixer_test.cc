@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/testing/scratch_dir.h"
 
 namespace hwcast::actuator::entropy {
 namespace {
@@ -107,13 +108,6 @@ TEST(EntropyMixerTest, SecretSizeIsChecked) {
 
 class KeyFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("mixkey." + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::string Write(const std::string& name, const std::string& content,
                     mode_t mode) {
     const std::string path = (dir_ / name).string();
@@ -122,7 +116,8 @@ class KeyFileTest : public ::testing::Test {
     return path;
   }
 
-  std::filesystem::path dir_;
+  const ::hwcast::testutil::ScratchDir scratch_{"mixkey"};
+  const std::filesystem::path dir_ = scratch_.root();
 };
 
 TEST_F(KeyFileTest, UsesTheFirst64Bytes) {

@@ -17,6 +17,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/testing/scratch_dir.h"
 #include "services/actuator/entropy/file_entropy_sink.h"
 #include "services/actuator/entropy/kernel_entropy_sink.h"
 
@@ -27,13 +28,6 @@ using ::testing::HasSubstr;
 
 class SinkTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("entropy_sink." + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::string Read(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     std::stringstream s;
@@ -41,7 +35,8 @@ class SinkTest : public ::testing::Test {
     return s.str();
   }
 
-  std::filesystem::path dir_;
+  const ::hwcast::testutil::ScratchDir scratch_{"entropy_sink"};
+  const std::filesystem::path dir_ = scratch_.root();
 };
 
 std::vector<uint8_t> Bytes(const std::string& s) {

@@ -19,6 +19,7 @@
 #include "lib/fake_clock.h"
 #include "lib/signed_batch_verifier.h"
 #include "lib/signing_test_util.h"
+#include "lib/testing/scratch_dir.h"
 #include "prometheus/registry.h"
 #include "services/actuator/entropy/entropy_test_util.h"
 
@@ -57,16 +58,10 @@ class ReseederTest : public ::testing::Test {
     verifier_ = std::make_unique<SignedBatchVerifier>(
         *std::move(trust), FreshnessOptions{absl::Hours(24), absl::Seconds(30)},
         &clock_);
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("reseeder." + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
     avail_path_ = (dir_ / "entropy_avail").string();
     SetAvail(4000);
   }
-  void TearDown() override {
-    reseeder_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { reseeder_.reset(); }
 
   void SetAvail(int bits) { std::ofstream(avail_path_) << bits << "\n"; }
 
@@ -113,7 +108,8 @@ class ReseederTest : public ::testing::Test {
   prometheus::Registry registry_;
   std::optional<Ed25519PrivateKey> key_;
   std::unique_ptr<SignedBatchVerifier> verifier_;
-  std::filesystem::path dir_;
+  const ::hwcast::testutil::ScratchDir scratch_{"reseeder"};
+  const std::filesystem::path dir_ = scratch_.root();
   std::string avail_path_;
   FakeEntropyClient* client_ = nullptr;
   RecordingSink* sink_ = nullptr;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "lib/testing/readings.h"
 #include "lib/time_util.h"
 
 namespace hwcast::actuator {
@@ -13,13 +14,7 @@ using hwcast::v1::Reading;
 const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000);
 
 Reading Temp(double celsius, absl::Time observed) {
-  Reading r;
-  r.set_host("h1");
-  r.set_source_id("room");
-  r.set_quality(hwcast::v1::QUALITY_OK);
-  *r.mutable_observed_time() = ToProtoTime(observed);
-  r.mutable_temperature()->set_celsius(celsius);
-  return r;
+  return testutil::TemperatureAt("h1", "room", 0, celsius, observed);
 }
 
 Reading Fault(absl::Time observed, const std::string& error) {

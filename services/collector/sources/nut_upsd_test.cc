@@ -26,6 +26,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/subprocess.h"
+#include "lib/testing/scratch_dir.h"
 #include "services/collector/sources/net_util.h"
 #include "services/collector/sources/nut_source.h"
 
@@ -161,11 +162,6 @@ class NutUpsdTest : public ::testing::Test {
       GTEST_SKIP() << "upsd and dummy-ups are started with '-u root': run "
                       "this test as root";
     }
-    // Short path under /tmp: the driver's unix socket lives in the state
-    // directory and socket paths are limited to 108 bytes.
-    char templ[] = "/tmp/hwcast_nut_XXXXXX";
-    ASSERT_NE(::mkdtemp(templ), nullptr);
-    dir_ = templ;
     port_ = FreePort();
     dev_ = dir_ + "/room.dev";
     WriteFile(dir_ + "/ups.conf",
@@ -199,10 +195,6 @@ class NutUpsdTest : public ::testing::Test {
   void TearDown() override {
     upsd_.Stop();
     driver_.Stop();
-    if (!dir_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
-    }
   }
 
   NutSourceOptions Options(const std::string& ups = "room") const {
@@ -241,7 +233,10 @@ class NutUpsdTest : public ::testing::Test {
     return r.quality() == hwcast::v1::QUALITY_OK && r.power().line() == line;
   }
 
-  std::string dir_;
+  // Short path under /tmp: the driver's unix socket lives in the state
+  // directory and socket paths are limited to 108 bytes.
+  const ::hwcast::testutil::ScratchDir scratch_{"/tmp/", "hwcast_nut"};
+  const std::string dir_ = scratch_.path();
   std::string dev_;
   int port_ = 0;
   Daemon driver_;

@@ -20,8 +20,11 @@
 #include "gtest/gtest.h"
 #include "hwcast/v1/reading.pb.h"
 #include "hwcast/v1/relay.grpc.pb.h"
+#include "lib/testing/wait.h"
 
 namespace hwcast::collector::testing {
+
+using ::hwcast::testutil::WaitFor;
 
 // Thread-safe. One instance per server.
 class FakeRelay final : public hwcast::v1::Relay::Service {
@@ -135,16 +138,6 @@ class FakeRelayServer {
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
 };
-
-// Waits (real time, up to 10s) until `done` holds.
-inline bool Eventually(const std::function<bool()>& done) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(2));
-  }
-  return true;
-}
 
 }  // namespace hwcast::collector::testing
 
