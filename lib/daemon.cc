@@ -22,6 +22,7 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "lib/config_loader.h"
+#include "lib/flag_arg.h"
 #include "lib/log.h"
 #include "lib/service_manager.h"
 
@@ -110,17 +111,10 @@ std::vector<std::string> InitDaemon(int argc, char** argv,
   std::vector<std::string> positional;
   std::string log_format = "auto";
   for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::string value;
-    bool has_value = false;
-    if (absl::StartsWith(arg, "--")) {
-      const size_t eq = arg.find('=');
-      if (eq != std::string::npos) {
-        value = arg.substr(eq + 1);
-        arg = arg.substr(0, eq);
-        has_value = true;
-      }
-    }
+    const FlagArg flag = SplitFlagArg(argv[i]);
+    const std::string& arg = flag.name;
+    const std::string& value = flag.value;
+    const bool has_value = flag.has_value;
     auto take_value = [&]() -> std::string {
       if (has_value) return value;
       if (i + 1 >= argc)
