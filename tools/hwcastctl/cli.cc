@@ -28,6 +28,7 @@
 #include "lib/config_checks.h"
 #include "lib/daemon.h"
 #include "lib/ed25519_key.h"
+#include "lib/flag_arg.h"
 #include "lib/reading_util.h"
 #include "lib/time_util.h"
 #include "lib/tls.h"
@@ -104,11 +105,60 @@ absl::Status CheckAddress(absl::string_view flag, absl::string_view address) {
   return absl::OkStatus();
 }
 
-// Options that only make sense for one command.
-struct CommandFlag {
-  const char* flag;
-  const char* command;
-};
+// Administrative RPCs are refused on plaintext TCP (lib/rpc_authz.h):
+// without --actuator/--collector they go to the daemon's unix socket.
+absl::Status AdminActuator(Options& options) {
+  if (!options.actuator_set) options.actuator = kAdminActuator;
+  return absl::OkStatus();
+}
+
+absl::Status FinishPoll(Options& options) {
+  if (!options.collector_set) options.collector = kAdminCollector;
+  if (options.args.size() != 1) {
+    return UsageError(
+        "poll: give exactly one SOURCE_ID (e.g. 'hwcastctl poll disks')");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FinishHealth(Options& options) {
+  for (const std::string& address : options.args) {
+    if (absl::Status s = CheckAddress("health", address); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FinishKeygen(Options& options) {
+  if (options.out.empty()) {
+    return UsageError(
+        "keygen: --out PREFIX is required (writes PREFIX.key and PREFIX.pub)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FinishReplay(Options& options) {
+  if (options.config.empty() || options.trace.empty()) {
+    return UsageError(
+        "replay: --config FILE (the actuator's config) and --trace FILE (a "
+        "CSV of readings) are required");
+  }
+  return absl::OkStatus();
+}
+
+const Command* FindCommand(absl::string_view name) {
+  for (const Command& command : Commands()) {
+    if (command.name == name) return &command;
+  }
+  return nullptr;
+}
+
+// --help's list of commands.
+std::string CommandsUsage() {
+  std::string text;
+  for (const Command& command : Commands())
+    absl::StrAppend(&text, command.usage);
+  return text;
+}
 
 }  // namespace
 
@@ -127,16 +177,10 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
       options_done = true;
       continue;
     }
-    std::string value;
-    bool has_value = false;
-    if (absl::StartsWith(arg, "--")) {
-      const size_t eq = arg.find('=');
-      if (eq != std::string::npos) {
-        value = arg.substr(eq + 1);
-        arg = arg.substr(0, eq);
-        has_value = true;
-      }
-    }
+    const FlagArg flag = SplitFlagArg(arg);
+    arg = flag.name;
+    const std::string& value = flag.value;
+    const bool has_value = flag.has_value;
     auto take = [&]() -> absl::StatusOr<std::string> {
       if (has_value) return value;
       if (i + 1 >= args.size()) {
@@ -294,61 +338,34 @@ absl::StatusOr<Options> ParseArgs(const std::vector<std::string>& args) {
   options.command = positional[0];
   options.args.assign(positional.begin() + 1, positional.end());
 
-  static const std::map<std::string, std::string> kFlagCommand = {
-      {"--follow", "readings"}, {"--kind", "readings"},  {"--host", "readings"},
-      {"--source", "readings"}, {"--service", "health"}, {"--out", "keygen"},
-      {"--comment", "keygen"},  {"--config", "replay"},  {"--trace", "replay"},
-      {"--seed", "replay"},     {"--reason", "cancel"},  {"--bytes", "reseed"},
-      {"--until", "replay"},    {"--find", "disks"},
-  };
-  const std::vector<std::string> commands = {
-      "readings", "collectors", "status", "collector", "health",
-      "keygen",   "replay",     "cancel", "reseed",    "disks",
-      "poll",     "devices",    "fleet"};
-  if (std::find(commands.begin(), commands.end(), options.command) ==
-      commands.end()) {
+  const Command* command = FindCommand(options.command);
+  if (command == nullptr) {
+    std::vector<std::string> names;
+    for (const Command& c : Commands()) names.push_back(c.name);
     return UsageError(absl::StrCat("unknown command '", options.command, "' (",
-                                   absl::StrJoin(commands, ", "), ")"));
+                                   absl::StrJoin(names, ", "), ")"));
   }
   for (const std::string& flag : used) {
-    const std::string& owner = kFlagCommand.at(flag);
-    if (owner != options.command) {
-      return UsageError(absl::StrCat(flag, " only applies to '", owner,
-                                     "', not '", options.command, "'"));
+    if (std::find(command->flags.begin(), command->flags.end(), flag) !=
+        command->flags.end()) {
+      continue;
     }
+    std::string owner = "?";
+    for (const Command& c : Commands()) {
+      if (std::find(c.flags.begin(), c.flags.end(), flag) != c.flags.end()) {
+        owner = c.name;
+      }
+    }
+    return UsageError(absl::StrCat(flag, " only applies to '", owner,
+                                   "', not '", options.command, "'"));
   }
-  // Administrative RPCs are refused on plaintext TCP (lib/rpc_authz.h):
-  // without --actuator/--collector they go to the daemon's unix socket.
-  if ((options.command == "cancel" || options.command == "reseed") &&
-      !options.actuator_set) {
-    options.actuator = kAdminActuator;
-  }
-  if (options.command == "poll" && !options.collector_set) {
-    options.collector = kAdminCollector;
-  }
-  if (options.command == "poll" && options.args.size() != 1) {
-    return UsageError(
-        "poll: give exactly one SOURCE_ID (e.g. 'hwcastctl poll disks')");
-  }
-  if (options.command != "health" && options.command != "poll" &&
-      !options.args.empty()) {
+  if (command->args == CommandArgs::kNone && !options.args.empty()) {
     return UsageError(absl::StrCat("'", options.command,
                                    "' takes no arguments (got '",
                                    options.args[0], "')"));
   }
-  if (options.command == "replay" &&
-      (options.config.empty() || options.trace.empty())) {
-    return UsageError(
-        "replay: --config FILE (the actuator's config) and --trace FILE (a "
-        "CSV of readings) are required");
-  }
-  if (options.command == "keygen" && options.out.empty()) {
-    return UsageError(
-        "keygen: --out PREFIX is required (writes PREFIX.key and PREFIX.pub)");
-  }
-  for (const std::string& address : options.args) {
-    if (options.command != "health") break;
-    if (absl::Status s = CheckAddress("health", address); !s.ok()) return s;
+  if (command->finish != nullptr) {
+    if (absl::Status s = command->finish(options); !s.ok()) return s;
   }
   return options;
 }
@@ -359,68 +376,8 @@ std::string UsageText() {
       "\n"
       "Inspect a running hwcast installation.\n"
       "\n"
-      "Commands:\n"
-      "  readings [--follow] [--kind K] [--host H] [--source S]\n"
-      "        Latest reading of every source known to a relay (ListLatest).\n"
-      "        With --follow, print each new reading as it arrives "
-      "(Subscribe)\n"
-      "        until Ctrl-C or the relay ends the stream.\n"
-      "  collectors\n"
-      "        The collector epochs a relay has received from (directly or\n"
-      "        over the LAN): signing key, batches accepted, missing and\n"
-      "        duplicate, clock offset (Relay.ListCollectors).\n"
-      "  status\n"
-      "        The actuator's relays, sources (with age and staleness) and\n"
-      "        policies (Actuator.GetStatus).\n"
-      "  cancel [--reason TEXT]\n"
-      "        Cancel the actuator's running shutdown countdown\n"
-      "        (Actuator.Cancel): the policies in SHUTDOWN start over from\n"
-      "        NORMAL. Exit 0 if cancelled, 1 if not (no countdown running,\n"
-      "        the command already ran, or the call failed).\n"
-      "  fleet\n"
-      "        The actuator's fleet followers (fleet_followers): acked / not\n"
-      "        heard / refused, the latest ack (countdown started, cancelled,\n"
-      "        command run, command failed) and its age.\n"
-      "  reseed [--bytes N]\n"
-      "        Make the actuator draw entropy from its relays now and add\n"
-      "        it to its entropy sink (Actuator.Reseed); N defaults to the\n"
-      "        actuator's entropy.reseed_bytes. Exit 1 when no sink is\n"
-      "        configured or no relay gave any.\n"
-      "  collector\n"
-      "        The collector's sources, latest readings and relay links\n"
-      "        (Collector.GetStatus).\n"
-      "  disks [--find UUID|LABEL]\n"
-      "        Every disk in the latest inventory of every host's disk\n"
-      "        source (Relay.ListDisks): device, UUID, label, type, size,\n"
-      "        mount point. --find: only the disk with that filesystem UUID\n"
-      "        (any case) or label; exit 1 when no host has it.\n"
-      "  devices [--collector ADDR]...\n"
-      "        Every device each collector reads (Collector.GetStatus):\n"
-      "        model, path, firmware, last value, reads, errors (with the\n"
-      "        most frequent kind) and state (ok, faulty, unplugged). Give\n"
-      "        --collector once per collector to ask several.\n"
-      "  poll SOURCE_ID\n"
-      "        Make the collector poll one source now (Collector.PollNow,\n"
-      "        e.g. 'poll disks' after plugging a disk) and print the\n"
-      "        readings, which are also published as usual.\n"
-      "  health [--service NAME] [ADDR...]\n"
-      "        grpc.health.v1 check of every ADDR and of every daemon given\n"
-      "        with --relay/--actuator/--collector (none given: all three at\n"
-      "        their default addresses); exit 0 only if all are SERVING.\n"
-      "  keygen --out PREFIX [--comment TEXT]\n"
-      "        Create an Ed25519 key pair for a collector to sign its batches\n"
-      "        with: PREFIX.key (secret, mode 0600; the collector's\n"
-      "        signing_key) and PREFIX.pub. Prints the public key, its key id\n"
-      "        and a trust file entry for relays and actuators. Never\n"
-      "        overwrites existing files.\n"
-      "  replay --config FILE --trace FILE [--seed N] [--until D] [--json]\n"
-      "        Run recorded readings (CSV: time,source_id,kind,value\n"
-      "        [,host][,quality][,error][,charge][,runtime]) through the\n"
-      "        policies and the countdown of an actuator config, offline, and\n"
-      "        print every decision with its time and a summary: would we\n"
-      "        have shut down, and when would the command have run? Exit 0\n"
-      "        no shutdown, 3 would shut down, 2 invalid config or trace, 1\n"
-      "        a file can not be read.\n"
+      "Commands:\n",
+      CommandsUsage(),
       "\n"
       "Options:\n"
       "  --relay ADDR       relay to ask (default 127.0.0.1:7430)\n"
@@ -512,7 +469,9 @@ namespace {
 
 // ------------------------------------------------------------ commands
 
-class Runner {
+class Runner final : public CommandContext {
+  friend const std::vector<Command>& BuiltInCommands();
+
  public:
   Runner(const Options& options, const Environment& env)
       : options_(options), env_(env), out_(*env.out), err_(*env.err) {}
@@ -540,33 +499,20 @@ class Runner {
       }
       tls_credentials_ = *std::move(credentials);
     }
-    if (options_.command == "readings") {
-      return options_.follow ? Follow() : Readings();
+    const Command* command = FindCommand(options_.command);
+    if (command == nullptr || command->run == nullptr) {
+      err_ << kProgram << ": unknown command '" << options_.command << "'\n";
+      return kExitUsage;
     }
-    if (options_.command == "collectors") return Collectors();
-    if (options_.command == "status") return Status();
-    if (options_.command == "collector") return Collector();
-    if (options_.command == "cancel") return Cancel();
-    if (options_.command == "fleet") return Fleet();
-    if (options_.command == "reseed") return Reseed();
-    if (options_.command == "disks") return Disks();
-    if (options_.command == "poll") return Poll();
-    if (options_.command == "devices") return Devices();
-    if (options_.command == "keygen") return Keygen();
-    if (options_.command == "replay") {
-      ReplayOptions replay;
-      replay.config = options_.config;
-      replay.trace = options_.trace;
-      replay.seed = options_.seed;
-      replay.until = options_.until;
-      replay.json = options_.json;
-      return RunReplay(replay, out_, err_);
-    }
-    return Health();
+    return command->run(*this);
   }
 
+  // CommandContext.
+  const Options& options() const override { return options_; }
+  const Environment& env() const override { return env_; }
+
  private:
-  std::shared_ptr<grpc::Channel> Channel(const std::string& address) {
+  std::shared_ptr<grpc::Channel> Channel(const std::string& address) override {
     if (tls_credentials_ == nullptr || absl::StartsWith(address, "unix:")) {
       return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
     }
@@ -575,7 +521,7 @@ class Runner {
     return grpc::CreateCustomChannel(address, tls_credentials_, args);
   }
 
-  void SetDeadline(grpc::ClientContext* context) {
+  void SetDeadline(grpc::ClientContext* context) override {
     context->set_deadline(std::chrono::system_clock::now() +
                           absl::ToChronoMicroseconds(options_.timeout));
   }
@@ -588,7 +534,7 @@ class Runner {
   // "hwcastctl: cannot reach relay at ADDR: UNAVAILABLE: ..." (or, when the
   // target answered with an error, "hwcastctl: relay at ADDR: CODE: ...").
   void ReportRpcError(const std::string& what, const std::string& address,
-                      const grpc::Status& status) {
+                      const grpc::Status& status) override {
     const bool unreachable =
         status.error_code() == grpc::StatusCode::UNAVAILABLE ||
         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
@@ -993,7 +939,159 @@ class Runner {
   std::map<std::string, Last> last_;
 };
 
+// Each command once: its name, the options only it takes, its --help text,
+// its positional arguments, its own checks and how it runs.
+const std::vector<Command>& BuiltInCommands() {
+  static const std::vector<Command>* const commands = new std::vector<Command>{
+      {"readings",
+       {"--follow", "--kind", "--host", "--source"},
+       "  readings [--follow] [--kind K] [--host H] [--source S]\n"
+       "        Latest reading of every source known to a relay (ListLatest).\n"
+       "        With --follow, print each new reading as it arrives "
+       "(Subscribe)\n"
+       "        until Ctrl-C or the relay ends the stream.\n",
+       CommandArgs::kNone,
+       nullptr,
+       [](CommandContext& c) {
+         Runner& r = static_cast<Runner&>(c);
+         return r.options().follow ? r.Follow() : r.Readings();
+       }},
+      {"collectors",
+       {},
+       "  collectors\n"
+       "        The collector epochs a relay has received from (directly or\n"
+       "        over the LAN): signing key, batches accepted, missing and\n"
+       "        duplicate, clock offset (Relay.ListCollectors).\n",
+       CommandArgs::kNone,
+       nullptr,
+       [](CommandContext& c) { return static_cast<Runner&>(c).Collectors(); }},
+      {"status",
+       {},
+       "  status\n"
+       "        The actuator's relays, sources (with age and staleness) and\n"
+       "        policies (Actuator.GetStatus).\n",
+       CommandArgs::kNone,
+       nullptr,
+       [](CommandContext& c) { return static_cast<Runner&>(c).Status(); }},
+      {"cancel",
+       {"--reason"},
+       "  cancel [--reason TEXT]\n"
+       "        Cancel the actuator's running shutdown countdown\n"
+       "        (Actuator.Cancel): the policies in SHUTDOWN start over from\n"
+       "        NORMAL. Exit 0 if cancelled, 1 if not (no countdown running,\n"
+       "        the command already ran, or the call failed).\n",
+       CommandArgs::kNone,
+       AdminActuator,
+       [](CommandContext& c) { return static_cast<Runner&>(c).Cancel(); }},
+      {"fleet",
+       {},
+       "  fleet\n"
+       "        The actuator's fleet followers (fleet_followers): acked / not\n"
+       "        heard / refused, the latest ack (countdown started, "
+       "cancelled,\n"
+       "        command run, command failed) and its age.\n",
+       CommandArgs::kNone,
+       nullptr,
+       [](CommandContext& c) { return static_cast<Runner&>(c).Fleet(); }},
+      {"reseed",
+       {"--bytes"},
+       "  reseed [--bytes N]\n"
+       "        Make the actuator draw entropy from its relays now and add\n"
+       "        it to its entropy sink (Actuator.Reseed); N defaults to the\n"
+       "        actuator's entropy.reseed_bytes. Exit 1 when no sink is\n"
+       "        configured or no relay gave any.\n",
+       CommandArgs::kNone,
+       AdminActuator,
+       [](CommandContext& c) { return static_cast<Runner&>(c).Reseed(); }},
+      {"collector",
+       {},
+       "  collector\n"
+       "        The collector's sources, latest readings and relay links\n"
+       "        (Collector.GetStatus).\n",
+       CommandArgs::kNone,
+       nullptr,
+       [](CommandContext& c) { return static_cast<Runner&>(c).Collector(); }},
+      {"disks",
+       {"--find"},
+       "  disks [--find UUID|LABEL]\n"
+       "        Every disk in the latest inventory of every host's disk\n"
+       "        source (Relay.ListDisks): device, UUID, label, type, size,\n"
+       "        mount point. --find: only the disk with that filesystem UUID\n"
+       "        (any case) or label; exit 1 when no host has it.\n",
+       CommandArgs::kNone,
+       nullptr,
+       [](CommandContext& c) { return static_cast<Runner&>(c).Disks(); }},
+      {"devices",
+       {},
+       "  devices [--collector ADDR]...\n"
+       "        Every device each collector reads (Collector.GetStatus):\n"
+       "        model, path, firmware, last value, reads, errors (with the\n"
+       "        most frequent kind) and state (ok, faulty, unplugged). Give\n"
+       "        --collector once per collector to ask several.\n",
+       CommandArgs::kNone,
+       nullptr,
+       [](CommandContext& c) { return static_cast<Runner&>(c).Devices(); }},
+      {"poll",
+       {},
+       "  poll SOURCE_ID\n"
+       "        Make the collector poll one source now (Collector.PollNow,\n"
+       "        e.g. 'poll disks' after plugging a disk) and print the\n"
+       "        readings, which are also published as usual.\n",
+       CommandArgs::kAny,
+       FinishPoll,
+       [](CommandContext& c) { return static_cast<Runner&>(c).Poll(); }},
+      {"health",
+       {"--service"},
+       "  health [--service NAME] [ADDR...]\n"
+       "        grpc.health.v1 check of every ADDR and of every daemon given\n"
+       "        with --relay/--actuator/--collector (none given: all three at\n"
+       "        their default addresses); exit 0 only if all are SERVING.\n",
+       CommandArgs::kAny,
+       FinishHealth,
+       [](CommandContext& c) { return static_cast<Runner&>(c).Health(); }},
+      {"keygen",
+       {"--out", "--comment"},
+       "  keygen --out PREFIX [--comment TEXT]\n"
+       "        Create an Ed25519 key pair for a collector to sign its "
+       "batches\n"
+       "        with: PREFIX.key (secret, mode 0600; the collector's\n"
+       "        signing_key) and PREFIX.pub. Prints the public key, its key "
+       "id\n"
+       "        and a trust file entry for relays and actuators. Never\n"
+       "        overwrites existing files.\n",
+       CommandArgs::kNone,
+       FinishKeygen,
+       [](CommandContext& c) { return static_cast<Runner&>(c).Keygen(); }},
+      {"replay",
+       {"--config", "--trace", "--seed", "--until"},
+       "  replay --config FILE --trace FILE [--seed N] [--until D] [--json]\n"
+       "        Run recorded readings (CSV: time,source_id,kind,value\n"
+       "        [,host][,quality][,error][,charge][,runtime]) through the\n"
+       "        policies and the countdown of an actuator config, offline, "
+       "and\n"
+       "        print every decision with its time and a summary: would we\n"
+       "        have shut down, and when would the command have run? Exit 0\n"
+       "        no shutdown, 3 would shut down, 2 invalid config or trace, 1\n"
+       "        a file can not be read.\n",
+       CommandArgs::kNone,
+       FinishReplay,
+       [](CommandContext& c) {
+         const Options& o = c.options();
+         ReplayOptions replay;
+         replay.config = o.config;
+         replay.trace = o.trace;
+         replay.seed = o.seed;
+         replay.until = o.until;
+         replay.json = o.json;
+         return RunReplay(replay, *c.env().out, *c.env().err);
+       }},
+  };
+  return *commands;
+}
+
 }  // namespace
+
+const std::vector<Command>& Commands() { return BuiltInCommands(); }
 
 int Run(const std::vector<std::string>& args, const Environment& env) {
   absl::StatusOr<Options> options = ParseArgs(args);

@@ -22,8 +22,11 @@
 #ifndef HWCAST_TOOLS_HWCASTCTL_CLI_H_
 #define HWCAST_TOOLS_HWCASTCTL_CLI_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -120,6 +123,53 @@ struct Options {
   bool help = false;
   bool version = false;
 };
+
+// What a command's run gets: the parsed options, where to write, and the way
+// to reach daemons as the other commands do (TLS, --timeout, error lines).
+class CommandContext {
+ public:
+  virtual ~CommandContext() = default;
+  virtual const Options& options() const = 0;
+  virtual const Environment& env() const = 0;
+  // A channel to ADDR: TLS for HOST:PORT when --tls-ca was given.
+  virtual std::shared_ptr<grpc::Channel> Channel(
+      const std::string& address) = 0;
+  // Gives a call --timeout's deadline.
+  virtual void SetDeadline(grpc::ClientContext* context) = 0;
+  // "hwcastctl: cannot reach relay at ADDR: UNAVAILABLE: ..." (or, when the
+  // target answered with an error, "hwcastctl: relay at ADDR: CODE: ...").
+  virtual void ReportRpcError(const std::string& what,
+                              const std::string& address,
+                              const grpc::Status& status) = 0;
+};
+
+// The positional arguments a command takes.
+enum class CommandArgs {
+  kNone,
+  // Checked by the command's `finish`.
+  kAny,
+};
+
+// One hwcastctl command. Adding a command is one entry in the table of
+// Commands() (cli.cc); its run may live in a file of its own.
+struct Command {
+  std::string name;
+  // Options only this command takes ("--follow"): with another command they
+  // are a usage error. (Each option is parsed by ParseArgs.)
+  std::vector<std::string> flags;
+  // Its part of --help's "Commands:" list: the synopsis line, then the
+  // description indented by 8, every line ending in "\n".
+  std::string usage;
+  CommandArgs args = CommandArgs::kNone;
+  // Defaults and checks once the command is known (required options, the
+  // daemon's admin socket); null: none. INVALID_ARGUMENT: a usage error.
+  std::function<absl::Status(Options&)> finish;
+  // Runs it; returns the exit code.
+  std::function<int(CommandContext&)> run;
+};
+
+// Every command, in --help's order.
+const std::vector<Command>& Commands();
 
 // Parses `args` (without the program name). INVALID_ARGUMENT says what is
 // wrong, e.g. "unknown kind 'temp' (temperature, humidity, ...)".
