@@ -41,6 +41,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "benchmark/benchmark.h"
+#include "lib/clock_impl.h"
 #include "services/relay/datagram_transport.h"
 #include "services/relay/udp_multicast_transport.h"
 
@@ -59,6 +60,7 @@ struct Pair {
 absl::StatusOr<Pair> OpenPair() {
   absl::BitGen gen;
   UdpMulticastOptions options;
+  options.clock = RealClock::Get();
   options.group = absl::StrCat("239.255.", absl::Uniform(gen, 1, 255), ".",
                                absl::Uniform(gen, 1, 255));
   options.port = absl::Uniform<uint16_t>(gen, 20000, 32000);

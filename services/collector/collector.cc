@@ -55,7 +55,12 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Create(
   if (options.signer == nullptr) {
     options.signer = std::make_unique<UnsignedBatchSigner>();
   }
-  if (!options.make_source) options.make_source = &MakeSource;
+  if (!options.make_source) {
+    options.make_source =
+        [clock = options.clock](const hwcast::v1::SourceConfig& source) {
+          return MakeSource(source, clock);
+        };
+  }
   if (options.epoch == 0) options.epoch = EpochAt(options.clock->Now());
 
   // Build the sources first so that a bad one fails before anything starts.
@@ -214,10 +219,10 @@ void Collector::Shutdown(absl::Duration flush_timeout) {
   if (scheduler_.joinable()) scheduler_.join();
   for (auto& runner : runners_) runner->Stop();
   batcher_->Flush();
-  const absl::Time deadline = absl::Now() + flush_timeout;
+  const absl::Time deadline = options_.clock->Steady() + flush_timeout;
   for (auto& link : links_) {
-    if (!link->WaitUntilDrained(
-            std::max(deadline - absl::Now(), absl::ZeroDuration()))) {
+    if (!link->WaitUntilDrained(std::max(deadline - options_.clock->Steady(),
+                                         absl::ZeroDuration()))) {
       HWCAST_LOG(WARNING) << "relay " << link->address() << ": "
                           << link->Status().pending_batches()
                           << " batches not acknowledged at shutdown";

@@ -272,7 +272,7 @@ TEST_F(CollectorTest, PollNowOverGrpc) {
     if (source.id() == "slow") {
       return std::make_unique<SlowSource>(release, slow_polls);
     }
-    return MakeSource(source);
+    return MakeSource(source, RealClock::Get());
   };
   absl::StatusOr<std::unique_ptr<Collector>> made =
       Collector::Create(std::move(options));

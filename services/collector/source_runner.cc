@@ -355,7 +355,12 @@ absl::StatusOr<std::vector<Reading>> SourceRunner::PollNow() {
         absl::StrCat("source '", id, "' is not running"));
   }
   const absl::Duration timeout = c.options.timeout;
-  const absl::Time deadline = absl::Now() + timeout;
+  const absl::Time deadline = c.clock->Steady() + timeout;
+  // Time left until `deadline` (the waits below are real waits on other
+  // threads; the clock only measures them).
+  auto left = [&c, deadline] {
+    return std::max(deadline - c.clock->Steady(), absl::ZeroDuration());
+  };
   if (c.busy && c.hung) {
     return absl::DeadlineExceededError(
         absl::StrCat("source '", id, "': a poll has been running for ",
@@ -367,7 +372,7 @@ absl::StatusOr<std::vector<Reading>> SourceRunner::PollNow() {
     auto idle = [&c]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) {
       return !c.busy || c.stopped;
     };
-    c.mu.AwaitWithDeadline(absl::Condition(&idle), deadline);
+    c.mu.AwaitWithTimeout(absl::Condition(&idle), left());
     if (c.stopped) {
       return absl::UnavailableError(absl::StrCat("source '", id, "' stopped"));
     }
@@ -383,7 +388,7 @@ absl::StatusOr<std::vector<Reading>> SourceRunner::PollNow() {
   auto done = [&c, &awaited]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) {
     return awaited.done || c.stopped;
   };
-  c.mu.AwaitWithDeadline(absl::Condition(&done), deadline);
+  c.mu.AwaitWithTimeout(absl::Condition(&done), left());
   absl::StatusOr<std::vector<Reading>> result;
   if (awaited.done) {
     result = std::move(awaited.readings);

@@ -96,7 +96,8 @@ absl::StatusOr<std::unique_ptr<RelayDaemon>> RelayDaemon::Create(
          .ttl = static_cast<int>(mc.ttl()),
          .loopback = mc.loopback(),
          .max_datagram_bytes = mc.max_datagram_bytes(),
-         .receive_buffer_bytes = mc.receive_buffer_bytes()});
+         .receive_buffer_bytes = mc.receive_buffer_bytes(),
+         .clock = clock});
     if (!opened.ok()) {
       return absl::Status(
           opened.status().code(),

@@ -99,6 +99,7 @@ struct UdpMulticastTransport::Impl {
   socklen_t group_address_length = 0;
   std::string group_text;
   size_t max_datagram_bytes = 0;
+  const Clock* clock = nullptr;
   // Receive-thread only.
   std::vector<char> receive_buffer;
   // The kernel's cumulative drop count (SO_RXQ_OVFL), as last reported.
@@ -128,6 +129,11 @@ UdpMulticastTransport::Open(const UdpMulticastOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("multicast group ", options.group, ": port is 0"));
   }
+  if (options.clock == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("multicast ", where, ": no clock"));
+  }
+  impl->clock = options.clock;
   if (options.ttl < 0 || options.ttl > 255) {
     return absl::InvalidArgumentError(absl::StrCat(
         "multicast ", where, ": ttl ", options.ttl, " is outside 0..255"));
@@ -376,7 +382,7 @@ absl::Status UdpMulticastTransport::Receive(
   if (count == 0) return absl::OkStatus();
   const absl::Time deadline = timeout == absl::InfiniteDuration()
                                   ? absl::InfiniteFuture()
-                                  : absl::Now() + timeout;
+                                  : impl_->clock->Steady() + timeout;
   const size_t size = impl_->max_datagram_bytes;
   if (impl_->receive_buffer.size() < count * size) {
     impl_->receive_buffer.resize(count * size);
@@ -385,7 +391,7 @@ absl::Status UdpMulticastTransport::Receive(
     int wait_ms = -1;
     if (deadline != absl::InfiniteFuture()) {
       const absl::Duration left =
-          std::max(absl::ZeroDuration(), deadline - absl::Now());
+          std::max(absl::ZeroDuration(), deadline - impl_->clock->Steady());
       // Round up so a short timeout does not spin.
       wait_ms = static_cast<int>(std::min<int64_t>(
           absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))),
@@ -402,10 +408,8 @@ absl::Status UdpMulticastTransport::Receive(
     if (impl_->shut_down.load() || (fds[1].revents & POLLIN) != 0) {
       return cancelled();
     }
-    if (ready == 0) {
-      if (absl::Now() >= deadline) return absl::OkStatus();
-      continue;
-    }
+    // poll() waited all the time that was left (rounded up): time is up.
+    if (ready == 0) return absl::OkStatus();
 
     iovec iov[kMaxBatch];
     mmsghdr messages[kMaxBatch];
@@ -428,7 +432,7 @@ absl::Status UdpMulticastTransport::Receive(
     if (received < 0) {
       const int error = errno;
       if (error == EINTR || error == EAGAIN || error == EWOULDBLOCK) {
-        if (absl::Now() >= deadline) return absl::OkStatus();
+        if (impl_->clock->Steady() >= deadline) return absl::OkStatus();
         continue;
       }
       return SysError(absl::StatusCode::kUnavailable, error,

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "lib/clock.h"
 #include "services/relay/datagram_transport.h"
 
 namespace hwcast::relay {
@@ -35,6 +36,9 @@ struct UdpMulticastOptions {
   // The socket's receive buffer asked for (SO_RCVBUFFORCE, falling back to
   // SO_RCVBUF, which net.core.rmem_max caps); 0: 16 MiB.
   size_t receive_buffer_bytes = 0;
+  // Measures Receive()'s timeout (Steady()). Required; not owned, outlives
+  // the transport.
+  const Clock* clock = nullptr;
 };
 
 class UdpMulticastTransport final : public DatagramTransport {

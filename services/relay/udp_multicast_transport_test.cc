@@ -17,6 +17,7 @@
 #include "absl/types/span.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/clock_impl.h"
 
 namespace hwcast::relay {
 namespace {
@@ -27,6 +28,7 @@ using ::testing::HasSubstr;
 UdpMulticastOptions RandomIpv4Options() {
   absl::BitGen gen;
   UdpMulticastOptions options;
+  options.clock = RealClock::Get();
   options.group = absl::StrCat("239.255.", absl::Uniform(gen, 1, 255), ".",
                                absl::Uniform(gen, 1, 255));
   options.port = absl::Uniform<uint16_t>(gen, 20000, 32000);
@@ -293,6 +295,7 @@ TEST(UdpMulticastTransportTest, Ipv6) {
   // A site-local group, then a link-local one (bound with a scope id).
   for (const char* prefix : {"ff15::", "ff12::"}) {
     UdpMulticastOptions options;
+    options.clock = RealClock::Get();
     options.group =
         absl::StrCat(prefix, absl::Hex(absl::Uniform(gen, 1, 0xffff)), ":",
                      absl::Hex(absl::Uniform(gen, 1, 0xffff)));

@@ -1,5 +1,6 @@
 #include "services/actuator/entropy/entropy_client.h"
 
+#include <chrono>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -56,8 +57,9 @@ absl::StatusOr<DrawResult> GrpcEntropyClient::Draw(
     request.set_bytes(static_cast<uint32_t>(bytes - result.bytes_used));
     *request.mutable_max_wait() = ToProtoDuration(options_.max_wait);
     grpc::ClientContext context;
-    context.set_deadline(
-        absl::ToChronoTime(absl::Now() + options_.call_timeout));
+    // gRPC takes a wall-clock deadline; only its distance from now matters.
+    context.set_deadline(std::chrono::system_clock::now() +
+                         absl::ToChronoMicroseconds(options_.call_timeout));
     std::unique_ptr<grpc::ClientReader<hwcast::v1::DrawEntropyResponse>>
         reader = relay.stub->Draw(&context, request);
     hwcast::v1::DrawEntropyResponse response;

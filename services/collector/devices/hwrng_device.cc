@@ -14,7 +14,6 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "lib/clock_impl.h"
 #include "lib/time_util.h"
 #include "services/collector/sources/sysfs_util.h"
 
@@ -62,8 +61,7 @@ absl::Status CheckNotKernelCsprng(const std::string& path) {
 }
 
 HwrngDevice::HwrngDevice(HwrngDeviceOptions options)
-    : options_(std::move(options)),
-      clock_(options_.clock != nullptr ? options_.clock : RealClock::Get()) {
+    : options_(std::move(options)), clock_(options_.clock) {
   info_.set_source_id(options_.source_id);
   info_.set_model("hwrng");
   info_.set_path(options_.path);

@@ -49,7 +49,7 @@ struct HwrngDeviceOptions {
   // Where the kernel names the hardware RNG behind /dev/hwrng (reported as
   // the model when `path` is a character device).
   std::string rng_current = "/sys/class/misc/hw_random/rng_current";
-  // For last_ok_time; null: the real clock. Not owned.
+  // For last_ok_time; required; not owned.
   const Clock* clock = nullptr;
 };
 

@@ -60,7 +60,8 @@ TEST(CheckNotKernelCsprngTest, RefusesUrandomAndRandomByNameLinkAndNumber) {
   if (mknod(node.c_str(), S_IFCHR | 0600, makedev(1, 9)) == 0) {
     const absl::Status by_number = CheckNotKernelCsprng(node);
     EXPECT_THAT(by_number.message(), HasSubstr("character device 1:9"));
-    HwrngDevice device({.path = node});
+    FakeClock clock;
+    HwrngDevice device({.path = node, .clock = &clock});
     std::vector<uint8_t> buf(16);
     EXPECT_EQ(device.ReadExactly(absl::MakeSpan(buf)).code(),
               absl::StatusCode::kInvalidArgument);
@@ -110,7 +111,8 @@ TEST(HwrngDeviceTest, RegularFileReadsOnceThenEndOfFileThenAppended) {
 TEST(HwrngDeviceTest, MissingPathIsNotFoundAndComesBack) {
   const std::string path = TempPath("later");
   unlink(path.c_str());
-  HwrngDevice device({.path = path});
+  FakeClock clock;
+  HwrngDevice device({.path = path, .clock = &clock});
   std::vector<uint8_t> buf(100);
   const absl::Status missing = device.ReadExactly(absl::MakeSpan(buf));
   EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
@@ -126,7 +128,9 @@ TEST(HwrngDeviceTest, FifoWriterLeavingIsEndOfFileAndTimeoutWhenSilent) {
   const std::string path = TempPath("fifo");
   unlink(path.c_str());
   ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
-  HwrngDevice device({.path = path, .read_timeout = absl::Milliseconds(200)});
+  FakeClock clock;
+  HwrngDevice device(
+      {.path = path, .read_timeout = absl::Milliseconds(200), .clock = &clock});
   std::vector<uint8_t> buf(64);
   // A writer that is connected but silent: the read times out.
   const int keep_open = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -152,7 +156,8 @@ TEST(HwrngDeviceTest, FifoWriterLeavingIsEndOfFileAndTimeoutWhenSilent) {
 }
 
 TEST(HwrngDeviceTest, RealHwrngPassesHealthTestsWhenReadable) {
-  HwrngDevice device({.read_timeout = absl::Seconds(10)});
+  FakeClock clock;
+  HwrngDevice device({.read_timeout = absl::Seconds(10), .clock = &clock});
   std::vector<uint8_t> buf(entropy::kFipsBlockBytes * 2);
   const absl::Status status = device.ReadExactly(absl::MakeSpan(buf));
   if (!status.ok()) GTEST_SKIP() << "no readable /dev/hwrng: " << status;

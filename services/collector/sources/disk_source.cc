@@ -16,7 +16,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
-#include "lib/clock_impl.h"
 #include "lib/time_util.h"
 #include "services/collector/sources/mountinfo.h"
 #include "services/collector/sources/source_kind.h"
@@ -55,7 +54,7 @@ std::string ErrorKind(const absl::Status& status) {
 
 DiskSource::DiskSource(DiskSourceOptions options)
     : options_(std::move(options)),
-      clock_(options_.clock != nullptr ? options_.clock : RealClock::Get()),
+      clock_(options_.clock),
       prober_(options_.prober != nullptr
                   ? options_.prober
                   : std::shared_ptr<BlockProber>(MakeBlkidProber())) {}
@@ -183,11 +182,13 @@ absl::StatusOr<std::vector<Reading>> DiskSource::Poll() {
     }
   }
 
-  // Wait for all of them together, up to probe_timeout. (Real time: a
-  // thread's progress is not something an injected clock can stand for.)
-  const absl::Time deadline = absl::Now() + options_.probe_timeout;
+  // Wait for all of them together, up to probe_timeout (measured on the
+  // clock's Steady(); the waits themselves are real waits on the probes).
+  const absl::Time deadline = clock_->Steady() + options_.probe_timeout;
   for (const std::shared_ptr<ProbeCall>& call : calls) {
-    if (call != nullptr) call->done.WaitForNotificationWithDeadline(deadline);
+    if (call == nullptr) continue;
+    call->done.WaitForNotificationWithTimeout(
+        std::max(deadline - clock_->Steady(), absl::ZeroDuration()));
   }
 
   Reading reading;
@@ -367,7 +368,7 @@ void FillDiskDefaults(hwcast::v1::SourceConfig* source) {
 }
 
 absl::StatusOr<std::unique_ptr<Source>> MakeDiskSource(
-    const hwcast::v1::SourceConfig& source) {
+    const hwcast::v1::SourceConfig& source, const Clock* clock) {
   const hwcast::v1::DiskSourceConfig& disks = source.disks();
   DiskSourceOptions options;
   if (!source.id().empty()) options.id = source.id();
@@ -383,6 +384,7 @@ absl::StatusOr<std::unique_ptr<Source>> MakeDiskSource(
       disks.has_probe_timeout()
           ? FromProtoDuration(disks.probe_timeout())
           : std::min(kDefaultProbeTimeout, OwnTimeout(source));
+  options.clock = clock;
   return std::make_unique<DiskSource>(std::move(options));
 }
 

@@ -45,7 +45,7 @@ struct DiskSourceOptions {
   // Null: MakeBlkidProber(). Shared with probe threads that may outlive the
   // source (an abandoned probe keeps its prober alive).
   std::shared_ptr<BlockProber> prober;
-  // For DeviceStatus.last_ok_time. Null: the real clock. Must outlive the
+  // For DeviceStatus.last_ok_time. Required; must outlive the
   // source.
   const Clock* clock = nullptr;
 };

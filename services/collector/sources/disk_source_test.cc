@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/fake_clock.h"
 #include "services/collector/testing/disk_images.h"
 #include "services/collector/testing/temp_tree.h"
 
@@ -121,6 +122,7 @@ class DiskSourceTest : public ::testing::Test {
     options.mountinfo = tree_.Path("mountinfo");
     options.probe_timeout = absl::Seconds(1);
     options.prober = prober_;
+    options.clock = &clock_;
     return options;
   }
 
@@ -141,6 +143,7 @@ class DiskSourceTest : public ::testing::Test {
   }
 
   testing::TempTree tree_;
+  FakeClock clock_;
   std::shared_ptr<FakeProber> prober_;
 };
 
@@ -351,6 +354,8 @@ TEST(DiskSourceBlkidTest, ProbesConfiguredImageFiles) {
   options.id = "images";
   options.devices = {a, b};
   options.mountinfo = tree.Path("mountinfo");
+  FakeClock clock;
+  options.clock = &clock;
   DiskSource source(std::move(options));
   absl::StatusOr<std::vector<Reading>> readings = source.Poll();
   ASSERT_TRUE(readings.ok()) << readings.status();

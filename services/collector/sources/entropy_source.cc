@@ -6,7 +6,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "lib/clock_impl.h"
 #include "lib/log.h"
 #include "lib/time_util.h"
 #include "services/collector/devices/chaoskey_device.h"
@@ -21,7 +20,7 @@ using ::hwcast::v1::Reading;
 EntropySource::EntropySource(EntropySourceOptions options,
                              std::unique_ptr<EntropyDevice> device)
     : options_(std::move(options)),
-      clock_(options_.clock != nullptr ? options_.clock : RealClock::Get()),
+      clock_(options_.clock),
       device_(std::move(device)),
       tester_(options_.health) {}
 
@@ -209,9 +208,10 @@ EntropySourceOptions EntropySourceOptionsFromConfig(
 absl::StatusOr<std::unique_ptr<Source>> MakeEntropySource(
     const hwcast::v1::SourceConfig& source,
     const hwcast::v1::EntropySourceConfig& entropy,
-    std::unique_ptr<EntropyDevice> device) {
+    std::unique_ptr<EntropyDevice> device, const Clock* clock) {
   EntropySourceOptions options =
       EntropySourceOptionsFromConfig(source, entropy);
+  options.clock = clock;
   auto invalid = [&](const std::string& what) {
     return absl::InvalidArgumentError(
         absl::StrCat("source '", options.id, "': ", what));
@@ -353,7 +353,7 @@ void FillChaosKeyDefaults(hwcast::v1::SourceConfig* source) {
 }
 
 absl::StatusOr<std::unique_ptr<Source>> MakeHwrngSource(
-    const hwcast::v1::SourceConfig& source) {
+    const hwcast::v1::SourceConfig& source, const Clock* clock) {
   HwrngDeviceOptions options;
   options.source_id = source.id().empty() ? "hwrng" : source.id();
   if (!source.hwrng().path().empty()) options.path = source.hwrng().path();
@@ -364,12 +364,13 @@ absl::StatusOr<std::unique_ptr<Source>> MakeHwrngSource(
   }
   // Reads give up before the runner's poll timeout does.
   options.read_timeout = OwnTimeout(source);
+  options.clock = clock;
   return MakeEntropySource(source, source.hwrng().entropy(),
-                           std::make_unique<HwrngDevice>(options));
+                           std::make_unique<HwrngDevice>(options), clock);
 }
 
 absl::StatusOr<std::unique_ptr<Source>> MakeChaosKeySource(
-    const hwcast::v1::SourceConfig& source) {
+    const hwcast::v1::SourceConfig& source, const Clock* clock) {
   const hwcast::v1::ChaosKeySourceConfig& chaoskey = source.chaoskey();
   usb::ChaosKeyOptions options;
   options.source_id = source.id().empty() ? "chaoskey" : source.id();
@@ -393,7 +394,8 @@ absl::StatusOr<std::unique_ptr<Source>> MakeChaosKeySource(
       source, chaoskey.entropy(),
       std::make_unique<usb::ChaosKeyDevice>(
           std::move(options),
-          std::shared_ptr<usb::UsbTransport>(*std::move(transport))));
+          std::shared_ptr<usb::UsbTransport>(*std::move(transport))),
+      clock);
 }
 
 }  // namespace

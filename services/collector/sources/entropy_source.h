@@ -63,7 +63,7 @@ struct EntropySourceOptions {
   entropy::HealthOptions health;
   int disable_after_failures = 25;
   absl::Duration retry_after = absl::Minutes(10);
-  // Null: the real clock. Not owned.
+  // Required; not owned, outlives the source.
   const Clock* clock = nullptr;
 };
 
@@ -128,11 +128,12 @@ EntropySourceOptions EntropySourceOptionsFromConfig(
 
 // An EntropySource over `device` configured by `entropy` (defaults filled
 // in: ApplyCollectorDefaults). INVALID_ARGUMENT naming the source when
-// the device is null or the numbers are out of range. Real clock.
+// the device is null or the numbers are out of range. Reads the time from
+// `clock` (not owned; outlives the source).
 absl::StatusOr<std::unique_ptr<Source>> MakeEntropySource(
     const hwcast::v1::SourceConfig& source,
     const hwcast::v1::EntropySourceConfig& entropy,
-    std::unique_ptr<EntropyDevice> device);
+    std::unique_ptr<EntropyDevice> device, const Clock* clock);
 
 }  // namespace hwcast::collector
 

@@ -252,15 +252,16 @@ TEST(MakeEntropySourceTest, FromConfigWithDefaultsAndErrors) {
 
   auto state = std::make_shared<FakeEntropyDevice::State>();
   state->fill = GoodFill(6);
-  auto made = MakeEntropySource(source, entropy,
-                                std::make_unique<FakeEntropyDevice>(state));
+  FakeClock clock;
+  auto made = MakeEntropySource(
+      source, entropy, std::make_unique<FakeEntropyDevice>(state), &clock);
   ASSERT_TRUE(made.ok()) << made.status();
   EXPECT_EQ((*made)->type(), "hwrng");
 
-  EXPECT_FALSE(MakeEntropySource(source, entropy, nullptr).ok());
+  EXPECT_FALSE(MakeEntropySource(source, entropy, nullptr, &clock).ok());
   entropy.set_chunk_bytes(3000);
-  auto bad = MakeEntropySource(source, entropy,
-                               std::make_unique<FakeEntropyDevice>(state));
+  auto bad = MakeEntropySource(
+      source, entropy, std::make_unique<FakeEntropyDevice>(state), &clock);
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(bad.status().message(), HasSubstr("multiple of 2500"));
 

@@ -173,7 +173,7 @@ void FillExecDefaults(hwcast::v1::SourceConfig* source) {
 }
 
 absl::StatusOr<std::unique_ptr<Source>> MakeExecSource(
-    const hwcast::v1::SourceConfig& source) {
+    const hwcast::v1::SourceConfig& source, const Clock* /*clock*/) {
   const hwcast::v1::ExecSourceConfig& exec = source.exec();
   ExecSourceOptions options;
   options.id = source.id();

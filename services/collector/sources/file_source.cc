@@ -75,7 +75,7 @@ void FillFileDefaults(hwcast::v1::SourceConfig* source) {
 }
 
 absl::StatusOr<std::unique_ptr<Source>> MakeFileSource(
-    const hwcast::v1::SourceConfig& source) {
+    const hwcast::v1::SourceConfig& source, const Clock* /*clock*/) {
   const hwcast::v1::FileSourceConfig& file = source.file();
   FileSourceOptions options;
   options.id = source.id();

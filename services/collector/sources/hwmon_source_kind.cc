@@ -20,7 +20,7 @@ void FillHwmonDefaults(hwcast::v1::SourceConfig* source) {
 }
 
 absl::StatusOr<std::unique_ptr<Source>> MakeHwmonSource(
-    const hwcast::v1::SourceConfig& source) {
+    const hwcast::v1::SourceConfig& source, const Clock* /*clock*/) {
   return std::make_unique<HwmonSource>(
       HwmonSourceOptionsFromConfig(source.id(), source.hwmon()));
 }

@@ -70,7 +70,7 @@ void FillNutDefaults(hwcast::v1::SourceConfig* source) {
 }
 
 absl::StatusOr<std::unique_ptr<Source>> MakeNutSource(
-    const hwcast::v1::SourceConfig& source) {
+    const hwcast::v1::SourceConfig& source, const Clock* /*clock*/) {
   const hwcast::v1::NutSourceConfig& nut = source.nut();
   NutSourceOptions options;
   options.id = source.id();

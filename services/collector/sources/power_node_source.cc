@@ -71,7 +71,7 @@ absl::Status ValidatePowerNode(const std::string& key,
 }
 
 absl::StatusOr<std::unique_ptr<Source>> MakePowerNodeSource(
-    const hwcast::v1::SourceConfig& source) {
+    const hwcast::v1::SourceConfig& source, const Clock* /*clock*/) {
   PowerNodeSourceOptions options;
   options.id = source.id();
   options.target = source.power_node().target();

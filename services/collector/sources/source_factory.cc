@@ -6,14 +6,14 @@
 namespace hwcast::collector {
 
 absl::StatusOr<std::unique_ptr<Source>> MakeSource(
-    const hwcast::v1::SourceConfig& source) {
+    const hwcast::v1::SourceConfig& source, const Clock* clock) {
   const SourceKind* kind = FindSourceKind(source.kind_case());
   if (kind == nullptr || kind->make == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("source '", source.id(),
                                                    "': no kind (one of ",
                                                    SourceKindNames(), ") set"));
   }
-  return kind->make(source);
+  return kind->make(source, clock);
 }
 
 }  // namespace hwcast::collector

@@ -6,14 +6,16 @@
 
 #include "absl/status/statusor.h"
 #include "hwcast/v1/config.pb.h"
+#include "lib/clock.h"
 #include "services/collector/source.h"
 
 namespace hwcast::collector {
 
-// `source` must have its defaults filled in (ApplyCollectorDefaults).
+// `source` must have its defaults filled in (ApplyCollectorDefaults). The
+// source reads the time from `clock` (not owned; outlives the source).
 // INVALID_ARGUMENT when no kind is set. Thread-safe.
 absl::StatusOr<std::unique_ptr<Source>> MakeSource(
-    const hwcast::v1::SourceConfig& source);
+    const hwcast::v1::SourceConfig& source, const Clock* clock);
 
 }  // namespace hwcast::collector
 

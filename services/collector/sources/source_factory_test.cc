@@ -7,6 +7,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/fake_clock.h"
 
 namespace hwcast::collector {
 namespace {
@@ -14,6 +15,11 @@ namespace {
 using ::hwcast::v1::Reading;
 using ::hwcast::v1::SourceConfig;
 using ::testing::HasSubstr;
+
+const Clock* TestClock() {
+  static FakeClock* const clock = new FakeClock();
+  return clock;
+}
 
 Reading PollOne(Source& source) {
   absl::StatusOr<std::vector<Reading>> readings = source.Poll();
@@ -29,15 +35,15 @@ TEST(SourceFactoryTest, MakesEveryKind) {
   SourceConfig config;
   config.set_id("x");
   config.mutable_hwmon();
-  EXPECT_EQ((*MakeSource(config))->type(), "hwmon");
+  EXPECT_EQ((*MakeSource(config, TestClock()))->type(), "hwmon");
   config.mutable_file()->set_path("/r/t");
-  EXPECT_EQ((*MakeSource(config))->type(), "file");
+  EXPECT_EQ((*MakeSource(config, TestClock()))->type(), "file");
   config.mutable_power_node()->set_target("127.0.0.1:22");
-  EXPECT_EQ((*MakeSource(config))->type(), "power_node");
+  EXPECT_EQ((*MakeSource(config, TestClock()))->type(), "power_node");
   config.mutable_nut()->set_ups("room");
-  EXPECT_EQ((*MakeSource(config))->type(), "nut");
+  EXPECT_EQ((*MakeSource(config, TestClock()))->type(), "nut");
   config.mutable_exec()->add_argv("/bin/echo");
-  EXPECT_EQ((*MakeSource(config))->type(), "exec");
+  EXPECT_EQ((*MakeSource(config, TestClock()))->type(), "exec");
 }
 
 TEST(SourceFactoryTest, ExecGetsItsOptions) {
@@ -49,7 +55,8 @@ TEST(SourceFactoryTest, ExecGetsItsOptions) {
   config.mutable_exec()->set_scale(0.5);
   config.mutable_exec()->set_offset(1);
   config.mutable_exec()->set_label("RH");
-  absl::StatusOr<std::unique_ptr<Source>> source = MakeSource(config);
+  absl::StatusOr<std::unique_ptr<Source>> source =
+      MakeSource(config, TestClock());
   ASSERT_TRUE(source.ok()) << source.status();
   const Reading reading = PollOne(**source);
   EXPECT_EQ(reading.source_id(), "probe");
@@ -65,7 +72,8 @@ TEST(SourceFactoryTest, WaitingSourcesGiveUpBeforeThePollTimeout) {
   config.mutable_timeout()->set_nanos(500'000'000);
   config.mutable_exec()->add_argv("/bin/sleep");
   config.mutable_exec()->add_argv("30");
-  absl::StatusOr<std::unique_ptr<Source>> source = MakeSource(config);
+  absl::StatusOr<std::unique_ptr<Source>> source =
+      MakeSource(config, TestClock());
   ASSERT_TRUE(source.ok()) << source.status();
   const Reading reading = PollOne(**source);
   EXPECT_EQ(reading.quality(), hwcast::v1::QUALITY_SENSOR_FAULT);
@@ -77,7 +85,8 @@ TEST(SourceFactoryTest, TemperatureAlertGetsItsOptions) {
   config.set_id("rack");
   config.mutable_temperature_alert()->set_device("/nonexistent/ttyUSB9");
   config.mutable_temperature_alert()->set_label("Rack");
-  absl::StatusOr<std::unique_ptr<Source>> source = MakeSource(config);
+  absl::StatusOr<std::unique_ptr<Source>> source =
+      MakeSource(config, TestClock());
   ASSERT_TRUE(source.ok()) << source.status();
   EXPECT_EQ((*source)->type(), "temperature_alert");
   const Reading reading = PollOne(**source);
@@ -95,7 +104,8 @@ TEST(SourceFactoryTest, TemperX232GetsItsOptions) {
   SourceConfig config;
   config.set_id("rack");
   config.mutable_temperx232()->set_device("/nonexistent/ttyUSB8");
-  absl::StatusOr<std::unique_ptr<Source>> source = MakeSource(config);
+  absl::StatusOr<std::unique_ptr<Source>> source =
+      MakeSource(config, TestClock());
   ASSERT_TRUE(source.ok()) << source.status();
   EXPECT_EQ((*source)->type(), "temperx232");
   const Reading reading = PollOne(**source);
@@ -106,17 +116,17 @@ TEST(SourceFactoryTest, TemperX232GetsItsOptions) {
   EXPECT_EQ((*source)->Devices()[0].model(), "TEMPerX232");
 
   config.mutable_temperx232()->clear_device();
-  EXPECT_THAT(std::string(MakeSource(config).status().message()),
+  EXPECT_THAT(std::string(MakeSource(config, TestClock()).status().message()),
               HasSubstr("temperx232.device is empty"));
 }
 
 TEST(SourceFactoryTest, Errors) {
   SourceConfig config;
   config.set_id("x");
-  EXPECT_THAT(std::string(MakeSource(config).status().message()),
+  EXPECT_THAT(std::string(MakeSource(config, TestClock()).status().message()),
               HasSubstr("source 'x': no kind"));
   config.mutable_exec();
-  EXPECT_THAT(std::string(MakeSource(config).status().message()),
+  EXPECT_THAT(std::string(MakeSource(config, TestClock()).status().message()),
               HasSubstr("source 'x': exec.argv is empty"));
 }
 
@@ -134,7 +144,8 @@ TEST(SourceFactoryTest, DisksGetTheirOptions) {
   config.mutable_disks()->add_devices(image);
   config.mutable_disks()->set_mountinfo(mountinfo);
   config.mutable_disks()->mutable_probe_timeout()->set_seconds(1);
-  absl::StatusOr<std::unique_ptr<Source>> source = MakeSource(config);
+  absl::StatusOr<std::unique_ptr<Source>> source =
+      MakeSource(config, TestClock());
   ASSERT_TRUE(source.ok()) << source.status();
   EXPECT_EQ((*source)->type(), "disks");
   const Reading reading = PollOne(**source);
@@ -154,12 +165,13 @@ TEST(SourceFactoryTest, MakesUsbSources) {
   hwcast::v1::PortCalibration* c = temper->add_calibration();
   c->set_port("1-2");
   c->set_offset(-0.5);
-  absl::StatusOr<std::unique_ptr<Source>> source = MakeSource(config);
+  absl::StatusOr<std::unique_ptr<Source>> source =
+      MakeSource(config, TestClock());
   ASSERT_TRUE(source.ok()) << source.status();
   EXPECT_EQ((*source)->type(), "usb_temper");
 
   config.mutable_chaoskey()->set_port("1-3");
-  source = MakeSource(config);
+  source = MakeSource(config, TestClock());
   ASSERT_TRUE(source.ok()) << source.status();
   EXPECT_EQ((*source)->type(), "chaoskey");
 }
@@ -179,7 +191,8 @@ TEST(SourceFactoryTest, HwrngReadsItsPathAndRefusesTheKernelCsprng) {
   SourceConfig config;
   config.set_id("rng");
   config.mutable_hwrng()->set_path(path);
-  absl::StatusOr<std::unique_ptr<Source>> source = MakeSource(config);
+  absl::StatusOr<std::unique_ptr<Source>> source =
+      MakeSource(config, TestClock());
   ASSERT_TRUE(source.ok()) << source.status();
   EXPECT_EQ((*source)->type(), "hwrng");
   const Reading reading = PollOne(**source);
@@ -190,7 +203,7 @@ TEST(SourceFactoryTest, HwrngReadsItsPathAndRefusesTheKernelCsprng) {
   std::remove(path.c_str());
 
   config.mutable_hwrng()->set_path("/dev/urandom");
-  source = MakeSource(config);
+  source = MakeSource(config, TestClock());
   EXPECT_EQ(source.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(source.status().message(),
               HasSubstr("source 'rng': /dev/urandom is the kernel's CSPRNG"));

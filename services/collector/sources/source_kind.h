@@ -24,6 +24,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "hwcast/v1/config.pb.h"
+#include "lib/clock.h"
 #include "lib/config_checks.h"
 #include "lib/status_macros.h"
 #include "lib/time_util.h"
@@ -48,9 +49,10 @@ struct SourceKind {
   const char* default_id_from = nullptr;
   // Fills the defaults of the kind's block. Null: none.
   void (*fill_defaults)(hwcast::v1::SourceConfig* source) = nullptr;
-  // Builds the source from a config with its defaults filled in.
+  // Builds the source from a config with its defaults filled in, reading
+  // the time from `clock` (not owned; outlives the source).
   absl::StatusOr<std::unique_ptr<Source>> (*make)(
-      const hwcast::v1::SourceConfig& source) = nullptr;
+      const hwcast::v1::SourceConfig& source, const Clock* clock) = nullptr;
   // Feeds entropy (whose relays must be private: collector_config.cc).
   bool entropy = false;
 };

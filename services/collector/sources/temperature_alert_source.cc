@@ -7,7 +7,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "lib/clock_impl.h"
 #include "lib/log.h"
 #include "lib/time_util.h"
 #include "services/collector/devices/temper_decoder.h"
@@ -26,7 +25,7 @@ using usb::SerialPort;
 TemperatureAlertSource::TemperatureAlertSource(
     TemperatureAlertSourceOptions options)
     : options_(std::move(options)),
-      clock_(options_.clock != nullptr ? options_.clock : RealClock::Get()),
+      clock_(options_.clock),
       port_(options_.device) {
   device_.set_source_id(options_.id);
   device_.set_model(kTemperatureAlertModel);
@@ -186,10 +185,11 @@ void FillTemperatureAlertDefaults(hwcast::v1::SourceConfig* source) {
 }
 
 absl::StatusOr<std::unique_ptr<Source>> MakeTemperatureAlertSource(
-    const hwcast::v1::SourceConfig& source) {
+    const hwcast::v1::SourceConfig& source, const Clock* clock) {
   TemperatureAlertSourceOptions options;
   HWCAST_RETURN_IF_ERROR(SerialThermometerOptions(
       source, "temperature_alert", source.temperature_alert(), &options));
+  options.clock = clock;
   return std::make_unique<TemperatureAlertSource>(std::move(options));
 }
 

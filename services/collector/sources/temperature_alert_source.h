@@ -44,7 +44,7 @@ struct TemperatureAlertSourceOptions {
   double offset = 0.0;
   // Empty: the id.
   std::string label;
-  // For last_ok_time; null: the real clock. Not owned. (Waits on the device
+  // For last_ok_time; required; not owned. (Waits on the device
   // use the monotonic clock: they are real I/O.)
   const Clock* clock = nullptr;
 };

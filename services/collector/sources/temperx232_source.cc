@@ -8,7 +8,6 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "lib/clock_impl.h"
 #include "lib/log.h"
 #include "lib/time_util.h"
 #include "services/collector/devices/temperx232.h"
@@ -31,7 +30,7 @@ std::string Text(const std::vector<uint8_t>& bytes) {
 
 TemperX232Source::TemperX232Source(TemperX232SourceOptions options)
     : options_(std::move(options)),
-      clock_(options_.clock != nullptr ? options_.clock : RealClock::Get()),
+      clock_(options_.clock),
       port_(options_.device) {
   device_.set_source_id(options_.id);
   device_.set_model(kTemperX232Model);
@@ -229,10 +228,11 @@ void FillTemperX232Defaults(hwcast::v1::SourceConfig* source) {
 }
 
 absl::StatusOr<std::unique_ptr<Source>> MakeTemperX232Source(
-    const hwcast::v1::SourceConfig& source) {
+    const hwcast::v1::SourceConfig& source, const Clock* clock) {
   TemperX232SourceOptions options;
   HWCAST_RETURN_IF_ERROR(SerialThermometerOptions(
       source, "temperx232", source.temperx232(), &options));
+  options.clock = clock;
   return std::make_unique<TemperX232Source>(std::move(options));
 }
 

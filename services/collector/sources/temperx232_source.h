@@ -57,7 +57,7 @@ struct TemperX232SourceOptions {
   double offset = 0.0;
   // Label prefix; empty: the id.
   std::string label;
-  // For last_ok_time; null: the real clock. Not owned.
+  // For last_ok_time; required; not owned.
   const Clock* clock = nullptr;
 };
 

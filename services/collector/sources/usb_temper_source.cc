@@ -6,7 +6,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "lib/clock_impl.h"
 #include "lib/log.h"
 #include "lib/time_util.h"
 #include "services/collector/sources/scaled_value.h"
@@ -547,7 +546,7 @@ void FillUsbTemperDefaults(hwcast::v1::SourceConfig* source) {
 }
 
 absl::StatusOr<std::unique_ptr<Source>> MakeUsbTemperSource(
-    const hwcast::v1::SourceConfig& source) {
+    const hwcast::v1::SourceConfig& source, const Clock* clock) {
   const hwcast::v1::UsbTemperSourceConfig& temper = source.usb_temper();
   UsbTemperSourceOptions options;
   if (!source.id().empty()) options.id = source.id();
@@ -570,7 +569,7 @@ absl::StatusOr<std::unique_ptr<Source>> MakeUsbTemperSource(
     options.transfer_timeout = FromProtoDuration(temper.transfer_timeout());
   }
   options.poll_budget = OwnTimeout(source);
-  options.clock = RealClock::Get();
+  options.clock = clock;
   absl::StatusOr<std::unique_ptr<usb::LibusbTransport>> transport =
       usb::LibusbTransport::Create();
   if (!transport.ok()) {
