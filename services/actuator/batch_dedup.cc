@@ -33,15 +33,7 @@ BatchDeduplicator::Result BatchDeduplicator::Check(
   }
   Stream& stream = it->second;
   stream.last_use = ++use_counter_;
-  switch (stream.seen.Insert(batch_sequence)) {
-    case SequenceWindow::Result::kNew:
-      return Result::kNew;
-    case SequenceWindow::Result::kDuplicate:
-      return Result::kDuplicate;
-    case SequenceWindow::Result::kBelowWindow:
-      break;
-  }
-  return Result::kBelowWindow;
+  return stream.seen.Insert(batch_sequence);
 }
 
 size_t BatchDeduplicator::stream_count() const {

@@ -38,14 +38,10 @@ class BatchDeduplicator {
     uint32_t max_streams = 1024;
   };
 
-  enum class Result {
-    // Not seen before; now remembered.
-    kNew,
-    // Seen before.
-    kDuplicate,
-    // Older than the stream's window: unknown whether it was seen.
-    kBelowWindow,
-  };
+  // kNew: not seen before, now remembered; kDuplicate: seen before;
+  // kBelowWindow: older than the stream's window, unknown whether it was
+  // seen.
+  using Result = SequenceWindow::Result;
 
   BatchDeduplicator() : BatchDeduplicator(Options()) {}
   explicit BatchDeduplicator(Options options);
