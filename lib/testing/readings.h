@@ -19,17 +19,25 @@ namespace hwcast::testutil {
 // The time the builders stamp by default.
 inline const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000);
 
-// A temperature reading, quality OK, observed at `observed`.
-inline hwcast::v1::Reading TemperatureAt(const std::string& host,
-                                         const std::string& source_id,
-                                         uint64_t sequence, double celsius,
-                                         absl::Time observed) {
+// A reading with no value yet, quality OK, observed at `observed`.
+inline hwcast::v1::Reading ReadingAt(const std::string& host,
+                                     const std::string& source_id,
+                                     uint64_t sequence, absl::Time observed) {
   hwcast::v1::Reading r;
   r.set_host(host);
   r.set_source_id(source_id);
   r.set_sequence(sequence);
   *r.mutable_observed_time() = ToProtoTime(observed);
   r.set_quality(hwcast::v1::QUALITY_OK);
+  return r;
+}
+
+// A temperature reading, quality OK, observed at `observed`.
+inline hwcast::v1::Reading TemperatureAt(const std::string& host,
+                                         const std::string& source_id,
+                                         uint64_t sequence, double celsius,
+                                         absl::Time observed) {
+  hwcast::v1::Reading r = ReadingAt(host, source_id, sequence, observed);
   r.mutable_temperature()->set_celsius(celsius);
   return r;
 }
@@ -51,12 +59,7 @@ inline hwcast::v1::Reading Entropy(const std::string& host,
                                    const std::string& source_id,
                                    uint64_t sequence, size_t bytes,
                                    absl::Time observed) {
-  hwcast::v1::Reading r;
-  r.set_host(host);
-  r.set_source_id(source_id);
-  r.set_sequence(sequence);
-  *r.mutable_observed_time() = ToProtoTime(observed);
-  r.set_quality(hwcast::v1::QUALITY_OK);
+  hwcast::v1::Reading r = ReadingAt(host, source_id, sequence, observed);
   r.mutable_entropy()->set_data(
       std::string(bytes, static_cast<char>(sequence)));
   r.mutable_entropy()->set_verdict(hwcast::v1::EntropyChunk::VERDICT_PASS);
