@@ -35,6 +35,7 @@
 #include "lib/server.h"
 #include "lib/signed_batch_verifier.h"
 #include "lib/signing_test_util.h"
+#include "lib/testing/metrics.h"
 #include "lib/testing/readings.h"
 #include "lib/testing/scratch_dir.h"
 #include "lib/testing/wait.h"
@@ -91,22 +92,7 @@ SubscribeResponse Garbage() {
   return response;
 }
 
-// Value of a counter or gauge with exactly these labels; -1 if absent.
-double MetricValue(prometheus::Registry& registry, const std::string& name,
-                   const std::map<std::string, std::string>& labels = {}) {
-  for (const prometheus::MetricFamily& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const prometheus::ClientMetric& metric : family.metric) {
-      std::map<std::string, std::string> have;
-      for (const auto& label : metric.label) have[label.name] = label.value;
-      if (have != labels) continue;
-      return family.type == prometheus::MetricType::Counter
-                 ? metric.counter.value
-                 : metric.gauge.value;
-    }
-  }
-  return -1;
-}
+using ::hwcast::testutil::MetricValue;
 
 // Records what it is fed; proves the policy wiring.
 class RecordingPolicy final : public Policy {

@@ -20,6 +20,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "lib/fake_clock.h"
+#include "lib/testing/metrics.h"
 #include "lib/testing/scratch_dir.h"
 #include "lib/time_util.h"
 #include "prometheus/registry.h"
@@ -83,18 +84,7 @@ std::vector<std::string> Strings(const google::protobuf::Struct& s,
   return out;
 }
 
-double MetricValue(prometheus::Registry& registry, const std::string& name,
-                   const std::map<std::string, std::string>& labels) {
-  for (const prometheus::MetricFamily& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const prometheus::ClientMetric& metric : family.metric) {
-      std::map<std::string, std::string> have;
-      for (const auto& label : metric.label) have[label.name] = label.value;
-      if (have == labels) return metric.counter.value;
-    }
-  }
-  return -1;
-}
+using ::hwcast::testutil::MetricValue;
 
 ActionEvent Event(ActionEventKind kind, std::string from, std::string to,
                   std::string policy = "room-too-hot", absl::Time time = kT0) {

@@ -19,6 +19,7 @@
 #include "lib/fake_clock.h"
 #include "lib/signed_batch_verifier.h"
 #include "lib/signing_test_util.h"
+#include "lib/testing/metrics.h"
 #include "lib/testing/scratch_dir.h"
 #include "prometheus/registry.h"
 #include "services/actuator/entropy/entropy_test_util.h"
@@ -33,18 +34,7 @@ using testing::GoodRandom;
 using ::testing::HasSubstr;
 using testing::RecordingSink;
 
-double MetricValue(prometheus::Registry& registry, const std::string& name,
-                   const std::map<std::string, std::string>& labels = {}) {
-  for (const prometheus::MetricFamily& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const prometheus::ClientMetric& metric : family.metric) {
-      std::map<std::string, std::string> have;
-      for (const auto& label : metric.label) have[label.name] = label.value;
-      if (have == labels) return metric.counter.value;
-    }
-  }
-  return -1;
-}
+using ::hwcast::testutil::MetricValue;
 
 const std::string kSecret(32, 's');
 
