@@ -27,14 +27,16 @@ namespace hwcast {
 namespace {
 
 // Learns the names of the services registered on a server (gRPC keeps them
-// private), so each can be marked SERVING in the health service.
+// private), so each can be marked SERVING in the health service and its
+// methods counted (RpcMetrics, when not null), before the server starts.
 class ServiceNamesPlugin final : public grpc::ServerBuilderPlugin {
  public:
-  explicit ServiceNamesPlugin(std::vector<std::string>* names)
-      : names_(names) {}
+  ServiceNamesPlugin(std::vector<std::string>* names, RpcMetrics* rpc_metrics)
+      : names_(names), rpc_metrics_(rpc_metrics) {}
   std::string name() override { return "hwcast_service_names"; }
   void InitServer(grpc::ServerInitializer* si) override {
     *names_ = *si->GetServiceList();
+    if (rpc_metrics_ != nullptr) rpc_metrics_->AddServices(*names_);
   }
   void Finish(grpc::ServerInitializer*) override {}
   void ChangeArguments(const std::string&, void*) override {}
@@ -43,20 +45,23 @@ class ServiceNamesPlugin final : public grpc::ServerBuilderPlugin {
 
  private:
   std::vector<std::string>* names_;
+  RpcMetrics* const rpc_metrics_;
 };
 
 class ServiceNamesOption final : public grpc::ServerBuilderOption {
  public:
-  explicit ServiceNamesOption(std::vector<std::string>* names)
-      : names_(names) {}
+  ServiceNamesOption(std::vector<std::string>* names, RpcMetrics* rpc_metrics)
+      : names_(names), rpc_metrics_(rpc_metrics) {}
   void UpdateArguments(grpc::ChannelArguments*) override {}
   void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>*
                          plugins) override {
-    plugins->push_back(std::make_unique<ServiceNamesPlugin>(names_));
+    plugins->push_back(
+        std::make_unique<ServiceNamesPlugin>(names_, rpc_metrics_));
   }
 
  private:
   std::vector<std::string>* names_;
+  RpcMetrics* const rpc_metrics_;
 };
 
 constexpr absl::string_view kUnixPrefix = "unix:";
@@ -105,7 +110,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     const std::vector<std::string>& listen,
     const std::vector<grpc::Service*>& services, const TlsListen& tls,
-    const UnixSocketOptions& unix_socket) {
+    const UnixSocketOptions& unix_socket, RpcMetrics* rpc_metrics) {
   if (!tls.addresses.empty() && tls.credentials == nullptr) {
     return absl::InvalidArgumentError("TLS listen addresses need credentials");
   }
@@ -125,8 +130,15 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   grpc::ServerBuilder builder;
   // Two daemons on one port would silently split the traffic between them.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetOption(
-      std::make_unique<ServiceNamesOption>(&server->service_names_));
+  builder.SetOption(std::make_unique<ServiceNamesOption>(
+      &server->service_names_, rpc_metrics));
+  if (rpc_metrics != nullptr) {
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(rpc_metrics->InterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
   // Ports are written by BuildAndStart(); keep them in stable storage.
   std::vector<std::unique_ptr<int>> ports;
   for (const std::string& address : listen) {

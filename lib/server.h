@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "lib/rpc_metrics.h"
 
 namespace hwcast {
 
@@ -45,14 +46,16 @@ class GrpcServer {
   };
   // Same, plus `tls.addresses` ("HOST:PORT") served with `tls.credentials`.
   // `listen` may be empty when `tls` has addresses. Fails (naming the
-  // socket) when the group does not exist or chown/chmod fail.
+  // socket) when the group does not exist or chown/chmod fail. With
+  // `rpc_metrics` (not owned; must outlive the server) every call is counted
+  // in hwcast_rpc_total (lib/rpc_metrics.h).
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
       const std::vector<std::string>& listen,
       const std::vector<grpc::Service*>& services, const TlsListen& tls);
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
       const std::vector<std::string>& listen,
       const std::vector<grpc::Service*>& services, const TlsListen& tls,
-      const UnixSocketOptions& unix_socket);
+      const UnixSocketOptions& unix_socket, RpcMetrics* rpc_metrics = nullptr);
 
   ~GrpcServer();
 
