@@ -44,6 +44,21 @@ struct TestCerts {
   }
 };
 
+// Runs each openssl command line of `steps` in turn; the first failure with
+// openssl's message.
+inline absl::Status RunOpenssl(
+    const std::vector<std::vector<std::string>>& steps) {
+  for (const std::vector<std::string>& argv : steps) {
+    absl::StatusOr<ProgramResult> run = RunProgram(argv, absl::Seconds(30));
+    if (!run.ok()) return run.status();
+    if (run->exit_code != 0) {
+      return absl::InternalError(
+          absl::StrCat("openssl failed: ", run->stderr_data));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Writes the files into `dir` (which must exist). Fails with openssl's
 // message when it is missing or fails (callers GTEST_SKIP).
 inline absl::StatusOr<TestCerts> MakeTestCerts(const std::string& dir) {
@@ -95,14 +110,7 @@ inline absl::StatusOr<TestCerts> MakeTestCerts(const std::string& dir) {
                "/CN=client.test"}),
       sign("client", false),
   };
-  for (const std::vector<std::string>& argv : steps) {
-    absl::StatusOr<ProgramResult> run = RunProgram(argv, absl::Seconds(30));
-    if (!run.ok()) return run.status();
-    if (run->exit_code != 0) {
-      return absl::InternalError(
-          absl::StrCat("openssl failed: ", run->stderr_data));
-    }
-  }
+  if (absl::Status s = RunOpenssl(steps); !s.ok()) return s;
   for (const char* key : {"ca.key", "server.key", "client.key"}) {
     ::chmod((d + key).c_str(), 0600);
   }
@@ -131,14 +139,7 @@ inline absl::StatusOr<std::pair<std::string, std::string>> MakeSignedCert(
     steps.back().push_back("-extfile");
     steps.back().push_back(d + name + ".ext");
   }
-  for (const std::vector<std::string>& argv : steps) {
-    absl::StatusOr<ProgramResult> run = RunProgram(argv, absl::Seconds(30));
-    if (!run.ok()) return run.status();
-    if (run->exit_code != 0) {
-      return absl::InternalError(
-          absl::StrCat("openssl failed: ", run->stderr_data));
-    }
-  }
+  if (absl::Status s = RunOpenssl(steps); !s.ok()) return s;
   ::chmod((d + name + ".key").c_str(), 0600);
   return std::make_pair(d + name + ".pem", d + name + ".key");
 }
