@@ -39,7 +39,10 @@ bool Contains(const std::vector<std::string>& list, absl::string_view value) {
 RpcPeer RpcPeer::Of(const grpc::ServerContextBase& context) {
   RpcPeer peer;
   peer.address = context.peer();
-  if (absl::StartsWith(peer.address, "unix:")) {
+  // "fd:N": a unix socket connection UnixPeerAcceptor checked and handed
+  // to the server (the only channels made from descriptors).
+  if (absl::StartsWith(peer.address, "unix:") ||
+      absl::StartsWith(peer.address, "fd:")) {
     peer.transport = Transport::kUnix;
     return peer;
   }

@@ -18,10 +18,11 @@
 //     open to every caller, as before (a config with no server.authorization
 //     at all, or one listing only admins, changes nothing for them).
 // A checked role is decided by transport:
-//   - unix socket: allowed. The socket's group and mode
-//     (server.unix_socket_group / unix_socket_mode) decide who can connect;
-//     gRPC 1.51 does not expose the peer's uid (SO_PEERCRED), so the caller
-//     is logged as "unix socket peer", not by uid. Publish over the unix
+//   - unix socket (peer "unix:" or "fd:N"): allowed. Who may connect is
+//     decided per connection: the socket's group and mode
+//     (server.unix_socket_group / unix_socket_mode) and the peer's
+//     credentials (lib/unix_peer_acceptor.h, which logs each connection's
+//     uid; a call itself cannot be tied to a uid). Publish over the unix
 //     socket may carry any collector id.
 //   - mutual TLS: allowed when a name of the verified client certificate
 //     (subject CN or a subjectAltName) has the role in server.authorization.

@@ -22,6 +22,7 @@
 #include "lib/config_checks.h"
 #include "lib/library_log.h"
 #include "lib/log.h"
+#include "lib/unix_peer_acceptor.h"
 
 namespace hwcast {
 namespace {
@@ -161,6 +162,18 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
                                                    "': ", s.message()));
       }
       server->unix_paths_.push_back(path);
+      // Accepted by UnixPeerAcceptor (peer credentials checked), not by
+      // gRPC's own listener.
+      absl::StatusOr<std::unique_ptr<UnixPeerAcceptor>> acceptor =
+          UnixPeerAcceptor::Bind(path);
+      if (!acceptor.ok()) {
+        return absl::Status(acceptor.status().code(),
+                            absl::StrCat("listen address '", address,
+                                         "': ", acceptor.status().message()));
+      }
+      server->acceptors_.push_back(*std::move(acceptor));
+      *ports.back() = 1;  // bound
+      continue;
     }
     builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
                              ports.back().get());
@@ -216,6 +229,10 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
             std::strerror(error)));
       }
     }
+    for (const std::unique_ptr<UnixPeerAcceptor>& acceptor :
+         server->acceptors_) {
+      acceptor->Start(server->server_.get(), *gid);
+    }
   }
   server->SetServing(true);
   return server;
@@ -251,6 +268,10 @@ void GrpcServer::SetServing(bool serving) {
 void GrpcServer::Shutdown(absl::Duration grace) {
   if (shut_down_ || server_ == nullptr) return;
   shut_down_ = true;
+  // No new unix socket connections may reach a server going away.
+  for (const std::unique_ptr<UnixPeerAcceptor>& acceptor : acceptors_) {
+    acceptor->Stop();
+  }
   SetServing(false);
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMicroseconds(grace));

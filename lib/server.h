@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "lib/rpc_metrics.h"
+#include "lib/unix_peer_acceptor.h"
 
 namespace hwcast {
 
@@ -38,7 +39,9 @@ class GrpcServer {
     std::shared_ptr<grpc::ServerCredentials> credentials;
   };
   // Who may connect to the unix sockets in `listen`: each is chowned to
-  // `group` and chmodded to `mode` once bound.
+  // `group` and chmodded to `mode` once bound, and every connection's peer
+  // credentials are checked (root, this process's user, or a member of
+  // `group`; lib/unix_peer_acceptor.h), its uid logged.
   struct UnixSocketOptions {
     // Empty: "hwcast" when that group exists, else root's group (gid 0).
     std::string group;
@@ -85,6 +88,8 @@ class GrpcServer {
   std::vector<std::string> bound_addresses_;
   std::vector<std::string> tls_bound_addresses_;
   std::vector<std::string> unix_paths_;
+  // One per unix socket: accepts and checks peers (lib/unix_peer_acceptor.h).
+  std::vector<std::unique_ptr<UnixPeerAcceptor>> acceptors_;
   // Registered service names (from the builder), for health status.
   std::vector<std::string> service_names_;
   bool shut_down_ = false;

@@ -118,7 +118,11 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
 }
 
 bool CallIsPrivate(const grpc::ServerContextBase& context) {
-  if (absl::StartsWith(context.peer(), "unix:")) return true;
+  // "fd:N": a unix socket connection (lib/unix_peer_acceptor.h).
+  if (absl::StartsWith(context.peer(), "unix:") ||
+      absl::StartsWith(context.peer(), "fd:")) {
+    return true;
+  }
   const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
   if (auth == nullptr) return false;
   for (const grpc::string_ref& value :
