@@ -54,7 +54,15 @@ RpcMetrics::RpcMetrics(prometheus::Registry& registry)
                   .Help("RPCs answered, by service, method and status code "
                         "(service and method \"unknown\": a method this "
                         "server does not have).")
-                  .Register(registry)) {
+                  .Register(registry)),
+      unix_refused_(
+          prometheus::BuildCounter()
+              .Name("hwcast_unix_socket_refused_total")
+              .Help("Unix socket connections closed at once because the "
+                    "caller (SO_PEERCRED) is neither root, the daemon's "
+                    "user, nor in server.unix_socket_group.")
+              .Register(registry)
+              .Add({})) {
   Series({"unknown", "unknown"}, grpc::StatusCode::UNIMPLEMENTED);
 }
 

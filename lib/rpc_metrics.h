@@ -50,6 +50,11 @@ class RpcMetrics {
   // Counts one finished call of `full_method` ("/hwcast.v1.Relay/Publish").
   void Record(absl::string_view full_method, grpc::StatusCode code);
 
+  // Unix socket connections refused by their peer's credentials
+  // (lib/unix_peer_acceptor.h): hwcast_unix_socket_refused_total, present
+  // from the start.
+  prometheus::Counter& unix_refused() { return unix_refused_; }
+
   // An interceptor factory that Records every call (for
   // ServerBuilder::experimental().SetInterceptorCreators). This object must
   // outlive the server.
@@ -61,6 +66,7 @@ class RpcMetrics {
                               grpc::StatusCode code);
 
   prometheus::Family<prometheus::Counter>& family_;
+  prometheus::Counter& unix_refused_;
   // "/service/method" -> (service, method); written before the server
   // starts only.
   absl::flat_hash_map<std::string, std::pair<std::string, std::string>>

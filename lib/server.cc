@@ -231,7 +231,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     }
     for (const std::unique_ptr<UnixPeerAcceptor>& acceptor :
          server->acceptors_) {
-      acceptor->Start(server->server_.get(), *gid);
+      acceptor->Start(
+          server->server_.get(), *gid,
+          rpc_metrics != nullptr ? &rpc_metrics->unix_refused() : nullptr);
     }
   }
   server->SetServing(true);

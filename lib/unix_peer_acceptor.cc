@@ -91,9 +91,11 @@ UnixPeerAcceptor::UnixPeerAcceptor(std::string path, ScopedFd listener,
 
 UnixPeerAcceptor::~UnixPeerAcceptor() { Stop(); }
 
-void UnixPeerAcceptor::Start(grpc::Server* server, gid_t socket_gid) {
-  thread_ =
-      std::thread([this, server, socket_gid] { Loop(server, socket_gid); });
+void UnixPeerAcceptor::Start(grpc::Server* server, gid_t socket_gid,
+                             prometheus::Counter* refused_counter) {
+  thread_ = std::thread([this, server, socket_gid, refused_counter] {
+    Loop(server, socket_gid, refused_counter);
+  });
 }
 
 void UnixPeerAcceptor::Stop() {
@@ -103,7 +105,8 @@ void UnixPeerAcceptor::Stop() {
   thread_.join();
 }
 
-void UnixPeerAcceptor::Loop(grpc::Server* server, gid_t socket_gid) {
+void UnixPeerAcceptor::Loop(grpc::Server* server, gid_t socket_gid,
+                            prometheus::Counter* refused_counter) {
   const uid_t own_uid = ::geteuid();
   while (true) {
     struct pollfd fds[2] = {{listener_.get(), POLLIN, 0},
@@ -129,6 +132,7 @@ void UnixPeerAcceptor::Loop(grpc::Server* server, gid_t socket_gid) {
     absl::StatusOr<UnixPeer> peer = ReadUnixPeer(fd.get());
     if (!peer.ok() || !UnixPeerAllowed(*peer, socket_gid, own_uid)) {
       const uint64_t n = ++refused_;
+      if (refused_counter != nullptr) refused_counter->Increment();
       if (n <= kLogFirstRefusals || n % kLogEvery == 0) {
         HWCAST_LOG(WARNING)
             << "unix socket " << path_ << ": refused a connection from "

@@ -32,6 +32,7 @@
 
 #include "absl/status/statusor.h"
 #include "lib/posix_util.h"
+#include "prometheus/counter.h"
 
 namespace hwcast {
 
@@ -64,8 +65,10 @@ class UnixPeerAcceptor {
   UnixPeerAcceptor& operator=(const UnixPeerAcceptor&) = delete;
 
   // Starts handing allowed connections to `server` (started; must outlive
-  // Stop()), checking peers against `socket_gid`.
-  void Start(grpc::Server* server, gid_t socket_gid);
+  // Stop()), checking peers against `socket_gid`. `refused_counter` (may be
+  // null; must outlive Stop()) counts refusals too.
+  void Start(grpc::Server* server, gid_t socket_gid,
+             prometheus::Counter* refused_counter = nullptr);
   // Stops accepting and joins the loop. Before the server shuts down.
   // Idempotent.
   void Stop();
@@ -77,7 +80,8 @@ class UnixPeerAcceptor {
  private:
   UnixPeerAcceptor(std::string path, ScopedFd listener, ScopedFd wake_read,
                    ScopedFd wake_write);
-  void Loop(grpc::Server* server, gid_t socket_gid);
+  void Loop(grpc::Server* server, gid_t socket_gid,
+            prometheus::Counter* refused_counter);
 
   const std::string path_;
   ScopedFd listener_;

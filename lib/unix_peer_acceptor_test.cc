@@ -15,7 +15,9 @@
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "lib/rpc_metrics.h"
 #include "lib/server.h"
+#include "prometheus/registry.h"
 
 namespace hwcast {
 namespace {
@@ -71,7 +73,10 @@ TEST(UnixPeerAcceptorTest, ChecksEachConnectionsCredentials) {
   GrpcServer::UnixSocketOptions unix_socket;
   unix_socket.group = "root";
   unix_socket.mode = 0666;
-  auto server = GrpcServer::Start({"unix:" + path}, {}, {}, unix_socket);
+  prometheus::Registry registry;
+  RpcMetrics metrics(registry);
+  auto server =
+      GrpcServer::Start({"unix:" + path}, {}, {}, unix_socket, &metrics);
   ASSERT_TRUE(server.ok()) << server.status();
 
   // Root's calls are served (over the descriptor handed to gRPC).
@@ -86,6 +91,7 @@ TEST(UnixPeerAcceptorTest, ChecksEachConnectionsCredentials) {
 
   // nobody (not in group root) gets its connection closed at once.
   EXPECT_EQ(ConnectAsNobody(path), 0);
+  EXPECT_EQ(metrics.unix_refused().Value(), 1);
   (*server)->Shutdown(absl::Seconds(1));
   const std::string log = ::testing::internal::GetCapturedStderr();
   EXPECT_THAT(log, HasSubstr(": connection from uid 0 pid "));

@@ -169,7 +169,8 @@ class MetricFamiliesTest(Stack):
                 kinds = ["relay"]
             elif name.startswith("hwcast_actuator_"):
                 kinds = ["actuator"]
-            elif name.startswith("hwcast_rpc_"):  # every daemon's RPCs
+            elif name.startswith(("hwcast_rpc_", "hwcast_unix_socket_")):
+                # every daemon's RPCs and unix socket
                 kinds = ["relay", "actuator", "collector"]
             elif name.startswith(("hwcast_build_info", "process_")):
                 kinds = ["relay", "actuator", "collector"]
