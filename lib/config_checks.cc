@@ -290,6 +290,26 @@ absl::Status CheckServerAuthorization(const hwcast::v1::ServerConfig& server,
                                         absl::StrJoin(kRpcRoleNames, ", ")));
       }
     }
+    const bool publishes = std::find(rule.roles().begin(), rule.roles().end(),
+                                     "publish") != rule.roles().end();
+    if (publishes && rule.collector_ids().empty()) {
+      return ConfigError(
+          absl::StrCat(key, ".collector_ids"),
+          "required with role 'publish': the collector ids this identity may "
+          "publish batches for (\"*\": any)");
+    }
+    if (!publishes && !rule.collector_ids().empty()) {
+      return ConfigError(
+          absl::StrCat(key, ".collector_ids"),
+          "only means something with role 'publish' (add it to roles, or "
+          "remove collector_ids)");
+    }
+    for (int j = 0; j < rule.collector_ids_size(); ++j) {
+      if (rule.collector_ids(j).empty()) {
+        return ConfigError(absl::StrCat(key, ".collector_ids[", j, "]"),
+                           "empty collector id");
+      }
+    }
   }
   return absl::OkStatus();
 }

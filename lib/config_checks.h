@@ -67,8 +67,9 @@ inline constexpr absl::string_view kRpcRoleNames[] = {"admin", "subscribe",
 
 // server.authorization: each entry names an identity (non-empty, no
 // surrounding spaces, not listed twice) and at least one role from
-// kRpcRoleNames; the list needs tls.client_ca_file (without it no client
-// certificate is verified, so no identity can be known). Part of
+// kRpcRoleNames; role "publish" comes with non-empty collector_ids (and
+// collector_ids only with it); the list needs tls.client_ca_file (without it no
+// client certificate is verified, so no identity can be known). Part of
 // CheckServerConfig.
 absl::Status CheckServerAuthorization(const hwcast::v1::ServerConfig& server,
                                       absl::string_view prefix);

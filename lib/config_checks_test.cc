@@ -186,6 +186,31 @@ TEST(ConfigChecksTest, Authorization) {
             "server.authorization[0]: list all its roles in one entry");
 }
 
+TEST(ConfigChecksTest, AuthorizationPublishNeedsCollectorIds) {
+  hwcast::v1::ServerConfig server;
+  server.add_tls_listen("127.0.0.1:0");
+  server.mutable_tls()->set_cert_file("/c.pem");
+  server.mutable_tls()->set_key_file("/c.key");
+  server.mutable_tls()->set_client_ca_file("/ca.pem");
+  hwcast::v1::RpcAuthorizationRule* rule = server.add_authorization();
+  rule->set_identity("h1.test");
+  rule->add_roles("publish");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.authorization[0].collector_ids: required with role "
+            "'publish': the collector ids this identity may publish batches "
+            "for (\"*\": any)");
+  rule->add_collector_ids("h1");
+  EXPECT_TRUE(CheckServerConfig(server).ok());
+  rule->add_collector_ids("");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.authorization[0].collector_ids[1]: empty collector id");
+  rule->mutable_collector_ids()->RemoveLast();
+  rule->set_roles(0, "subscribe");
+  EXPECT_EQ(ErrorOf(CheckServerConfig(server)),
+            "server.authorization[0].collector_ids: only means something with "
+            "role 'publish' (add it to roles, or remove collector_ids)");
+}
+
 TEST(ConfigChecksTest, MetricsSourceTimeout) {
   hwcast::v1::ServerConfig server;
   server.mutable_metrics_source_timeout()->set_seconds(300);

@@ -76,25 +76,35 @@ absl::StatusOr<DaemonEndpoints> ServeDaemon(
   }
   GrpcServer::TlsListen tls;
   if (!options.tls_listen.empty()) {
-    auto credentials = MakeServerCredentials(options.tls);
-    if (!credentials.ok()) {
+    auto reloadable = ReloadableServerTls::Create(
+        options.tls, {.clock = nullptr, .registry = registry.get()});
+    if (!reloadable.ok()) {
       return absl::Status(
-          credentials.status().code(),
-          absl::StrCat("server.tls: ", credentials.status().message()));
+          reloadable.status().code(),
+          absl::StrCat("server.tls: ", reloadable.status().message()));
     }
+    out.tls = *std::move(reloadable);
     tls.addresses = options.tls_listen;
-    tls.credentials = *std::move(credentials);
+    tls.credentials = out.tls->credentials();
   }
-  auto server = GrpcServer::Start(listen, services, tls, options.unix_socket);
+  out.rpc_metrics = std::make_unique<RpcMetrics>(*registry);
+  auto server = GrpcServer::Start(listen, services, tls, options.unix_socket,
+                                  out.rpc_metrics.get());
   if (!server.ok() && defaults && listen.size() > 1) {
     HWCAST_LOG(WARNING) << server.status().message()
                         << "; retrying on TCP only";
     listen.pop_back();
-    server = GrpcServer::Start(listen, services, tls, options.unix_socket);
+    server = GrpcServer::Start(listen, services, tls, options.unix_socket,
+                               out.rpc_metrics.get());
   }
   if (!server.ok()) return server.status();
   out.server = *std::move(server);
   return out;
+}
+
+void DaemonEndpoints::ReloadTls(const hwcast::v1::TlsServerConfig& config) {
+  // A refusal is logged and counted by Reload itself.
+  if (tls != nullptr) (void)tls->Reload(config);
 }
 
 void DaemonEndpoints::Announce() const {

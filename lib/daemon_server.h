@@ -14,6 +14,7 @@
 #include "hwcast/v1/config.pb.h"
 #include "lib/metrics.h"
 #include "lib/server.h"
+#include "lib/tls_reload.h"
 #include "prometheus/registry.h"
 
 namespace hwcast {
@@ -49,7 +50,18 @@ GrpcServer::UnixSocketOptions UnixSocketOptionsFrom(
 inline constexpr char kMetricsOff[] = "off";
 
 struct DaemonEndpoints {
+  // hwcast_rpc_total for every call of `server`; outlives it.
+  std::unique_ptr<RpcMetrics> rpc_metrics;
+  // The certificates of server.tls_listen (null without TLS); outlives
+  // `server`.
+  std::unique_ptr<ReloadableServerTls> tls;
   std::unique_ptr<GrpcServer> server;
+
+  // On reload (SIGHUP): renews the TLS certificate, key and client CA from
+  // `tls` (lib/tls_reload.h: checked first; a refusal keeps the old ones,
+  // is logged and counted, and does not stop the rest of the reload). No-op
+  // without TLS.
+  void ReloadTls(const hwcast::v1::TlsServerConfig& tls);
   std::unique_ptr<MetricsExposer> metrics;  // null when "off"
 
   // Logs the bound addresses and writes them to --ready-file as

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "lib/log.h"
 
 namespace hwcast {
 
@@ -27,6 +28,14 @@ absl::Status ParseRawMessage(const grpc::ByteBuffer& raw,
         "damaged message)"));
   }
   return absl::OkStatus();
+}
+
+std::function<void(const absl::Status&)> LogBadRequest(
+    const grpc::CallbackServerContext* context, absl::string_view method) {
+  return [context, method = std::string(method)](const absl::Status& why) {
+    HWCAST_LOG(DEBUG) << method << " from " << context->peer()
+                      << " refused: " << why.message();
+  };
 }
 
 grpc::ByteBuffer SerializeToByteBuffer(

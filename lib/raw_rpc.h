@@ -19,6 +19,7 @@
 #include <google/protobuf/message.h>
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -37,6 +38,21 @@ absl::Status ParseRawMessage(const grpc::ByteBuffer& raw,
 // `message` serialized into a ByteBuffer.
 grpc::ByteBuffer SerializeToByteBuffer(
     const google::protobuf::Message& message);
+
+// An `on_bad_request` for RawUnary that logs the refusal at DEBUG ("METHOD
+// from PEER refused: WHY"); the count is the server's hwcast_rpc_total
+// (lib/rpc_metrics.h). `context` must outlive the call of the result.
+std::function<void(const absl::Status&)> LogBadRequest(
+    const grpc::CallbackServerContext* context, absl::string_view method);
+
+// Finishes a unary call at once with `status` (e.g. a refusal before the
+// request is even parsed).
+inline grpc::ServerUnaryReactor* FinishUnary(
+    grpc::CallbackServerContext* context, grpc::Status status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
+}
 
 // Serves one raw unary call: parses the request (on failure finishes with
 // INVALID_ARGUMENT and calls `on_bad_request(status)`), runs

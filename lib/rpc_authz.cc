@@ -26,12 +26,23 @@ constexpr char kHowToCall[] =
     "certificate whose CN or subjectAltName server.authorization gives the "
     "role";
 
+constexpr const char* kDenialReasons[] = {
+    "plaintext_tcp", "no_client_certificate", "role_missing",
+    "collector_not_allowed"};
+
+bool Contains(const std::vector<std::string>& list, absl::string_view value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
 }  // namespace
 
 RpcPeer RpcPeer::Of(const grpc::ServerContextBase& context) {
   RpcPeer peer;
   peer.address = context.peer();
-  if (absl::StartsWith(peer.address, "unix:")) {
+  // "fd:N": a unix socket connection UnixPeerAcceptor checked and handed
+  // to the server (the only channels made from descriptors).
+  if (absl::StartsWith(peer.address, "unix:") ||
+      absl::StartsWith(peer.address, "fd:")) {
     peer.transport = Transport::kUnix;
     return peer;
   }
@@ -39,7 +50,12 @@ RpcPeer RpcPeer::Of(const grpc::ServerContextBase& context) {
   if (auth == nullptr) return peer;
   const std::vector<std::string> security =
       PropertyValues(*auth, GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME);
-  if (std::find(security.begin(), security.end(), "ssl") == security.end()) {
+  // "ssl" from SslServerCredentials, "tls" from the TlsServerCredentials
+  // that reloadable certificates use (lib/tls_reload.h).
+  if (std::find(security.begin(), security.end(),
+                GRPC_SSL_TRANSPORT_SECURITY_TYPE) == security.end() &&
+      std::find(security.begin(), security.end(),
+                GRPC_TLS_TRANSPORT_SECURITY_TYPE) == security.end()) {
     return peer;
   }
   peer.transport = Transport::kTls;
@@ -63,32 +79,51 @@ RpcAuthorizer::RpcAuthorizer(const hwcast::v1::ServerConfig& server,
   for (const hwcast::v1::RpcAuthorizationRule& rule : server.authorization()) {
     std::vector<std::string>& roles = roles_[rule.identity()];
     roles.insert(roles.end(), rule.roles().begin(), rule.roles().end());
+    std::vector<std::string>& collectors = collectors_[rule.identity()];
+    collectors.insert(collectors.end(), rule.collector_ids().begin(),
+                      rule.collector_ids().end());
+    for (const std::string& role : rule.roles()) {
+      if (!Contains(granted_roles_, role)) granted_roles_.push_back(role);
+    }
   }
   if (registry != nullptr) {
     denied_family_ =
         &prometheus::BuildCounter()
              .Name("hwcast_rpc_denied_total")
              .Help(
-                 "Administrative RPCs refused, by method and reason "
-                 "(plaintext_tcp, no_client_certificate, role_missing).")
+                 "RPCs refused by server.authorization, by method and reason "
+                 "(plaintext_tcp, no_client_certificate, role_missing, "
+                 "collector_not_allowed).")
              .Register(*registry);
     for (const std::string& method : methods) {
-      for (const char* reason :
-           {"plaintext_tcp", "no_client_certificate", "role_missing"}) {
+      for (const char* reason : kDenialReasons) {
         denied_family_->Add({{"method", method}, {"reason", reason}});
       }
     }
   }
 }
 
+bool PublishGrant::Allows(absl::string_view collector_id) const {
+  return any_collector || Contains(collector_ids, collector_id) ||
+         Contains(collector_ids, kAnyCollector);
+}
+
+bool RpcAuthorizer::Checks(absl::string_view role) const {
+  return role == kRoleAdmin || Contains(granted_roles_, role);
+}
+
 absl::Status RpcAuthorizer::Decide(const RpcPeer& peer, absl::string_view role,
                                    absl::string_view method,
                                    std::string* reason) const {
+  if (!Checks(role)) return absl::OkStatus();
   auto deny = [&](const char* why, std::string text) {
     if (reason != nullptr) *reason = why;
     return absl::PermissionDeniedError(absl::StrCat(
-        method, " changes state and needs an authorized caller: ", text, "; ",
-        kHowToCall, " '", role, "'"));
+        method,
+        role == kRoleAdmin
+            ? std::string(" changes state and needs an authorized caller")
+            : absl::StrCat(" needs a caller with role '", role, "'"),
+        ": ", text, "; ", kHowToCall, " '", role, "'"));
   };
   switch (peer.transport) {
     case RpcPeer::Transport::kUnix:
@@ -128,10 +163,58 @@ absl::Status RpcAuthorizer::Decide(const RpcPeer& peer, absl::string_view role,
 grpc::Status RpcAuthorizer::Authorize(const grpc::ServerContextBase& context,
                                       absl::string_view role,
                                       absl::string_view method) {
+  std::string reason;
+  const absl::Status decision =
+      Decide(RpcPeer::Of(context), role, method, &reason);
+  if (decision.ok()) return grpc::Status::OK;
+  return Refuse(method, reason, decision);
+}
+
+grpc::Status RpcAuthorizer::AuthorizePublish(
+    const grpc::ServerContextBase& context, PublishGrant* grant) {
+  constexpr char kMethod[] = "Relay.Publish";
   const RpcPeer peer = RpcPeer::Of(context);
   std::string reason;
-  const absl::Status decision = Decide(peer, role, method, &reason);
-  if (decision.ok()) return grpc::Status::OK;
+  const absl::Status decision = Decide(peer, kRolePublish, kMethod, &reason);
+  if (!decision.ok()) return Refuse(kMethod, reason, decision);
+  *grant = PublishGrant();
+  if (!Checks(kRolePublish) || peer.transport == RpcPeer::Transport::kUnix) {
+    return grpc::Status::OK;
+  }
+  grant->any_collector = false;
+  grant->caller = absl::StrCat("the client certificate (",
+                               absl::StrJoin(peer.identities, ", "), ") from ",
+                               peer.address);
+  for (const std::string& identity : peer.identities) {
+    auto roles = roles_.find(identity);
+    if (roles == roles_.end() || !Contains(roles->second, kRolePublish)) {
+      continue;
+    }
+    for (const std::string& id : collectors_.at(identity)) {
+      if (!Contains(grant->collector_ids, id)) {
+        grant->collector_ids.push_back(id);
+      }
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status RpcAuthorizer::CheckPublishedCollector(
+    const PublishGrant& grant, absl::string_view collector_id) {
+  if (grant.Allows(collector_id)) return grpc::Status::OK;
+  return Refuse(
+      "Relay.Publish", "collector_not_allowed",
+      absl::PermissionDeniedError(absl::StrCat(
+          "Relay.Publish: ", grant.caller, " may publish for collector ids [",
+          absl::StrJoin(grant.collector_ids, ", "), "], not for '",
+          collector_id,
+          "'; add it to that identity's collector_ids in "
+          "server.authorization")));
+}
+
+grpc::Status RpcAuthorizer::Refuse(absl::string_view method,
+                                   const std::string& reason,
+                                   const absl::Status& decision) {
   if (denied_family_ != nullptr) {
     denied_family_->Add({{"method", std::string(method)}, {"reason", reason}})
         .Increment();

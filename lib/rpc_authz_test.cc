@@ -77,6 +77,57 @@ TEST(RpcAuthorizerTest, DecidesByTransportAndRole) {
             absl::StatusCode::kPermissionDenied);
 }
 
+TEST(RpcAuthorizerTest, DataPlaneRolesCheckedOnceSomeRuleGivesThem) {
+  FakeClock clock;
+  using T = RpcPeer::Transport;
+  // Only admins listed: subscribe, publish and entropy stay open, as
+  // before roles existed.
+  RpcAuthorizer admins_only(WithRules({{"ops.test", {"admin"}}}), nullptr,
+                            &clock);
+  for (const char* role : {"subscribe", "publish", "entropy"}) {
+    EXPECT_FALSE(admins_only.Checks(role)) << role;
+    EXPECT_TRUE(admins_only.Decide(Peer(T::kPlaintextTcp), role, "m").ok())
+        << role;
+  }
+  EXPECT_TRUE(admins_only.Checks("admin"));
+  // No server.authorization at all: the same.
+  RpcAuthorizer none(hwcast::v1::ServerConfig(), nullptr, &clock);
+  EXPECT_TRUE(none.Decide(Peer(T::kPlaintextTcp), "subscribe", "m").ok());
+  EXPECT_FALSE(none.Decide(Peer(T::kPlaintextTcp), "admin", "m").ok());
+
+  // Once a rule gives "subscribe", it is checked like admin; the roles no
+  // rule gives stay open.
+  RpcAuthorizer authz(
+      WithRules({{"ops.test", {"admin"}}, {"sub.test", {"subscribe"}}}),
+      nullptr, &clock);
+  EXPECT_TRUE(authz.Checks("subscribe"));
+  EXPECT_FALSE(authz.Checks("entropy"));
+  std::string reason;
+  absl::Status s = authz.Decide(Peer(T::kPlaintextTcp), "subscribe",
+                                "Relay.ListLatest", &reason);
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(reason, "plaintext_tcp");
+  EXPECT_THAT(s.message(),
+              HasSubstr("Relay.ListLatest needs a caller with role "
+                        "'subscribe': this call came over plaintext TCP"));
+  s = authz.Decide(Peer(T::kTls, {"ops.test"}), "subscribe", "m", &reason);
+  EXPECT_EQ(reason, "role_missing");
+  EXPECT_TRUE(authz.Decide(Peer(T::kTls, {"sub.test"}), "subscribe", "m").ok());
+  EXPECT_TRUE(authz.Decide(Peer(T::kUnix), "subscribe", "m").ok());
+  EXPECT_TRUE(authz.Decide(Peer(T::kPlaintextTcp), "entropy", "m").ok());
+}
+
+TEST(PublishGrantTest, AllowsListedCollectorsOrAny) {
+  PublishGrant grant;
+  EXPECT_TRUE(grant.Allows("anyone"));
+  grant.any_collector = false;
+  grant.collector_ids = {"h1", "h2"};
+  EXPECT_TRUE(grant.Allows("h2"));
+  EXPECT_FALSE(grant.Allows("h3"));
+  grant.collector_ids.push_back("*");
+  EXPECT_TRUE(grant.Allows("h3"));
+}
+
 TEST(RpcAuthorizerTest, IdentitiesNotTrustedWithoutClientCa) {
   FakeClock clock;
   RpcAuthorizer authz(WithRules({{"ops.test", {"admin"}}}, /*client_ca=*/false),

@@ -23,19 +23,22 @@
 #include "lib/library_log.h"
 #include "lib/log.h"
 #include "lib/net_address.h"
+#include "lib/unix_peer_acceptor.h"
 
 namespace hwcast {
 namespace {
 
 // Learns the names of the services registered on a server (gRPC keeps them
-// private), so each can be marked SERVING in the health service.
+// private), so each can be marked SERVING in the health service and its
+// methods counted (RpcMetrics, when not null), before the server starts.
 class ServiceNamesPlugin final : public grpc::ServerBuilderPlugin {
  public:
-  explicit ServiceNamesPlugin(std::vector<std::string>* names)
-      : names_(names) {}
+  ServiceNamesPlugin(std::vector<std::string>* names, RpcMetrics* rpc_metrics)
+      : names_(names), rpc_metrics_(rpc_metrics) {}
   std::string name() override { return "hwcast_service_names"; }
   void InitServer(grpc::ServerInitializer* si) override {
     *names_ = *si->GetServiceList();
+    if (rpc_metrics_ != nullptr) rpc_metrics_->AddServices(*names_);
   }
   void Finish(grpc::ServerInitializer*) override {}
   void ChangeArguments(const std::string&, void*) override {}
@@ -44,20 +47,23 @@ class ServiceNamesPlugin final : public grpc::ServerBuilderPlugin {
 
  private:
   std::vector<std::string>* names_;
+  RpcMetrics* const rpc_metrics_;
 };
 
 class ServiceNamesOption final : public grpc::ServerBuilderOption {
  public:
-  explicit ServiceNamesOption(std::vector<std::string>* names)
-      : names_(names) {}
+  ServiceNamesOption(std::vector<std::string>* names, RpcMetrics* rpc_metrics)
+      : names_(names), rpc_metrics_(rpc_metrics) {}
   void UpdateArguments(grpc::ChannelArguments*) override {}
   void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>*
                          plugins) override {
-    plugins->push_back(std::make_unique<ServiceNamesPlugin>(names_));
+    plugins->push_back(
+        std::make_unique<ServiceNamesPlugin>(names_, rpc_metrics_));
   }
 
  private:
   std::vector<std::string>* names_;
+  RpcMetrics* const rpc_metrics_;
 };
 
 constexpr absl::string_view kUnixPrefix = "unix:";
@@ -106,7 +112,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     const std::vector<std::string>& listen,
     const std::vector<grpc::Service*>& services, const TlsListen& tls,
-    const UnixSocketOptions& unix_socket) {
+    const UnixSocketOptions& unix_socket, RpcMetrics* rpc_metrics) {
   if (!tls.addresses.empty() && tls.credentials == nullptr) {
     return absl::InvalidArgumentError("TLS listen addresses need credentials");
   }
@@ -126,8 +132,15 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   grpc::ServerBuilder builder;
   // Two daemons on one port would silently split the traffic between them.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetOption(
-      std::make_unique<ServiceNamesOption>(&server->service_names_));
+  builder.SetOption(std::make_unique<ServiceNamesOption>(
+      &server->service_names_, rpc_metrics));
+  if (rpc_metrics != nullptr) {
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(rpc_metrics->InterceptorFactory());
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
   // Ports are written by BuildAndStart(); keep them in stable storage.
   std::vector<std::unique_ptr<int>> ports;
   for (const std::string& address : listen) {
@@ -150,6 +163,18 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
                                                    "': ", s.message()));
       }
       server->unix_paths_.push_back(path);
+      // Accepted by UnixPeerAcceptor (peer credentials checked), not by
+      // gRPC's own listener.
+      absl::StatusOr<std::unique_ptr<UnixPeerAcceptor>> acceptor =
+          UnixPeerAcceptor::Bind(path);
+      if (!acceptor.ok()) {
+        return absl::Status(acceptor.status().code(),
+                            absl::StrCat("listen address '", address,
+                                         "': ", acceptor.status().message()));
+      }
+      server->acceptors_.push_back(*std::move(acceptor));
+      *ports.back() = 1;  // bound
+      continue;
     }
     builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
                              ports.back().get());
@@ -204,6 +229,12 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
             std::strerror(error)));
       }
     }
+    for (const std::unique_ptr<UnixPeerAcceptor>& acceptor :
+         server->acceptors_) {
+      acceptor->Start(
+          server->server_.get(), *gid,
+          rpc_metrics != nullptr ? &rpc_metrics->unix_refused() : nullptr);
+    }
   }
   server->SetServing(true);
   return server;
@@ -239,6 +270,10 @@ void GrpcServer::SetServing(bool serving) {
 void GrpcServer::Shutdown(absl::Duration grace) {
   if (shut_down_ || server_ == nullptr) return;
   shut_down_ = true;
+  // No new unix socket connections may reach a server going away.
+  for (const std::unique_ptr<UnixPeerAcceptor>& acceptor : acceptors_) {
+    acceptor->Stop();
+  }
   SetServing(false);
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMicroseconds(grace));

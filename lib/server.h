@@ -17,6 +17,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "lib/rpc_metrics.h"
+#include "lib/unix_peer_acceptor.h"
 
 namespace hwcast {
 
@@ -37,7 +39,9 @@ class GrpcServer {
     std::shared_ptr<grpc::ServerCredentials> credentials;
   };
   // Who may connect to the unix sockets in `listen`: each is chowned to
-  // `group` and chmodded to `mode` once bound.
+  // `group` and chmodded to `mode` once bound, and every connection's peer
+  // credentials are checked (root, this process's user, or a member of
+  // `group`; lib/unix_peer_acceptor.h), its uid logged.
   struct UnixSocketOptions {
     // Empty: "hwcast" when that group exists, else root's group (gid 0).
     std::string group;
@@ -45,14 +49,16 @@ class GrpcServer {
   };
   // Same, plus `tls.addresses` ("HOST:PORT") served with `tls.credentials`.
   // `listen` may be empty when `tls` has addresses. Fails (naming the
-  // socket) when the group does not exist or chown/chmod fail.
+  // socket) when the group does not exist or chown/chmod fail. With
+  // `rpc_metrics` (not owned; must outlive the server) every call is counted
+  // in hwcast_rpc_total (lib/rpc_metrics.h).
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
       const std::vector<std::string>& listen,
       const std::vector<grpc::Service*>& services, const TlsListen& tls);
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
       const std::vector<std::string>& listen,
       const std::vector<grpc::Service*>& services, const TlsListen& tls,
-      const UnixSocketOptions& unix_socket);
+      const UnixSocketOptions& unix_socket, RpcMetrics* rpc_metrics = nullptr);
 
   ~GrpcServer();
 
@@ -82,6 +88,8 @@ class GrpcServer {
   std::vector<std::string> bound_addresses_;
   std::vector<std::string> tls_bound_addresses_;
   std::vector<std::string> unix_paths_;
+  // One per unix socket: accepts and checks peers (lib/unix_peer_acceptor.h).
+  std::vector<std::unique_ptr<UnixPeerAcceptor>> acceptors_;
   // Registered service names (from the builder), for health status.
   std::vector<std::string> service_names_;
   bool shut_down_ = false;

@@ -1,5 +1,7 @@
 #include "lib/tls.h"
 
+#include <grpc/grpc_security_constants.h>
+
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -10,9 +12,7 @@
 #include "lib/posix_util.h"
 
 namespace hwcast {
-namespace {
 
-// Certificates and CA bundles are public: read them plainly.
 absl::StatusOr<std::string> ReadPem(const std::string& path,
                                     const std::string& what) {
   std::ifstream in(path, std::ios::binary);
@@ -28,7 +28,6 @@ absl::StatusOr<std::string> ReadPem(const std::string& path,
   return text.str();
 }
 
-// Private keys must be private (mode 0600 or stricter).
 absl::StatusOr<std::string> ReadPemKey(const std::string& path,
                                        const std::string& what) {
   constexpr size_t kMaxKeyBytes = 1 << 20;
@@ -40,8 +39,6 @@ absl::StatusOr<std::string> ReadPemKey(const std::string& path,
   }
   return text;
 }
-
-}  // namespace
 
 bool IsUnixAddress(const std::string& address) {
   return absl::StartsWith(address, "unix:");
@@ -121,12 +118,21 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
 }
 
 bool CallIsPrivate(const grpc::ServerContextBase& context) {
-  if (absl::StartsWith(context.peer(), "unix:")) return true;
+  // "fd:N": a unix socket connection (lib/unix_peer_acceptor.h).
+  if (absl::StartsWith(context.peer(), "unix:") ||
+      absl::StartsWith(context.peer(), "fd:")) {
+    return true;
+  }
   const std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
   if (auth == nullptr) return false;
   for (const grpc::string_ref& value :
        auth->FindPropertyValues("transport_security_type")) {
-    if (std::string(value.data(), value.size()) == "ssl") return true;
+    // "ssl": SslServerCredentials; "tls": TlsServerCredentials.
+    const std::string type(value.data(), value.size());
+    if (type == GRPC_SSL_TRANSPORT_SECURITY_TYPE ||
+        type == GRPC_TLS_TRANSPORT_SECURITY_TYPE) {
+      return true;
+    }
   }
   return false;
 }

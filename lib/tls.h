@@ -62,8 +62,16 @@ absl::Status CheckPrivateRelays(
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const hwcast::v1::TlsServerConfig& tls);
 
+// A PEM file (certificates, CA bundles: public, read plainly); `what` names
+// it in errors ("cannot read WHAT PATH", "WHAT PATH is not a PEM file").
+absl::StatusOr<std::string> ReadPem(const std::string& path,
+                                    const std::string& what);
+// A PEM private key, which must not be readable by group or others.
+absl::StatusOr<std::string> ReadPemKey(const std::string& path,
+                                       const std::string& what);
+
 // Whether the call arrived over a private transport: a unix socket peer, or
-// a TLS connection (transport_security_type "ssl").
+// a TLS connection (transport_security_type "ssl" or "tls").
 bool CallIsPrivate(const grpc::ServerContextBase& context);
 
 }  // namespace hwcast

@@ -12,6 +12,7 @@
 
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -45,6 +46,21 @@ struct TestCerts {
     return tls;
   }
 };
+
+// Runs each openssl command line of `steps` in turn; the first failure with
+// openssl's message.
+inline absl::Status RunOpenssl(
+    const std::vector<std::vector<std::string>>& steps) {
+  for (const std::vector<std::string>& argv : steps) {
+    absl::StatusOr<ProgramResult> run = RunProgram(argv, absl::Seconds(30));
+    if (!run.ok()) return run.status();
+    if (run->exit_code != 0) {
+      return absl::InternalError(
+          absl::StrCat("openssl failed: ", run->stderr_data));
+    }
+  }
+  return absl::OkStatus();
+}
 
 // Writes the files into `dir` (which must exist). Fails with openssl's
 // message when it is missing or fails (callers GTEST_SKIP).
@@ -97,19 +113,38 @@ inline absl::StatusOr<TestCerts> MakeTestCerts(const std::string& dir) {
                "/CN=client.test"}),
       sign("client", false),
   };
-  for (const std::vector<std::string>& argv : steps) {
-    absl::StatusOr<ProgramResult> run = RunProgram(argv, absl::Seconds(30));
-    if (!run.ok()) return run.status();
-    if (run->exit_code != 0) {
-      return absl::InternalError(
-          absl::StrCat("openssl failed: ", run->stderr_data));
-    }
-  }
+  if (absl::Status s = RunOpenssl(steps); !s.ok()) return s;
   for (const char* key : {"ca.key", "server.key", "client.key"}) {
     ::chmod((d + key).c_str(), 0600);
   }
   return TestCerts{d + "ca.pem", d + "server.pem", d + "server.key",
                    d + "client.pem", d + "client.key"};
+}
+
+// One more certificate signed by the test CA that MakeTestCerts wrote in
+// `dir`: NAME.pem and NAME.key (mode 0600), subject CN=`cn`, with
+// subjectAltName `sans` when not empty (e.g. "DNS:localhost,IP:127.0.0.1").
+// Returns {certificate, key} paths, or openssl's message.
+inline absl::StatusOr<std::pair<std::string, std::string>> MakeSignedCert(
+    const std::string& dir, const std::string& name, const std::string& cn,
+    const std::string& sans = "") {
+  const std::string d = dir + "/";
+  std::vector<std::vector<std::string>> steps = {
+      {"openssl", "req", "-newkey", "ec", "-pkeyopt",
+       "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", d + name + ".key",
+       "-out", d + name + ".csr", "-subj", "/CN=" + cn},
+      {"openssl", "x509", "-req", "-in", d + name + ".csr", "-CA", d + "ca.pem",
+       "-CAkey", d + "ca.key", "-CAcreateserial", "-out", d + name + ".pem",
+       "-days", "2"}};
+  if (!sans.empty()) {
+    std::ofstream ext(d + name + ".ext");
+    ext << "subjectAltName=" << sans << "\n";
+    steps.back().push_back("-extfile");
+    steps.back().push_back(d + name + ".ext");
+  }
+  if (absl::Status s = RunOpenssl(steps); !s.ok()) return s;
+  ::chmod((d + name + ".key").c_str(), 0600);
+  return std::make_pair(d + name + ".pem", d + name + ".key");
 }
 
 // A channel to `address` the way daemons dial it (lib/tls.h: TLS with `tls`

@@ -213,7 +213,8 @@ absl::StatusOr<std::unique_ptr<ActuatorDaemon>> ActuatorDaemon::Create(
                                  *d->registry_, std::move(parts));
   d->authorizer_ = std::make_unique<RpcAuthorizer>(
       config.server(), d->registry_.get(), RealClock::Get(),
-      std::vector<std::string>{"Actuator.Cancel", "Actuator.Reseed"});
+      std::vector<std::string>{"Actuator.Cancel", "Actuator.Reseed",
+                               "Actuator.GetStatus"});
   d->service_ = std::make_unique<ActuatorServiceImpl>(d->actuator_.get(),
                                                       d->authorizer_.get());
 
@@ -236,6 +237,7 @@ ActuatorDaemon::~ActuatorDaemon() { Shutdown(); }
 
 absl::Status ActuatorDaemon::Reload(const hwcast::v1::ActuatorConfig& loaded,
                                     ActuatorResources resources) {
+  endpoints_.ReloadTls(loaded.server().tls());
   const hwcast::v1::ActuatorConfig config =
       ApplyActuatorDefaults(loaded, SystemHostName());
   const std::vector<std::string> later =

@@ -77,7 +77,7 @@ absl::StatusOr<std::unique_ptr<CollectorDaemon>> CollectorDaemon::Create(
 
   d->authorizer_ = std::make_unique<RpcAuthorizer>(
       config.server(), d->registry_.get(), RealClock::Get(),
-      std::vector<std::string>{"Collector.PollNow"});
+      std::vector<std::string>{"Collector.PollNow", "Collector.GetStatus"});
   d->service_ = std::make_unique<CollectorServiceImpl>(
       d->collector_.get(), d->collector_.get(), d->authorizer_.get());
   absl::StatusOr<DaemonEndpoints> endpoints =
@@ -97,6 +97,7 @@ CollectorDaemon::~CollectorDaemon() { Shutdown(); }
 
 absl::Status CollectorDaemon::Reload(const hwcast::v1::CollectorConfig& loaded,
                                      CollectorResources resources) {
+  endpoints_.ReloadTls(loaded.server().tls());
   const hwcast::v1::CollectorConfig config =
       ApplyCollectorDefaults(loaded, SystemHostName());
   const std::vector<std::string> later =

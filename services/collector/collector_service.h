@@ -2,6 +2,8 @@
 #ifndef HWCAST_SERVICES_COLLECTOR_COLLECTOR_SERVICE_H_
 #define HWCAST_SERVICES_COLLECTOR_COLLECTOR_SERVICE_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include "hwcast/v1/collector.grpc.pb.h"
 #include "lib/rpc_authz.h"
 #include "services/collector/status_provider.h"
@@ -15,12 +17,20 @@ namespace hwcast::collector {
 //
 // PollNow is answered only for callers the RpcAuthorizer admits
 // (lib/rpc_authz.h: unix socket, or mutual TLS with the "admin" role), else
-// PERMISSION_DENIED; a null authorizer (in-process tests) admits everyone.
+// PERMISSION_DENIED; GetStatus needs role "subscribe" once
+// server.authorization gives it to anyone. A null authorizer (in-process
+// tests) admits everyone.
+//
+// Both methods are served raw (lib/raw_rpc.h): a request that does not
+// decode is answered INVALID_ARGUMENT naming the expected message.
 //
 // Thread-safe (callback API, one unary reactor per call). Does not own the
 // provider or authorizer, which must outlive the server.
-class CollectorServiceImpl final
-    : public hwcast::v1::Collector::CallbackService {
+using CollectorRawBase = hwcast::v1::Collector::WithRawCallbackMethod_GetStatus<
+    hwcast::v1::Collector::WithRawCallbackMethod_PollNow<
+        hwcast::v1::Collector::Service>>;
+
+class CollectorServiceImpl final : public CollectorRawBase {
  public:
   // `poller` may be null: PollNow is then UNIMPLEMENTED.
   explicit CollectorServiceImpl(const CollectorStatusProvider* provider,
@@ -28,18 +38,16 @@ class CollectorServiceImpl final
                                 RpcAuthorizer* authorizer = nullptr)
       : provider_(provider), poller_(poller), authorizer_(authorizer) {}
 
-  grpc::ServerUnaryReactor* GetStatus(
-      grpc::CallbackServerContext* context,
-      const hwcast::v1::GetCollectorStatusRequest* request,
-      hwcast::v1::CollectorStatus* response) override;
+  grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context,
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
 
   // Polls one source now (SourcePoller::PollNow) and returns its readings.
   // Runs on the gRPC callback thread, blocking it up to the source's poll
   // timeout (bounded; Server::Shutdown waits for it).
-  grpc::ServerUnaryReactor* PollNow(
-      grpc::CallbackServerContext* context,
-      const hwcast::v1::PollNowRequest* request,
-      hwcast::v1::PollNowResponse* response) override;
+  grpc::ServerUnaryReactor* PollNow(grpc::CallbackServerContext* context,
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
 
  private:
   const CollectorStatusProvider* const provider_;

@@ -310,6 +310,11 @@ void EntropyServiceImpl::BeginShutdown() { registry_.StopAll(); }
 
 grpc::ServerWriteReactor<DrawEntropyResponse>* EntropyServiceImpl::Draw(
     grpc::CallbackServerContext* context, const DrawEntropyRequest* request) {
+  if (grpc::Status denied = Authorize(options_.authorizer, *context,
+                                      kRoleEntropy, "Entropy.Draw");
+      !denied.ok()) {
+    return new RejectedDraw(std::move(denied));
+  }
   absl::Status refusal;
   EntropyRefusal reason = EntropyRefusal::kInvalid;
   if (!options_.allow_plaintext && !CallIsPrivate(*context)) {

@@ -3,6 +3,8 @@
 // only.
 //
 // Draw:
+//   - with Options::authorizer, needs role "entropy" (lib/rpc_authz.h;
+//     PERMISSION_DENIED, logged and counted there);
 //   - refuses plaintext TCP callers with PERMISSION_DENIED unless
 //     `allow_plaintext` (entropy bytes must not cross the network readable):
 //     only unix-socket and TLS callers get entropy (lib/tls.h CallIsPrivate);
@@ -37,6 +39,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "hwcast/v1/entropy.grpc.pb.h"
+#include "lib/rpc_authz.h"
 #include "services/relay/entropy_pool.h"
 #include "services/relay/relay_metrics.h"
 #include "services/relay/stream_registry.h"
@@ -60,6 +63,8 @@ class EntropyServiceImpl final : public hwcast::v1::Entropy::CallbackService {
   struct Options {
     // Serve plaintext TCP callers too (entropy.allow_plaintext).
     bool allow_plaintext = false;
+    // Decides who may call (not owned); null: everyone.
+    RpcAuthorizer* authorizer = nullptr;
   };
 
   EntropyServiceImpl(EntropyPool* pool, RelayMetrics* metrics, Options options);

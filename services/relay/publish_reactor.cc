@@ -1,5 +1,8 @@
 #include "services/relay/publish_reactor.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -9,21 +12,63 @@
 #include "lib/reject_reason.h"
 
 namespace hwcast::relay {
+namespace {
+
+class RejectedBidiReactor final
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  explicit RejectedBidiReactor(grpc::Status status) {
+    Finish(std::move(status));
+  }
+  void OnDone() override { delete this; }
+};
+
+// ReadingBatch.collector_id (field 1) from the serialized batch, without
+// parsing the readings; nullopt when the bytes do not say.
+std::optional<std::string> PeekCollectorId(const std::string& batch) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(
+      reinterpret_cast<const uint8_t*>(batch.data()),
+      static_cast<int>(batch.size()));
+  std::optional<std::string> id;
+  while (uint32_t tag = in.ReadTag()) {
+    if (tag == WireFormatLite::MakeTag(
+                   hwcast::v1::ReadingBatch::kCollectorIdFieldNumber,
+                   WireFormatLite::WIRETYPE_LENGTH_DELIMITED)) {
+      std::string value;
+      if (!WireFormatLite::ReadString(&in, &value)) return std::nullopt;
+      id = std::move(value);  // the last one wins, as in parsing
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return std::nullopt;
+    }
+  }
+  if (!in.ConsumedEntireMessage()) return std::nullopt;
+  return id;
+}
+
+}  // namespace
+
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
+PublishReactor::Rejected(grpc::Status status) {
+  return new RejectedBidiReactor(std::move(status));
+}
 
 PublishReactor::PublishReactor(RelayHub* hub, StreamRegistry* registry,
                                size_t max_pending_acks, std::string peer,
-                               IngestPool* pool)
+                               IngestPool* pool, Permission permission)
     : hub_(hub),
       registry_(registry),
       pool_(pool),
       max_pending_acks_(max_pending_acks == 0 ? 1 : max_pending_acks),
-      peer_(std::move(peer)) {}
+      peer_(std::move(peer)),
+      permission_(std::move(permission)) {}
 
 PublishReactor* PublishReactor::Start(RelayHub* hub, StreamRegistry* registry,
                                       size_t max_pending_acks, std::string peer,
-                                      IngestPool* pool) {
-  auto* reactor = new PublishReactor(hub, registry, max_pending_acks,
-                                     std::move(peer), pool);
+                                      IngestPool* pool, Permission permission) {
+  auto* reactor =
+      new PublishReactor(hub, registry, max_pending_acks, std::move(peer), pool,
+                         std::move(permission));
   if (!registry->Add(reactor)) {
     {
       absl::MutexLock lock(&reactor->mu_);
@@ -131,14 +176,11 @@ void PublishReactor::OnReadDone(bool ok) {
                          Rejection(absl::StatusCode::kInvalidArgument,
                                    RejectReason::kMalformed, parsed.message()),
                          peer_);
-    absl::MutexLock lock(&mu_);
-    SetStatusLocked(ToGrpcStatus(parsed));
-    read_state_ = ReadState::kDone;
-    actions.start_write = ClaimNextWriteLocked();
-    actions.finish = ClaimFinishLocked();
+    EndStream(ToGrpcStatus(parsed));
+    return;
   }
-  if (!parsed.ok()) {
-    Run(actions);
+  if (grpc::Status denied = CheckCollector(request.batch()); !denied.ok()) {
+    EndStream(std::move(denied));
     return;
   }
   if (pool_ != nullptr) {
@@ -168,6 +210,29 @@ void PublishReactor::OnReadDone(bool ok) {
     if (!broken_) pending_.push_back(std::move(ack));
     actions.start_write = ClaimNextWriteLocked();
     actions.start_read = ReadOnLocked();
+    actions.finish = ClaimFinishLocked();
+  }
+  Run(actions);
+}
+
+grpc::Status PublishReactor::CheckCollector(
+    const hwcast::v1::SignedBatch& batch) {
+  if (permission_.authorizer == nullptr || permission_.grant.any_collector) {
+    return grpc::Status::OK;
+  }
+  const std::optional<std::string> id = PeekCollectorId(batch.batch());
+  if (!id.has_value()) return grpc::Status::OK;  // the hub rejects it
+  return permission_.authorizer->CheckPublishedCollector(permission_.grant,
+                                                         *id);
+}
+
+void PublishReactor::EndStream(grpc::Status status) {
+  Actions actions;
+  {
+    absl::MutexLock lock(&mu_);
+    SetStatusLocked(std::move(status));
+    read_state_ = ReadState::kDone;
+    actions.start_write = ClaimNextWriteLocked();
     actions.finish = ClaimFinishLocked();
   }
   Run(actions);

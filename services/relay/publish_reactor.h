@@ -19,6 +19,14 @@
 // hwcast.v1.PublishRequest ..."), after the acks already due, and counts as
 // rejected{origin="publish",reason="malformed"}.
 //
+// With a Permission whose grant does not allow every collector (a mutual-TLS
+// caller while role "publish" is checked, lib/rpc_authz.h), each batch's
+// collector id is checked before it is ingested: a batch of a collector the
+// caller's collector_ids do not list ends the stream with PERMISSION_DENIED
+// naming the caller and the collector id (after the acks already due;
+// logged and counted by the authorizer). A batch whose collector id cannot
+// be read goes on to the hub, which rejects it as malformed.
+//
 // The stream ends with OK after the client half-closes and every ack is
 // written, CANCELLED when the client goes away, and UNAVAILABLE ("relay is
 // shutting down") on relay shutdown, after the acks already due are written;
@@ -44,6 +52,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "hwcast/v1/relay.pb.h"
+#include "lib/rpc_authz.h"
 #include "services/relay/ingest_pool.h"
 #include "services/relay/relay_hub.h"
 #include "services/relay/stream_registry.h"
@@ -54,12 +63,23 @@ class PublishReactor final
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
       public StoppableStream {
  public:
+  // Which collectors the stream may publish for; `authorizer` (not owned;
+  // null: any collector) refuses the others.
+  struct Permission {
+    RpcAuthorizer* authorizer = nullptr;
+    PublishGrant grant;
+  };
+
   // Creates the reactor and starts reading. Pointers are not owned and must
   // outlive the call; `pool` may be null (ingest inline, one at a time). The
   // reactor deletes itself when done.
   static PublishReactor* Start(RelayHub* hub, StreamRegistry* registry,
                                size_t max_pending_acks, std::string peer,
-                               IngestPool* pool = nullptr);
+                               IngestPool* pool, Permission permission);
+
+  // A reactor that only finishes the call with `status` (a refused caller).
+  static grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Rejected(
+      grpc::Status status);
 
   // StoppableStream: relay shutdown.
   bool RequestStop() override;
@@ -85,7 +105,13 @@ class PublishReactor final
   };
 
   PublishReactor(RelayHub* hub, StreamRegistry* registry,
-                 size_t max_pending_acks, std::string peer, IngestPool* pool);
+                 size_t max_pending_acks, std::string peer, IngestPool* pool,
+                 Permission permission);
+
+  // OK, or the refusal when `batch` is of a collector not permitted.
+  grpc::Status CheckCollector(const hwcast::v1::SignedBatch& batch);
+  // Ends reading with `status` (after the acks already due).
+  void EndStream(grpc::Status status);
 
   // A pool worker finished the batch read as message `index` (0-based).
   void OnIngested(uint64_t index, grpc::ByteBuffer ack);
@@ -106,6 +132,7 @@ class PublishReactor final
   IngestPool* const pool_;
   const size_t max_pending_acks_;
   const std::string peer_;
+  const Permission permission_;
   bool in_registry_ = false;
 
   // Target of the outstanding read; only touched by the read side.

@@ -129,7 +129,13 @@ absl::StatusOr<std::unique_ptr<RelayDaemon>> RelayDaemon::Create(
         BackoffOptions::FromConfig(config.bridge().reconnect()), d->hub_.get(),
         *d->registry_);
   }
+  d->authorizer_ = std::make_unique<RpcAuthorizer>(
+      config.server(), d->registry_.get(), clock,
+      std::vector<std::string>{"Relay.Publish", "Relay.Subscribe",
+                               "Relay.ListLatest", "Relay.ListCollectors",
+                               "Relay.ListDisks", "Entropy.Draw"});
   RelayServiceImpl::Options service_options;
+  service_options.authorizer = d->authorizer_.get();
   service_options.subscriber_queue_batches = config.subscriber_queue_batches();
   service_options.subscriber_stall_timeout =
       FromProtoDuration(config.subscriber_stall_timeout());
@@ -137,7 +143,8 @@ absl::StatusOr<std::unique_ptr<RelayDaemon>> RelayDaemon::Create(
       d->hub_.get(), d->metrics_.get(), service_options);
   d->entropy_service_ = std::make_unique<EntropyServiceImpl>(
       d->entropy_pool_.get(), d->metrics_.get(),
-      EntropyServiceImpl::Options{.allow_plaintext = ec.allow_plaintext()});
+      EntropyServiceImpl::Options{.allow_plaintext = ec.allow_plaintext(),
+                                  .authorizer = d->authorizer_.get()});
 
   // The listen addresses as given: ApplyRelayDefaults fills in the
   // defaults, which ServeDaemon treats more leniently (a default unix
@@ -163,6 +170,7 @@ RelayDaemon::~RelayDaemon() { Shutdown(); }
 
 absl::Status RelayDaemon::Reload(const hwcast::v1::RelayConfig& loaded,
                                  RelayResources resources) {
+  endpoints_.ReloadTls(loaded.server().tls());
   const hwcast::v1::RelayConfig config = ApplyRelayDefaults(loaded);
   std::vector<std::string> except = TrustConfigKeys();
   except.push_back("bridge");

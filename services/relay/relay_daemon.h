@@ -81,6 +81,8 @@ class RelayDaemon final : public ServiceDaemon {
   std::unique_ptr<UdpMulticastTransport> transport_;
   std::unique_ptr<MulticastMesh> mesh_;
   std::unique_ptr<Bridge> bridge_;
+  // server.authorization; outlives the services that ask it.
+  std::unique_ptr<RpcAuthorizer> authorizer_;
   std::unique_ptr<RelayServiceImpl> service_;
   std::unique_ptr<EntropyServiceImpl> entropy_service_;
   DaemonEndpoints endpoints_;

@@ -92,13 +92,27 @@ void RelayServiceImpl::BadRequest(grpc::CallbackServerContext* context,
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 RelayServiceImpl::Publish(grpc::CallbackServerContext* context) {
+  PublishGrant grant;
+  if (options_.authorizer != nullptr) {
+    if (grpc::Status denied =
+            options_.authorizer->AuthorizePublish(*context, &grant);
+        !denied.ok()) {
+      return PublishReactor::Rejected(std::move(denied));
+    }
+  }
   return PublishReactor::Start(
       hub_, &registry_, options_.max_pending_acks, context->peer(),
-      options_.ingest_on_pool ? &ingest_pool_ : nullptr);
+      options_.ingest_on_pool ? &ingest_pool_ : nullptr,
+      PublishReactor::Permission{options_.authorizer, std::move(grant)});
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayServiceImpl::Subscribe(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  if (grpc::Status denied = Authorize(options_.authorizer, *context,
+                                      kRoleSubscribe, "Relay.Subscribe");
+      !denied.ok()) {
+    return SubscribeReactor::Rejected(std::move(denied));
+  }
   absl::StatusOr<hwcast::v1::SubscribeRequest> parsed =
       ParseSubscribeRequest(*request);
   if (!parsed.ok()) {
@@ -114,6 +128,11 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayServiceImpl::Subscribe(
 grpc::ServerUnaryReactor* RelayServiceImpl::ListLatest(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
+  if (grpc::Status denied = Authorize(options_.authorizer, *context,
+                                      kRoleSubscribe, "Relay.ListLatest");
+      !denied.ok()) {
+    return FinishUnary(context, std::move(denied));
+  }
   return RawUnary<hwcast::v1::ListLatestRequest,
                   hwcast::v1::ListLatestResponse>(
       context, request, response,
@@ -132,6 +151,11 @@ grpc::ServerUnaryReactor* RelayServiceImpl::ListLatest(
 grpc::ServerUnaryReactor* RelayServiceImpl::ListCollectors(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
+  if (grpc::Status denied = Authorize(options_.authorizer, *context,
+                                      kRoleSubscribe, "Relay.ListCollectors");
+      !denied.ok()) {
+    return FinishUnary(context, std::move(denied));
+  }
   return RawUnary<hwcast::v1::ListCollectorsRequest,
                   hwcast::v1::ListCollectorsResponse>(
       context, request, response,
@@ -146,6 +170,11 @@ grpc::ServerUnaryReactor* RelayServiceImpl::ListCollectors(
 grpc::ServerUnaryReactor* RelayServiceImpl::ListDisks(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
+  if (grpc::Status denied = Authorize(options_.authorizer, *context,
+                                      kRoleSubscribe, "Relay.ListDisks");
+      !denied.ok()) {
+    return FinishUnary(context, std::move(denied));
+  }
   return RawUnary<hwcast::v1::ListDisksRequest, hwcast::v1::ListDisksResponse>(
       context, request, response,
       [&](const hwcast::v1::ListDisksRequest& r,

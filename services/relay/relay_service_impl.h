@@ -8,6 +8,11 @@
 //   ListCollectors RelayHub::ListCollectors
 //   ListDisks      the latest DISK_INVENTORY readings through disk_view.h
 //
+// Every method is checked by Options::authorizer (lib/rpc_authz.h) when set:
+// role "publish" for Publish (and each batch's collector id against the
+// caller's collector_ids), "subscribe" for the others; a refusal is
+// PERMISSION_DENIED.
+//
 // BeginShutdown() finishes every open stream (subscribers with OK,
 // publishers with UNAVAILABLE) so that GrpcServer::Shutdown() does not wait
 // for its grace period; streams that arrive later are refused.
@@ -26,6 +31,7 @@
 #include "hwcast/v1/relay.grpc.pb.h"
 #include "lib/clock.h"
 #include "lib/clock_impl.h"
+#include "lib/rpc_authz.h"
 #include "services/relay/ingest_pool.h"
 #include "services/relay/relay_hub.h"
 #include "services/relay/relay_metrics.h"
@@ -71,6 +77,8 @@ class RelayServiceImpl final : public RelayCallbackBase {
     absl::Duration subscriber_stall_timeout = absl::Seconds(30);
     // Times stalled writes (not owned).
     const Clock* clock = RealClock::Get();
+    // Decides who may call (not owned); null: everyone.
+    RpcAuthorizer* authorizer = nullptr;
   };
 
   RelayServiceImpl(RelayHub* hub, RelayMetrics* metrics, Options options);

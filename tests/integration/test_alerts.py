@@ -135,7 +135,9 @@ CONDITIONAL = ("hwcast_actuator_entropy_", "hwcast_relay_bridge_",
                "hwcast_relay_entropy_chunks_dealt_total",
                "hwcast_relay_entropy_bytes_dealt_total",
                # A series per fleet follower (actuator fleet_followers).
-               "hwcast_fleet_")
+               "hwcast_fleet_",
+               # Only with server.tls_listen.
+               "hwcast_tls_")
 
 
 class MetricFamiliesTest(Stack):
@@ -167,8 +169,9 @@ class MetricFamiliesTest(Stack):
                 kinds = ["relay"]
             elif name.startswith("hwcast_actuator_"):
                 kinds = ["actuator"]
-            elif name.startswith("hwcast_rpc_"):  # admin RPC refusals
-                kinds = ["actuator", "collector"]
+            elif name.startswith(("hwcast_rpc_", "hwcast_unix_socket_")):
+                # every daemon's RPCs and unix socket
+                kinds = ["relay", "actuator", "collector"]
             elif name.startswith(("hwcast_build_info", "process_")):
                 kinds = ["relay", "actuator", "collector"]
             else:  # reading metrics

@@ -14,7 +14,9 @@ shown by `hwcastctl fleet`.
 Cancel is administrative (lib/rpc_authz.h): the operator calls it over an
 actuator's unix socket or over mutual TLS with a certificate that A's
 server.authorization gives the admin role ("ops.test"); plaintext TCP and a
-certificate without the role ("client.test": subscribe only) are refused.
+certificate without the role ("client.test": entropy only, a role the
+actuator has no RPC for, so its status reads stay open on loopback TCP) are
+refused.
 """
 
 import json
@@ -91,7 +93,7 @@ class FleetShutdownTest(Stack):
                     "client_ca_file": self.certs.ca},
             "authorization": [
                 {"identity": "ops.test", "roles": ["admin"]},
-                {"identity": "client.test", "roles": ["subscribe"]}]})
+                {"identity": "client.test", "roles": ["entropy"]}]})
         return self.start("actuator", config, name=f"actuator-{host}")
 
     def cancel_over_tls(self, actuator, cert, key, *args):
