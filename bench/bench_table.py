@@ -52,6 +52,22 @@ RATIOS = [
      ("multicast_send_bench", "BM_RoundTrip"),
      ("baseline_udp_mmsg_bench", "BM_BaselineUdpRoundTrip"),
      "1.0 = the transport adds nothing", "real"),
+    ("multicast relay A -> relay B, signed, 16 readings/datagram: readings/s"
+     " accepted at B / bare sendmmsg+recvmmsg datagrams/s",
+     ("mesh_relay_bench", "BM_MeshRelayToRelay/readings:16/pool:1#readings"),
+     ("baseline_udp_mmsg_bench", "BM_BaselineUdpRoundTrip"),
+     ">= 0.5 target", "real"),
+    ("same run, B verifying on its pool / on its receive thread (before)",
+     ("mesh_relay_bench", "BM_MeshRelayToRelay/readings:16/pool:1"),
+     ("mesh_relay_bench", "BM_MeshRelayToRelay/readings:16/pool:0"),
+     "what the hand-off bought", "real"),
+    ("multicast A -> B at 5,000 batches/s, B's budget 6,250/s: accepted"
+     " / sent",
+     ("mesh_relay_bench",
+      "BM_MeshRelayToRelayPaced/readings:16/rate:5000/pool:1#accepted"),
+     ("mesh_relay_bench",
+      "BM_MeshRelayToRelayPaced/readings:16/rate:5000/pool:1#sent"),
+     "1.0 = no loss below the budget", "real"),
     ("fan-out, 10 subscribers, 8 readings: hub batches/s"
      " / serialize per subscriber",
      ("relay_fanout_bench", "BM_HubIngestFanout/10/8"),

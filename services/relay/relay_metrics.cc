@@ -111,7 +111,7 @@ RelayMetrics::RelayMetrics(prometheus::Registry& registry)
           .Register(registry);
   constexpr const char* kDatagramResultLabels[kNumDatagramResults] = {
       "accepted", "duplicate",          "replayed",
-      "own",      "reannounce_request", "rejected"};
+      "own",      "reannounce_request", "rejected", "queue_full"};
   for (int i = 0; i < kNumDatagramResults; ++i) {
     datagrams_[i] = &datagrams.Add({{"result", kDatagramResultLabels[i]}});
   }
