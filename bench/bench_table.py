@@ -61,12 +61,12 @@ RATIOS = [
      ("mesh_relay_bench", "BM_MeshRelayToRelay/readings:16/pool:1"),
      ("mesh_relay_bench", "BM_MeshRelayToRelay/readings:16/pool:0"),
      "what the hand-off bought", "real"),
-    ("multicast A -> B at 5,000 batches/s, B's budget 6,250/s: accepted"
-     " / sent",
+    ("multicast A -> B at 1,600 batches/s, B's default budget 2,000"
+     " checks/s: accepted / sent",
      ("mesh_relay_bench",
-      "BM_MeshRelayToRelayPaced/readings:16/rate:5000/pool:1#accepted"),
+      "BM_MeshRelayToRelayPaced/readings:16/rate:1600/pool:1#accepted"),
      ("mesh_relay_bench",
-      "BM_MeshRelayToRelayPaced/readings:16/rate:5000/pool:1#sent"),
+      "BM_MeshRelayToRelayPaced/readings:16/rate:1600/pool:1#sent"),
      "1.0 = no loss below the budget", "real"),
     ("fan-out, 10 subscribers, 8 readings: hub batches/s"
      " / serialize per subscriber",

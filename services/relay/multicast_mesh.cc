@@ -285,8 +285,8 @@ std::optional<MulticastMesh::PendingCheck> MulticastMesh::Screen(
     metrics_->multicast_datagrams(DatagramResult::kQueueFull).Increment();
     const uint64_t n = ++queue_full_;
     if (n == 1 || n % kLogEvery == 0) {
-      HWCAST_LOG(WARNING) << "multicast on " << options_.group
-                          << ": more than " << options_.verify_queue_datagrams
+      HWCAST_LOG(WARNING) << "multicast on " << options_.group << ": more than "
+                          << options_.verify_queue_datagrams
                           << " datagrams wait for a signature check; dropped "
                           << n << " so far";
     }

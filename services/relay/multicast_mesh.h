@@ -106,7 +106,7 @@ class MulticastMesh final : public AcceptListener {
     // Workers of that pool; 0: one per core.
     size_t verify_threads = 0;
     // Admitted datagrams waiting for or in a check, at most.
-    size_t verify_queue_datagrams = 2048;
+    size_t verify_queue_datagrams = 4096;
     // Identifies this relay's datagrams; 0 picks a random one.
     uint64_t sender_id = 0;
     // For log lines, e.g. "239.255.70.77:7433".

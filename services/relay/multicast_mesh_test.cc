@@ -285,7 +285,8 @@ class GatedVerifier final : public BatchVerifier {
 // Waits up to 5 s for `done`.
 template <typename Done>
 bool Eventually(Done done) {
-  for (int i = 0; i < 500 && !done(); ++i) absl::SleepFor(absl::Milliseconds(10));
+  for (int i = 0; i < 500 && !done(); ++i)
+    absl::SleepFor(absl::Milliseconds(10));
   return done();
 }
 
@@ -611,8 +612,10 @@ TEST_F(MulticastMeshTest, ChecksRunOnThePoolAndCopiesBeingCheckedAreReplays) {
   b.mesh.Start();  // its re-announce request comes back too: 54 datagrams
   // Every datagram is taken off the socket while no check has finished: the
   // receiving thread does not wait for signatures.
-  EXPECT_TRUE(Eventually([&] { return b.metrics.multicast_received().Value() >= 54; }));
-  EXPECT_EQ(b.metrics.multicast_datagrams(DatagramResult::kAccepted).Value(), 0);
+  EXPECT_TRUE(
+      Eventually([&] { return b.metrics.multicast_received().Value() >= 54; }));
+  EXPECT_EQ(b.metrics.multicast_datagrams(DatagramResult::kAccepted).Value(),
+            0);
   // The 49 copies of a payload being checked never reach the verifier.
   EXPECT_EQ(b.metrics.multicast_datagrams(DatagramResult::kReplayed).Value(),
             49);
@@ -640,7 +643,8 @@ TEST_F(MulticastMeshTest, AFullVerificationQueueDropsAndCountsEveryDatagram) {
         {BatchDatagram(Signed(RoomBatch(seq, 21)), 7), "10.0.0.1:7433", false});
   }
   b.mesh.Start();
-  EXPECT_TRUE(Eventually([&] { return b.metrics.multicast_received().Value() >= 11; }));
+  EXPECT_TRUE(
+      Eventually([&] { return b.metrics.multicast_received().Value() >= 11; }));
   EXPECT_EQ(b.metrics.multicast_datagrams(DatagramResult::kQueueFull).Value(),
             8);
   // Dropped before the gate: only the two admitted ones were charged.
@@ -650,7 +654,8 @@ TEST_F(MulticastMeshTest, AFullVerificationQueueDropsAndCountsEveryDatagram) {
   verifier.Release();
   b.mesh.Stop();  // runs what is queued
   EXPECT_EQ(verifier.checks, 2);
-  EXPECT_EQ(b.metrics.multicast_datagrams(DatagramResult::kAccepted).Value(), 2);
+  EXPECT_EQ(b.metrics.multicast_datagrams(DatagramResult::kAccepted).Value(),
+            2);
   EXPECT_EQ(DatagramResults(b.metrics), b.metrics.multicast_received().Value());
   EXPECT_EQ(MulticastRejections(b.metrics),
             b.metrics.multicast_datagrams(DatagramResult::kRejected).Value());
