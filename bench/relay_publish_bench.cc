@@ -18,10 +18,22 @@
 //   no acks): plain gRPC streaming of one reading per message.
 //   items_per_second: readings (messages) per second.
 //
+// BM_RelayFanoutSigned/subscribers:S: the same relay (on its pool) with S
+//   Subscribe streams (empty filter, each read by a client thread) while one
+//   publisher stream writes signed 16-reading batches; an iteration ends when
+//   every subscriber received every batch. items_per_second: readings
+//   delivered, summed over the subscribers.
+// BM_BaselineGrpcFanout/subscribers:S: S streams of the same Subscribe
+//   method from a server that writes pre-serialized SubscribeResponses of
+//   one reading each (no relay): plain gRPC server streaming of one reading
+//   per message to S clients at once. items_per_second: readings delivered,
+//   summed.
+//
 // Real time (the relay's gRPC threads do the work, not the benchmark's).
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <functional>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -213,6 +225,219 @@ void BM_BaselineGrpcStream(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(expected));
 }
 BENCHMARK(BM_BaselineGrpcStream)->Iterations(4)->UseRealTime();
+
+constexpr int kFanoutReadings = 16;
+
+// S client threads reading Subscribe streams of `stub` and counting the
+// responses; Stop() cancels and joins them.
+class SubscriberClients {
+ public:
+  SubscriberClients(hwcast::v1::Relay::Stub* stub, int count) {
+    for (int i = 0; i < count; ++i) {
+      contexts_.push_back(std::make_unique<grpc::ClientContext>());
+    }
+    for (int i = 0; i < count; ++i) {
+      threads_.emplace_back([this, stub, i] {
+        hwcast::v1::SubscribeRequest request;
+        auto reader = stub->Subscribe(contexts_[i].get(), request);
+        hwcast::v1::SubscribeResponse response;
+        while (reader->Read(&response)) {
+          received_.fetch_add(1, std::memory_order_relaxed);
+        }
+        reader->Finish();
+      });
+    }
+  }
+  ~SubscriberClients() { Stop(); }
+  uint64_t received() const { return received_.load(); }
+  // Waits until `n` responses arrived in all, or nothing came for 2 s.
+  bool AwaitReceived(uint64_t n) const {
+    uint64_t last = 0;
+    absl::Time progress = absl::Now();
+    while (received() < n) {
+      if (received() != last) {
+        last = received();
+        progress = absl::Now();
+      } else if (absl::Now() - progress > absl::Seconds(2)) {
+        return false;
+      }
+      absl::SleepFor(absl::Microseconds(200));
+    }
+    return true;
+  }
+  // Waits for every stream to end.
+  void Join() {
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  void Stop() {
+    for (auto& c : contexts_) c->TryCancel();
+    Join();
+  }
+
+ private:
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts_;
+  std::vector<std::thread> threads_;
+  std::atomic<uint64_t> received_{0};
+};
+
+void BM_RelayFanoutSigned(benchmark::State& state) {
+  const int subscribers = static_cast<int>(state.range(0));
+  std::optional<bench::Setup> setup =
+      bench::MakeSetup(state, kFanoutReadings, kBatches);
+  if (!setup) return;
+  FakeClock clock(bench::BatchTime());
+  SignedBatchVerifier verifier(std::move(setup->trust), FreshnessOptions{},
+                               &clock);
+  prometheus::Registry registry;
+  RelayMetrics metrics(registry);
+  RelayHub hub(RelayHub::Options{}, &clock, &verifier, &metrics);
+  RelayServiceImpl::Options options;
+  options.clock = &clock;
+  // Every batch reaches every subscriber (nothing coalesced away).
+  options.subscriber_queue_batches = 2 * kBatchesPerStream;
+  RelayServiceImpl service(&hub, &metrics, options);
+  absl::StatusOr<std::unique_ptr<GrpcServer>> server =
+      GrpcServer::Start({"127.0.0.1:0"}, {&service});
+  if (!server.ok()) {
+    state.SkipWithError(std::string(server.status().message()).c_str());
+    return;
+  }
+  std::vector<PublishRequest> requests(kBatches);
+  for (size_t i = 0; i < kBatches; ++i) {
+    *requests[i].mutable_batch() = std::move(setup->sealed[i]);
+  }
+  auto stub = StubFor((*server)->bound_addresses()[0]);
+  auto publisher = StubFor((*server)->bound_addresses()[0]);
+  SubscriberClients clients(stub.get(), subscribers);
+  for (int i = 0; i < 500 && hub.subscriber_count() <
+                                  static_cast<size_t>(subscribers); ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  size_t next = 0;
+  for (auto _ : state) {
+    grpc::ClientContext context;
+    auto stream = publisher->Publish(&context);
+    const size_t first = next;
+    next += kBatchesPerStream;
+    std::thread writer([&stream, &requests, first] {
+      for (size_t i = first; i < first + kBatchesPerStream; ++i) {
+        if (!stream->Write(requests[i])) break;
+      }
+      stream->WritesDone();
+    });
+    PublishAck ack;
+    while (stream->Read(&ack)) {
+    }
+    writer.join();
+    stream->Finish();
+    if (!clients.AwaitReceived(next * subscribers)) {
+      state.SkipWithError(absl::StrCat("subscribers received ",
+                                       clients.received(), " of ",
+                                       next * subscribers)
+                              .c_str());
+      break;
+    }
+  }
+  clients.Stop();
+  service.BeginShutdown();
+  (*server)->Shutdown(absl::Seconds(5));
+  state.SetItemsProcessed(state.iterations() * kBatchesPerStream *
+                          subscribers * kFanoutReadings);
+}
+BENCHMARK(BM_RelayFanoutSigned)
+    ->ArgName("subscribers")
+    ->Arg(1)
+    ->Arg(10)
+    ->Iterations(kStreams)
+    ->UseRealTime();
+
+// Writes `count` copies of one pre-serialized response per Subscribe
+// stream, then finishes.
+class FanoutWriter final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  FanoutWriter(const grpc::ByteBuffer* message, size_t count)
+      : message_(message), left_(count) {
+    Next();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::CANCELLED);
+      return;
+    }
+    Next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Next() {
+    if (left_ == 0) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    --left_;
+    StartWrite(message_);
+  }
+  const grpc::ByteBuffer* const message_;
+  size_t left_;
+};
+
+// Raw (ByteBuffer) Subscribe: no per-message serialization on the server.
+class FanoutService final
+    : public hwcast::v1::Relay::WithRawCallbackMethod_Subscribe<
+          hwcast::v1::Relay::Service> {
+ public:
+  explicit FanoutService(size_t count) : count_(count) {
+    hwcast::v1::SubscribeResponse response;
+    *response.mutable_batch()->mutable_batch() =
+        bench::MakeBatch(1, 1).SerializeAsString();
+    const std::string bytes = response.SerializeAsString();
+    grpc::Slice slice(bytes);
+    message_ = grpc::ByteBuffer(&slice, 1);
+  }
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(
+      grpc::CallbackServerContext*, const grpc::ByteBuffer*) override {
+    return new FanoutWriter(&message_, count_);
+  }
+
+ private:
+  const size_t count_;
+  grpc::ByteBuffer message_;
+};
+
+void BM_BaselineGrpcFanout(benchmark::State& state) {
+  const int subscribers = static_cast<int>(state.range(0));
+  constexpr size_t kMessages = 8192;
+  FanoutService service(kMessages);
+  absl::StatusOr<std::unique_ptr<GrpcServer>> server =
+      GrpcServer::Start({"127.0.0.1:0"}, {&service});
+  if (!server.ok()) {
+    state.SkipWithError(std::string(server.status().message()).c_str());
+    return;
+  }
+  auto stub = StubFor((*server)->bound_addresses()[0]);
+  uint64_t total = 0;
+  for (auto _ : state) {
+    SubscriberClients clients(stub.get(), subscribers);
+    clients.Join();
+    total += clients.received();
+  }
+  (*server)->Shutdown(absl::Seconds(5));
+  if (total != state.iterations() * kMessages * subscribers) {
+    state.SkipWithError(absl::StrCat("clients received ", total, " of ",
+                                     state.iterations() * kMessages *
+                                         subscribers)
+                            .c_str());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(total));
+}
+BENCHMARK(BM_BaselineGrpcFanout)
+    ->ArgName("subscribers")
+    ->Arg(1)
+    ->Arg(10)
+    ->Iterations(4)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace hwcast::relay
