@@ -68,6 +68,21 @@ RATIOS = [
      ("mesh_relay_bench",
       "BM_MeshRelayToRelayPaced/readings:16/rate:1600/pool:1#sent"),
      "1.0 = no loss below the budget", "real"),
+    ("one publisher -> relay -> 10 Subscribe streams over gRPC, signed:"
+     " readings/s delivered / plain gRPC streaming of one reading per"
+     " message to 10 clients",
+     ("relay_publish_bench", "BM_RelayFanoutSigned/subscribers:10"),
+     ("relay_publish_bench", "BM_BaselineGrpcFanout/subscribers:10"),
+     ">= 2.0 target", "real"),
+    ("same, 1 Subscribe stream / plain gRPC to 1 client",
+     ("relay_publish_bench", "BM_RelayFanoutSigned/subscribers:1"),
+     ("relay_publish_bench", "BM_BaselineGrpcFanout/subscribers:1"),
+     "> 1 means batching beats one message per reading", "real"),
+    ("room of 1,000 collectors with distinct keys: LAN path batches per CPU"
+     " second / the same path with 1 collector",
+     ("capacity_bench", "BM_RoomCapacity/collectors:1000"),
+     ("capacity_bench", "BM_RoomCapacity/collectors:1"),
+     "1.0 = the room's size costs nothing per batch", "cpu"),
     ("fan-out, 10 subscribers, 8 readings: hub batches/s"
      " / serialize per subscriber",
      ("relay_fanout_bench", "BM_HubIngestFanout/10/8"),

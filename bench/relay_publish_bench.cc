@@ -33,9 +33,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
-#include <functional>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -311,8 +311,9 @@ void BM_RelayFanoutSigned(benchmark::State& state) {
   auto stub = StubFor((*server)->bound_addresses()[0]);
   auto publisher = StubFor((*server)->bound_addresses()[0]);
   SubscriberClients clients(stub.get(), subscribers);
-  for (int i = 0; i < 500 && hub.subscriber_count() <
-                                  static_cast<size_t>(subscribers); ++i) {
+  for (int i = 0;
+       i < 500 && hub.subscriber_count() < static_cast<size_t>(subscribers);
+       ++i) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   size_t next = 0;
@@ -343,8 +344,8 @@ void BM_RelayFanoutSigned(benchmark::State& state) {
   clients.Stop();
   service.BeginShutdown();
   (*server)->Shutdown(absl::Seconds(5));
-  state.SetItemsProcessed(state.iterations() * kBatchesPerStream *
-                          subscribers * kFanoutReadings);
+  state.SetItemsProcessed(state.iterations() * kBatchesPerStream * subscribers *
+                          kFanoutReadings);
 }
 BENCHMARK(BM_RelayFanoutSigned)
     ->ArgName("subscribers")
@@ -425,10 +426,10 @@ void BM_BaselineGrpcFanout(benchmark::State& state) {
   }
   (*server)->Shutdown(absl::Seconds(5));
   if (total != state.iterations() * kMessages * subscribers) {
-    state.SkipWithError(absl::StrCat("clients received ", total, " of ",
-                                     state.iterations() * kMessages *
-                                         subscribers)
-                            .c_str());
+    state.SkipWithError(
+        absl::StrCat("clients received ", total, " of ",
+                     state.iterations() * kMessages * subscribers)
+            .c_str());
   }
   state.SetItemsProcessed(static_cast<int64_t>(total));
 }
