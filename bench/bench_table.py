@@ -78,6 +78,15 @@ RATIOS = [
      ("relay_publish_bench", "BM_RelayFanoutSigned/subscribers:1"),
      ("relay_publish_bench", "BM_BaselineGrpcFanout/subscribers:1"),
      "> 1 means batching beats one message per reading", "real"),
+    ("latency at 1,000 readings/s, p99: publish -> relay -> subscriber"
+     " that verifies (as an actuator) / one plain gRPC hop",
+     ("relay_publish_bench", "BM_BaselineGrpcHopLatency#latency_p99"),
+     ("relay_publish_bench", "BM_LatencyPublishToSubscriber/pool:1#latency_p99"),
+     "<= 3 target", "real"),
+    ("same, p50",
+     ("relay_publish_bench", "BM_BaselineGrpcHopLatency#latency_p50"),
+     ("relay_publish_bench", "BM_LatencyPublishToSubscriber/pool:1#latency_p50"),
+     "relay path / hop", "real"),
     ("room of 1,000 collectors with distinct keys: LAN path batches per CPU"
      " second / the same path with 1 collector",
      ("capacity_bench", "BM_RoomCapacity/collectors:1000"),

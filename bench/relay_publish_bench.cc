@@ -28,6 +28,18 @@
 //   one reading each (no relay): plain gRPC server streaming of one reading
 //   per message to S clients at once. items_per_second: readings delivered,
 //   summed.
+// BM_LatencyPublishToSubscriber: one publisher writes signed 16-reading
+//   batches paced at 1,000 readings/s into the relay; one Subscribe client
+//   parses each SubscribeResponse and its ReadingBatch and checks the
+//   signature (what an actuator does before acting); the latency is from
+//   the publisher's Write() to the end of that check.
+// BM_BaselineGrpcHopLatency: one plain gRPC hop: a client writes one
+//   reading per PublishRequest at 1,000/s to a server that only parses it;
+//   the latency is from Write() to the server's parse.
+//   Both report counters p50_us, p99_us and, for the suite's ratio,
+//   latency_p50 / latency_p99 as rates (1 / latency: the suite divides the
+//   hop's rate by the relay path's, i.e. the relay path's latency by the
+//   hop's; at most 3 is the target for p99).
 //
 // Real time (the relay's gRPC threads do the work, not the benchmark's).
 #include <grpcpp/grpcpp.h>
@@ -44,11 +56,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/signed_batches.h"
 #include "benchmark/benchmark.h"
 #include "hwcast/v1/relay.grpc.pb.h"
 #include "hwcast/v1/relay.pb.h"
+#include "lib/ed25519_key.h"
 #include "lib/fake_clock.h"
 #include "lib/server.h"
 #include "lib/signed_batch_verifier.h"
@@ -439,6 +454,207 @@ BENCHMARK(BM_BaselineGrpcFanout)
     ->Arg(10)
     ->Iterations(4)
     ->UseRealTime();
+
+// Latencies in microseconds, from any thread.
+class Latencies {
+ public:
+  void Add(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    us_.push_back(absl::ToDoubleMicroseconds(d));
+  }
+  size_t size() {
+    absl::MutexLock lock(&mu_);
+    return us_.size();
+  }
+  // p50 and p99 into `state`'s counters.
+  void Report(benchmark::State& state) {
+    absl::MutexLock lock(&mu_);
+    if (us_.empty()) {
+      state.SkipWithError("no latency measured");
+      return;
+    }
+    std::sort(us_.begin(), us_.end());
+    const double p50 = us_[us_.size() / 2];
+    const double p99 = us_[std::min(us_.size() - 1, us_.size() * 99 / 100)];
+    state.counters["p50_us"] = p50;
+    state.counters["p99_us"] = p99;
+    // As rates for bench_table.py (it reads "<name>_per_second").
+    state.counters["latency_p50_per_second"] = 1e6 / p50;
+    state.counters["latency_p99_per_second"] = 1e6 / p99;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<double> us_;
+};
+
+constexpr size_t kLatencyBatches = 250;  // 4 s at 62.5 batches/s
+constexpr absl::Duration kLatencyBatchGap = absl::Milliseconds(16);
+
+void BM_LatencyPublishToSubscriber(benchmark::State& state) {
+  std::optional<bench::Setup> setup =
+      bench::MakeSetup(state, kFanoutReadings, kLatencyBatches);
+  if (!setup) return;
+  const Ed25519PublicKey key = setup->key->public_key();
+  FakeClock clock(bench::BatchTime());
+  SignedBatchVerifier verifier(std::move(setup->trust), FreshnessOptions{},
+                               &clock);
+  prometheus::Registry registry;
+  RelayMetrics metrics(registry);
+  RelayHub hub(RelayHub::Options{}, &clock, &verifier, &metrics);
+  RelayServiceImpl::Options options;
+  options.clock = &clock;
+  options.ingest_on_pool = state.range(0) != 0;
+  RelayServiceImpl service(&hub, &metrics, options);
+  absl::StatusOr<std::unique_ptr<GrpcServer>> server =
+      GrpcServer::Start({"127.0.0.1:0"}, {&service});
+  if (!server.ok()) {
+    state.SkipWithError(std::string(server.status().message()).c_str());
+    return;
+  }
+  std::vector<std::atomic<int64_t>> sent_ns(kLatencyBatches + 1);
+  Latencies latencies;
+  auto sub_stub = StubFor((*server)->bound_addresses()[0]);
+  grpc::ClientContext sub_context;
+  std::thread subscriber([&] {
+    hwcast::v1::SubscribeRequest request;
+    auto reader = sub_stub->Subscribe(&sub_context, request);
+    hwcast::v1::SubscribeResponse response;
+    hwcast::v1::ReadingBatch batch;
+    while (reader->Read(&response)) {
+      if (!batch.ParseFromString(response.batch().batch()) ||
+          !key.Verify(response.batch().batch(), response.batch().signature()) ||
+          batch.batch_sequence() > kLatencyBatches) {
+        continue;
+      }
+      latencies.Add(absl::Now() - absl::FromUnixNanos(
+                                      sent_ns[batch.batch_sequence()].load()));
+    }
+    reader->Finish();
+  });
+  for (int i = 0; i < 500 && hub.subscriber_count() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  auto stub = StubFor((*server)->bound_addresses()[0]);
+  for (auto _ : state) {
+    grpc::ClientContext context;
+    auto stream = stub->Publish(&context);
+    std::thread acks([&stream] {
+      PublishAck ack;
+      while (stream->Read(&ack)) {
+      }
+    });
+    absl::Time due = absl::Now();
+    for (size_t i = 0; i < kLatencyBatches; ++i) {
+      PublishRequest request;
+      *request.mutable_batch() = setup->sealed[i];
+      absl::SleepFor(due - absl::Now());
+      due += kLatencyBatchGap;
+      sent_ns[i + 1].store(absl::ToUnixNanos(absl::Now()));
+      if (!stream->Write(request)) break;
+    }
+    stream->WritesDone();
+    acks.join();
+    stream->Finish();
+    for (int i = 0; i < 200 && latencies.size() < kLatencyBatches; ++i) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  }
+  sub_context.TryCancel();
+  subscriber.join();
+  service.BeginShutdown();
+  (*server)->Shutdown(absl::Seconds(5));
+  latencies.Report(state);
+  state.SetItemsProcessed(kLatencyBatches * kFanoutReadings);
+}
+BENCHMARK(BM_LatencyPublishToSubscriber)
+    ->ArgName("pool")
+    ->Arg(1)
+    ->Arg(0)
+    ->Iterations(1)
+    ->UseRealTime();
+
+// Records the latency of every PublishRequest (one reading each) it reads.
+class LatencyReactor final
+    : public grpc::ServerBidiReactor<PublishRequest, PublishAck> {
+ public:
+  LatencyReactor(const std::vector<std::atomic<int64_t>>* sent_ns,
+                 Latencies* latencies)
+      : sent_ns_(sent_ns), latencies_(latencies) {
+    StartRead(&request_);
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    hwcast::v1::ReadingBatch batch;
+    if (batch.ParseFromString(request_.batch().batch()) &&
+        batch.batch_sequence() < sent_ns_->size()) {
+      latencies_->Add(
+          absl::Now() -
+          absl::FromUnixNanos((*sent_ns_)[batch.batch_sequence()].load()));
+    }
+    StartRead(&request_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  const std::vector<std::atomic<int64_t>>* const sent_ns_;
+  Latencies* const latencies_;
+  PublishRequest request_;
+};
+
+class LatencyService final : public hwcast::v1::Relay::CallbackService {
+ public:
+  LatencyService(const std::vector<std::atomic<int64_t>>* sent_ns,
+                 Latencies* latencies)
+      : sent_ns_(sent_ns), latencies_(latencies) {}
+  grpc::ServerBidiReactor<PublishRequest, PublishAck>* Publish(
+      grpc::CallbackServerContext*) override {
+    return new LatencyReactor(sent_ns_, latencies_);
+  }
+
+ private:
+  const std::vector<std::atomic<int64_t>>* const sent_ns_;
+  Latencies* const latencies_;
+};
+
+void BM_BaselineGrpcHopLatency(benchmark::State& state) {
+  constexpr size_t kMessages = 2000;  // 2 s at 1,000/s
+  std::vector<std::atomic<int64_t>> sent_ns(kMessages + 1);
+  Latencies latencies;
+  LatencyService service(&sent_ns, &latencies);
+  absl::StatusOr<std::unique_ptr<GrpcServer>> server =
+      GrpcServer::Start({"127.0.0.1:0"}, {&service});
+  if (!server.ok()) {
+    state.SkipWithError(std::string(server.status().message()).c_str());
+    return;
+  }
+  std::vector<PublishRequest> requests(kMessages);
+  for (size_t i = 0; i < kMessages; ++i) {
+    *requests[i].mutable_batch()->mutable_batch() =
+        bench::MakeBatch(i + 1, 1).SerializeAsString();
+  }
+  auto stub = StubFor((*server)->bound_addresses()[0]);
+  for (auto _ : state) {
+    grpc::ClientContext context;
+    auto stream = stub->Publish(&context);
+    absl::Time due = absl::Now();
+    for (size_t i = 0; i < kMessages; ++i) {
+      absl::SleepFor(due - absl::Now());
+      due += absl::Milliseconds(1);
+      sent_ns[i + 1].store(absl::ToUnixNanos(absl::Now()));
+      if (!stream->Write(requests[i])) break;
+    }
+    stream->WritesDone();
+    stream->Finish();
+  }
+  (*server)->Shutdown(absl::Seconds(5));
+  latencies.Report(state);
+  state.SetItemsProcessed(kMessages);
+}
+BENCHMARK(BM_BaselineGrpcHopLatency)->Iterations(1)->UseRealTime();
 
 }  // namespace
 }  // namespace hwcast::relay
