@@ -90,33 +90,66 @@ std::unique_ptr<hwcast::v1::Relay::Stub> StubFor(const std::string& address) {
       address, grpc::InsecureChannelCredentials(), args));
 }
 
+// An in-process relay on 127.0.0.1:0: RelayServiceImpl with `options`, a
+// RelayHub and a SignedBatchVerifier over `trust`, its clock at the
+// batches' time. Serve() starts it (false: `state` skipped with the error).
+struct InProcessRelay {
+  InProcessRelay(std::unique_ptr<TrustStore> trust,
+                 RelayServiceImpl::Options options)
+      : verifier(std::move(trust), FreshnessOptions{}, &clock),
+        metrics(registry),
+        hub(RelayHub::Options{}, &clock, &verifier, &metrics),
+        service(&hub, &metrics, WithClock(std::move(options), &clock)) {}
+  ~InProcessRelay() { Stop(); }
+
+  bool Serve(benchmark::State& state) {
+    absl::StatusOr<std::unique_ptr<GrpcServer>> started =
+        GrpcServer::Start({"127.0.0.1:0"}, {&service});
+    if (!started.ok()) {
+      state.SkipWithError(std::string(started.status().message()).c_str());
+      return false;
+    }
+    server = *std::move(started);
+    return true;
+  }
+  std::string address() const { return server->bound_addresses()[0]; }
+  void Stop() {
+    if (server == nullptr) return;
+    service.BeginShutdown();
+    server->Shutdown(absl::Seconds(5));
+    server.reset();
+  }
+
+  static RelayServiceImpl::Options WithClock(RelayServiceImpl::Options o,
+                                             const Clock* clock) {
+    o.clock = clock;
+    return o;
+  }
+
+  FakeClock clock{bench::BatchTime()};
+  SignedBatchVerifier verifier;
+  prometheus::Registry registry;
+  RelayMetrics metrics;
+  RelayHub hub;
+  RelayServiceImpl service;
+  std::unique_ptr<GrpcServer> server;
+};
+
 void BM_RelayPublishSigned(benchmark::State& state) {
   const int readings = static_cast<int>(state.range(0));
   const bool on_pool = state.range(1) != 0;
   std::optional<bench::Setup> setup =
       bench::MakeSetup(state, readings, kBatches);
   if (!setup) return;
-  FakeClock clock(bench::BatchTime());
-  SignedBatchVerifier verifier(std::move(setup->trust), FreshnessOptions{},
-                               &clock);
-  prometheus::Registry registry;
-  RelayMetrics metrics(registry);
-  RelayHub hub(RelayHub::Options{}, &clock, &verifier, &metrics);
   RelayServiceImpl::Options options;
-  options.clock = &clock;
   options.ingest_on_pool = on_pool;
-  RelayServiceImpl service(&hub, &metrics, options);
-  absl::StatusOr<std::unique_ptr<GrpcServer>> server =
-      GrpcServer::Start({"127.0.0.1:0"}, {&service});
-  if (!server.ok()) {
-    state.SkipWithError(std::string(server.status().message()).c_str());
-    return;
-  }
+  InProcessRelay relay(std::move(setup->trust), options);
+  if (!relay.Serve(state)) return;
   std::vector<PublishRequest> requests(kBatches);
   for (size_t i = 0; i < kBatches; ++i) {
     *requests[i].mutable_batch() = std::move(setup->sealed[i]);
   }
-  auto stub = StubFor((*server)->bound_addresses()[0]);
+  auto stub = StubFor(relay.address());
   size_t next = 0;
   for (auto _ : state) {
     grpc::ClientContext context;
@@ -150,8 +183,7 @@ void BM_RelayPublishSigned(benchmark::State& state) {
       break;
     }
   }
-  service.BeginShutdown();
-  (*server)->Shutdown(absl::Seconds(5));
+  relay.Stop();
   state.SetItemsProcessed(state.iterations() * kBatchesPerStream);
   state.counters["readings_per_second"] = benchmark::Counter(
       static_cast<double>(state.iterations() * kBatchesPerStream * readings),
@@ -302,32 +334,20 @@ void BM_RelayFanoutSigned(benchmark::State& state) {
   std::optional<bench::Setup> setup =
       bench::MakeSetup(state, kFanoutReadings, kBatches);
   if (!setup) return;
-  FakeClock clock(bench::BatchTime());
-  SignedBatchVerifier verifier(std::move(setup->trust), FreshnessOptions{},
-                               &clock);
-  prometheus::Registry registry;
-  RelayMetrics metrics(registry);
-  RelayHub hub(RelayHub::Options{}, &clock, &verifier, &metrics);
   RelayServiceImpl::Options options;
-  options.clock = &clock;
   // Every batch reaches every subscriber (nothing coalesced away).
   options.subscriber_queue_batches = 2 * kBatchesPerStream;
-  RelayServiceImpl service(&hub, &metrics, options);
-  absl::StatusOr<std::unique_ptr<GrpcServer>> server =
-      GrpcServer::Start({"127.0.0.1:0"}, {&service});
-  if (!server.ok()) {
-    state.SkipWithError(std::string(server.status().message()).c_str());
-    return;
-  }
+  InProcessRelay relay(std::move(setup->trust), options);
+  if (!relay.Serve(state)) return;
   std::vector<PublishRequest> requests(kBatches);
   for (size_t i = 0; i < kBatches; ++i) {
     *requests[i].mutable_batch() = std::move(setup->sealed[i]);
   }
-  auto stub = StubFor((*server)->bound_addresses()[0]);
-  auto publisher = StubFor((*server)->bound_addresses()[0]);
+  auto stub = StubFor(relay.address());
+  auto publisher = StubFor(relay.address());
   SubscriberClients clients(stub.get(), subscribers);
-  for (int i = 0;
-       i < 500 && hub.subscriber_count() < static_cast<size_t>(subscribers);
+  for (int i = 0; i < 500 && relay.hub.subscriber_count() <
+                                 static_cast<size_t>(subscribers);
        ++i) {
     absl::SleepFor(absl::Milliseconds(10));
   }
@@ -357,8 +377,7 @@ void BM_RelayFanoutSigned(benchmark::State& state) {
     }
   }
   clients.Stop();
-  service.BeginShutdown();
-  (*server)->Shutdown(absl::Seconds(5));
+  relay.Stop();
   state.SetItemsProcessed(state.iterations() * kBatchesPerStream * subscribers *
                           kFanoutReadings);
 }
@@ -496,25 +515,13 @@ void BM_LatencyPublishToSubscriber(benchmark::State& state) {
       bench::MakeSetup(state, kFanoutReadings, kLatencyBatches);
   if (!setup) return;
   const Ed25519PublicKey key = setup->key->public_key();
-  FakeClock clock(bench::BatchTime());
-  SignedBatchVerifier verifier(std::move(setup->trust), FreshnessOptions{},
-                               &clock);
-  prometheus::Registry registry;
-  RelayMetrics metrics(registry);
-  RelayHub hub(RelayHub::Options{}, &clock, &verifier, &metrics);
   RelayServiceImpl::Options options;
-  options.clock = &clock;
   options.ingest_on_pool = state.range(0) != 0;
-  RelayServiceImpl service(&hub, &metrics, options);
-  absl::StatusOr<std::unique_ptr<GrpcServer>> server =
-      GrpcServer::Start({"127.0.0.1:0"}, {&service});
-  if (!server.ok()) {
-    state.SkipWithError(std::string(server.status().message()).c_str());
-    return;
-  }
+  InProcessRelay relay(std::move(setup->trust), options);
+  if (!relay.Serve(state)) return;
   std::vector<std::atomic<int64_t>> sent_ns(kLatencyBatches + 1);
   Latencies latencies;
-  auto sub_stub = StubFor((*server)->bound_addresses()[0]);
+  auto sub_stub = StubFor(relay.address());
   grpc::ClientContext sub_context;
   std::thread subscriber([&] {
     hwcast::v1::SubscribeRequest request;
@@ -532,10 +539,10 @@ void BM_LatencyPublishToSubscriber(benchmark::State& state) {
     }
     reader->Finish();
   });
-  for (int i = 0; i < 500 && hub.subscriber_count() == 0; ++i) {
+  for (int i = 0; i < 500 && relay.hub.subscriber_count() == 0; ++i) {
     absl::SleepFor(absl::Milliseconds(10));
   }
-  auto stub = StubFor((*server)->bound_addresses()[0]);
+  auto stub = StubFor(relay.address());
   for (auto _ : state) {
     grpc::ClientContext context;
     auto stream = stub->Publish(&context);
@@ -562,8 +569,7 @@ void BM_LatencyPublishToSubscriber(benchmark::State& state) {
   }
   sub_context.TryCancel();
   subscriber.join();
-  service.BeginShutdown();
-  (*server)->Shutdown(absl::Seconds(5));
+  relay.Stop();
   latencies.Report(state);
   state.SetItemsProcessed(kLatencyBatches * kFanoutReadings);
 }
