@@ -253,9 +253,9 @@ std::optional<MulticastMesh::PendingCheck> MulticastMesh::Screen(
     return std::nullopt;
   }
   PendingCheck check;
-  check.digest = replays_.Digest(view->payload);
   {
     absl::MutexLock lock(&screen_mu_);
+    check.digest = replays_.Digest(view->payload);
     if (replays_.Seen(check.digest) || checking_.contains(check.digest)) {
       metrics_->multicast_datagrams(DatagramResult::kReplayed).Increment();
       return std::nullopt;
