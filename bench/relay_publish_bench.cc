@@ -135,6 +135,40 @@ struct InProcessRelay {
   std::unique_ptr<GrpcServer> server;
 };
 
+// One Publish stream of requests[first .. first + kBatchesPerStream), written
+// from a thread as fast as flow control and the ack window let it while
+// this thread reads the acks. Empty, or what went wrong (a batch not
+// ACCEPTED, the stream's end).
+std::string PublishStream(hwcast::v1::Relay::Stub* stub,
+                          const std::vector<PublishRequest>& requests,
+                          size_t first) {
+  grpc::ClientContext context;
+  auto stream = stub->Publish(&context);
+  std::thread writer([&stream, &requests, first] {
+    for (size_t i = first; i < first + kBatchesPerStream; ++i) {
+      if (!stream->Write(requests[i])) break;
+    }
+    stream->WritesDone();
+  });
+  PublishAck ack;
+  size_t accepted = 0;
+  std::string error;
+  while (stream->Read(&ack)) {
+    if (ack.result() == PublishAck::RESULT_ACCEPTED) {
+      ++accepted;
+    } else if (error.empty()) {
+      error = absl::StrCat("batch ", ack.batch_sequence(),
+                           " not accepted: ", ack.error());
+    }
+  }
+  writer.join();
+  const grpc::Status status = stream->Finish();
+  if (status.ok() && accepted == kBatchesPerStream) return "";
+  return absl::StrCat("stream ended ", status.error_message(), " with ",
+                      accepted, " of ", kBatchesPerStream, " accepted; ",
+                      error);
+}
+
 void BM_RelayPublishSigned(benchmark::State& state) {
   const int readings = static_cast<int>(state.range(0));
   const bool on_pool = state.range(1) != 0;
@@ -152,34 +186,10 @@ void BM_RelayPublishSigned(benchmark::State& state) {
   auto stub = StubFor(relay.address());
   size_t next = 0;
   for (auto _ : state) {
-    grpc::ClientContext context;
-    auto stream = stub->Publish(&context);
-    const size_t first = next;
+    const std::string error = PublishStream(stub.get(), requests, next);
     next += kBatchesPerStream;
-    std::thread writer([&stream, &requests, first] {
-      for (size_t i = first; i < first + kBatchesPerStream; ++i) {
-        if (!stream->Write(requests[i])) break;
-      }
-      stream->WritesDone();
-    });
-    PublishAck ack;
-    size_t accepted = 0;
-    std::string error;
-    while (stream->Read(&ack)) {
-      if (ack.result() == PublishAck::RESULT_ACCEPTED) {
-        ++accepted;
-      } else if (error.empty()) {
-        error = absl::StrCat("batch ", ack.batch_sequence(),
-                             " not accepted: ", ack.error());
-      }
-    }
-    writer.join();
-    const grpc::Status status = stream->Finish();
-    if (!status.ok() || accepted != kBatchesPerStream) {
-      state.SkipWithError(absl::StrCat("stream ended ", status.error_message(),
-                                       " with ", accepted, " of ",
-                                       kBatchesPerStream, " accepted; ", error)
-                              .c_str());
+    if (!error.empty()) {
+      state.SkipWithError(error.c_str());
       break;
     }
   }
@@ -353,21 +363,12 @@ void BM_RelayFanoutSigned(benchmark::State& state) {
   }
   size_t next = 0;
   for (auto _ : state) {
-    grpc::ClientContext context;
-    auto stream = publisher->Publish(&context);
-    const size_t first = next;
+    const std::string error = PublishStream(publisher.get(), requests, next);
     next += kBatchesPerStream;
-    std::thread writer([&stream, &requests, first] {
-      for (size_t i = first; i < first + kBatchesPerStream; ++i) {
-        if (!stream->Write(requests[i])) break;
-      }
-      stream->WritesDone();
-    });
-    PublishAck ack;
-    while (stream->Read(&ack)) {
+    if (!error.empty()) {
+      state.SkipWithError(error.c_str());
+      break;
     }
-    writer.join();
-    stream->Finish();
     if (!clients.AwaitReceived(next * subscribers)) {
       state.SkipWithError(absl::StrCat("subscribers received ",
                                        clients.received(), " of ",

@@ -79,8 +79,7 @@ bool SubscribeReactor::ClaimNextWriteLocked() {
   if (write_claimed_ || stopping_) return false;
   std::optional<SubscriberQueue::Item> item = queue_.Pop();
   if (!item.has_value()) return false;
-  ClaimLocked(std::move(item->batch), item->snapshot,
-              item->matching_readings);
+  ClaimLocked(std::move(item->batch), item->snapshot, item->matching_readings);
   return true;
 }
 
