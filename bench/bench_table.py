@@ -92,6 +92,15 @@ RATIOS = [
      ("capacity_bench", "BM_RoomCapacity/collectors:1000"),
      ("capacity_bench", "BM_RoomCapacity/collectors:1"),
      "1.0 = the room's size costs nothing per batch", "cpu"),
+    ("actuator at 10 batches/s of 8 readings: CPU / plain subscriber"
+     " (hwcastctl readings --follow)",
+     ("actuator_footprint", "BM_ActuatorFootprint/actuator#cpu"),
+     ("actuator_footprint", "BM_ActuatorFootprint/plain#cpu"),
+     "lower is leaner (target: actuator < 0.5 % of a core)", "real"),
+    ("same, VmRSS / plain subscriber",
+     ("actuator_footprint", "BM_ActuatorFootprint/actuator#rss"),
+     ("actuator_footprint", "BM_ActuatorFootprint/plain#rss"),
+     "target: actuator < 20 MiB", "real"),
     ("fan-out, 10 subscribers, 8 readings: hub batches/s"
      " / serialize per subscriber",
      ("relay_fanout_bench", "BM_HubIngestFanout/10/8"),
@@ -103,6 +112,11 @@ RATIOS = [
      ("relay_fanout_bench", "BM_BaselineSerializePerSubscriber/10/256"),
      "> 1 means sharing one buffer pays", "cpu"),
 ]
+
+# Programs that are not Google Benchmark binaries in the build's bench/:
+# bench.sh runs them (bench/<name>.py --json FILE) with the daemons built.
+SCRIPTS = {"actuator_footprint"}
+
 
 # Benchmarks each binary must run (its --benchmark_filter in bench.sh).
 def filters():
@@ -185,7 +199,10 @@ def main(argv):
         print("^(" + "|".join(names) + ")(/|$)")
         return 0
     if len(argv) == 2 and argv[1] == "--binaries":
-        print(" ".join(sorted(filters())))
+        print(" ".join(sorted(set(filters()) - SCRIPTS)))
+        return 0
+    if len(argv) == 2 and argv[1] == "--scripts":
+        print(" ".join(sorted(SCRIPTS)))
         return 0
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
