@@ -7,8 +7,9 @@
 # machine hits both sides of a ratio.
 #
 # Usage: scripts/bench.sh [--quick] [--reps N] [--no-build] [--out DIR]
-#   --quick     shorter runs (--benchmark_min_time=0.2 instead of 1);
-#               about a minute plus the build
+#   --quick     shorter runs (--benchmark_min_time=0.2 instead of 1, 5 s
+#               of actuator_footprint instead of 20); a few minutes plus
+#               the build
 #   --reps N    repetitions (default 3, at least 3)
 #   --no-build  use the binaries already in the build directory
 #   --out DIR   keep the JSON results in DIR (default: a temporary directory)
@@ -73,7 +74,11 @@ mkdir -p "$out"
 rm -f "$out"/*.json
 
 min_time=1
-[ "$quick" = 1 ] && min_time=0.2
+script_args=()
+if [ "$quick" = 1 ]; then
+  min_time=0.2
+  script_args=(--seconds 5)
+fi
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 programs=("${binaries[@]}" "${scripts[@]}")
 n=${#programs[@]}
@@ -82,7 +87,8 @@ for ((rep = 1; rep <= reps; rep++)); do
     b=${programs[$(((i + rep - 1) % n))]}
     echo "repetition $rep/$reps: $b" >&2
     if [[ " ${scripts[*]} " == *" $b "* ]]; then
-      /usr/bin/python3 "bench/$b.py" --json "$out/$b.$rep.json" >/dev/null
+      /usr/bin/python3 "bench/$b.py" "${script_args[@]}" \
+        --json "$out/$b.$rep.json" >/dev/null
       continue
     fi
     "$BUILD_DIR/bench/$b" \
