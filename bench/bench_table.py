@@ -52,6 +52,55 @@ RATIOS = [
      ("multicast_send_bench", "BM_RoundTrip"),
      ("baseline_udp_mmsg_bench", "BM_BaselineUdpRoundTrip"),
      "1.0 = the transport adds nothing", "real"),
+    ("multicast relay A -> relay B, signed, 16 readings/datagram: readings/s"
+     " accepted at B / bare sendmmsg+recvmmsg datagrams/s",
+     ("mesh_relay_bench", "BM_MeshRelayToRelay/readings:16/pool:1#readings"),
+     ("baseline_udp_mmsg_bench", "BM_BaselineUdpRoundTrip"),
+     ">= 0.5 target", "real"),
+    ("same run, B verifying on its pool / on its receive thread (before)",
+     ("mesh_relay_bench", "BM_MeshRelayToRelay/readings:16/pool:1"),
+     ("mesh_relay_bench", "BM_MeshRelayToRelay/readings:16/pool:0"),
+     "what the hand-off bought", "real"),
+    ("multicast A -> B at 1,600 batches/s, B's default budget 2,000"
+     " checks/s: accepted / sent",
+     ("mesh_relay_bench",
+      "BM_MeshRelayToRelayPaced/readings:16/rate:1600/pool:1#accepted"),
+     ("mesh_relay_bench",
+      "BM_MeshRelayToRelayPaced/readings:16/rate:1600/pool:1#sent"),
+     "1.0 = no loss below the budget", "real"),
+    ("one publisher -> relay -> 10 Subscribe streams over gRPC, signed:"
+     " readings/s delivered / plain gRPC streaming of one reading per"
+     " message to 10 clients",
+     ("relay_publish_bench", "BM_RelayFanoutSigned/subscribers:10"),
+     ("relay_publish_bench", "BM_BaselineGrpcFanout/subscribers:10"),
+     ">= 2.0 target", "real"),
+    ("same, 1 Subscribe stream / plain gRPC to 1 client",
+     ("relay_publish_bench", "BM_RelayFanoutSigned/subscribers:1"),
+     ("relay_publish_bench", "BM_BaselineGrpcFanout/subscribers:1"),
+     "> 1 means batching beats one message per reading", "real"),
+    ("latency at 1,000 readings/s, p99: publish -> relay -> subscriber"
+     " that verifies (as an actuator) / one plain gRPC hop",
+     ("relay_publish_bench", "BM_BaselineGrpcHopLatency#latency_p99"),
+     ("relay_publish_bench", "BM_LatencyPublishToSubscriber/pool:1#latency_p99"),
+     "<= 3 target", "real"),
+    ("same, p50",
+     ("relay_publish_bench", "BM_BaselineGrpcHopLatency#latency_p50"),
+     ("relay_publish_bench", "BM_LatencyPublishToSubscriber/pool:1#latency_p50"),
+     "relay path / hop", "real"),
+    ("room of 1,000 collectors with distinct keys: LAN path batches per CPU"
+     " second / the same path with 1 collector",
+     ("capacity_bench", "BM_RoomCapacity/collectors:1000"),
+     ("capacity_bench", "BM_RoomCapacity/collectors:1"),
+     "1.0 = the room's size costs nothing per batch", "cpu"),
+    ("actuator at 10 batches/s of 8 readings: CPU / plain subscriber"
+     " (hwcastctl readings --follow)",
+     ("actuator_footprint", "BM_ActuatorFootprint/actuator#cpu"),
+     ("actuator_footprint", "BM_ActuatorFootprint/plain#cpu"),
+     "lower is leaner (target: actuator < 0.5 % of a core)", "real"),
+    ("same, VmRSS / plain subscriber",
+     ("actuator_footprint", "BM_ActuatorFootprint/actuator#rss"),
+     ("actuator_footprint", "BM_ActuatorFootprint/plain#rss"),
+     "target: actuator < 20 MiB", "real"),
     ("fan-out, 10 subscribers, 8 readings: hub batches/s"
      " / serialize per subscriber",
      ("relay_fanout_bench", "BM_HubIngestFanout/10/8"),
@@ -63,6 +112,11 @@ RATIOS = [
      ("relay_fanout_bench", "BM_BaselineSerializePerSubscriber/10/256"),
      "> 1 means sharing one buffer pays", "cpu"),
 ]
+
+# Programs that are not Google Benchmark binaries in the build's bench/:
+# bench.sh runs them (bench/<name>.py --json FILE) with the daemons built.
+SCRIPTS = {"actuator_footprint"}
+
 
 # Benchmarks each binary must run (its --benchmark_filter in bench.sh).
 def filters():
@@ -145,7 +199,10 @@ def main(argv):
         print("^(" + "|".join(names) + ")(/|$)")
         return 0
     if len(argv) == 2 and argv[1] == "--binaries":
-        print(" ".join(sorted(filters())))
+        print(" ".join(sorted(set(filters()) - SCRIPTS)))
+        return 0
+    if len(argv) == 2 and argv[1] == "--scripts":
+        print(" ".join(sorted(SCRIPTS)))
         return 0
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)

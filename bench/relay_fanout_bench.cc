@@ -45,12 +45,13 @@ hwcast::v1::SignedBatch MakeBatch(uint64_t sequence, int readings) {
   return signed_batch;
 }
 
-// Takes what a Subscribe reactor would write, and keeps it as the write in
-// flight.
+// Takes what gRPC takes of a Subscribe reactor's write (a copy of the
+// batch's shared live message: references to its slice), and keeps it as
+// the write in flight.
 class WritingSubscriber final : public BatchSubscriber {
  public:
   bool Offer(const BatchPtr& batch, bool snapshot) override {
-    in_flight_ = batch->ToByteBuffer(snapshot);
+    in_flight_ = snapshot ? batch->ToByteBuffer(true) : batch->live_response;
     return false;
   }
   void StartPendingWrite() override {}

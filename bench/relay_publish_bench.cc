@@ -18,12 +18,36 @@
 //   no acks): plain gRPC streaming of one reading per message.
 //   items_per_second: readings (messages) per second.
 //
+// BM_RelayFanoutSigned/subscribers:S: the same relay (on its pool) with S
+//   Subscribe streams (empty filter, each read by a client thread) while one
+//   publisher stream writes signed 16-reading batches; an iteration ends when
+//   every subscriber received every batch. items_per_second: readings
+//   delivered, summed over the subscribers.
+// BM_BaselineGrpcFanout/subscribers:S: S streams of the same Subscribe
+//   method from a server that writes pre-serialized SubscribeResponses of
+//   one reading each (no relay): plain gRPC server streaming of one reading
+//   per message to S clients at once. items_per_second: readings delivered,
+//   summed.
+// BM_LatencyPublishToSubscriber: one publisher writes signed 16-reading
+//   batches paced at 1,000 readings/s into the relay; one Subscribe client
+//   parses each SubscribeResponse and its ReadingBatch and checks the
+//   signature (what an actuator does before acting); the latency is from
+//   the publisher's Write() to the end of that check.
+// BM_BaselineGrpcHopLatency: one plain gRPC hop: a client writes one
+//   reading per PublishRequest at 1,000/s to a server that only parses it;
+//   the latency is from Write() to the server's parse.
+//   Both report counters p50_us, p99_us and, for the suite's ratio,
+//   latency_p50 / latency_p99 as rates (1 / latency: the suite divides the
+//   hop's rate by the relay path's, i.e. the relay path's latency by the
+//   hop's; at most 3 is the target for p99).
+//
 // Real time (the relay's gRPC threads do the work, not the benchmark's).
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,11 +56,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/signed_batches.h"
 #include "benchmark/benchmark.h"
 #include "hwcast/v1/relay.grpc.pb.h"
 #include "hwcast/v1/relay.pb.h"
+#include "lib/ed25519_key.h"
 #include "lib/fake_clock.h"
 #include "lib/server.h"
 #include "lib/signed_batch_verifier.h"
@@ -63,68 +90,110 @@ std::unique_ptr<hwcast::v1::Relay::Stub> StubFor(const std::string& address) {
       address, grpc::InsecureChannelCredentials(), args));
 }
 
+// An in-process relay on 127.0.0.1:0: RelayServiceImpl with `options`, a
+// RelayHub and a SignedBatchVerifier over `trust`, its clock at the
+// batches' time. Serve() starts it (false: `state` skipped with the error).
+struct InProcessRelay {
+  InProcessRelay(std::unique_ptr<TrustStore> trust,
+                 RelayServiceImpl::Options options)
+      : verifier(std::move(trust), FreshnessOptions{}, &clock),
+        metrics(registry),
+        hub(RelayHub::Options{}, &clock, &verifier, &metrics),
+        service(&hub, &metrics, WithClock(std::move(options), &clock)) {}
+  ~InProcessRelay() { Stop(); }
+
+  bool Serve(benchmark::State& state) {
+    absl::StatusOr<std::unique_ptr<GrpcServer>> started =
+        GrpcServer::Start({"127.0.0.1:0"}, {&service});
+    if (!started.ok()) {
+      state.SkipWithError(std::string(started.status().message()).c_str());
+      return false;
+    }
+    server = *std::move(started);
+    return true;
+  }
+  std::string address() const { return server->bound_addresses()[0]; }
+  void Stop() {
+    if (server == nullptr) return;
+    service.BeginShutdown();
+    server->Shutdown(absl::Seconds(5));
+    server.reset();
+  }
+
+  static RelayServiceImpl::Options WithClock(RelayServiceImpl::Options o,
+                                             const Clock* clock) {
+    o.clock = clock;
+    return o;
+  }
+
+  FakeClock clock{bench::BatchTime()};
+  SignedBatchVerifier verifier;
+  prometheus::Registry registry;
+  RelayMetrics metrics;
+  RelayHub hub;
+  RelayServiceImpl service;
+  std::unique_ptr<GrpcServer> server;
+};
+
+// One Publish stream of requests[first .. first + kBatchesPerStream), written
+// from a thread as fast as flow control and the ack window let it while
+// this thread reads the acks. Empty, or what went wrong (a batch not
+// ACCEPTED, the stream's end).
+std::string PublishStream(hwcast::v1::Relay::Stub* stub,
+                          const std::vector<PublishRequest>& requests,
+                          size_t first) {
+  grpc::ClientContext context;
+  auto stream = stub->Publish(&context);
+  std::thread writer([&stream, &requests, first] {
+    for (size_t i = first; i < first + kBatchesPerStream; ++i) {
+      if (!stream->Write(requests[i])) break;
+    }
+    stream->WritesDone();
+  });
+  PublishAck ack;
+  size_t accepted = 0;
+  std::string error;
+  while (stream->Read(&ack)) {
+    if (ack.result() == PublishAck::RESULT_ACCEPTED) {
+      ++accepted;
+    } else if (error.empty()) {
+      error = absl::StrCat("batch ", ack.batch_sequence(),
+                           " not accepted: ", ack.error());
+    }
+  }
+  writer.join();
+  const grpc::Status status = stream->Finish();
+  if (status.ok() && accepted == kBatchesPerStream) return "";
+  return absl::StrCat("stream ended ", status.error_message(), " with ",
+                      accepted, " of ", kBatchesPerStream, " accepted; ",
+                      error);
+}
+
 void BM_RelayPublishSigned(benchmark::State& state) {
   const int readings = static_cast<int>(state.range(0));
   const bool on_pool = state.range(1) != 0;
   std::optional<bench::Setup> setup =
       bench::MakeSetup(state, readings, kBatches);
   if (!setup) return;
-  FakeClock clock(bench::BatchTime());
-  SignedBatchVerifier verifier(std::move(setup->trust), FreshnessOptions{},
-                               &clock);
-  prometheus::Registry registry;
-  RelayMetrics metrics(registry);
-  RelayHub hub(RelayHub::Options{}, &clock, &verifier, &metrics);
   RelayServiceImpl::Options options;
-  options.clock = &clock;
   options.ingest_on_pool = on_pool;
-  RelayServiceImpl service(&hub, &metrics, options);
-  absl::StatusOr<std::unique_ptr<GrpcServer>> server =
-      GrpcServer::Start({"127.0.0.1:0"}, {&service});
-  if (!server.ok()) {
-    state.SkipWithError(std::string(server.status().message()).c_str());
-    return;
-  }
+  InProcessRelay relay(std::move(setup->trust), options);
+  if (!relay.Serve(state)) return;
   std::vector<PublishRequest> requests(kBatches);
   for (size_t i = 0; i < kBatches; ++i) {
     *requests[i].mutable_batch() = std::move(setup->sealed[i]);
   }
-  auto stub = StubFor((*server)->bound_addresses()[0]);
+  auto stub = StubFor(relay.address());
   size_t next = 0;
   for (auto _ : state) {
-    grpc::ClientContext context;
-    auto stream = stub->Publish(&context);
-    const size_t first = next;
+    const std::string error = PublishStream(stub.get(), requests, next);
     next += kBatchesPerStream;
-    std::thread writer([&stream, &requests, first] {
-      for (size_t i = first; i < first + kBatchesPerStream; ++i) {
-        if (!stream->Write(requests[i])) break;
-      }
-      stream->WritesDone();
-    });
-    PublishAck ack;
-    size_t accepted = 0;
-    std::string error;
-    while (stream->Read(&ack)) {
-      if (ack.result() == PublishAck::RESULT_ACCEPTED) {
-        ++accepted;
-      } else if (error.empty()) {
-        error = absl::StrCat("batch ", ack.batch_sequence(),
-                             " not accepted: ", ack.error());
-      }
-    }
-    writer.join();
-    const grpc::Status status = stream->Finish();
-    if (!status.ok() || accepted != kBatchesPerStream) {
-      state.SkipWithError(absl::StrCat("stream ended ", status.error_message(),
-                                       " with ", accepted, " of ",
-                                       kBatchesPerStream, " accepted; ", error)
-                              .c_str());
+    if (!error.empty()) {
+      state.SkipWithError(error.c_str());
       break;
     }
   }
-  service.BeginShutdown();
-  (*server)->Shutdown(absl::Seconds(5));
+  relay.Stop();
   state.SetItemsProcessed(state.iterations() * kBatchesPerStream);
   state.counters["readings_per_second"] = benchmark::Counter(
       static_cast<double>(state.iterations() * kBatchesPerStream * readings),
@@ -213,6 +282,386 @@ void BM_BaselineGrpcStream(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(expected));
 }
 BENCHMARK(BM_BaselineGrpcStream)->Iterations(4)->UseRealTime();
+
+constexpr int kFanoutReadings = 16;
+
+// S client threads reading Subscribe streams of `stub` and counting the
+// responses; Stop() cancels and joins them.
+class SubscriberClients {
+ public:
+  SubscriberClients(hwcast::v1::Relay::Stub* stub, int count) {
+    for (int i = 0; i < count; ++i) {
+      contexts_.push_back(std::make_unique<grpc::ClientContext>());
+    }
+    for (int i = 0; i < count; ++i) {
+      threads_.emplace_back([this, stub, i] {
+        hwcast::v1::SubscribeRequest request;
+        auto reader = stub->Subscribe(contexts_[i].get(), request);
+        hwcast::v1::SubscribeResponse response;
+        while (reader->Read(&response)) {
+          received_.fetch_add(1, std::memory_order_relaxed);
+        }
+        reader->Finish();
+      });
+    }
+  }
+  ~SubscriberClients() { Stop(); }
+  uint64_t received() const { return received_.load(); }
+  // Waits until `n` responses arrived in all, or nothing came for 2 s.
+  bool AwaitReceived(uint64_t n) const {
+    uint64_t last = 0;
+    absl::Time progress = absl::Now();
+    while (received() < n) {
+      if (received() != last) {
+        last = received();
+        progress = absl::Now();
+      } else if (absl::Now() - progress > absl::Seconds(2)) {
+        return false;
+      }
+      absl::SleepFor(absl::Microseconds(200));
+    }
+    return true;
+  }
+  // Waits for every stream to end.
+  void Join() {
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  void Stop() {
+    for (auto& c : contexts_) c->TryCancel();
+    Join();
+  }
+
+ private:
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts_;
+  std::vector<std::thread> threads_;
+  std::atomic<uint64_t> received_{0};
+};
+
+void BM_RelayFanoutSigned(benchmark::State& state) {
+  const int subscribers = static_cast<int>(state.range(0));
+  std::optional<bench::Setup> setup =
+      bench::MakeSetup(state, kFanoutReadings, kBatches);
+  if (!setup) return;
+  RelayServiceImpl::Options options;
+  // Every batch reaches every subscriber (nothing coalesced away).
+  options.subscriber_queue_batches = 2 * kBatchesPerStream;
+  InProcessRelay relay(std::move(setup->trust), options);
+  if (!relay.Serve(state)) return;
+  std::vector<PublishRequest> requests(kBatches);
+  for (size_t i = 0; i < kBatches; ++i) {
+    *requests[i].mutable_batch() = std::move(setup->sealed[i]);
+  }
+  auto stub = StubFor(relay.address());
+  auto publisher = StubFor(relay.address());
+  SubscriberClients clients(stub.get(), subscribers);
+  for (int i = 0; i < 500 && relay.hub.subscriber_count() <
+                                 static_cast<size_t>(subscribers);
+       ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  size_t next = 0;
+  for (auto _ : state) {
+    const std::string error = PublishStream(publisher.get(), requests, next);
+    next += kBatchesPerStream;
+    if (!error.empty()) {
+      state.SkipWithError(error.c_str());
+      break;
+    }
+    if (!clients.AwaitReceived(next * subscribers)) {
+      state.SkipWithError(absl::StrCat("subscribers received ",
+                                       clients.received(), " of ",
+                                       next * subscribers)
+                              .c_str());
+      break;
+    }
+  }
+  clients.Stop();
+  relay.Stop();
+  state.SetItemsProcessed(state.iterations() * kBatchesPerStream * subscribers *
+                          kFanoutReadings);
+}
+BENCHMARK(BM_RelayFanoutSigned)
+    ->ArgName("subscribers")
+    ->Arg(1)
+    ->Arg(10)
+    ->Iterations(kStreams)
+    ->UseRealTime();
+
+// Writes `count` copies of one pre-serialized response per Subscribe
+// stream, then finishes.
+class FanoutWriter final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  FanoutWriter(const grpc::ByteBuffer* message, size_t count)
+      : message_(message), left_(count) {
+    Next();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::CANCELLED);
+      return;
+    }
+    Next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Next() {
+    if (left_ == 0) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    --left_;
+    StartWrite(message_);
+  }
+  const grpc::ByteBuffer* const message_;
+  size_t left_;
+};
+
+// Raw (ByteBuffer) Subscribe: no per-message serialization on the server.
+class FanoutService final
+    : public hwcast::v1::Relay::WithRawCallbackMethod_Subscribe<
+          hwcast::v1::Relay::Service> {
+ public:
+  explicit FanoutService(size_t count) : count_(count) {
+    hwcast::v1::SubscribeResponse response;
+    *response.mutable_batch()->mutable_batch() =
+        bench::MakeBatch(1, 1).SerializeAsString();
+    const std::string bytes = response.SerializeAsString();
+    grpc::Slice slice(bytes);
+    message_ = grpc::ByteBuffer(&slice, 1);
+  }
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(
+      grpc::CallbackServerContext*, const grpc::ByteBuffer*) override {
+    return new FanoutWriter(&message_, count_);
+  }
+
+ private:
+  const size_t count_;
+  grpc::ByteBuffer message_;
+};
+
+void BM_BaselineGrpcFanout(benchmark::State& state) {
+  const int subscribers = static_cast<int>(state.range(0));
+  constexpr size_t kMessages = 8192;
+  FanoutService service(kMessages);
+  absl::StatusOr<std::unique_ptr<GrpcServer>> server =
+      GrpcServer::Start({"127.0.0.1:0"}, {&service});
+  if (!server.ok()) {
+    state.SkipWithError(std::string(server.status().message()).c_str());
+    return;
+  }
+  auto stub = StubFor((*server)->bound_addresses()[0]);
+  uint64_t total = 0;
+  for (auto _ : state) {
+    SubscriberClients clients(stub.get(), subscribers);
+    clients.Join();
+    total += clients.received();
+  }
+  (*server)->Shutdown(absl::Seconds(5));
+  if (total != state.iterations() * kMessages * subscribers) {
+    state.SkipWithError(
+        absl::StrCat("clients received ", total, " of ",
+                     state.iterations() * kMessages * subscribers)
+            .c_str());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(total));
+}
+BENCHMARK(BM_BaselineGrpcFanout)
+    ->ArgName("subscribers")
+    ->Arg(1)
+    ->Arg(10)
+    ->Iterations(4)
+    ->UseRealTime();
+
+// Latencies in microseconds, from any thread.
+class Latencies {
+ public:
+  void Add(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    us_.push_back(absl::ToDoubleMicroseconds(d));
+  }
+  size_t size() {
+    absl::MutexLock lock(&mu_);
+    return us_.size();
+  }
+  // p50 and p99 into `state`'s counters.
+  void Report(benchmark::State& state) {
+    absl::MutexLock lock(&mu_);
+    if (us_.empty()) {
+      state.SkipWithError("no latency measured");
+      return;
+    }
+    std::sort(us_.begin(), us_.end());
+    const double p50 = us_[us_.size() / 2];
+    const double p99 = us_[std::min(us_.size() - 1, us_.size() * 99 / 100)];
+    state.counters["p50_us"] = p50;
+    state.counters["p99_us"] = p99;
+    // As rates for bench_table.py (it reads "<name>_per_second").
+    state.counters["latency_p50_per_second"] = 1e6 / p50;
+    state.counters["latency_p99_per_second"] = 1e6 / p99;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<double> us_;
+};
+
+constexpr size_t kLatencyBatches = 250;  // 4 s at 62.5 batches/s
+constexpr absl::Duration kLatencyBatchGap = absl::Milliseconds(16);
+
+void BM_LatencyPublishToSubscriber(benchmark::State& state) {
+  std::optional<bench::Setup> setup =
+      bench::MakeSetup(state, kFanoutReadings, kLatencyBatches);
+  if (!setup) return;
+  const Ed25519PublicKey key = setup->key->public_key();
+  RelayServiceImpl::Options options;
+  options.ingest_on_pool = state.range(0) != 0;
+  InProcessRelay relay(std::move(setup->trust), options);
+  if (!relay.Serve(state)) return;
+  std::vector<std::atomic<int64_t>> sent_ns(kLatencyBatches + 1);
+  Latencies latencies;
+  auto sub_stub = StubFor(relay.address());
+  grpc::ClientContext sub_context;
+  std::thread subscriber([&] {
+    hwcast::v1::SubscribeRequest request;
+    auto reader = sub_stub->Subscribe(&sub_context, request);
+    hwcast::v1::SubscribeResponse response;
+    hwcast::v1::ReadingBatch batch;
+    while (reader->Read(&response)) {
+      if (!batch.ParseFromString(response.batch().batch()) ||
+          !key.Verify(response.batch().batch(), response.batch().signature()) ||
+          batch.batch_sequence() > kLatencyBatches) {
+        continue;
+      }
+      latencies.Add(absl::Now() - absl::FromUnixNanos(
+                                      sent_ns[batch.batch_sequence()].load()));
+    }
+    reader->Finish();
+  });
+  for (int i = 0; i < 500 && relay.hub.subscriber_count() == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  auto stub = StubFor(relay.address());
+  for (auto _ : state) {
+    grpc::ClientContext context;
+    auto stream = stub->Publish(&context);
+    std::thread acks([&stream] {
+      PublishAck ack;
+      while (stream->Read(&ack)) {
+      }
+    });
+    absl::Time due = absl::Now();
+    for (size_t i = 0; i < kLatencyBatches; ++i) {
+      PublishRequest request;
+      *request.mutable_batch() = setup->sealed[i];
+      absl::SleepFor(due - absl::Now());
+      due += kLatencyBatchGap;
+      sent_ns[i + 1].store(absl::ToUnixNanos(absl::Now()));
+      if (!stream->Write(request)) break;
+    }
+    stream->WritesDone();
+    acks.join();
+    stream->Finish();
+    for (int i = 0; i < 200 && latencies.size() < kLatencyBatches; ++i) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  }
+  sub_context.TryCancel();
+  subscriber.join();
+  relay.Stop();
+  latencies.Report(state);
+  state.SetItemsProcessed(kLatencyBatches * kFanoutReadings);
+}
+BENCHMARK(BM_LatencyPublishToSubscriber)
+    ->ArgName("pool")
+    ->Arg(1)
+    ->Arg(0)
+    ->Iterations(1)
+    ->UseRealTime();
+
+// Records the latency of every PublishRequest (one reading each) it reads.
+class LatencyReactor final
+    : public grpc::ServerBidiReactor<PublishRequest, PublishAck> {
+ public:
+  LatencyReactor(const std::vector<std::atomic<int64_t>>* sent_ns,
+                 Latencies* latencies)
+      : sent_ns_(sent_ns), latencies_(latencies) {
+    StartRead(&request_);
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    hwcast::v1::ReadingBatch batch;
+    if (batch.ParseFromString(request_.batch().batch()) &&
+        batch.batch_sequence() < sent_ns_->size()) {
+      latencies_->Add(
+          absl::Now() -
+          absl::FromUnixNanos((*sent_ns_)[batch.batch_sequence()].load()));
+    }
+    StartRead(&request_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  const std::vector<std::atomic<int64_t>>* const sent_ns_;
+  Latencies* const latencies_;
+  PublishRequest request_;
+};
+
+class LatencyService final : public hwcast::v1::Relay::CallbackService {
+ public:
+  LatencyService(const std::vector<std::atomic<int64_t>>* sent_ns,
+                 Latencies* latencies)
+      : sent_ns_(sent_ns), latencies_(latencies) {}
+  grpc::ServerBidiReactor<PublishRequest, PublishAck>* Publish(
+      grpc::CallbackServerContext*) override {
+    return new LatencyReactor(sent_ns_, latencies_);
+  }
+
+ private:
+  const std::vector<std::atomic<int64_t>>* const sent_ns_;
+  Latencies* const latencies_;
+};
+
+void BM_BaselineGrpcHopLatency(benchmark::State& state) {
+  constexpr size_t kMessages = 2000;  // 2 s at 1,000/s
+  std::vector<std::atomic<int64_t>> sent_ns(kMessages + 1);
+  Latencies latencies;
+  LatencyService service(&sent_ns, &latencies);
+  absl::StatusOr<std::unique_ptr<GrpcServer>> server =
+      GrpcServer::Start({"127.0.0.1:0"}, {&service});
+  if (!server.ok()) {
+    state.SkipWithError(std::string(server.status().message()).c_str());
+    return;
+  }
+  std::vector<PublishRequest> requests(kMessages);
+  for (size_t i = 0; i < kMessages; ++i) {
+    *requests[i].mutable_batch()->mutable_batch() =
+        bench::MakeBatch(i + 1, 1).SerializeAsString();
+  }
+  auto stub = StubFor((*server)->bound_addresses()[0]);
+  for (auto _ : state) {
+    grpc::ClientContext context;
+    auto stream = stub->Publish(&context);
+    absl::Time due = absl::Now();
+    for (size_t i = 0; i < kMessages; ++i) {
+      absl::SleepFor(due - absl::Now());
+      due += absl::Milliseconds(1);
+      sent_ns[i + 1].store(absl::ToUnixNanos(absl::Now()));
+      if (!stream->Write(requests[i])) break;
+    }
+    stream->WritesDone();
+    stream->Finish();
+  }
+  (*server)->Shutdown(absl::Seconds(5));
+  latencies.Report(state);
+  state.SetItemsProcessed(kMessages);
+}
+BENCHMARK(BM_BaselineGrpcHopLatency)->Iterations(1)->UseRealTime();
 
 }  // namespace
 }  // namespace hwcast::relay

@@ -34,27 +34,33 @@ inline constexpr uint64_t kEpoch = 1'700'000'000'000'000;  // Unix microseconds
 inline constexpr size_t kMaxBatchBytes = 1200;  // collector default cap
 inline absl::Time BatchTime() { return absl::FromUnixSeconds(1'700'000'000); }
 
-// Batch `sequence` of collector rack1 as its Batcher seals it: `readings`
-// hwmon temperatures ("hwmon/coretemp/tempN", label "Core N") observed in
-// the second before the batch was sealed at BatchTime().
-inline ReadingBatch MakeBatch(uint64_t sequence, int readings) {
+// Batch `sequence` of collector `host` (also its collector id) as its
+// Batcher seals it at `sealed`: `readings` hwmon temperatures
+// ("hwmon/coretemp/tempN", label "Core N") observed in the second before.
+inline ReadingBatch MakeBatch(uint64_t sequence, int readings,
+                              const std::string& host, absl::Time sealed) {
   ReadingBatch batch;
-  batch.set_collector_id(kHost);
+  batch.set_collector_id(host);
   batch.set_epoch(kEpoch);
   batch.set_batch_sequence(sequence);
-  *batch.mutable_sent_time() = ToProtoTime(BatchTime());
+  *batch.mutable_sent_time() = ToProtoTime(sealed);
   for (int i = 0; i < readings; ++i) {
     hwcast::v1::Reading* r = batch.add_readings();
     r->set_source_id(absl::StrCat("hwmon/coretemp/temp", i + 2));
-    r->set_host(kHost);
+    r->set_host(host);
     r->set_sequence(sequence);
-    *r->mutable_observed_time() = ToProtoTime(
-        BatchTime() - absl::Milliseconds(900) + absl::Microseconds(137 * i));
+    *r->mutable_observed_time() = ToProtoTime(sealed - absl::Milliseconds(900) +
+                                              absl::Microseconds(137 * i));
     r->set_quality(hwcast::v1::QUALITY_OK);
     r->set_label(absl::StrCat("Core ", i));
     r->mutable_temperature()->set_celsius(38.0 + i + (sequence % 8) * 0.125);
   }
   return batch;
+}
+
+// The same of collector rack1, sealed at BatchTime().
+inline ReadingBatch MakeBatch(uint64_t sequence, int readings) {
+  return MakeBatch(sequence, readings, kHost, BatchTime());
 }
 
 // What Ed25519BatchSigner does: sign exactly the serialized bytes.

@@ -7,8 +7,9 @@
 # machine hits both sides of a ratio.
 #
 # Usage: scripts/bench.sh [--quick] [--reps N] [--no-build] [--out DIR]
-#   --quick     shorter runs (--benchmark_min_time=0.2 instead of 1);
-#               about a minute plus the build
+#   --quick     shorter runs (--benchmark_min_time=0.2 instead of 1, 5 s
+#               of actuator_footprint instead of 20); a few minutes plus
+#               the build
 #   --reps N    repetitions (default 3, at least 3)
 #   --no-build  use the binaries already in the build directory
 #   --out DIR   keep the JSON results in DIR (default: a temporary directory)
@@ -40,12 +41,25 @@ fi
 
 BUILD_DIR=${HWCAST_BUILD_DIR:-build}
 read -r -a binaries <<<"$(python3 bench/bench_table.py --binaries)"
+# Python programs (bench/<name>.py --json FILE) driving the real daemons.
+read -r -a scripts <<<"$(python3 bench/bench_table.py --scripts)"
+daemons=(hwcast-relay hwcast-actuator hwcastctl)
 if [ "$build" = 1 ]; then
   if [ ! -f "$BUILD_DIR/build.ninja" ]; then
     cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
   fi
-  cmake --build "$BUILD_DIR" -j"$(nproc)" --target "${binaries[@]}"
+  cmake --build "$BUILD_DIR" -j"$(nproc)" --target "${binaries[@]}" \
+    "${daemons[@]}"
 fi
+export HWCAST_RELAY="$BUILD_DIR/services/relay/hwcast-relay"
+export HWCAST_ACTUATOR="$BUILD_DIR/services/actuator/hwcast-actuator"
+export HWCASTCTL="$BUILD_DIR/tools/hwcastctl/hwcastctl"
+for d in "$HWCAST_RELAY" "$HWCAST_ACTUATOR" "$HWCASTCTL"; do
+  if [ ! -x "$d" ]; then
+    echo "bench.sh: $d is missing (build it, or drop --no-build)" >&2
+    exit 1
+  fi
+done
 for b in "${binaries[@]}"; do
   if [ ! -x "$BUILD_DIR/bench/$b" ]; then
     echo "bench.sh: $BUILD_DIR/bench/$b is missing (build it, or drop --no-build)" >&2
@@ -60,13 +74,23 @@ mkdir -p "$out"
 rm -f "$out"/*.json
 
 min_time=1
-[ "$quick" = 1 ] && min_time=0.2
+script_args=()
+if [ "$quick" = 1 ]; then
+  min_time=0.2
+  script_args=(--seconds 5)
+fi
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
-n=${#binaries[@]}
+programs=("${binaries[@]}" "${scripts[@]}")
+n=${#programs[@]}
 for ((rep = 1; rep <= reps; rep++)); do
   for ((i = 0; i < n; i++)); do
-    b=${binaries[$(((i + rep - 1) % n))]}
+    b=${programs[$(((i + rep - 1) % n))]}
     echo "repetition $rep/$reps: $b" >&2
+    if [[ " ${scripts[*]} " == *" $b "* ]]; then
+      /usr/bin/python3 "bench/$b.py" "${script_args[@]}" \
+        --json "$out/$b.$rep.json" >/dev/null
+      continue
+    fi
     "$BUILD_DIR/bench/$b" \
       --benchmark_filter="$(python3 bench/bench_table.py --filters "$b")" \
       --benchmark_min_time="$min_time" \

@@ -94,12 +94,23 @@ BatchPtr MakeAcceptedBatch(uint64_t id, hwcast::v1::SignedBatch signed_batch,
   std::string bytes;
   response.SerializeToString(&bytes);
   out->response = AdoptString(std::move(bytes));
+  out->live_response = grpc::ByteBuffer(&out->response, 1);
   return out;
 }
 
 bool IsMatchAll(const hwcast::v1::ReadingFilter& filter) {
   return filter.kinds().empty() && filter.hosts().empty() &&
          filter.source_ids().empty();
+}
+
+int CountMatching(const AcceptedBatch& batch,
+                  const hwcast::v1::ReadingFilter& filter) {
+  if (IsMatchAll(filter)) return batch.batch.readings_size();
+  int n = 0;
+  for (const hwcast::v1::Reading& reading : batch.batch.readings()) {
+    if (Matches(filter, reading)) ++n;
+  }
+  return n;
 }
 
 BatchMatch MatchBatch(const AcceptedBatch& batch,

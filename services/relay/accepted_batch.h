@@ -68,12 +68,17 @@ struct AcceptedBatch {
   // Serialized SubscribeResponse{batch: <the SignedBatch as received>,
   // hops} (snapshot unset).
   grpc::Slice response;
+  // `response` as the live (not snapshot) message every subscriber's
+  // StartWrite() is handed: built once per batch, read concurrently by
+  // every subscriber's write (gRPC takes a reference to the slice).
+  grpc::ByteBuffer live_response;
 
   // The serialized SignedBatch inside `response` (a view of its bytes, as
   // the LAN datagram payload): no re-encoding for multicast either.
   absl::string_view signed_batch_bytes() const;
 
-  // The SubscribeResponse to write to a subscriber. Shares `response`'s
+  // The SubscribeResponse to write to a subscriber (a new ByteBuffer; live
+  // writes use `live_response` instead). Shares `response`'s
   // bytes; for a snapshot, a two-byte suffix sets `snapshot = true` (the
   // protobuf wire format merges a field appended to a message).
   grpc::ByteBuffer ToByteBuffer(bool snapshot) const;
@@ -104,6 +109,11 @@ struct BatchMatch {
 
 BatchMatch MatchBatch(const AcceptedBatch& batch,
                       const hwcast::v1::ReadingFilter& filter);
+
+// How many readings of `batch` pass `filter`, without listing the sources
+// (no allocation; for a filter that selects everything, no matching at all).
+int CountMatching(const AcceptedBatch& batch,
+                  const hwcast::v1::ReadingFilter& filter);
 
 // True if `filter` selects everything (every list empty).
 bool IsMatchAll(const hwcast::v1::ReadingFilter& filter);

@@ -20,6 +20,9 @@ constexpr size_t kBatchOfDatagrams = 64;
 constexpr absl::Duration kReceivePoll = absl::Milliseconds(250);
 // Re-announced batches must still be fresh when they arrive: leave a margin.
 constexpr double kReannounceAgeFraction = 0.8;
+// Datagrams dropped for a full verification queue: logged the first time,
+// then once every this many.
+constexpr uint64_t kLogEvery = 10000;
 
 IngressGate::Options GateOptions(const MulticastMesh::Options& options) {
   IngressGate::Options gate;
@@ -64,6 +67,9 @@ void MulticastMesh::Start() {
     started_ = true;
   }
   hub_->set_accept_listener(this);
+  if (options_.verify_on_pool) {
+    pool_ = std::make_unique<IngestPool>(options_.verify_threads);
+  }
   receiver_ = std::thread([this] { ReceiveLoop(); });
   sender_ = std::thread([this] { SendLoop(); });
   SendReannounceRequest();
@@ -82,6 +88,7 @@ void MulticastMesh::Stop() {
   hub_->set_accept_listener(nullptr);
   transport_->Shutdown();
   if (receiver_.joinable()) receiver_.join();
+  pool_.reset();  // runs the checks still queued
   if (sender_.joinable()) sender_.join();
 }
 
@@ -202,6 +209,13 @@ void MulticastMesh::Refuse(const ReceivedDatagram& datagram,
 }
 
 void MulticastMesh::HandleDatagram(const ReceivedDatagram& datagram) {
+  if (std::optional<PendingCheck> check = Screen(datagram, /*queued=*/false)) {
+    Check(*std::move(check));
+  }
+}
+
+std::optional<MulticastMesh::PendingCheck> MulticastMesh::Screen(
+    const ReceivedDatagram& datagram, bool queued) {
   metrics_->multicast_received().Increment();
   if (datagram.truncated) {
     Refuse(
@@ -209,19 +223,19 @@ void MulticastMesh::HandleDatagram(const ReceivedDatagram& datagram) {
         Rejection(absl::StatusCode::kInvalidArgument, RejectReason::kTooLarge,
                   absl::StrCat("datagram longer than max_datagram_bytes (",
                                options_.max_datagram_bytes, ")")));
-    return;
+    return std::nullopt;
   }
   absl::StatusOr<DatagramView> view =
       ParseDatagram(datagram.bytes, options_.max_datagram_bytes);
   if (!view.ok()) {
     Refuse(datagram, view.status());
-    return;
+    return std::nullopt;
   }
   if (view->header.sender_id == options_.sender_id) {
     // Our own, handed back by multicast loopback (or a forger copying our
     // id: either way nothing to do).
     metrics_->multicast_datagrams(DatagramResult::kOwn).Increment();
-    return;
+    return std::nullopt;
   }
   const absl::Time now = clock_->Now();
   if (view->header.type == DatagramType::kReannounceRequest) {
@@ -230,51 +244,73 @@ void MulticastMesh::HandleDatagram(const ReceivedDatagram& datagram) {
     if (now - last_answered_request_ <
         options_.reannounce_request_min_interval) {
       metrics_->reannounce_requests_ignored().Increment();
-      return;
+      return std::nullopt;
     }
     last_answered_request_ = now;
     metrics_->reannounce_requests_answered().Increment();
     absl::MutexLock lock(&mu_);
     reannounce_requested_ = true;
-    return;
+    return std::nullopt;
   }
-  const uint64_t digest = replays_.Digest(view->payload);
-  if (replays_.Seen(digest)) {
-    metrics_->multicast_datagrams(DatagramResult::kReplayed).Increment();
-    return;
+  PendingCheck check;
+  {
+    absl::MutexLock lock(&screen_mu_);
+    check.digest = replays_.Digest(view->payload);
+    if (replays_.Seen(check.digest) || checking_.contains(check.digest)) {
+      metrics_->multicast_datagrams(DatagramResult::kReplayed).Increment();
+      return std::nullopt;
+    }
   }
-  hwcast::v1::SignedBatch signed_batch;
-  if (!signed_batch.ParseFromArray(view->payload.data(),
-                                   static_cast<int>(view->payload.size()))) {
+  if (!check.signed_batch.ParseFromArray(
+          view->payload.data(), static_cast<int>(view->payload.size()))) {
     Refuse(
         datagram,
         Rejection(absl::StatusCode::kInvalidArgument, RejectReason::kMalformed,
                   absl::StrCat("datagram payload (", view->payload.size(),
                                " bytes) is not a hwcast.v1.SignedBatch")));
-    return;
+    return std::nullopt;
   }
-  const BatchIdentity claimed = PeekBatchIdentity(signed_batch.batch());
+  BatchIdentity claimed = PeekBatchIdentity(check.signed_batch.batch());
   if (!claimed.collector_id.empty() &&
       hub_->AlreadyReceived(claimed.collector_id, claimed.epoch,
                             claimed.batch_sequence)) {
     // A batch this relay has (a re-announcement, or a copy with other
     // bytes, e.g. a tampered one): nothing to gain from checking it.
     metrics_->multicast_datagrams(DatagramResult::kDuplicate).Increment();
-    return;
+    return std::nullopt;
   }
-  const std::string& collector_id = claimed.collector_id;
-  const IngressGate::Verdict verdict =
-      gate_.Admit(datagram.sender, collector_id, now);
-  metrics_->multicast_senders().Set(
-      static_cast<double>(gate_.tracked_senders()));
-  switch (verdict) {
+  if (queued && in_flight_.load(std::memory_order_relaxed) >=
+                    options_.verify_queue_datagrams) {
+    // Before the gate, which would charge a check that never runs.
+    metrics_->multicast_datagrams(DatagramResult::kQueueFull).Increment();
+    const uint64_t n = ++queue_full_;
+    if (n == 1 || n % kLogEvery == 0) {
+      HWCAST_LOG(WARNING) << "multicast on " << options_.group << ": more than "
+                          << options_.verify_queue_datagrams
+                          << " datagrams wait for a signature check; dropped "
+                          << n << " so far";
+    }
+    return std::nullopt;
+  }
+  check.collector_id = std::move(claimed.collector_id);
+  {
+    absl::MutexLock lock(&screen_mu_);
+    check.verdict = gate_.Admit(datagram.sender, check.collector_id, now);
+    metrics_->multicast_senders().Set(
+        static_cast<double>(gate_.tracked_senders()));
+    if (check.verdict == IngressGate::Verdict::kTrusted ||
+        check.verdict == IngressGate::Verdict::kUnknown) {
+      checking_.insert(check.digest);
+    }
+  }
+  switch (check.verdict) {
     case IngressGate::Verdict::kRateLimited:
       Refuse(datagram,
              Rejection(absl::StatusCode::kResourceExhausted,
                        RejectReason::kRateLimited,
                        absl::StrCat("sender exceeds ", options_.rate.rate,
                                     " datagrams/s")));
-      return;
+      return std::nullopt;
     case IngressGate::Verdict::kOverBudget:
       Refuse(
           datagram,
@@ -283,24 +319,34 @@ void MulticastMesh::HandleDatagram(const ReceivedDatagram& datagram) {
               absl::StrCat("over the ingest budget of ", options_.ingest_rate,
                            " signature checks/s left for senders "
                            "not yet verified")));
-      return;
+      return std::nullopt;
     case IngressGate::Verdict::kTrusted:
     case IngressGate::Verdict::kUnknown:
       break;
   }
-  metrics_->multicast_checks(verdict == IngressGate::Verdict::kTrusted)
+  metrics_->multicast_checks(check.verdict == IngressGate::Verdict::kTrusted)
       .Increment();
-  const uint32_t hops = std::min<uint32_t>(view->header.hops + 1u, 255u);
+  check.sender = datagram.sender;
+  check.hops = std::min<uint32_t>(view->header.hops + 1u, 255u);
+  return check;
+}
+
+void MulticastMesh::Check(PendingCheck check) {
   const hwcast::v1::PublishAck ack = hub_->Ingest(
-      std::move(signed_batch),
-      IngestOrigin{BatchOrigin::kMulticast, datagram.sender, hops});
+      std::move(check.signed_batch),
+      IngestOrigin{BatchOrigin::kMulticast, check.sender, check.hops});
   const bool verified =
       ack.result() == hwcast::v1::PublishAck::RESULT_ACCEPTED ||
       ack.result() == hwcast::v1::PublishAck::RESULT_DUPLICATE;
-  gate_.Result(datagram.sender, collector_id, verdict, verified, now);
-  metrics_->multicast_trusted_lanes().Set(
-      static_cast<double>(gate_.trusted_lanes()));
-  if (verified) replays_.Remember(digest);
+  {
+    absl::MutexLock lock(&screen_mu_);
+    gate_.Result(check.sender, check.collector_id, check.verdict, verified,
+                 clock_->Now());
+    metrics_->multicast_trusted_lanes().Set(
+        static_cast<double>(gate_.trusted_lanes()));
+    if (verified) replays_.Remember(check.digest);
+    checking_.erase(check.digest);
+  }
   switch (ack.result()) {
     case hwcast::v1::PublishAck::RESULT_ACCEPTED:
       metrics_->multicast_datagrams(DatagramResult::kAccepted).Increment();
@@ -316,6 +362,7 @@ void MulticastMesh::HandleDatagram(const ReceivedDatagram& datagram) {
 
 void MulticastMesh::ReceiveLoop() {
   std::vector<ReceivedDatagram> received;
+  IngestPool* const pool = pool_.get();
   while (true) {
     absl::Status s =
         transport_->Receive(kReceivePoll, kBatchOfDatagrams, &received);
@@ -333,7 +380,19 @@ void MulticastMesh::ReceiveLoop() {
           static_cast<double>(drops - kernel_drops_seen_));
       kernel_drops_seen_ = drops;
     }
-    for (const ReceivedDatagram& datagram : received) HandleDatagram(datagram);
+    for (const ReceivedDatagram& datagram : received) {
+      std::optional<PendingCheck> check = Screen(datagram, pool != nullptr);
+      if (!check) continue;
+      if (pool == nullptr) {
+        Check(*std::move(check));
+        continue;
+      }
+      in_flight_.fetch_add(1, std::memory_order_relaxed);
+      pool->Submit([this, check = *std::move(check)]() mutable {
+        Check(std::move(check));
+        in_flight_.fetch_sub(1, std::memory_order_relaxed);
+      });
+    }
   }
 }
 

@@ -23,6 +23,14 @@
 //   (trusted lanes first; unknown ones need their address's token and a
 //   share of the global ingest budget) -> RelayHub::Ingest (signature,
 //   authorization, freshness, dedup).
+// Everything up to the IngressGate is cheap (no signature work) and runs on
+// the receiving thread; with `verify_on_pool` (the default) the
+// RelayHub::Ingest of each admitted datagram is handed to the mesh's own
+// bounded IngestPool, so the receiving thread only drains the socket and
+// verification uses every core. At most `verify_queue_datagrams` admitted
+// datagrams wait for (or are in) a check: one arriving beyond that is
+// dropped before the gate charges it (result "queue_full"). A datagram
+// whose exact payload is being checked already is a replay too.
 // Every received datagram ends in exactly one
 // hwcast_relay_multicast_datagrams_total{result}; refusals also count in
 // hwcast_relay_rejected_total{origin="multicast",reason}. Datagrams the
@@ -36,25 +44,32 @@
 // this relay would multicast and that is younger than `max_age` is sent
 // again. On Start() the mesh asks its peers to re-announce.
 //
-// Threads: Start() runs one receiving and one sending thread. OnAccepted()
+// Threads: Start() runs one receiving and one sending thread, and the
+// verification pool (`verify_threads` workers). OnAccepted()
 // only queues (bounded; a full queue drops and counts). Thread-safe. Does
 // not own the transport, hub, clock or metrics, which must outlive it.
 #ifndef HWCAST_SERVICES_RELAY_MULTICAST_MESH_H_
 #define HWCAST_SERVICES_RELAY_MULTICAST_MESH_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "hwcast/v1/relay.pb.h"
 #include "lib/clock.h"
 #include "services/relay/accepted_batch.h"
 #include "services/relay/datagram.h"
 #include "services/relay/datagram_transport.h"
+#include "services/relay/ingest_pool.h"
 #include "services/relay/ingress_gate.h"
 #include "services/relay/relay_hub.h"
 #include "services/relay/relay_metrics.h"
@@ -85,6 +100,13 @@ class MulticastMesh final : public AcceptListener {
     size_t replay_entries = 65536;
     // Accepted batches waiting to be sent.
     size_t send_queue_batches = 4096;
+    // Check signatures on the mesh's IngestPool (true) or on the receiving
+    // thread (false: how the mesh worked before; benchmarks compare).
+    bool verify_on_pool = true;
+    // Workers of that pool; 0: one per core.
+    size_t verify_threads = 0;
+    // Admitted datagrams waiting for or in a check, at most.
+    size_t verify_queue_datagrams = 4096;
     // Identifies this relay's datagrams; 0 picks a random one.
     uint64_t sender_id = 0;
     // For log lines, e.g. "239.255.70.77:7433".
@@ -110,8 +132,9 @@ class MulticastMesh final : public AcceptListener {
   // Whether this relay multicasts `batch` (see the file comment).
   bool ShouldMulticast(const AcceptedBatch& batch) const;
 
-  // Processes one received datagram as the receiving thread does. Public
-  // for tests driving the mesh without threads.
+  // Processes one received datagram as the receiving thread does, but
+  // checks it on the calling thread. Public for tests driving the mesh
+  // without threads.
   void HandleDatagram(const ReceivedDatagram& datagram);
   // Sends queued batches now (the sending thread's job). For tests.
   void FlushQueue();
@@ -121,6 +144,22 @@ class MulticastMesh final : public AcceptListener {
   uint64_t sender_id() const { return options_.sender_id; }
 
  private:
+  // A datagram admitted for a signature check.
+  struct PendingCheck {
+    hwcast::v1::SignedBatch signed_batch;
+    std::string sender;
+    std::string collector_id;
+    uint64_t digest = 0;
+    IngressGate::Verdict verdict = IngressGate::Verdict::kUnknown;
+    uint32_t hops = 0;
+  };
+  // The receiving thread's part: every check up to the IngressGate. Returns
+  // the check to run, or nothing when the datagram was dealt with (and
+  // counted). `queued`: the check will wait on the pool (bounded).
+  std::optional<PendingCheck> Screen(const ReceivedDatagram& datagram,
+                                     bool queued);
+  // RelayHub::Ingest and the accounting after it; any thread.
+  void Check(PendingCheck check);
   void ReceiveLoop();
   void SendLoop();
   // Encodes `batches` into datagrams and sends them; returns how many went.
@@ -139,9 +178,17 @@ class MulticastMesh final : public AcceptListener {
   // Counts `datagram` as rejected for `why` (result kRejected).
   void Refuse(const ReceivedDatagram& datagram, const absl::Status& why);
 
+  // Shared by the receiving thread (Screen) and the checks (Check).
+  absl::Mutex screen_mu_;
+  IngressGate gate_ ABSL_GUARDED_BY(screen_mu_);
+  ReplayFilter replays_ ABSL_GUARDED_BY(screen_mu_);
+  // Digests of the payloads being checked.
+  absl::flat_hash_set<uint64_t> checking_ ABSL_GUARDED_BY(screen_mu_);
+  // Checks queued on or running in pool_.
+  std::atomic<size_t> in_flight_{0};
+  std::atomic<uint64_t> queue_full_{0};
+
   // Receiving thread only.
-  IngressGate gate_;
-  ReplayFilter replays_;
   uint64_t kernel_drops_seen_ = 0;
   absl::Time last_answered_request_ = absl::InfinitePast();
 
@@ -158,6 +205,9 @@ class MulticastMesh final : public AcceptListener {
 
   std::thread receiver_;
   std::thread sender_;
+  // Created by Start() (verify_on_pool), destroyed by Stop() after the
+  // receiving thread ended: it runs the checks still queued.
+  std::unique_ptr<IngestPool> pool_;
 };
 
 }  // namespace hwcast::relay

@@ -6,8 +6,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/batch_verifier.h"
@@ -259,6 +261,34 @@ class CountingVerifier final : public BatchVerifier {
  private:
   BatchVerifier* const inner_;
 };
+
+// Counts signature checks, each of which waits until Release().
+class GatedVerifier final : public BatchVerifier {
+ public:
+  explicit GatedVerifier(BatchVerifier* inner) : inner_(inner) {}
+  absl::Status Verify(const hwcast::v1::SignedBatch& signed_batch,
+                      const hwcast::v1::ReadingBatch& batch) override {
+    ++checks;
+    release_.WaitForNotification();
+    return inner_->Verify(signed_batch, batch);
+  }
+  void Release() {
+    if (!release_.HasBeenNotified()) release_.Notify();
+  }
+  std::atomic<int> checks{0};
+
+ private:
+  BatchVerifier* const inner_;
+  absl::Notification release_;
+};
+
+// Waits up to 5 s for `done`.
+template <typename Done>
+bool Eventually(Done done) {
+  for (int i = 0; i < 500 && !done(); ++i)
+    absl::SleepFor(absl::Milliseconds(10));
+  return done();
+}
 
 std::string BatchDatagram(const hwcast::v1::SignedBatch& s, uint64_t sender,
                           uint8_t hops = 0) {
@@ -562,6 +592,73 @@ TEST_F(MulticastMeshTest, ThreadsCarryBatchesBetweenStartedMeshes) {
             1);
   a.mesh.Stop();
   b.mesh.Stop();
+}
+
+TEST_F(MulticastMeshTest, ChecksRunOnThePoolAndCopiesBeingCheckedAreReplays) {
+  GatedVerifier verifier(&accept_all_);
+  MulticastMesh::Options options;
+  options.reannounce_interval = absl::Hours(1);
+  options.verify_threads = 2;
+  Relay b(&lan_, "10.0.0.2", &clock_, &verifier, options);
+  absl::Cleanup release = [&] { verifier.Release(); };
+  const std::string genuine = BatchDatagram(Signed(RoomBatch(1, 21)), 7);
+  for (int i = 0; i < 50; ++i) {
+    b.transport->Push({genuine, absl::StrCat("10.0.", i, ".1:7433"), false});
+  }
+  for (uint64_t seq = 2; seq <= 4; ++seq) {
+    b.transport->Push(
+        {BatchDatagram(Signed(RoomBatch(seq, 21)), 7), "10.0.0.1:7433", false});
+  }
+  b.mesh.Start();  // its re-announce request comes back too: 54 datagrams
+  // Every datagram is taken off the socket while no check has finished: the
+  // receiving thread does not wait for signatures.
+  EXPECT_TRUE(
+      Eventually([&] { return b.metrics.multicast_received().Value() >= 54; }));
+  EXPECT_EQ(b.metrics.multicast_datagrams(DatagramResult::kAccepted).Value(),
+            0);
+  // The 49 copies of a payload being checked never reach the verifier.
+  EXPECT_EQ(b.metrics.multicast_datagrams(DatagramResult::kReplayed).Value(),
+            49);
+  verifier.Release();
+  EXPECT_TRUE(Eventually([&] {
+    return b.metrics.multicast_datagrams(DatagramResult::kAccepted).Value() ==
+           4;
+  }));
+  b.mesh.Stop();
+  EXPECT_EQ(verifier.checks, 4);
+  EXPECT_EQ(DatagramResults(b.metrics), b.metrics.multicast_received().Value());
+  EXPECT_EQ(b.hub.state().size(), 1u);
+}
+
+TEST_F(MulticastMeshTest, AFullVerificationQueueDropsAndCountsEveryDatagram) {
+  GatedVerifier verifier(&accept_all_);
+  MulticastMesh::Options options = Limits(1000, 1000);
+  options.reannounce_interval = absl::Hours(1);
+  options.verify_threads = 1;
+  options.verify_queue_datagrams = 2;
+  Relay b(&lan_, "10.0.0.2", &clock_, &verifier, options);
+  absl::Cleanup release = [&] { verifier.Release(); };
+  for (uint64_t seq = 1; seq <= 10; ++seq) {
+    b.transport->Push(
+        {BatchDatagram(Signed(RoomBatch(seq, 21)), 7), "10.0.0.1:7433", false});
+  }
+  b.mesh.Start();
+  EXPECT_TRUE(
+      Eventually([&] { return b.metrics.multicast_received().Value() >= 11; }));
+  EXPECT_EQ(b.metrics.multicast_datagrams(DatagramResult::kQueueFull).Value(),
+            8);
+  // Dropped before the gate: only the two admitted ones were charged.
+  EXPECT_EQ(b.metrics.multicast_checks(false).Value() +
+                b.metrics.multicast_checks(true).Value(),
+            2);
+  verifier.Release();
+  b.mesh.Stop();  // runs what is queued
+  EXPECT_EQ(verifier.checks, 2);
+  EXPECT_EQ(b.metrics.multicast_datagrams(DatagramResult::kAccepted).Value(),
+            2);
+  EXPECT_EQ(DatagramResults(b.metrics), b.metrics.multicast_received().Value());
+  EXPECT_EQ(MulticastRejections(b.metrics),
+            b.metrics.multicast_datagrams(DatagramResult::kRejected).Value());
 }
 
 }  // namespace

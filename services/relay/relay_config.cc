@@ -74,6 +74,15 @@ absl::Status CheckMulticast(const hwcast::v1::MulticastConfig& m) {
                      kMaxReceiveBufferBytes,
                      " (0 or unset: ", kDefaultReceiveBufferBytes, ")"));
   }
+  if (m.verify_queue_datagrams() != 0 &&
+      (m.verify_queue_datagrams() < kMinVerifyQueueDatagrams ||
+       m.verify_queue_datagrams() > kMaxVerifyQueueDatagrams)) {
+    return ConfigError(
+        "multicast.verify_queue_datagrams",
+        absl::StrCat("must be between ", kMinVerifyQueueDatagrams, " and ",
+                     kMaxVerifyQueueDatagrams,
+                     " (0 or unset: ", kDefaultVerifyQueueDatagrams, ")"));
+  }
   if (m.max_senders() > 65536) {
     return ConfigError("multicast.max_senders", "must be at most 65536");
   }
@@ -219,6 +228,9 @@ RelayConfig ApplyRelayDefaults(RelayConfig config) {
     if (m->ingest_burst() == 0) m->set_ingest_burst(2 * m->ingest_rate());
     if (m->receive_buffer_bytes() == 0) {
       m->set_receive_buffer_bytes(kDefaultReceiveBufferBytes);
+    }
+    if (m->verify_queue_datagrams() == 0) {
+      m->set_verify_queue_datagrams(kDefaultVerifyQueueDatagrams);
     }
   }
   if (config.bridge().hop_limit() == 0) {

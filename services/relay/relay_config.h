@@ -39,6 +39,10 @@ inline constexpr uint32_t kDefaultIngestRate = 2000;
 inline constexpr uint32_t kDefaultReceiveBufferBytes = 16 << 20;
 inline constexpr uint32_t kMinReceiveBufferBytes = 64 << 10;
 inline constexpr uint32_t kMaxReceiveBufferBytes = 256 << 20;
+// multicast.verify_queue_datagrams: admitted datagrams waiting for a check.
+inline constexpr uint32_t kDefaultVerifyQueueDatagrams = 4096;
+inline constexpr uint32_t kMinVerifyQueueDatagrams = 16;
+inline constexpr uint32_t kMaxVerifyQueueDatagrams = 1 << 20;
 inline constexpr absl::Duration kDefaultSubscriberStallTimeout =
     absl::Seconds(30);
 inline constexpr uint32_t kDefaultBridgeHopLimit = 2;

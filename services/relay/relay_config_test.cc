@@ -104,6 +104,7 @@ TEST(RelayConfigTest, MulticastDefaultsWhenOnlyTheGroupIsSet) {
   EXPECT_EQ(m.ingest_rate(), 2000u);
   EXPECT_EQ(m.ingest_burst(), 4000u);
   EXPECT_EQ(m.receive_buffer_bytes(), 16u << 20);
+  EXPECT_EQ(m.verify_queue_datagrams(), 4096u);
 }
 
 TEST(RelayConfigTest, BadMulticastAndBridgeSettingsNameTheKey) {
@@ -134,6 +135,10 @@ TEST(RelayConfigTest, BadMulticastAndBridgeSettingsNameTheKey) {
   EXPECT_TRUE(ValidateRelayConfig(Parse(t + "multicast: {group: 239.1.2.3, "
                                             "receive_buffer_bytes: 16777216}"))
                   .ok());
+  EXPECT_THAT(
+      ErrorOf(t + "multicast: {group: 239.1.2.3, verify_queue_datagrams: 8}"),
+      HasSubstr("multicast.verify_queue_datagrams: must be between 16 and "
+                "1048576"));
   EXPECT_THAT(ErrorOf(t + "bridge: {upstream: [\"nohost\"]}"),
               HasSubstr("bridge.upstream[0]: 'nohost' needs a port"));
   EXPECT_THAT(ErrorOf(t + "bridge: {upstream: [\"far:0\"]}"),

@@ -117,6 +117,7 @@ absl::StatusOr<std::unique_ptr<RelayDaemon>> RelayDaemon::Create(
     mesh_options.rate.max_senders = mc.max_senders();
     mesh_options.ingest_rate = mc.ingest_rate();
     mesh_options.ingest_burst = mc.ingest_burst();
+    mesh_options.verify_queue_datagrams = mc.verify_queue_datagrams();
     mesh_options.group = d->transport_->group_text();
     d->mesh_ = std::make_unique<MulticastMesh>(
         mesh_options, d->transport_.get(), d->hub_.get(), clock,

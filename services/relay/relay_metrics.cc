@@ -110,8 +110,8 @@ RelayMetrics::RelayMetrics(prometheus::Registry& registry)
               "hwcast_relay_rejected_total{origin=\"multicast\"}).")
           .Register(registry);
   constexpr const char* kDatagramResultLabels[kNumDatagramResults] = {
-      "accepted", "duplicate",          "replayed",
-      "own",      "reannounce_request", "rejected"};
+      "accepted",           "duplicate", "replayed",  "own",
+      "reannounce_request", "rejected",  "queue_full"};
   for (int i = 0; i < kNumDatagramResults; ++i) {
     datagrams_[i] = &datagrams.Add({{"result", kDatagramResultLabels[i]}});
   }

@@ -17,7 +17,7 @@
 //   hwcast_relay_multicast_batches_sent_total{kind="live"|"reannounce"}
 //   hwcast_relay_multicast_datagrams_received_total
 //   hwcast_relay_multicast_datagrams_total{result="accepted"|"duplicate"|
-//       "replayed"|"own"|"reannounce_request"|"rejected"}
+//       "replayed"|"own"|"reannounce_request"|"rejected"|"queue_full"}
 //       what became of every received datagram: exactly one result each
 //       (rejected ones also count in rejected_total{origin="multicast"})
 //   hwcast_relay_multicast_datagrams_dropped_total
@@ -75,8 +75,9 @@ enum class DatagramResult {
   kOwn = 3,
   kReannounceRequest = 4,
   kRejected = 5,
+  kQueueFull = 6,
 };
-inline constexpr int kNumDatagramResults = 6;
+inline constexpr int kNumDatagramResults = 7;
 
 // Why an Entropy.Draw call was refused (label of
 // hwcast_relay_entropy_draws_refused_total).

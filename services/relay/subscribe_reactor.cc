@@ -79,11 +79,22 @@ bool SubscribeReactor::ClaimNextWriteLocked() {
   if (write_claimed_ || stopping_) return false;
   std::optional<SubscriberQueue::Item> item = queue_.Pop();
   if (!item.has_value()) return false;
-  current_ = item->batch->ToByteBuffer(item->snapshot);
-  current_readings_ = item->matching_readings;
+  ClaimLocked(std::move(item->batch), item->snapshot, item->matching_readings);
+  return true;
+}
+
+void SubscribeReactor::ClaimLocked(BatchPtr batch, bool snapshot,
+                                   int readings) {
+  if (snapshot) {
+    snapshot_message_ = batch->ToByteBuffer(/*snapshot=*/true);
+    current_ = &snapshot_message_;
+  } else {
+    current_ = &batch->live_response;
+  }
+  current_batch_ = std::move(batch);
+  current_readings_ = readings;
   write_claimed_ = true;
   write_started_ = clock_->Now();
-  return true;
 }
 
 bool SubscribeReactor::ClaimFinishLocked() {
@@ -111,6 +122,14 @@ bool SubscribeReactor::Offer(const BatchPtr& batch, bool snapshot) {
       return true;  // the hub calls StartPendingWrite, which cancels
     }
   }
+  if (!write_claimed_ && queue_.empty()) {
+    // Keeping up: straight to the writer, without queue bookkeeping (a push
+    // and pop of an empty queue).
+    const int readings = CountMatching(*batch, queue_.filter());
+    if (readings == 0) return false;
+    ClaimLocked(batch, snapshot, readings);
+    return true;
+  }
   const SubscriberQueue::PushResult pushed = queue_.Push(batch, snapshot);
   if (pushed.dropped_readings > 0) {
     metrics_->slow_subscriber_drops().Increment(
@@ -130,7 +149,7 @@ void SubscribeReactor::StartPendingWrite() {
       return;
     }
   }
-  StartWrite(&current_);
+  StartWrite(current_);
 }
 
 void SubscribeReactor::OnWriteDone(bool ok) {
@@ -139,6 +158,8 @@ void SubscribeReactor::OnWriteDone(bool ok) {
   {
     absl::MutexLock lock(&mu_);
     write_claimed_ = false;
+    current_batch_.reset();  // an idle stream keeps no batch alive
+    snapshot_message_.Clear();
     if (ok) {
       metrics_->readings_out().Increment(current_readings_);
     } else {
@@ -148,7 +169,7 @@ void SubscribeReactor::OnWriteDone(bool ok) {
     start = ClaimNextWriteLocked();
     finish = !start && ClaimFinishLocked();
   }
-  if (start) StartWrite(&current_);
+  if (start) StartWrite(current_);
   if (finish) Finish(final_status_);
 }
 

@@ -90,6 +90,9 @@ class SubscribeReactor final
 
   // Pops the next batch into `current_` and claims the writer, if idle.
   bool ClaimNextWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes `batch` the message being written and claims the writer.
+  void ClaimLocked(BatchPtr batch, bool snapshot, int readings)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Claims Finish() once stopping and no write is claimed.
   bool ClaimFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks the stream as stopping with `status` unless it already is.
@@ -117,8 +120,13 @@ class SubscribeReactor final
   // Set once, when stopping_ becomes true; read by the finish claimer.
   grpc::Status final_status_;
   // The message being written and its matching readings. Written under mu_
-  // by the claimer of the writer; read by it without the lock.
-  grpc::ByteBuffer current_;
+  // by the claimer of the writer; read by it without the lock. A live
+  // batch's message is the batch's own live_response (shared by every
+  // subscriber, kept alive by current_batch_); a snapshot's is
+  // snapshot_message_.
+  BatchPtr current_batch_;
+  grpc::ByteBuffer snapshot_message_;
+  const grpc::ByteBuffer* current_ = nullptr;
   int current_readings_ = 0;
 };
 

@@ -105,7 +105,7 @@ class LanFloodTest(test_lan.LanStack):
         text = self.relays[i].metrics_text()
         out = {}
         for result in ("accepted", "duplicate", "replayed", "own",
-                       "reannounce_request", "rejected"):
+                       "reannounce_request", "rejected", "queue_full"):
             out[result] = harness.metric(
                 text, "hwcast_relay_multicast_datagrams_total",
                 result=result) or 0
@@ -174,7 +174,7 @@ class LanFloodTest(test_lan.LanStack):
             delta = {k: c[k] - counters_before[i].get(k, 0) for k in c}
             handled = sum(delta[k] for k in (
                 "accepted", "duplicate", "replayed", "own",
-                "reannounce_request", "rejected"))
+                "reannounce_request", "rejected", "queue_full"))
             print(f"h{i} relay: {got}/{published} legitimate batches accepted "
                   f"({100 * fractions[i]:.2f}%); datagram counters {delta}; "
                   f"counted {handled:.0f} + kernel-dropped "

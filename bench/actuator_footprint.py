@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Actuator CPU and memory at a steady 10 batches/s, against a plain subscriber.
+
+Starts the real hwcast-relay ($HWCAST_RELAY, insecure_accept_unsigned, on
+127.0.0.1), the real hwcast-actuator ($HWCAST_ACTUATOR, subscribed to it,
+no policies: it only takes in and tracks readings) and, as the baseline, a
+plain subscriber to the same relay (`hwcastctl readings --follow`, output
+to /dev/null: one Subscribe stream, each reading decoded and printed).
+Publishes `--rate` batches per second (default 10) of `--sources` readings
+(default 8) for `--seconds` (default 20), and reports for both processes
+the CPU they used over that window (utime + stime from /proc, as % of one
+core) and their VmRSS at the end, and the ratios actuator / baseline.
+
+  HWCAST_RELAY=build/services/relay/hwcast-relay \\
+  HWCAST_ACTUATOR=build/services/actuator/hwcast-actuator \\
+  HWCASTCTL=build/tools/hwcastctl/hwcastctl \\
+      /usr/bin/python3 bench/actuator_footprint.py [--seconds 20] [--json F]
+
+With --json, also writes the figures as Google Benchmark JSON for
+scripts/bench.sh's table: BM_ActuatorFootprint/actuator and .../plain,
+each with counters cpu_per_second (the CPU share) and rss_per_second
+(VmRSS bytes), so bench_table.py's ratios are actuator / plain.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+import harness  # noqa: E402
+
+import grpc  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """utime + stime of `pid`, all threads, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rate", type=float, default=10.0)
+    p.add_argument("--sources", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--json", help="also write Google Benchmark JSON here")
+    args = p.parse_args()
+
+    pb = harness.stubs()
+    relay_pb2, relay_grpc = pb["relay_pb2"], pb["relay_pb2_grpc"]
+    reading_pb2 = pb["reading_pb2"]
+    work = tempfile.mkdtemp(prefix="hwcast_footprint_")
+    relay = harness.Daemon("relay", work, harness.relay_config(
+        insecure=True)).start()
+    actuator = None
+    plain = None
+    try:
+        actuator = harness.Daemon("actuator", work, harness.actuator_config(
+            [relay.grpc], insecure=True)).start()
+        plain = subprocess.Popen(
+            [harness.BINARIES["hwcastctl"], "--relay", relay.grpc,
+             "readings", "--follow"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        harness.wait_for(lambda: (harness.metric(
+            relay.metrics_text(), "hwcast_relay_subscribers") or 0) >= 2,
+            timeout=30, what="actuator and plain subscriber subscribed")
+
+        publisher = relay_grpc.RelayStub(grpc.insecure_channel(relay.grpc))
+        epoch = time.time_ns() // 1000
+        total = int(args.rate * args.seconds)
+        started = threading.Event()
+
+        def requests():
+            due = time.monotonic()
+            for seq in range(1, total + 1):
+                if seq == 1:
+                    started.set()
+                batch = reading_pb2.ReadingBatch(
+                    collector_id="bench", epoch=epoch, batch_sequence=seq)
+                batch.sent_time.FromNanoseconds(time.time_ns())
+                for s in range(args.sources):
+                    r = batch.readings.add(
+                        host="bench", source_id=f"hwmon/temp{s}",
+                        sequence=seq, quality=reading_pb2.QUALITY_OK)
+                    r.observed_time.FromNanoseconds(time.time_ns())
+                    r.temperature.celsius = 20 + seq % 10
+                yield relay_pb2.PublishRequest(batch=reading_pb2.SignedBatch(
+                    batch=batch.SerializeToString()))
+                due += 1 / args.rate
+                time.sleep(max(0.0, due - time.monotonic()))
+
+        pids = {"actuator": actuator.proc.pid, "plain": plain.pid}
+        before = {}
+        acks = []
+        publishing = threading.Thread(target=lambda: acks.extend(
+            publisher.Publish(requests(), timeout=args.seconds + 60)))
+        publishing.start()
+        started.wait(30)
+        t0 = time.monotonic()
+        before = {k: cpu_seconds(v) for k, v in pids.items()}
+        publishing.join()
+        elapsed = time.monotonic() - t0
+        after = {k: cpu_seconds(v) for k, v in pids.items()}
+        rss = {k: rss_kib(v) for k, v in pids.items()}
+        accepted = sum(a.result == relay_pb2.PublishAck.RESULT_ACCEPTED
+                       for a in acks)
+        cpu = {k: 100 * (after[k] - before[k]) / elapsed for k in pids}
+        print(f"{accepted}/{total} batches of {args.sources} readings at "
+              f"{args.rate:g}/s over {elapsed:.1f} s")
+        for k in pids:
+            print(f"{k}: CPU {cpu[k]:.2f} % of a core, VmRSS "
+                  f"{rss[k] / 1024:.1f} MiB")
+        if cpu["plain"] > 0:
+            print(f"ratio actuator / plain subscriber: CPU "
+                  f"{cpu['actuator'] / cpu['plain']:.2f}, RSS "
+                  f"{rss['actuator'] / rss['plain']:.2f}")
+        if args.json:
+            entries = [{
+                "name": f"BM_ActuatorFootprint/{k}", "run_type": "iteration",
+                "iterations": 1, "real_time": elapsed, "cpu_time": elapsed,
+                "time_unit": "s", "cpu_per_second": cpu[k] / 100,
+                "rss_per_second": rss[k] * 1024.0} for k in pids]
+            with open(args.json, "w") as f:
+                json.dump({"benchmarks": entries}, f)
+        return 0 if accepted == total else 1
+    finally:
+        if plain is not None:
+            plain.terminate()
+            plain.wait(10)
+        if actuator is not None:
+            actuator.stop()
+        relay.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
