@@ -104,9 +104,9 @@ FenceRun FenceAgentRunner::Run(const FenceTarget& target,
   }
   // Python's warnings (fence-agents are Python) would hide the agent's own
   // error in the first stderr line, which is the detail.
-  const CommandResult result = CommandResultOf(
-      RunProgram(target.command, timeout, kMaxOutput,
-                 {{"PYTHONWARNINGS", "ignore"}}, *input));
+  const CommandResult result =
+      CommandResultOf(RunProgram(target.command, timeout, kMaxOutput,
+                                 {{"PYTHONWARNINGS", "ignore"}}, *input));
   run.ok = result.ok();
   run.detail = result.timed_out ? absl::StrCat("timed out after ",
                                                absl::FormatDuration(timeout),
