@@ -97,6 +97,17 @@ TEST_F(FenceAgentRunnerTest, AnActionGivenIsKeptAndTheDescriptionHasNoSecret) {
   EXPECT_THAT(described, Not(HasSubstr("s3cret")));
 }
 
+TEST_F(FenceAgentRunnerTest, AClusterManagersCommandGetsItsArguments) {
+  // E.g. [stonith_admin, --fence, rack3]: arguments as given, no shell.
+  FenceAgentRunner runner;
+  FenceTarget t = Target({});
+  t.credentials_file.clear();
+  t.command = {agent_, "--fence", "rack3; touch /tmp/x"};
+  const FenceRun run = runner.Run(t, absl::Seconds(10));
+  EXPECT_TRUE(run.ok) << run.detail;
+  EXPECT_EQ(Seen(), "argv: --fence rack3; touch /tmp/x\naction=off\n");
+}
+
 TEST_F(FenceAgentRunnerTest, AFailingAgentReportsItsError) {
   FenceAgentRunner runner;
   const FenceRun run = runner.Run(Target({"port=fail"}), absl::Seconds(10));
