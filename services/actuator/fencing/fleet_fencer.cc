@@ -22,17 +22,19 @@ FleetFencerOptions FleetFencerOptions::FromConfig(
   options.planner.self = c.host();
   options.planner.followers.assign(c.fleet_followers().begin(),
                                    c.fleet_followers().end());
-  if (f.has_deadline())
-    options.planner.deadline = FromProtoDuration(f.deadline());
-  else
-    options.planner.deadline = kDefaultFenceDeadline;
+  // Unset (or zero) durations take their defaults.
+  auto or_default = [](const google::protobuf::Duration& d,
+                       absl::Duration fallback) {
+    const absl::Duration value = FromProtoDuration(d);
+    return value > absl::ZeroDuration() ? value : fallback;
+  };
+  options.planner.deadline = or_default(f.deadline(), kDefaultFenceDeadline);
   options.planner.quorum = f.quorum();
-  options.planner.min_interval = f.has_min_interval()
-                                     ? FromProtoDuration(f.min_interval())
-                                     : kDefaultFenceMinInterval;
+  options.planner.min_interval =
+      or_default(f.min_interval(), kDefaultFenceMinInterval);
   options.planner.max_attempts =
       f.max_attempts() != 0 ? f.max_attempts() : kDefaultFenceMaxAttempts;
-  if (f.has_timeout()) options.timeout = FromProtoDuration(f.timeout());
+  options.timeout = or_default(f.timeout(), kDefaultFenceTimeout);
   for (const hwcast::v1::FleetFenceTargetConfig& t : f.targets()) {
     options.planner.targets.push_back(t.host());
     options.targets.push_back(FenceTarget::FromConfig(t));
