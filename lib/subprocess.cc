@@ -118,9 +118,38 @@ void Drain(Stream& stream, size_t max_output) {
 absl::StatusOr<ProgramResult> RunProgram(const std::vector<std::string>& argv,
                                          absl::Duration timeout,
                                          size_t max_output,
-                                         const ProgramEnv& env) {
+                                         const ProgramEnv& env,
+                                         const std::string& stdin_data) {
   if (argv.empty() || argv[0].empty()) {
     return absl::InvalidArgumentError("RunProgram: empty argv");
+  }
+  if (stdin_data.size() > kMaxStdinData) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("RunProgram: stdin data of ", stdin_data.size(),
+                     " bytes (at most ", kMaxStdinData, ")"));
+  }
+  // The whole input goes into the pipe before the program starts (it fits:
+  // a pipe holds 64 KiB), so nothing here waits for the program to read.
+  ScopedFd in_read;
+  if (!stdin_data.empty()) {
+    int in_pipe[2];
+    if (::pipe2(in_pipe, O_CLOEXEC) != 0) {
+      return absl::UnavailableError(
+          absl::StrCat("pipe: ", std::strerror(errno)));
+    }
+    in_read.reset(in_pipe[0]);
+    ScopedFd in_write(in_pipe[1]);
+    size_t done = 0;
+    while (done < stdin_data.size()) {
+      const ssize_t n = ::write(in_write.get(), stdin_data.data() + done,
+                                stdin_data.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        return absl::UnavailableError(
+            absl::StrCat("writing stdin: ", std::strerror(errno)));
+      }
+      done += static_cast<size_t>(n);
+    }
   }
   int out_pipe[2];
   int err_pipe[2];
@@ -142,8 +171,13 @@ absl::StatusOr<ProgramResult> RunProgram(const std::vector<std::string>& argv,
   pid_t pid = -1;
   {
     SpawnSetup setup;
-    posix_spawn_file_actions_addopen(&setup.actions, STDIN_FILENO, "/dev/null",
-                                     O_RDONLY, 0);
+    if (in_read.valid()) {
+      posix_spawn_file_actions_adddup2(&setup.actions, in_read.get(),
+                                       STDIN_FILENO);
+    } else {
+      posix_spawn_file_actions_addopen(&setup.actions, STDIN_FILENO,
+                                       "/dev/null", O_RDONLY, 0);
+    }
     posix_spawn_file_actions_adddup2(&setup.actions, out_write.get(),
                                      STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&setup.actions, err_write.get(),
@@ -175,6 +209,7 @@ absl::StatusOr<ProgramResult> RunProgram(const std::vector<std::string>& argv,
   }
   out_write.reset();
   err_write.reset();
+  in_read.reset();
 
   ProgramResult result;
   Stream streams[2] = {

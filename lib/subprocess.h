@@ -39,7 +39,8 @@ struct ProgramResult {
 
 // Runs argv[0] (an absolute path, or a name looked up in PATH) with
 // arguments argv[1..], without a shell:
-//   - in a new process group, stdin /dev/null, stdout and stderr captured
+//   - in a new process group, stdin /dev/null (or `stdin_data`, see
+//     below), stdout and stderr captured
 //     through pipes, no other descriptors inherited, every signal at its
 //     default disposition and none blocked (the daemon's SIGPIPE ignore and
 //     SIGTERM block are not inherited); the environment is the caller's
@@ -53,6 +54,10 @@ struct ProgramResult {
 //     no stray helper outlives the call, and the group id can not be reused
 //     in between). A helper meant to outlive the program must leave the
 //     group (setsid).
+// `stdin_data`, when not empty, is the program's standard input (written
+// into a pipe before the program starts, then closed: the program reads it
+// and then EOF; at most kMaxStdinData bytes, INVALID_ARGUMENT beyond). It
+// keeps secrets (a fence agent's password) off the command line.
 // Returns INVALID_ARGUMENT for an empty argv, and the errno class (NOT_FOUND,
 // PERMISSION_DENIED, ...) with "exec ARGV0: strerror" when the program can
 // not be started; otherwise the result (a failing program is not an error
@@ -60,7 +65,12 @@ struct ProgramResult {
 absl::StatusOr<ProgramResult> RunProgram(const std::vector<std::string>& argv,
                                          absl::Duration timeout,
                                          size_t max_output = 4096,
-                                         const ProgramEnv& env = {});
+                                         const ProgramEnv& env = {},
+                                         const std::string& stdin_data = {});
+
+// The most RunProgram writes to a program's standard input (less than a
+// pipe's capacity, so writing it never blocks).
+inline constexpr size_t kMaxStdinData = 60 * 1024;
 
 }  // namespace hwcast
 

@@ -70,6 +70,31 @@ TEST(RunProgramTest, OutputIsCapped) {
   EXPECT_FALSE(result->stderr_truncated);
 }
 
+TEST(RunProgramTest, StdinDataIsReadThenEof) {
+  // The program reads the data, then EOF (cat ends); the data never shows
+  // in argv, and no descriptor of the input pipe is left open.
+  absl::StatusOr<ProgramResult> result = RunProgram(
+      {"/bin/sh", "-c", "cat; ls /proc/self/fd | wc -l"}, absl::Seconds(10),
+      4096, {}, "password=s3cret\nip=127.0.0.1\n");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 0);
+  EXPECT_EQ(result->stdout_data, "password=s3cret\nip=127.0.0.1\n4\n");
+}
+
+TEST(RunProgramTest, StdinDataIsBoundedAndAProgramMayIgnoreIt) {
+  EXPECT_EQ(RunProgram({"/bin/true"}, absl::Seconds(1), 4096, {},
+                       std::string(kMaxStdinData + 1, 'x'))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  // The largest input does not block even when nothing reads it.
+  absl::StatusOr<ProgramResult> result =
+      RunProgram({"/bin/true"}, absl::Seconds(10), 4096, {},
+                 std::string(kMaxStdinData, 'x'));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 0);
+}
+
 TEST(RunProgramTest, EmptyArgvIsInvalid) {
   EXPECT_EQ(RunProgram({}, absl::Seconds(1)).status().code(),
             absl::StatusCode::kInvalidArgument);

@@ -38,6 +38,9 @@ PACKAGES=(
   # systemd: sd_notify (READY, STATUS, WATCHDOG) for Type=notify units;
   # systemd-analyze verifies the shipped units
   libsystemd-dev systemd
+  # last-resort fencing tests: ClusterLabs' fence agents (fence_ipmilan)
+  # against OpenIPMI's simulated BMC (ipmi_sim); ipmitool reads its power
+  fence-agents openipmi ipmitool
   # deploy/ansible (site.yml, ansible-lint) and deploy/oci (umoci builds the
   # images; podman with runc runs them in the test)
   ansible ansible-lint umoci podman runc

@@ -48,6 +48,9 @@ ActuatorOptions ActuatorOptions::FromConfig(
       ReadingMetrics::DropAfterFromConfig(config.server());
   options.fleet_followers.assign(config.fleet_followers().begin(),
                                  config.fleet_followers().end());
+  if (!config.fencing().targets().empty()) {
+    options.fencing = FleetFencerOptions::FromConfig(config);
+  }
   return options;
 }
 
@@ -77,7 +80,12 @@ Actuator::Actuator(ActuatorOptions options, const Clock* clock,
       actions_(ActionsWithAcks(), registry, std::move(parts.runner),
                std::move(parts.audit)),
       countdown_(options_.actions.countdown + options_.actions.final_delay),
-      fleet_acks_(options_.host, options_.fleet_followers, registry) {
+      fleet_acks_(options_.host, options_.fleet_followers, registry),
+      fencer_(options_.fencing.has_value()
+                  ? std::make_unique<FleetFencer>(
+                        *options_.fencing, clock, registry,
+                        std::move(parts.fence_runner), actions_.audit())
+                  : nullptr) {
   {
     absl::MutexLock lock(&policy_mu_);
     for (const hwcast::v1::PolicyStatus& status :
@@ -117,6 +125,7 @@ void Actuator::Stop() {
   for (auto& link : links_) link->Stop();
   if (entropy_ != nullptr) entropy_->Stop();
   if (ticker_.joinable()) ticker_.join();
+  if (fencer_ != nullptr) fencer_->Stop();
   actions_.Stop();
   if (announcer_ != nullptr) announcer_->Stop();
 }
@@ -155,6 +164,7 @@ void Actuator::Tick() {
                          absl::Seconds(status.seconds_to_shutdown()));
   }
   CheckDeadline();
+  if (fencer_ != nullptr) fencer_->Tick(clock_->Now());
   UpdateSourceGauges();
 }
 
@@ -192,6 +202,7 @@ void Actuator::Carry(ShutdownCountdown::Step step, absl::Time now) {
       pending_.push_back(std::move(effect));
       Announce(hwcast::v1::FleetEvent::TYPE_SHUTDOWN_CANCELLED,
                countdown_.cancel_reason());
+      if (fencer_ != nullptr) fencer_->OnCancelled(now);
       return;
     }
   }
@@ -212,6 +223,7 @@ void Actuator::OnShutdownStep(const ActionEvent& event, bool failed) {
                         : hwcast::v1::FleetEvent::TYPE_COMMAND_RUN);
   fleet.set_policy(event.policy);
   fleet.set_reason(event.reason);
+  fleet.set_dry_run(!options_.actions.shutdown_enabled);
   {
     absl::MutexLock lock(&dispatch_mu_);
     *fleet.mutable_command_deadline() = ToProtoTime(countdown_.deadline());
@@ -224,7 +236,9 @@ void Actuator::OnShutdownStep(const ActionEvent& event, bool failed) {
 void Actuator::Announce(hwcast::v1::FleetEvent::Type type,
                         const std::string& reason) {
   if (type == hwcast::v1::FleetEvent::TYPE_SHUTDOWN_ANNOUNCED) {
-    fleet_acks_.OnAnnounced(clock_->Now());
+    const absl::Time now = clock_->Now();
+    fleet_acks_.OnAnnounced(now);
+    if (fencer_ != nullptr) fencer_->OnAnnounced(now);
   }
   if (announcer_ == nullptr) return;
   Effect effect;
@@ -232,6 +246,7 @@ void Actuator::Announce(hwcast::v1::FleetEvent::Type type,
   effect.fleet.set_type(type);
   effect.fleet.set_policy(countdown_event_.policy);
   effect.fleet.set_reason(reason);
+  effect.fleet.set_dry_run(!options_.actions.shutdown_enabled);
   *effect.fleet.mutable_command_deadline() = ToProtoTime(countdown_.deadline());
   effect.fleet.mutable_following()->Assign(countdown_following_.begin(),
                                            countdown_following_.end());
@@ -484,6 +499,7 @@ BatchSink::Outcome Actuator::OnBatch(const SubscribeResponse& response,
     for (const hwcast::v1::Reading& reading : batch.readings()) {
       if (reading.has_fleet() && reading.host() != options_.host) {
         fleet_acks_.OnEvent(reading, now);
+        if (fencer_ != nullptr) fencer_->OnEvent(reading, now);
       }
       if (!Matches(options_.filter, reading) ||
           (reading.has_fleet() && reading.host() == options_.host)) {
@@ -539,10 +555,12 @@ ActuatorStatus Actuator::Status() const {
        engine_.Status(FromProtoTime(status.now()))) {
     *status.add_policies() = std::move(policy);
   }
-  for (hwcast::v1::FleetPeerStatus& peer :
-       fleet_acks_.Status(FromProtoTime(status.now()))) {
+  const absl::Time now = FromProtoTime(status.now());
+  for (hwcast::v1::FleetPeerStatus& peer : fleet_acks_.Status(now)) {
+    if (fencer_ != nullptr) fencer_->Describe(now, &peer);
     *status.add_fleet_peers() = std::move(peer);
   }
+  if (fencer_ != nullptr) *status.mutable_fencing() = fencer_->Status(now);
   return status;
 }
 

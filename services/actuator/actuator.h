@@ -59,6 +59,14 @@
 // followed see each step as this host's ack. Fleet readings from the
 // configured followers (and batches claiming to be theirs that failed
 // verification) go to a FleetAckTracker: ActuatorStatus.fleet_peers.
+// Every announcement carries dry_run (actions.shutdown_enabled false), so
+// the initiator tells "would have run" from "ran".
+//
+// Last-resort fencing (ActuatorOptions::fencing, optional): a FleetFencer
+// is fed the same announcements, cancels and acks and is polled each tick;
+// followers that did not ack "command run" in time are fenced through
+// their fence agent (fencing/fleet_fencer.h). Its status is
+// ActuatorStatus.fencing and the fence_* fields of fleet_peers.
 //
 // Metrics: ActuatorMetrics (actuator_metrics.h), on the registry given to
 // the constructor; the policy gauges follow every transition, and each tick
@@ -78,6 +86,7 @@
 #define HWCAST_SERVICES_ACTUATOR_ACTUATOR_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -107,6 +116,7 @@
 #include "services/actuator/actuator_metrics.h"
 #include "services/actuator/batch_dedup.h"
 #include "services/actuator/entropy/reseeder.h"
+#include "services/actuator/fencing/fleet_fencer.h"
 #include "services/actuator/fleet_acks.h"
 #include "services/actuator/network_probe.h"
 #include "services/actuator/policies/policy.h"
@@ -129,6 +139,8 @@ struct ActuatorOptions {
   absl::Duration metrics_source_timeout = ReadingMetrics::kDefaultDropAfter;
   // Hosts expected to acknowledge this host's fleet shutdown.
   std::vector<std::string> fleet_followers;
+  // Last-resort fencing of followers; unset (or no targets): none.
+  std::optional<FleetFencerOptions> fencing;
 
   // From a validated config with defaults applied (ApplyActuatorDefaults).
   static ActuatorOptions FromConfig(const hwcast::v1::ActuatorConfig& config);
@@ -155,6 +167,8 @@ struct ActuatorParts {
   // sink. Built with `verifier` above, which the Actuator owns and keeps
   // alive longer than it.
   std::unique_ptr<entropy::Reseeder> entropy;
+  // Runs fence agents (with options.fencing). Null: FenceAgentRunner.
+  std::unique_ptr<FenceRunner> fence_runner;
 };
 
 class Actuator final : public BatchSink {
@@ -279,6 +293,9 @@ class Actuator final : public BatchSink {
   // The hosts the latest countdown follows (its fleet inputs in alarm).
   std::vector<std::string> countdown_following_ ABSL_GUARDED_BY(dispatch_mu_);
   FleetAckTracker fleet_acks_;
+  // Null without fencing. Declared after actions_ (whose audit log it
+  // writes to), so it is destroyed first.
+  const std::unique_ptr<FleetFencer> fencer_;
   // What the handling of transitions calls for, queued under dispatch_mu_
   // and carried out after it is released (ReleaseAndRunEffects).
   struct Effect {

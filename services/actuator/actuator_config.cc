@@ -198,6 +198,125 @@ absl::Status CheckEntropySink(const ActuatorConfig& config) {
                              : ""));
 }
 
+// Last-resort fencing (FleetFencingConfig); `config` is the whole actuator
+// config (followers, signing key, own countdown).
+absl::Status CheckFencing(const ActuatorConfig& config) {
+  const hwcast::v1::FleetFencingConfig& f = config.fencing();
+  if (f.targets().empty()) {
+    if (f.ByteSizeLong() != 0) {
+      return ConfigError("fencing.targets",
+                         "not set: list the followers to fence (the other "
+                         "fencing keys do nothing without it)");
+    }
+    return absl::OkStatus();
+  }
+  if (config.signing_key().empty()) {
+    return ConfigError("fencing",
+                       "needs signing_key: followers act (and ack) only on "
+                       "this host's signed announcement");
+  }
+  if (f.has_deadline()) {
+    HWCAST_RETURN_IF_ERROR(CheckPositiveDuration(
+        "fencing.deadline", f.deadline(), absl::Hours(24)));
+  }
+  HWCAST_RETURN_IF_ERROR(
+      CheckNonNegativeDuration("fencing.min_interval", f.min_interval()));
+  if (f.has_timeout()) {
+    HWCAST_RETURN_IF_ERROR(CheckPositiveDuration("fencing.timeout", f.timeout(),
+                                                 absl::Minutes(10)));
+  }
+  if (f.max_attempts() > 10) {
+    return ConfigError(
+        "fencing.max_attempts",
+        absl::StrCat("must be at most 10, got ", f.max_attempts()));
+  }
+  const uint32_t fleet =
+      static_cast<uint32_t>(config.fleet_followers_size()) + 1;
+  if (f.quorum() > fleet) {
+    return ConfigError(
+        "fencing.quorum",
+        absl::StrCat("must be at most ", fleet,
+                     " (this host and its fleet_followers), got ", f.quorum()));
+  }
+  const hwcast::v1::ActionsConfig& actions = config.actions();
+  const absl::Duration deadline =
+      f.has_deadline() ? FromProtoDuration(f.deadline()) : absl::Seconds(60);
+  const absl::Duration own =
+      (actions.has_countdown() ? FromProtoDuration(actions.countdown())
+                               : kDefaultCountdown) +
+      FromProtoDuration(actions.final_delay());
+  if (actions.shutdown_enabled() && deadline >= own) {
+    return ConfigError(
+        "fencing.deadline",
+        absl::StrCat(absl::FormatDuration(deadline),
+                     " is not before this host's own shutdown command "
+                     "(actions.countdown + final_delay = ",
+                     absl::FormatDuration(own),
+                     "): make it shorter, or the countdown longer"));
+  }
+  for (int i = 0; i < f.targets_size(); ++i) {
+    const hwcast::v1::FleetFenceTargetConfig& t = f.targets(i);
+    const std::string key = absl::StrCat("fencing.targets[", i, "]");
+    if (t.host().empty()) return ConfigError(key + ".host", "empty host");
+    if (!config.host().empty() && t.host() == config.host()) {
+      return ConfigError(key + ".host",
+                         absl::StrCat("'", t.host(),
+                                      "' is this host: hwcast never fences "
+                                      "the host it runs on"));
+    }
+    if (std::find(config.fleet_followers().begin(),
+                  config.fleet_followers().end(),
+                  t.host()) == config.fleet_followers().end()) {
+      return ConfigError(key + ".host",
+                         absl::StrCat("'", t.host(),
+                                      "' is not in fleet_followers (only "
+                                      "followers ack, so only they can be "
+                                      "fenced)"));
+    }
+    for (int j = 0; j < i; ++j) {
+      if (f.targets(j).host() == t.host()) {
+        return ConfigError(
+            key + ".host",
+            absl::StrCat("'", t.host(), "' duplicates fencing.targets[", j,
+                         "]"));
+      }
+    }
+    if (t.command().empty()) {
+      return ConfigError(key + ".command",
+                         "required: the fence agent as argv, e.g. "
+                         "[/usr/sbin/fence_ipmilan]");
+    }
+    HWCAST_RETURN_IF_ERROR(CheckArgv(key + ".command", t.command()));
+    for (int j = 0; j < t.options_size(); ++j) {
+      const std::string& option = t.options(j);
+      const std::string okey = absl::StrCat(key, ".options[", j, "]");
+      const size_t eq = option.find('=');
+      if (eq == 0 || eq == std::string::npos) {
+        return ConfigError(okey, absl::StrCat("'", option,
+                                              "': must be name=value, e.g. "
+                                              "ip=10.0.0.13"));
+      }
+      if (std::any_of(option.begin(), option.end(), [](char c) {
+            return std::iscntrl(static_cast<unsigned char>(c));
+          })) {
+        return ConfigError(okey, "must not contain control characters");
+      }
+      const std::string name = option.substr(0, eq);
+      if (name == "password" || name == "passwd" || name == "password_script" ||
+          name == "password-script") {
+        return ConfigError(okey,
+                           "a password does not belong in the config: put "
+                           "'password=...' in credentials_file (mode 0600)");
+      }
+    }
+    if (!t.credentials_file().empty()) {
+      HWCAST_RETURN_IF_ERROR(
+          CheckPath(key + ".credentials_file", t.credentials_file()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateActuatorConfig(const google::protobuf::Message& message) {
@@ -251,6 +370,7 @@ absl::Status ValidateActuatorConfig(const google::protobuf::Message& message) {
   HWCAST_RETURN_IF_ERROR(ValidatePolicyConfigs(config->policies()));
   HWCAST_RETURN_IF_ERROR(CheckActions(config->actions()));
   HWCAST_RETURN_IF_ERROR(CheckEntropySink(*config));
+  HWCAST_RETURN_IF_ERROR(CheckFencing(*config));
   return absl::OkStatus();
 }
 

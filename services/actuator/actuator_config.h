@@ -46,7 +46,13 @@ inline constexpr absl::Duration kDefaultEntropyReseedInterval =
 // 1s..24h, relays as `relays`, TLS and mix_key_file paths, and every relay
 // entropy is drawn from (entropy.relays, else `relays`) a unix: socket
 // unless entropy.tls.ca_file or entropy.allow_plaintext is set (the
-// mix_key_file itself is read at start-up).
+// mix_key_file itself is read at start-up); fencing (when `targets` is set;
+// other fencing keys without it are an error): needs signing_key, each
+// target a fleet_followers entry (never this host, not twice) with a command
+// (argv as the actions' commands) and name=value options without
+// passwords (credentials_file holds them), deadline 0..24h and, with
+// actions.shutdown_enabled, shorter than countdown + final_delay, timeout
+// at most 10m, max_attempts at most 10, quorum at most the fleet's size.
 // Suitable as the validator passed to LoadConfigOrExit.
 absl::Status ValidateActuatorConfig(const google::protobuf::Message& config);
 

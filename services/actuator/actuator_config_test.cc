@@ -66,6 +66,101 @@ TEST(ActuatorConfigTest, AcceptsEveryAddressForm) {
       << ValidateActuatorConfig(config);
 }
 
+ActuatorConfig FencingConfig() {
+  ActuatorConfig config;
+  config.set_host("rack1");
+  config.set_signing_key("/etc/hwcast/actuator.key");
+  config.add_fleet_followers("rack2");
+  config.add_fleet_followers("rack3");
+  auto* target = config.mutable_fencing()->add_targets();
+  target->set_host("rack3");
+  target->add_command("/usr/sbin/fence_ipmilan");
+  target->add_options("ip=10.0.0.13");
+  target->add_options("username=admin");
+  target->set_credentials_file("/etc/hwcast/fence/rack3");
+  return config;
+}
+
+TEST(ActuatorConfigTest, FencingIsValidatedWithClearErrors) {
+  EXPECT_TRUE(ValidateActuatorConfig(FencingConfig()).ok())
+      << ValidateActuatorConfig(FencingConfig());
+  auto with = [](auto change) {
+    ActuatorConfig config = FencingConfig();
+    change(config);
+    return config;
+  };
+  using C = ActuatorConfig;
+  EXPECT_EQ(ErrorOf(with([](C& c) {
+              c.clear_fencing();
+              c.mutable_fencing()->set_enabled(true);
+            })),
+            "fencing.targets: not set: list the followers to fence (the "
+            "other fencing keys do nothing without it)");
+  EXPECT_THAT(ErrorOf(with([](C& c) { c.clear_signing_key(); })),
+              StartsWith("fencing: needs signing_key"));
+  EXPECT_EQ(
+      ErrorOf(with([](C& c) {
+        c.mutable_fencing()->mutable_targets(0)->set_host("rack1");
+      })),
+      "fencing.targets[0].host: 'rack1' is this host: hwcast never fences "
+      "the host it runs on");
+  EXPECT_THAT(ErrorOf(with([](C& c) {
+                c.mutable_fencing()->mutable_targets(0)->set_host("rack9");
+              })),
+              StartsWith("fencing.targets[0].host: 'rack9' is not in "
+                         "fleet_followers"));
+  EXPECT_EQ(ErrorOf(with([](C& c) {
+              *c.mutable_fencing()->add_targets() = c.fencing().targets(0);
+            })),
+            "fencing.targets[1].host: 'rack3' duplicates fencing.targets[0]");
+  EXPECT_THAT(ErrorOf(with([](C& c) {
+                c.mutable_fencing()->mutable_targets(0)->clear_command();
+              })),
+              StartsWith("fencing.targets[0].command: required"));
+  EXPECT_THAT(ErrorOf(with([](C& c) {
+                c.mutable_fencing()->mutable_targets(0)->set_command(
+                    0, "fence_ipmilan --ip 1");
+              })),
+              StartsWith("fencing.targets[0].command[0]: "));
+  EXPECT_EQ(ErrorOf(with([](C& c) {
+              c.mutable_fencing()->mutable_targets(0)->add_options("lanplus");
+            })),
+            "fencing.targets[0].options[2]: 'lanplus': must be name=value, "
+            "e.g. ip=10.0.0.13");
+  EXPECT_EQ(
+      ErrorOf(with([](C& c) {
+        c.mutable_fencing()->mutable_targets(0)->add_options("password=secret");
+      })),
+      "fencing.targets[0].options[2]: a password does not belong in "
+      "the config: put 'password=...' in credentials_file (mode 0600)");
+  EXPECT_EQ(ErrorOf(with([](C& c) { c.mutable_fencing()->set_quorum(4); })),
+            "fencing.quorum: must be at most 3 (this host and its "
+            "fleet_followers), got 4");
+  EXPECT_EQ(
+      ErrorOf(with([](C& c) { c.mutable_fencing()->set_max_attempts(11); })),
+      "fencing.max_attempts: must be at most 10, got 11");
+  EXPECT_THAT(ErrorOf(with([](C& c) {
+                *c.mutable_fencing()->mutable_timeout() =
+                    ToProtoDuration(absl::Hours(1));
+              })),
+              StartsWith("fencing.timeout: "));
+  // With a real shutdown, fencing must come before this host's own command.
+  EXPECT_TRUE(ValidateActuatorConfig(with([](C& c) {
+                *c.mutable_actions()->mutable_countdown() =
+                    ToProtoDuration(absl::Seconds(30));
+              })).ok());
+  EXPECT_EQ(ErrorOf(with([](C& c) {
+              c.mutable_actions()->set_shutdown_enabled(true);
+              *c.mutable_actions()->mutable_countdown() =
+                  ToProtoDuration(absl::Seconds(30));
+              *c.mutable_actions()->mutable_final_delay() =
+                  ToProtoDuration(absl::Seconds(20));
+            })),
+            "fencing.deadline: 1m is not before this host's own shutdown "
+            "command (actions.countdown + final_delay = 50s): make it "
+            "shorter, or the countdown longer");
+}
+
 TEST(ActuatorConfigTest, FleetFollowerErrorsNameTheEntry) {
   ActuatorConfig config;
   config.set_host("rack1");

@@ -1048,9 +1048,18 @@ class ActuatorActionsTest : public ActuatorTest {
     auto audit = AuditLog::Open(File(audit_file), &clock_);
     ASSERT_TRUE(audit.ok()) << audit.status();
     parts.audit = *std::move(audit);
+    options.fencing = fencing_;
+    if (fencing_.has_value()) {
+      options.fleet_followers = fencing_->planner.followers;
+    }
+    parts.fence_runner = std::move(fence_runner_);
     actuator_ = std::make_unique<Actuator>(std::move(options), &clock_,
                                            registry_, std::move(parts));
   }
+
+  // Used by the next MakeWithActions.
+  std::optional<FleetFencerOptions> fencing_;
+  std::unique_ptr<FenceRunner> fence_runner_;
 
   double State(const std::string& policy, const std::string& state) {
     return MetricValue(registry_, "hwcast_actuator_policy_state",
@@ -1426,6 +1435,82 @@ TEST_F(ActuatorActionsTest, CancelBeforeTheDeadlineRunsNothing) {
   TickFor(10);
   actuator_->WaitForActions();
   EXPECT_EQ(Shutdowns(), 1u);
+}
+
+// Records the hosts it fences (exit 0).
+class RecordingFenceRunner final : public FenceRunner {
+ public:
+  FenceRun Run(const FenceTarget& target, absl::Duration) override {
+    absl::MutexLock lock(&mu_);
+    hosts_.push_back(target.host);
+    return {true, "exit 0"};
+  }
+  std::vector<std::string> hosts() const {
+    absl::MutexLock lock(&mu_);
+    return hosts_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::string> hosts_;
+};
+
+// Issue 18: the countdown's announcement starts a fencing round; a
+// follower acking "command run" is spared, a silent one fenced after the
+// deadline; announcements say whether this actuator runs dry.
+TEST_F(ActuatorActionsTest, SilentFollowerIsFencedAfterTheDeadline) {
+  FleetFencerOptions fencing;
+  fencing.enabled = true;
+  fencing.planner.self = "node1";
+  fencing.planner.followers = {"node2", "node3"};
+  fencing.planner.targets = {"node2", "node3"};
+  fencing.planner.deadline = absl::Seconds(5);
+  fencing.planner.quorum = 2;
+  for (const char* host : {"node2", "node3"}) {
+    FenceTarget target;
+    target.host = host;
+    target.command = {"/usr/sbin/fence_ipmilan"};
+    fencing.targets.push_back(target);
+  }
+  fencing_ = fencing;
+  auto runner = std::make_unique<RecordingFenceRunner>();
+  RecordingFenceRunner* fences = runner.get();
+  fence_runner_ = std::move(runner);
+  MakeWithActions(/*shutdown_enabled=*/false, absl::Seconds(30));
+  EXPECT_EQ(actuator_->Status().fencing().state(), "idle");
+  EXPECT_EQ(MetricValue(registry_, "hwcast_fence_attempts_total",
+                        {{"host", "node3"}, {"result", "fenced"}}),
+            0);
+
+  room_->next = PolicyState::kShutdown;
+  actuator_->Tick();  // kT0: the countdown starts, a round too
+  Reading ack = Temp("fleet", 1, 0, "node2");
+  ack.mutable_fleet()->set_type(hwcast::v1::FleetEvent::TYPE_COMMAND_RUN);
+  ack.mutable_fleet()->add_following("node1");
+  actuator_->OnBatch(Batch("node2-actuator", 7, 1, {ack}), "r");
+  TickFor(4);
+  EXPECT_EQ(actuator_->Status().fencing().state(), "waiting");
+  TickFor(1);
+  ASSERT_TRUE(WaitFor([&] { return !fences->hosts().empty(); }));
+  ASSERT_EQ(actuator_->Status().fleet_peers_size(), 2);
+  ASSERT_TRUE(WaitFor([&] {
+    return actuator_->Status().fleet_peers(1).fence_state() == "fenced";
+  }));
+  EXPECT_EQ(fences->hosts(), std::vector<std::string>{"node3"});
+  const hwcast::v1::ActuatorStatus status = actuator_->Status();
+  EXPECT_EQ(status.fleet_peers(0).fence_state(), "acked");
+  EXPECT_EQ(status.fencing().in_shutdown(), 2u);
+  EXPECT_EQ(MetricValue(registry_, "hwcast_fence_attempts_total",
+                        {{"host", "node3"}, {"result", "fenced"}}),
+            1);
+  int fence_lines = 0;
+  for (const std::string& line : AuditLines()) {
+    if (line.find("\"event\":\"fence\"") != std::string::npos) {
+      ++fence_lines;
+      EXPECT_THAT(line, HasSubstr("\"target\":\"node3\""));
+    }
+  }
+  EXPECT_EQ(fence_lines, 2);  // started, fenced
 }
 
 TEST_F(ActuatorActionsTest, ConditionClearedCancelsTheCountdown) {

@@ -80,6 +80,7 @@ bool FleetAckTracker::OnEvent(const hwcast::v1::Reading& reading,
   if (peer == nullptr) return false;
   peer->acked = true;
   peer->ack = event.type();
+  peer->ack_dry_run = event.dry_run();
   peer->ack_time = now;
   ++peer->acks;
   acks_total_.Add({{"host", peer->host}, {"ack", FleetAckName(event.type())}})
@@ -114,6 +115,7 @@ std::vector<hwcast::v1::FleetPeerStatus> FleetAckTracker::Status(
     peer.acked_gauge->Set(acked ? 1 : 0);
     if (peer.acked) {
       status.set_ack(FleetAckName(peer.ack));
+      status.set_ack_dry_run(peer.ack_dry_run);
       status.set_ack_age_seconds(absl::ToDoubleSeconds(now - peer.ack_time));
     }
     status.set_acks(peer.acks);

@@ -76,6 +76,7 @@ class FleetAckTracker {
     std::string host;
     bool acked = false;
     hwcast::v1::FleetEvent::Type ack = hwcast::v1::FleetEvent::TYPE_UNSPECIFIED;
+    bool ack_dry_run = false;
     absl::Time ack_time = absl::InfinitePast();
     uint64_t acks = 0;
     uint64_t refused = 0;

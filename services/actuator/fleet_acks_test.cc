@@ -52,6 +52,18 @@ class FleetAckTrackerTest : public ::testing::Test {
   }
 };
 
+TEST_F(FleetAckTrackerTest, ADryRunAckSaysSo) {
+  tracker_.OnAnnounced(kT0);
+  Reading dry = Ack("host-b", FleetEvent::TYPE_COMMAND_RUN, {"host-a"});
+  dry.mutable_fleet()->set_dry_run(true);
+  ASSERT_TRUE(tracker_.OnEvent(dry, kT0));
+  ASSERT_TRUE(tracker_.OnEvent(
+      Ack("host-c", FleetEvent::TYPE_COMMAND_RUN, {"host-a"}), kT0));
+  EXPECT_EQ(Peer(0, kT0).ack(), "command run");
+  EXPECT_TRUE(Peer(0, kT0).ack_dry_run());
+  EXPECT_FALSE(Peer(1, kT0).ack_dry_run());
+}
+
 TEST_F(FleetAckTrackerTest, NothingHeardIsNotHeard) {
   tracker_.OnAnnounced(kT0);
   const auto status = tracker_.Status(kT0 + absl::Seconds(1));

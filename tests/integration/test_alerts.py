@@ -134,8 +134,9 @@ CONDITIONAL = ("hwcast_actuator_entropy_", "hwcast_relay_bridge_",
                "hwcast_relay_collector_clock_offset_seconds",
                "hwcast_relay_entropy_chunks_dealt_total",
                "hwcast_relay_entropy_bytes_dealt_total",
-               # A series per fleet follower (actuator fleet_followers).
-               "hwcast_fleet_",
+               # A series per fleet follower (actuator fleet_followers), per
+               # fence target (fencing.targets).
+               "hwcast_fleet_", "hwcast_fence_",
                # Only with server.tls_listen.
                "hwcast_tls_")
 

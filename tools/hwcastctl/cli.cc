@@ -989,7 +989,8 @@ const std::vector<Command>& BuiltInCommands() {
        "        The actuator's fleet followers (fleet_followers): acked / not\n"
        "        heard / refused, the latest ack (countdown started, "
        "cancelled,\n"
-       "        command run, command failed) and its age.\n",
+       "        command run, command failed) and its age; with fencing,\n"
+       "        each target's fence state and the quorum.\n",
        CommandArgs::kNone,
        nullptr,
        [](CommandContext& c) { return static_cast<Runner&>(c).Fleet(); }},

@@ -266,20 +266,48 @@ std::string FormatFleetPeers(const hwcast::v1::ActuatorStatus& status) {
     return absl::StrCat("Actuator on ", OrDash(status.host()),
                         ": no fleet followers configured (fleet_followers)\n");
   }
-  Table peers(
-      {"HOST", "STATE", "ACK", "ACK AGE", "ACKS", "REFUSED", "LAST REFUSAL"});
+  const bool fencing = status.has_fencing();
+  std::vector<std::string> header = {
+      "HOST", "STATE", "ACK", "ACK AGE", "ACKS", "REFUSED", "LAST REFUSAL"};
+  if (fencing) header.push_back("FENCE");
+  Table peers(std::move(header));
   for (const auto& p : status.fleet_peers()) {
-    peers.AddRow(
-        {p.host(), p.state(), OrDash(p.ack()),
-         p.ack().empty() ? "-" : FormatAge(absl::Seconds(p.ack_age_seconds())),
-         absl::StrCat(p.acks()), absl::StrCat(p.refused()),
-         p.refused() == 0
-             ? "-"
-             : absl::StrCat(OneLine(p.refused_reason()), " ",
-                            FormatAge(absl::Seconds(p.refused_age_seconds())),
-                            " ago")});
+    std::vector<std::string> row = {
+        p.host(),
+        p.state(),
+        p.ack().empty()
+            ? "-"
+            : absl::StrCat(p.ack(), p.ack_dry_run() ? " (dry run)" : ""),
+        p.ack().empty() ? "-" : FormatAge(absl::Seconds(p.ack_age_seconds())),
+        absl::StrCat(p.acks()),
+        absl::StrCat(p.refused()),
+        p.refused() == 0
+            ? "-"
+            : absl::StrCat(OneLine(p.refused_reason()), " ",
+                           FormatAge(absl::Seconds(p.refused_age_seconds())),
+                           " ago")};
+    if (fencing) {
+      row.push_back(
+          p.fence_state().empty()
+              ? "-"
+              : absl::StrCat(
+                    p.fence_state(),
+                    p.fence_attempts() == 0
+                        ? ""
+                        : absl::StrCat(" (", p.fence_attempts(), " attempt",
+                                       p.fence_attempts() == 1 ? "" : "s", ": ",
+                                       OneLine(p.fence_detail()), ")")));
+    }
+    peers.AddRow(std::move(row));
   }
-  return peers.Render();
+  std::string out = peers.Render();
+  if (fencing) {
+    const hwcast::v1::FleetFencingStatus& f = status.fencing();
+    absl::StrAppend(&out, "Fencing (", f.enabled() ? "enabled" : "dry run",
+                    "): ", f.state(), ", ", f.in_shutdown(),
+                    " host(s) in the shutdown, quorum ", f.quorum(), "\n");
+  }
+  return out;
 }
 
 std::string FormatActuatorStatus(const hwcast::v1::ActuatorStatus& status) {

@@ -461,3 +461,40 @@ TEST(FormatFleetPeersTest, OneRowPerFollowerWithAckAgeAndRefusals) {
 
 }  // namespace
 }  // namespace hwcast::hwcastctl
+
+namespace hwcast::hwcastctl {
+namespace {
+
+TEST(FormatFleetPeersTest, FencingAddsAColumnAndASummary) {
+  hwcast::v1::ActuatorStatus status;
+  status.set_host("rack1");
+  auto* b = status.add_fleet_peers();
+  b->set_host("rack2");
+  b->set_state("acked");
+  b->set_ack("command run");
+  b->set_ack_dry_run(true);
+  b->set_fence_state("dry-run ack");
+  auto* c = status.add_fleet_peers();
+  c->set_host("rack3");
+  c->set_state("not heard");
+  c->set_fence_state("fenced");
+  c->set_fence_attempts(1);
+  c->set_fence_detail("exit 0");
+  hwcast::v1::FleetFencingStatus& f = *status.mutable_fencing();
+  f.set_enabled(true);
+  f.set_state("fencing");
+  f.set_in_shutdown(2);
+  f.set_quorum(2);
+  const std::vector<std::string> lines =
+      absl::StrSplit(FormatFleetPeers(status), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_THAT(lines[0], HasSubstr("FENCE"));
+  EXPECT_THAT(lines[1], HasSubstr("command run (dry run)"));
+  EXPECT_THAT(lines[1], HasSubstr("dry-run ack"));
+  EXPECT_THAT(lines[2], HasSubstr("fenced (1 attempt: exit 0)"));
+  EXPECT_EQ(lines[3],
+            "Fencing (enabled): fencing, 2 host(s) in the shutdown, quorum 2");
+}
+
+}  // namespace
+}  // namespace hwcast::hwcastctl

@@ -110,6 +110,8 @@ class ActionDispatcher {
   void Stop();
 
   const ActionsOptions& options() const { return options_; }
+  // The audit log (null when none); thread-safe, owned by the dispatcher.
+  AuditLog* audit() const { return audit_.get(); }
 
  private:
   void RunNotifications();

@@ -91,4 +91,19 @@ absl::Status AuditLog::RecordAction(const ActionEvent& event,
   return file_->Append(ActionLine(event, action, result, run, clock_->Now()));
 }
 
+absl::Status AuditLog::RecordFence(
+    std::string_view host, std::string_view target, std::string_view result,
+    std::string_view reason, std::string_view run, std::string_view detail) {
+  JsonObject object;
+  object.AddTime("time", clock_->Now())
+      .AddString("host", host)
+      .AddString("event", "fence")
+      .AddString("target", target)
+      .AddString("result", result)
+      .AddString("reason", reason)
+      .AddString("run", run)
+      .AddString("detail", detail);
+  return file_->Append(object.Build());
+}
+
 }  // namespace hwcast::actuator

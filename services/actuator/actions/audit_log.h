@@ -18,6 +18,13 @@
 //    "argv":["systemctl","poweroff"],"detail":"exit 0"}
 // A real shutdown writes "started" before the command runs and the result
 // after (if the host is still up to write it).
+// A fence line (last-resort fencing of a fleet follower, fencing/):
+//   {"time":...,"host":"node1","event":"fence","target":"rack3",
+//    "result":"started"|"fenced"|"failed"|"dry_run"|"not_fenced",
+//    "reason":"no \"command run\" ack within 1m (latest: none)",
+//    "run":"/usr/sbin/fence_ipmilan <<< ip=... action=off + credentials
+//    from FILE","detail":"exit 0"}
+// (never a secret: the credentials file is named, not read into it).
 //
 // Thread-safe. The clock is not owned and must outlive the log.
 #ifndef HWCAST_SERVICES_ACTUATOR_ACTIONS_AUDIT_LOG_H_
@@ -47,6 +54,12 @@ class AuditLog {
   // "time" is now.
   absl::Status RecordAction(const ActionEvent& event, std::string_view action,
                             std::string_view result, const ActionResult& run);
+
+  // A fence attempt's step, or a decision not to fence (see above); "time"
+  // is now.
+  absl::Status RecordFence(std::string_view host, std::string_view target,
+                           std::string_view result, std::string_view reason,
+                           std::string_view run, std::string_view detail);
 
   const std::string& path() const { return file_->path(); }
 

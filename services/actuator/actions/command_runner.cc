@@ -45,13 +45,16 @@ std::string CommandResult::Describe() const {
 CommandResult SpawnCommandRunner::Run(const std::vector<std::string>& argv,
                                       const CommandEnv& env,
                                       absl::Duration timeout) {
-  CommandResult result;
   if (argv.empty() || argv[0].empty()) {
+    CommandResult result;
     result.error = "empty command";
     return result;
   }
-  absl::StatusOr<ProgramResult> run =
-      RunProgram(argv, timeout, kMaxOutputKept, env);
+  return CommandResultOf(RunProgram(argv, timeout, kMaxOutputKept, env));
+}
+
+CommandResult CommandResultOf(const absl::StatusOr<ProgramResult>& run) {
+  CommandResult result;
   if (!run.ok()) {
     // "exec ARGV0: strerror".
     result.error = std::string(run.status().message());

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "lib/subprocess.h"
 
@@ -56,6 +57,10 @@ struct CommandResult {
   // "killed by signal 9", "could not start: <error>".
   std::string Describe() const;
 };
+
+// `run` (what RunProgram returned) as a CommandResult: a status is "could
+// not start", otherwise exit / signal / timeout and the first stderr line.
+CommandResult CommandResultOf(const absl::StatusOr<ProgramResult>& run);
 
 class CommandRunner {
  public:
