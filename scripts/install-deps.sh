@@ -38,9 +38,11 @@ PACKAGES=(
   # systemd: sd_notify (READY, STATUS, WATCHDOG) for Type=notify units;
   # systemd-analyze verifies the shipped units
   libsystemd-dev systemd
-  # deploy/ansible (site.yml, ansible-lint) and deploy/oci (umoci builds the
-  # images; podman with runc runs them in the test)
-  ansible ansible-lint umoci podman runc
+  # deploy/ansible (site.yml, ansible-lint; python3-cryptography for the
+  # community.crypto modules that make the site CA and host certificates)
+  # and deploy/oci (umoci builds the images; podman with runc runs them in
+  # the test)
+  ansible ansible-lint python3-cryptography umoci podman runc
 )
 
 missing=()
