@@ -41,9 +41,11 @@ PACKAGES=(
   # last-resort fencing tests: ClusterLabs' fence agents (fence_ipmilan)
   # against OpenIPMI's simulated BMC (ipmi_sim); ipmitool reads its power
   fence-agents openipmi ipmitool
-  # deploy/ansible (site.yml, ansible-lint) and deploy/oci (umoci builds the
-  # images; podman with runc runs them in the test)
-  ansible ansible-lint umoci podman runc
+  # deploy/ansible (site.yml, ansible-lint; python3-cryptography for the
+  # community.crypto modules that make the site CA and host certificates)
+  # and deploy/oci (umoci builds the images; podman with runc runs them in
+  # the test)
+  ansible ansible-lint python3-cryptography umoci podman runc
 )
 
 missing=()

@@ -12,8 +12,15 @@ from the relay in the container.
 
 Usage: oci_image_test.py BUILD_DIR [unittest args]. Root only: skips
 ("OciImageTest skipped: ...") otherwise or without podman, runc or umoci.
+With HWCAST_OCI_IMAGE_TAR=relay_image.tar (an OCI layout with tag relay,
+e.g. `bazel build //deploy/oci:relay_image`) that image is tested instead
+of one built by the script; BUILD_DIR still gives the collector and
+hwcastctl run outside (//deploy/oci:oci_bazel_image_test does both), and
+HWCAST_OCI_OTHER_TARS=collector=PATH,actuator=PATH adds a check of those
+images' configs (user, entrypoint, no shell) read from their layouts.
 """
 
+import json
 import os
 import random
 import shutil
@@ -26,12 +33,16 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = None
+IMAGE_TAR = os.environ.get("HWCAST_OCI_IMAGE_TAR")
+OTHER_TARS = dict(item.split("=", 1) for item in os.environ.get(
+    "HWCAST_OCI_OTHER_TARS", "").split(",") if item)
 
 
 def skip_reason():
     if os.geteuid() != 0:
         return "needs root (podman, image file ownership)"
-    for tool in ("podman", "runc", "umoci"):
+    tools = ("podman", "runc") + (() if IMAGE_TAR else ("umoci",))
+    for tool in tools:
         if shutil.which(tool) is None:
             return f"{tool} not installed"
     if BUILD is None or not os.path.exists(
@@ -50,12 +61,17 @@ class OciImageTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="hwcast-oci-")
         cls.name = f"hwcast-relay-test-{os.getpid()}"
         cls.layout = os.path.join(cls.tmp, "layout")
-        proc = subprocess.run(
-            [os.path.join(HERE, "build_images.sh"), BUILD, cls.layout,
-             "relay"], capture_output=True, text=True, timeout=300)
-        if proc.returncode != 0:
-            raise AssertionError("build_images.sh failed:\n" + proc.stdout
-                                 + proc.stderr)
+        if IMAGE_TAR:
+            os.mkdir(cls.layout)
+            subprocess.run(["tar", "-C", cls.layout, "-xf", IMAGE_TAR],
+                           check=True, timeout=300)
+        else:
+            proc = subprocess.run(
+                [os.path.join(HERE, "build_images.sh"), BUILD, cls.layout,
+                 "relay"], capture_output=True, text=True, timeout=300)
+            if proc.returncode != 0:
+                raise AssertionError("build_images.sh failed:\n"
+                                     + proc.stdout + proc.stderr)
         cls.podman(["pull", "oci:" + cls.layout + ":relay"])
         cls.image = cls.podman(["images", "-q"]).split()[0]
 
@@ -101,6 +117,46 @@ class OciImageTest(unittest.TestCase):
                               "/bin/sh", self.image, "-c", "true"]),
             capture_output=True, text=True, timeout=120)
         self.assertNotEqual(proc.returncode, 0)
+
+    def test_other_daemons_images(self):
+        """The collector's and actuator's images (from their OCI layouts):
+        tagged, run as hwcast with the daemon as entrypoint, no /bin/sh."""
+        if not OTHER_TARS:
+            self.skipTest("no HWCAST_OCI_OTHER_TARS")
+        for daemon, tar in sorted(OTHER_TARS.items()):
+            layout = os.path.join(self.tmp, "other-" + daemon)
+            os.mkdir(layout)
+            subprocess.run(["tar", "-C", layout, "-xf", tar], check=True,
+                           timeout=300)
+
+            def blob(digest, layout=layout):
+                algorithm, _, hexdigest = digest.partition(":")
+                with open(os.path.join(layout, "blobs", algorithm,
+                                       hexdigest)) as f:
+                    return json.load(f)
+
+            with open(os.path.join(layout, "index.json")) as f:
+                index = json.load(f)
+            tags = {m["annotations"]["org.opencontainers.image.ref.name"]: m
+                    for m in index["manifests"]}
+            self.assertIn(daemon, tags, tar)
+            manifest = blob(tags[daemon]["digest"])
+            config = blob(manifest["config"]["digest"])["config"]
+            self.assertEqual(config["User"], "999:999", daemon)
+            self.assertEqual(config["Entrypoint"],
+                             [f"/usr/bin/hwcast-{daemon}"], daemon)
+            files = set()
+            for layer in manifest["layers"]:
+                algorithm, _, hexdigest = layer["digest"].partition(":")
+                listing = subprocess.run(
+                    ["tar", "-tzf", os.path.join(layout, "blobs", algorithm,
+                                                 hexdigest)],
+                    capture_output=True, text=True, check=True, timeout=120)
+                files.update(name.lstrip("./")
+                             for name in listing.stdout.split())
+            self.assertIn(f"usr/bin/hwcast-{daemon}", files, daemon)
+            self.assertNotIn("bin/sh", files, daemon)
+            self.assertNotIn("usr/bin/sh", files, daemon)
 
     def test_relay_in_a_container_serves_a_collector_outside(self):
         ctl = os.path.join(BUILD, "tools", "hwcastctl", "hwcastctl")
