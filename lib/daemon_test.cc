@@ -18,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "hwcast/v1/config.pb.h"
 #include "lib/service_manager.h"
+#include "prometheus/registry.h"
 
 namespace hwcast {
 namespace {
@@ -96,7 +97,20 @@ class FakeDaemon : public ServiceDaemon {
     return std::string("3 sources\nall fine");
   }
   void Shutdown() override { shut_down = true; }
+  prometheus::Registry& registry() override { return registry_; }
 
+  // hwcast_config_reloads_total{result}.
+  double Reloads(const std::string& result) {
+    for (const prometheus::MetricFamily& family : registry_.Collect()) {
+      if (family.name != "hwcast_config_reloads_total") continue;
+      for (const prometheus::ClientMetric& metric : family.metric) {
+        if (metric.label[0].value == result) return metric.counter.value;
+      }
+    }
+    return -1;
+  }
+
+  prometheus::Registry registry_;
   std::atomic<bool> healthy{true};
   std::atomic<bool> reload_ok{true};
   std::atomic<int> reloads{0};
@@ -188,6 +202,8 @@ TEST_F(RunDaemonTest, SighupReloadsAndRefusedReloadKeepsRunning) {
   EXPECT_THAT(notify.Next(), StartsWith("READY=1\nSTATUS=3 sources"));
   EXPECT_EQ(daemon_.reloads, 2);
   EXPECT_FALSE(daemon_.shut_down);
+  EXPECT_EQ(daemon_.Reloads("success"), 1);
+  EXPECT_EQ(daemon_.Reloads("failure"), 1);
 
   Stop();
   EXPECT_EQ(exit_code_, 0);
