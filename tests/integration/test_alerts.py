@@ -169,7 +169,8 @@ class MetricFamiliesTest(Stack):
                 kinds = ["actuator"]
             elif name.startswith("hwcast_rpc_"):  # admin RPC refusals
                 kinds = ["actuator", "collector"]
-            elif name.startswith(("hwcast_build_info", "process_")):
+            elif name.startswith(("hwcast_build_info", "hwcast_config_",
+                                  "process_")):
                 kinds = ["relay", "actuator", "collector"]
             else:  # reading metrics
                 kinds = ["relay", "actuator"]
