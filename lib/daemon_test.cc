@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hwcast/v1/config.pb.h"
+#include "lib/metric_test_util.h"
 #include "lib/service_manager.h"
 #include "prometheus/registry.h"
 
@@ -98,17 +99,6 @@ class FakeDaemon : public ServiceDaemon {
   }
   void Shutdown() override { shut_down = true; }
   prometheus::Registry& registry() override { return registry_; }
-
-  // hwcast_config_reloads_total{result}.
-  double Reloads(const std::string& result) {
-    for (const prometheus::MetricFamily& family : registry_.Collect()) {
-      if (family.name != "hwcast_config_reloads_total") continue;
-      for (const prometheus::ClientMetric& metric : family.metric) {
-        if (metric.label[0].value == result) return metric.counter.value;
-      }
-    }
-    return -1;
-  }
 
   prometheus::Registry registry_;
   std::atomic<bool> healthy{true};
@@ -202,8 +192,12 @@ TEST_F(RunDaemonTest, SighupReloadsAndRefusedReloadKeepsRunning) {
   EXPECT_THAT(notify.Next(), StartsWith("READY=1\nSTATUS=3 sources"));
   EXPECT_EQ(daemon_.reloads, 2);
   EXPECT_FALSE(daemon_.shut_down);
-  EXPECT_EQ(daemon_.Reloads("success"), 1);
-  EXPECT_EQ(daemon_.Reloads("failure"), 1);
+  EXPECT_EQ(MetricValue(daemon_.registry(), "hwcast_config_reloads_total",
+                        {{"result", "success"}}),
+            1);
+  EXPECT_EQ(MetricValue(daemon_.registry(), "hwcast_config_reloads_total",
+                        {{"result", "failure"}}),
+            1);
 
   Stop();
   EXPECT_EQ(exit_code_, 0);

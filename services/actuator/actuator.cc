@@ -11,6 +11,7 @@
 #include "hwcast/v1/reading.pb.h"
 #include "lib/log.h"
 #include "lib/reading_util.h"
+#include "lib/reconcile_links.h"
 #include "lib/time_util.h"
 #include "services/actuator/policies/fleet_policy.h"
 
@@ -111,23 +112,15 @@ void Actuator::SetRelays(const std::vector<std::string>& relays) {
       absl::MutexLock ticker_lock(&ticker_mu_);
       running = started_ && !stopping_;
     }
-    std::vector<std::unique_ptr<RelaySubscription>> links;
-    for (const std::string& address : relays) {
-      auto kept = std::find_if(links_.begin(), links_.end(), [&](auto& link) {
-        return link != nullptr && link->address() == address;
-      });
-      if (kept != links_.end()) {
-        links.push_back(std::move(*kept));
-        continue;
-      }
-      HWCAST_LOG(INFO) << "reload: relay " << address << " added";
-      links.push_back(MakeLink(address));
-      if (running) links.back()->Start();
+    ReconciledLinks<RelaySubscription> next =
+        ReconcileLinks(std::move(links_), relays,
+                       [this](const std::string& a) { return MakeLink(a); });
+    for (RelaySubscription* link : next.added) {
+      HWCAST_LOG(INFO) << "reload: relay " << link->address() << " added";
+      if (running) link->Start();
     }
-    for (auto& link : links_) {
-      if (link != nullptr) removed.push_back(std::move(link));
-    }
-    links_ = std::move(links);
+    links_ = std::move(next.links);
+    removed = std::move(next.removed);
   }
   // Stopped outside links_mu_: a stopping link may be inside OnBatch.
   for (auto& link : removed) {

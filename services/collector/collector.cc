@@ -9,6 +9,7 @@
 #include "lib/backoff.h"
 #include "lib/config_checks.h"
 #include "lib/log.h"
+#include "lib/reconcile_links.h"
 #include "lib/status_macros.h"
 #include "lib/time_util.h"
 #include "lib/tls.h"
@@ -274,24 +275,16 @@ absl::Status Collector::Reconfigure(const hwcast::v1::CollectorConfig& next) {
     }
     sources_ = std::move(sources);
 
-    std::vector<std::unique_ptr<RelayPublisher>> links;
-    for (const std::string& address : next.relays()) {
-      auto kept = std::find_if(links_.begin(), links_.end(), [&](auto& link) {
-        return link != nullptr && link->address() == address;
-      });
-      if (kept != links_.end()) {
-        links.push_back(std::move(*kept));
-        continue;
-      }
-      HWCAST_LOG(INFO) << "reload: relay " << address << " added";
-      links.push_back(MakeLink(address));
-      started_links.push_back(links.back().get());
-      added_relays.push_back(address);
+    ReconciledLinks<RelayPublisher> links = ReconcileLinks(
+        std::move(links_), {next.relays().begin(), next.relays().end()},
+        [this](const std::string& a) { return MakeLink(a); });
+    for (RelayPublisher* link : links.added) {
+      HWCAST_LOG(INFO) << "reload: relay " << link->address() << " added";
+      added_relays.push_back(link->address());
     }
-    for (auto& link : links_) {
-      if (link != nullptr) stopped_links.push_back(std::move(link));
-    }
-    links_ = std::move(links);
+    started_links = std::move(links.added);
+    stopped_links = std::move(links.removed);
+    links_ = std::move(links.links);
   }
   WarnPlaintextEntropy(next, added_relays);
   // Stopped before the new ones start: a changed source may want its

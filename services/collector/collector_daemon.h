@@ -70,6 +70,9 @@ class CollectorDaemon final : public ServiceDaemon {
   void Shutdown() override;
   prometheus::Registry& registry() override { return *registry_; }
 
+  // The running collector (its status, for tests).
+  Collector& collector() { return *collector_; }
+
  private:
   CollectorDaemon() = default;
 

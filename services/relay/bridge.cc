@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "lib/log.h"
+#include "lib/reconcile_links.h"
 
 namespace hwcast::relay {
 
@@ -49,23 +50,16 @@ void Bridge::SetUpstream(const std::vector<std::string>& upstream) {
   std::vector<std::unique_ptr<RelaySubscription>> removed;
   {
     absl::MutexLock lock(&mu_);
-    std::vector<std::unique_ptr<RelaySubscription>> links;
-    for (const std::string& address : upstream) {
-      auto kept = std::find_if(links_.begin(), links_.end(), [&](auto& link) {
-        return link != nullptr && link->address() == address;
-      });
-      if (kept != links_.end()) {
-        links.push_back(std::move(*kept));
-        continue;
-      }
-      HWCAST_LOG(INFO) << "reload: bridge upstream " << address << " added";
-      links.push_back(MakeLink(address));
-      if (running_) links.back()->Start();
+    ReconciledLinks<RelaySubscription> next =
+        ReconcileLinks(std::move(links_), upstream,
+                       [this](const std::string& a) { return MakeLink(a); });
+    for (RelaySubscription* link : next.added) {
+      HWCAST_LOG(INFO) << "reload: bridge upstream " << link->address()
+                       << " added";
+      if (running_) link->Start();
     }
-    for (auto& link : links_) {
-      if (link != nullptr) removed.push_back(std::move(link));
-    }
-    links_ = std::move(links);
+    links_ = std::move(next.links);
+    removed = std::move(next.removed);
   }
   // Stopped outside mu_: a stopping link may be inside OnBatch.
   for (auto& link : removed) {
