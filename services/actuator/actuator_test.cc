@@ -31,6 +31,7 @@
 #include "hwcast/v1/relay.grpc.pb.h"
 #include "lib/ed25519_key.h"
 #include "lib/fake_clock.h"
+#include "lib/metric_test_util.h"
 #include "lib/reject_reason.h"
 #include "lib/server.h"
 #include "lib/signed_batch_verifier.h"
@@ -93,23 +94,6 @@ SubscribeResponse Garbage() {
   SubscribeResponse response;
   response.mutable_batch()->set_batch("\xff\xff\xff not a protobuf");
   return response;
-}
-
-// Value of a counter or gauge with exactly these labels; -1 if absent.
-double MetricValue(prometheus::Registry& registry, const std::string& name,
-                   const std::map<std::string, std::string>& labels = {}) {
-  for (const prometheus::MetricFamily& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const prometheus::ClientMetric& metric : family.metric) {
-      std::map<std::string, std::string> have;
-      for (const auto& label : metric.label) have[label.name] = label.value;
-      if (have != labels) continue;
-      return family.type == prometheus::MetricType::Counter
-                 ? metric.counter.value
-                 : metric.gauge.value;
-    }
-  }
-  return -1;
 }
 
 // Polls `condition` until it holds or a generous deadline passes (liveness
