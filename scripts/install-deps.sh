@@ -41,6 +41,8 @@ PACKAGES=(
   # deploy/ansible (site.yml, ansible-lint) and deploy/oci (umoci builds the
   # images; podman with runc runs them in the test)
   ansible ansible-lint umoci podman runc
+  # the .deb installed into a pristine Debian root (tests/deb_install_test.py)
+  mmdebstrap
 )
 
 missing=()
