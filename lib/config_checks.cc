@@ -12,12 +12,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "lib/backoff.h"
 #include "lib/net_address.h"
 #include "lib/status_macros.h"
 #include "lib/time_util.h"
 
 namespace hwcast {
+
+bool SameConfig(const google::protobuf::Message& a,
+                const google::protobuf::Message& b) {
+  return google::protobuf::util::MessageDifferencer::Equals(a, b);
+}
+
 namespace {
 
 // server.metrics_listen value that disables the exporter (as

@@ -14,15 +14,37 @@
 #define HWCAST_LIB_CONFIG_CHECKS_H_
 
 #include <string>
+#include <type_traits>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/duration.pb.h"
+#include "google/protobuf/message.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "hwcast/v1/config.pb.h"
 
 namespace hwcast {
+
+// Whether two config items (messages of one type) are equal field for field
+// (MessageDifferencer::Equals): a reload keeps what is unchanged.
+bool SameConfig(const google::protobuf::Message& a,
+                const google::protobuf::Message& b);
+// The same for lists: same length, items equal in order (strings, or
+// messages as above).
+template <typename T>
+bool SameConfig(const google::protobuf::RepeatedPtrField<T>& a,
+                const google::protobuf::RepeatedPtrField<T>& b) {
+  if (a.size() != b.size()) return false;
+  for (int i = 0; i < a.size(); ++i) {
+    if constexpr (std::is_same_v<T, std::string>) {
+      if (a[i] != b[i]) return false;
+    } else {
+      if (!SameConfig(a[i], b[i])) return false;
+    }
+  }
+  return true;
+}
 
 // INVALID_ARGUMENT "KEY: WHAT", the form of every config validation error.
 absl::Status ConfigError(absl::string_view key, absl::string_view what);

@@ -384,5 +384,28 @@ TEST(ConfigChecksTest, BackoffMultiplierAndJitter) {
   }
 }
 
+TEST(SameConfigTest, ComparesItemsAndListsWhole) {
+  hwcast::v1::SourceConfig a;
+  a.set_id("room");
+  a.mutable_file()->set_path("/run/room");
+  hwcast::v1::SourceConfig b = a;
+  EXPECT_TRUE(SameConfig(a, b));
+  *b.mutable_interval() = ToProtoDuration(absl::Seconds(5));
+  EXPECT_FALSE(SameConfig(a, b));
+
+  hwcast::v1::CollectorConfig x;
+  x.add_relays("r1:7430");
+  x.add_relays("r2:7430");
+  hwcast::v1::CollectorConfig y = x;
+  EXPECT_TRUE(SameConfig(x.relays(), y.relays()));
+  y.mutable_relays()->SwapElements(0, 1);
+  EXPECT_FALSE(SameConfig(x.relays(), y.relays()));
+  *x.add_sources() = a;
+  *y.add_sources() = a;
+  EXPECT_TRUE(SameConfig(x.sources(), y.sources()));
+  *y.add_sources() = b;
+  EXPECT_FALSE(SameConfig(x.sources(), y.sources()));
+}
+
 }  // namespace
 }  // namespace hwcast

@@ -24,6 +24,7 @@
 #include "lib/config_loader.h"
 #include "lib/flag_arg.h"
 #include "lib/log.h"
+#include "lib/reload_metrics.h"
 #include "lib/service_manager.h"
 
 namespace hwcast {
@@ -301,6 +302,7 @@ void WarnKeysNeedRestart(const std::vector<std::string>& keys,
 }
 
 int RunDaemon(ServiceDaemon& daemon) {
+  ReloadMetrics reloads(daemon.registry(), absl::Now());
   const std::optional<absl::Duration> watchdog = ServiceWatchdogInterval();
   // Keep-alives at a third of the watchdog interval; without a watchdog the
   // health check still refreshes STATUS= every few seconds.
@@ -345,6 +347,7 @@ int RunDaemon(ServiceDaemon& daemon) {
       HWCAST_LOG(INFO) << "received SIGHUP, reloading the configuration";
       NotifyServiceManager("RELOADING=1\nSTATUS=reloading");
       const absl::Status reloaded = daemon.ReloadConfigFile();
+      reloads.Record(reloaded.ok(), absl::Now());
       if (reloaded.ok()) {
         HWCAST_LOG(INFO) << "reload done";
       } else {

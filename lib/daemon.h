@@ -41,6 +41,10 @@
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 
+namespace prometheus {
+class Registry;
+}  // namespace prometheus
+
 namespace hwcast {
 
 // Exit code for configuration errors (also used by --check-config).
@@ -122,11 +126,16 @@ class ServiceDaemon {
 
   // Stops serving (bounded by kShutdownGrace). Called once.
   virtual void Shutdown() = 0;
+
+  // The registry the daemon's /metrics serves: RunDaemon() adds the reload
+  // metrics (lib/reload_metrics.h) to it.
+  virtual prometheus::Registry& registry() = 0;
 };
 
 // The daemon's main loop, after start-up: sends READY=1 and STATUS=, then
 // waits for signals: SIGHUP reloads (RELOADING=1, then READY=1 with the new
-// STATUS=; a refused config is logged at ERROR), SIGINT/SIGTERM send
+// STATUS=; a refused config is logged at ERROR; each counted in
+// hwcast_config_reloads_total), SIGINT/SIGTERM send
 // STOPPING=1 and call Shutdown(). Between signals it calls CheckHealth() and
 // sends WATCHDOG=1 while it succeeds. Returns the exit code (0).
 int RunDaemon(ServiceDaemon& daemon);

@@ -17,10 +17,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hwcast/v1/config.pb.h"
+#include "lib/testing/metrics.h"
 #include "lib/service_manager.h"
+#include "prometheus/registry.h"
 
 namespace hwcast {
 namespace {
+
+using ::hwcast::testutil::MetricValue;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -96,7 +100,9 @@ class FakeDaemon : public ServiceDaemon {
     return std::string("3 sources\nall fine");
   }
   void Shutdown() override { shut_down = true; }
+  prometheus::Registry& registry() override { return registry_; }
 
+  prometheus::Registry registry_;
   std::atomic<bool> healthy{true};
   std::atomic<bool> reload_ok{true};
   std::atomic<int> reloads{0};
@@ -188,6 +194,12 @@ TEST_F(RunDaemonTest, SighupReloadsAndRefusedReloadKeepsRunning) {
   EXPECT_THAT(notify.Next(), StartsWith("READY=1\nSTATUS=3 sources"));
   EXPECT_EQ(daemon_.reloads, 2);
   EXPECT_FALSE(daemon_.shut_down);
+  EXPECT_EQ(MetricValue(daemon_.registry(), "hwcast_config_reloads_total",
+                        {{"result", "success"}}),
+            1);
+  EXPECT_EQ(MetricValue(daemon_.registry(), "hwcast_config_reloads_total",
+                        {{"result", "failure"}}),
+            1);
 
   Stop();
   EXPECT_EQ(exit_code_, 0);

@@ -46,6 +46,8 @@ PACKAGES=(
   # and deploy/oci (umoci builds the images; podman with runc runs them in
   # the test)
   ansible ansible-lint python3-cryptography umoci podman runc
+  # the .deb installed into a pristine Debian root (tests/deb_install_test.py)
+  mmdebstrap
 )
 
 missing=()

@@ -1,6 +1,8 @@
 #include "services/actuator/actuator.h"
 
+#include <algorithm>
 #include <iterator>
+#include <map>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -9,6 +11,7 @@
 #include "hwcast/v1/reading.pb.h"
 #include "lib/log.h"
 #include "lib/reading_util.h"
+#include "lib/reconcile_links.h"
 #include "lib/time_util.h"
 #include "lib/verified_batch.h"
 #include "services/actuator/policies/fleet_policy.h"
@@ -77,14 +80,15 @@ Actuator::Actuator(ActuatorOptions options, const Clock* clock,
       announcer_(std::move(parts.announcer)),
       entropy_(std::move(parts.entropy)),
       engine_(std::move(parts.policies)),
-      actions_(ActionsWithAcks(), registry, std::move(parts.runner),
+      actions_(WithAcks(options_.actions), registry, std::move(parts.runner),
                std::move(parts.audit)),
       countdown_(options_.actions.countdown + options_.actions.final_delay),
       fleet_acks_(options_.host, options_.fleet_followers, registry),
       fencer_(options_.fencing.has_value()
                   ? std::make_unique<FleetFencer>(
                         *options_.fencing, clock, registry,
-                        std::move(parts.fence_runner), actions_.audit())
+                        std::move(parts.fence_runner),
+                        [this] { return actions_.audit(); })
                   : nullptr) {
   {
     absl::MutexLock lock(&policy_mu_);
@@ -93,14 +97,132 @@ Actuator::Actuator(ActuatorOptions options, const Clock* clock,
       metrics_.AddPolicy(status.name(), status.state());
     }
   }
+  absl::MutexLock lock(&links_mu_);
   for (const std::string& address : options_.relays) {
-    RelaySubscriptionOptions link_options;
-    link_options.address = address;
-    link_options.filter = options_.filter;
-    link_options.reconnect = options_.reconnect;
-    links_.push_back(std::make_unique<RelaySubscription>(
-        std::move(link_options), this, &metrics_.RelayConnected(address)));
+    links_.push_back(MakeLink(address));
   }
+}
+
+std::unique_ptr<RelaySubscription> Actuator::MakeLink(
+    const std::string& address) {
+  RelaySubscriptionOptions link_options;
+  link_options.address = address;
+  link_options.filter = options_.filter;
+  link_options.reconnect = options_.reconnect;
+  return std::make_unique<RelaySubscription>(std::move(link_options), this,
+                                             &metrics_.RelayConnected(address));
+}
+
+void Actuator::SetRelays(const std::vector<std::string>& relays) {
+  std::vector<std::unique_ptr<RelaySubscription>> removed;
+  {
+    absl::MutexLock lock(&links_mu_);
+    bool running;
+    {
+      absl::MutexLock ticker_lock(&ticker_mu_);
+      running = started_ && !stopping_;
+    }
+    ReconciledLinks<RelaySubscription> next =
+        ReconcileLinks(std::move(links_), relays,
+                       [this](const std::string& a) { return MakeLink(a); });
+    for (RelaySubscription* link : next.added) {
+      HWCAST_LOG(INFO) << "reload: relay " << link->address() << " added";
+      if (running) link->Start();
+    }
+    links_ = std::move(next.links);
+    removed = std::move(next.removed);
+  }
+  // Stopped outside links_mu_: a stopping link may be inside OnBatch.
+  for (auto& link : removed) {
+    HWCAST_LOG(INFO) << "reload: relay " << link->address()
+                     << " removed, its subscription stopped";
+    link->Stop();
+    const std::string address = link->address();
+    link.reset();
+    metrics_.RemoveRelay(address);
+  }
+}
+
+absl::Status Actuator::ReplacePolicies(std::vector<PolicyEngine::Slot> slots) {
+  std::vector<std::pair<std::string, bool>> fresh;  // name, fresh
+  for (const PolicyEngine::Slot& slot : slots) {
+    fresh.emplace_back(slot.name, slot.fresh != nullptr);
+  }
+  policy_mu_.Lock();
+  const absl::Time now = clock_->Now();
+  std::map<std::string, std::string> before;  // name -> state
+  for (const hwcast::v1::PolicyStatus& status : engine_.Status(now)) {
+    before[status.name()] = status.state();
+  }
+  if (absl::Status s = engine_.Replace(std::move(slots)); !s.ok()) {
+    policy_mu_.Unlock();
+    return s;
+  }
+  std::map<std::string, std::string> after;
+  std::string in_shutdown;  // a policy in SHUTDOWN now, if any
+  for (const hwcast::v1::PolicyStatus& status : engine_.Status(now)) {
+    after[status.name()] = status.state();
+    if (status.state() == PolicyStateName(PolicyState::kShutdown) &&
+        in_shutdown.empty()) {
+      in_shutdown = status.name();
+    }
+  }
+  std::map<std::string, std::string> gone;  // name -> why
+  for (const auto& [name, is_fresh] : fresh) {
+    auto was = before.find(name);
+    if (!is_fresh) {
+      HWCAST_LOG(INFO) << "reload: policy " << name
+                       << " unchanged, keeps its state " << was->second;
+      continue;
+    }
+    if (was == before.end()) {
+      HWCAST_LOG(INFO) << "reload: policy " << name << " added, starts in "
+                       << after[name];
+    } else {
+      HWCAST_LOG(WARNING) << "reload: policy " << name
+                          << " changed, starts fresh in " << after[name]
+                          << " (was " << was->second << ")";
+      gone[name] = "changed";
+    }
+    metrics_.AddPolicy(name, after[name]);
+  }
+  for (const auto& [name, state] : before) {
+    if (after.contains(name)) continue;
+    HWCAST_LOG(WARNING) << "reload: policy " << name << " removed (was "
+                        << state << ")";
+    metrics_.RemovePolicy(name);
+    gone[name] = "removed";
+  }
+  dispatch_mu_.Lock();
+  policy_mu_.Unlock();
+  const std::string owner = countdown_event_.policy;
+  if (countdown_.running() && gone.contains(owner)) {
+    const std::string why =
+        absl::StrCat("policy ", owner, " ", gone[owner], " by a reload");
+    if (in_shutdown.empty()) {
+      Carry(countdown_.AllCleared(why), now);
+    } else {
+      HWCAST_LOG(WARNING) << why << "; the shutdown countdown (deadline "
+                          << absl::FormatTime(countdown_.deadline())
+                          << ") runs on for policy " << in_shutdown
+                          << ", still in SHUTDOWN";
+      countdown_event_.policy = in_shutdown;
+    }
+  }
+  ReleaseAndRunEffects();
+  return absl::OkStatus();
+}
+
+void Actuator::ReconfigureActions(
+    ActionsOptions actions, std::optional<std::unique_ptr<AuditLog>> audit) {
+  std::shared_ptr<AuditLog> log =
+      audit.has_value() ? std::shared_ptr<AuditLog>(std::move(*audit))
+                        : actions_.audit();
+  {
+    absl::MutexLock lock(&dispatch_mu_);
+    countdown_.set_delay(actions.countdown + actions.final_delay);
+  }
+  actions_.Reconfigure(WithAcks(std::move(actions)), std::move(log));
 }
 
 Actuator::~Actuator() { Stop(); }
@@ -112,7 +234,10 @@ void Actuator::Start() {
     started_ = true;
   }
   if (announcer_ != nullptr) announcer_->Start();
-  for (auto& link : links_) link->Start();
+  {
+    absl::MutexLock lock(&links_mu_);
+    for (auto& link : links_) link->Start();
+  }
   if (entropy_ != nullptr) entropy_->Start();
   ticker_ = std::thread([this] { RunTicker(); });
 }
@@ -122,7 +247,10 @@ void Actuator::Stop() {
     absl::MutexLock lock(&ticker_mu_);
     stopping_ = true;
   }
-  for (auto& link : links_) link->Stop();
+  {
+    absl::MutexLock lock(&links_mu_);
+    for (auto& link : links_) link->Stop();
+  }
   if (entropy_ != nullptr) entropy_->Stop();
   if (ticker_.joinable()) ticker_.join();
   if (fencer_ != nullptr) fencer_->Stop();
@@ -144,9 +272,12 @@ void Actuator::RunTicker() {
 
 LinkContext Actuator::CurrentLinks() {
   LinkContext links;
-  links.relays_total = static_cast<int>(links_.size());
-  for (const auto& link : links_) {
-    if (link->Status().connected()) ++links.relays_connected;
+  {
+    absl::MutexLock lock(&links_mu_);
+    links.relays_total = static_cast<int>(links_.size());
+    for (const auto& link : links_) {
+      if (link->Status().connected()) ++links.relays_connected;
+    }
   }
   links.network_up = network_->NetworkUp();
   return links;
@@ -157,12 +288,13 @@ void Actuator::Tick() {
   policy_mu_.Lock();
   const absl::Time now = clock_->Now();
   std::vector<Transition> transitions = engine_.OnTick(now, links);
-  const std::vector<hwcast::v1::PolicyStatus> statuses = engine_.Status(now);
-  ReleaseAndDispatch(std::move(transitions), now);
-  for (const hwcast::v1::PolicyStatus& status : statuses) {
+  // Under policy_mu_, so a reload never sees a removed policy's gauge
+  // come back.
+  for (const hwcast::v1::PolicyStatus& status : engine_.Status(now)) {
     metrics_.SetTimeLeft(status.name(),
                          absl::Seconds(status.seconds_to_shutdown()));
   }
+  ReleaseAndDispatch(std::move(transitions), now);
   CheckDeadline();
   if (fencer_ != nullptr) fencer_->Tick(clock_->Now());
   UpdateSourceGauges();
@@ -208,8 +340,7 @@ void Actuator::Carry(ShutdownCountdown::Step step, absl::Time now) {
   }
 }
 
-ActionsOptions Actuator::ActionsWithAcks() {
-  ActionsOptions actions = options_.actions;
+ActionsOptions Actuator::WithAcks(ActionsOptions actions) {
   actions.on_shutdown = [this](const ActionEvent& event, bool failed) {
     OnShutdownStep(event, failed);
   };
@@ -538,7 +669,10 @@ ActuatorStatus Actuator::Status() const {
   for (hwcast::v1::KnownSource& source : store_.Snapshot()) {
     *status.add_sources() = std::move(source);
   }
-  for (const auto& link : links_) *status.add_relays() = link->Status();
+  {
+    absl::MutexLock lock(&links_mu_);
+    for (const auto& link : links_) *status.add_relays() = link->Status();
+  }
   *status.mutable_actions() = actions_.Status();
   if (entropy_ != nullptr) *status.mutable_entropy() = entropy_->Status();
   {

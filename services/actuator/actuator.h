@@ -75,6 +75,13 @@
 // (hwcast_temperature_celsius, hwcast_reading_age_seconds, ...; lib/
 // reading_metrics.h).
 //
+// Reload (the daemon's SIGHUP) changes three things live, each without
+// touching the rest: ReplacePolicies (a kept policy keeps its state, a
+// fresh one starts over; a countdown left without any policy in SHUTDOWN is
+// cancelled, audited and announced), ReconfigureActions (a new action set;
+// running actions finish under the old one) and SetRelays (links to relays
+// still listed, and their streams, stay up).
+//
 // Entropy (ActuatorParts.entropy, optional): the Reseeder draws entropy
 // chunks from the relays' Entropy service on its own thread (periodically
 // and on a low fill watermark) and when Reseed() is called; its status is
@@ -210,6 +217,26 @@ class Actuator final : public BatchSink {
   // does not help) when no countdown runs or the command already ran.
   absl::StatusOr<std::string> Cancel(std::string_view reason);
 
+  // A reload's policies (PolicyEngine::Replace; INVALID_ARGUMENT changes
+  // nothing). Logs each policy: kept with its state, changed (starts
+  // fresh), added, removed. A running countdown is cancelled, audited and
+  // announced ("policy P removed by a reload") when no policy is left in
+  // SHUTDOWN; if another still is, it runs on (it holds the countdown now).
+  absl::Status ReplacePolicies(std::vector<PolicyEngine::Slot> slots);
+
+  // A reload's actions: ActionDispatcher::Reconfigure with `actions`, and
+  // countdowns started from now on last actions.countdown + final_delay (a
+  // running one keeps its deadline). `audit`: the new audit log (null:
+  // none); nullopt keeps the running one.
+  void ReconfigureActions(ActionsOptions actions,
+                          std::optional<std::unique_ptr<AuditLog>> audit);
+
+  // A reload's relay list: links to addresses still listed (and their
+  // streams) stay up, in the new order; links to addresses no longer listed
+  // are stopped and their gauge dropped; new ones are created (and started
+  // if the actuator runs).
+  void SetRelays(const std::vector<std::string>& relays);
+
   // An operator's reseed: draws `bytes` (0: entropy.reseed_bytes) of
   // entropy now and injects them into the sink. FAILED_PRECONDITION when no
   // entropy sink is configured; UNAVAILABLE when no relay gave any.
@@ -258,8 +285,9 @@ class Actuator final : public BatchSink {
   void CheckDeadline();
   // ActionsOptions::on_shutdown: announces COMMAND_RUN / COMMAND_FAILED.
   void OnShutdownStep(const ActionEvent& event, bool failed);
-  // options_.actions with on_shutdown set to OnShutdownStep.
-  ActionsOptions ActionsWithAcks();
+  // `actions` with on_shutdown set to OnShutdownStep.
+  ActionsOptions WithAcks(ActionsOptions actions);
+  std::unique_ptr<RelaySubscription> MakeLink(const std::string& address);
 
   const ActuatorOptions options_;
   const Clock* const clock_;
@@ -311,10 +339,14 @@ class Actuator final : public BatchSink {
   // is released).
   absl::Mutex effects_mu_ ABSL_ACQUIRED_AFTER(dispatch_mu_);
 
-  // Created in the constructor (so status lists them before Start()).
-  std::vector<std::unique_ptr<RelaySubscription>> links_;
+  // Created in the constructor (so status lists them before Start()),
+  // changed by SetRelays. Lock order: links_mu_, then ticker_mu_; no other
+  // lock of the actuator is taken under it.
+  mutable absl::Mutex links_mu_;
+  std::vector<std::unique_ptr<RelaySubscription>> links_
+      ABSL_GUARDED_BY(links_mu_);
 
-  absl::Mutex ticker_mu_;
+  absl::Mutex ticker_mu_ ABSL_ACQUIRED_AFTER(links_mu_);
   bool stopping_ ABSL_GUARDED_BY(ticker_mu_) = false;
   bool started_ ABSL_GUARDED_BY(ticker_mu_) = false;
   std::thread ticker_;

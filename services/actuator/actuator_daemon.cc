@@ -1,5 +1,6 @@
 #include "services/actuator/actuator_daemon.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <utility>
@@ -84,6 +85,8 @@ absl::Status PrepareEntropy(const hwcast::v1::ActuatorConfig& loaded,
   return absl::OkStatus();
 }
 
+void LogActions(const hwcast::v1::ActionsConfig& actions);
+
 // Logs what the actuator will do (once, at start-up).
 void LogStartup(const hwcast::v1::ActuatorConfig& config) {
   HWCAST_LOG(INFO) << "host " << config.host() << ", following "
@@ -92,7 +95,11 @@ void LogStartup(const hwcast::v1::ActuatorConfig& config) {
   for (const hwcast::v1::PolicyConfig& policy : config.policies()) {
     HWCAST_LOG(INFO) << "policy " << policy.name();
   }
-  const hwcast::v1::ActionsConfig& actions = config.actions();
+  LogActions(config.actions());
+}
+
+// Logs what the actions will do: whether the shutdown is real, the hooks.
+void LogActions(const hwcast::v1::ActionsConfig& actions) {
   if (actions.shutdown_enabled()) {
     HWCAST_LOG(WARNING) << "REAL SHUTDOWN ENABLED: "
                         << Argv(actions.shutdown_command())
@@ -112,6 +119,32 @@ void LogStartup(const hwcast::v1::ActuatorConfig& config) {
   if (!actions.audit_log().empty()) {
     HWCAST_LOG(INFO) << "audit log: " << actions.audit_log();
   }
+}
+
+// The policies of `next` as slots for Actuator::ReplacePolicies: a policy
+// whose config is equal to a running one (MessageDifferencer) is kept, any
+// other is built fresh. Built with the running stale_after (a restart-only
+// key) as the default max_age, like the running ones.
+absl::StatusOr<std::vector<PolicyEngine::Slot>> PlanPolicyReload(
+    const hwcast::v1::ActuatorConfig& running,
+    const hwcast::v1::ActuatorConfig& next) {
+  HWCAST_ASSIGN_OR_RETURN(
+      std::vector<std::unique_ptr<Policy>> built,
+      MakePolicies(next.policies(), FromProtoDuration(running.stale_after()),
+                   RandomSeed()));
+  std::vector<PolicyEngine::Slot> slots;
+  for (int i = 0; i < next.policies_size(); ++i) {
+    const hwcast::v1::PolicyConfig& policy = next.policies(i);
+    PolicyEngine::Slot& slot = slots.emplace_back();
+    slot.name = policy.name();
+    const bool unchanged =
+        std::any_of(running.policies().begin(), running.policies().end(),
+                    [&](const hwcast::v1::PolicyConfig& old) {
+                      return SameConfig(old, policy);
+                    });
+    if (!unchanged) slot.fresh = std::move(built[i]);
+  }
+  return slots;
 }
 
 }  // namespace
@@ -240,20 +273,62 @@ absl::Status ActuatorDaemon::Reload(const hwcast::v1::ActuatorConfig& loaded,
   endpoints_.ReloadTls(loaded.server().tls());
   const hwcast::v1::ActuatorConfig config =
       ApplyActuatorDefaults(loaded, SystemHostName());
+  std::vector<std::string> live = TrustConfigKeys();
+  live.insert(live.end(), {"policies", "actions", "relays"});
+  if (config_.signing_key().empty() && config.signing_key().empty()) {
+    // No announcer runs: announce_to (by default the relays) is unused.
+    live.push_back("announce_to");
+    *config_.mutable_announce_to() = config.announce_to();
+  }
   const std::vector<std::string> later =
-      ChangedConfigKeys(config_, config, TrustConfigKeys());
-  // The audit log path is part of `actions`: reopen it only when it stays.
-  if (audit_ != nullptr &&
-      config.actions().audit_log() == config_.actions().audit_log()) {
+      ChangedConfigKeys(config_, config, live);
+
+  // What can fail comes first, so that a refused reload changes nothing.
+  const bool policies_changed =
+      !SameConfig(config_.policies(), config.policies());
+  std::vector<PolicyEngine::Slot> slots;
+  if (policies_changed) {
+    HWCAST_ASSIGN_OR_RETURN(slots, PlanPolicyReload(config_, config));
+  }
+  const bool actions_changed = !SameConfig(config_.actions(), config.actions());
+  const bool same_audit_path =
+      config.actions().audit_log() == config_.actions().audit_log();
+  // The audit log path is part of `actions`: reopen it when it stays.
+  if (audit_ != nullptr && same_audit_path) {
     HWCAST_RETURN_IF_ERROR(audit_->Reopen());
     HWCAST_LOG(INFO) << "reload: audit log " << audit_->path() << " reopened";
   }
+
   verifier_->Swap(std::move(resources.verifier));
   HWCAST_LOG(INFO) << "reload: trust rules re-read"
                    << (config.trust_file().empty()
                            ? std::string()
                            : absl::StrCat(" from ", config.trust_file()));
   CopyTrustConfig(config, &config_);
+
+  if (policies_changed) {
+    HWCAST_RETURN_IF_ERROR(actuator_->ReplacePolicies(std::move(slots)));
+    *config_.mutable_policies() = config.policies();
+  }
+  if (actions_changed) {
+    std::optional<std::unique_ptr<AuditLog>> audit;
+    if (!same_audit_path) {
+      audit_ = resources.audit.get();
+      audit = std::move(resources.audit);
+    }
+    actuator_->ReconfigureActions(ActionsOptions::FromConfig(config.actions()),
+                                  std::move(audit));
+    *config_.mutable_actions() = config.actions();
+    HWCAST_LOG(INFO) << "reload: actions applied (a running action finishes "
+                        "under the old ones)";
+    LogActions(config_.actions());
+  }
+  if (!SameConfig(config_.relays(), config.relays())) {
+    actuator_->SetRelays({config.relays().begin(), config.relays().end()});
+    *config_.mutable_relays() = config.relays();
+    HWCAST_LOG(INFO) << "reload: following relay(s) "
+                     << absl::StrJoin(config_.relays(), ", ");
+  }
   WarnKeysNeedRestart(later, "hwcast-actuator");
   return absl::OkStatus();
 }

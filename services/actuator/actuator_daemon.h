@@ -2,16 +2,26 @@
 // entropy sink, fleet announcer) and its gRPC and metrics endpoints, with
 // the life cycle RunDaemon() drives.
 //
-// Reload (SIGHUP) applies live:
+// Reload (SIGHUP) is a diff of the running config and the new one, each
+// item compared whole (SameConfig); it applies live:
 //   - trust_file, insecure_accept_unsigned, freshness: the trust file is
 //     re-read into a new verifier that replaces the old one between two
 //     batches; no relay stream is touched;
-//   - actions.audit_log: the audit log is reopened at its path (logrotate
-//     without copytruncate); the dry-run record is opened per line anyway.
-// Every other key that changed (policies, actions, relays, filter, entropy,
-// signing_key, listen addresses) is reported in a warning naming the keys
-// and takes effect at the next restart; the running values are kept (a
-// running policy keeps its state and a running countdown its deadline).
+//   - policies: a policy whose config is unchanged keeps its state (a room
+//     in PRE_FAIL stays there, its grace running); a changed or added one
+//     starts fresh, a removed one is dropped, each logged; a countdown
+//     whose policy changed or went away is cancelled (audited, announced)
+//     unless another policy is in SHUTDOWN (Actuator::ReplacePolicies);
+//   - actions: the dispatcher's action set is swapped (an action already
+//     running finishes under the old one; a running countdown keeps its
+//     deadline); the audit log is reopened at its path (logrotate without
+//     copytruncate), or the new path opened when it changed;
+//   - relays: links to relays still listed keep their streams; removed ones
+//     are stopped, added ones started.
+// Every other key that changed (filter, stale_after, reconnect, entropy,
+// signing_key, announce_to, fleet_followers, host, server and its listen
+// addresses) is reported in a warning naming the keys and takes effect at
+// the next restart; the running values are kept.
 //
 // RunDaemon() calls Reload/CheckHealth/Shutdown from the main thread only.
 #ifndef HWCAST_SERVICES_ACTUATOR_ACTUATOR_DAEMON_H_
@@ -76,6 +86,10 @@ class ActuatorDaemon final : public ServiceDaemon {
   absl::Status ReloadConfigFile() override;
   absl::StatusOr<std::string> CheckHealth() override;
   void Shutdown() override;
+  prometheus::Registry& registry() override { return *registry_; }
+
+  // The running actuator (its status; tests feed it batches).
+  Actuator& actuator() { return *actuator_; }
 
  private:
   ActuatorDaemon() = default;

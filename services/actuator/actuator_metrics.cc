@@ -87,6 +87,10 @@ prometheus::Gauge& ActuatorMetrics::RelayConnected(const std::string& relay) {
   return relay_connected_.Add({{"relay", relay}});
 }
 
+void ActuatorMetrics::RemoveRelay(const std::string& relay) {
+  relay_connected_.Remove(&relay_connected_.Add({{"relay", relay}}));
+}
+
 void ActuatorMetrics::CountInvalid(RejectReason reason) {
   batches_invalid_.Increment();
   errors_invalid_batch_.Increment();
@@ -112,6 +116,20 @@ void ActuatorMetrics::AddPolicy(const std::string& policy,
   policy_warning_.Add({{"policy", policy}}).Set(0);
   policy_time_left_.Add({{"policy", policy}}).Set(0);
   policy_last_transition_.Add({{"policy", policy}}).Set(0);
+}
+
+void ActuatorMetrics::RemovePolicy(const std::string& policy) {
+  for (PolicyState s : kAllPolicyStates) {
+    const std::string name = PolicyStateName(s);
+    policy_state_.Remove(
+        &policy_state_.Add({{"policy", policy}, {"state", name}}));
+    policy_transitions_.Remove(
+        &policy_transitions_.Add({{"policy", policy}, {"to", name}}));
+  }
+  for (prometheus::Family<prometheus::Gauge>* family :
+       {&policy_warning_, &policy_time_left_, &policy_last_transition_}) {
+    family->Remove(&family->Add({{"policy", policy}}));
+  }
 }
 
 void ActuatorMetrics::PolicyChanged(const std::string& policy,

@@ -61,6 +61,9 @@ class ActuatorMetrics {
   prometheus::Gauge& stale_sources() { return stale_sources_; }
   // The gauge of one relay link.
   prometheus::Gauge& RelayConnected(const std::string& relay);
+  // Drops the gauge of a relay link no longer configured (after its link
+  // stopped: a reference to it must not be used afterwards).
+  void RemoveRelay(const std::string& relay);
 
   // An invalid batch: batches_total{invalid}, errors_total{invalid_batch}
   // and batches_invalid_total{reason}.
@@ -68,6 +71,8 @@ class ActuatorMetrics {
 
   // Creates every series of `policy` (all states at 0 but `state`).
   void AddPolicy(const std::string& policy, std::string_view state);
+  // Drops every series of `policy` (a reload removed it).
+  void RemovePolicy(const std::string& policy);
   // A state change of `policy` to `state` at `time`.
   void PolicyChanged(const std::string& policy, std::string_view state,
                      absl::Time time);

@@ -31,6 +31,7 @@
 #include "hwcast/v1/relay.grpc.pb.h"
 #include "lib/ed25519_key.h"
 #include "lib/fake_clock.h"
+#include "lib/testing/metrics.h"
 #include "lib/reject_reason.h"
 #include "lib/server.h"
 #include "lib/signed_batch_verifier.h"
@@ -1557,6 +1558,195 @@ TEST_F(ActuatorActionsTest, CancelOverGrpc) {
     EXPECT_TRUE(response.cancelled());
   }
   (*server)->Shutdown(absl::ZeroDuration());
+}
+
+// ------------------------------------------------------------ reload
+
+// Slots for ReplacePolicies: `kept` names keep their running policy, `fresh`
+// ones get a new ScriptedPolicy (returned through `made`).
+std::vector<PolicyEngine::Slot> Slots(
+    const std::vector<std::string>& kept, const std::vector<std::string>& fresh,
+    std::map<std::string, ScriptedPolicy*>* made = nullptr) {
+  std::vector<PolicyEngine::Slot> slots;
+  for (const std::string& name : kept) slots.push_back({name, nullptr});
+  for (const std::string& name : fresh) {
+    auto policy = std::make_unique<ScriptedPolicy>(name);
+    if (made != nullptr) (*made)[name] = policy.get();
+    slots.push_back({name, std::move(policy)});
+  }
+  return slots;
+}
+
+TEST_F(ActuatorActionsTest, ReloadKeepsUnchangedPoliciesAndRestartsTheOthers) {
+  MakeWithActions(/*shutdown_enabled=*/true, absl::Seconds(60));
+  room_->next = PolicyState::kPreFail;
+  ups_->next = PolicyState::kPreFail;
+  TickFor(5);
+  actuator_->WaitForActions();
+  const size_t notified = Notified().size();
+
+  // room-too-hot unchanged, ups-on-battery changed, cooling-power added.
+  ASSERT_TRUE(actuator_
+                  ->ReplacePolicies(Slots({"room-too-hot"},
+                                          {"ups-on-battery", "cooling-power"}))
+                  .ok());
+  TickFor(1);
+  actuator_->WaitForActions();
+  const hwcast::v1::ActuatorStatus status = actuator_->Status();
+  ASSERT_EQ(status.policies_size(), 3);
+  EXPECT_EQ(status.policies(0).name(), "room-too-hot");
+  EXPECT_EQ(status.policies(0).state(), "PRE_FAIL");
+  EXPECT_EQ(FromProtoTime(status.policies(0).since()), kT0 + absl::Seconds(1));
+  EXPECT_EQ(status.policies(1).name(), "ups-on-battery");
+  EXPECT_EQ(status.policies(1).state(), "NORMAL");
+  EXPECT_EQ(status.policies(2).name(), "cooling-power");
+  EXPECT_EQ(State("room-too-hot", "PRE_FAIL"), 1);
+  EXPECT_EQ(State("ups-on-battery", "NORMAL"), 1);
+  EXPECT_EQ(State("ups-on-battery", "PRE_FAIL"), 0);
+  EXPECT_EQ(State("cooling-power", "NORMAL"), 1);
+  // A reload is not a transition: nothing notified.
+  EXPECT_EQ(Notified().size(), notified);
+
+  // A slot keeping a policy that does not run is refused, nothing changed.
+  EXPECT_EQ(actuator_->ReplacePolicies(Slots({"no-such"}, {})).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(actuator_->Status().policies_size(), 3);
+}
+
+TEST_F(ActuatorActionsTest, RemovedPolicyCancelsTheCountdownItOwned) {
+  MakeWithActions(/*shutdown_enabled=*/true, absl::Seconds(10));
+  room_->next = PolicyState::kShutdown;
+  actuator_->Tick();
+  ASSERT_TRUE(actuator_->ReplacePolicies(Slots({"ups-on-battery"}, {})).ok());
+  actuator_->WaitForActions();
+  hwcast::v1::ActuatorStatus status = actuator_->Status();
+  ASSERT_EQ(status.policies_size(), 1);
+  EXPECT_TRUE(status.actions().cancelled());
+  EXPECT_EQ(status.actions().cancel_reason(),
+            "policy room-too-hot removed by a reload");
+  EXPECT_EQ(State("room-too-hot", "SHUTDOWN"), -1);
+  EXPECT_EQ(Notified().back(), "cancel room-too-hot ->");
+  int cancel_lines = 0;
+  for (const std::string& line : AuditLines()) {
+    if (line.find("\"event\":\"cancel\"") != std::string::npos &&
+        line.find("removed by a reload") != std::string::npos) {
+      ++cancel_lines;
+    }
+  }
+  EXPECT_EQ(cancel_lines, 1);
+  TickFor(60);
+  actuator_->WaitForActions();
+  EXPECT_EQ(Shutdowns(), 0u);
+}
+
+TEST_F(ActuatorActionsTest, ChangedOwnerWithAnotherInShutdownKeepsCountdown) {
+  MakeWithActions(/*shutdown_enabled=*/true, absl::Seconds(10));
+  room_->next = PolicyState::kShutdown;
+  actuator_->Tick();
+  ups_->next = PolicyState::kShutdown;
+  TickFor(1);
+  // room-too-hot changed (starts fresh), ups-on-battery still in SHUTDOWN:
+  // the countdown runs on to its deadline.
+  ASSERT_TRUE(
+      actuator_->ReplacePolicies(Slots({"ups-on-battery"}, {"room-too-hot"}))
+          .ok());
+  EXPECT_FALSE(actuator_->Status().actions().cancelled());
+  TickFor(8);
+  actuator_->WaitForActions();
+  EXPECT_EQ(Shutdowns(), 0u);
+  TickFor(1);
+  actuator_->WaitForActions();
+  ASSERT_EQ(Shutdowns(), 1u);
+  EXPECT_EQ(runner_->CallsOf("/test/shutdown")[0].env.at("HWCAST_POLICY"),
+            "ups-on-battery");
+}
+
+TEST_F(ActuatorActionsTest, RunningShutdownFinishesUnderTheOldActions) {
+  MakeWithActions(/*shutdown_enabled=*/true);
+  runner_->Block();
+  room_->next = PolicyState::kShutdown;
+  actuator_->Tick();
+  // The notification and the shutdown command are both held by the runner.
+  runner_->AwaitCalls(2);
+
+  ActionsOptions next;
+  next.shutdown_enabled = false;
+  next.shutdown_command = {"/test/new-shutdown"};
+  next.notify_command = {"/test/new-notify"};
+  next.countdown = absl::Seconds(30);
+  auto audit = AuditLog::Open(File("new-audit.jsonl"), &clock_);
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  actuator_->ReconfigureActions(next, *std::move(audit));
+  runner_->Release();
+  actuator_->WaitForActions();
+
+  // The running command finished as it started: the old argv, audited in
+  // the old log.
+  EXPECT_EQ(Shutdowns(), 1u);
+  EXPECT_EQ(Actions("shutdown", "ok"), 1);
+  bool old_audit_has_result = false;
+  for (const std::string& line : AuditLines()) {
+    if (line.find("\"/test/shutdown\"") != std::string::npos &&
+        line.find("\"result\":\"ok\"") != std::string::npos) {
+      old_audit_has_result = true;
+    }
+  }
+  EXPECT_TRUE(old_audit_has_result);
+
+  // Events from now on use the new set.
+  EXPECT_FALSE(actuator_->Status().actions().shutdown_enabled());
+  ups_->warn = true;
+  TickFor(1);
+  actuator_->WaitForActions();
+  ASSERT_EQ(runner_->CallsOf("/test/new-notify").size(), 1u);
+  std::ifstream in(File("new-audit.jsonl"));
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_THAT(line, HasSubstr("ups-on-battery"));
+}
+
+TEST_F(ActuatorActionsTest, ReloadedCountdownAppliesToTheNextOne) {
+  MakeWithActions(/*shutdown_enabled=*/true, absl::Seconds(10));
+  ActionsOptions next;
+  next.shutdown_enabled = true;
+  next.shutdown_command = {"/test/shutdown", "now"};
+  next.countdown = absl::Seconds(40);
+  actuator_->ReconfigureActions(next, std::nullopt);
+  room_->next = PolicyState::kShutdown;
+  actuator_->Tick();
+  EXPECT_EQ(FromProtoTime(actuator_->Status().actions().command_deadline()),
+            kT0 + absl::Seconds(40));
+  // The audit log was kept (nullopt).
+  actuator_->WaitForActions();
+  EXPECT_FALSE(AuditLines().empty());
+}
+
+TEST_F(ActuatorTest, SetRelaysKeepsUnchangedLinksAndTheirStreams) {
+  FakeRelayServer relay_a;
+  FakeRelayServer relay_b;
+  Make(Options({relay_a.address()}));
+  actuator_->Start();
+  ASSERT_TRUE(WaitFor([&] { return relay_a.relay().active_streams() == 1; }));
+
+  actuator_->SetRelays({relay_b.address(), relay_a.address()});
+  ASSERT_TRUE(WaitFor([&] { return relay_b.relay().active_streams() == 1; }));
+  // relay A's stream was never reopened, and it still carries batches.
+  EXPECT_EQ(relay_a.relay().subscribes(), 1);
+  relay_a.relay().Deliver(Batch("c1", 1, 1, {Temp("cpu", 1, 40)}));
+  ASSERT_TRUE(WaitFor([&] { return Batches("accepted") == 1; }));
+  hwcast::v1::ActuatorStatus status = actuator_->Status();
+  ASSERT_EQ(status.relays_size(), 2);
+  EXPECT_EQ(status.relays(0).address(), relay_b.address());
+  EXPECT_EQ(status.relays(1).address(), relay_a.address());
+
+  actuator_->SetRelays({relay_b.address()});
+  ASSERT_TRUE(WaitFor([&] { return relay_a.relay().active_streams() == 0; }));
+  EXPECT_EQ(actuator_->Status().relays_size(), 1);
+  EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_relay_connected",
+                        {{"relay", relay_a.address()}}),
+            -1);
+  EXPECT_EQ(relay_b.relay().subscribes(), 1);
+  actuator_->Stop();
 }
 
 }  // namespace

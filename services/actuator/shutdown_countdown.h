@@ -61,6 +61,10 @@ class ShutdownCountdown {
   // Cancels a running countdown with `why` (kCancelled; else kNothing).
   Step Cancel(std::string why);
 
+  // A reload changed actions.countdown / final_delay: countdowns started
+  // from now on use `delay`; a running one keeps its deadline.
+  void set_delay(absl::Duration delay) { delay_ = delay; }
+
   Phase phase() const { return phase_; }
   bool running() const { return phase_ == Phase::kRunning; }
   bool command_started() const { return phase_ == Phase::kCommand; }
@@ -71,7 +75,7 @@ class ShutdownCountdown {
   const std::string& cancel_reason() const { return cancel_reason_; }
 
  private:
-  const absl::Duration delay_;
+  absl::Duration delay_;
   Phase phase_ = Phase::kIdle;
   absl::Time deadline_ = absl::InfinitePast();
   std::string cancel_reason_;

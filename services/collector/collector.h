@@ -4,7 +4,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -53,6 +55,8 @@ struct CollectorOptions {
 // one link (PickEntropyLink). Readings never wait on a relay: links buffer
 // independently.
 //
+// Reconfigure() (a reload) changes the sources and relays live: see there.
+//
 // Thread-safe. GetStatus() may be called at any time, including after
 // Shutdown().
 class Collector final : public CollectorStatusProvider, public SourcePoller {
@@ -68,6 +72,20 @@ class Collector final : public CollectorStatusProvider, public SourcePoller {
   // Idempotent.
   void Shutdown(absl::Duration flush_timeout);
 
+  // A reload of `next` (validated, defaults applied): its sources and relays
+  // become the running ones, compared item by item with what runs:
+  //   - a source whose config is unchanged (same id, SameConfig) keeps its
+  //     runner, with its state (sequence, devices, failure counts);
+  //   - an added one is started; a removed one stopped; a changed one
+  //     stopped and started again from its new config;
+  //   - a relay still listed keeps its RelayPublisher (its queue and
+  //     stream); an added one is started, a removed one stopped (batches
+  //     still buffered for it are dropped, logged).
+  // Every new source is built before anything changes: if one cannot be,
+  // the error names it and nothing changes. The other keys of `next` are
+  // not looked at (the daemon reports them as restart-only).
+  absl::Status Reconfigure(const hwcast::v1::CollectorConfig& next);
+
   hwcast::v1::CollectorStatus GetStatus() const override;
   // Polls the source with that id now through its runner
   // (SourceRunner::PollNow): NOT_FOUND names the known sources. Blocks up to
@@ -77,17 +95,54 @@ class Collector final : public CollectorStatusProvider, public SourcePoller {
   uint64_t epoch() const { return batcher_->epoch(); }
 
  private:
+  // A running source: its config (to tell what a reload changed) and
+  // runner (shared, so that PollNow never holds parts_mu_ while it polls).
+  struct RunningSource {
+    hwcast::v1::SourceConfig config;
+    std::shared_ptr<SourceRunner> runner;
+  };
+
   explicit Collector(CollectorOptions options);
   void SchedulerLoop();
   void Wake();
+  // Builds each of `sources` with `make`, naming the one that fails.
+  static absl::StatusOr<std::vector<std::unique_ptr<Source>>> MakeSources(
+      const SourceMaker& make,
+      const std::vector<hwcast::v1::SourceConfig>& sources);
+  std::unique_ptr<RelayPublisher> MakeLink(const std::string& address) const;
+  std::shared_ptr<SourceRunner> MakeRunner(
+      const hwcast::v1::SourceConfig& config, std::unique_ptr<Source> source);
+  // Hands a sealed batch to the links (SealedBatchSink).
+  void Publish(std::shared_ptr<SealedBatch> batch);
+  std::vector<std::shared_ptr<SourceRunner>> Runners() const;
+  // Whether Start() ran and Shutdown() did not.
+  bool Running();
+
+  // Reading sequences per source_id, shared by the runners
+  // (SourceRunnerOptions::next_sequence).
+  struct SequenceBook {
+    absl::Mutex mu;
+    std::map<std::string, uint64_t> last ABSL_GUARDED_BY(mu);
+    uint64_t Next(const std::string& source_id) {
+      absl::MutexLock lock(&mu);
+      return ++last[source_id];
+    }
+  };
 
   CollectorOptions options_;
+  const std::shared_ptr<SequenceBook> sequences_ =
+      std::make_shared<SequenceBook>();
   std::unique_ptr<Batcher> batcher_;
-  std::vector<std::unique_ptr<RelayPublisher>> links_;
-  std::vector<std::unique_ptr<SourceRunner>> runners_;
+  // What runs; changed by Reconfigure. Lock order: a runner's and the
+  // batcher's locks, then parts_mu_ (Publish), then a link's; no runner is
+  // called with parts_mu_ held (Runners() hands out a copy).
+  mutable absl::Mutex parts_mu_;
+  std::vector<std::unique_ptr<RelayPublisher>> links_
+      ABSL_GUARDED_BY(parts_mu_);
+  std::vector<RunningSource> sources_ ABSL_GUARDED_BY(parts_mu_);
   std::thread scheduler_;
 
-  absl::Mutex mu_;
+  absl::Mutex mu_ ABSL_ACQUIRED_AFTER(parts_mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;

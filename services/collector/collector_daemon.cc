@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "lib/clock_impl.h"
+#include "lib/config_checks.h"
 #include "lib/log.h"
 #include "lib/status_macros.h"
 #include "services/collector/collector_config.h"
@@ -101,7 +102,17 @@ absl::Status CollectorDaemon::Reload(const hwcast::v1::CollectorConfig& loaded,
   const hwcast::v1::CollectorConfig config =
       ApplyCollectorDefaults(loaded, SystemHostName());
   const std::vector<std::string> later =
-      ChangedConfigKeys(config_, config, {"signing_key"});
+      ChangedConfigKeys(config_, config, {"signing_key", "sources", "relays"});
+  if (!SameConfig(config_.sources(), config.sources()) ||
+      !SameConfig(config_.relays(), config.relays())) {
+    // Fails (changing nothing) when a new source cannot be built.
+    HWCAST_RETURN_IF_ERROR(collector_->Reconfigure(config));
+    *config_.mutable_sources() = config.sources();
+    *config_.mutable_relays() = config.relays();
+    HWCAST_LOG(INFO) << "reload: " << config_.sources_size()
+                     << " source(s), relay(s) "
+                     << absl::StrJoin(config_.relays(), ", ");
+  }
   LogSigner(resources.signer.get(), config.signing_key());
   signer_->Swap(SignerOrUnsigned(std::move(resources.signer)));
   config_.set_signing_key(config.signing_key());

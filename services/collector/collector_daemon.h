@@ -2,14 +2,21 @@
 // and its gRPC and metrics endpoints, with the life cycle RunDaemon()
 // drives.
 //
-// Reload (SIGHUP) applies live:
+// Reload (SIGHUP) is a diff of the running config and the new one, each
+// item compared whole (SameConfig); it applies live:
 //   - signing_key: the key file is re-read (same checks as at start-up: a
 //     missing, damaged or group-readable key refuses the reload) and
 //     batches sealed from then on are signed with it; no relay stream is
-//     touched.
-// Every other key that changed (sources, relays, batching, listen
-// addresses) is reported in a warning naming the keys and takes effect at
-// the next restart; the running values are kept.
+//     touched;
+//   - sources: unchanged ones keep running with their state; added ones
+//     start, removed ones stop, changed ones restart (Collector::
+//     Reconfigure; a source that cannot be built refuses the reload);
+//   - relays: links to relays still listed keep their queues and streams;
+//     added ones start, removed ones stop.
+// Every other key that changed (host, collector_id, batching, buffer,
+// reconnect, relay_tls, server and its listen addresses) is reported in a
+// warning naming the keys and takes effect at the next restart; the
+// running values are kept.
 //
 // RunDaemon() calls Reload/CheckHealth/Shutdown from the main thread only.
 #ifndef HWCAST_SERVICES_COLLECTOR_COLLECTOR_DAEMON_H_
@@ -61,6 +68,10 @@ class CollectorDaemon final : public ServiceDaemon {
   absl::Status ReloadConfigFile() override;
   absl::StatusOr<std::string> CheckHealth() override;
   void Shutdown() override;
+  prometheus::Registry& registry() override { return *registry_; }
+
+  // The running collector (its status, for tests).
+  Collector& collector() { return *collector_; }
 
  private:
   CollectorDaemon() = default;

@@ -446,6 +446,111 @@ TEST_F(CollectorTest, EntropyPrefersAConnectedRelay) {
   EXPECT_EQ(distinct.size(), got.size());
 }
 
+// The sequences of `source_id`'s readings in `batches`, in order.
+std::vector<uint64_t> SequencesOf(const std::vector<ReadingBatch>& batches,
+                                  const std::string& source_id) {
+  std::vector<uint64_t> out;
+  for (const ReadingBatch& batch : batches) {
+    for (const Reading& r : batch.readings()) {
+      if (r.source_id() == source_id) out.push_back(r.sequence());
+    }
+  }
+  return out;
+}
+
+TEST_F(CollectorTest, ReconfigureKeepsUnchangedSourcesAndRelayStreams) {
+  FakeRelayServer relay_a;
+  FakeRelayServer relay_b;
+  const CollectorConfig config = Config({relay_a.address()});
+  std::unique_ptr<Collector> collector = Make(config);
+  ASSERT_NE(collector, nullptr);
+  collector->Start();
+  ASSERT_TRUE(relay_a.relay().WaitForReceived(3));
+  ASSERT_TRUE(Eventually(
+      [&] { return collector->GetStatus().sources(0).polls() >= 3; }));
+  const uint64_t room_polls = collector->GetStatus().sources(0).polls();
+
+  // room unchanged, hwmon removed, aisle added; relay B added.
+  tree_.Write("sensors/aisle.temp", "21\n");
+  CollectorConfig next = config;
+  next.mutable_sources()->DeleteSubrange(1, 1);
+  hwcast::v1::SourceConfig* aisle = next.add_sources();
+  aisle->mutable_file()->set_path(tree_.Path("sensors/aisle.temp"));
+  *aisle->mutable_interval() = ToProtoDuration(absl::Milliseconds(20));
+  next.add_relays(relay_b.address());
+  next = ApplyCollectorDefaults(next, "unused");
+  ASSERT_TRUE(collector->Reconfigure(next).ok());
+
+  hwcast::v1::CollectorStatus status = collector->GetStatus();
+  ASSERT_EQ(status.sources_size(), 2);
+  EXPECT_EQ(status.sources(0).source_id(), "room");
+  // The same runner: its poll count goes on.
+  EXPECT_GE(status.sources(0).polls(), room_polls);
+  EXPECT_EQ(status.sources(1).source_id(), "aisle");
+  ASSERT_EQ(status.relays_size(), 2);
+  ASSERT_TRUE(Eventually([&] {
+    return !SequencesOf(relay_b.relay().batches(), "aisle").empty() &&
+           !SequencesOf(relay_a.relay().batches(), "aisle").empty();
+  }));
+  // Relay A's stream was never reopened.
+  EXPECT_EQ(collector->GetStatus().relays(0).connects(), 1u);
+
+  // room changed (a new interval): restarted, its sequence goes on; relay
+  // A removed.
+  next.mutable_sources(0)->mutable_interval()->set_nanos(25'000'000);
+  next.mutable_relays()->DeleteSubrange(0, 1);
+  ASSERT_TRUE(Eventually(
+      [&] { return collector->GetStatus().sources(0).polls() >= 8; }));
+  const uint64_t polls_before = collector->GetStatus().sources(0).polls();
+  const size_t room_before =
+      SequencesOf(relay_b.relay().batches(), "room").size();
+  ASSERT_TRUE(collector->Reconfigure(next).ok());
+  status = collector->GetStatus();
+  ASSERT_EQ(status.relays_size(), 1);
+  EXPECT_EQ(status.relays(0).address(), relay_b.address());
+  // A new runner: its poll count started over.
+  EXPECT_LT(status.sources(0).polls(), polls_before);
+  ASSERT_TRUE(Eventually([&] {
+    return SequencesOf(relay_b.relay().batches(), "room").size() >=
+           room_before + 3;
+  }));
+  collector->Shutdown(absl::Seconds(5));
+  const std::vector<uint64_t> room =
+      SequencesOf(relay_b.relay().batches(), "room");
+  for (size_t i = 1; i < room.size(); ++i) {
+    EXPECT_GT(room[i], room[i - 1]) << i;
+  }
+}
+
+TEST_F(CollectorTest, ReconfigureWithASourceThatCannotBeBuiltChangesNothing) {
+  FakeRelayServer relay;
+  CollectorOptions options;
+  options.config = Config({relay.address()});
+  options.clock = RealClock::Get();
+  options.make_source = [](const hwcast::v1::SourceConfig& source)
+      -> absl::StatusOr<std::unique_ptr<Source>> {
+    if (source.id() == "aisle") {
+      return absl::FailedPreconditionError("no such device");
+    }
+    return MakeSource(source);
+  };
+  CollectorConfig next = options.config;
+  absl::StatusOr<std::unique_ptr<Collector>> collector =
+      Collector::Create(std::move(options));
+  ASSERT_TRUE(collector.ok()) << collector.status();
+  (*collector)->Start();
+  next.mutable_sources()->DeleteSubrange(1, 1);
+  hwcast::v1::SourceConfig* aisle = next.add_sources();
+  aisle->set_id("aisle");
+  aisle->mutable_file()->set_path(tree_.Path("sensors/aisle.temp"));
+  const absl::Status status = (*collector)->Reconfigure(next);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("source 'aisle': no such device"));
+  EXPECT_EQ((*collector)->GetStatus().sources_size(), 2);
+  ASSERT_TRUE(relay.relay().WaitForReceived(3));
+  (*collector)->Shutdown(absl::Seconds(1));
+}
+
 TEST(EpochTest, StartTimeInMicrosecondsUniqueAndNonzero) {
   const absl::Time t = absl::FromUnixMicros(1'800'000'000'123'456);
   EXPECT_EQ(NextEpoch(t, 0), 1'800'000'000'123'456u);

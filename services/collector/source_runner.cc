@@ -141,7 +141,9 @@ struct SourceRunner::Core {
     for (Reading& reading : readings) {
       if (reading.source_id().empty()) reading.set_source_id(options.id);
       reading.set_host(options.host);
-      reading.set_sequence(++sequences[reading.source_id()]);
+      reading.set_sequence(options.next_sequence
+                               ? options.next_sequence(reading.source_id())
+                               : ++sequences[reading.source_id()]);
       *reading.mutable_observed_time() = now;
       // What the actuators' evidence windows go by.
       if (options.interval > absl::ZeroDuration() && !reading.has_entropy() &&

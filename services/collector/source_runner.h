@@ -29,6 +29,12 @@ struct SourceRunnerOptions {
   // How long Stop() waits for a poll in progress before leaving the worker
   // thread behind (detached) so that shutdown stays prompt.
   absl::Duration stop_grace = absl::Seconds(1);
+  // The reading sequence for a source_id (the next one, from 1). Null: the
+  // runner's own count. The Collector shares one count across runners, so a
+  // source restarted by a reload goes on from where its sequence was (in one
+  // epoch, readers keep the highest sequence). Called with the runner's lock
+  // held: must not block or call back.
+  std::function<uint64_t(const std::string& source_id)> next_sequence;
 };
 
 // Receives stamped readings. Called with the runner's lock held, from the
@@ -48,7 +54,7 @@ using ReadingSink = std::function<void(std::vector<hwcast::v1::Reading>)>;
 //   - the first poll starts at the first Tick() after Start(); later polls
 //     every `interval` (fixed rate; missed ticks are skipped, not bunched);
 //   - readings get host, observed_time (clock at poll completion) and a
-//     sequence 1, 2, 3, ... per source_id;
+//     sequence 1, 2, 3, ... per source_id (or from next_sequence);
 //   - a poll error becomes one SENSOR_FAULT reading ("poll failed: ...") per
 //     sensor the source last reported (or one for the source id);
 //   - a poll running past `timeout` is reported once as SENSOR_FAULT ("poll

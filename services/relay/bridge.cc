@@ -3,35 +3,73 @@
 #include <algorithm>
 #include <utility>
 
+#include "lib/log.h"
+#include "lib/reconcile_links.h"
+
 namespace hwcast::relay {
 
 Bridge::Bridge(std::vector<std::string> upstream, BackoffOptions reconnect,
                RelayHub* hub, prometheus::Registry& registry)
-    : hub_(hub) {
-  auto& connected = prometheus::BuildGauge()
-                        .Name("hwcast_relay_bridge_connected")
-                        .Help(
-                            "1 while the bridge's subscription to a remote "
-                            "relay is up.")
-                        .Register(registry);
-  for (std::string& address : upstream) {
-    RelaySubscriptionOptions options;
-    options.reconnect = reconnect;
-    prometheus::Gauge* gauge = &connected.Add({{"upstream", address}});
-    options.address = std::move(address);
-    links_.push_back(
-        std::make_unique<RelaySubscription>(std::move(options), this, gauge));
+    : hub_(hub),
+      reconnect_(reconnect),
+      connected_(prometheus::BuildGauge()
+                     .Name("hwcast_relay_bridge_connected")
+                     .Help("1 while the bridge's subscription to a remote "
+                           "relay is up.")
+                     .Register(registry)) {
+  absl::MutexLock lock(&mu_);
+  for (const std::string& address : upstream) {
+    links_.push_back(MakeLink(address));
   }
 }
 
 Bridge::~Bridge() { Stop(); }
 
+std::unique_ptr<RelaySubscription> Bridge::MakeLink(
+    const std::string& address) {
+  RelaySubscriptionOptions options;
+  options.reconnect = reconnect_;
+  options.address = address;
+  return std::make_unique<RelaySubscription>(
+      std::move(options), this, &connected_.Add({{"upstream", address}}));
+}
+
 void Bridge::Start() {
+  absl::MutexLock lock(&mu_);
+  running_ = true;
   for (auto& link : links_) link->Start();
 }
 
 void Bridge::Stop() {
+  absl::MutexLock lock(&mu_);
+  running_ = false;
   for (auto& link : links_) link->Stop();
+}
+
+void Bridge::SetUpstream(const std::vector<std::string>& upstream) {
+  std::vector<std::unique_ptr<RelaySubscription>> removed;
+  {
+    absl::MutexLock lock(&mu_);
+    ReconciledLinks<RelaySubscription> next =
+        ReconcileLinks(std::move(links_), upstream,
+                       [this](const std::string& a) { return MakeLink(a); });
+    for (RelaySubscription* link : next.added) {
+      HWCAST_LOG(INFO) << "reload: bridge upstream " << link->address()
+                       << " added";
+      if (running_) link->Start();
+    }
+    links_ = std::move(next.links);
+    removed = std::move(next.removed);
+  }
+  // Stopped outside mu_: a stopping link may be inside OnBatch.
+  for (auto& link : removed) {
+    const std::string address = link->address();
+    HWCAST_LOG(INFO) << "reload: bridge upstream " << address
+                     << " removed, its subscription stopped";
+    link->Stop();
+    link.reset();
+    connected_.Remove(&connected_.Add({{"upstream", address}}));
+  }
 }
 
 BatchSink::Outcome Bridge::OnBatch(
@@ -52,6 +90,7 @@ BatchSink::Outcome Bridge::OnBatch(
 
 std::vector<hwcast::v1::RelaySubscription> Bridge::Status() const {
   std::vector<hwcast::v1::RelaySubscription> out;
+  absl::MutexLock lock(&mu_);
   for (const auto& link : links_) out.push_back(link->Status());
   return out;
 }

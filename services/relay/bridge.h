@@ -6,6 +6,9 @@
 // the hop limit; the batches stay the collectors' original signed bytes, and
 // the hub's dedup stops a batch that comes back around a loop.
 //
+// SetUpstream() (a reload) changes the upstream list live: links to
+// upstreams still listed keep their streams.
+//
 // Thread-safe (each link calls OnBatch() from its own thread). Does not own
 // the hub.
 #ifndef HWCAST_SERVICES_RELAY_BRIDGE_H_
@@ -16,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "lib/backoff.h"
 #include "lib/batch_sink.h"
 #include "lib/relay_subscription.h"
@@ -38,6 +42,11 @@ class Bridge final : public BatchSink {
   // Idempotent.
   void Stop();
 
+  // The links become `upstream`, in order: a link to an address still
+  // listed (and its stream) stays up; removed ones are stopped and their
+  // gauge dropped; added ones are created, and started if the bridge runs.
+  void SetUpstream(const std::vector<std::string>& upstream);
+
   // BatchSink: ingests the batch as origin kBridge.
   Outcome OnBatch(const hwcast::v1::SubscribeResponse& response,
                   std::string_view relay) override;
@@ -46,8 +55,14 @@ class Bridge final : public BatchSink {
   std::vector<hwcast::v1::RelaySubscription> Status() const;
 
  private:
+  std::unique_ptr<RelaySubscription> MakeLink(const std::string& address);
+
   RelayHub* const hub_;
-  std::vector<std::unique_ptr<RelaySubscription>> links_;
+  const BackoffOptions reconnect_;
+  prometheus::Family<prometheus::Gauge>& connected_;
+  mutable absl::Mutex mu_;
+  bool running_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::unique_ptr<RelaySubscription>> links_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace hwcast::relay

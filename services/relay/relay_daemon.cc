@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "lib/backoff.h"
 #include "lib/clock_impl.h"
+#include "lib/config_checks.h"
 #include "lib/log.h"
 #include "lib/reading_metrics.h"
 #include "lib/signed_batch_verifier.h"
@@ -186,13 +187,23 @@ absl::Status RelayDaemon::Reload(const hwcast::v1::RelayConfig& loaded,
                            : absl::StrCat(" from ", config.trust_file()));
   WarnKeysNeedRestart(later, "hwcast-relay");
   if (BridgeLinksChanged(config_.bridge(), config.bridge())) {
-    // Only the bridge's own subscriptions to its upstreams reconnect; the
+    // Only the bridge's own subscriptions to its upstreams change; the
     // streams this relay serves are untouched.
-    if (bridge_ != nullptr) bridge_->Stop();
-    bridge_ = MakeBridge(config, hub_.get(), *registry_);
-    if (bridge_ != nullptr) bridge_->Start();
-    HWCAST_LOG(INFO) << "reload: bridge restarted with upstream ["
-                     << absl::StrJoin(config.bridge().upstream(), ", ") << "]";
+    const std::vector<std::string> upstream(config.bridge().upstream().begin(),
+                                            config.bridge().upstream().end());
+    if (bridge_ != nullptr && !upstream.empty() &&
+        SameConfig(config_.bridge().reconnect(), config.bridge().reconnect())) {
+      // Links to upstreams still listed keep their streams.
+      bridge_->SetUpstream(upstream);
+      HWCAST_LOG(INFO) << "reload: bridge upstream now ["
+                       << absl::StrJoin(upstream, ", ") << "]";
+    } else {
+      if (bridge_ != nullptr) bridge_->Stop();
+      bridge_ = MakeBridge(config, hub_.get(), *registry_);
+      if (bridge_ != nullptr) bridge_->Start();
+      HWCAST_LOG(INFO) << "reload: bridge restarted with upstream ["
+                       << absl::StrJoin(upstream, ", ") << "]";
+    }
     const uint32_t hop_limit = config_.bridge().hop_limit();
     *config_.mutable_bridge() = config.bridge();
     config_.mutable_bridge()->set_hop_limit(hop_limit);

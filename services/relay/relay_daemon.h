@@ -7,9 +7,11 @@
 //     re-read into a new verifier that replaces the old one between two
 //     batches (no stream is touched): a newly listed collector key is
 //     accepted from the next batch on, a removed one refused;
-//   - bridge.upstream, bridge.reconnect: the bridge is restarted with the
-//     new list (only its own subscriptions to the upstreams reconnect; the
-//     streams this relay serves are untouched).
+//   - bridge.upstream: links to upstreams still listed keep their streams,
+//     removed ones stop, added ones start (Bridge::SetUpstream); a changed
+//     bridge.reconnect, or a bridge added or removed, restarts the bridge
+//     (only its own subscriptions to the upstreams reconnect; the streams
+//     this relay serves are untouched).
 // Every other key that changed (listen addresses, multicast,
 // bridge.hop_limit, entropy pool, queue sizes) is reported in a warning
 // naming the keys and takes effect at the next restart; the running values
@@ -68,6 +70,7 @@ class RelayDaemon final : public ServiceDaemon {
   absl::Status ReloadConfigFile() override;
   absl::StatusOr<std::string> CheckHealth() override;
   void Shutdown() override;
+  prometheus::Registry& registry() override { return *registry_; }
 
  private:
   RelayDaemon() = default;

@@ -173,7 +173,8 @@ class MetricFamiliesTest(Stack):
             elif name.startswith(("hwcast_rpc_", "hwcast_unix_socket_")):
                 # every daemon's RPCs and unix socket
                 kinds = ["relay", "actuator", "collector"]
-            elif name.startswith(("hwcast_build_info", "process_")):
+            elif name.startswith(("hwcast_build_info", "hwcast_config_",
+                                  "process_")):
                 kinds = ["relay", "actuator", "collector"]
             else:  # reading metrics
                 kinds = ["relay", "actuator"]

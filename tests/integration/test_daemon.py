@@ -3,7 +3,8 @@
 serves, a stuck main loop that stops the keep-alives, SIGHUP reloads (a
 rotated audit log gets a new file, a bad config is refused and the old one
 keeps running, a changed trust file accepts a new collector key without a
-restart) and journal-style log lines.
+restart, policies, actions, relays and sources change without dropping
+healthy streams) and journal-style log lines.
 """
 
 import json
@@ -192,6 +193,42 @@ class ReloadTest(LifeCycleStack):
                  what="the reading through the new bridge")
         self.assertEqual(relay.proc.pid, pid)
 
+    def test_bridge_upstream_list_changes_keep_unchanged_links(self):
+        first = self.start_with("relay", harness.relay_config(self.trust),
+                                name="first")
+        second = self.start_with("relay", harness.relay_config(self.trust),
+                                 name="second")
+        relay = self.start_with("relay", harness.relay_config(
+            self.trust, bridge={"upstream": [first.grpc],
+                                "reconnect": dict(harness.FAST_RECONNECT)}))
+        subscribed = "subscribed to relay "
+        wait_for(lambda: subscribed + first.grpc in relay.logs(),
+                 what="the bridge's link to the first upstream")
+
+        self.write_config(relay, harness.relay_config(
+            self.trust, bridge={"upstream": [first.grpc, second.grpc],
+                                "reconnect": dict(harness.FAST_RECONNECT)}))
+        self.reload(relay)
+        self.assertIn("bridge upstream " + second.grpc + " added",
+                      relay.logs())
+        wait_for(lambda: subscribed + second.grpc in relay.logs(),
+                 what="the bridge's link to the added upstream")
+        # The first link was kept: subscribed once only.
+        self.assertEqual(relay.logs().count(subscribed + first.grpc), 1)
+
+        self.write_config(relay, harness.relay_config(
+            self.trust, bridge={"upstream": [second.grpc],
+                                "reconnect": dict(harness.FAST_RECONNECT)}))
+        self.reload(relay)
+        self.assertIn("bridge upstream " + first.grpc + " removed",
+                      relay.logs())
+        text = relay.metrics_text()
+        self.assertIsNone(harness.metric(
+            text, "hwcast_relay_bridge_connected", upstream=first.grpc))
+        self.assertEqual(harness.metric(
+            text, "hwcast_relay_bridge_connected", upstream=second.grpc), 1)
+        self.assertEqual(relay.logs().count(subscribed + second.grpc), 1)
+
     def test_bad_config_is_refused_and_the_old_one_keeps_running(self):
         relay = self.start_with("relay", harness.relay_config(self.trust))
         self.start_with("collector", harness.collector_config(
@@ -249,6 +286,83 @@ class ReloadTest(LifeCycleStack):
                  what="the next transition in the new file")
         self.assertEqual(events(audit + ".1"), ["PRE_FAIL"])
         self.assertEqual(events(audit), ["NORMAL"])
+
+    def test_policies_actions_relays_and_sources_reload_live(self):
+        audit = os.path.join(self.dir, "audit.jsonl")
+        audit2 = os.path.join(self.dir, "audit2.jsonl")
+        aisle = os.path.join(self.dir, "aisle.temp")
+        with open(aisle, "w") as f:
+            f.write("21\n")
+        relay = self.start_with("relay", harness.relay_config(self.trust))
+        relay2 = self.start_with("relay", harness.relay_config(self.trust),
+                                 name="relay2")
+        self.collector = self.start_with("collector", harness.collector_config(
+            [relay.grpc], [harness.file_source(self.room)], key=self.key))
+        self.write_room("35")
+        warm = {"name": "room-warm", "grace": "10m",
+                "threshold": {
+                    "inputs": [{"host": "itest-host", "source_id": "room"}],
+                    "enter_above": 27, "leave_below": 25}}
+        self.actuator = actuator = self.start_with(
+            "actuator", harness.actuator_config(
+                [relay.grpc], self.trust,
+                policies=[room_policy("10m"), warm],
+                actions={"audit_log": audit}))
+
+        def states():
+            return {p.name: p.state
+                    for p in self.actuator_status().policies}
+        wait_for(lambda: states() == {"room-too-hot": "PRE_FAIL",
+                                      "room-warm": "PRE_FAIL"},
+                 what="both policies in PRE_FAIL")
+        connects = self.actuator_status().relays[0].connects
+        pids = (actuator.proc.pid, self.collector.proc.pid)
+
+        # room-too-hot unchanged, room-warm changed, a relay added, the
+        # audit log moved.
+        warm["threshold"]["enter_above"] = 26
+        self.write_config(actuator, harness.actuator_config(
+            [relay.grpc, relay2.grpc], self.trust,
+            policies=[room_policy("10m"), warm],
+            actions={"audit_log": audit2}))
+        self.reload(actuator)
+        log = actuator.logs()
+        self.assertIn("policy room-too-hot unchanged, keeps its state "
+                      "PRE_FAIL", log)
+        self.assertIn("policy room-warm changed, starts fresh", log)
+        self.assertIn("relay " + relay2.grpc + " added", log)
+        self.assertNotIn("after a restart", log)
+        status = self.actuator_status()
+        self.assertEqual(states()["room-too-hot"], "PRE_FAIL")
+        self.assertEqual([r.address for r in status.relays],
+                         [relay.grpc, relay2.grpc])
+        # The stream to the first relay was never dropped.
+        self.assertEqual(status.relays[0].connects, connects)
+        self.assertEqual(harness.metric(actuator.metrics_text(),
+                                        "hwcast_config_reloads_total",
+                                        result="success"), 1)
+
+        # The collector: a source and a relay added, room unchanged.
+        self.write_config(self.collector, harness.collector_config(
+            [relay.grpc, relay2.grpc],
+            [harness.file_source(self.room),
+             harness.file_source(aisle, source_id="aisle")], key=self.key))
+        self.reload(self.collector)
+        self.assertIn("source aisle added", self.collector.logs())
+
+        def at_relay2():
+            return {r.reading.source_id
+                    for r in self.relay_latest(relay2).readings}
+        wait_for(lambda: at_relay2() >= {"room", "aisle"},
+                 what="room and aisle through the added relay")
+        self.assertEqual(self.collector_status().relays[0].connects, 1)
+
+        # The cooled room's transition goes to the new audit log.
+        self.write_room("20")
+        wait_for(lambda: any(json.loads(l).get("to") == "NORMAL"
+                             for l in read_lines(audit2)),
+                 what="NORMAL in the new audit log")
+        self.assertEqual((actuator.proc.pid, self.collector.proc.pid), pids)
 
 
 if __name__ == "__main__":

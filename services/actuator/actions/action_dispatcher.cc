@@ -90,19 +90,24 @@ ActionsOptions ActionsOptions::FromConfig(
   return options;
 }
 
+ActionDispatcher::ActionSet::ActionSet(ActionsOptions options_in,
+                                       std::shared_ptr<AuditLog> audit_in,
+                                       CommandRunner* runner)
+    : options(std::move(options_in)),
+      audit(std::move(audit_in)),
+      shutdown(ShutdownOptions(options), runner),
+      notify(NotifyOptions(options), runner) {}
+
 ActionDispatcher::ActionDispatcher(ActionsOptions options,
                                    prometheus::Registry& registry,
                                    std::unique_ptr<CommandRunner> runner,
                                    std::unique_ptr<AuditLog> audit)
-    : options_(std::move(options)),
-      runner_(OrSpawn(std::move(runner))),
-      audit_(std::move(audit)),
-      shutdown_(ShutdownOptions(options_), runner_.get()),
-      notify_(NotifyOptions(options_), runner_.get()),
-      actions_total_(ActionsFamily(registry)) {
-  if (!options_.notify_command.empty()) {
-    notify_thread_ = std::thread([this] { RunNotifications(); });
-  }
+    : runner_(OrSpawn(std::move(runner))),
+      actions_total_(ActionsFamily(registry)),
+      set_(std::make_shared<ActionSet>(std::move(options), std::move(audit),
+                                       runner_.get())) {
+  // Runs even without a notify hook: a reload may add one.
+  notify_thread_ = std::thread([this] { RunNotifications(); });
 }
 
 ActionDispatcher::~ActionDispatcher() { Stop(); }
@@ -121,6 +126,28 @@ void ActionDispatcher::Stop() {
   }
   if (notify_thread_.joinable()) notify_thread_.join();
   if (shutdown_thread.joinable()) shutdown_thread.join();
+}
+
+std::shared_ptr<ActionDispatcher::ActionSet> ActionDispatcher::CurrentSet()
+    const {
+  absl::MutexLock lock(&mu_);
+  return set_;
+}
+
+ActionsOptions ActionDispatcher::options() const {
+  return CurrentSet()->options;
+}
+
+std::shared_ptr<AuditLog> ActionDispatcher::audit() const {
+  return CurrentSet()->audit;
+}
+
+void ActionDispatcher::Reconfigure(ActionsOptions options,
+                                   std::shared_ptr<AuditLog> audit) {
+  auto set = std::make_shared<ActionSet>(std::move(options), std::move(audit),
+                                         runner_.get());
+  absl::MutexLock lock(&mu_);
+  set_ = std::move(set);
 }
 
 void ActionDispatcher::CountAction(std::string_view action,
@@ -143,7 +170,9 @@ void ActionDispatcher::Audit(const absl::Status& status) {
 }
 
 void ActionDispatcher::OnEvent(ActionEvent event) {
-  event.dry_run = !options_.shutdown_enabled;
+  const std::shared_ptr<ActionSet> set = CurrentSet();
+  const ActionsOptions& options = set->options;
+  event.dry_run = !options.shutdown_enabled;
   if (event.kind == ActionEventKind::kCancel) {
     HWCAST_LOG(WARNING) << "shutdown countdown cancelled: " << event.reason;
   } else {
@@ -154,11 +183,11 @@ void ActionDispatcher::OnEvent(ActionEvent event) {
                                             absl::FormatTime(event.deadline))
                              : "");
   }
-  if (audit_ != nullptr) Audit(audit_->RecordTransition(event));
+  if (set->audit != nullptr) Audit(set->audit->RecordTransition(event));
 
   absl::MutexLock lock(&mu_);
-  if (!options_.notify_command.empty() && !stopping_) {
-    if (notifications_.size() >= options_.max_pending_notifications) {
+  if (!options.notify_command.empty() && !stopping_) {
+    if (notifications_.size() >= options.max_pending_notifications) {
       const ActionEvent& dropped = notifications_.front();
       HWCAST_LOG(WARNING) << "notify hook is behind: dropped the "
                           << dropped.policy << " " << dropped.from << " -> "
@@ -177,8 +206,8 @@ void ActionDispatcher::OnEvent(ActionEvent event) {
 }
 
 bool ActionDispatcher::StartShutdown(ActionEvent event) {
-  event.dry_run = !options_.shutdown_enabled;
   absl::MutexLock lock(&mu_);
+  event.dry_run = !set_->options.shutdown_enabled;
   return StartShutdownLocked(std::move(event));
 }
 
@@ -206,47 +235,51 @@ bool ActionDispatcher::StartShutdownLocked(ActionEvent event) {
   shutdown_reason_ = absl::StrCat(event.policy, ": ", event.reason);
   shutdown_time_ = event.time;
   shutdown_running_ = true;
-  shutdown_thread_ =
-      std::thread([this, event = std::move(event)] { RunShutdown(event); });
+  // The command runs under the set of now, whatever a reload does.
+  shutdown_thread_ = std::thread([this, set = set_, event = std::move(event)] {
+    RunShutdown(*set, event);
+  });
   return true;
 }
 
-void ActionDispatcher::RunShutdown(ActionEvent event) {
-  if (options_.shutdown_enabled) {
+void ActionDispatcher::RunShutdown(ActionSet& set, ActionEvent event) {
+  const ActionsOptions& options = set.options;
+  AuditLog* const audit = set.audit.get();
+  if (options.shutdown_enabled) {
     HWCAST_LOG(WARNING) << "SHUTDOWN (policy " << event.policy << "): running "
-                        << Argv(options_.shutdown_command) << ": "
+                        << Argv(options.shutdown_command) << ": "
                         << event.reason;
-    if (audit_ != nullptr) {
+    if (audit != nullptr) {
       ActionResult started;
-      started.argv = options_.shutdown_command;
+      started.argv = options.shutdown_command;
       started.detail = "running";
-      Audit(audit_->RecordAction(event, kShutdown, "started", started));
+      Audit(audit->RecordAction(event, kShutdown, "started", started));
     }
   } else {
     HWCAST_LOG(WARNING) << "DRY-RUN: policy " << event.policy
                         << " would shut this host down now: would run "
-                        << Argv(options_.shutdown_command) << ": "
+                        << Argv(options.shutdown_command) << ": "
                         << event.reason
                         << " (shutdown_enabled is false; nothing is run)";
   }
-  if (options_.on_shutdown) options_.on_shutdown(event, false);
-  const ActionResult result = shutdown_.Run(event);
+  if (options.on_shutdown) options.on_shutdown(event, false);
+  const ActionResult result = set.shutdown.Run(event);
   CountAction(kShutdown, result.outcome);
-  if (options_.on_shutdown && result.outcome == ActionOutcome::kFailed) {
-    options_.on_shutdown(event, true);
+  if (options.on_shutdown && result.outcome == ActionOutcome::kFailed) {
+    options.on_shutdown(event, true);
   }
-  if (audit_ != nullptr) {
-    Audit(audit_->RecordAction(event, kShutdown,
-                               ActionOutcomeLabel(result.outcome), result));
+  if (audit != nullptr) {
+    Audit(audit->RecordAction(event, kShutdown,
+                              ActionOutcomeLabel(result.outcome), result));
   }
   if (result.outcome == ActionOutcome::kFailed) {
-    HWCAST_LOG(ERROR) << "shutdown " << Argv(options_.shutdown_command)
+    HWCAST_LOG(ERROR) << "shutdown " << Argv(options.shutdown_command)
                       << " failed: " << result.detail
                       << " (not retried: the shutdown runs at most once)";
     SetLastError(absl::StrCat("shutdown: ", result.detail));
   } else if (result.outcome == ActionOutcome::kOk) {
-    HWCAST_LOG(WARNING) << "shutdown " << Argv(options_.shutdown_command)
-                        << ": " << result.detail;
+    HWCAST_LOG(WARNING) << "shutdown " << Argv(options.shutdown_command) << ": "
+                        << result.detail;
   }
   absl::MutexLock lock(&mu_);
   shutdown_running_ = false;
@@ -255,22 +288,28 @@ void ActionDispatcher::RunShutdown(ActionEvent event) {
 void ActionDispatcher::RunNotifications() {
   while (true) {
     ActionEvent event;
+    std::shared_ptr<ActionSet> set;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(this, &ActionDispatcher::NotificationReady));
       if (stopping_) return;
       event = std::move(notifications_.front());
       notifications_.pop_front();
+      set = set_;
+      if (set->options.notify_command.empty()) {
+        // A reload removed the hook after the event was queued.
+        continue;
+      }
       notify_running_ = true;
     }
-    const ActionResult result = notify_.Run(event);
+    const ActionResult result = set->notify.Run(event);
     CountAction(kNotify, result.outcome);
-    if (audit_ != nullptr) {
-      Audit(audit_->RecordAction(event, kNotify,
-                                 ActionOutcomeLabel(result.outcome), result));
+    if (set->audit != nullptr) {
+      Audit(set->audit->RecordAction(
+          event, kNotify, ActionOutcomeLabel(result.outcome), result));
     }
     if (result.outcome == ActionOutcome::kFailed) {
-      HWCAST_LOG(WARNING) << "notify hook " << Argv(options_.notify_command)
+      HWCAST_LOG(WARNING) << "notify hook " << Argv(set->options.notify_command)
                           << " for " << event.policy << " " << event.from
                           << " -> " << event.to << ": " << result.detail;
       SetLastError(absl::StrCat("notify: ", result.detail));
@@ -282,8 +321,8 @@ void ActionDispatcher::RunNotifications() {
 
 hwcast::v1::ActionStatus ActionDispatcher::Status() const {
   hwcast::v1::ActionStatus status;
-  status.set_shutdown_enabled(options_.shutdown_enabled);
   absl::MutexLock lock(&mu_);
+  status.set_shutdown_enabled(set_->options.shutdown_enabled);
   status.set_shutdown_started(shutdown_started_);
   status.set_shutdown_reason(shutdown_reason_);
   if (shutdown_started_) {

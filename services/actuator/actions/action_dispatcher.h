@@ -18,6 +18,13 @@
 //      shutdown_enabled false (the default) it is a dry run: nothing is
 //      executed; it is logged, audited and appended to dry_run_record.
 //
+// Reconfigure (a reload) swaps the action set (the options, the commands
+// and the audit log): events from then on use the new set; an action
+// already running (the shutdown command, a notification) finishes under the
+// set it started with, and queued notifications run under the set current
+// when they start (dropped if it has no notify hook). Whether the shutdown
+// was started is kept: it still runs at most once per process.
+//
 // Metrics: hwcast_actuator_actions_total{action="shutdown"|"notify",
 // result="ok"|"failed"|"dry_run"}.
 //
@@ -104,34 +111,49 @@ class ActionDispatcher {
   // Blocks until no action is queued or running (for tests).
   void WaitIdle();
 
+  // Swaps the action set (see the top of this file). `audit` replaces the
+  // audit log (null: none from now on).
+  void Reconfigure(ActionsOptions options, std::shared_ptr<AuditLog> audit);
+
+  // The audit log of the current set (null: none).
+  std::shared_ptr<AuditLog> audit() const;
+
   // Waits for the running actions (bounded by the command timeout), drops
   // queued notifications and stops the threads. Later events are only
   // logged and audited. Idempotent.
   void Stop();
 
-  const ActionsOptions& options() const { return options_; }
-  // The audit log (null when none); thread-safe, owned by the dispatcher.
-  AuditLog* audit() const { return audit_.get(); }
+  // The options of the current set.
+  ActionsOptions options() const;
 
  private:
+  // One action set, never changed once made (Reconfigure makes a new one);
+  // shared by the dispatcher and the actions running under it.
+  struct ActionSet {
+    ActionSet(ActionsOptions options, std::shared_ptr<AuditLog> audit,
+              CommandRunner* runner);
+    const ActionsOptions options;
+    const std::shared_ptr<AuditLog> audit;
+    CommandAction shutdown;
+    CommandAction notify;
+  };
+
+  std::shared_ptr<ActionSet> CurrentSet() const;
   void RunNotifications();
   bool StartShutdownLocked(ActionEvent event)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RunShutdown(ActionEvent event);
+  void RunShutdown(ActionSet& set, ActionEvent event);
   void CountAction(std::string_view action, ActionOutcome outcome);
   void Audit(const absl::Status& status);
   void SetLastError(std::string error);
   bool NotificationReady() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool Idle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  const ActionsOptions options_;
   const std::unique_ptr<CommandRunner> runner_;
-  const std::unique_ptr<AuditLog> audit_;
-  CommandAction shutdown_;
-  CommandAction notify_;
   prometheus::Family<prometheus::Counter>& actions_total_;
 
   mutable absl::Mutex mu_;
+  std::shared_ptr<ActionSet> set_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<ActionEvent> notifications_ ABSL_GUARDED_BY(mu_);
   bool notify_running_ ABSL_GUARDED_BY(mu_) = false;

@@ -44,12 +44,13 @@ FleetFencerOptions FleetFencerOptions::FromConfig(
 
 FleetFencer::FleetFencer(FleetFencerOptions options, const Clock* clock,
                          prometheus::Registry& registry,
-                         std::unique_ptr<FenceRunner> runner, AuditLog* audit)
+                         std::unique_ptr<FenceRunner> runner,
+    std::function<std::shared_ptr<AuditLog>()> audit)
     : options_(std::move(options)),
       clock_(clock),
       runner_(runner != nullptr ? std::move(runner)
                                 : std::make_unique<FenceAgentRunner>()),
-      audit_(audit),
+      audit_(std::move(audit)),
       planner_(options_.planner) {
   auto& family = prometheus::BuildCounter()
                      .Name("hwcast_fence_attempts_total")
@@ -136,8 +137,9 @@ void FleetFencer::Tick(absl::Time now) {
 void FleetFencer::Audit(std::string_view target, std::string_view result,
                         std::string_view reason, std::string_view run,
                         std::string_view detail) {
-  if (audit_ == nullptr) return;
-  if (absl::Status s = audit_->RecordFence(options_.planner.self, target,
+  const std::shared_ptr<AuditLog> log = audit_ ? audit_() : nullptr;
+  if (log == nullptr) return;
+  if (absl::Status s = log->RecordFence(options_.planner.self, target,
                                            result, reason, run, detail);
       !s.ok()) {
     HWCAST_LOG(ERROR) << "audit log: " << s.message();

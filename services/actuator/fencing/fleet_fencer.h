@@ -13,13 +13,15 @@
 // (a dry-run ack, a cancel on the host) is logged and audited
 // ("not_fenced") once per shutdown.
 //
-// Thread-safe. The clock and the audit log (may be null) are not owned and
-// must outlive the fencer; the registry is shared.
+// Thread-safe. The clock is not owned and must outlive the fencer; the
+// registry is shared. `audit` names the current audit log at each record (it
+// may return null; a reload may swap the log, so it is asked every time).
 #ifndef HWCAST_SERVICES_ACTUATOR_FENCING_FLEET_FENCER_H_
 #define HWCAST_SERVICES_ACTUATOR_FENCING_FLEET_FENCER_H_
 
 #include <deque>
 #include <map>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -61,7 +63,8 @@ class FleetFencer {
   // `runner` null: FenceAgentRunner. Starts the worker thread.
   FleetFencer(FleetFencerOptions options, const Clock* clock,
               prometheus::Registry& registry,
-              std::unique_ptr<FenceRunner> runner, AuditLog* audit);
+              std::unique_ptr<FenceRunner> runner,
+              std::function<std::shared_ptr<AuditLog>()> audit);
   ~FleetFencer();
 
   FleetFencer(const FleetFencer&) = delete;
@@ -102,7 +105,7 @@ class FleetFencer {
   const FleetFencerOptions options_;
   const Clock* const clock_;
   const std::unique_ptr<FenceRunner> runner_;
-  AuditLog* const audit_;
+  const std::function<std::shared_ptr<AuditLog>()> audit_;
   // By host, then result label.
   std::map<std::string, std::map<std::string, prometheus::Counter*>> counters_;
 

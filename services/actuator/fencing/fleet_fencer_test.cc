@@ -93,7 +93,7 @@ class FleetFencerTest : public ::testing::Test {
   FakeClock clock_{absl::FromUnixSeconds(1000)};
   prometheus::Registry registry_;
   std::string dir_;
-  std::unique_ptr<AuditLog> audit_;
+  std::shared_ptr<AuditLog> audit_;
 };
 
 TEST_F(FleetFencerTest, OptionsFromConfigApplyDefaults) {
@@ -113,7 +113,7 @@ TEST_F(FleetFencerTest, OptionsFromConfigApplyDefaults) {
 TEST_F(FleetFencerTest, MetricsExistFromTheStartAtZero) {
   FleetFencer fencer(FleetFencerOptions::FromConfig(Config(true)), &clock_,
                      registry_, std::make_unique<FakeFenceRunner>(true),
-                     audit_.get());
+                     [this] { return audit_; });
   const std::string m = Metrics();
   for (const char* result : {"fenced", "failed", "dry_run"}) {
     EXPECT_THAT(m, HasSubstr(absl::StrCat(
@@ -127,7 +127,7 @@ TEST_F(FleetFencerTest, FencesTheSilentFollowerAndRecordsIt) {
   auto runner = std::make_unique<FakeFenceRunner>(true);
   FakeFenceRunner* fake = runner.get();
   FleetFencer fencer(FleetFencerOptions::FromConfig(Config(true)), &clock_,
-                     registry_, std::move(runner), audit_.get());
+                     registry_, std::move(runner), [this] { return audit_; });
   fencer.OnAnnounced(clock_.Now());
   fencer.OnEvent(Ack("b", hwcast::v1::FleetEvent::TYPE_COMMAND_RUN),
                  clock_.Now());
@@ -164,7 +164,7 @@ TEST_F(FleetFencerTest, DryRunRunsNothingAndSaysWhatItWouldRun) {
   auto runner = std::make_unique<FakeFenceRunner>(true);
   FakeFenceRunner* fake = runner.get();
   FleetFencer fencer(FleetFencerOptions::FromConfig(Config(false)), &clock_,
-                     registry_, std::move(runner), audit_.get());
+                     registry_, std::move(runner), [this] { return audit_; });
   fencer.OnAnnounced(clock_.Now());
   fencer.OnEvent(Ack("b", hwcast::v1::FleetEvent::TYPE_SHUTDOWN_ANNOUNCED),
                  clock_.Now());
@@ -186,7 +186,7 @@ TEST_F(FleetFencerTest, ADryRunAckIsAuditedAsNotFenced) {
   auto runner = std::make_unique<FakeFenceRunner>(true);
   FakeFenceRunner* fake = runner.get();
   FleetFencer fencer(FleetFencerOptions::FromConfig(Config(true)), &clock_,
-                     registry_, std::move(runner), audit_.get());
+                     registry_, std::move(runner), [this] { return audit_; });
   fencer.OnAnnounced(clock_.Now());
   hwcast::v1::Reading ack = Ack("c", hwcast::v1::FleetEvent::TYPE_COMMAND_RUN);
   ack.mutable_fleet()->set_dry_run(true);
@@ -208,7 +208,7 @@ TEST_F(FleetFencerTest, ACancelFencesNobody) {
   auto runner = std::make_unique<FakeFenceRunner>(false);
   FakeFenceRunner* fake = runner.get();
   FleetFencer fencer(FleetFencerOptions::FromConfig(Config(true)), &clock_,
-                     registry_, std::move(runner), audit_.get());
+                     registry_, std::move(runner), [this] { return audit_; });
   fencer.OnAnnounced(clock_.Now());
   fencer.OnEvent(Ack("b", hwcast::v1::FleetEvent::TYPE_SHUTDOWN_ANNOUNCED),
                  clock_.Now());

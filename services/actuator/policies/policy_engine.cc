@@ -3,6 +3,9 @@
 #include <string>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "lib/time_util.h"
 
 namespace hwcast::actuator {
@@ -47,6 +50,51 @@ std::vector<Transition> PolicyEngine::ClearShutdown(absl::Time now) {
     if (policy->state() == PolicyState::kShutdown) policy->ClearShutdown(now);
   }
   return Collect(now);
+}
+
+absl::Status PolicyEngine::Replace(std::vector<Slot> slots) {
+  absl::flat_hash_map<std::string, size_t> running;
+  for (size_t i = 0; i < policies_.size(); ++i) {
+    running.emplace(std::string(policies_[i]->name()), i);
+  }
+  absl::flat_hash_set<std::string> names;
+  for (const Slot& slot : slots) {
+    if (!names.insert(slot.name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("policy '", slot.name, "' given twice"));
+    }
+    if (slot.fresh == nullptr && !running.contains(slot.name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("policy '", slot.name, "' is kept but does not run"));
+    }
+  }
+  std::vector<std::unique_ptr<Policy>> policies;
+  std::vector<PolicyState> last;
+  std::vector<std::string> warnings;
+  std::vector<absl::Time> changed_at;
+  std::vector<std::string> change_reasons;
+  for (Slot& slot : slots) {
+    if (slot.fresh != nullptr) {
+      last.push_back(slot.fresh->state());
+      policies.push_back(std::move(slot.fresh));
+      warnings.emplace_back();
+      changed_at.push_back(absl::InfinitePast());
+      change_reasons.emplace_back();
+      continue;
+    }
+    const size_t i = running.at(slot.name);
+    policies.push_back(std::move(policies_[i]));
+    last.push_back(last_[i]);
+    warnings.push_back(std::move(warnings_[i]));
+    changed_at.push_back(changed_at_[i]);
+    change_reasons.push_back(std::move(change_reasons_[i]));
+  }
+  policies_ = std::move(policies);
+  last_ = std::move(last);
+  warnings_ = std::move(warnings);
+  changed_at_ = std::move(changed_at);
+  change_reasons_ = std::move(change_reasons);
+  return absl::OkStatus();
 }
 
 bool PolicyEngine::AnyInShutdown() const {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "google/protobuf/repeated_field.h"
@@ -53,6 +54,18 @@ class PolicyEngine {
   // An operator cancelled the shutdown: every policy in SHUTDOWN gets
   // ClearShutdown(now); returns the transitions (SHUTDOWN -> NORMAL).
   std::vector<Transition> ClearShutdown(absl::Time now);
+
+  // One slot of a reload's policy set (Replace): `fresh` starts from its
+  // initial state; a null `fresh` keeps the running policy named `name`
+  // with its state, warning and last change (its config did not change).
+  struct Slot {
+    std::string name;
+    std::unique_ptr<Policy> fresh;
+  };
+  // A reload: `slots` become the policies, in their order. Running
+  // policies not kept are dropped. INVALID_ARGUMENT (nothing changed) if a
+  // slot keeps a policy that is not running or names one twice.
+  absl::Status Replace(std::vector<Slot> slots);
 
   // Whether any policy is in SHUTDOWN now.
   bool AnyInShutdown() const;

@@ -325,6 +325,53 @@ class FakePolicy final : public Policy {
   std::string name_;
 };
 
+TEST(PolicyEngineTest, ReplaceKeepsStateOfKeptPoliciesOnly) {
+  auto a = std::make_unique<FakePolicy>("a");
+  auto b = std::make_unique<FakePolicy>("b");
+  auto c = std::make_unique<FakePolicy>("c");
+  FakePolicy* pa = a.get();
+  FakePolicy* pb = b.get();
+  std::vector<std::unique_ptr<Policy>> policies;
+  policies.push_back(std::move(a));
+  policies.push_back(std::move(b));
+  policies.push_back(std::move(c));
+  PolicyEngine engine(std::move(policies));
+  pa->state_ = PolicyState::kPreFail;
+  pb->state_ = PolicyState::kPreFail;
+  ASSERT_THAT(engine.OnTick(kT0, LinkContext{}), SizeIs(2));
+
+  // a kept, b built anew, c dropped, d added; the order is the slots'.
+  std::vector<PolicyEngine::Slot> slots;
+  slots.push_back({"d", std::make_unique<FakePolicy>("d")});
+  slots.push_back({"a", nullptr});
+  slots.push_back({"b", std::make_unique<FakePolicy>("b")});
+  ASSERT_TRUE(engine.Replace(std::move(slots)).ok());
+  std::vector<hwcast::v1::PolicyStatus> status = engine.Status(kT0);
+  ASSERT_THAT(status, SizeIs(3));
+  EXPECT_EQ(status[0].name(), "d");
+  EXPECT_EQ(status[1].name(), "a");
+  EXPECT_EQ(status[1].state(), "PRE_FAIL");
+  EXPECT_EQ(FromProtoTime(status[1].last_transition_time()), kT0);
+  EXPECT_EQ(status[2].name(), "b");
+  EXPECT_EQ(status[2].state(), "NORMAL");
+  EXPECT_FALSE(status[2].has_last_transition_time());
+  // No transition comes out of the swap itself.
+  EXPECT_THAT(engine.OnTick(kT0 + absl::Seconds(1), LinkContext{}), SizeIs(0));
+  // The kept policy still gets fed.
+  EXPECT_EQ(pa->ticks, 2);
+
+  std::vector<PolicyEngine::Slot> bad;
+  bad.push_back({"c", nullptr});  // no longer runs
+  EXPECT_EQ(engine.Replace(std::move(bad)).code(),
+            absl::StatusCode::kInvalidArgument);
+  std::vector<PolicyEngine::Slot> twice;
+  twice.push_back({"a", nullptr});
+  twice.push_back({"a", nullptr});
+  EXPECT_EQ(engine.Replace(std::move(twice)).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(engine.Status(kT0), SizeIs(3));
+}
+
 TEST(PolicyEngineTest, ReportsEachStateChangeOnceInPolicyOrder) {
   auto a = std::make_unique<FakePolicy>("a");
   auto b = std::make_unique<FakePolicy>("b");

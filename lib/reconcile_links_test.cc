@@ -1,0 +1,60 @@
+#include "lib/reconcile_links.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace hwcast {
+namespace {
+
+struct FakeLink {
+  explicit FakeLink(std::string a) : address_(std::move(a)) {}
+  const std::string& address() const { return address_; }
+  std::string address_;
+};
+
+std::vector<std::string> Addresses(
+    const std::vector<std::unique_ptr<FakeLink>>& links) {
+  std::vector<std::string> out;
+  for (const auto& link : links) out.push_back(link->address());
+  return out;
+}
+
+TEST(ReconcileLinksTest, KeepsWantedLinksMakesNewOnesAndHandsBackTheRest) {
+  std::vector<std::unique_ptr<FakeLink>> current;
+  current.push_back(std::make_unique<FakeLink>("a"));
+  current.push_back(std::make_unique<FakeLink>("b"));
+  current.push_back(std::make_unique<FakeLink>("c"));
+  const FakeLink* a = current[0].get();
+  const FakeLink* c = current[2].get();
+  int made = 0;
+  ReconciledLinks<FakeLink> out = ReconcileLinks(
+      std::move(current), {"c", "d", "a"}, [&](const std::string& address) {
+        ++made;
+        return std::make_unique<FakeLink>(address);
+      });
+  EXPECT_EQ(Addresses(out.links), (std::vector<std::string>{"c", "d", "a"}));
+  // The same objects: their streams and queues go on.
+  EXPECT_EQ(out.links[0].get(), c);
+  EXPECT_EQ(out.links[2].get(), a);
+  EXPECT_EQ(made, 1);
+  ASSERT_EQ(out.added.size(), 1u);
+  EXPECT_EQ(out.added[0], out.links[1].get());
+  EXPECT_EQ(Addresses(out.removed), (std::vector<std::string>{"b"}));
+}
+
+TEST(ReconcileLinksTest, EmptyWantedRemovesEverything) {
+  std::vector<std::unique_ptr<FakeLink>> current;
+  current.push_back(std::make_unique<FakeLink>("a"));
+  ReconciledLinks<FakeLink> out = ReconcileLinks(
+      std::move(current), {},
+      [](const std::string& a) { return std::make_unique<FakeLink>(a); });
+  EXPECT_TRUE(out.links.empty());
+  EXPECT_TRUE(out.added.empty());
+  EXPECT_EQ(Addresses(out.removed), (std::vector<std::string>{"a"}));
+}
+
+}  // namespace
+}  // namespace hwcast
