@@ -17,8 +17,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hwcast/v1/config.pb.h"
-#include "lib/testing/metrics.h"
 #include "lib/service_manager.h"
+#include "lib/testing/metrics.h"
 #include "prometheus/registry.h"
 
 namespace hwcast {

@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "lib/fake_clock.h"
 #include "lib/server.h"
+#include "lib/testing/scratch_dir.h"
 #include "lib/tls.h"
 #include "lib/tls_test_util.h"
 
@@ -32,8 +33,8 @@ std::string Read(const std::string& path) {
 class TlsReloadTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char tmpl[] = "/tmp/hwcast_tls_reload_test_XXXXXX";
-    dir_ = new std::string(::mkdtemp(tmpl));
+    scratch_ = new testutil::ScratchDir("hwcast_tls_reload_test");
+    dir_ = new std::string(scratch_->path());
     absl::StatusOr<tls_test::TestCerts> certs = tls_test::MakeTestCerts(*dir_);
     absl::StatusOr<std::pair<std::string, std::string>> renewed;
     if (certs.ok()) {
@@ -49,7 +50,7 @@ class TlsReloadTest : public ::testing::Test {
     }
   }
   static void TearDownTestSuite() {
-    fs::remove_all(*dir_);
+    delete scratch_;  // removes the directory
     delete dir_;
     delete certs_;
     delete renewed_;
@@ -95,6 +96,7 @@ class TlsReloadTest : public ::testing::Test {
     return "no CN";
   }
 
+  static testutil::ScratchDir* scratch_;
   static std::string* dir_;
   static tls_test::TestCerts* certs_;
   static std::pair<std::string, std::string>* renewed_;
@@ -103,6 +105,7 @@ class TlsReloadTest : public ::testing::Test {
   FakeClock clock_{absl::Now()};
 };
 
+testutil::ScratchDir* TlsReloadTest::scratch_ = nullptr;
 std::string* TlsReloadTest::dir_ = nullptr;
 tls_test::TestCerts* TlsReloadTest::certs_ = nullptr;
 std::pair<std::string, std::string>* TlsReloadTest::renewed_ = nullptr;

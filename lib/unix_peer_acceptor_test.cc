@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "lib/rpc_metrics.h"
 #include "lib/server.h"
+#include "lib/testing/scratch_dir.h"
 #include "prometheus/registry.h"
 
 namespace hwcast {
@@ -64,8 +65,9 @@ int ConnectAsNobody(const std::string& path) {
 
 TEST(UnixPeerAcceptorTest, ChecksEachConnectionsCredentials) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to connect as nobody";
-  char tmpl[] = "/tmp/hwcast_unix_peer_test_XXXXXX";
-  const std::string dir = ::mkdtemp(tmpl);
+  // Under /tmp/: a unix socket's path is limited to 108 bytes.
+  testutil::ScratchDir scratch("/tmp/", "hwcast_unix_peer_test");
+  const std::string dir = scratch.path();
   ::chmod(dir.c_str(), 0755);
   const std::string path = dir + "/s.sock";
   ::testing::internal::CaptureStderr();
@@ -99,7 +101,6 @@ TEST(UnixPeerAcceptorTest, ChecksEachConnectionsCredentials) {
                              "65534"));
   EXPECT_THAT(log, HasSubstr("neither root, this daemon's user, nor in the "
                              "socket's group 0"));
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/config_loader.h"
+#include "lib/testing/scratch_dir.h"
 #include "lib/time_util.h"
 
 namespace hwcast::actuator {
@@ -25,16 +26,7 @@ using ::testing::Not;
 
 class ActuatorDaemonTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() /
-                        "hwcast_actuator_daemon_XXXXXX")
-                           .string();
-    dir_ = mkdtemp(tmpl.data());
-  }
-  void TearDown() override {
-    daemon_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { daemon_.reset(); }
 
   std::string File(const std::string& name) const {
     return (std::filesystem::path(dir_) / name).string();
@@ -109,7 +101,8 @@ insecure_accept_unsigned: true
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
 
-  std::string dir_;
+  testutil::ScratchDir scratch_{"hwcast_actuator_daemon"};
+  const std::string dir_ = scratch_.path();
   uint64_t sequence_ = 0;
   std::unique_ptr<ActuatorDaemon> daemon_;
 };

@@ -31,7 +31,6 @@
 #include "hwcast/v1/relay.grpc.pb.h"
 #include "lib/ed25519_key.h"
 #include "lib/fake_clock.h"
-#include "lib/testing/metrics.h"
 #include "lib/reject_reason.h"
 #include "lib/server.h"
 #include "lib/signed_batch_verifier.h"

@@ -8,15 +8,16 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/config_loader.h"
+#include "lib/testing/wait.h"
 #include "services/collector/testing/fake_relay.h"
 #include "services/collector/testing/temp_tree.h"
 
 namespace hwcast::collector {
 namespace {
 
-using ::hwcast::collector::testing::Eventually;
 using ::hwcast::collector::testing::FakeRelayServer;
 using ::hwcast::collector::testing::TempTree;
+using ::hwcast::testutil::WaitFor;
 
 class CollectorDaemonTest : public ::testing::Test {
  protected:
@@ -71,7 +72,7 @@ TEST_F(CollectorDaemonTest, ReloadChangesSourcesAndRelaysKeepingTheRest) {
                                         Source("hall"))))
                   .ok());
   ASSERT_TRUE(relay_a.relay().WaitForReceived(3));
-  ASSERT_TRUE(Eventually([&] { return Status().sources(0).polls() >= 5; }));
+  ASSERT_TRUE(WaitFor([&] { return Status().sources(0).polls() >= 5; }));
   const uint64_t polls = Status().sources(0).polls();
 
   // room unchanged, hall removed, aisle added; relay B added.

@@ -466,8 +466,8 @@ TEST_F(CollectorTest, ReconfigureKeepsUnchangedSourcesAndRelayStreams) {
   ASSERT_NE(collector, nullptr);
   collector->Start();
   ASSERT_TRUE(relay_a.relay().WaitForReceived(3));
-  ASSERT_TRUE(Eventually(
-      [&] { return collector->GetStatus().sources(0).polls() >= 3; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return collector->GetStatus().sources(0).polls() >= 3; }));
   const uint64_t room_polls = collector->GetStatus().sources(0).polls();
 
   // room unchanged, hwmon removed, aisle added; relay B added.
@@ -488,7 +488,7 @@ TEST_F(CollectorTest, ReconfigureKeepsUnchangedSourcesAndRelayStreams) {
   EXPECT_GE(status.sources(0).polls(), room_polls);
   EXPECT_EQ(status.sources(1).source_id(), "aisle");
   ASSERT_EQ(status.relays_size(), 2);
-  ASSERT_TRUE(Eventually([&] {
+  ASSERT_TRUE(WaitFor([&] {
     return !SequencesOf(relay_b.relay().batches(), "aisle").empty() &&
            !SequencesOf(relay_a.relay().batches(), "aisle").empty();
   }));
@@ -499,8 +499,8 @@ TEST_F(CollectorTest, ReconfigureKeepsUnchangedSourcesAndRelayStreams) {
   // A removed.
   next.mutable_sources(0)->mutable_interval()->set_nanos(25'000'000);
   next.mutable_relays()->DeleteSubrange(0, 1);
-  ASSERT_TRUE(Eventually(
-      [&] { return collector->GetStatus().sources(0).polls() >= 8; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return collector->GetStatus().sources(0).polls() >= 8; }));
   const uint64_t polls_before = collector->GetStatus().sources(0).polls();
   const size_t room_before =
       SequencesOf(relay_b.relay().batches(), "room").size();
@@ -510,7 +510,7 @@ TEST_F(CollectorTest, ReconfigureKeepsUnchangedSourcesAndRelayStreams) {
   EXPECT_EQ(status.relays(0).address(), relay_b.address());
   // A new runner: its poll count started over.
   EXPECT_LT(status.sources(0).polls(), polls_before);
-  ASSERT_TRUE(Eventually([&] {
+  ASSERT_TRUE(WaitFor([&] {
     return SequencesOf(relay_b.relay().batches(), "room").size() >=
            room_before + 3;
   }));
@@ -532,7 +532,7 @@ TEST_F(CollectorTest, ReconfigureWithASourceThatCannotBeBuiltChangesNothing) {
     if (source.id() == "aisle") {
       return absl::FailedPreconditionError("no such device");
     }
-    return MakeSource(source);
+    return MakeSource(source, RealClock::Get());
   };
   CollectorConfig next = options.config;
   absl::StatusOr<std::unique_ptr<Collector>> collector =

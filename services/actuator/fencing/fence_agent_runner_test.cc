@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/testing/scratch_dir.h"
 
 namespace hwcast::actuator {
 namespace {
@@ -23,9 +24,7 @@ using ::testing::Not;
 class FenceAgentRunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/fence_agent_runner_test.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = scratch_.path();
     agent_ = File("agent.sh");
     Write(agent_,
           "#!/bin/sh\n"
@@ -39,9 +38,6 @@ class FenceAgentRunnerTest : public ::testing::Test {
           0700);
     creds_ = File("creds");
     Write(creds_, "# BMC of rack3\npassword=s3cret\n\n", 0600);
-  }
-  void TearDown() override {
-    std::system(absl::StrCat("rm -rf ", dir_).c_str());
   }
   std::string File(const std::string& name) {
     return absl::StrCat(dir_, "/", name);
@@ -66,6 +62,7 @@ class FenceAgentRunnerTest : public ::testing::Test {
     return t;
   }
 
+  testutil::ScratchDir scratch_{"fence_agent_runner_test"};
   std::string dir_, agent_, creds_;
 };
 

@@ -45,7 +45,7 @@ FleetFencerOptions FleetFencerOptions::FromConfig(
 FleetFencer::FleetFencer(FleetFencerOptions options, const Clock* clock,
                          prometheus::Registry& registry,
                          std::unique_ptr<FenceRunner> runner,
-    std::function<std::shared_ptr<AuditLog>()> audit)
+                         std::function<std::shared_ptr<AuditLog>()> audit)
     : options_(std::move(options)),
       clock_(clock),
       runner_(runner != nullptr ? std::move(runner)
@@ -139,8 +139,8 @@ void FleetFencer::Audit(std::string_view target, std::string_view result,
                         std::string_view detail) {
   const std::shared_ptr<AuditLog> log = audit_ ? audit_() : nullptr;
   if (log == nullptr) return;
-  if (absl::Status s = log->RecordFence(options_.planner.self, target,
-                                           result, reason, run, detail);
+  if (absl::Status s = log->RecordFence(options_.planner.self, target, result,
+                                        reason, run, detail);
       !s.ok()) {
     HWCAST_LOG(ERROR) << "audit log: " << s.message();
   }

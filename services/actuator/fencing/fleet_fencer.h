@@ -20,8 +20,8 @@
 #define HWCAST_SERVICES_ACTUATOR_FENCING_FLEET_FENCER_H_
 
 #include <deque>
-#include <map>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>

@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/fake_clock.h"
+#include "lib/testing/scratch_dir.h"
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
 
@@ -56,16 +57,11 @@ hwcast::v1::Reading Ack(const std::string& host,
 class FleetFencerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/fleet_fencer_test.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = scratch_.path();
     absl::StatusOr<std::unique_ptr<AuditLog>> audit =
         AuditLog::Open(absl::StrCat(dir_, "/audit.jsonl"), &clock_);
     ASSERT_TRUE(audit.ok()) << audit.status();
     audit_ = std::move(*audit);
-  }
-  void TearDown() override {
-    std::system(absl::StrCat("rm -rf ", dir_).c_str());
   }
 
   hwcast::v1::ActuatorConfig Config(bool enabled) {
@@ -92,6 +88,7 @@ class FleetFencerTest : public ::testing::Test {
 
   FakeClock clock_{absl::FromUnixSeconds(1000)};
   prometheus::Registry registry_;
+  testutil::ScratchDir scratch_{"fleet_fencer_test"};
   std::string dir_;
   std::shared_ptr<AuditLog> audit_;
 };
