@@ -9,7 +9,9 @@ to /dev/null: one Subscribe stream, each reading decoded and printed).
 Publishes `--rate` batches per second (default 10) of `--sources` readings
 (default 8) for `--seconds` (default 20), and reports for both processes
 the CPU they used over that window (utime + stime from /proc, as % of one
-core) and their VmRSS at the end, and the ratios actuator / baseline.
+core) and their memory at the end (VmRSS; Pss and private pages from
+smaps_rollup: most of VmRSS is shared-library pages that other processes
+map too), and the ratios actuator / baseline.
 
   HWCAST_RELAY=build/services/relay/hwcast-relay \\
   HWCAST_ACTUATOR=build/services/actuator/hwcast-actuator \\
@@ -18,8 +20,8 @@ core) and their VmRSS at the end, and the ratios actuator / baseline.
 
 With --json, also writes the figures as Google Benchmark JSON for
 scripts/bench.sh's table: BM_ActuatorFootprint/actuator and .../plain,
-each with counters cpu_per_second (the CPU share) and rss_per_second
-(VmRSS bytes), so bench_table.py's ratios are actuator / plain.
+each with counters cpu_per_second (the CPU share), rss_per_second
+(VmRSS bytes), pss_per_second and private_per_second (bytes), so bench_table.py's ratios are actuator / plain.
 """
 
 import argparse
@@ -53,6 +55,25 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def memory_kib(pid):
+    """VmRSS, and from smaps_rollup Pss and private (clean + dirty), in KiB.
+
+    VmRSS counts every resident page of the shared libraries (gRPC,
+    protobuf, libstdc++...) though other processes on the host map the
+    same pages; Pss charges each shared page by the number of processes
+    mapping it, and private is what the process alone keeps resident.
+    """
+    out = {"rss": rss_kib(pid), "pss": 0, "private": 0}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key == "Pss":
+                out["pss"] = int(value.split()[0])
+            elif key in ("Private_Clean", "Private_Dirty"):
+                out["private"] += int(value.split()[0])
+    return out
 
 
 def main():
@@ -118,7 +139,8 @@ def main():
         publishing.join()
         elapsed = time.monotonic() - t0
         after = {k: cpu_seconds(v) for k, v in pids.items()}
-        rss = {k: rss_kib(v) for k, v in pids.items()}
+        memory = {k: memory_kib(v) for k, v in pids.items()}
+        rss = {k: memory[k]["rss"] for k in pids}
         accepted = sum(a.result == relay_pb2.PublishAck.RESULT_ACCEPTED
                        for a in acks)
         cpu = {k: 100 * (after[k] - before[k]) / elapsed for k in pids}
@@ -126,7 +148,9 @@ def main():
               f"{args.rate:g}/s over {elapsed:.1f} s")
         for k in pids:
             print(f"{k}: CPU {cpu[k]:.2f} % of a core, VmRSS "
-                  f"{rss[k] / 1024:.1f} MiB")
+                  f"{rss[k] / 1024:.1f} MiB, Pss "
+                  f"{memory[k]['pss'] / 1024:.1f} MiB, private "
+                  f"{memory[k]['private'] / 1024:.1f} MiB")
         if cpu["plain"] > 0:
             print(f"ratio actuator / plain subscriber: CPU "
                   f"{cpu['actuator'] / cpu['plain']:.2f}, RSS "
@@ -136,7 +160,10 @@ def main():
                 "name": f"BM_ActuatorFootprint/{k}", "run_type": "iteration",
                 "iterations": 1, "real_time": elapsed, "cpu_time": elapsed,
                 "time_unit": "s", "cpu_per_second": cpu[k] / 100,
-                "rss_per_second": rss[k] * 1024.0} for k in pids]
+                "rss_per_second": rss[k] * 1024.0,
+                "pss_per_second": memory[k]["pss"] * 1024.0,
+                "private_per_second": memory[k]["private"] * 1024.0}
+                for k in pids]
             with open(args.json, "w") as f:
                 json.dump({"benchmarks": entries}, f)
         return 0 if accepted == total else 1
