@@ -48,6 +48,24 @@ class AuthzStack(Stack):
     def sock(self, name):
         return f"unix:{os.path.join(self.dir, name)}.sock"
 
+    def client_tls(self, identity):
+        """A daemon's client TLS block presenting `identity`'s certificate."""
+        cert, key = self.ids[identity]
+        return {"ca_file": self.certs.ca, "cert_file": cert, "key_file": key}
+
+    def start_relay_and_collector(self, rules):
+        """self.relay: TCP, unix socket and mutual TLS with `rules`, which
+        give h1-pub.test the publish role; self.collector publishes to its
+        TLS listener as h1-pub.test."""
+        server = harness.server_config(
+            listen=("127.0.0.1:0", self.sock("relay")))
+        server.update(self.tls_server(rules))
+        self.relay = self.start("relay", harness.relay_config(
+            self.trust, server=server))
+        self.collector = self.start("collector", harness.collector_config(
+            [self.relay.endpoints["tls"]], [harness.file_source(self.room)],
+            key=self.key, relay_tls=self.client_tls("h1-pub.test")))
+
     def channel(self, daemon, identity=None):
         """A channel to `daemon`: over mutual TLS as `identity`, or plaintext
         TCP (identity "plain"), or its unix socket (identity "unix")."""
@@ -82,22 +100,13 @@ class RelayRolesTest(AuthzStack):
 
     def setUp(self):
         super().setUp()
-        server = harness.server_config(
-            listen=("127.0.0.1:0", self.sock("relay")))
-        server.update(self.tls_server([
+        self.start_relay_and_collector([
             {"identity": "h1-pub.test", "roles": ["publish"],
              "collector_ids": ["itest-collector"]},
             {"identity": "other-pub.test", "roles": ["publish"],
              "collector_ids": ["someone-else"]},
             {"identity": "sub.test", "roles": ["subscribe"]},
-            {"identity": "ent.test", "roles": ["entropy"]}]))
-        self.relay = self.start("relay", harness.relay_config(
-            self.trust, server=server))
-        cert, key = self.ids["h1-pub.test"]
-        self.collector = self.start("collector", harness.collector_config(
-            [self.relay.endpoints["tls"]], [harness.file_source(self.room)],
-            key=self.key, relay_tls={"ca_file": self.certs.ca,
-                                     "cert_file": cert, "key_file": key}))
+            {"identity": "ent.test", "roles": ["entropy"]}])
 
     def relay_stub(self, identity):
         return self.pb["relay_pb2_grpc"].RelayStub(
@@ -381,21 +390,10 @@ class TlsSubscriptionTest(AuthzStack):
 
     def setUp(self):
         super().setUp()
-        server = harness.server_config(
-            listen=("127.0.0.1:0", self.sock("relay")))
-        server.update(self.tls_server([
+        self.start_relay_and_collector([
             {"identity": "h1-pub.test", "roles": ["publish"],
              "collector_ids": ["itest-collector"]},
-            {"identity": "sub.test", "roles": ["subscribe"]}]))
-        self.relay = self.start("relay", harness.relay_config(
-            self.trust, server=server))
-        self.collector = self.start("collector", harness.collector_config(
-            [self.relay.endpoints["tls"]], [harness.file_source(self.room)],
-            key=self.key, relay_tls=self.client_tls("h1-pub.test")))
-
-    def client_tls(self, identity):
-        cert, key = self.ids[identity]
-        return {"ca_file": self.certs.ca, "cert_file": cert, "key_file": key}
+            {"identity": "sub.test", "roles": ["subscribe"]}])
 
     def relay_link(self, actuator):
         links = self.actuator_status(actuator).relays
