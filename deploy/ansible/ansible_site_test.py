@@ -374,6 +374,9 @@ class AnsibleSiteTest(unittest.TestCase):
             'mount --bind /usr/lib64 "$r/usr/lib64"; '
             'mount --bind /dev "$r/dev"; '
             'mount -t proc proc "$r/proc"; '
+            # RUNTIME_DIRECTORY as the units' RuntimeDirectory=hwcast sets
+            # it (the TLS staging directory goes there).
+            'export RUNTIME_DIRECTORY=/run/hwcast; '
             f'exec chroot --userspec={uid}:{gid} "$r" "$@"')
         return ["unshare", "--mount", "--propagation", "private", "--",
                 "sh", "-c", script, "sh", root, *argv]
