@@ -26,16 +26,18 @@ struct ReconciledLinks {
 };
 
 // `current` (Link has `const std::string& address() const`) against
-// `wanted`: a link whose address is wanted moves to the result as it is;
-// `make(address)` (returning std::unique_ptr<Link>) makes the others.
-template <typename Link, typename Make>
+// `wanted`: a link whose address is wanted, and for which `keep(link)` holds
+// (e.g. it still dials with the wanted TLS config), moves to the result as
+// it is; `make(address)` (returning std::unique_ptr<Link>) makes the others.
+template <typename Link, typename Make, typename Keep>
 ReconciledLinks<Link> ReconcileLinks(std::vector<std::unique_ptr<Link>> current,
                                      const std::vector<std::string>& wanted,
-                                     Make make) {
+                                     Make make, Keep keep) {
   ReconciledLinks<Link> out;
   for (const std::string& address : wanted) {
     auto kept = std::find_if(current.begin(), current.end(), [&](auto& link) {
-      return link != nullptr && link->address() == address;
+      return link != nullptr && link->address() == address &&
+             keep(static_cast<const Link&>(*link));
     });
     if (kept != current.end()) {
       out.links.push_back(std::move(*kept));
@@ -48,6 +50,15 @@ ReconciledLinks<Link> ReconcileLinks(std::vector<std::unique_ptr<Link>> current,
     if (link != nullptr) out.removed.push_back(std::move(link));
   }
   return out;
+}
+
+// Every link to a wanted address is kept.
+template <typename Link, typename Make>
+ReconciledLinks<Link> ReconcileLinks(std::vector<std::unique_ptr<Link>> current,
+                                     const std::vector<std::string>& wanted,
+                                     Make make) {
+  return ReconcileLinks(std::move(current), wanted, std::move(make),
+                        [](const Link&) { return true; });
 }
 
 }  // namespace hwcast

@@ -56,5 +56,23 @@ TEST(ReconcileLinksTest, EmptyWantedRemovesEverything) {
   EXPECT_EQ(Addresses(out.removed), (std::vector<std::string>{"a"}));
 }
 
+TEST(ReconcileLinksTest, LinksKeepRefusesAreRemadeEvenIfStillWanted) {
+  std::vector<std::unique_ptr<FakeLink>> current;
+  current.push_back(std::make_unique<FakeLink>("unix:/r.sock"));
+  current.push_back(std::make_unique<FakeLink>("relay:50051"));
+  const FakeLink* unix_link = current[0].get();
+  // As a changed TLS config does: TCP links no longer dial as wanted.
+  ReconciledLinks<FakeLink> out = ReconcileLinks(
+      std::move(current), {"unix:/r.sock", "relay:50051"},
+      [](const std::string& a) { return std::make_unique<FakeLink>(a); },
+      [](const FakeLink& link) { return link.address().starts_with("unix:"); });
+  EXPECT_EQ(Addresses(out.links),
+            (std::vector<std::string>{"unix:/r.sock", "relay:50051"}));
+  EXPECT_EQ(out.links[0].get(), unix_link);
+  ASSERT_EQ(out.added.size(), 1u);
+  EXPECT_EQ(out.added[0], out.links[1].get());
+  EXPECT_EQ(Addresses(out.removed), (std::vector<std::string>{"relay:50051"}));
+}
+
 }  // namespace
 }  // namespace hwcast

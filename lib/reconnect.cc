@@ -4,6 +4,8 @@
 #include <chrono>
 #include <utility>
 
+#include "lib/tls.h"
+
 namespace hwcast {
 
 std::shared_ptr<grpc::Channel> CreateFreshChannel(
@@ -12,6 +14,16 @@ std::shared_ptr<grpc::Channel> CreateFreshChannel(
     grpc::ChannelArguments args) {
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   return grpc::CreateCustomChannel(address, credentials, args);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateFreshChannel(
+    const std::string& address, const hwcast::v1::TlsClientConfig& tls,
+    grpc::ChannelArguments args) {
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeChannelCredentials(address, tls);
+  if (!credentials.ok()) return credentials.status();
+  if (!IsUnixAddress(address)) AddTlsChannelArgs(tls, &args);
+  return CreateFreshChannel(address, *credentials, std::move(args));
 }
 
 grpc_connectivity_state AwaitConnectAttempt(grpc::Channel& channel,

@@ -5,7 +5,8 @@
 //  - CreateFreshChannel(): a channel with a private subchannel pool, so each
 //    attempt really starts a new connection now instead of inheriting the
 //    backoff state of an earlier one (gRPC's own reconnect backoff never adds
-//    to ours).
+//    to ours); the TlsClientConfig overload is the one way a daemon's client
+//    dials a relay (lib/tls.h: TLS for HOST:PORT when enabled).
 //  - AwaitConnectAttempt(): waits, interruptibly and with an optional
 //    timeout on an injected Clock's Steady(), for a channel's first
 //    connection attempt to settle.
@@ -25,8 +26,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "hwcast/v1/config.pb.h"
 #include "lib/backoff.h"
 #include "lib/clock.h"
 
@@ -37,6 +40,14 @@ namespace hwcast {
 std::shared_ptr<grpc::Channel> CreateFreshChannel(
     const std::string& address,
     const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+    grpc::ChannelArguments args = grpc::ChannelArguments());
+
+// The same with the credentials and channel arguments lib/tls.h gives
+// `address` under `tls`: insecure for "unix:" sockets, TLS for HOST:PORT when
+// tls.ca_file is set. Fails naming the certificate or key file that cannot
+// be read (or a key readable by group or others).
+absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateFreshChannel(
+    const std::string& address, const hwcast::v1::TlsClientConfig& tls,
     grpc::ChannelArguments args = grpc::ChannelArguments());
 
 // Asks `channel` to connect and waits until the attempt settles (the state

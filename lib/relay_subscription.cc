@@ -9,6 +9,7 @@
 #include "hwcast/v1/relay.grpc.pb.h"
 #include "lib/log.h"
 #include "lib/reconnect.h"
+#include "lib/tls.h"
 
 namespace hwcast {
 namespace {
@@ -61,6 +62,12 @@ void RelaySubscription::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool RelaySubscription::DialsWith(
+    const hwcast::v1::TlsClientConfig& tls) const {
+  return IsUnixAddress(options_.address) ||
+         options_.tls.SerializeAsString() == tls.SerializeAsString();
+}
+
 bool RelaySubscription::stopping() const {
   absl::MutexLock lock(&mu_);
   return stopping_;
@@ -103,8 +110,23 @@ bool RelaySubscription::SubscribeOnce() {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
   // A new channel really starts a new connection instead of inheriting the
   // backoff state of the previous one.
-  std::shared_ptr<grpc::Channel> channel = CreateFreshChannel(
-      options_.address, grpc::InsecureChannelCredentials(), args);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> fresh =
+      CreateFreshChannel(options_.address, options_.tls, args);
+  if (!fresh.ok()) {
+    // A certificate or key that cannot be read (yet): retried with the
+    // backoff, since a deployment may put it in place later.
+    absl::MutexLock lock(&mu_);
+    const std::string error = absl::StrCat("TLS: ", fresh.status().message());
+    if (error != status_.last_error()) {
+      HWCAST_LOG(WARNING) << "relay " << options_.address
+                          << ": cannot subscribe: " << error
+                          << " (retrying with backoff)";
+    }
+    status_.set_last_error(error);
+    ++failures_in_a_row_;
+    return false;
+  }
+  std::shared_ptr<grpc::Channel> channel = *std::move(fresh);
   std::unique_ptr<hwcast::v1::Relay::Stub> stub =
       hwcast::v1::Relay::NewStub(channel);
 

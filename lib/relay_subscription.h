@@ -7,6 +7,10 @@
 // shut down, stream ended) it waits a backoff (lib Backoff, reset once a
 // stream delivered something or stayed up for 10s) and subscribes again, on
 // a fresh channel so that gRPC's own reconnect backoff never delays it.
+// HOST:PORT relays are dialed over TLS when options.tls enables it (lib/tls.h;
+// a client certificate for relays that check the subscribe role); a
+// certificate that cannot be read, a failed handshake or a refusal
+// (PERMISSION_DENIED) shows in last_error and is retried with the backoff.
 // Connection state and counters are kept for status and the
 // hwcast_actuator_relay_connected gauge.
 //
@@ -24,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "hwcast/v1/actuator.pb.h"
+#include "hwcast/v1/config.pb.h"
 #include "hwcast/v1/relay.pb.h"
 #include "lib/backoff.h"
 #include "lib/batch_sink.h"
@@ -34,6 +39,8 @@ namespace hwcast {
 struct RelaySubscriptionOptions {
   // gRPC target: "HOST:PORT", "unix:/path", "dns:///name:port".
   std::string address;
+  // TLS for a TCP address (on when ca_file is set); unix: sockets ignore it.
+  hwcast::v1::TlsClientConfig tls;
   hwcast::v1::ReadingFilter filter;
   BackoffOptions reconnect;
   // Seconds between HTTP/2 keepalive pings on an idle stream; detects a relay
@@ -60,6 +67,12 @@ class RelaySubscription {
   void Stop();
 
   const std::string& address() const { return options_.address; }
+
+  // Whether this link dials its relay as a link made with `tls` would: its
+  // address is a unix socket (TLS does not apply), or its TLS config equals
+  // `tls`. A reload keeps only links for which this holds (ReconcileLinks'
+  // `keep`), so that a changed TLS config reconnects every TCP link.
+  bool DialsWith(const hwcast::v1::TlsClientConfig& tls) const;
 
   // address, connected, batches_received, duplicates, connects, last_error,
   // invalid_batches, last_invalid_reason.

@@ -6,7 +6,8 @@ with actuators, a relay on each) become directories under a scratch
 directory: `ansible_connection=local` plus `hwcast_root=<dir>`, the example's
 group_vars as they are, and host_vars that only change what a shared
 machine needs (unix sockets instead of fixed ports, multicast on loopback, a
-file source instead of the TEMPers and NUT, a policy reading it). Then:
+file source instead of the TEMPers and NUT, a policy reading it, actuators
+following the sensor host's relay at its loopback TLS address). Then:
 
 - `ansible-playbook --syntax-check` and `ansible-lint --offline` are clean;
 - every role default has an entry in the role's meta/argument_specs.yml;
@@ -19,7 +20,8 @@ file source instead of the TEMPers and NUT, a policy reading it). Then:
   hwcast user, with the host's /usr/lib bound read-only in a private mount
   namespace; systemd is not PID 1 here, so the test starts them itself),
   and a reading written on the sensor host reaches every relay and every
-  actuator's policy input.
+  actuator's policy input (the actuators follow the sensor host's relay
+  over mutual TLS only, with the relay_tls the roles render).
 
 Usage: ansible_site_test.py BUILD_DIR [unittest args]. Root only: skips
 ("AnsibleSiteTest skipped: ...") otherwise or without ansible.
@@ -200,6 +202,13 @@ class AnsibleSiteTest(unittest.TestCase):
                 hv["hwcast_prometheus_source_dir"] = SOURCE
                 hv.update(sensor1_extra)
             else:
+                # Readings reach the actuators over mutual TLS only: each
+                # follows the sensor host's relay at its TLS address
+                # (relay_tls: its host certificate), not its own relay.
+                hv["hwcast_actuator_relays"] = [
+                    cls.addr("sensor1", "relay", "tls")]
+                hv["hwcast_actuator_extra"] = {
+                    "relay_tls": {"server_name": "sensor1"}}
                 hv["hwcast_actuator_policies"] = [{
                     "name": "room-too-hot", "grace": "5m",
                     "threshold": {
@@ -365,6 +374,9 @@ class AnsibleSiteTest(unittest.TestCase):
             'mount --bind /usr/lib64 "$r/usr/lib64"; '
             'mount --bind /dev "$r/dev"; '
             'mount -t proc proc "$r/proc"; '
+            # RUNTIME_DIRECTORY as the units' RuntimeDirectory=hwcast sets
+            # it (the TLS staging directory goes there).
+            'export RUNTIME_DIRECTORY=/run/hwcast; '
             f'exec chroot --userspec={uid}:{gid} "$r" "$@"')
         return ["unshare", "--mount", "--propagation", "private", "--",
                 "sh", "-c", script, "sh", root, *argv]
@@ -407,6 +419,9 @@ class AnsibleSiteTest(unittest.TestCase):
                                "etc/hwcast/actuator.yaml")) as f:
             config = f.read()
         self.assertIn("client_ca_file: /etc/hwcast/tls/ca.pem", config)
+        # The actuator subscribes with its host certificate (relay_tls).
+        self.assertRegex(config, r"relay_tls:\n  ca_file: /etc/hwcast/tls/ca.pem"
+                         r"\n  cert_file: /etc/hwcast/tls/host.pem")
         self.start_daemons()
         self.assert_reading_everywhere("24.5")
         # Cancel (admin) over mutual TLS: the operator gets through the

@@ -41,6 +41,7 @@ ActuatorOptions ActuatorOptions::FromConfig(
   ActuatorOptions options;
   options.host = config.host();
   options.relays.assign(config.relays().begin(), config.relays().end());
+  options.relay_tls = config.relay_tls();
   options.filter = config.filter();
   if (config.has_stale_after()) {
     options.stale_after = FromProtoDuration(config.stale_after());
@@ -98,6 +99,7 @@ Actuator::Actuator(ActuatorOptions options, const Clock* clock,
     }
   }
   absl::MutexLock lock(&links_mu_);
+  relay_tls_ = options_.relay_tls;
   for (const std::string& address : options_.relays) {
     links_.push_back(MakeLink(address));
   }
@@ -109,37 +111,59 @@ std::unique_ptr<RelaySubscription> Actuator::MakeLink(
   link_options.address = address;
   link_options.filter = options_.filter;
   link_options.reconnect = options_.reconnect;
+  link_options.tls = relay_tls_;
   return std::make_unique<RelaySubscription>(std::move(link_options), this,
                                              &metrics_.RelayConnected(address));
 }
 
-void Actuator::SetRelays(const std::vector<std::string>& relays) {
+void Actuator::SetRelays(const std::vector<std::string>& relays,
+                         const hwcast::v1::TlsClientConfig& relay_tls) {
   std::vector<std::unique_ptr<RelaySubscription>> removed;
+  // Started once the links they replace have stopped (reloads are
+  // serialized, so they are still in links_ then).
+  std::vector<RelaySubscription*> added;
   {
     absl::MutexLock lock(&links_mu_);
-    bool running;
-    {
-      absl::MutexLock ticker_lock(&ticker_mu_);
-      running = started_ && !stopping_;
-    }
-    ReconciledLinks<RelaySubscription> next =
-        ReconcileLinks(std::move(links_), relays,
-                       [this](const std::string& a) { return MakeLink(a); });
-    for (RelaySubscription* link : next.added) {
-      HWCAST_LOG(INFO) << "reload: relay " << link->address() << " added";
-      if (running) link->Start();
-    }
+    relay_tls_ = relay_tls;
+    ReconciledLinks<RelaySubscription> next = ReconcileLinks(
+        std::move(links_), relays,
+        [this](const std::string& a)
+            ABSL_NO_THREAD_SAFETY_ANALYSIS { return MakeLink(a); },
+        [&relay_tls](const RelaySubscription& link) {
+          return link.DialsWith(relay_tls);
+        });
+    added = std::move(next.added);
     links_ = std::move(next.links);
     removed = std::move(next.removed);
   }
   // Stopped outside links_mu_: a stopping link may be inside OnBatch.
+  // Before the new links start: a link remade for a new relay_tls shares its
+  // gauge.
+  std::vector<std::string> remade;
   for (auto& link : removed) {
-    HWCAST_LOG(INFO) << "reload: relay " << link->address()
-                     << " removed, its subscription stopped";
-    link->Stop();
     const std::string address = link->address();
+    const bool again =
+        std::find(relays.begin(), relays.end(), address) != relays.end();
+    if (again) remade.push_back(address);
+    HWCAST_LOG(INFO) << "reload: relay " << address
+                     << (again ? ": relay_tls changed, reconnecting"
+                               : " removed, its subscription stopped");
+    link->Stop();
     link.reset();
-    metrics_.RemoveRelay(address);
+    if (!again) metrics_.RemoveRelay(address);
+  }
+  absl::MutexLock lock(&links_mu_);
+  bool running;
+  {
+    absl::MutexLock ticker_lock(&ticker_mu_);
+    running = started_ && !stopping_;
+  }
+  for (RelaySubscription* link : added) {
+    if (std::find(remade.begin(), remade.end(), link->address()) ==
+        remade.end()) {
+      HWCAST_LOG(INFO) << "reload: relay " << link->address() << " added";
+    }
+    if (running) link->Start();
   }
 }
 

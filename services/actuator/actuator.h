@@ -136,6 +136,8 @@ namespace hwcast::actuator {
 struct ActuatorOptions {
   std::string host;
   std::vector<std::string> relays;
+  // TLS to the HOST:PORT relays (config relay_tls).
+  hwcast::v1::TlsClientConfig relay_tls;
   hwcast::v1::ReadingFilter filter;
   absl::Duration stale_after = absl::Seconds(60);
   BackoffOptions reconnect;
@@ -234,8 +236,10 @@ class Actuator final : public BatchSink {
   // A reload's relay list: links to addresses still listed (and their
   // streams) stay up, in the new order; links to addresses no longer listed
   // are stopped and their gauge dropped; new ones are created (and started
-  // if the actuator runs).
-  void SetRelays(const std::vector<std::string>& relays);
+  // if the actuator runs). A `relay_tls` unlike the current one remakes
+  // every TCP link with it (unix: links stay up).
+  void SetRelays(const std::vector<std::string>& relays,
+                 const hwcast::v1::TlsClientConfig& relay_tls);
 
   // An operator's reseed: draws `bytes` (0: entropy.reseed_bytes) of
   // entropy now and injects them into the sink. FAILED_PRECONDITION when no
@@ -287,7 +291,8 @@ class Actuator final : public BatchSink {
   void OnShutdownStep(const ActionEvent& event, bool failed);
   // `actions` with on_shutdown set to OnShutdownStep.
   ActionsOptions WithAcks(ActionsOptions actions);
-  std::unique_ptr<RelaySubscription> MakeLink(const std::string& address);
+  std::unique_ptr<RelaySubscription> MakeLink(const std::string& address)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(links_mu_);
 
   const ActuatorOptions options_;
   const Clock* const clock_;
@@ -345,6 +350,7 @@ class Actuator final : public BatchSink {
   mutable absl::Mutex links_mu_;
   std::vector<std::unique_ptr<RelaySubscription>> links_
       ABSL_GUARDED_BY(links_mu_);
+  hwcast::v1::TlsClientConfig relay_tls_ ABSL_GUARDED_BY(links_mu_);
 
   absl::Mutex ticker_mu_ ABSL_ACQUIRED_AFTER(links_mu_);
   bool stopping_ ABSL_GUARDED_BY(ticker_mu_) = false;

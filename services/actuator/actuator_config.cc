@@ -334,6 +334,7 @@ absl::Status ValidateActuatorConfig(const google::protobuf::Message& message) {
   }
   HWCAST_RETURN_IF_ERROR(CheckServerConfig(config->server()));
   HWCAST_RETURN_IF_ERROR(CheckDialTargetList("relays", config->relays()));
+  HWCAST_RETURN_IF_ERROR(CheckTlsClient(config->relay_tls(), "relay_tls"));
   HWCAST_RETURN_IF_ERROR(CheckFilter(config->filter()));
   if (config->has_stale_after()) {
     HWCAST_RETURN_IF_ERROR(

@@ -323,9 +323,12 @@ absl::Status ActuatorDaemon::Reload(const hwcast::v1::ActuatorConfig& loaded,
                         "under the old ones)";
     LogActions(config_.actions());
   }
-  if (!SameConfig(config_.relays(), config.relays())) {
-    actuator_->SetRelays({config.relays().begin(), config.relays().end()});
+  if (!SameConfig(config_.relays(), config.relays()) ||
+      !SameConfig(config_.relay_tls(), config.relay_tls())) {
+    actuator_->SetRelays({config.relays().begin(), config.relays().end()},
+                         config.relay_tls());
     *config_.mutable_relays() = config.relays();
+    *config_.mutable_relay_tls() = config.relay_tls();
     HWCAST_LOG(INFO) << "reload: following relay(s) "
                      << absl::StrJoin(config_.relays(), ", ");
   }

@@ -1727,7 +1727,7 @@ TEST_F(ActuatorTest, SetRelaysKeepsUnchangedLinksAndTheirStreams) {
   actuator_->Start();
   ASSERT_TRUE(WaitFor([&] { return relay_a.relay().active_streams() == 1; }));
 
-  actuator_->SetRelays({relay_b.address(), relay_a.address()});
+  actuator_->SetRelays({relay_b.address(), relay_a.address()}, {});
   ASSERT_TRUE(WaitFor([&] { return relay_b.relay().active_streams() == 1; }));
   // relay A's stream was never reopened, and it still carries batches.
   EXPECT_EQ(relay_a.relay().subscribes(), 1);
@@ -1738,7 +1738,7 @@ TEST_F(ActuatorTest, SetRelaysKeepsUnchangedLinksAndTheirStreams) {
   EXPECT_EQ(status.relays(0).address(), relay_b.address());
   EXPECT_EQ(status.relays(1).address(), relay_a.address());
 
-  actuator_->SetRelays({relay_b.address()});
+  actuator_->SetRelays({relay_b.address()}, {});
   ASSERT_TRUE(WaitFor([&] { return relay_a.relay().active_streams() == 0; }));
   EXPECT_EQ(actuator_->Status().relays_size(), 1);
   EXPECT_EQ(MetricValue(registry_, "hwcast_actuator_relay_connected",

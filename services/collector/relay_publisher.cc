@@ -131,23 +131,20 @@ void RelayPublisher::Run() {
 }
 
 bool RelayPublisher::RunSession() {
-  grpc::ChannelArguments args;
-  AddTlsChannelArgs(options_.tls, &args);
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
-      MakeChannelCredentials(options_.address, options_.tls);
-  if (!credentials.ok()) {
+  // A fresh connection attempt now, not one governed by the backoff state
+  // of a shared subchannel.
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> fresh =
+      CreateFreshChannel(options_.address, options_.tls);
+  if (!fresh.ok()) {
     absl::MutexLock lock(&mu_);
-    const std::string error = std::string(credentials.status().message());
+    const std::string error = std::string(fresh.status().message());
     if (error != last_error_) {
       HWCAST_LOG(WARNING) << "relay " << options_.address << ": " << error;
     }
     last_error_ = error;
     return false;
   }
-  // A fresh connection attempt now, not one governed by the backoff state
-  // of a shared subchannel.
-  std::shared_ptr<grpc::Channel> channel =
-      CreateFreshChannel(options_.address, *credentials, args);
+  std::shared_ptr<grpc::Channel> channel = *std::move(fresh);
 
   // Wait (interruptibly) until the channel connects or gives up.
   const grpc_connectivity_state state = AwaitConnectAttempt(

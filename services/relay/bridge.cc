@@ -9,7 +9,8 @@
 namespace hwcast::relay {
 
 Bridge::Bridge(std::vector<std::string> upstream, BackoffOptions reconnect,
-               RelayHub* hub, prometheus::Registry& registry)
+               hwcast::v1::TlsClientConfig tls, RelayHub* hub,
+               prometheus::Registry& registry)
     : hub_(hub),
       reconnect_(reconnect),
       connected_(prometheus::BuildGauge()
@@ -18,6 +19,7 @@ Bridge::Bridge(std::vector<std::string> upstream, BackoffOptions reconnect,
                            "relay is up.")
                      .Register(registry)) {
   absl::MutexLock lock(&mu_);
+  tls_ = std::move(tls);
   for (const std::string& address : upstream) {
     links_.push_back(MakeLink(address));
   }
@@ -30,6 +32,7 @@ std::unique_ptr<RelaySubscription> Bridge::MakeLink(
   RelaySubscriptionOptions options;
   options.reconnect = reconnect_;
   options.address = address;
+  options.tls = tls_;
   return std::make_unique<RelaySubscription>(
       std::move(options), this, &connected_.Add({{"upstream", address}}));
 }
@@ -46,29 +49,47 @@ void Bridge::Stop() {
   for (auto& link : links_) link->Stop();
 }
 
-void Bridge::SetUpstream(const std::vector<std::string>& upstream) {
+void Bridge::SetUpstream(const std::vector<std::string>& upstream,
+                         const hwcast::v1::TlsClientConfig& tls) {
   std::vector<std::unique_ptr<RelaySubscription>> removed;
+  // Started once the links they replace have stopped (reloads are
+  // serialized, so they are still in links_ then).
+  std::vector<RelaySubscription*> added;
   {
     absl::MutexLock lock(&mu_);
-    ReconciledLinks<RelaySubscription> next =
-        ReconcileLinks(std::move(links_), upstream,
-                       [this](const std::string& a) { return MakeLink(a); });
-    for (RelaySubscription* link : next.added) {
-      HWCAST_LOG(INFO) << "reload: bridge upstream " << link->address()
-                       << " added";
-      if (running_) link->Start();
-    }
+    tls_ = tls;
+    ReconciledLinks<RelaySubscription> next = ReconcileLinks(
+        std::move(links_), upstream,
+        [this](const std::string& a)
+            ABSL_NO_THREAD_SAFETY_ANALYSIS { return MakeLink(a); },
+        [&tls](const RelaySubscription& link) { return link.DialsWith(tls); });
+    added = std::move(next.added);
     links_ = std::move(next.links);
     removed = std::move(next.removed);
   }
-  // Stopped outside mu_: a stopping link may be inside OnBatch.
+  // Stopped outside mu_: a stopping link may be inside OnBatch. Before the
+  // new links start: a link remade for a new TLS config shares its gauge.
+  std::vector<std::string> remade;
   for (auto& link : removed) {
     const std::string address = link->address();
+    const bool again =
+        std::find(upstream.begin(), upstream.end(), address) != upstream.end();
+    if (again) remade.push_back(address);
     HWCAST_LOG(INFO) << "reload: bridge upstream " << address
-                     << " removed, its subscription stopped";
+                     << (again ? ": bridge.tls changed, reconnecting"
+                               : " removed, its subscription stopped");
     link->Stop();
     link.reset();
-    connected_.Remove(&connected_.Add({{"upstream", address}}));
+    if (!again) connected_.Remove(&connected_.Add({{"upstream", address}}));
+  }
+  absl::MutexLock lock(&mu_);
+  for (RelaySubscription* link : added) {
+    if (std::find(remade.begin(), remade.end(), link->address()) ==
+        remade.end()) {
+      HWCAST_LOG(INFO) << "reload: bridge upstream " << link->address()
+                       << " added";
+    }
+    if (running_) link->Start();
   }
 }
 

@@ -98,6 +98,7 @@ absl::Status CheckBridge(const hwcast::v1::BridgeConfig& bridge) {
         absl::StrCat("must be 1..", kMaxBridgeHopLimit,
                      " (0 or unset: ", kDefaultBridgeHopLimit, ")"));
   }
+  HWCAST_RETURN_IF_ERROR(CheckTlsClient(bridge.tls(), "bridge.tls"));
   return CheckBackoffConfig("bridge.reconnect", bridge.reconnect());
 }
 

@@ -26,7 +26,8 @@ std::unique_ptr<Bridge> MakeBridge(const hwcast::v1::RelayConfig& config,
   return std::make_unique<Bridge>(
       std::vector<std::string>(config.bridge().upstream().begin(),
                                config.bridge().upstream().end()),
-      BackoffOptions::FromConfig(config.bridge().reconnect()), hub, registry);
+      BackoffOptions::FromConfig(config.bridge().reconnect()),
+      config.bridge().tls(), hub, registry);
 }
 
 // bridge.upstream and bridge.reconnect restart the bridge on reload;
@@ -124,13 +125,7 @@ absl::StatusOr<std::unique_ptr<RelayDaemon>> RelayDaemon::Create(
         mesh_options, d->transport_.get(), d->hub_.get(), clock,
         d->metrics_.get());
   }
-  if (!config.bridge().upstream().empty()) {
-    d->bridge_ = std::make_unique<Bridge>(
-        std::vector<std::string>(config.bridge().upstream().begin(),
-                                 config.bridge().upstream().end()),
-        BackoffOptions::FromConfig(config.bridge().reconnect()), d->hub_.get(),
-        *d->registry_);
-  }
+  d->bridge_ = MakeBridge(config, d->hub_.get(), *d->registry_);
   d->authorizer_ = std::make_unique<RpcAuthorizer>(
       config.server(), d->registry_.get(), clock,
       std::vector<std::string>{"Relay.Publish", "Relay.Subscribe",
@@ -194,7 +189,7 @@ absl::Status RelayDaemon::Reload(const hwcast::v1::RelayConfig& loaded,
     if (bridge_ != nullptr && !upstream.empty() &&
         SameConfig(config_.bridge().reconnect(), config.bridge().reconnect())) {
       // Links to upstreams still listed keep their streams.
-      bridge_->SetUpstream(upstream);
+      bridge_->SetUpstream(upstream, config.bridge().tls());
       HWCAST_LOG(INFO) << "reload: bridge upstream now ["
                        << absl::StrJoin(upstream, ", ") << "]";
     } else {

@@ -48,6 +48,24 @@ class AuthzStack(Stack):
     def sock(self, name):
         return f"unix:{os.path.join(self.dir, name)}.sock"
 
+    def client_tls(self, identity):
+        """A daemon's client TLS block presenting `identity`'s certificate."""
+        cert, key = self.ids[identity]
+        return {"ca_file": self.certs.ca, "cert_file": cert, "key_file": key}
+
+    def start_relay_and_collector(self, rules):
+        """self.relay: TCP, unix socket and mutual TLS with `rules`, which
+        give h1-pub.test the publish role; self.collector publishes to its
+        TLS listener as h1-pub.test."""
+        server = harness.server_config(
+            listen=("127.0.0.1:0", self.sock("relay")))
+        server.update(self.tls_server(rules))
+        self.relay = self.start("relay", harness.relay_config(
+            self.trust, server=server))
+        self.collector = self.start("collector", harness.collector_config(
+            [self.relay.endpoints["tls"]], [harness.file_source(self.room)],
+            key=self.key, relay_tls=self.client_tls("h1-pub.test")))
+
     def channel(self, daemon, identity=None):
         """A channel to `daemon`: over mutual TLS as `identity`, or plaintext
         TCP (identity "plain"), or its unix socket (identity "unix")."""
@@ -82,22 +100,13 @@ class RelayRolesTest(AuthzStack):
 
     def setUp(self):
         super().setUp()
-        server = harness.server_config(
-            listen=("127.0.0.1:0", self.sock("relay")))
-        server.update(self.tls_server([
+        self.start_relay_and_collector([
             {"identity": "h1-pub.test", "roles": ["publish"],
              "collector_ids": ["itest-collector"]},
             {"identity": "other-pub.test", "roles": ["publish"],
              "collector_ids": ["someone-else"]},
             {"identity": "sub.test", "roles": ["subscribe"]},
-            {"identity": "ent.test", "roles": ["entropy"]}]))
-        self.relay = self.start("relay", harness.relay_config(
-            self.trust, server=server))
-        cert, key = self.ids["h1-pub.test"]
-        self.collector = self.start("collector", harness.collector_config(
-            [self.relay.endpoints["tls"]], [harness.file_source(self.room)],
-            key=self.key, relay_tls={"ca_file": self.certs.ca,
-                                     "cert_file": cert, "key_file": key}))
+            {"identity": "ent.test", "roles": ["entropy"]}])
 
     def relay_stub(self, identity):
         return self.pb["relay_pb2_grpc"].RelayStub(
@@ -370,3 +379,74 @@ class TlsReloadTest(AuthzStack):
         self.relay.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: self.relay.logs().count(expect) > before,
                  what=f"relay to log {expect!r}")
+
+
+class TlsSubscriptionTest(AuthzStack):
+    """The relay's subscribers over mutual TLS: an actuator (relay_tls) and
+    a bridging relay (bridge.tls) reach the relay's TLS listener with their
+    client certificates; the relay checks "subscribe" (a rule gives it), so
+    a certificate without it is refused, visible in the link's status; a
+    changed relay_tls reconnects on SIGHUP."""
+
+    def setUp(self):
+        super().setUp()
+        self.start_relay_and_collector([
+            {"identity": "h1-pub.test", "roles": ["publish"],
+             "collector_ids": ["itest-collector"]},
+            {"identity": "sub.test", "roles": ["subscribe"]}])
+
+    def relay_link(self, actuator):
+        links = self.actuator_status(actuator).relays
+        self.assertEqual(len(links), 1)
+        return links[0]
+
+    def test_actuator_subscribes_over_mutual_tls_and_needs_the_role(self):
+        tls = self.relay.endpoints["tls"]
+        actuator = self.start("actuator", harness.actuator_config(
+            [tls], self.trust, relay_tls=self.client_tls("sub.test")))
+        wait_for(lambda: self.actuator_sees_room(21.5, actuator),
+                 what="the reading at the actuator over mutual TLS")
+        self.assertTrue(self.relay_link(actuator).connected)
+
+        # The same actuator, reloaded with a certificate lacking the role:
+        # the link reconnects with it and is refused.
+        config = harness.actuator_config(
+            [tls], self.trust, relay_tls=self.client_tls("ent.test"))
+        with open(actuator.config_path, "w") as f:
+            f.write(harness.to_yaml(config))
+        before = actuator.logs().count("reload done")
+        actuator.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: actuator.logs().count("reload done") > before,
+                 what="the actuator's reload")
+        self.assertIn(f"reload: relay {tls}: relay_tls changed, reconnecting",
+                      actuator.logs())
+        wait_for(lambda: "PERMISSION_DENIED" in
+                 self.relay_link(actuator).last_error,
+                 what="the refusal in the link's status")
+        link = self.relay_link(actuator)
+        self.assertIn("role 'subscribe'", link.last_error)
+        self.assertFalse(link.connected)
+
+        # A CA that did not sign the relay's certificate: the handshake
+        # fails, said in the status.
+        other = harness.TestCerts(os.path.join(self.dir, "other-ca"))
+        stranger = self.start("actuator", harness.actuator_config(
+            [tls], self.trust, host="stranger",
+            relay_tls={"ca_file": other.ca}), name="stranger")
+        wait_for(lambda: "UNAVAILABLE" in self.relay_link(stranger).last_error,
+                 what="the failed handshake in the link's status")
+
+    def test_bridge_over_mutual_tls(self):
+        bridged = self.start("relay", harness.relay_config(
+            self.trust, bridge={"upstream": [self.relay.endpoints["tls"]],
+                                "reconnect": dict(harness.FAST_RECONNECT),
+                                "tls": self.client_tls("sub.test")}),
+            name="bridged")
+
+        def bridged_has_room():
+            return any(r.reading.source_id == "room"
+                       for r in self.relay_latest(bridged).readings)
+        wait_for(bridged_has_room, what="the reading through the TLS bridge")
+        self.assertEqual(harness.metric(
+            bridged.metrics_text(), "hwcast_relay_bridge_connected",
+            upstream=self.relay.endpoints["tls"]), 1)
