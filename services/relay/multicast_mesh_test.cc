@@ -18,6 +18,7 @@
 #include "lib/reject_reason.h"
 #include "lib/signed_batch_verifier.h"
 #include "lib/signing_test_util.h"
+#include "lib/testing/wait.h"
 #include "lib/time_util.h"
 #include "lib/trust_store.h"
 #include "prometheus/registry.h"
@@ -25,6 +26,8 @@
 
 namespace hwcast::relay {
 namespace {
+
+using ::hwcast::testutil::WaitFor;
 
 using hwcast::v1::PublishAck;
 using test_util::Batch;
@@ -281,14 +284,6 @@ class GatedVerifier final : public BatchVerifier {
   BatchVerifier* const inner_;
   absl::Notification release_;
 };
-
-// Waits up to 5 s for `done`.
-template <typename Done>
-bool Eventually(Done done) {
-  for (int i = 0; i < 500 && !done(); ++i)
-    absl::SleepFor(absl::Milliseconds(10));
-  return done();
-}
 
 std::string BatchDatagram(const hwcast::v1::SignedBatch& s, uint64_t sender,
                           uint8_t hops = 0) {
@@ -613,14 +608,14 @@ TEST_F(MulticastMeshTest, ChecksRunOnThePoolAndCopiesBeingCheckedAreReplays) {
   // Every datagram is taken off the socket while no check has finished: the
   // receiving thread does not wait for signatures.
   EXPECT_TRUE(
-      Eventually([&] { return b.metrics.multicast_received().Value() >= 54; }));
+      WaitFor([&] { return b.metrics.multicast_received().Value() >= 54; }));
   EXPECT_EQ(b.metrics.multicast_datagrams(DatagramResult::kAccepted).Value(),
             0);
   // The 49 copies of a payload being checked never reach the verifier.
   EXPECT_EQ(b.metrics.multicast_datagrams(DatagramResult::kReplayed).Value(),
             49);
   verifier.Release();
-  EXPECT_TRUE(Eventually([&] {
+  EXPECT_TRUE(WaitFor([&] {
     return b.metrics.multicast_datagrams(DatagramResult::kAccepted).Value() ==
            4;
   }));
@@ -644,7 +639,7 @@ TEST_F(MulticastMeshTest, AFullVerificationQueueDropsAndCountsEveryDatagram) {
   }
   b.mesh.Start();
   EXPECT_TRUE(
-      Eventually([&] { return b.metrics.multicast_received().Value() >= 11; }));
+      WaitFor([&] { return b.metrics.multicast_received().Value() >= 11; }));
   EXPECT_EQ(b.metrics.multicast_datagrams(DatagramResult::kQueueFull).Value(),
             8);
   // Dropped before the gate: only the two admitted ones were charged.
