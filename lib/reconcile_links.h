@@ -21,8 +21,12 @@ struct ReconciledLinks {
   std::vector<std::unique_ptr<Link>> links;
   // Those of `links` just made (not started yet).
   std::vector<Link*> added;
-  // The links to addresses no longer wanted (not stopped yet).
+  // The links to addresses no longer wanted, and those `keep` refused (not
+  // stopped yet).
   std::vector<std::unique_ptr<Link>> removed;
+  // The addresses of `removed` links that are still wanted: remade (e.g. for
+  // a new TLS config), so each is in `added` too.
+  std::vector<std::string> remade;
 };
 
 // `current` (Link has `const std::string& address() const`) against
@@ -47,7 +51,12 @@ ReconciledLinks<Link> ReconcileLinks(std::vector<std::unique_ptr<Link>> current,
     out.added.push_back(out.links.back().get());
   }
   for (auto& link : current) {
-    if (link != nullptr) out.removed.push_back(std::move(link));
+    if (link == nullptr) continue;
+    if (std::find(wanted.begin(), wanted.end(), link->address()) !=
+        wanted.end()) {
+      out.remade.push_back(link->address());
+    }
+    out.removed.push_back(std::move(link));
   }
   return out;
 }

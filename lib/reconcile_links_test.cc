@@ -43,6 +43,7 @@ TEST(ReconcileLinksTest, KeepsWantedLinksMakesNewOnesAndHandsBackTheRest) {
   ASSERT_EQ(out.added.size(), 1u);
   EXPECT_EQ(out.added[0], out.links[1].get());
   EXPECT_EQ(Addresses(out.removed), (std::vector<std::string>{"b"}));
+  EXPECT_TRUE(out.remade.empty());
 }
 
 TEST(ReconcileLinksTest, EmptyWantedRemovesEverything) {
@@ -72,6 +73,7 @@ TEST(ReconcileLinksTest, LinksKeepRefusesAreRemadeEvenIfStillWanted) {
   ASSERT_EQ(out.added.size(), 1u);
   EXPECT_EQ(out.added[0], out.links[1].get());
   EXPECT_EQ(Addresses(out.removed), (std::vector<std::string>{"relay:50051"}));
+  EXPECT_EQ(out.remade, (std::vector<std::string>{"relay:50051"}));
 }
 
 }  // namespace

@@ -122,6 +122,7 @@ void Actuator::SetRelays(const std::vector<std::string>& relays,
   // Started once the links they replace have stopped (reloads are
   // serialized, so they are still in links_ then).
   std::vector<RelaySubscription*> added;
+  std::vector<std::string> remade;
   {
     absl::MutexLock lock(&links_mu_);
     relay_tls_ = relay_tls;
@@ -135,16 +136,15 @@ void Actuator::SetRelays(const std::vector<std::string>& relays,
     added = std::move(next.added);
     links_ = std::move(next.links);
     removed = std::move(next.removed);
+    remade = std::move(next.remade);
   }
   // Stopped outside links_mu_: a stopping link may be inside OnBatch.
   // Before the new links start: a link remade for a new relay_tls shares its
   // gauge.
-  std::vector<std::string> remade;
   for (auto& link : removed) {
     const std::string address = link->address();
     const bool again =
-        std::find(relays.begin(), relays.end(), address) != relays.end();
-    if (again) remade.push_back(address);
+        std::find(remade.begin(), remade.end(), address) != remade.end();
     HWCAST_LOG(INFO) << "reload: relay " << address
                      << (again ? ": relay_tls changed, reconnecting"
                                : " removed, its subscription stopped");

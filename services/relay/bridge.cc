@@ -55,6 +55,7 @@ void Bridge::SetUpstream(const std::vector<std::string>& upstream,
   // Started once the links they replace have stopped (reloads are
   // serialized, so they are still in links_ then).
   std::vector<RelaySubscription*> added;
+  std::vector<std::string> remade;
   {
     absl::MutexLock lock(&mu_);
     tls_ = tls;
@@ -66,15 +67,14 @@ void Bridge::SetUpstream(const std::vector<std::string>& upstream,
     added = std::move(next.added);
     links_ = std::move(next.links);
     removed = std::move(next.removed);
+    remade = std::move(next.remade);
   }
   // Stopped outside mu_: a stopping link may be inside OnBatch. Before the
   // new links start: a link remade for a new TLS config shares its gauge.
-  std::vector<std::string> remade;
   for (auto& link : removed) {
     const std::string address = link->address();
     const bool again =
-        std::find(upstream.begin(), upstream.end(), address) != upstream.end();
-    if (again) remade.push_back(address);
+        std::find(remade.begin(), remade.end(), address) != remade.end();
     HWCAST_LOG(INFO) << "reload: bridge upstream " << address
                      << (again ? ": bridge.tls changed, reconnecting"
                                : " removed, its subscription stopped");
