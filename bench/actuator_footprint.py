@@ -76,12 +76,29 @@ def memory_kib(pid):
     return out
 
 
+def dump_proc(pids, directory):
+    """Copies smaps, status and the thread names of each process to
+    `directory`/<name>.{smaps,status,threads} (per-mapping accounting)."""
+    os.makedirs(directory, exist_ok=True)
+    for name, pid in pids.items():
+        for what in ("smaps", "status"):
+            with open(f"/proc/{pid}/{what}") as src, open(
+                    os.path.join(directory, f"{name}.{what}"), "w") as dst:
+                dst.write(src.read())
+        with open(os.path.join(directory, f"{name}.threads"), "w") as dst:
+            for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+                with open(f"/proc/{pid}/task/{tid}/comm") as comm:
+                    dst.write(f"{tid} {comm.read().strip()}\n")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rate", type=float, default=10.0)
     p.add_argument("--sources", type=int, default=8)
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--json", help="also write Google Benchmark JSON here")
+    p.add_argument("--dump", help="also copy each process's /proc smaps, "
+                   "status and thread names into this directory")
     args = p.parse_args()
 
     pb = harness.stubs()
@@ -141,6 +158,8 @@ def main():
         after = {k: cpu_seconds(v) for k, v in pids.items()}
         memory = {k: memory_kib(v) for k, v in pids.items()}
         rss = {k: memory[k]["rss"] for k in pids}
+        if args.dump:
+            dump_proc(pids, args.dump)
         accepted = sum(a.result == relay_pb2.PublishAck.RESULT_ACCEPTED
                        for a in acks)
         cpu = {k: 100 * (after[k] - before[k]) / elapsed for k in pids}

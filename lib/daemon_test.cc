@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -213,6 +215,42 @@ TEST(ServiceManagerTest, NothingWithoutNotifySocket) {
   EXPECT_EQ(ServiceWatchdogInterval(), std::nullopt);
 }
 
+TEST(ServiceManagerTest, NotifiesAnAbstractSocket) {
+  // "@name" names a socket in the abstract namespace (no file).
+  const std::string name = "hwcast-notify-test-" + std::to_string(::getpid());
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path + 1, name.data(), name.size());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr),
+                   offsetof(sockaddr_un, sun_path) + 1 + name.size()),
+            0);
+  ::setenv("NOTIFY_SOCKET", ("@" + name).c_str(), 1);
+  EXPECT_TRUE(NotifyServiceManager("READY=1\nSTATUS=up"));
+  char buf[64];
+  const ssize_t n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+  EXPECT_EQ(std::string(buf, n > 0 ? n : 0), "READY=1\nSTATUS=up");
+  ::unsetenv("NOTIFY_SOCKET");
+  ::close(fd);
+}
+
+TEST(ServiceManagerTest, NothingForUnservedOrAbsentSockets) {
+  // Nobody listens at this path.
+  ::setenv("NOTIFY_SOCKET", (::testing::TempDir() + "/no-such-socket").c_str(),
+           1);
+  EXPECT_FALSE(NotifyServiceManager("READY=1"));
+  // Relative names, systemd's vsock: addresses and paths longer than
+  // sockaddr_un holds are not sent to.
+  for (const std::string& name :
+       {std::string("notify"), std::string("vsock:2:1234"), std::string("@"),
+        "/" + std::string(sizeof(sockaddr_un::sun_path), 'x')}) {
+    ::setenv("NOTIFY_SOCKET", name.c_str(), 1);
+    EXPECT_FALSE(NotifyServiceManager("READY=1")) << name;
+  }
+  ::unsetenv("NOTIFY_SOCKET");
+}
+
 TEST(ServiceManagerTest, WatchdogIntervalFromEnvironment) {
   ::setenv("WATCHDOG_USEC", "3000000", 1);
   ::setenv("WATCHDOG_PID", std::to_string(::getpid()).c_str(), 1);
@@ -220,6 +258,15 @@ TEST(ServiceManagerTest, WatchdogIntervalFromEnvironment) {
   // Meant for another process: not ours.
   ::setenv("WATCHDOG_PID", "1", 1);
   EXPECT_EQ(ServiceWatchdogInterval(), std::nullopt);
+  ::setenv("WATCHDOG_PID", "not-a-pid", 1);
+  EXPECT_EQ(ServiceWatchdogInterval(), std::nullopt);
+  ::unsetenv("WATCHDOG_PID");
+  // No WATCHDOG_PID: meant for us. Zero, junk and out-of-range: none.
+  EXPECT_EQ(ServiceWatchdogInterval(), absl::Seconds(3));
+  for (const char* usec : {"0", "3s", "-1", "18446744073709551615"}) {
+    ::setenv("WATCHDOG_USEC", usec, 1);
+    EXPECT_EQ(ServiceWatchdogInterval(), std::nullopt) << usec;
+  }
   ::unsetenv("WATCHDOG_PID");
   ::unsetenv("WATCHDOG_USEC");
 }

@@ -4,8 +4,15 @@
 // WATCHDOG=1 keep-alives of units with WatchdogSec=.
 //
 // When the daemon is not started by systemd with Type=notify (NOTIFY_SOCKET
-// unset), every call does nothing. Thread-safe (libsystemd's sd_notify opens
-// a socket per call).
+// unset), every call does nothing. Thread-safe (each call opens its own
+// socket).
+//
+// The protocol is written here rather than taken from libsystemd: it is one
+// datagram, and libsystemd would load seven libraries (libsystemd, libgcrypt,
+// libgpg-error, liblzma, libzstd, liblz4, libcap) into every daemon, ~1 MiB
+// of resident pages in each (bench/README.md, "Footprint, 2026-12-07 second
+// session"). Served: a socket path ("/run/systemd/notify") or an abstract
+// name ("@name"); not systemd's "vsock:" addresses (notification from a VM).
 #ifndef HWCAST_LIB_SERVICE_MANAGER_H_
 #define HWCAST_LIB_SERVICE_MANAGER_H_
 
