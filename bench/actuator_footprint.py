@@ -18,6 +18,10 @@ map too), and the ratios actuator / baseline.
   HWCASTCTL=build/tools/hwcastctl/hwcastctl \\
       /usr/bin/python3 bench/actuator_footprint.py [--seconds 20] [--json F]
 
+With --dump DIR, also copies each process's /proc smaps and status and
+its thread names to DIR/{actuator,plain}.{smaps,status,threads} (where the
+memory is, per mapping; which threads there are).
+
 With --json, also writes the figures as Google Benchmark JSON for
 scripts/bench.sh's table: BM_ActuatorFootprint/actuator and .../plain,
 each with counters cpu_per_second (the CPU share), rss_per_second
