@@ -1,6 +1,7 @@
 #include "services/relay/subscribe_reactor.h"
 
 #include <utility>
+#include <vector>
 
 #include "lib/log.h"
 
@@ -30,7 +31,7 @@ SubscribeReactor::SubscribeReactor(RelayHub* hub, StreamRegistry* registry,
                                    hwcast::v1::ReadingFilter filter,
                                    grpc::CallbackServerContext* context,
                                    const Clock* clock,
-                                   absl::Duration stall_timeout)
+                                   absl::Duration stall_timeout, bool grouped)
     : hub_(hub),
       registry_(registry),
       metrics_(metrics),
@@ -38,18 +39,19 @@ SubscribeReactor::SubscribeReactor(RelayHub* hub, StreamRegistry* registry,
       context_(context),
       clock_(clock),
       stall_timeout_(stall_timeout),
+      grouped_(grouped),
       queue_(queue_capacity, std::move(filter)) {}
 
 SubscribeReactor* SubscribeReactor::Start(
     RelayHub* hub, StreamRegistry* registry, RelayMetrics* metrics,
     size_t queue_capacity, hwcast::v1::ReadingFilter filter,
     grpc::CallbackServerContext* context, const Clock* clock,
-    absl::Duration stall_timeout) {
+    absl::Duration stall_timeout, bool grouped) {
   // Copied before `filter` moves into the queue.
   const hwcast::v1::ReadingFilter snapshot_filter = filter;
-  auto* reactor =
-      new SubscribeReactor(hub, registry, metrics, queue_capacity,
-                           std::move(filter), context, clock, stall_timeout);
+  auto* reactor = new SubscribeReactor(hub, registry, metrics, queue_capacity,
+                                       std::move(filter), context, clock,
+                                       stall_timeout, grouped);
   if (!registry->Add(reactor)) {
     {
       absl::MutexLock lock(&reactor->mu_);
@@ -79,8 +81,37 @@ bool SubscribeReactor::ClaimNextWriteLocked() {
   if (write_claimed_ || stopping_) return false;
   std::optional<SubscriberQueue::Item> item = queue_.Pop();
   if (!item.has_value()) return false;
-  ClaimLocked(std::move(item->batch), item->snapshot, item->matching_readings);
+  if (grouped_ && !queue_.empty()) {
+    ClaimGroupLocked(*std::move(item));
+  } else {
+    ClaimLocked(std::move(item->batch), item->snapshot,
+                item->matching_readings);
+  }
   return true;
+}
+
+void SubscribeReactor::ClaimGroupLocked(SubscriberQueue::Item first) {
+  std::vector<grpc::Slice> slices;
+  first.batch->AppendGroupElement(first.snapshot, &slices);
+  size_t bytes = first.batch->GroupElementBytes(first.snapshot);
+  size_t batches = 1;
+  int readings = first.matching_readings;
+  while (batches < kMaxGroupBatches && !queue_.empty()) {
+    const SubscriberQueue::Item& next = queue_.front();
+    const size_t more = next.batch->GroupElementBytes(next.snapshot);
+    if (bytes + more > kMaxGroupBytes) break;
+    next.batch->AppendGroupElement(next.snapshot, &slices);
+    bytes += more;
+    ++batches;
+    readings += next.matching_readings;
+    queue_.Pop();
+  }
+  group_message_ = grpc::ByteBuffer(slices.data(), slices.size());
+  current_ = &group_message_;
+  current_batch_.reset();
+  current_readings_ = readings;
+  write_claimed_ = true;
+  write_started_ = clock_->Now();
 }
 
 void SubscribeReactor::ClaimLocked(BatchPtr batch, bool snapshot,
@@ -160,6 +191,7 @@ void SubscribeReactor::OnWriteDone(bool ok) {
     write_claimed_ = false;
     current_batch_.reset();  // an idle stream keeps no batch alive
     snapshot_message_.Clear();
+    group_message_.Clear();
     if (ok) {
       metrics_->readings_out().Increment(current_readings_);
     } else {
