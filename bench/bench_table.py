@@ -170,9 +170,9 @@ RATIOS = [
            "BM_RelayFanoutSigned/subscribers:10/grouped:1#batches", 1, 10),
      Slope("relay_publish_bench", "BM_BaselineGrpcFanout/subscribers:1#rounds",
            "BM_BaselineGrpcFanout/subscribers:10#rounds", 1, 10),
-     "1 = a subscriber costs what one more plain gRPC message does; no"
-     " baseline sends batches, so this is per message, not per reading",
-     "real"),
+     "> 1: one more subscriber costs the relay less per 16-reading batch"
+     " than plain gRPC one more client per 1-reading message (no baseline"
+     " sends batches: per message, not per reading)", "real"),
 ]
 
 # Programs that are not Google Benchmark binaries in the build's bench/:
