@@ -110,6 +110,7 @@ void SubscribeReactor::ClaimGroupLocked(SubscriberQueue::Item first) {
   current_ = &group_message_;
   current_batch_.reset();
   current_readings_ = readings;
+  current_group_batches_ = batches;
   write_claimed_ = true;
   write_started_ = clock_->Now();
 }
@@ -124,6 +125,7 @@ void SubscribeReactor::ClaimLocked(BatchPtr batch, bool snapshot,
   }
   current_batch_ = std::move(batch);
   current_readings_ = readings;
+  current_group_batches_ = 0;
   write_claimed_ = true;
   write_started_ = clock_->Now();
 }
@@ -194,6 +196,11 @@ void SubscribeReactor::OnWriteDone(bool ok) {
     group_message_.Clear();
     if (ok) {
       metrics_->readings_out().Increment(current_readings_);
+      metrics_->subscriber_messages(current_group_batches_ > 0).Increment();
+      if (current_group_batches_ > 0) {
+        metrics_->subscriber_grouped_batches().Increment(
+            static_cast<double>(current_group_batches_));
+      }
     } else {
       StopLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                               "subscriber stream broken"));

@@ -150,6 +150,8 @@ class SubscribeReactor final
   grpc::ByteBuffer group_message_;
   const grpc::ByteBuffer* current_ = nullptr;
   int current_readings_ = 0;
+  // Batches in the grouped message being written; 0 for a one-batch one.
+  size_t current_group_batches_ = 0;
 };
 
 }  // namespace hwcast::relay
