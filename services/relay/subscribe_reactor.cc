@@ -81,12 +81,17 @@ bool SubscribeReactor::ClaimNextWriteLocked() {
   if (write_claimed_ || stopping_) return false;
   std::optional<SubscriberQueue::Item> item = queue_.Pop();
   if (!item.has_value()) return false;
+  // A group holds at least two batches (else the one-batch form goes).
   if (grouped_ && !queue_.empty()) {
-    ClaimGroupLocked(*std::move(item));
-  } else {
-    ClaimLocked(std::move(item->batch), item->snapshot,
-                item->matching_readings);
+    const SubscriberQueue::Item& next = queue_.front();
+    if (item->batch->GroupElementBytes(item->snapshot) +
+            next.batch->GroupElementBytes(next.snapshot) <=
+        kMaxGroupBytes) {
+      ClaimGroupLocked(*std::move(item));
+      return true;
+    }
   }
+  ClaimLocked(std::move(item->batch), item->snapshot, item->matching_readings);
   return true;
 }
 

@@ -109,7 +109,8 @@ class SubscribeReactor final
   void ClaimLocked(BatchPtr batch, bool snapshot, int readings)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Makes `first` and the batches queued behind it (within the group's
-  // bounds) one grouped message and claims the writer.
+  // bounds) one grouped message and claims the writer. Requires the next
+  // queued batch to fit in the group with `first`.
   void ClaimGroupLocked(SubscriberQueue::Item first)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Claims Finish() once stopping and no write is claimed.
