@@ -660,6 +660,38 @@ TEST_F(RelayServiceTest, SubscriberThatFellBehindGetsWaitingBatchesGrouped) {
   plain->Finish();
 }
 
+// Batches too large to share a group's 1 MiB go one per message even to a
+// subscriber that accepts groups and fell behind.
+TEST_F(RelayServiceTest, BatchesThatDoNotFitAGroupTogetherGoAlone) {
+  Start(/*queue_batches=*/1024);
+  auto stub = SmallWindowStub();
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  SubscribeRequest opt_in;
+  opt_in.set_accept_grouped(true);
+  auto reader = stub->Subscribe(&ctx, opt_in);
+  ASSERT_TRUE(WaitFor([&] { return hub_->subscriber_count() == 1; }));
+  constexpr int kBatches = 4;
+  std::vector<ReadingBatch> batches;
+  for (int i = 1; i <= kBatches; ++i) {
+    batches.push_back(Batch("c", 1, i, {Bulky("h", "big", i, 600 * 1024)}));
+  }
+  for (const PublishAck& ack : Publish(batches)) {
+    ASSERT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
+  }
+  SubscribeResponse r;
+  for (int i = 1; i <= kBatches; ++i) {
+    ASSERT_TRUE(reader->Read(&r));
+    EXPECT_TRUE(r.grouped().empty());
+    EXPECT_EQ(BatchOf(r).batch_sequence(), static_cast<uint64_t>(i));
+  }
+  EXPECT_EQ(metrics_.subscriber_messages(/*grouped=*/true).Value(), 0);
+  ctx.TryCancel();
+  while (reader->Read(&r)) {
+  }
+  reader->Finish();
+}
+
 // What an actuator or a bridge uses (lib/relay_subscription) against this
 // relay: its sink holds the link's thread (so the link stops reading) while
 // 600 batches of 16 KB are published, more than the connection's
