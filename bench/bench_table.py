@@ -10,8 +10,16 @@ fraction of the median) over the repetitions are printed.
 
 Rates are per second of the ratio's clock (real or the benchmark thread's
 CPU time, see RATIOS), whatever time the benchmark itself reports; both
-sides of a ratio use the same clock. Exits 1 (naming it) when a
-benchmark is missing from a repetition or reported an error.
+sides of a ratio use the same clock.
+
+A side of a ratio may also be a Slope: the cost per added subscriber (or
+client) between two runs of one benchmark at S = lo and S = hi, as a rate
+(hi - lo) / (1/rate(hi) - 1/rate(lo)): added subscribers served per second.
+
+A benchmark missing from a repetition (it failed, was filtered out, or its
+JSON is unreadable) does not stop the table: its rows use the repetitions
+that have it, or say "missing", and the absent benchmarks are listed after
+the table (and on stderr). Exits 1 when anything was missing.
 """
 
 import collections
@@ -21,8 +29,18 @@ import os
 import statistics
 import sys
 
-# (title, (binary, benchmark name), (binary, baseline name), what the ratio
-# means, clock). "name#counter" takes the counter "<counter>_per_second"
+
+class Slope(collections.namedtuple("Slope", "binary lo hi s_lo s_hi")):
+    """Cost per added subscriber between benchmark `lo` (S = s_lo) and `hi`
+    (S = s_hi) of `binary`, as added subscribers per second (see the module
+    doc). Names may carry "#counter" as elsewhere."""
+
+    def names(self):
+        return [(self.binary, self.lo), (self.binary, self.hi)]
+
+
+# (title, (binary, benchmark name) or Slope, the baseline the same way, what
+# the ratio means, clock). "name#counter" takes the counter "<counter>_per_second"
 # instead of items (or bytes) per second. clock "real": work per second of
 # wall time (benchmarks using several threads, or the kernel's softirq
 # work); "cpu": per second of the benchmark thread's CPU time (one thread
@@ -71,11 +89,11 @@ RATIOS = [
     ("one publisher -> relay -> 10 Subscribe streams over gRPC, signed:"
      " readings/s delivered / plain gRPC streaming of one reading per"
      " message to 10 clients",
-     ("relay_publish_bench", "BM_RelayFanoutSigned/subscribers:10"),
+     ("relay_publish_bench", "BM_RelayFanoutSigned/subscribers:10/grouped:1"),
      ("relay_publish_bench", "BM_BaselineGrpcFanout/subscribers:10"),
      ">= 2.0 target", "real"),
     ("same, 1 Subscribe stream / plain gRPC to 1 client",
-     ("relay_publish_bench", "BM_RelayFanoutSigned/subscribers:1"),
+     ("relay_publish_bench", "BM_RelayFanoutSigned/subscribers:1/grouped:1"),
      ("relay_publish_bench", "BM_BaselineGrpcFanout/subscribers:1"),
      "> 1 means batching beats one message per reading", "real"),
     ("latency at 1,000 readings/s, p99: publish -> relay -> subscriber"
@@ -119,16 +137,42 @@ RATIOS = [
      ("actuator_footprint", "BM_ActuatorFootprint/actuator#private"),
      ("actuator_footprint", "BM_ActuatorFootprint/plain#private"),
      "what the actuator alone keeps resident", "real"),
-    ("fan-out, 10 subscribers, 8 readings: hub batches/s"
-     " / serialize per subscriber",
-     ("relay_fanout_bench", "BM_HubIngestFanout/10/8"),
-     ("relay_fanout_bench", "BM_BaselineSerializePerSubscriber/10/8"),
-     "> 1 means sharing one buffer pays", "cpu"),
-    ("fan-out, 10 subscribers, 256 readings: hub batches/s"
-     " / serialize per subscriber",
-     ("relay_fanout_bench", "BM_HubIngestFanout/10/256"),
-     ("relay_fanout_bench", "BM_BaselineSerializePerSubscriber/10/256"),
-     "> 1 means sharing one buffer pays", "cpu"),
+    ("fan-out in the hub, 8 readings/batch: cost per added subscriber"
+     " (slope S = 1 -> 64) of serializing per subscriber / of the hub",
+     Slope("relay_fanout_bench", "BM_HubIngestFanout/1/8",
+           "BM_HubIngestFanout/64/8", 1, 64),
+     Slope("relay_fanout_bench", "BM_BaselineSerializePerSubscriber/1/8",
+           "BM_BaselineSerializePerSubscriber/64/8", 1, 64),
+     "> 1 means sharing one serialized buffer makes a subscriber cheaper",
+     "cpu"),
+    ("same, 256 readings/batch",
+     Slope("relay_fanout_bench", "BM_HubIngestFanout/1/256",
+           "BM_HubIngestFanout/64/256", 1, 64),
+     Slope("relay_fanout_bench", "BM_BaselineSerializePerSubscriber/1/256",
+           "BM_BaselineSerializePerSubscriber/64/256", 1, 64),
+     "> 1 means sharing one serialized buffer makes a subscriber cheaper",
+     "cpu"),
+    ("relay over gRPC, signed: cost per added Subscribe stream per batch"
+     " (slope S = 1 -> 10), one batch per message (grouped:0, a client that"
+     " did not opt in) / waiting batches grouped (grouped:1)",
+     Slope("relay_publish_bench",
+           "BM_RelayFanoutSigned/subscribers:1/grouped:1#batches",
+           "BM_RelayFanoutSigned/subscribers:10/grouped:1#batches", 1, 10),
+     Slope("relay_publish_bench",
+           "BM_RelayFanoutSigned/subscribers:1/grouped:0#batches",
+           "BM_RelayFanoutSigned/subscribers:10/grouped:0#batches", 1, 10),
+     ">= 2 means grouping halved the cost of a subscriber", "real"),
+    ("same, grouped: plain gRPC's cost per added client per message"
+     " (BM_BaselineGrpcFanout, 1 reading) / the relay's per added"
+     " subscriber per 16-reading batch",
+     Slope("relay_publish_bench",
+           "BM_RelayFanoutSigned/subscribers:1/grouped:1#batches",
+           "BM_RelayFanoutSigned/subscribers:10/grouped:1#batches", 1, 10),
+     Slope("relay_publish_bench", "BM_BaselineGrpcFanout/subscribers:1#rounds",
+           "BM_BaselineGrpcFanout/subscribers:10#rounds", 1, 10),
+     "> 1: one more subscriber costs the relay less per 16-reading batch"
+     " than plain gRPC one more client per 1-reading message (no baseline"
+     " sends batches: per message, not per reading)", "real"),
 ]
 
 # Programs that are not Google Benchmark binaries in the build's bench/:
@@ -137,10 +181,15 @@ SCRIPTS = {"actuator_footprint"}
 
 
 # Benchmarks each binary must run (its --benchmark_filter in bench.sh).
+def sides(side):
+    """The (binary, name) pairs one side of a ratio reads."""
+    return side.names() if isinstance(side, Slope) else [side]
+
+
 def filters():
     names = collections.defaultdict(set)
     for _, ours, base, _, _ in RATIOS:
-        for binary, name in (ours, base):
+        for binary, name in sides(ours) + sides(base):
             names[binary].add(name.split("#")[0])
     return {b: sorted(n) for b, n in names.items()}
 
@@ -164,13 +213,22 @@ def rate(entry, counter, clock):
 _UNIT = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
-def load(directory):
-    """{rep: {(binary, name without /iterations:N/real_time): entry}}."""
+def load(directory, problems=None):
+    """{rep: {(binary, name without /iterations:N/real_time): entry}}.
+
+    A file that is not JSON (a benchmark that crashed mid-run) is skipped,
+    noted in `problems` (a list) when given."""
     runs = collections.defaultdict(dict)
     for path in sorted(glob.glob(os.path.join(directory, "*.json"))):
         binary, rep, _ = os.path.basename(path).rsplit(".", 2)
-        with open(path) as f:
-            data = json.load(f)
+        runs[rep]  # the repetition exists even if its file is unreadable
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except (OSError, ValueError) as e:
+            if problems is not None:
+                problems.append(f"{os.path.basename(path)}: unreadable ({e})")
+            continue
         for entry in data.get("benchmarks", []):
             if entry.get("run_type", "iteration") != "iteration":
                 continue
@@ -180,19 +238,52 @@ def load(directory):
     return runs
 
 
-def ratios(runs):
-    """[(title, meaning, [ratio per rep])]; raises KeyError naming a gap."""
+class Missing(Exception):
+    """A benchmark a ratio needs is absent from a repetition, or failed."""
+
+
+def side_rate(run, side, clock):
+    """Rate of one side of a ratio in one repetition's entries."""
+    rates = []
+    for binary, name in sides(side):
+        name, _, counter = name.partition("#")
+        entry = run.get((binary, name))
+        if entry is None:
+            raise Missing(f"{binary} has no {name}")
+        try:
+            rates.append(rate(entry, counter and f"{counter}_per_second",
+                              clock))
+        except ValueError as e:
+            raise Missing(f"{binary} {name} failed: {e}")
+        except KeyError as e:
+            raise Missing(f"{binary} {name} has no {e}")
+    if not isinstance(side, Slope):
+        return rates[0]
+    lo, hi = rates
+    added = 1 / hi - 1 / lo
+    if added <= 0:
+        raise Missing(f"{binary}: {side.hi} took no longer than {side.lo}"
+                      " (no slope in this repetition's noise)")
+    return (side.s_hi - side.s_lo) / added
+
+
+def ratios(runs, problems=None):
+    """[(title, meaning, [ratio per rep that had both sides])].
+
+    What a ratio lacked in some repetition is appended to `problems` (a
+    list) as "title: repetition N: why"; a row with no repetition left has
+    no values."""
     out = []
     for title, ours, base, meaning, clock in RATIOS:
         values = []
         for rep in sorted(runs):
-            got = []
-            for binary, name in (ours, base):
-                name, _, counter = name.partition("#")
-                entry = runs[rep].get((binary, name))
-                if entry is None:
-                    raise KeyError(f"repetition {rep}: {binary} has no {name}")
-                got.append(rate(entry, counter and f"{counter}_per_second", clock))
+            try:
+                got = [side_rate(runs[rep], side, clock)
+                       for side in (ours, base)]
+            except Missing as e:
+                if problems is not None:
+                    problems.append(f"{title}: repetition {rep}: {e}")
+                continue
             values.append(got[0] / got[1])
         out.append((f"{title} [{clock}]", meaning, values))
     return out
@@ -202,6 +293,9 @@ def table(rows):
     lines = ["| ratio | median | min | max | spread | reps | meaning |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for title, meaning, values in rows:
+        if not values:
+            lines.append(f"| {title} | missing | | | | 0 | {meaning} |")
+            continue
         median = statistics.median(values)
         spread = (max(values) - min(values)) / median if median else 0
         lines.append(f"| {title} | {median:.3g} | {min(values):.3g} | "
@@ -225,12 +319,15 @@ def main(argv):
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    try:
-        rows = ratios(load(argv[1]))
-    except (KeyError, ValueError) as e:
-        print(f"bench_table: {argv[1]}: {e}", file=sys.stderr)
-        return 1
+    problems = []
+    rows = ratios(load(argv[1], problems), problems)
     print(table(rows))
+    if problems:
+        print("\nMissing (rows above use the repetitions that had them):")
+        for p in problems:
+            print(f"- {p}")
+            print(f"bench_table: {argv[1]}: missing: {p}", file=sys.stderr)
+        return 1
     return 0
 
 

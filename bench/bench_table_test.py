@@ -2,6 +2,8 @@
 """Tests for bench_table.py: per-repetition pairing, clocks, median and
 spread, and clear errors for missing or failed benchmarks."""
 
+import contextlib
+import io
 import json
 import os
 import sys
@@ -75,8 +77,71 @@ class BenchTableTest(unittest.TestCase):
         bench_table.RATIOS = [("t", ("a", "BM_X"), ("b", "BM_Y"), "m", "cpu")]
         self.write("a", 1, [entry("BM_X", 1, 1, 1)])
         self.write("b", 1, [entry("BM_Other", 1, 1, 1)])
-        with self.assertRaisesRegex(KeyError, "repetition 1: b has no BM_Y"):
-            bench_table.ratios(bench_table.load(self.dir.name))
+        problems = []
+        rows = bench_table.ratios(bench_table.load(self.dir.name), problems)
+        self.assertEqual(rows, [("t [cpu]", "m", [])])
+        self.assertEqual(problems, ["t: repetition 1: b has no BM_Y"])
+
+    def test_table_goes_on_without_missing_rows_and_names_them(self):
+        # Row "gone" lacks its benchmark everywhere, row "part" in one of
+        # three repetitions, and one file is cut short (a crash): the table
+        # still prints every row, and the absent ones are listed.
+        bench_table.RATIOS = [
+            ("ok", ("a", "BM_X"), ("a", "BM_Y"), "m1", "cpu"),
+            ("gone", ("a", "BM_Gone"), ("a", "BM_Y"), "m2", "cpu"),
+            ("part", ("b", "BM_P"), ("a", "BM_Y"), "m3", "cpu")]
+        for rep in (1, 2, 3):
+            self.write("a", rep, [entry("BM_X", 2 * rep, 1, 1),
+                                  entry("BM_Y", rep, 1, 1)])
+        self.write("b", 1, [entry("BM_P", 3, 1, 1)])
+        self.write("b", 2, [entry("BM_P", 8, 1, 1)])
+        with open(os.path.join(self.dir.name, "b.3.json"), "w") as f:
+            f.write('{"benchmarks": [{"name": "BM_P", ')
+        out = io.StringIO()
+        err = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = bench_table.main(["bench_table", self.dir.name])
+        self.assertEqual(code, 1)
+        text = out.getvalue()
+        self.assertIn("| ok [cpu] | 2 | 2 | 2 | 0% | 3 | m1 |", text)
+        self.assertIn("| gone [cpu] | missing | | | | 0 | m2 |", text)
+        self.assertIn("| part [cpu] | 3.5 | 3 | 4 | 29% | 2 | m3 |", text)
+        self.assertIn("- gone: repetition 1: a has no BM_Gone", text)
+        self.assertIn("- part: repetition 3: b has no BM_P", text)
+        self.assertIn("b.3.json: unreadable", text)
+        self.assertIn("missing: gone: repetition 3: a has no BM_Gone",
+                      err.getvalue())
+
+    def test_slope_is_the_cost_per_added_subscriber(self):
+        # Ours: 10 us per batch at S = 1, 19 us at S = 10: 1 us per added
+        # subscriber. Baseline: 4 us at S = 1, 22 us at S = 10: 2 us. The
+        # fixed costs (10 vs 4 us) do not enter the ratio.
+        bench_table.RATIOS = [(
+            "t",
+            bench_table.Slope("a", "BM_F/1#batches", "BM_F/10#batches", 1, 10),
+            bench_table.Slope("a", "BM_B/1", "BM_B/10", 1, 10), "m", "real")]
+        self.write("a", 1, [
+            entry("BM_F/1/real_time", 0, 1, 1, batches_per_second=1e5),
+            entry("BM_F/10/real_time", 0, 1, 1,
+                  batches_per_second=1e6 / 19),
+            entry("BM_B/1/real_time", 1e6 / 4, 1, 1),
+            entry("BM_B/10/real_time", 1e6 / 22, 1, 1)])
+        [(_, _, [value])] = bench_table.ratios(
+            bench_table.load(self.dir.name))
+        self.assertAlmostEqual(value, 2.0)
+        self.assertIn("BM_F/1", bench_table.filters()["a"])
+        self.assertIn("BM_B/10", bench_table.filters()["a"])
+
+    def test_slope_lost_in_noise_is_named(self):
+        bench_table.RATIOS = [(
+            "t", bench_table.Slope("a", "BM_F/1", "BM_F/10", 1, 10),
+            ("a", "BM_F/1"), "m", "cpu")]
+        self.write("a", 1, [entry("BM_F/1", 100, 1, 1),
+                            entry("BM_F/10", 120, 1, 1)])
+        problems = []
+        rows = bench_table.ratios(bench_table.load(self.dir.name), problems)
+        self.assertEqual(rows[0][2], [])
+        self.assertIn("BM_F/10 took no longer than BM_F/1", problems[0])
 
     def test_failed_benchmark_is_an_error(self):
         bench_table.RATIOS = [("t", ("a", "BM_X"), ("a", "BM_Y"), "m", "cpu")]
@@ -84,7 +149,12 @@ class BenchTableTest(unittest.TestCase):
             entry("BM_X", 1, 1, 1, error_occurred=True,
                   error_message="batch 3 not accepted"),
             entry("BM_Y", 1, 1, 1)])
-        self.assertEqual(bench_table.main(["bench_table", self.dir.name]), 1)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), \
+                contextlib.redirect_stderr(io.StringIO()):
+            code = bench_table.main(["bench_table", self.dir.name])
+        self.assertEqual(code, 1)
+        self.assertIn("a BM_X failed: batch 3 not accepted", out.getvalue())
 
     def test_aggregates_are_ignored(self):
         bench_table.RATIOS = [("t", ("a", "BM_X"), ("a", "BM_Y"), "m", "cpu")]

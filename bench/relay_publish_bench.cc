@@ -18,16 +18,20 @@
 //   no acks): plain gRPC streaming of one reading per message.
 //   items_per_second: readings (messages) per second.
 //
-// BM_RelayFanoutSigned/subscribers:S: the same relay (on its pool) with S
-//   Subscribe streams (empty filter, each read by a client thread) while one
-//   publisher stream writes signed 16-reading batches; an iteration ends when
-//   every subscriber received every batch. items_per_second: readings
-//   delivered, summed over the subscribers.
+// BM_RelayFanoutSigned/subscribers:S/grouped:G: the same relay (on its pool)
+//   with S Subscribe streams (empty filter, each read by a client thread)
+//   while one publisher stream writes signed 16-reading batches; an iteration
+//   ends when every subscriber received every batch. G = 1: the subscribers
+//   set accept_grouped (as every hwcast client does), so one that fell behind
+//   gets the waiting batches in one message; G = 0: one batch per message
+//   (an older client). items_per_second: readings delivered, summed over the
+//   subscribers; `messages_per_second`: SubscribeResponses read;
+//   `batches_per_second`: batches published (each to all S).
 // BM_BaselineGrpcFanout/subscribers:S: S streams of the same Subscribe
 //   method from a server that writes pre-serialized SubscribeResponses of
 //   one reading each (no relay): plain gRPC server streaming of one reading
 //   per message to S clients at once. items_per_second: readings delivered,
-//   summed.
+//   summed; `rounds_per_second`: messages per client (each to all S).
 // BM_LatencyPublishToSubscriber: one publisher writes signed 16-reading
 //   batches paced at 1,000 readings/s into the relay; one Subscribe client
 //   parses each SubscribeResponse and its ReadingBatch and checks the
@@ -289,20 +293,26 @@ BENCHMARK(BM_BaselineGrpcStream)->Iterations(4)->UseRealTime();
 constexpr int kFanoutReadings = 16;
 
 // S client threads reading Subscribe streams of `stub` and counting the
-// responses; Stop() cancels and joins them.
+// batches (a grouped response counts its elements) and the messages;
+// Stop() cancels and joins them. `grouped`: set accept_grouped.
 class SubscriberClients {
  public:
-  SubscriberClients(hwcast::v1::Relay::Stub* stub, int count) {
+  SubscriberClients(hwcast::v1::Relay::Stub* stub, int count,
+                    bool grouped = false) {
     for (int i = 0; i < count; ++i) {
       contexts_.push_back(std::make_unique<grpc::ClientContext>());
     }
     for (int i = 0; i < count; ++i) {
-      threads_.emplace_back([this, stub, i] {
+      threads_.emplace_back([this, stub, i, grouped] {
         hwcast::v1::SubscribeRequest request;
+        request.set_accept_grouped(grouped);
         auto reader = stub->Subscribe(contexts_[i].get(), request);
         hwcast::v1::SubscribeResponse response;
         while (reader->Read(&response)) {
-          received_.fetch_add(1, std::memory_order_relaxed);
+          const size_t batches =
+              response.grouped().empty() ? 1 : response.grouped_size();
+          received_.fetch_add(batches, std::memory_order_relaxed);
+          messages_.fetch_add(1, std::memory_order_relaxed);
         }
         reader->Finish();
       });
@@ -310,6 +320,7 @@ class SubscriberClients {
   }
   ~SubscriberClients() { Stop(); }
   uint64_t received() const { return received_.load(); }
+  uint64_t messages() const { return messages_.load(); }
   // Waits until `n` responses arrived in all, or nothing came for 2 s.
   bool AwaitReceived(uint64_t n) const {
     uint64_t last = 0;
@@ -340,10 +351,12 @@ class SubscriberClients {
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts_;
   std::vector<std::thread> threads_;
   std::atomic<uint64_t> received_{0};
+  std::atomic<uint64_t> messages_{0};
 };
 
 void BM_RelayFanoutSigned(benchmark::State& state) {
   const int subscribers = static_cast<int>(state.range(0));
+  const bool grouped = state.range(1) != 0;
   std::optional<bench::Setup> setup =
       bench::MakeSetup(state, kFanoutReadings, kBatches);
   if (!setup) return;
@@ -358,7 +371,7 @@ void BM_RelayFanoutSigned(benchmark::State& state) {
   }
   auto stub = StubFor(relay.address());
   auto publisher = StubFor(relay.address());
-  SubscriberClients clients(stub.get(), subscribers);
+  SubscriberClients clients(stub.get(), subscribers, grouped);
   for (int i = 0; i < 500 && relay.hub.subscriber_count() <
                                  static_cast<size_t>(subscribers);
        ++i) {
@@ -380,15 +393,22 @@ void BM_RelayFanoutSigned(benchmark::State& state) {
       break;
     }
   }
+  const uint64_t messages = clients.messages();
   clients.Stop();
   relay.Stop();
   state.SetItemsProcessed(state.iterations() * kBatchesPerStream * subscribers *
                           kFanoutReadings);
+  state.counters["messages_per_second"] = benchmark::Counter(
+      static_cast<double>(messages), benchmark::Counter::kIsRate);
+  // Batches published (each went to all S): 1 / this is the time per batch,
+  // whose slope over S is the cost per added subscriber.
+  state.counters["batches_per_second"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * kBatchesPerStream,
+      benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_RelayFanoutSigned)
-    ->ArgName("subscribers")
-    ->Arg(1)
-    ->Arg(10)
+    ->ArgNames({"subscribers", "grouped"})
+    ->ArgsProduct({{1, 10}, {0, 1}})
     ->Iterations(kStreams)
     ->UseRealTime();
 
@@ -470,6 +490,9 @@ void BM_BaselineGrpcFanout(benchmark::State& state) {
             .c_str());
   }
   state.SetItemsProcessed(static_cast<int64_t>(total));
+  state.counters["rounds_per_second"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * kMessages,
+                         benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_BaselineGrpcFanout)
     ->ArgName("subscribers")

@@ -50,6 +50,10 @@ def main():
     p.add_argument("--batches", type=int, default=300)
     p.add_argument("--sources", type=int, default=8)
     p.add_argument("--label", type=int, default=100)
+    p.add_argument("--grouped", action="store_true",
+                   help="the streams set accept_grouped (as hwcast's own "
+                        "clients do): a stream that fell behind is sent the "
+                        "waiting batches in one message")
     args = p.parse_args()
 
     pb = harness.stubs()
@@ -67,7 +71,7 @@ def main():
         calls = []
         for i in range(args.streams):
             calls.append(stubs[i % len(stubs)].Subscribe(
-                relay_pb2.SubscribeRequest()))
+                relay_pb2.SubscribeRequest(accept_grouped=args.grouped)))
         harness.wait_for(lambda: (harness.metric(
             relay.metrics_text(), "hwcast_relay_subscribers") or 0)
             >= args.streams, timeout=60, what="all streams open")
@@ -99,7 +103,8 @@ def main():
         closed = harness.metric(text, "hwcast_relay_subscribers_closed_total")
         open_now = harness.metric(text, "hwcast_relay_subscribers")
         n = args.streams
-        print(f"streams {n} over {args.connections} connections; "
+        print(f"streams {n} over {args.connections} connections"
+              f"{' (accept_grouped)' if args.grouped else ''}; "
               f"{accepted}/{args.batches} batches of {args.sources} readings "
               f"accepted")
         print(f"relay VmRSS: baseline {baseline} KiB, idle {idle} KiB, "

@@ -30,7 +30,8 @@ class BatchSink {
 
   virtual ~BatchSink() = default;
 
-  // Processes one batch received from the relay at `relay`. Must not block
+  // Processes one batch received from the relay at `relay` (a one-batch
+  // SubscribeResponse: a link splits grouped messages first). Must not block
   // for long: the link does not read its stream meanwhile.
   virtual Outcome OnBatch(const hwcast::v1::SubscribeResponse& response,
                           std::string_view relay) = 0;

@@ -2,16 +2,19 @@
 // actuator, or a relay bridging from a remote relay).
 //
 // A RelaySubscription runs its own thread: it connects to the relay, calls
-// Relay.Subscribe with the configured filter and hands every SubscribeResponse
-// to a BatchSink. After any failure (cannot connect, stream broken, relay
-// shut down, stream ended) it waits a backoff (lib Backoff, reset once a
-// stream delivered something or stayed up for 10s) and subscribes again, on
-// a fresh channel so that gRPC's own reconnect backoff never delays it.
-// HOST:PORT relays are dialed over TLS when options.tls enables it (lib/tls.h;
-// a client certificate for relays that check the subscribe role); a
-// certificate that cannot be read, a failed handshake or a refusal
-// (PERMISSION_DENIED) shows in last_error and is retried with the backoff.
-// Connection state and counters are kept for status and the
+// Relay.Subscribe with the configured filter (and accept_grouped: a link
+// that falls behind gets the waiting batches in one message, see
+// lib/subscribe_response.h) and hands every batch, as a one-batch
+// SubscribeResponse, to a BatchSink. A malformed group counts as one invalid
+// batch (last_invalid_reason names it). After any failure (cannot connect,
+// stream broken, relay shut down, stream ended) it waits a backoff (lib
+// Backoff, reset once a stream delivered something or stayed up for 10s) and
+// subscribes again, on a fresh channel so that gRPC's own reconnect backoff
+// never delays it. HOST:PORT relays are dialed over TLS when options.tls
+// enables it (lib/tls.h; a client certificate for relays that check the
+// subscribe role); a certificate that cannot be read, a failed handshake or a
+// refusal (PERMISSION_DENIED) shows in last_error and is retried with the
+// backoff. Connection state and counters are kept for status and the
 // hwcast_actuator_relay_connected gauge.
 //
 // Thread-safe. The sink and the gauge are not owned and must outlive the

@@ -16,6 +16,10 @@ static_assert(hwcast::v1::SubscribeResponse::kSnapshotFieldNumber == 2);
 constexpr uint32_t kSignedBatchTag = (1 << 3) | 2;
 static_assert(hwcast::v1::SubscribeResponse::kBatchFieldNumber == 1);
 
+// SubscribeResponse.grouped (field 2600), length-delimited.
+constexpr uint32_t kGroupedTag =
+    (hwcast::v1::SubscribeResponse::kGroupedFieldNumber << 3) | 2;
+
 void DeleteString(void* p) { delete static_cast<std::string*>(p); }
 
 // Adopts `bytes` into a refcounted slice without copying them again.
@@ -57,6 +61,32 @@ grpc::ByteBuffer AcceptedBatch::ToByteBuffer(bool snapshot) const {
       response, grpc::Slice(kSnapshotSuffix, sizeof(kSnapshotSuffix),
                             grpc::Slice::STATIC_SLICE)};
   return grpc::ByteBuffer(slices, 2);
+}
+
+size_t AcceptedBatch::GroupElementBytes(bool snapshot) const {
+  const size_t element =
+      response.size() + (snapshot ? sizeof(kSnapshotSuffix) : 0);
+  return google::protobuf::io::CodedOutputStream::VarintSize32(kGroupedTag) +
+         google::protobuf::io::CodedOutputStream::VarintSize32(
+             static_cast<uint32_t>(element)) +
+         element;
+}
+
+void AcceptedBatch::AppendGroupElement(bool snapshot,
+                                       std::vector<grpc::Slice>* slices) const {
+  const size_t element =
+      response.size() + (snapshot ? sizeof(kSnapshotSuffix) : 0);
+  uint8_t prefix[10];
+  uint8_t* end = google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(
+      kGroupedTag, prefix);
+  end = google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(
+      static_cast<uint32_t>(element), end);
+  slices->emplace_back(prefix, static_cast<size_t>(end - prefix));
+  slices->push_back(response);
+  if (snapshot) {
+    slices->emplace_back(kSnapshotSuffix, sizeof(kSnapshotSuffix),
+                         grpc::Slice::STATIC_SLICE);
+  }
 }
 
 BatchPtr MakeAcceptedBatch(uint64_t id, hwcast::v1::SignedBatch signed_batch,

@@ -83,6 +83,18 @@ struct AcceptedBatch {
   // protobuf wire format merges a field appended to a message).
   grpc::ByteBuffer ToByteBuffer(bool snapshot) const;
 
+  // Bytes this batch adds to a SubscribeResponse{grouped} message: its
+  // one-batch message (ToByteBuffer(snapshot)) behind the field's tag and
+  // length.
+  size_t GroupElementBytes(bool snapshot) const;
+  // Appends this batch as one element of SubscribeResponse.grouped to
+  // `slices` (a small tag+length slice, then the shared `response` bytes and
+  // the snapshot suffix; nothing re-encoded). The protobuf wire form of a
+  // repeated message field is the concatenation of its elements, so the
+  // slices of several batches, in order, are one valid message.
+  void AppendGroupElement(bool snapshot,
+                          std::vector<grpc::Slice>* slices) const;
+
   const hwcast::v1::Reading& reading(int index) const {
     return batch.readings(index);
   }

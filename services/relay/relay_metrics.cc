@@ -29,6 +29,22 @@ RelayMetrics::RelayMetrics(prometheus::Registry& registry)
                              "(stalled: the client stopped reading).")
                          .Register(registry)
                          .Add({{"reason", "stalled"}});
+  auto& messages =
+      prometheus::BuildCounter()
+          .Name("hwcast_relay_subscriber_messages_total")
+          .Help(
+              "SubscribeResponses written to subscribers, by form (single: one "
+              "batch; grouped: the batches waiting for a subscriber that "
+              "accepts groups).")
+          .Register(registry);
+  messages_single_ = &messages.Add({{"form", "single"}});
+  messages_grouped_ = &messages.Add({{"form", "grouped"}});
+  grouped_batches_ =
+      &prometheus::BuildCounter()
+           .Name("hwcast_relay_subscriber_grouped_batches_total")
+           .Help("Batches written to subscribers inside grouped messages.")
+           .Register(registry)
+           .Add({});
   sources_ = &prometheus::BuildGauge()
                   .Name("hwcast_relay_sources")
                   .Help("Sources with a latest reading in the state table.")

@@ -8,6 +8,11 @@
 //   hwcast_relay_subscribers_closed_total{reason="stalled"}
 //       Subscribe streams the relay closed because the client stopped
 //       reading
+//   hwcast_relay_subscriber_messages_total{form="single"|"grouped"}
+//       SubscribeResponses written: one batch each, or several batches
+//       waiting for a subscriber that accepts groups
+//   hwcast_relay_subscriber_grouped_batches_total
+//       batches written inside grouped messages
 //   hwcast_relay_sources                     sources in the state table
 //   hwcast_relay_rejected_total{origin,reason}
 //       batches and datagrams refused, by where they came from (publish,
@@ -100,6 +105,12 @@ class RelayMetrics {
   prometheus::Counter& batches(hwcast::v1::PublishAck::Result result);
   prometheus::Gauge& subscribers() { return *subscribers_; }
   prometheus::Counter& subscribers_closed_stalled() { return *closed_stalled_; }
+  prometheus::Counter& subscriber_messages(bool grouped) {
+    return grouped ? *messages_grouped_ : *messages_single_;
+  }
+  prometheus::Counter& subscriber_grouped_batches() {
+    return *grouped_batches_;
+  }
   prometheus::Gauge& sources() { return *sources_; }
   // hwcast_relay_errors_total{reason}; not for hot paths.
   prometheus::Counter& Error(const char* reason) {
@@ -150,6 +161,9 @@ class RelayMetrics {
   prometheus::Counter* rejected_;
   prometheus::Gauge* subscribers_;
   prometheus::Counter* closed_stalled_;
+  prometheus::Counter* messages_single_;
+  prometheus::Counter* messages_grouped_;
+  prometheus::Counter* grouped_batches_;
   prometheus::Gauge* sources_;
   // [origin][reason]
   prometheus::Counter* rejected_by_[kNumBatchOrigins]

@@ -122,7 +122,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayServiceImpl::Subscribe(
   return SubscribeReactor::Start(
       hub_, &registry_, metrics_, options_.subscriber_queue_batches,
       std::move(*parsed->mutable_filter()), context, options_.clock,
-      options_.subscriber_stall_timeout);
+      options_.subscriber_stall_timeout, parsed->accept_grouped());
 }
 
 grpc::ServerUnaryReactor* RelayServiceImpl::ListLatest(

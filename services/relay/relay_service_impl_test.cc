@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,11 +21,13 @@
 #include "lib/fake_clock.h"
 #include "lib/raw_rpc.h"
 #include "lib/reject_reason.h"
+#include "lib/relay_subscription.h"
 #include "lib/server.h"
 #include "lib/testing/wait.h"
 #include "lib/time_util.h"
 #include "prometheus/registry.h"
 #include "services/relay/relay_test_util.h"
+#include "services/relay/subscribe_reactor.h"
 
 namespace hwcast::relay {
 namespace {
@@ -547,6 +550,207 @@ TEST_F(RelayServiceTest, SlowSubscriberBlocksNeitherIngestNorOthers) {
   }
   slow->Finish();
   fast->Finish();
+}
+
+// Two subscribers that read nothing while 150 batches are published (their
+// small receive windows stop the relay's writes after a few), then read
+// everything: the one that set accept_grouped gets the batches that waited
+// in groups (at most kMaxGroupBatches each), the other one batch per message
+// as always; both get the same batches, in order, none lost or repeated,
+// with the bytes exactly as published.
+TEST_F(RelayServiceTest, SubscriberThatFellBehindGetsWaitingBatchesGrouped) {
+  Start(/*queue_batches=*/1024);
+  constexpr int kBatches = 150;
+  // One snapshot batch, before anyone subscribes.
+  Publish({Batch("c", 1, 1, {Temperature("h", "before", 1, 1)})});
+  auto grouped_stub = SmallWindowStub();
+  auto plain_stub = SmallWindowStub();
+  grpc::ClientContext grouped_ctx;
+  grpc::ClientContext plain_ctx;
+  SetDeadline(&grouped_ctx);
+  SetDeadline(&plain_ctx);
+  SubscribeRequest opt_in;
+  opt_in.set_accept_grouped(true);
+  auto grouped = grouped_stub->Subscribe(&grouped_ctx, opt_in);
+  auto plain = plain_stub->Subscribe(&plain_ctx, SubscribeRequest());
+  ASSERT_TRUE(WaitFor([&] { return hub_->subscriber_count() == 2; }));
+
+  std::vector<ReadingBatch> published;
+  for (int i = 2; i <= kBatches + 1; ++i) {
+    published.push_back(Batch("c", 1, i, {Bulky("h", "big", i, 1024)}));
+  }
+  for (const PublishAck& ack : Publish(published)) {
+    ASSERT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
+  }
+
+  // Reads until batch kBatches + 1; returns the batches one per element,
+  // and the number of batches in each message.
+  struct Received {
+    std::vector<SubscribeResponse> batches;
+    std::vector<int> per_message;
+  };
+  auto read_all = [&](grpc::ClientReader<SubscribeResponse>* reader) {
+    Received got;
+    SubscribeResponse r;
+    while (got.batches.empty() ||
+           BatchOf(got.batches.back()).batch_sequence() != kBatches + 1) {
+      if (!reader->Read(&r)) {
+        ADD_FAILURE() << "stream ended after " << got.batches.size();
+        break;
+      }
+      if (r.grouped().empty()) {
+        got.batches.push_back(r);
+        got.per_message.push_back(1);
+        continue;
+      }
+      EXPECT_FALSE(r.has_batch());
+      for (const SubscribeResponse& e : r.grouped()) {
+        EXPECT_TRUE(e.grouped().empty());
+        got.batches.push_back(e);
+      }
+      got.per_message.push_back(r.grouped_size());
+    }
+    return got;
+  };
+  const Received g = read_all(grouped.get());
+  const Received p = read_all(plain.get());
+
+  // The plain subscriber: today's messages, one batch each.
+  EXPECT_EQ(p.per_message, std::vector<int>(kBatches + 1, 1));
+  // The grouped one fell behind and got groups, bounded.
+  EXPECT_LT(g.per_message.size(), p.per_message.size());
+  EXPECT_EQ(*std::max_element(g.per_message.begin(), g.per_message.end()),
+            static_cast<int>(SubscribeReactor::kMaxGroupBatches));
+  // The same batches in the same order, bytes and flags unchanged.
+  ASSERT_EQ(g.batches.size(), static_cast<size_t>(kBatches + 1));
+  ASSERT_EQ(p.batches.size(), static_cast<size_t>(kBatches + 1));
+  for (size_t i = 0; i < g.batches.size(); ++i) {
+    EXPECT_EQ(g.batches[i].SerializeAsString(),
+              p.batches[i].SerializeAsString())
+        << "batch " << i;
+    EXPECT_EQ(BatchOf(g.batches[i]).batch_sequence(), i + 1);
+    EXPECT_EQ(g.batches[i].snapshot(), i == 0) << "batch " << i;
+  }
+  EXPECT_EQ(g.batches[5].batch().batch(), Signed(published[4]).batch());
+  // Every reading counted out once per subscriber.
+  EXPECT_TRUE(WaitFor(
+      [&] { return metrics_.readings_out().Value() == 2.0 * (kBatches + 1); }));
+  // And the messages by form (a group holds at least 2 batches).
+  double groups = 0;
+  double grouped_batches = 0;
+  for (int n : g.per_message) {
+    if (n > 1) {
+      ++groups;
+      grouped_batches += n;
+    }
+  }
+  EXPECT_EQ(metrics_.subscriber_messages(/*grouped=*/true).Value(), groups);
+  EXPECT_EQ(metrics_.subscriber_grouped_batches().Value(), grouped_batches);
+  EXPECT_EQ(metrics_.subscriber_messages(/*grouped=*/false).Value(),
+            2.0 * (kBatches + 1) - grouped_batches);
+
+  grouped_ctx.TryCancel();
+  plain_ctx.TryCancel();
+  SubscribeResponse r;
+  while (grouped->Read(&r)) {
+  }
+  while (plain->Read(&r)) {
+  }
+  grouped->Finish();
+  plain->Finish();
+}
+
+// Batches too large to share a group's 1 MiB go one per message even to a
+// subscriber that accepts groups and fell behind.
+TEST_F(RelayServiceTest, BatchesThatDoNotFitAGroupTogetherGoAlone) {
+  Start(/*queue_batches=*/1024);
+  auto stub = SmallWindowStub();
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  SubscribeRequest opt_in;
+  opt_in.set_accept_grouped(true);
+  auto reader = stub->Subscribe(&ctx, opt_in);
+  ASSERT_TRUE(WaitFor([&] { return hub_->subscriber_count() == 1; }));
+  constexpr int kBatches = 4;
+  std::vector<ReadingBatch> batches;
+  for (int i = 1; i <= kBatches; ++i) {
+    batches.push_back(Batch("c", 1, i, {Bulky("h", "big", i, 600 * 1024)}));
+  }
+  for (const PublishAck& ack : Publish(batches)) {
+    ASSERT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
+  }
+  SubscribeResponse r;
+  for (int i = 1; i <= kBatches; ++i) {
+    ASSERT_TRUE(reader->Read(&r));
+    EXPECT_TRUE(r.grouped().empty());
+    EXPECT_EQ(BatchOf(r).batch_sequence(), static_cast<uint64_t>(i));
+  }
+  EXPECT_EQ(metrics_.subscriber_messages(/*grouped=*/true).Value(), 0);
+  ctx.TryCancel();
+  while (reader->Read(&r)) {
+  }
+  reader->Finish();
+}
+
+// What an actuator or a bridge uses (lib/relay_subscription) against this
+// relay: its sink holds the link's thread (so the link stops reading) while
+// 600 batches of 16 KB are published, more than the connection's
+// flow-control window takes (gRPC grows it to a few MB); the relay then sends
+// the waiting batches grouped, and the sink gets every batch once, in order.
+class GatedSink final : public BatchSink {
+ public:
+  Outcome OnBatch(const SubscribeResponse& response,
+                  std::string_view) override {
+    absl::MutexLock lock(&mu_);
+    sequences_.push_back(BatchOf(response).batch_sequence());
+    mu_.Await(absl::Condition(&open_));
+    return Outcome{Result::kAccepted, ""};
+  }
+  void Open() {
+    absl::MutexLock lock(&mu_);
+    open_ = true;
+  }
+  std::vector<uint64_t> sequences() const {
+    absl::MutexLock lock(&mu_);
+    return sequences_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  bool open_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<uint64_t> sequences_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(RelayServiceTest, RelaySubscriptionThatFellBehindGetsEveryBatchOnce) {
+  Start(/*queue_batches=*/1024);
+  constexpr int kBatches = 600;
+  GatedSink sink;
+  RelaySubscriptionOptions options;
+  options.address = address_;
+  options.reconnect.initial = absl::Milliseconds(10);
+  options.reconnect.max = absl::Milliseconds(100);
+  RelaySubscription link(options, &sink, nullptr);
+  link.Start();
+  ASSERT_TRUE(WaitFor([&] { return hub_->subscriber_count() == 1; }));
+  std::vector<ReadingBatch> batches;
+  for (int i = 1; i <= kBatches; ++i) {
+    batches.push_back(Batch("c", 1, i, {Bulky("h", "big", i, 16 * 1024)}));
+  }
+  for (const PublishAck& ack : Publish(batches)) {
+    ASSERT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
+  }
+  sink.Open();
+  ASSERT_TRUE(WaitFor([&] { return sink.sequences().size() >= kBatches; }));
+  std::vector<uint64_t> expected(kBatches);
+  std::iota(expected.begin(), expected.end(), 1);
+  EXPECT_EQ(sink.sequences(), expected);
+  EXPECT_GT(metrics_.subscriber_grouped_batches().Value(), 0);
+  EXPECT_EQ(link.Status().batches_received(), static_cast<uint64_t>(kBatches));
+  EXPECT_EQ(link.Status().invalid_batches(), 0u);
+  link.Stop();
+  // The relay lets go of the stream.
+  EXPECT_TRUE(WaitFor([&] { return hub_->subscriber_count() == 0; }));
+  EXPECT_TRUE(WaitFor([&] { return service_->open_streams() == 0; }));
 }
 
 TEST_F(RelayServiceTest, ListLatestAndListCollectors) {

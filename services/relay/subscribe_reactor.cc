@@ -1,6 +1,7 @@
 #include "services/relay/subscribe_reactor.h"
 
 #include <utility>
+#include <vector>
 
 #include "lib/log.h"
 
@@ -30,7 +31,7 @@ SubscribeReactor::SubscribeReactor(RelayHub* hub, StreamRegistry* registry,
                                    hwcast::v1::ReadingFilter filter,
                                    grpc::CallbackServerContext* context,
                                    const Clock* clock,
-                                   absl::Duration stall_timeout)
+                                   absl::Duration stall_timeout, bool grouped)
     : hub_(hub),
       registry_(registry),
       metrics_(metrics),
@@ -38,18 +39,19 @@ SubscribeReactor::SubscribeReactor(RelayHub* hub, StreamRegistry* registry,
       context_(context),
       clock_(clock),
       stall_timeout_(stall_timeout),
+      grouped_(grouped),
       queue_(queue_capacity, std::move(filter)) {}
 
 SubscribeReactor* SubscribeReactor::Start(
     RelayHub* hub, StreamRegistry* registry, RelayMetrics* metrics,
     size_t queue_capacity, hwcast::v1::ReadingFilter filter,
     grpc::CallbackServerContext* context, const Clock* clock,
-    absl::Duration stall_timeout) {
+    absl::Duration stall_timeout, bool grouped) {
   // Copied before `filter` moves into the queue.
   const hwcast::v1::ReadingFilter snapshot_filter = filter;
-  auto* reactor =
-      new SubscribeReactor(hub, registry, metrics, queue_capacity,
-                           std::move(filter), context, clock, stall_timeout);
+  auto* reactor = new SubscribeReactor(hub, registry, metrics, queue_capacity,
+                                       std::move(filter), context, clock,
+                                       stall_timeout, grouped);
   if (!registry->Add(reactor)) {
     {
       absl::MutexLock lock(&reactor->mu_);
@@ -79,8 +81,43 @@ bool SubscribeReactor::ClaimNextWriteLocked() {
   if (write_claimed_ || stopping_) return false;
   std::optional<SubscriberQueue::Item> item = queue_.Pop();
   if (!item.has_value()) return false;
+  // A group holds at least two batches (else the one-batch form goes).
+  if (grouped_ && !queue_.empty()) {
+    const SubscriberQueue::Item& next = queue_.front();
+    if (item->batch->GroupElementBytes(item->snapshot) +
+            next.batch->GroupElementBytes(next.snapshot) <=
+        kMaxGroupBytes) {
+      ClaimGroupLocked(*std::move(item));
+      return true;
+    }
+  }
   ClaimLocked(std::move(item->batch), item->snapshot, item->matching_readings);
   return true;
+}
+
+void SubscribeReactor::ClaimGroupLocked(SubscriberQueue::Item first) {
+  std::vector<grpc::Slice> slices;
+  first.batch->AppendGroupElement(first.snapshot, &slices);
+  size_t bytes = first.batch->GroupElementBytes(first.snapshot);
+  size_t batches = 1;
+  int readings = first.matching_readings;
+  while (batches < kMaxGroupBatches && !queue_.empty()) {
+    const SubscriberQueue::Item& next = queue_.front();
+    const size_t more = next.batch->GroupElementBytes(next.snapshot);
+    if (bytes + more > kMaxGroupBytes) break;
+    next.batch->AppendGroupElement(next.snapshot, &slices);
+    bytes += more;
+    ++batches;
+    readings += next.matching_readings;
+    queue_.Pop();
+  }
+  group_message_ = grpc::ByteBuffer(slices.data(), slices.size());
+  current_ = &group_message_;
+  current_batch_.reset();
+  current_readings_ = readings;
+  current_group_batches_ = batches;
+  write_claimed_ = true;
+  write_started_ = clock_->Now();
 }
 
 void SubscribeReactor::ClaimLocked(BatchPtr batch, bool snapshot,
@@ -93,6 +130,7 @@ void SubscribeReactor::ClaimLocked(BatchPtr batch, bool snapshot,
   }
   current_batch_ = std::move(batch);
   current_readings_ = readings;
+  current_group_batches_ = 0;
   write_claimed_ = true;
   write_started_ = clock_->Now();
 }
@@ -160,8 +198,14 @@ void SubscribeReactor::OnWriteDone(bool ok) {
     write_claimed_ = false;
     current_batch_.reset();  // an idle stream keeps no batch alive
     snapshot_message_.Clear();
+    group_message_.Clear();
     if (ok) {
       metrics_->readings_out().Increment(current_readings_);
+      metrics_->subscriber_messages(current_group_batches_ > 0).Increment();
+      if (current_group_batches_ > 0) {
+        metrics_->subscriber_grouped_batches().Increment(
+            static_cast<double>(current_group_batches_));
+      }
     } else {
       StopLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                               "subscriber stream broken"));

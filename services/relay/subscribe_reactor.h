@@ -14,6 +14,15 @@
 // cancelled (the client sees CANCELLED), so an idle or stuck client holds at
 // most one write and its queue, never more.
 //
+// A subscriber that set SubscribeRequest.accept_grouped and fell behind (more
+// than one batch waiting when its write completes) gets the waiting batches in
+// ONE SubscribeResponse{grouped} message: one write, one completion on the
+// relay and one read on the client for up to kMaxGroupBatches batches (and at
+// most kMaxGroupBytes, far under gRPC's 4 MiB receive limit). The group is
+// built from each batch's shared serialized bytes (AppendGroupElement), never
+// re-encoded. A subscriber that keeps up, or did not opt in, gets one batch
+// per message exactly as before.
+//
 // Life cycle: created by Start(), registered with the hub (for batches) and
 // the StreamRegistry (for shutdown); finishes with OK on relay shutdown,
 // CANCELLED when the client goes away; deletes itself in OnDone() after
@@ -56,12 +65,17 @@ class SubscribeReactor final
   // batches and starts it (snapshot first). None of the pointers are owned;
   // all must outlive the call. The reactor deletes itself when done.
   // `context` is the call's; `clock` (not owned) times stalled writes.
+  // `grouped`: the client accepts SubscribeResponse.grouped.
   static SubscribeReactor* Start(RelayHub* hub, StreamRegistry* registry,
                                  RelayMetrics* metrics, size_t queue_capacity,
                                  hwcast::v1::ReadingFilter filter,
                                  grpc::CallbackServerContext* context,
                                  const Clock* clock,
-                                 absl::Duration stall_timeout);
+                                 absl::Duration stall_timeout, bool grouped);
+
+  // Bounds of one grouped message.
+  static constexpr size_t kMaxGroupBatches = 64;
+  static constexpr size_t kMaxGroupBytes = 1 << 20;
 
   // A reactor that finishes the call at once with `status` (e.g. a request
   // that does not parse).
@@ -86,12 +100,18 @@ class SubscribeReactor final
                    RelayMetrics* metrics, size_t queue_capacity,
                    hwcast::v1::ReadingFilter filter,
                    grpc::CallbackServerContext* context, const Clock* clock,
-                   absl::Duration stall_timeout);
+                   absl::Duration stall_timeout, bool grouped);
 
-  // Pops the next batch into `current_` and claims the writer, if idle.
+  // Pops the next batch (or, grouped, the waiting batches) into `current_`
+  // and claims the writer, if idle.
   bool ClaimNextWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Makes `batch` the message being written and claims the writer.
   void ClaimLocked(BatchPtr batch, bool snapshot, int readings)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes `first` and the batches queued behind it (within the group's
+  // bounds) one grouped message and claims the writer. Requires the next
+  // queued batch to fit in the group with `first`.
+  void ClaimGroupLocked(SubscriberQueue::Item first)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Claims Finish() once stopping and no write is claimed.
   bool ClaimFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -105,6 +125,7 @@ class SubscribeReactor final
   grpc::CallbackServerContext* const context_;
   const Clock* const clock_;
   const absl::Duration stall_timeout_;
+  const bool grouped_;
   bool in_registry_ = false;
   bool in_hub_ = false;
 
@@ -123,11 +144,15 @@ class SubscribeReactor final
   // by the claimer of the writer; read by it without the lock. A live
   // batch's message is the batch's own live_response (shared by every
   // subscriber, kept alive by current_batch_); a snapshot's is
-  // snapshot_message_.
+  // snapshot_message_; a group's is group_message_ (its slices hold the
+  // batches' bytes).
   BatchPtr current_batch_;
   grpc::ByteBuffer snapshot_message_;
+  grpc::ByteBuffer group_message_;
   const grpc::ByteBuffer* current_ = nullptr;
   int current_readings_ = 0;
+  // Batches in the grouped message being written; 0 for a one-batch one.
+  size_t current_group_batches_ = 0;
 };
 
 }  // namespace hwcast::relay

@@ -58,6 +58,8 @@ class SubscriberQueue {
   PushResult Push(BatchPtr batch, bool snapshot);
   // The oldest queued batch, or nullopt when empty.
   std::optional<Item> Pop();
+  // The oldest queued batch, left queued. Requires !empty().
+  const Item& front() const { return nodes_.front().item; }
 
   size_t size() const { return nodes_.size(); }
   bool empty() const { return nodes_.empty(); }

@@ -11,6 +11,7 @@
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -30,6 +31,7 @@
 #include "lib/ed25519_key.h"
 #include "lib/flag_arg.h"
 #include "lib/reading_util.h"
+#include "lib/subscribe_response.h"
 #include "lib/time_util.h"
 #include "lib/tls.h"
 #include "tools/hwcastctl/format.h"
@@ -741,6 +743,35 @@ class Runner final : public CommandContext {
     return newer;
   }
 
+  // Prints the readings of one batch that pass the filter and are newer
+  // than what was shown; false when the output failed.
+  bool FollowBatch(const hwcast::v1::SubscribeResponse& response) {
+    hwcast::v1::ReadingBatch batch;
+    if (!batch.ParseFromString(response.batch().batch())) {
+      err_ << kProgram << ": skipping a batch from relay " << options_.relay
+           << " that is not a hwcast.v1.ReadingBatch ("
+           << response.batch().batch().size() << " bytes)\n";
+      return true;
+    }
+    hwcast::v1::ReadingBatch shown = batch;
+    shown.clear_readings();
+    for (const Reading& reading : batch.readings()) {
+      if (!Matches(options_.filter, reading)) continue;
+      if (!IsNew(reading, batch)) continue;
+      *shown.add_readings() = reading;
+    }
+    if (shown.readings().empty()) return true;
+    if (options_.json) {
+      if (!PrintJson(shown, false)) return false;
+    } else {
+      for (const Reading& reading : shown.readings()) {
+        out_ << FormatFollowLine(reading, shown) << "\n";
+      }
+      out_.flush();
+    }
+    return out_.good();
+  }
+
   int Follow() {
     auto stub = hwcast::v1::Relay::NewStub(Channel(options_.relay));
     grpc::ClientContext context;
@@ -749,38 +780,26 @@ class Runner final : public CommandContext {
     if (env_.interrupter != nullptr) {
       env_.interrupter->SetCancel([&context] { context.TryCancel(); });
     }
+    // Several batches per message when this client falls behind.
+    request.set_accept_grouped(true);
     auto reader = stub->Subscribe(&context, request);
     hwcast::v1::SubscribeResponse response;
     bool output_failed = false;
-    while (reader->Read(&response)) {
-      hwcast::v1::ReadingBatch batch;
-      if (!batch.ParseFromString(response.batch().batch())) {
-        err_ << kProgram << ": skipping a batch from relay " << options_.relay
-             << " that is not a hwcast.v1.ReadingBatch ("
-             << response.batch().batch().size() << " bytes)\n";
+    while (!output_failed && reader->Read(&response)) {
+      absl::StatusOr<std::vector<const hwcast::v1::SubscribeResponse*>>
+          batches = SubscribeResponseBatches(response);
+      if (!batches.ok()) {
+        err_ << kProgram << ": skipping a message from relay " << options_.relay
+             << ": " << batches.status().message() << "\n";
         continue;
       }
-      hwcast::v1::ReadingBatch shown = batch;
-      shown.clear_readings();
-      for (const Reading& reading : batch.readings()) {
-        if (!Matches(options_.filter, reading)) continue;
-        if (!IsNew(reading, batch)) continue;
-        *shown.add_readings() = reading;
-      }
-      if (shown.readings().empty()) continue;
-      if (options_.json) {
-        if (!PrintJson(shown, false)) break;
-      } else {
-        for (const Reading& reading : shown.readings()) {
-          out_ << FormatFollowLine(reading, shown) << "\n";
+      for (const hwcast::v1::SubscribeResponse* one : *batches) {
+        if (!FollowBatch(*one)) {
+          // Nobody is reading any more.
+          context.TryCancel();
+          output_failed = true;
+          break;
         }
-        out_.flush();
-      }
-      if (!out_.good()) {
-        // Nobody is reading any more.
-        context.TryCancel();
-        output_failed = true;
-        break;
       }
     }
     if (env_.interrupter != nullptr) env_.interrupter->ClearCancel();

@@ -108,6 +108,7 @@ class FakeRelay final : public hwcast::v1::Relay::Service {
     {
       absl::MutexLock lock(&mu_);
       last_filter_ = request->filter();
+      accept_grouped_ = request->accept_grouped();
       ++subscribers_;
     }
     for (const auto& r : stream) writer->Write(r);
@@ -148,6 +149,10 @@ class FakeRelay final : public hwcast::v1::Relay::Service {
     return grpc::Status::OK;
   }
 
+  bool accept_grouped() {
+    absl::MutexLock lock(&mu_);
+    return accept_grouped_;
+  }
   hwcast::v1::ReadingFilter last_filter() {
     absl::MutexLock lock(&mu_);
     return last_filter_;
@@ -160,6 +165,7 @@ class FakeRelay final : public hwcast::v1::Relay::Service {
  private:
   absl::Mutex mu_;
   hwcast::v1::ReadingFilter last_filter_;
+  bool accept_grouped_ = false;
   int subscribers_ = 0;
   bool streamed_ = false;
 };
@@ -507,6 +513,31 @@ TEST_F(CliTest, FollowPrintsNewMatchingReadingsUntilStreamEnd) {
   EXPECT_THAT(r.err, HasSubstr("skipping a batch"));
   EXPECT_THAT(relay.last_filter().kinds(),
               ElementsAre(hwcast::v1::READING_KIND_TEMPERATURE));
+}
+
+// A relay sends a client that opted in (hwcastctl does) the batches that
+// waited for it in one grouped message: printed as if sent one by one; a
+// malformed group is skipped with a message naming it.
+TEST_F(CliTest, FollowPrintsGroupedBatchesInOrderAndSkipsAMalformedGroup) {
+  FakeRelay relay;
+  SubscribeResponse group;
+  *group.add_grouped() = Batch(1, {Temp("room", 1, 21.5)});
+  *group.add_grouped() = Batch(2, {Temp("room", 2, 22.5)});
+  SubscribeResponse malformed;
+  *malformed.add_grouped() = Batch(3, {Temp("room", 3, 99)});
+  malformed.add_grouped();  // no batch
+  relay.stream = {group, malformed, Batch(4, {Temp("room", 4, 23.5)})};
+  Server server(&relay);
+  Result r = RunCli({"readings", "--follow", "--relay", server.address()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(relay.accept_grouped());
+  const std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  EXPECT_THAT(lines[0], HasSubstr("21.50 °C"));
+  EXPECT_THAT(lines[1], HasSubstr("22.50 °C"));
+  EXPECT_THAT(lines[2], HasSubstr("23.50 °C"));
+  EXPECT_THAT(r.err, HasSubstr("SubscribeResponse.grouped[1] (of 2): it "
+                               "carries no batch"));
 }
 
 TEST_F(CliTest, FollowJsonPrintsOneDecodedBatchPerLine) {
