@@ -70,6 +70,8 @@ void SetDeadline(grpc::ClientContext* ctx) {
                     std::chrono::seconds(60));
 }
 
+class GatedVerifier;
+
 class RelayServiceTest : public ::testing::Test {
  protected:
   void Start(size_t queue_batches = 1024,
@@ -109,6 +111,9 @@ class RelayServiceTest : public ::testing::Test {
     return hwcast::v1::Relay::NewStub(grpc::CreateCustomChannel(
         address_, grpc::InsecureChannelCredentials(), args));
   }
+
+  void PublishTwentyThroughAWindowOfFour(GatedVerifier* verifier,
+                                         absl::Duration pause);
 
   // Publishes `batches` on one stream; returns the acks.
   std::vector<PublishAck> Publish(const std::vector<ReadingBatch>& batches) {
@@ -834,23 +839,28 @@ TEST_F(RelayServiceTest, PublishAcksStayInOrderWhenIngestFinishesOutOfOrder) {
   EXPECT_EQ(verifier.max_inside(), 2);
 }
 
-TEST_F(RelayServiceTest, PublishWindowBoundsBatchesInFlight) {
-  // Eight workers, but a window of 4: with verification stuck, the relay
-  // takes 4 batches of the stream and reads no further.
-  GatedVerifier verifier(/*open=*/false);
-  verifier_override_ = &verifier;
+// Eight workers, but a window of 4: publishes batches 1-20 on one stream
+// (after the stream stood idle for `pause`) while `verifier` holds them,
+// expects the relay to take 4 and read no further, then opens the gate and
+// expects every ack, in order.
+void RelayServiceTest::PublishTwentyThroughAWindowOfFour(
+    GatedVerifier* verifier, absl::Duration pause) {
+  verifier_override_ = verifier;
   ingest_threads_ = 8;
   max_pending_acks_ = 4;
   Start();
   grpc::ClientContext ctx;
   SetDeadline(&ctx);
   auto stream = stub_->Publish(&ctx);
+  // The stream's start counts as a read: pause only once it started.
+  ASSERT_TRUE(WaitFor([&] { return service_->open_streams() == 1; }));
+  clock_.Advance(pause);
   const std::vector<PublishRequest> requests = Requests(1, 20);
   std::thread writer = WriteAllThenHalfClose(stream.get(), requests);
-  ASSERT_TRUE(WaitFor([&] { return verifier.inside() == 4; }));
+  ASSERT_TRUE(WaitFor([&] { return verifier->inside() == 4; }));
   absl::SleepFor(absl::Milliseconds(200));
-  EXPECT_EQ(verifier.max_inside(), 4);
-  verifier.Open();
+  EXPECT_EQ(verifier->max_inside(), 4);
+  verifier->Open();
   uint64_t expected = 1;
   PublishAck ack;
   while (stream->Read(&ack)) {
@@ -860,7 +870,14 @@ TEST_F(RelayServiceTest, PublishWindowBoundsBatchesInFlight) {
   writer.join();
   EXPECT_TRUE(stream->Finish().ok());
   EXPECT_EQ(expected, 21u);
-  EXPECT_LE(verifier.max_inside(), 4);
+  EXPECT_LE(verifier->max_inside(), 4);
+}
+
+TEST_F(RelayServiceTest, PublishWindowBoundsBatchesInFlight) {
+  // With verification stuck, the relay takes 4 batches of the stream and
+  // reads no further.
+  GatedVerifier verifier(/*open=*/false);
+  PublishTwentyThroughAWindowOfFour(&verifier, absl::ZeroDuration());
 }
 
 TEST_F(RelayServiceTest, PublishErrorMidWindowEndsAfterTheAcksDue) {
@@ -958,30 +975,7 @@ TEST_F(RelayServiceTest, PublishBurstAfterIdleGoesToThePoolWindowBounded) {
   std::vector<uint64_t> held;
   for (uint64_t seq = 2; seq <= 20; ++seq) held.push_back(seq);
   GatedVerifier verifier(/*open=*/false, {}, false, held);
-  verifier_override_ = &verifier;
-  ingest_threads_ = 8;
-  max_pending_acks_ = 4;
-  Start();
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx);
-  auto stream = stub_->Publish(&ctx);
-  ASSERT_TRUE(WaitFor([&] { return service_->open_streams() == 1; }));
-  clock_.Advance(absl::Seconds(1));
-  const std::vector<PublishRequest> requests = Requests(1, 20);
-  std::thread writer = WriteAllThenHalfClose(stream.get(), requests);
-  ASSERT_TRUE(WaitFor([&] { return verifier.inside() == 4; }));
-  absl::SleepFor(absl::Milliseconds(200));
-  EXPECT_EQ(verifier.max_inside(), 4);
-  verifier.Open();
-  uint64_t expected = 1;
-  PublishAck ack;
-  while (stream->Read(&ack)) {
-    EXPECT_EQ(ack.batch_sequence(), expected++);
-    EXPECT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
-  }
-  writer.join();
-  EXPECT_TRUE(stream->Finish().ok());
-  EXPECT_EQ(expected, 21u);
+  PublishTwentyThroughAWindowOfFour(&verifier, absl::Seconds(1));
   const std::map<uint64_t, bool> on_pool = verifier.on_pool();
   ASSERT_EQ(on_pool.size(), 20u);
   EXPECT_FALSE(on_pool.at(1));
