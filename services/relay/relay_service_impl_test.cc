@@ -86,6 +86,7 @@ class RelayServiceTest : public ::testing::Test {
     options.subscriber_queue_batches = queue_batches;
     options.subscriber_stall_timeout = stall_timeout;
     options.clock = &clock_;
+    options.publish_inline_after_idle = inline_after_idle_;
     service_ =
         std::make_unique<RelayServiceImpl>(hub_.get(), &metrics_, options);
     auto server = GrpcServer::Start({"127.0.0.1:0"}, {service_.get()});
@@ -141,6 +142,8 @@ class RelayServiceTest : public ::testing::Test {
   BatchVerifier* verifier_override_ = nullptr;
   size_t max_pending_acks_ = 64;
   size_t ingest_threads_ = 2;
+  absl::Duration inline_after_idle_ =
+      RelayServiceImpl::Options().publish_inline_after_idle;
   std::unique_ptr<RelayHub> hub_;
   std::unique_ptr<RelayServiceImpl> service_;
   std::unique_ptr<GrpcServer> server_;
@@ -966,6 +969,28 @@ TEST_F(RelayServiceTest, PublishIdleStreamIngestsOnItsGrpcThread) {
   EXPECT_EQ(verifier.on_pool(),
             (std::map<uint64_t, bool>{
                 {1, false}, {2, false}, {3, true}, {4, true}, {5, false}}));
+}
+
+TEST_F(RelayServiceTest, PublishNeverInlineWhenTheIdleTimeIsInfinite) {
+  GatedVerifier verifier(/*open=*/true);
+  verifier_override_ = &verifier;
+  inline_after_idle_ = absl::InfiniteDuration();
+  Start();
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  auto stream = stub_->Publish(&ctx);
+  ASSERT_TRUE(WaitFor([&] { return service_->open_streams() == 1; }));
+  for (const PublishRequest& request : Requests(1, 2)) {
+    clock_.Advance(absl::Hours(1));
+    ASSERT_TRUE(stream->Write(request));
+    PublishAck ack;
+    ASSERT_TRUE(stream->Read(&ack));
+    EXPECT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(verifier.on_pool(),
+            (std::map<uint64_t, bool>{{1, true}, {2, true}}));
 }
 
 TEST_F(RelayServiceTest, PublishBurstAfterIdleGoesToThePoolWindowBounded) {
