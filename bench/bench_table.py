@@ -118,6 +118,17 @@ RATIOS = [
       "BM_BaselineGrpcHopLatency/gap_ms:16#latency_p99"),
      ("relay_publish_bench", "BM_LatencyPublishToSubscriber/pool:1#latency_p99"),
      "relay path / hop, same idle gaps", "real"),
+    ("relay path at the hop's message rate (one reading per batch every"
+     " 1 ms), p99 / one plain gRPC hop at 1 ms gaps",
+     ("relay_publish_bench",
+      "BM_BaselineGrpcHopLatency/gap_ms:1#latency_p99"),
+     ("relay_publish_bench", "BM_LatencyPublishOneReading/pool:1#latency_p99"),
+     "relay path / hop, same gaps", "real"),
+    ("same, p50",
+     ("relay_publish_bench",
+      "BM_BaselineGrpcHopLatency/gap_ms:1#latency_p50"),
+     ("relay_publish_bench", "BM_LatencyPublishOneReading/pool:1#latency_p50"),
+     "relay path / hop, same gaps", "real"),
     ("room of 1,000 collectors with distinct keys: LAN path batches per CPU"
      " second / the same path with 1 collector",
      ("capacity_bench", "BM_RoomCapacity/collectors:1000"),

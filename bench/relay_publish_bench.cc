@@ -36,7 +36,12 @@
 //   batches paced at 1,000 readings/s into the relay; one Subscribe client
 //   parses each SubscribeResponse and its ReadingBatch and checks the
 //   signature (what an actuator does before acting); the latency is from
-//   the publisher's Write() to the end of that check.
+//   the publisher's Write() to the end of that check. pool:1 ingests as
+//   the relay does by default (on its pool, but a batch of an idle stream
+//   on the gRPC thread), pool:0 every batch on the gRPC thread, pool:2
+//   every batch on the pool (as before the idle-stream path).
+// BM_LatencyPublishOneReading/pool:P: the same with one reading per batch,
+//   one batch every 1 ms: the hop baseline's message rate (gap_ms:1).
 // BM_BaselineGrpcHopLatency/gap_ms:G: one plain gRPC hop: a client writes
 //   one reading per PublishRequest every G ms to a server that only parses
 //   it; the latency is from Write() to the server's parse. gap_ms:1 is
@@ -98,15 +103,17 @@ std::unique_ptr<hwcast::v1::Relay::Stub> StubFor(const std::string& address) {
 }
 
 // An in-process relay on 127.0.0.1:0: RelayServiceImpl with `options`, a
-// RelayHub and a SignedBatchVerifier over `trust`, its clock at the
-// batches' time. Serve() starts it (false: `state` skipped with the error).
+// RelayHub and a SignedBatchVerifier over `trust`, their clock at the
+// batches' time (the service keeps the real clock of `options`: it times
+// idle Publish streams). Serve() starts it (false: `state` skipped with the
+// error).
 struct InProcessRelay {
   InProcessRelay(std::unique_ptr<TrustStore> trust,
                  RelayServiceImpl::Options options)
       : verifier(std::move(trust), FreshnessOptions{}, &clock),
         metrics(registry),
         hub(RelayHub::Options{}, &clock, &verifier, &metrics),
-        service(&hub, &metrics, WithClock(std::move(options), &clock)) {}
+        service(&hub, &metrics, std::move(options)) {}
   ~InProcessRelay() { Stop(); }
 
   bool Serve(benchmark::State& state) {
@@ -125,12 +132,6 @@ struct InProcessRelay {
     service.BeginShutdown();
     server->Shutdown(absl::Seconds(5));
     server.reset();
-  }
-
-  static RelayServiceImpl::Options WithClock(RelayServiceImpl::Options o,
-                                             const Clock* clock) {
-    o.clock = clock;
-    return o;
   }
 
   FakeClock clock{bench::BatchTime()};
@@ -537,16 +538,29 @@ class Latencies {
 constexpr size_t kLatencyBatches = 250;  // 4 s at 62.5 batches/s
 constexpr absl::Duration kLatencyBatchGap = absl::Milliseconds(16);
 
-void BM_LatencyPublishToSubscriber(benchmark::State& state) {
-  std::optional<bench::Setup> setup =
-      bench::MakeSetup(state, kFanoutReadings, kLatencyBatches);
+// Where the relay ingests in the latency benchmarks (arg "pool").
+enum LatencyIngest : int64_t {
+  kLatencyInline = 0,      // every batch on the gRPC thread
+  kLatencyPoolIdle = 1,    // the default: the pool, an idle stream inline
+  kLatencyPoolAlways = 2,  // every batch on the pool (before idle-inline)
+};
+
+// Publishes `count` signed batches of `readings` readings, one every `gap`,
+// through the relay; a Subscribe client checks each; p50 / p99 of the
+// publisher's Write() -> the end of that check.
+void RunPublishLatency(benchmark::State& state, int readings, size_t count,
+                       absl::Duration gap) {
+  std::optional<bench::Setup> setup = bench::MakeSetup(state, readings, count);
   if (!setup) return;
   const Ed25519PublicKey key = setup->key->public_key();
   RelayServiceImpl::Options options;
-  options.ingest_on_pool = state.range(0) != 0;
+  options.ingest_on_pool = state.range(0) != kLatencyInline;
+  if (state.range(0) == kLatencyPoolAlways) {
+    options.publish_inline_after_idle = absl::InfiniteDuration();
+  }
   InProcessRelay relay(std::move(setup->trust), options);
   if (!relay.Serve(state)) return;
-  std::vector<std::atomic<int64_t>> sent_ns(kLatencyBatches + 1);
+  std::vector<std::atomic<int64_t>> sent_ns(count + 1);
   Latencies latencies;
   auto sub_stub = StubFor(relay.address());
   grpc::ClientContext sub_context;
@@ -558,7 +572,7 @@ void BM_LatencyPublishToSubscriber(benchmark::State& state) {
     while (reader->Read(&response)) {
       if (!batch.ParseFromString(response.batch().batch()) ||
           !key.Verify(response.batch().batch(), response.batch().signature()) ||
-          batch.batch_sequence() > kLatencyBatches) {
+          batch.batch_sequence() > count) {
         continue;
       }
       latencies.Add(absl::Now() - absl::FromUnixNanos(
@@ -579,18 +593,18 @@ void BM_LatencyPublishToSubscriber(benchmark::State& state) {
       }
     });
     absl::Time due = absl::Now();
-    for (size_t i = 0; i < kLatencyBatches; ++i) {
+    for (size_t i = 0; i < count; ++i) {
       PublishRequest request;
       *request.mutable_batch() = setup->sealed[i];
       absl::SleepFor(due - absl::Now());
-      due += kLatencyBatchGap;
+      due += gap;
       sent_ns[i + 1].store(absl::ToUnixNanos(absl::Now()));
       if (!stream->Write(request)) break;
     }
     stream->WritesDone();
     acks.join();
     stream->Finish();
-    for (int i = 0; i < 200 && latencies.size() < kLatencyBatches; ++i) {
+    for (int i = 0; i < 200 && latencies.size() < count; ++i) {
       absl::SleepFor(absl::Milliseconds(10));
     }
   }
@@ -598,12 +612,29 @@ void BM_LatencyPublishToSubscriber(benchmark::State& state) {
   subscriber.join();
   relay.Stop();
   latencies.Report(state);
-  state.SetItemsProcessed(kLatencyBatches * kFanoutReadings);
+  state.SetItemsProcessed(count * readings);
+}
+
+void BM_LatencyPublishToSubscriber(benchmark::State& state) {
+  RunPublishLatency(state, kFanoutReadings, kLatencyBatches, kLatencyBatchGap);
 }
 BENCHMARK(BM_LatencyPublishToSubscriber)
     ->ArgName("pool")
-    ->Arg(1)
-    ->Arg(0)
+    ->Arg(kLatencyPoolIdle)
+    ->Arg(kLatencyInline)
+    ->Arg(kLatencyPoolAlways)
+    ->Iterations(1)
+    ->UseRealTime();
+
+// The same path at the hop baseline's message rate: one reading per batch,
+// one batch every 1 ms (2 s).
+void BM_LatencyPublishOneReading(benchmark::State& state) {
+  RunPublishLatency(state, 1, 2000, absl::Milliseconds(1));
+}
+BENCHMARK(BM_LatencyPublishOneReading)
+    ->ArgName("pool")
+    ->Arg(kLatencyPoolIdle)
+    ->Arg(kLatencyPoolAlways)
     ->Iterations(1)
     ->UseRealTime();
 

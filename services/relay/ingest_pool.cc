@@ -4,6 +4,13 @@
 #include <utility>
 
 namespace hwcast::relay {
+namespace {
+
+thread_local bool on_worker_thread = false;
+
+}  // namespace
+
+bool IngestPool::OnWorkerThread() { return on_worker_thread; }
 
 IngestPool::IngestPool(size_t threads) {
   if (threads == 0) {
@@ -28,6 +35,7 @@ void IngestPool::Submit(absl::AnyInvocable<void() &&> task) {
 }
 
 void IngestPool::Work() {
+  on_worker_thread = true;
   while (true) {
     absl::AnyInvocable<void() &&> task;
     {

@@ -35,6 +35,10 @@ class IngestPool {
 
   size_t threads() const { return workers_.size(); }
 
+  // True on a worker thread of any IngestPool (tests tell work run on a pool
+  // from work run on its caller's thread).
+  static bool OnWorkerThread();
+
  private:
   void Work();
 

@@ -45,6 +45,20 @@ TEST(IngestPoolTest, DestructorRunsEveryQueuedTask) {
   EXPECT_EQ(ran.load(), 100);
 }
 
+TEST(IngestPoolTest, TellsItsWorkersFromOtherThreads) {
+  EXPECT_FALSE(IngestPool::OnWorkerThread());
+  IngestPool pool(1);
+  absl::Notification ran;
+  bool on_worker = false;
+  pool.Submit([&] {
+    on_worker = IngestPool::OnWorkerThread();
+    ran.Notify();
+  });
+  ASSERT_TRUE(ran.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_TRUE(on_worker);
+  EXPECT_FALSE(IngestPool::OnWorkerThread());
+}
+
 TEST(IngestPoolTest, ZeroMeansOnePerCore) {
   IngestPool pool(0);
   EXPECT_GE(pool.threads(), 1u);

@@ -55,20 +55,28 @@ PublishReactor::Rejected(grpc::Status status) {
 
 PublishReactor::PublishReactor(RelayHub* hub, StreamRegistry* registry,
                                size_t max_pending_acks, std::string peer,
-                               IngestPool* pool, Permission permission)
+                               Ingest ingest, Permission permission)
     : hub_(hub),
       registry_(registry),
-      pool_(pool),
+      pool_(ingest.pool),
+      clock_(ingest.clock),
+      inline_after_idle_(ingest.pool != nullptr && ingest.clock != nullptr
+                             ? ingest.inline_after_idle
+                             : absl::InfiniteDuration()),
       max_pending_acks_(max_pending_acks == 0 ? 1 : max_pending_acks),
       peer_(std::move(peer)),
-      permission_(std::move(permission)) {}
+      permission_(std::move(permission)) {
+  if (inline_after_idle_ != absl::InfiniteDuration()) {
+    last_read_ = clock_->Steady();
+  }
+}
 
 PublishReactor* PublishReactor::Start(RelayHub* hub, StreamRegistry* registry,
                                       size_t max_pending_acks, std::string peer,
-                                      IngestPool* pool, Permission permission) {
+                                      Ingest ingest, Permission permission) {
   auto* reactor =
-      new PublishReactor(hub, registry, max_pending_acks, std::move(peer), pool,
-                         std::move(permission));
+      new PublishReactor(hub, registry, max_pending_acks, std::move(peer),
+                         ingest, std::move(permission));
   if (!registry->Add(reactor)) {
     {
       absl::MutexLock lock(&reactor->mu_);
@@ -142,6 +150,14 @@ void PublishReactor::Run(const Actions& actions) {
   if (actions.finish) Finish(final_status_);
 }
 
+bool PublishReactor::ReadAfterIdle() {
+  if (inline_after_idle_ == absl::InfiniteDuration()) return false;
+  const absl::Time now = clock_->Steady();
+  const bool idle = now - last_read_ >= inline_after_idle_;
+  last_read_ = now;
+  return idle;
+}
+
 void PublishReactor::OnReadDone(bool ok) {
   Actions actions;
   bool ingest = false;
@@ -163,6 +179,7 @@ void PublishReactor::OnReadDone(bool ok) {
   }
 
   ++messages_read_;
+  const bool after_idle = ReadAfterIdle();
   hwcast::v1::PublishRequest request;
   absl::Status parsed = ParseRawMessage(
       request_, absl::StrCat("message ", messages_read_, " on this stream"),
@@ -185,22 +202,30 @@ void PublishReactor::OnReadDone(bool ok) {
   }
   if (pool_ != nullptr) {
     // Hand the batch to the pool and read on: its ack takes its place in
-    // awaiting_ when ingested.
+    // awaiting_ when ingested. Unless the stream was idle with nothing in
+    // flight: then ingest it here, below (only this side adds to awaiting_,
+    // so it stays empty and the ack goes straight to pending_, in order).
     uint64_t index = 0;
+    bool here = false;
     {
       absl::MutexLock lock(&mu_);
-      index = awaiting_base_ + awaiting_.size();
-      awaiting_.emplace_back();
-      ++ingesting_;
-      actions.start_read = ReadOnLocked();
+      here = after_idle && ingesting_ == 0 && awaiting_.empty();
+      if (!here) {
+        index = awaiting_base_ + awaiting_.size();
+        awaiting_.emplace_back();
+        ++ingesting_;
+        actions.start_read = ReadOnLocked();
+      }
     }
-    pool_->Submit([this, index,
-                   batch = std::move(*request.mutable_batch())]() mutable {
-      OnIngested(index,
-                 SerializeToByteBuffer(hub_->Ingest(std::move(batch), peer_)));
-    });
-    Run(actions);
-    return;
+    if (!here) {
+      pool_->Submit(
+          [this, index, batch = std::move(*request.mutable_batch())]() mutable {
+            OnIngested(index, SerializeToByteBuffer(
+                                  hub_->Ingest(std::move(batch), peer_)));
+          });
+      Run(actions);
+      return;
+    }
   }
   grpc::ByteBuffer ack = SerializeToByteBuffer(
       hub_->Ingest(std::move(*request.mutable_batch()), peer_));

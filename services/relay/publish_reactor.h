@@ -9,6 +9,17 @@
 // at most `max_pending_acks`; when full the reactor stops reading until the
 // client takes its acks (backpressure instead of unbounded memory). Without
 // a pool (nullptr) each batch is ingested on the gRPC thread, one at a time.
+//
+// An idle stream skips the hand-off: with a pool, a batch is ingested on the
+// gRPC thread (as without one) when none of the stream's batches is being
+// ingested or waiting for an earlier ack, and the stream read nothing for at
+// least `inline_after_idle` before it (by the injected clock's Steady(); the
+// stream's start counts as a read, so a collector that connects and sends
+// its backlog goes to the pool from its first batch). A lone batch then
+// takes no thread wake-up for the pool (the common case: one batch per
+// second per collector); a busy stream keeps its window on the pool. While
+// a batch is ingested inline the stream reads no further, so the first
+// batch of a burst after a pause delays the second by one ingest.
 // Batches of one stream ingested at once may reach the hub out of order;
 // its dedup window takes batches in any order, as from the LAN.
 //
@@ -51,7 +62,9 @@
 #include <string>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "hwcast/v1/relay.pb.h"
+#include "lib/clock.h"
 #include "lib/rpc_authz.h"
 #include "services/relay/ingest_pool.h"
 #include "services/relay/relay_hub.h"
@@ -70,12 +83,21 @@ class PublishReactor final
     PublishGrant grant;
   };
 
+  // Where batches are ingested: on `pool` (not owned; null: inline, one at
+  // a time), except a batch of an idle stream (see above): idle means
+  // nothing read for `inline_after_idle` by `clock` (not owned; Steady()
+  // only). absl::InfiniteDuration(): always on the pool.
+  struct Ingest {
+    IngestPool* pool = nullptr;
+    const Clock* clock = nullptr;
+    absl::Duration inline_after_idle = absl::InfiniteDuration();
+  };
+
   // Creates the reactor and starts reading. Pointers are not owned and must
-  // outlive the call; `pool` may be null (ingest inline, one at a time). The
-  // reactor deletes itself when done.
+  // outlive the call. The reactor deletes itself when done.
   static PublishReactor* Start(RelayHub* hub, StreamRegistry* registry,
                                size_t max_pending_acks, std::string peer,
-                               IngestPool* pool, Permission permission);
+                               Ingest ingest, Permission permission);
 
   // A reactor that only finishes the call with `status` (a refused caller).
   static grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Rejected(
@@ -105,8 +127,12 @@ class PublishReactor final
   };
 
   PublishReactor(RelayHub* hub, StreamRegistry* registry,
-                 size_t max_pending_acks, std::string peer, IngestPool* pool,
+                 size_t max_pending_acks, std::string peer, Ingest ingest,
                  Permission permission);
+
+  // Whether the batch just read follows a pause of at least
+  // inline_after_idle; notes the read's time. Read side only.
+  bool ReadAfterIdle();
 
   // OK, or the refusal when `batch` is of a collector not permitted.
   grpc::Status CheckCollector(const hwcast::v1::SignedBatch& batch);
@@ -130,6 +156,8 @@ class PublishReactor final
   RelayHub* const hub_;
   StreamRegistry* const registry_;
   IngestPool* const pool_;
+  const Clock* const clock_;
+  const absl::Duration inline_after_idle_;
   const size_t max_pending_acks_;
   const std::string peer_;
   const Permission permission_;
@@ -138,6 +166,9 @@ class PublishReactor final
   // Target of the outstanding read; only touched by the read side.
   grpc::ByteBuffer request_;
   uint64_t messages_read_ = 0;
+  // Steady() when the last message was read (the stream's start at first);
+  // only with a pool and a finite inline_after_idle_.
+  absl::Time last_read_;
 
   absl::Mutex mu_;
   std::deque<grpc::ByteBuffer> pending_ ABSL_GUARDED_BY(mu_);

@@ -102,7 +102,10 @@ RelayServiceImpl::Publish(grpc::CallbackServerContext* context) {
   }
   return PublishReactor::Start(
       hub_, &registry_, options_.max_pending_acks, context->peer(),
-      options_.ingest_on_pool ? &ingest_pool_ : nullptr,
+      PublishReactor::Ingest{
+          .pool = options_.ingest_on_pool ? &ingest_pool_ : nullptr,
+          .clock = options_.clock,
+          .inline_after_idle = options_.publish_inline_after_idle},
       PublishReactor::Permission{options_.authorizer, std::move(grant)});
 }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -26,6 +27,7 @@
 #include "lib/testing/wait.h"
 #include "lib/time_util.h"
 #include "prometheus/registry.h"
+#include "services/relay/ingest_pool.h"
 #include "services/relay/relay_test_util.h"
 #include "services/relay/subscribe_reactor.h"
 
@@ -71,6 +73,8 @@ void SetDeadline(grpc::ClientContext* ctx) {
                     std::chrono::seconds(60));
 }
 
+class GatedVerifier;
+
 class RelayServiceTest : public ::testing::Test {
  protected:
   void Start(size_t queue_batches = 1024,
@@ -85,6 +89,7 @@ class RelayServiceTest : public ::testing::Test {
     options.subscriber_queue_batches = queue_batches;
     options.subscriber_stall_timeout = stall_timeout;
     options.clock = &clock_;
+    options.publish_inline_after_idle = inline_after_idle_;
     service_ =
         std::make_unique<RelayServiceImpl>(hub_.get(), &metrics_, options);
     auto server = GrpcServer::Start({"127.0.0.1:0"}, {service_.get()});
@@ -110,6 +115,9 @@ class RelayServiceTest : public ::testing::Test {
     return hwcast::v1::Relay::NewStub(grpc::CreateCustomChannel(
         address_, grpc::InsecureChannelCredentials(), args));
   }
+
+  void PublishTwentyThroughAWindowOfFour(GatedVerifier* verifier,
+                                         absl::Duration pause);
 
   // Publishes `batches` on one stream; returns the acks.
   std::vector<PublishAck> Publish(const std::vector<ReadingBatch>& batches) {
@@ -137,6 +145,8 @@ class RelayServiceTest : public ::testing::Test {
   BatchVerifier* verifier_override_ = nullptr;
   size_t max_pending_acks_ = 64;
   size_t ingest_threads_ = 2;
+  absl::Duration inline_after_idle_ =
+      RelayServiceImpl::Options().publish_inline_after_idle;
   std::unique_ptr<RelayHub> hub_;
   std::unique_ptr<RelayServiceImpl> service_;
   std::unique_ptr<GrpcServer> server_;
@@ -906,24 +916,31 @@ TEST_F(RelayServiceTest, ShutdownDoesNotHangOnASubscriberThatNeverReads) {
 }
 
 // Verifies by batch_sequence, counting who is inside Verify at once: waits
-// while the gate is closed; an odd sequence N also waits until N + 1 was
-// verified (so with two workers batches finish out of order); sequences in
-// `reject` are rejected.
+// while the gate is closed (only sequences in `held`, when given); an odd
+// sequence N also waits until N + 1 was verified (so with two workers
+// batches finish out of order); sequences in `reject` are rejected. Notes
+// whether each sequence was verified on an IngestPool worker.
 class GatedVerifier final : public BatchVerifier {
  public:
   explicit GatedVerifier(bool open, std::vector<uint64_t> reject = {},
-                         bool pairs_out_of_order = false)
+                         bool pairs_out_of_order = false,
+                         std::vector<uint64_t> held = {})
       : open_(open),
         reject_(std::move(reject)),
-        pairs_out_of_order_(pairs_out_of_order) {}
+        pairs_out_of_order_(pairs_out_of_order),
+        held_(std::move(held)) {}
 
   absl::Status Verify(const hwcast::v1::SignedBatch&,
                       const ReadingBatch& batch) override {
     const uint64_t seq = batch.batch_sequence();
     absl::MutexLock lock(&mu_);
+    on_pool_[seq] = IngestPool::OnWorkerThread();
     ++inside_;
     max_inside_ = std::max(max_inside_, inside_);
-    mu_.Await(absl::Condition(&open_));
+    if (held_.empty() ||
+        std::find(held_.begin(), held_.end(), seq) != held_.end()) {
+      mu_.Await(absl::Condition(&open_));
+    }
     if (pairs_out_of_order_ && seq % 2 == 1) {
       auto next_done = [this, seq]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return std::find(done_.begin(), done_.end(), seq + 1) != done_.end();
@@ -955,12 +972,19 @@ class GatedVerifier final : public BatchVerifier {
     absl::MutexLock lock(&mu_);
     return done_;
   }
+  // Sequence -> verified on a pool worker (false: on the gRPC thread).
+  std::map<uint64_t, bool> on_pool() {
+    absl::MutexLock lock(&mu_);
+    return on_pool_;
+  }
 
  private:
   absl::Mutex mu_;
   bool open_ ABSL_GUARDED_BY(mu_);
   const std::vector<uint64_t> reject_;
   const bool pairs_out_of_order_;
+  const std::vector<uint64_t> held_;
+  std::map<uint64_t, bool> on_pool_ ABSL_GUARDED_BY(mu_);
   int inside_ ABSL_GUARDED_BY(mu_) = 0;
   int max_inside_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<uint64_t> done_ ABSL_GUARDED_BY(mu_);
@@ -1022,23 +1046,28 @@ TEST_F(RelayServiceTest, PublishAcksStayInOrderWhenIngestFinishesOutOfOrder) {
   EXPECT_EQ(verifier.max_inside(), 2);
 }
 
-TEST_F(RelayServiceTest, PublishWindowBoundsBatchesInFlight) {
-  // Eight workers, but a window of 4: with verification stuck, the relay
-  // takes 4 batches of the stream and reads no further.
-  GatedVerifier verifier(/*open=*/false);
-  verifier_override_ = &verifier;
+// Eight workers, but a window of 4: publishes batches 1-20 on one stream
+// (after the stream stood idle for `pause`) while `verifier` holds them,
+// expects the relay to take 4 and read no further, then opens the gate and
+// expects every ack, in order.
+void RelayServiceTest::PublishTwentyThroughAWindowOfFour(
+    GatedVerifier* verifier, absl::Duration pause) {
+  verifier_override_ = verifier;
   ingest_threads_ = 8;
   max_pending_acks_ = 4;
   Start();
   grpc::ClientContext ctx;
   SetDeadline(&ctx);
   auto stream = stub_->Publish(&ctx);
+  // The stream's start counts as a read: pause only once it started.
+  ASSERT_TRUE(WaitFor([&] { return service_->open_streams() == 1; }));
+  clock_.Advance(pause);
   const std::vector<PublishRequest> requests = Requests(1, 20);
   std::thread writer = WriteAllThenHalfClose(stream.get(), requests);
-  ASSERT_TRUE(WaitFor([&] { return verifier.inside() == 4; }));
+  ASSERT_TRUE(WaitFor([&] { return verifier->inside() == 4; }));
   absl::SleepFor(absl::Milliseconds(200));
-  EXPECT_EQ(verifier.max_inside(), 4);
-  verifier.Open();
+  EXPECT_EQ(verifier->max_inside(), 4);
+  verifier->Open();
   uint64_t expected = 1;
   PublishAck ack;
   while (stream->Read(&ack)) {
@@ -1048,7 +1077,14 @@ TEST_F(RelayServiceTest, PublishWindowBoundsBatchesInFlight) {
   writer.join();
   EXPECT_TRUE(stream->Finish().ok());
   EXPECT_EQ(expected, 21u);
-  EXPECT_LE(verifier.max_inside(), 4);
+  EXPECT_LE(verifier->max_inside(), 4);
+}
+
+TEST_F(RelayServiceTest, PublishWindowBoundsBatchesInFlight) {
+  // With verification stuck, the relay takes 4 batches of the stream and
+  // reads no further.
+  GatedVerifier verifier(/*open=*/false);
+  PublishTwentyThroughAWindowOfFour(&verifier, absl::ZeroDuration());
 }
 
 TEST_F(RelayServiceTest, PublishErrorMidWindowEndsAfterTheAcksDue) {
@@ -1104,6 +1140,108 @@ TEST_F(RelayServiceTest, PublishErrorMidWindowEndsAfterTheAcksDue) {
   bool ok = false;
   while (cq.Next(&t, &ok)) {
   }
+}
+
+// The tests above never move clock_, so every batch of theirs went to the
+// pool: to the reactor a stream is never idle while Steady() stands still.
+
+TEST_F(RelayServiceTest, PublishIdleStreamIngestsOnItsGrpcThread) {
+  GatedVerifier verifier(/*open=*/true);
+  verifier_override_ = &verifier;
+  Start();
+  const absl::Duration idle =
+      RelayServiceImpl::Options().publish_inline_after_idle;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  auto stream = stub_->Publish(&ctx);
+  // The stream's start counts as a read: pause only once it started.
+  ASSERT_TRUE(WaitFor([&] { return service_->open_streams() == 1; }));
+  const std::vector<PublishRequest> requests = Requests(1, 5);
+  // Before each batch: how long the stream stays idle.
+  const absl::Duration pauses[] = {idle, absl::Milliseconds(1000),
+                                   absl::ZeroDuration(), idle / 2, idle};
+  for (size_t i = 0; i < requests.size(); ++i) {
+    clock_.Advance(pauses[i]);
+    ASSERT_TRUE(stream->Write(requests[i]));
+    PublishAck ack;
+    ASSERT_TRUE(stream->Read(&ack));
+    EXPECT_EQ(ack.batch_sequence(), i + 1);
+    EXPECT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(verifier.on_pool(),
+            (std::map<uint64_t, bool>{
+                {1, false}, {2, false}, {3, true}, {4, true}, {5, false}}));
+}
+
+TEST_F(RelayServiceTest, PublishNeverInlineWhenTheIdleTimeIsInfinite) {
+  GatedVerifier verifier(/*open=*/true);
+  verifier_override_ = &verifier;
+  inline_after_idle_ = absl::InfiniteDuration();
+  Start();
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  auto stream = stub_->Publish(&ctx);
+  ASSERT_TRUE(WaitFor([&] { return service_->open_streams() == 1; }));
+  for (const PublishRequest& request : Requests(1, 2)) {
+    clock_.Advance(absl::Hours(1));
+    ASSERT_TRUE(stream->Write(request));
+    PublishAck ack;
+    ASSERT_TRUE(stream->Read(&ack));
+    EXPECT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(verifier.on_pool(),
+            (std::map<uint64_t, bool>{{1, true}, {2, true}}));
+}
+
+TEST_F(RelayServiceTest, PublishBurstAfterIdleGoesToThePoolWindowBounded) {
+  // Batch 1 (after a pause) is ingested inline; 2-20 come right after it
+  // and go to the pool, where 2 onwards are held: the window of 4 bounds
+  // them as without the inline path.
+  std::vector<uint64_t> held;
+  for (uint64_t seq = 2; seq <= 20; ++seq) held.push_back(seq);
+  GatedVerifier verifier(/*open=*/false, {}, false, held);
+  PublishTwentyThroughAWindowOfFour(&verifier, absl::Seconds(1));
+  const std::map<uint64_t, bool> on_pool = verifier.on_pool();
+  ASSERT_EQ(on_pool.size(), 20u);
+  EXPECT_FALSE(on_pool.at(1));
+  for (uint64_t seq = 2; seq <= 20; ++seq) EXPECT_TRUE(on_pool.at(seq)) << seq;
+}
+
+TEST_F(RelayServiceTest, PublishAcksStayInOrderAcrossPoolAndInline) {
+  // Batch 1 is held on the pool; batch 2 follows a pause, but with 1 in
+  // flight it goes to the pool too and is verified first, yet acked after
+  // 1. Batch 3, after another pause with nothing in flight, goes inline.
+  GatedVerifier verifier(/*open=*/false, {}, false, /*held=*/{1});
+  verifier_override_ = &verifier;
+  Start();
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  auto stream = stub_->Publish(&ctx);
+  const std::vector<PublishRequest> requests = Requests(1, 3);
+  ASSERT_TRUE(stream->Write(requests[0]));
+  ASSERT_TRUE(WaitFor([&] { return verifier.inside() == 1; }));
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(stream->Write(requests[1]));
+  ASSERT_TRUE(WaitFor([&] { return verifier.done().size() == 1; }));
+  EXPECT_EQ(verifier.done(), std::vector<uint64_t>{2});
+  verifier.Open();
+  PublishAck ack;
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.batch_sequence(), 1u);
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.batch_sequence(), 2u);
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(stream->Write(requests[2]));
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.batch_sequence(), 3u);
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(verifier.on_pool(),
+            (std::map<uint64_t, bool>{{1, true}, {2, true}, {3, false}}));
 }
 
 }  // namespace
