@@ -132,6 +132,7 @@ std::unique_ptr<Relays> StartRelays(benchmark::State& state,
   options.port = absl::Uniform<uint16_t>(gen, 20000, 32000);
   options.interface = "127.0.0.1";
   options.loopback = true;
+  options.clock = &r->clock;
   auto a_transport = Open(options);
   auto b_transport = a_transport.ok() ? Open(options) : a_transport.status();
   if (!b_transport.ok()) {
