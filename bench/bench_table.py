@@ -253,6 +253,11 @@ class Missing(Exception):
     """A benchmark a ratio needs is absent from a repetition, or failed."""
 
 
+class Noise(Missing):
+    """Every benchmark ran, but a derived figure (a slope) is lost in this
+    repetition's noise: no value, and not an error."""
+
+
 def side_rate(run, side, clock):
     """Rate of one side of a ratio in one repetition's entries."""
     rates = []
@@ -273,17 +278,18 @@ def side_rate(run, side, clock):
     lo, hi = rates
     added = 1 / hi - 1 / lo
     if added <= 0:
-        raise Missing(f"{binary}: {side.hi} took no longer than {side.lo}"
+        raise Noise(f"{binary}: {side.hi} took no longer than {side.lo}"
                       " (no slope in this repetition's noise)")
     return (side.s_hi - side.s_lo) / added
 
 
-def ratios(runs, problems=None):
+def ratios(runs, problems=None, noise=None):
     """[(title, meaning, [ratio per rep that had both sides])].
 
     What a ratio lacked in some repetition is appended to `problems` (a
-    list) as "title: repetition N: why"; a row with no repetition left has
-    no values."""
+    list) as "title: repetition N: why", or to `noise` instead when given
+    and every benchmark ran but a slope was lost in the noise; a row with
+    no repetition left has no values."""
     out = []
     for title, ours, base, meaning, clock in RATIOS:
         values = []
@@ -292,8 +298,10 @@ def ratios(runs, problems=None):
                 got = [side_rate(runs[rep], side, clock)
                        for side in (ours, base)]
             except Missing as e:
-                if problems is not None:
-                    problems.append(f"{title}: repetition {rep}: {e}")
+                into = noise if isinstance(e, Noise) and noise is not None \
+                    else problems
+                if into is not None:
+                    into.append(f"{title}: repetition {rep}: {e}")
                 continue
             values.append(got[0] / got[1])
         out.append((f"{title} [{clock}]", meaning, values))
@@ -331,8 +339,14 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     problems = []
-    rows = ratios(load(argv[1], problems), problems)
+    noise = []
+    rows = ratios(load(argv[1], problems), problems, noise)
     print(table(rows))
+    if noise:
+        print("\nNo value (every benchmark ran; the difference was lost in"
+              " the noise):")
+        for p in noise:
+            print(f"- {p}")
     if problems:
         print("\nMissing (rows above use the repetitions that had them):")
         for p in problems:

@@ -143,6 +143,30 @@ class BenchTableTest(unittest.TestCase):
         self.assertEqual(rows[0][2], [])
         self.assertIn("BM_F/10 took no longer than BM_F/1", problems[0])
 
+    def test_slope_lost_in_noise_is_not_an_error(self):
+        # Every benchmark ran (bench.sh --smoke's short runs are mostly
+        # noise): the row has no value, listed apart, and the exit code is
+        # 0; a benchmark that is absent still fails.
+        bench_table.RATIOS = [(
+            "t", bench_table.Slope("a", "BM_F/1", "BM_F/10", 1, 10),
+            ("a", "BM_F/1"), "m", "cpu")]
+        self.write("a", 1, [entry("BM_F/1", 100, 1, 1),
+                            entry("BM_F/10", 120, 1, 1)])
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), \
+                contextlib.redirect_stderr(io.StringIO()):
+            code = bench_table.main(["bench_table", self.dir.name])
+        self.assertEqual(code, 0)
+        self.assertIn("| t [cpu] | missing |", out.getvalue())
+        self.assertIn("lost in the noise", out.getvalue())
+        self.assertIn("BM_F/10 took no longer than BM_F/1", out.getvalue())
+        os.remove(os.path.join(self.dir.name, "a.1.json"))
+        self.write("a", 1, [entry("BM_F/1", 100, 1, 1)])
+        with contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            code = bench_table.main(["bench_table", self.dir.name])
+        self.assertEqual(code, 1)
+
     def test_failed_benchmark_is_an_error(self):
         bench_table.RATIOS = [("t", ("a", "BM_X"), ("a", "BM_Y"), "m", "cpu")]
         self.write("a", 1, [

@@ -6,10 +6,14 @@
 # binary once, in an order rotated per repetition, so a load change on the
 # machine hits both sides of a ratio.
 #
-# Usage: scripts/bench.sh [--quick] [--reps N] [--no-build] [--out DIR]
+# Usage: scripts/bench.sh [--quick|--smoke] [--reps N] [--no-build] [--out DIR]
 #   --quick     shorter runs (--benchmark_min_time=0.2 instead of 1, 5 s
 #               of actuator_footprint instead of 20); a few minutes plus
 #               the build
+#   --smoke     one repetition of every row, as short as each benchmark
+#               allows (figures meaningless): checks that every benchmark
+#               still runs and the table has every row (bench_smoke_test);
+#               exits 1 if a row is missing
 #   --reps N    repetitions (default 3, at least 3)
 #   --no-build  use the binaries already in the build directory
 #   --out DIR   keep the JSON results in DIR (default: a temporary directory)
@@ -26,15 +30,18 @@ out=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
+    --smoke) quick=2 ;;
     --reps) reps="${2:?--reps needs a number}"; shift ;;
     --no-build) build=0 ;;
     --out) out="${2:?--out needs a directory}"; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
-if ! [[ "$reps" =~ ^[0-9]+$ ]] || [ "$reps" -lt 3 ]; then
+if [ "$quick" = 2 ]; then
+  reps=1
+elif ! [[ "$reps" =~ ^[0-9]+$ ]] || [ "$reps" -lt 3 ]; then
   echo "bench.sh: --reps must be a number >= 3 (median of at least 3), got '$reps'" >&2
   exit 2
 fi
@@ -78,6 +85,9 @@ script_args=()
 if [ "$quick" = 1 ]; then
   min_time=0.2
   script_args=(--seconds 5)
+elif [ "$quick" = 2 ]; then
+  min_time=0.001
+  script_args=(--seconds 2)
 fi
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 programs=("${binaries[@]}" "${scripts[@]}")
