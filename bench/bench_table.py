@@ -297,6 +297,9 @@ def ratios(runs, problems=None, noise=None):
             try:
                 got = [side_rate(runs[rep], side, clock)
                        for side in (ours, base)]
+                if got[1] <= 0:
+                    raise Noise("the baseline measured 0 (a run too short"
+                                " for its clock?)")
             except Missing as e:
                 into = noise if isinstance(e, Noise) and noise is not None \
                     else problems

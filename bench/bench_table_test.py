@@ -167,6 +167,15 @@ class BenchTableTest(unittest.TestCase):
             code = bench_table.main(["bench_table", self.dir.name])
         self.assertEqual(code, 1)
 
+    def test_baseline_measured_zero_is_no_value_not_a_crash(self):
+        # A 2 s footprint run may count 0 CPU ticks for both processes.
+        bench_table.RATIOS = [("t", ("a", "BM_X"), ("a", "BM_Y"), "m", "cpu")]
+        self.write("a", 1, [entry("BM_X", 0, 1, 1), entry("BM_Y", 0, 1, 1)])
+        noise = []
+        rows = bench_table.ratios(bench_table.load(self.dir.name), [], noise)
+        self.assertEqual(rows[0][2], [])
+        self.assertIn("the baseline measured 0", noise[0])
+
     def test_failed_benchmark_is_an_error(self):
         bench_table.RATIOS = [("t", ("a", "BM_X"), ("a", "BM_Y"), "m", "cpu")]
         self.write("a", 1, [
