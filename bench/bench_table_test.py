@@ -189,6 +189,18 @@ class BenchTableTest(unittest.TestCase):
         self.assertEqual(code, 1)
         self.assertIn("a BM_X failed: batch 3 not accepted", out.getvalue())
 
+    def test_process_time_is_the_rate_of_the_process_cpu(self):
+        # MeasureProcessCPUTime: items_per_second is per second of the
+        # process's CPU (cpu_time), whatever the wall time.
+        bench_table.RATIOS = [
+            ("t", ("a", "BM_P/readings:16"), ("a", "BM_Y"), "m", "cpu")]
+        self.write("a", 1, [
+            entry("BM_P/readings:16/iterations:1/process_time", 800, 400, 5),
+            entry("BM_Y", 1000, 1, 1)])
+        [(_, _, [value])] = bench_table.ratios(
+            bench_table.load(self.dir.name))
+        self.assertAlmostEqual(value, 0.8)
+
     def test_aggregates_are_ignored(self):
         bench_table.RATIOS = [("t", ("a", "BM_X"), ("a", "BM_Y"), "m", "cpu")]
         self.write("a", 1, [

@@ -13,6 +13,15 @@
 //   accepted batches per second; `readings_per_second` counter: the readings
 //   they carry. The suite divides batches/s by libsodium's one-core verifies/s
 //   (baseline_sodium_verify_bench).
+// BM_RelayPublishFromAnotherProcess/readings:R: the same relay (on its
+//   pool), fed by a publisher in a process of its own (this binary run with
+//   --publisher-child, writing the same kBatches batches over kStreams
+//   streams), so that the relay process does only the relay's work.
+//   MeasureProcessCPUTime: cpu_time is the relay process's CPU over the
+//   child's whole run (the relay idles while the child starts), and
+//   items_per_second accepted batches per second of it: the suite divides
+//   it by libsodium's verifies per CPU second. A relay whose collectors are
+//   other hosts takes cores x that ratio x one core's verify rate.
 // BM_BaselineGrpcStream: the same client stream API against a server that
 //   only reads and counts, one reading per PublishRequest (no verification,
 //   no acks): plain gRPC streaming of one reading per message.
@@ -55,14 +64,22 @@
 //
 // Real time (the relay's gRPC threads do the work, not the benchmark's).
 #include <grpcpp/grpcpp.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -213,6 +230,112 @@ BENCHMARK(BM_RelayPublishSigned)
     ->Args({16, 0})
     ->Iterations(kStreams)
     ->UseRealTime();
+
+// The child's side of BM_RelayPublishFromAnotherProcess: publishes the
+// PublishRequests of `path` (each a 4-byte little-endian length, then the
+// message) to the relay at `address`, kBatchesPerStream per stream. Exit
+// code 0 when every batch was ACCEPTED; else 1, with the reason on stderr.
+int RunPublisherChild(const std::string& address, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<PublishRequest> requests;
+  uint8_t length_bytes[4];
+  while (in.read(reinterpret_cast<char*>(length_bytes), 4)) {
+    const uint32_t length = length_bytes[0] | (length_bytes[1] << 8) |
+                            (length_bytes[2] << 16) |
+                            (static_cast<uint32_t>(length_bytes[3]) << 24);
+    std::string bytes(length, '\0');
+    if (!in.read(bytes.data(), length) ||
+        !requests.emplace_back().ParseFromString(bytes)) {
+      std::fprintf(stderr, "publisher: %s: request %zu is cut short\n",
+                   path.c_str(), requests.size());
+      return 1;
+    }
+  }
+  if (requests.size() != kBatches) {
+    std::fprintf(stderr, "publisher: %s holds %zu requests, not %zu\n",
+                 path.c_str(), requests.size(), kBatches);
+    return 1;
+  }
+  auto stub = StubFor(address);
+  for (size_t first = 0; first < kBatches; first += kBatchesPerStream) {
+    const std::string error = PublishStream(stub.get(), requests, first);
+    if (!error.empty()) {
+      std::fprintf(stderr, "publisher: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  return 0;
+}
+
+void BM_RelayPublishFromAnotherProcess(benchmark::State& state) {
+  const int readings = static_cast<int>(state.range(0));
+  std::optional<bench::Setup> setup =
+      bench::MakeSetup(state, readings, kBatches);
+  if (!setup) return;
+  char path[] = "/tmp/hwcast-publish-bench-XXXXXX";
+  const int fd = ::mkstemp(path);
+  if (fd < 0) {
+    state.SkipWithError(
+        absl::StrCat("mkstemp: ", std::strerror(errno)).c_str());
+    return;
+  }
+  ::close(fd);
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    for (size_t i = 0; i < kBatches; ++i) {
+      PublishRequest request;
+      *request.mutable_batch() = std::move(setup->sealed[i]);
+      const std::string bytes = request.SerializeAsString();
+      const uint32_t n = static_cast<uint32_t>(bytes.size());
+      const char length[4] = {static_cast<char>(n), static_cast<char>(n >> 8),
+                              static_cast<char>(n >> 16),
+                              static_cast<char>(n >> 24)};
+      out.write(length, 4);
+      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    }
+  }
+  RelayServiceImpl::Options options;
+  InProcessRelay relay(std::move(setup->trust), options);
+  if (!relay.Serve(state)) {
+    ::unlink(path);
+    return;
+  }
+  std::string address = relay.address();
+  std::string self = "/proc/self/exe";
+  std::string flag = "--publisher-child";
+  std::string file = path;
+  char* argv[] = {self.data(), flag.data(), address.data(), file.data(),
+                  nullptr};
+  std::string error;
+  for (auto _ : state) {
+    pid_t child = 0;
+    if (const int e = ::posix_spawn(&child, self.c_str(), nullptr, nullptr,
+                                    argv, environ);
+        e != 0) {
+      error = absl::StrCat("posix_spawn: ", std::strerror(e));
+      break;
+    }
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      error = "the publisher process failed (its stderr says why)";
+      break;
+    }
+  }
+  relay.Stop();
+  ::unlink(path);
+  if (!error.empty()) {
+    state.SkipWithError(error.c_str());
+    return;
+  }
+  state.SetItemsProcessed(state.iterations() * kBatches);
+}
+BENCHMARK(BM_RelayPublishFromAnotherProcess)
+    ->ArgName("readings")
+    ->Arg(16)
+    ->Iterations(1)
+    ->MeasureProcessCPUTime();
 
 // Reads PublishRequests until the client half-closes, counting them; writes
 // nothing back.
@@ -731,4 +854,13 @@ BENCHMARK(BM_BaselineGrpcHopLatency)
 }  // namespace
 }  // namespace hwcast::relay
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  if (argc == 4 && std::string_view(argv[1]) == "--publisher-child") {
+    return hwcast::relay::RunPublisherChild(argv[2], argv[3]);
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
