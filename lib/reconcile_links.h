@@ -1,7 +1,8 @@
 // A reload's change of a list of links to addresses (the actuator's relay
 // subscriptions, the collector's relay publishers, the relay's bridge
 // upstreams): links to addresses still wanted are kept, with their streams
-// and queues; the rest is made or dropped.
+// and queues; the rest is made or dropped. StopRemovedLinks and
+// StartAddedLinks carry out the result the same way for every owner.
 //
 // Header-only; stateless.
 #ifndef HWCAST_LIB_RECONCILE_LINKS_H_
@@ -10,8 +11,11 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
+
+#include "lib/log.h"
 
 namespace hwcast {
 
@@ -27,6 +31,10 @@ struct ReconciledLinks {
   // The addresses of `removed` links that are still wanted: remade (e.g. for
   // a new TLS config), so each is in `added` too.
   std::vector<std::string> remade;
+
+  bool WasRemade(const std::string& address) const {
+    return std::find(remade.begin(), remade.end(), address) != remade.end();
+  }
 };
 
 // `current` (Link has `const std::string& address() const`) against
@@ -68,6 +76,49 @@ ReconciledLinks<Link> ReconcileLinks(std::vector<std::unique_ptr<Link>> current,
                                      Make make) {
   return ReconcileLinks(std::move(current), wanted, std::move(make),
                         [](const Link&) { return true; });
+}
+
+// The first half of carrying out `r` (Link has Stop()), outside the owner's
+// lock (a stopping link may be inside a callback that takes it) and before
+// StartAddedLinks (a remade link shares its gauge with its replacement):
+// stops and drops each removed link, logging "reload: WHAT ADDRESS: TLS_KEY
+// changed, reconnecting" for a remade one, else "reload: WHAT ADDRESS
+// removed, its subscription stopped" and then `forget(address)` (its
+// metrics). `what` names the links ("relay", "bridge upstream"), `tls_key`
+// the config key whose change remakes them.
+template <typename Link, typename Forget>
+void StopRemovedLinks(ReconciledLinks<Link>& r, std::string_view what,
+                      std::string_view tls_key, Forget forget) {
+  for (auto& link : r.removed) {
+    const std::string address = link->address();
+    const bool again = r.WasRemade(address);
+    if (again) {
+      HWCAST_LOG(INFO) << "reload: " << what << " " << address << ": "
+                       << tls_key << " changed, reconnecting";
+    } else {
+      HWCAST_LOG(INFO) << "reload: " << what << " " << address
+                       << " removed, its subscription stopped";
+    }
+    link->Stop();
+    link.reset();
+    if (!again) forget(address);
+  }
+  r.removed.clear();
+}
+
+// The second half (Link has Start()): logs "reload: WHAT ADDRESS added" for
+// each added link that is not a remade one, and starts them all when `start`
+// (the owner is running).
+template <typename Link>
+void StartAddedLinks(const ReconciledLinks<Link>& r, std::string_view what,
+                     bool start) {
+  for (Link* link : r.added) {
+    if (!r.WasRemade(link->address())) {
+      HWCAST_LOG(INFO) << "reload: " << what << " " << link->address()
+                       << " added";
+    }
+    if (start) link->Start();
+  }
 }
 
 }  // namespace hwcast

@@ -10,9 +10,13 @@ namespace hwcast {
 namespace {
 
 struct FakeLink {
-  explicit FakeLink(std::string a) : address_(std::move(a)) {}
+  explicit FakeLink(std::string a, std::vector<std::string>* events = nullptr)
+      : address_(std::move(a)), events_(events) {}
   const std::string& address() const { return address_; }
+  void Start() { events_->push_back("start " + address_); }
+  void Stop() { events_->push_back("stop " + address_); }
   std::string address_;
+  std::vector<std::string>* events_;
 };
 
 std::vector<std::string> Addresses(
@@ -74,6 +78,36 @@ TEST(ReconcileLinksTest, LinksKeepRefusesAreRemadeEvenIfStillWanted) {
   EXPECT_EQ(out.added[0], out.links[1].get());
   EXPECT_EQ(Addresses(out.removed), (std::vector<std::string>{"relay:50051"}));
   EXPECT_EQ(out.remade, (std::vector<std::string>{"relay:50051"}));
+}
+
+TEST(ReconcileLinksTest,
+     StopsRemovedLinksThenStartsAddedOnesForgettingOnlyTheGone) {
+  std::vector<std::string> events;
+  std::vector<std::unique_ptr<FakeLink>> current;
+  current.push_back(std::make_unique<FakeLink>("a", &events));
+  current.push_back(std::make_unique<FakeLink>("b", &events));
+  // "a" is remade (keep refuses it), "b" is gone, "c" is new.
+  ReconciledLinks<FakeLink> out = ReconcileLinks(
+      std::move(current), {"a", "c"},
+      [&](const std::string& address) {
+        return std::make_unique<FakeLink>(address, &events);
+      },
+      [](const FakeLink&) { return false; });
+  EXPECT_TRUE(out.WasRemade("a"));
+  EXPECT_FALSE(out.WasRemade("b"));
+  std::vector<std::string> forgotten;
+  StopRemovedLinks(out, "relay", "relay_tls", [&](const std::string& address) {
+    forgotten.push_back(address);
+    events.push_back("forget " + address);
+  });
+  EXPECT_TRUE(out.removed.empty());
+  // A remade link keeps its metrics: only "b" is forgotten.
+  EXPECT_EQ(forgotten, (std::vector<std::string>{"b"}));
+  StartAddedLinks(out, "relay", /*start=*/false);
+  EXPECT_EQ(events, (std::vector<std::string>{"stop a", "stop b", "forget b"}));
+  StartAddedLinks(out, "relay", /*start=*/true);
+  EXPECT_EQ(events, (std::vector<std::string>{"stop a", "stop b", "forget b",
+                                              "start a", "start c"}));
 }
 
 }  // namespace

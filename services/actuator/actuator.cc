@@ -118,53 +118,31 @@ std::unique_ptr<RelaySubscription> Actuator::MakeLink(
 
 void Actuator::SetRelays(const std::vector<std::string>& relays,
                          const hwcast::v1::TlsClientConfig& relay_tls) {
-  std::vector<std::unique_ptr<RelaySubscription>> removed;
-  // Started once the links they replace have stopped (reloads are
-  // serialized, so they are still in links_ then).
-  std::vector<RelaySubscription*> added;
-  std::vector<std::string> remade;
+  // Its added links are started once the links they replace have stopped
+  // (reloads are serialized, so they are still in links_ then).
+  ReconciledLinks<RelaySubscription> next;
   {
     absl::MutexLock lock(&links_mu_);
     relay_tls_ = relay_tls;
-    ReconciledLinks<RelaySubscription> next = ReconcileLinks(
+    next = ReconcileLinks(
         std::move(links_), relays,
         [this](const std::string& a)
             ABSL_NO_THREAD_SAFETY_ANALYSIS { return MakeLink(a); },
         [&relay_tls](const RelaySubscription& link) {
           return link.DialsWith(relay_tls);
         });
-    added = std::move(next.added);
     links_ = std::move(next.links);
-    removed = std::move(next.removed);
-    remade = std::move(next.remade);
   }
-  // Stopped outside links_mu_: a stopping link may be inside OnBatch.
-  // Before the new links start: a link remade for a new relay_tls shares its
-  // gauge.
-  for (auto& link : removed) {
-    const std::string address = link->address();
-    const bool again =
-        std::find(remade.begin(), remade.end(), address) != remade.end();
-    HWCAST_LOG(INFO) << "reload: relay " << address
-                     << (again ? ": relay_tls changed, reconnecting"
-                               : " removed, its subscription stopped");
-    link->Stop();
-    link.reset();
-    if (!again) metrics_.RemoveRelay(address);
-  }
+  StopRemovedLinks(
+      next, "relay", "relay_tls",
+      [this](const std::string& address) { metrics_.RemoveRelay(address); });
   absl::MutexLock lock(&links_mu_);
   bool running;
   {
     absl::MutexLock ticker_lock(&ticker_mu_);
     running = started_ && !stopping_;
   }
-  for (RelaySubscription* link : added) {
-    if (std::find(remade.begin(), remade.end(), link->address()) ==
-        remade.end()) {
-      HWCAST_LOG(INFO) << "reload: relay " << link->address() << " added";
-    }
-    if (running) link->Start();
-  }
+  StartAddedLinks(next, "relay", running);
 }
 
 absl::Status Actuator::ReplacePolicies(std::vector<PolicyEngine::Slot> slots) {

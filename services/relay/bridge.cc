@@ -51,46 +51,26 @@ void Bridge::Stop() {
 
 void Bridge::SetUpstream(const std::vector<std::string>& upstream,
                          const hwcast::v1::TlsClientConfig& tls) {
-  std::vector<std::unique_ptr<RelaySubscription>> removed;
-  // Started once the links they replace have stopped (reloads are
-  // serialized, so they are still in links_ then).
-  std::vector<RelaySubscription*> added;
-  std::vector<std::string> remade;
+  // Its added links are started once the links they replace have stopped
+  // (reloads are serialized, so they are still in links_ then).
+  ReconciledLinks<RelaySubscription> next;
   {
     absl::MutexLock lock(&mu_);
     tls_ = tls;
-    ReconciledLinks<RelaySubscription> next = ReconcileLinks(
+    next = ReconcileLinks(
         std::move(links_), upstream,
         [this](const std::string& a)
             ABSL_NO_THREAD_SAFETY_ANALYSIS { return MakeLink(a); },
         [&tls](const RelaySubscription& link) { return link.DialsWith(tls); });
-    added = std::move(next.added);
     links_ = std::move(next.links);
-    removed = std::move(next.removed);
-    remade = std::move(next.remade);
   }
-  // Stopped outside mu_: a stopping link may be inside OnBatch. Before the
-  // new links start: a link remade for a new TLS config shares its gauge.
-  for (auto& link : removed) {
-    const std::string address = link->address();
-    const bool again =
-        std::find(remade.begin(), remade.end(), address) != remade.end();
-    HWCAST_LOG(INFO) << "reload: bridge upstream " << address
-                     << (again ? ": bridge.tls changed, reconnecting"
-                               : " removed, its subscription stopped");
-    link->Stop();
-    link.reset();
-    if (!again) connected_.Remove(&connected_.Add({{"upstream", address}}));
-  }
+  StopRemovedLinks(
+      next, "bridge upstream", "bridge.tls",
+      [this](const std::string& address) {
+        connected_.Remove(&connected_.Add({{"upstream", address}}));
+      });
   absl::MutexLock lock(&mu_);
-  for (RelaySubscription* link : added) {
-    if (std::find(remade.begin(), remade.end(), link->address()) ==
-        remade.end()) {
-      HWCAST_LOG(INFO) << "reload: bridge upstream " << link->address()
-                       << " added";
-    }
-    if (running_) link->Start();
-  }
+  StartAddedLinks(next, "bridge upstream", running_);
 }
 
 BatchSink::Outcome Bridge::OnBatch(
