@@ -14,7 +14,10 @@ Runs inside a network namespace (`ip netns exec H python3 lan_attacker.py`).
              replay     captured datagrams, resent once they are older
                         than the relays' freshness max_age -> stale
              tampered   a captured datagram with its temperature bytes
-                        changed, signature kept            -> bad_signature
+                        changed, signature kept; with --tamper-sequence N
+                        it claims batch N of the template's collector and
+                        epoch (one every relay is known to hold)
+                                                          -> duplicate
              truncated  captured datagrams cut short        -> malformed
              oversized  a 1600-byte payload                 -> too_large
              flood      --flood copies of the forged datagram at ~3000/s
@@ -144,6 +147,10 @@ def attack(args):
         tampered = pb.SignedBatch()
         tampered.CopyFrom(t_signed)
         tampered.batch = t_signed.batch.replace(old, struct.pack("<d", 99.0), 1)
+        if args.tamper_sequence:
+            claimed = pb.ReadingBatch.FromString(tampered.batch)
+            claimed.batch_sequence = args.tamper_sequence
+            tampered.batch = claimed.SerializeToString()
         send("tampered", [dgram(tampered)] * args.repeat)
     if "truncated" in kinds:
         send("truncated", [mesh_wire.with_sender(t_datagram, sender_id)[:n]
@@ -186,6 +193,9 @@ def main():
     a.add_argument("--attacks",
                    default="forged,untrusted,replay,tampered,truncated,oversized,flood")
     a.add_argument("--repeat", type=int, default=3)
+    a.add_argument("--tamper-sequence", type=int, default=0,
+                   help="the batch sequence tampered copies claim (default:"
+                        " the template's own)")
     a.add_argument("--flood", type=int, default=2400)
     args = p.parse_args()
     return capture(args) if args.cmd == "capture" else attack(args)
