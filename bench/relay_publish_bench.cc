@@ -299,6 +299,7 @@ BENCHMARK(BM_RelayPublishSigned)
     ->Args({16, 1, 0})
     ->Args({16, 0, 0})
     ->Args({16, 1, 16})
+    ->Args({16, 1, 32})
     ->Args({16, 1, 64})
     ->Iterations(kStreams)
     ->UseRealTime();

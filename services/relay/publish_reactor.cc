@@ -3,6 +3,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -68,7 +69,9 @@ PublishReactor::PublishReactor(RelayHub* hub, StreamRegistry* registry,
       max_pending_acks_(max_pending_acks == 0 ? 1 : max_pending_acks),
       peer_(std::move(peer)),
       permission_(std::move(permission)),
-      groups_(groups) {
+      groups_(groups),
+      ack_group_target_(
+          std::clamp<size_t>(max_pending_acks_ / 2, 1, kMaxGroupBatches)) {
   if (inline_after_idle_ != absl::InfiniteDuration()) {
     last_read_ = clock_->Steady();
   }
@@ -128,6 +131,13 @@ void PublishReactor::ReleaseInOrderLocked() {
 
 bool PublishReactor::ClaimNextWriteLocked() {
   if (write_claimed_ || broken_ || pending_.empty()) return false;
+  // A client that reads grouped acks gets them in groups while batches of
+  // its stream are still being ingested: the write waits for more acks
+  // (the last ingest of a burst empties awaiting_ and writes the rest).
+  if (grouped_acks_ && !awaiting_.empty() &&
+      pending_.size() < ack_group_target_) {
+    return false;
+  }
   write_claimed_ = true;
   if (grouped_acks_ && pending_.size() > 1) {
     ClaimAckGroupLocked();
@@ -333,24 +343,20 @@ void PublishReactor::TakeBatches(std::vector<hwcast::v1::SignedBatch> batches,
   for (hwcast::v1::SignedBatch& batch : batches) {
     acks.push_back(IngestHere(std::move(batch)));
   }
-  if (!ended.ok()) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (!broken_) {
-        for (grpc::ByteBuffer& ack : acks) pending_.push_back(std::move(ack));
-      }
-    }
-    EndStream(std::move(ended));
-    return;
-  }
   {
     absl::MutexLock lock(&mu_);
     if (!broken_) {
       for (grpc::ByteBuffer& ack : acks) pending_.push_back(std::move(ack));
     }
-    actions.start_write = ClaimNextWriteLocked();
-    actions.start_read = ReadOnLocked();
-    actions.finish = ClaimFinishLocked();
+    if (ended.ok()) {
+      actions.start_write = ClaimNextWriteLocked();
+      actions.start_read = ReadOnLocked();
+      actions.finish = ClaimFinishLocked();
+    }
+  }
+  if (!ended.ok()) {
+    EndStream(std::move(ended));  // writes the acks above first
+    return;
   }
   Run(actions);
 }

@@ -40,7 +40,12 @@
 // request; it stays set) gets the acks that wait to be written in one
 // message (the first ack's fields, the others in more_acks; at most
 // kMaxGroupBatches acks and kMaxAckGroupBytes), concatenated from the
-// already serialized acks without re-encoding them.
+// already serialized acks without re-encoding them. While batches of its
+// stream are still being ingested on the pool, such a client's acks wait
+// until half the window (max_pending_acks / 2) is due, so that a backlog
+// costs one ack message per that many batches; once nothing is being
+// ingested every ack due is written at once (a lone batch's ack never
+// waits).
 //
 // One write is in flight at a time. A bad batch only gets a RESULT_REJECTED
 // ack; the stream goes on. Messages are read raw: one that is not a
@@ -210,6 +215,9 @@ class PublishReactor final
   const std::string peer_;
   const Permission permission_;
   const Groups groups_;
+  // Acks a client that reads groups gets at least per message while
+  // batches of its stream are being ingested: half the window.
+  const size_t ack_group_target_;
   bool in_registry_ = false;
 
   // Target of the outstanding read; only touched by the read side.
