@@ -1357,6 +1357,34 @@ TEST_F(RelayServiceTest, PublishGroupAcksOneByOneForAClientThatReadsNoGroups) {
   EXPECT_EQ(Flatten(messages), kHeldGroupAcks);
 }
 
+TEST_F(RelayServiceTest, PublishGroupedAcksWaitForHalfTheWindowWhileIngesting) {
+  // Window 8: a client that reads grouped acks gets them 4 at a time while
+  // batches of its stream are being ingested. Acks 1-3 are due while 4 is
+  // held: they wait, and come with 4-6 in one message once 4 is done.
+  GatedVerifier verifier(/*open=*/false, /*reject=*/{},
+                         /*pairs_out_of_order=*/false, /*held=*/{4});
+  verifier_override_ = &verifier;
+  max_pending_acks_ = 8;
+  Start();
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  auto stream = stub_->Publish(&ctx);
+  ASSERT_TRUE(stream->Write(GroupOf(1, 6, /*accept_grouped=*/true)));
+  ASSERT_TRUE(WaitFor([&] { return verifier.done().size() == 5; }));
+  verifier.Open();
+  stream->WritesDone();
+  std::vector<PublishAck> messages;
+  PublishAck ack;
+  while (stream->Read(&ack)) messages.push_back(ack);
+  EXPECT_TRUE(stream->Finish().ok());
+  ASSERT_EQ(messages.size(), 1u);
+  std::vector<std::pair<uint64_t, PublishAck::Result>> all_accepted;
+  for (uint64_t seq = 1; seq <= 6; ++seq) {
+    all_accepted.emplace_back(seq, PublishAck::RESULT_ACCEPTED);
+  }
+  EXPECT_EQ(Flatten(messages), all_accepted);
+}
+
 TEST_F(RelayServiceTest, PublishGroupWithoutAPoolIsIngestedInOrder) {
   on_pool_ = false;
   Start();
