@@ -211,7 +211,7 @@ class BenchTableTest(unittest.TestCase):
 
     def test_filters_cover_every_benchmark_of_the_table(self):
         filters = bench_table.filters()
-        self.assertIn("BM_RelayPublishSigned/readings:16/pool:1",
+        self.assertIn("BM_RelayPublishSigned/readings:16/pool:1/grouped:64",
                       filters["relay_publish_bench"])
         self.assertIn("BM_BaselineSodiumVerify/bytes:1129",
                       filters["baseline_sodium_verify_bench"])

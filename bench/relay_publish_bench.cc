@@ -2,10 +2,14 @@
 // per second through RelayServiceImpl (its Publish stream, RelayHub::Ingest,
 // a SignedBatchVerifier), against a plain gRPC baseline.
 //
-// BM_RelayPublishSigned/readings:R/pool:P: an in-process relay serves
-//   127.0.0.1:0, ingesting on its IngestPool (P = 1, one worker per core) or
-//   on the stream's gRPC thread one batch at a time (P = 0, as before the
-//   pool). One client stream writes kBatches signed batches of R readings (from
+// BM_RelayPublishSigned/readings:R/pool:P/grouped:G: an in-process relay
+//   serves 127.0.0.1:0, ingesting on its IngestPool (P = 1, one worker per
+//   core) or on the stream's gRPC thread one batch at a time (P = 0, as
+//   before the pool). G = 0: one batch per PublishRequest (a publisher
+//   before groups, or one without a backlog); G > 0: G batches per request
+//   (`batch` and more_batches) and grouped acks read, what a collector with
+//   a backlog sends a relay that takes groups (up to 64 per request).
+//   One client stream writes kBatches signed batches of R readings (from
 //   a writer thread, as fast as flow control and the relay's ack window let it)
 //   while the benchmark thread reads every ack and checks it is ACCEPTED. Each
 //   iteration is one stream of kBatchesPerStream batches, all distinct
@@ -13,10 +17,11 @@
 //   accepted batches per second; `readings_per_second` counter: the readings
 //   they carry. The suite divides batches/s by libsodium's one-core verifies/s
 //   (baseline_sodium_verify_bench).
-// BM_RelayPublishFromAnotherProcess/readings:R: the same relay (on its
-//   pool), fed by a publisher in a process of its own (this binary run with
-//   --publisher-child, writing the same kBatches batches over kStreams
-//   streams), so that the relay process does only the relay's work.
+// BM_RelayPublishFromAnotherProcess/readings:R/grouped:G: the same relay
+//   (on its pool), fed by a publisher in a process of its own (this binary
+//   run with --publisher-child, writing the same kBatches batches over
+//   kStreams streams, G per message as above), so that the relay process
+//   does only the relay's work.
 //   MeasureProcessCPUTime: cpu_time is the relay process's CPU over the
 //   child's whole run (the relay idles while the child starts), and
 //   items_per_second accepted batches per second of it: the suite divides
@@ -68,6 +73,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
@@ -84,6 +90,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -97,6 +104,7 @@
 #include "lib/server.h"
 #include "lib/signed_batch_verifier.h"
 #include "prometheus/registry.h"
+#include "services/relay/publish_reactor.h"
 #include "services/relay/relay_hub.h"
 #include "services/relay/relay_metrics.h"
 #include "services/relay/relay_service_impl.h"
@@ -160,43 +168,103 @@ struct InProcessRelay {
   std::unique_ptr<GrpcServer> server;
 };
 
-// One Publish stream of requests[first .. first + kBatchesPerStream), written
-// from a thread as fast as flow control and the ack window let it while
-// this thread reads the acks. Empty, or what went wrong (a batch not
-// ACCEPTED, the stream's end).
-std::string PublishStream(hwcast::v1::Relay::Stub* stub,
-                          const std::vector<PublishRequest>& requests,
-                          size_t first) {
+// One Publish stream of messages[first .. first + count), written from a
+// thread as fast as flow control and the ack window let it while this
+// thread reads the acks (grouped ones too: more_acks). Empty when all
+// `batches` batches the messages carry were ACCEPTED, else what went wrong
+// (a batch not ACCEPTED, the stream's end).
+std::string PublishMessages(hwcast::v1::Relay::Stub* stub,
+                            const std::vector<PublishRequest>& messages,
+                            size_t first, size_t count, size_t batches) {
   grpc::ClientContext context;
   auto stream = stub->Publish(&context);
-  std::thread writer([&stream, &requests, first] {
-    for (size_t i = first; i < first + kBatchesPerStream; ++i) {
-      if (!stream->Write(requests[i])) break;
+  std::thread writer([&stream, &messages, first, count] {
+    for (size_t i = first; i < first + count; ++i) {
+      if (!stream->Write(messages[i])) break;
     }
     stream->WritesDone();
   });
   PublishAck ack;
   size_t accepted = 0;
   std::string error;
-  while (stream->Read(&ack)) {
-    if (ack.result() == PublishAck::RESULT_ACCEPTED) {
+  auto take = [&](const PublishAck& one) {
+    if (one.result() == PublishAck::RESULT_ACCEPTED) {
       ++accepted;
     } else if (error.empty()) {
-      error = absl::StrCat("batch ", ack.batch_sequence(),
-                           " not accepted: ", ack.error());
+      error = absl::StrCat("batch ", one.batch_sequence(),
+                           " not accepted: ", one.error());
     }
+  };
+  while (stream->Read(&ack)) {
+    take(ack);
+    for (const PublishAck& more : ack.more_acks()) take(more);
   }
   writer.join();
   const grpc::Status status = stream->Finish();
-  if (status.ok() && accepted == kBatchesPerStream) return "";
+  if (status.ok() && accepted == batches) return "";
   return absl::StrCat("stream ended ", status.error_message(), " with ",
-                      accepted, " of ", kBatchesPerStream, " accepted; ",
-                      error);
+                      accepted, " of ", batches, " accepted; ", error);
+}
+
+// One Publish stream of requests[first .. first + kBatchesPerStream), one
+// batch per message.
+std::string PublishStream(hwcast::v1::Relay::Stub* stub,
+                          const std::vector<PublishRequest>& requests,
+                          size_t first) {
+  return PublishMessages(stub, requests, first, kBatchesPerStream,
+                         kBatchesPerStream);
+}
+
+// `requests` (one batch each) as messages of `group` batches each (`batch`
+// and more_batches, accept_grouped_acks set: what a collector with a
+// backlog sends a relay that takes groups); `group` 0 or 1: unchanged.
+// `group` must divide kBatchesPerStream, so that no message spans two
+// streams.
+std::vector<PublishRequest> GroupRequests(std::vector<PublishRequest> requests,
+                                          size_t group) {
+  if (group <= 1) return requests;
+  std::vector<PublishRequest> messages;
+  messages.reserve(requests.size() / group);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (i % group == 0) {
+      messages.push_back(std::move(requests[i]));
+      messages.back().set_accept_grouped_acks(true);
+    } else {
+      *messages.back().add_more_batches() =
+          std::move(*requests[i].mutable_batch());
+    }
+  }
+  return messages;
+}
+
+// One stream's worth of `group`-batch messages (kBatchesPerStream batches)
+// from messages[stream * that], as PublishStream.
+std::string PublishGroupedStream(hwcast::v1::Relay::Stub* stub,
+                                 const std::vector<PublishRequest>& messages,
+                                 size_t stream, size_t group) {
+  const size_t per_stream = kBatchesPerStream / std::max<size_t>(group, 1);
+  return PublishMessages(stub, messages, stream * per_stream, per_stream,
+                         kBatchesPerStream);
+}
+
+// Whether `group` batches per message fits the benchmark (else skips).
+bool GroupFits(benchmark::State& state, size_t group) {
+  if (group <= 1 || (kBatchesPerStream % group == 0 &&
+                     group <= PublishReactor::kMaxGroupBatches)) {
+    return true;
+  }
+  state.SkipWithError(absl::StrCat("grouped:", group, " must divide ",
+                                   kBatchesPerStream, " and be at most ",
+                                   PublishReactor::kMaxGroupBatches)
+                          .c_str());
+  return false;
 }
 
 void BM_RelayPublishSigned(benchmark::State& state) {
   const int readings = static_cast<int>(state.range(0));
   const bool on_pool = state.range(1) != 0;
+  const size_t group = static_cast<size_t>(state.range(2));
+  if (!GroupFits(state, group)) return;
   std::optional<bench::Setup> setup =
       bench::MakeSetup(state, readings, kBatches);
   if (!setup) return;
@@ -208,11 +276,13 @@ void BM_RelayPublishSigned(benchmark::State& state) {
   for (size_t i = 0; i < kBatches; ++i) {
     *requests[i].mutable_batch() = std::move(setup->sealed[i]);
   }
+  const std::vector<PublishRequest> messages =
+      GroupRequests(std::move(requests), group);
   auto stub = StubFor(relay.address());
-  size_t next = 0;
+  size_t stream = 0;
   for (auto _ : state) {
-    const std::string error = PublishStream(stub.get(), requests, next);
-    next += kBatchesPerStream;
+    const std::string error =
+        PublishGroupedStream(stub.get(), messages, stream++, group);
     if (!error.empty()) {
       state.SkipWithError(error.c_str());
       break;
@@ -225,17 +295,22 @@ void BM_RelayPublishSigned(benchmark::State& state) {
       benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_RelayPublishSigned)
-    ->ArgNames({"readings", "pool"})
-    ->Args({16, 1})
-    ->Args({16, 0})
+    ->ArgNames({"readings", "pool", "grouped"})
+    ->Args({16, 1, 0})
+    ->Args({16, 0, 0})
+    ->Args({16, 1, 16})
+    ->Args({16, 1, 32})
+    ->Args({16, 1, 64})
     ->Iterations(kStreams)
     ->UseRealTime();
 
 // The child's side of BM_RelayPublishFromAnotherProcess: publishes the
 // PublishRequests of `path` (each a 4-byte little-endian length, then the
-// message) to the relay at `address`, kBatchesPerStream per stream. Exit
-// code 0 when every batch was ACCEPTED; else 1, with the reason on stderr.
-int RunPublisherChild(const std::string& address, const std::string& path) {
+// message) to the relay at `address`, kBatchesPerStream per stream, in
+// messages of `group` batches (0: one per message). Exit code 0 when every
+// batch was ACCEPTED; else 1, with the reason on stderr.
+int RunPublisherChild(const std::string& address, const std::string& path,
+                      size_t group) {
   std::ifstream in(path, std::ios::binary);
   std::vector<PublishRequest> requests;
   uint8_t length_bytes[4];
@@ -256,9 +331,12 @@ int RunPublisherChild(const std::string& address, const std::string& path) {
                  path.c_str(), requests.size(), kBatches);
     return 1;
   }
+  const std::vector<PublishRequest> messages =
+      GroupRequests(std::move(requests), group);
   auto stub = StubFor(address);
-  for (size_t first = 0; first < kBatches; first += kBatchesPerStream) {
-    const std::string error = PublishStream(stub.get(), requests, first);
+  for (size_t stream = 0; stream < static_cast<size_t>(kStreams); ++stream) {
+    const std::string error =
+        PublishGroupedStream(stub.get(), messages, stream, group);
     if (!error.empty()) {
       std::fprintf(stderr, "publisher: %s\n", error.c_str());
       return 1;
@@ -269,6 +347,8 @@ int RunPublisherChild(const std::string& address, const std::string& path) {
 
 void BM_RelayPublishFromAnotherProcess(benchmark::State& state) {
   const int readings = static_cast<int>(state.range(0));
+  const size_t group = static_cast<size_t>(state.range(1));
+  if (!GroupFits(state, group)) return;
   std::optional<bench::Setup> setup =
       bench::MakeSetup(state, readings, kBatches);
   if (!setup) return;
@@ -304,8 +384,9 @@ void BM_RelayPublishFromAnotherProcess(benchmark::State& state) {
   std::string self = "/proc/self/exe";
   std::string flag = "--publisher-child";
   std::string file = path;
-  char* argv[] = {self.data(), flag.data(), address.data(), file.data(),
-                  nullptr};
+  std::string group_arg = std::to_string(group);
+  char* argv[] = {self.data(), flag.data(),      address.data(),
+                  file.data(), group_arg.data(), nullptr};
   std::string error;
   for (auto _ : state) {
     pid_t child = 0;
@@ -332,8 +413,9 @@ void BM_RelayPublishFromAnotherProcess(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kBatches);
 }
 BENCHMARK(BM_RelayPublishFromAnotherProcess)
-    ->ArgName("readings")
-    ->Arg(16)
+    ->ArgNames({"readings", "grouped"})
+    ->Args({16, 0})
+    ->Args({16, 64})
     ->Iterations(1)
     ->MeasureProcessCPUTime();
 
@@ -855,8 +937,13 @@ BENCHMARK(BM_BaselineGrpcHopLatency)
 }  // namespace hwcast::relay
 
 int main(int argc, char** argv) {
-  if (argc == 4 && std::string_view(argv[1]) == "--publisher-child") {
-    return hwcast::relay::RunPublisherChild(argv[2], argv[3]);
+  if (argc == 5 && std::string_view(argv[1]) == "--publisher-child") {
+    size_t group = 0;
+    if (!absl::SimpleAtoi(argv[4], &group)) {
+      std::fprintf(stderr, "publisher: group %s is not a number\n", argv[4]);
+      return 1;
+    }
+    return hwcast::relay::RunPublisherChild(argv[2], argv[3], group);
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

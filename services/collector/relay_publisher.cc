@@ -165,6 +165,7 @@ bool RelayPublisher::RunSession() {
     context_ = &context;
     stream_done_ = false;
     session_acked_ = false;
+    relay_takes_groups_ = false;
     next_to_send_ = 0;  // resend every unacked batch, in order
     if (state == GRPC_CHANNEL_READY) {
       SetConnectedLocked(true);
@@ -176,18 +177,21 @@ bool RelayPublisher::RunSession() {
 
   std::thread reader([this, &stream] {
     PublishAck ack;
-    while (stream->Read(&ack)) HandleAck(ack);
+    while (stream->Read(&ack)) HandleAcks(ack);
     absl::MutexLock lock(&mu_);
     stream_done_ = true;
   });
 
-  // Writer: one write in flight, in buffer order.
+  // Writer: one write in flight, in buffer order; until the stream's first
+  // ack, one batch written.
   std::string session_error;
   bool cancel = false;
   mu_.Lock();
   while (true) {
     auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return stopping_ || stream_done_ || next_to_send_ < buffer_.size();
+      return stopping_ || stream_done_ ||
+             (next_to_send_ < buffer_.size() &&
+              (next_to_send_ == 0 || session_acked_));
     };
     absl::Duration wait = kMaxWait;
     if (next_to_send_ > 0) {
@@ -210,12 +214,24 @@ bool RelayPublisher::RunSession() {
       cancel = true;
       break;
     }
-    if (next_to_send_ < buffer_.size()) {
-      Entry& entry = buffer_[next_to_send_++];
-      entry.sent_at = clock_->Now();
-      std::shared_ptr<SealedBatch> batch = entry.batch;
+    if (next_to_send_ < buffer_.size() &&
+        (next_to_send_ == 0 || session_acked_)) {
+      const std::vector<std::shared_ptr<SealedBatch>> batches =
+          TakeNextWriteLocked();
       mu_.Unlock();
-      const bool ok = stream->Write(batch->request);
+      bool ok = false;
+      if (batches.size() == 1) {
+        ok = stream->Write(batches.front()->request);
+      } else {
+        PublishRequest group = batches.front()->request;
+        group.set_accept_grouped_acks(true);
+        group.mutable_more_batches()->Reserve(
+            static_cast<int>(batches.size() - 1));
+        for (size_t i = 1; i < batches.size(); ++i) {
+          *group.add_more_batches() = batches[i]->request.batch();
+        }
+        ok = stream->Write(group);
+      }
       mu_.Lock();
       // A failed write means the call is over; the reader sees its end.
       if (!ok) break;
@@ -292,10 +308,40 @@ void RelayPublisher::DropUnackedEntropyLocked() {
   UpdatePendingLocked();
 }
 
-void RelayPublisher::HandleAck(const PublishAck& ack) {
+std::vector<std::shared_ptr<SealedBatch>>
+RelayPublisher::TakeNextWriteLocked() {
+  const absl::Time now = clock_->Now();
+  std::vector<std::shared_ptr<SealedBatch>> batches;
+  size_t bytes = 0;
+  while (next_to_send_ < buffer_.size()) {
+    Entry& entry = buffer_[next_to_send_];
+    if (!batches.empty()) {
+      const size_t more = entry.batch->request.batch().ByteSizeLong();
+      if (!relay_takes_groups_ || batches.size() >= kMaxGroupBatches ||
+          bytes + more > kMaxGroupBytes) {
+        break;
+      }
+      bytes += more;
+    } else {
+      bytes = entry.batch->request.batch().ByteSizeLong();
+    }
+    entry.sent_at = now;
+    batches.push_back(entry.batch);
+    ++next_to_send_;
+  }
+  return batches;
+}
+
+void RelayPublisher::HandleAcks(const PublishAck& message) {
   absl::MutexLock lock(&mu_);
   if (!connected_) SetConnectedLocked(true);
   session_acked_ = true;
+  if (message.takes_grouped_batches()) relay_takes_groups_ = true;
+  HandleAckLocked(message);
+  for (const PublishAck& ack : message.more_acks()) HandleAckLocked(ack);
+}
+
+void RelayPublisher::HandleAckLocked(const PublishAck& ack) {
   size_t i = 0;
   while (i < next_to_send_ &&
          (buffer_[i].batch->epoch != ack.epoch() ||

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -55,6 +56,16 @@ struct RelayPublisherOptions {
 //   stream fails it reconnects after a lib Backoff wait (exponential with
 //   jitter, reset after a healthy session) and resends every unacked batch
 //   in order on the new stream.
+// - Groups: a relay that sets PublishAck.takes_grouped_batches (relay.proto)
+//   reads several batches per request. Until the stream's first ack the
+//   link writes one batch (the ack says whether the relay takes groups; an
+//   older relay never does, and gets one batch per request as before);
+//   from then on each write takes every buffered unwritten batch, up to
+//   kMaxGroupBatches and kMaxGroupBytes, into one request (batch and
+//   more_batches, with accept_grouped_acks) and the reader takes grouped
+//   acks (more_acks). A backlog (after a reconnect, or batches sealed faster
+//   than one round trip) then costs one message per group, not per batch.
+//   Whether a relay takes groups is learned anew on every stream.
 // - Each attempt uses a fresh channel (with a private subchannel pool) so
 //   that gRPC's own reconnect backoff never adds to ours.
 // - Entropy batches (SealedBatch.entropy) are at most once: one that was
@@ -68,6 +79,12 @@ struct RelayPublisherOptions {
 // outlive the link; `metrics` may be null.
 class RelayPublisher {
  public:
+  // Most batches in one PublishRequest (the relay's cap, relay.proto) and
+  // most bytes of their SignedBatches (well under gRPC's 4 MiB message
+  // limit; a lone batch larger than that still goes, alone).
+  static constexpr size_t kMaxGroupBatches = 64;
+  static constexpr size_t kMaxGroupBytes = 1 << 20;
+
   RelayPublisher(RelayPublisherOptions options, const Clock* clock,
                  CollectorMetrics* metrics);
   ~RelayPublisher();
@@ -105,7 +122,14 @@ class RelayPublisher {
   // One stream from connect to its end. Returns whether the session was
   // healthy (got an ack or stayed connected for a while).
   bool RunSession();
-  void HandleAck(const hwcast::v1::PublishAck& ack);
+  // One ack message: its own ack, then those in more_acks.
+  void HandleAcks(const hwcast::v1::PublishAck& message);
+  void HandleAckLocked(const hwcast::v1::PublishAck& ack)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks the next batches to write (one, or a group when the relay takes
+  // groups) as written now; returns them in order.
+  std::vector<std::shared_ptr<SealedBatch>> TakeNextWriteLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetConnectedLocked(bool connected) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdatePendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops the entropy batches written on the stream that just ended and not
@@ -132,6 +156,8 @@ class RelayPublisher {
   // The reader saw the end of the current stream.
   bool stream_done_ ABSL_GUARDED_BY(mu_) = false;
   bool session_acked_ ABSL_GUARDED_BY(mu_) = false;
+  // The current stream's relay set PublishAck.takes_grouped_batches.
+  bool relay_takes_groups_ ABSL_GUARDED_BY(mu_) = false;
   bool connected_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t acked_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;

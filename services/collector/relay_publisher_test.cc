@@ -308,6 +308,65 @@ TEST_F(RelayPublisherTest, EntropyBatchWrittenOnABrokenStreamIsNeverResent) {
   EXPECT_EQ(metrics_.EntropyBytesSent().Value(), 2500);
 }
 
+TEST_F(RelayPublisherTest, BacklogGoesInGroupsOnceTheRelayTakesThem) {
+  FakeRelayServer server;
+  server.relay().set_takes_groups(true);
+  auto link = MakeLink(server.address(), /*buffer=*/1000);
+  for (uint64_t s = 1; s <= 200; ++s) link->Enqueue(MakeBatch(s));
+  link->Start();
+  ASSERT_TRUE(link->WaitUntilDrained(absl::Seconds(10)));
+  std::vector<uint64_t> in_order(200);
+  for (uint64_t i = 0; i < 200; ++i) in_order[i] = i + 1;
+  EXPECT_EQ(server.relay().received(), in_order);
+  // One batch until the first ack says the relay takes groups, then the
+  // backlog in groups of at most 64.
+  EXPECT_THAT(server.relay().request_sizes(), ElementsAre(1, 64, 64, 64, 7));
+  EXPECT_EQ(link->Status().acked_batches(), 200u);
+  EXPECT_EQ(link->Status().last_acked_sequence(), 200u);
+  EXPECT_EQ(metrics_.service().readings_out().Value(), 200 * kReadingsPerBatch);
+}
+
+TEST_F(RelayPublisherTest, RelayFromBeforeGroupsGetsOneBatchPerRequest) {
+  FakeRelayServer server;  // never advertises groups
+  auto link = MakeLink(server.address(), /*buffer=*/1000);
+  for (uint64_t s = 1; s <= 50; ++s) link->Enqueue(MakeBatch(s));
+  link->Start();
+  ASSERT_TRUE(link->WaitUntilDrained(absl::Seconds(10)));
+  EXPECT_EQ(server.relay().received().size(), 50u);
+  EXPECT_EQ(server.relay().request_sizes(), std::vector<int>(50, 1));
+  EXPECT_EQ(link->Status().acked_batches(), 50u);
+}
+
+TEST_F(RelayPublisherTest, EntropyBatchWrittenInABrokenGroupIsNeverResent) {
+  auto first = std::make_unique<FakeRelayServer>();
+  const int port = first->port();
+  const std::string address = first->address();
+  // The first relay takes groups; it receives 2 (entropy) and 3 in one
+  // request but dies before acking them.
+  first->relay().set_takes_groups(true);
+  first->relay().set_ack_up_to(1);
+  auto link = MakeLink(address);
+  link->Enqueue(MakeBatch(1));
+  link->Enqueue(MakeEntropyBatch(2));
+  link->Enqueue(MakeBatch(3));
+  link->Start();
+  ASSERT_TRUE(first->relay().WaitForReceived(3));
+  EXPECT_THAT(first->relay().request_sizes(), ElementsAre(1, 2));
+  ASSERT_TRUE(WaitFor([&] { return link->Status().acked_batches() == 1; }));
+  first->Shutdown();
+  ASSERT_TRUE(WaitFor([&] { return !link->Status().connected(); }));
+  EXPECT_EQ(link->entropy_dropped(), 1u);
+  link->Enqueue(MakeBatch(4));
+
+  // The relay now behind the address is one from before groups: the link
+  // learns that anew and sends one batch per request.
+  FakeRelayServer second(port);
+  ASSERT_TRUE(link->WaitUntilDrained(absl::Seconds(10)));
+  EXPECT_THAT(second.relay().received(), ElementsAre(3, 4));
+  EXPECT_THAT(second.relay().request_sizes(), ElementsAre(1, 1));
+  EXPECT_EQ(link->entropy_dropped(), 1u);
+}
+
 TEST_F(RelayPublisherTest, EntropyOnAStuckStreamIsDroppedAtTheAckTimeout) {
   FakeRelayServer server;
   server.relay().set_ack_up_to(0);  // reads, never acks

@@ -3,7 +3,9 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "lib/grpc_status_util.h"
@@ -55,7 +57,8 @@ PublishReactor::Rejected(grpc::Status status) {
 
 PublishReactor::PublishReactor(RelayHub* hub, StreamRegistry* registry,
                                size_t max_pending_acks, std::string peer,
-                               Ingest ingest, Permission permission)
+                               Ingest ingest, Permission permission,
+                               Groups groups)
     : hub_(hub),
       registry_(registry),
       pool_(ingest.pool),
@@ -65,7 +68,10 @@ PublishReactor::PublishReactor(RelayHub* hub, StreamRegistry* registry,
                              : absl::InfiniteDuration()),
       max_pending_acks_(max_pending_acks == 0 ? 1 : max_pending_acks),
       peer_(std::move(peer)),
-      permission_(std::move(permission)) {
+      permission_(std::move(permission)),
+      groups_(groups),
+      ack_group_target_(
+          std::clamp<size_t>(max_pending_acks_ / 2, 1, kMaxGroupBatches)) {
   if (inline_after_idle_ != absl::InfiniteDuration()) {
     last_read_ = clock_->Steady();
   }
@@ -73,10 +79,11 @@ PublishReactor::PublishReactor(RelayHub* hub, StreamRegistry* registry,
 
 PublishReactor* PublishReactor::Start(RelayHub* hub, StreamRegistry* registry,
                                       size_t max_pending_acks, std::string peer,
-                                      Ingest ingest, Permission permission) {
+                                      Ingest ingest, Permission permission,
+                                      Groups groups) {
   auto* reactor =
       new PublishReactor(hub, registry, max_pending_acks, std::move(peer),
-                         ingest, std::move(permission));
+                         ingest, std::move(permission), groups);
   if (!registry->Add(reactor)) {
     {
       absl::MutexLock lock(&reactor->mu_);
@@ -124,10 +131,56 @@ void PublishReactor::ReleaseInOrderLocked() {
 
 bool PublishReactor::ClaimNextWriteLocked() {
   if (write_claimed_ || broken_ || pending_.empty()) return false;
+  // A client that reads grouped acks gets them in groups while batches of
+  // its stream are still being ingested: the write waits for more acks
+  // (the last ingest of a burst empties awaiting_ and writes the rest).
+  if (grouped_acks_ && !awaiting_.empty() &&
+      pending_.size() < ack_group_target_) {
+    return false;
+  }
+  write_claimed_ = true;
+  if (grouped_acks_ && pending_.size() > 1) {
+    ClaimAckGroupLocked();
+    return true;
+  }
   current_ = std::move(pending_.front());
   pending_.pop_front();
-  write_claimed_ = true;
   return true;
+}
+
+void PublishReactor::ClaimAckGroupLocked() {
+  // The first ack's bytes, then each further ack as one more_acks element
+  // (tag, length, its bytes): a PublishAck whose own fields are the first
+  // ack's.
+  constexpr uint32_t kMoreAcksTag =
+      (hwcast::v1::PublishAck::kMoreAcksFieldNumber << 3) |
+      google::protobuf::internal::WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+  using google::protobuf::io::CodedOutputStream;
+  std::vector<grpc::Slice> slices;
+  std::vector<grpc::Slice> ack_slices;
+  size_t bytes = pending_.front().Length();
+  (void)pending_.front().Dump(&slices);
+  pending_.pop_front();
+  size_t acks = 1;
+  while (acks < kMaxGroupBatches && !pending_.empty()) {
+    const size_t length = pending_.front().Length();
+    const size_t more =
+        CodedOutputStream::VarintSize32(kMoreAcksTag) +
+        CodedOutputStream::VarintSize32(static_cast<uint32_t>(length)) + length;
+    if (bytes + more > kMaxAckGroupBytes) break;
+    uint8_t prefix[10];
+    uint8_t* end =
+        CodedOutputStream::WriteVarint32ToArray(kMoreAcksTag, prefix);
+    end = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(length),
+                                                  end);
+    slices.emplace_back(prefix, static_cast<size_t>(end - prefix));
+    (void)pending_.front().Dump(&ack_slices);
+    for (grpc::Slice& slice : ack_slices) slices.push_back(std::move(slice));
+    pending_.pop_front();
+    bytes += more;
+    ++acks;
+  }
+  current_ = grpc::ByteBuffer(slices.data(), slices.size());
 }
 
 bool PublishReactor::ClaimFinishLocked() {
@@ -196,46 +249,114 @@ void PublishReactor::OnReadDone(bool ok) {
     EndStream(ToGrpcStatus(parsed));
     return;
   }
-  if (grpc::Status denied = CheckCollector(request.batch()); !denied.ok()) {
-    EndStream(std::move(denied));
+  const size_t count = 1 + static_cast<size_t>(request.more_batches_size());
+  if (count > kMaxGroupBatches) {
+    const std::string why = absl::StrCat(
+        "message ", messages_read_,
+        " on this stream (a PublishRequest) carries ", count,
+        " batches (batch and ", request.more_batches_size(),
+        " more_batches); at most ", kMaxGroupBatches, " per request");
+    hub_->CountRejection(BatchOrigin::kPublish,
+                         Rejection(absl::StatusCode::kInvalidArgument,
+                                   RejectReason::kMalformed, why),
+                         peer_);
+    EndStream(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why));
     return;
   }
+  if (groups_.metrics != nullptr) {
+    groups_.metrics->publish_messages(count > 1).Increment();
+    if (count > 1) {
+      groups_.metrics->publish_grouped_batches().Increment(
+          static_cast<double>(count));
+    }
+  }
+  if (request.accept_grouped_acks() && !client_reads_groups_) {
+    client_reads_groups_ = true;
+    absl::MutexLock lock(&mu_);
+    grouped_acks_ = true;
+  }
+  // Each batch as if it came alone: the batches before a refused one are
+  // taken, the refused one and those after it are not.
+  std::vector<hwcast::v1::SignedBatch> batches;
+  batches.reserve(count);
+  grpc::Status ended;
+  for (size_t i = 0; i < count; ++i) {
+    hwcast::v1::SignedBatch* batch =
+        i == 0 ? request.mutable_batch()
+               : request.mutable_more_batches(static_cast<int>(i - 1));
+    ended = CheckCollector(*batch);
+    if (!ended.ok()) break;
+    batches.push_back(std::move(*batch));
+  }
+  TakeBatches(std::move(batches), after_idle, std::move(ended));
+}
+
+grpc::ByteBuffer PublishReactor::IngestHere(hwcast::v1::SignedBatch batch) {
+  hwcast::v1::PublishAck ack = hub_->Ingest(std::move(batch), peer_);
+  if (groups_.take) ack.set_takes_grouped_batches(true);
+  return SerializeToByteBuffer(ack);
+}
+
+void PublishReactor::TakeBatches(std::vector<hwcast::v1::SignedBatch> batches,
+                                 bool after_idle, grpc::Status ended) {
+  if (batches.empty()) {
+    EndStream(std::move(ended));
+    return;
+  }
+  Actions actions;
   if (pool_ != nullptr) {
-    // Hand the batch to the pool and read on: its ack takes its place in
+    // Hand the batches to the pool and read on: each ack takes its place in
     // awaiting_ when ingested. Unless the stream was idle with nothing in
-    // flight: then ingest it here, below (only this side adds to awaiting_,
-    // so it stays empty and the ack goes straight to pending_, in order).
-    uint64_t index = 0;
+    // flight and sent one batch: then ingest it here, below (only this side
+    // adds to awaiting_, so it stays empty and the ack goes straight to
+    // pending_, in order).
+    uint64_t first = 0;
     bool here = false;
     {
       absl::MutexLock lock(&mu_);
-      here = after_idle && ingesting_ == 0 && awaiting_.empty();
+      here = after_idle && batches.size() == 1 && ingesting_ == 0 &&
+             awaiting_.empty();
       if (!here) {
-        index = awaiting_base_ + awaiting_.size();
-        awaiting_.emplace_back();
-        ++ingesting_;
-        actions.start_read = ReadOnLocked();
+        first = awaiting_base_ + awaiting_.size();
+        awaiting_.resize(awaiting_.size() + batches.size());
+        ingesting_ += batches.size();
+        if (ended.ok()) actions.start_read = ReadOnLocked();
       }
     }
     if (!here) {
-      pool_->Submit(
-          [this, index, batch = std::move(*request.mutable_batch())]() mutable {
-            OnIngested(index, SerializeToByteBuffer(
-                                  hub_->Ingest(std::move(batch), peer_)));
-          });
+      for (size_t i = 0; i < batches.size(); ++i) {
+        pool_->Submit(
+            [this, index = first + i, batch = std::move(batches[i])]() mutable {
+              OnIngested(index, IngestHere(std::move(batch)));
+            });
+      }
+      if (!ended.ok()) {
+        EndStream(std::move(ended));
+        return;
+      }
       Run(actions);
       return;
     }
   }
-  grpc::ByteBuffer ack = SerializeToByteBuffer(
-      hub_->Ingest(std::move(*request.mutable_batch()), peer_));
-
+  std::vector<grpc::ByteBuffer> acks;
+  acks.reserve(batches.size());
+  for (hwcast::v1::SignedBatch& batch : batches) {
+    acks.push_back(IngestHere(std::move(batch)));
+  }
   {
     absl::MutexLock lock(&mu_);
-    if (!broken_) pending_.push_back(std::move(ack));
-    actions.start_write = ClaimNextWriteLocked();
-    actions.start_read = ReadOnLocked();
-    actions.finish = ClaimFinishLocked();
+    if (!broken_) {
+      for (grpc::ByteBuffer& ack : acks) pending_.push_back(std::move(ack));
+    }
+    if (ended.ok()) {
+      actions.start_write = ClaimNextWriteLocked();
+      actions.start_read = ReadOnLocked();
+      actions.finish = ClaimFinishLocked();
+    }
+  }
+  if (!ended.ok()) {
+    EndStream(std::move(ended));  // writes the acks above first
+    return;
   }
   Run(actions);
 }

@@ -23,6 +23,30 @@
 // Batches of one stream ingested at once may reach the hub out of order;
 // its dedup window takes batches in any order, as from the LAN.
 //
+// Groups (PublishRequest.more_batches, relay.proto): every ack advertises
+// PublishAck.takes_grouped_batches (unless Groups.take is false: the relay
+// then looks like one from before groups, which tests and benchmarks use),
+// so a client may send several batches per request. A request of k batches
+// is k batches of the window, each handled exactly as if it came alone, in
+// order: checked, ingested (each on the pool, or inline one after the other
+// when the stream has no pool or was idle and the request holds one batch),
+// acked in order. The window is checked before a request is read, so a
+// group may overshoot it by its size less one: at most
+// max_pending_acks + kMaxGroupBatches - 1 batches in flight. A request of
+// more than kMaxGroupBatches batches ends the stream with INVALID_ARGUMENT
+// naming the message and its count (after the acks already due; counted as
+// rejected{origin="publish",reason="malformed"}), none of its batches
+// ingested. A client that set PublishRequest.accept_grouped_acks (on any
+// request; it stays set) gets the acks that wait to be written in one
+// message (the first ack's fields, the others in more_acks; at most
+// kMaxGroupBatches acks and kMaxAckGroupBytes), concatenated from the
+// already serialized acks without re-encoding them. While batches of its
+// stream are still being ingested on the pool, such a client's acks wait
+// until half the window (max_pending_acks / 2) is due, so that a backlog
+// costs one ack message per that many batches; once nothing is being
+// ingested every ack due is written at once (a lone batch's ack never
+// waits).
+//
 // One write is in flight at a time. A bad batch only gets a RESULT_REJECTED
 // ack; the stream goes on. Messages are read raw: one that is not a
 // PublishRequest at all ends the stream with INVALID_ARGUMENT naming it
@@ -34,8 +58,10 @@
 // caller while role "publish" is checked, lib/rpc_authz.h), each batch's
 // collector id is checked before it is ingested: a batch of a collector the
 // caller's collector_ids do not list ends the stream with PERMISSION_DENIED
-// naming the caller and the collector id (after the acks already due;
-// logged and counted by the authorizer). A batch whose collector id cannot
+// naming the caller and the collector id (after the acks already due, the
+// acks of a group's batches before it included; the batches after it in
+// its group are not ingested; logged and counted by the authorizer). A
+// batch whose collector id cannot
 // be read goes on to the hub, which rejects it as malformed.
 //
 // The stream ends with OK after the client half-closes and every ack is
@@ -60,6 +86,7 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -68,6 +95,7 @@
 #include "lib/rpc_authz.h"
 #include "services/relay/ingest_pool.h"
 #include "services/relay/relay_hub.h"
+#include "services/relay/relay_metrics.h"
 #include "services/relay/stream_registry.h"
 
 namespace hwcast::relay {
@@ -93,11 +121,26 @@ class PublishReactor final
     absl::Duration inline_after_idle = absl::InfiniteDuration();
   };
 
+  // Several batches per message (see above). `metrics` (not owned; null:
+  // not counted) counts the requests read by form.
+  struct Groups {
+    // Advertise PublishAck.takes_grouped_batches on every ack.
+    bool take = true;
+    RelayMetrics* metrics = nullptr;
+  };
+
+  // Most batches one PublishRequest may carry (`batch` and more_batches),
+  // and most acks in one PublishAck.
+  static constexpr size_t kMaxGroupBatches = 64;
+  // Most bytes of one grouped ack message (acks carry error strings).
+  static constexpr size_t kMaxAckGroupBytes = 1 << 20;
+
   // Creates the reactor and starts reading. Pointers are not owned and must
   // outlive the call. The reactor deletes itself when done.
   static PublishReactor* Start(RelayHub* hub, StreamRegistry* registry,
                                size_t max_pending_acks, std::string peer,
-                               Ingest ingest, Permission permission);
+                               Ingest ingest, Permission permission,
+                               Groups groups);
 
   // A reactor that only finishes the call with `status` (a refused caller).
   static grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Rejected(
@@ -128,7 +171,7 @@ class PublishReactor final
 
   PublishReactor(RelayHub* hub, StreamRegistry* registry,
                  size_t max_pending_acks, std::string peer, Ingest ingest,
-                 Permission permission);
+                 Permission permission, Groups groups);
 
   // Whether the batch just read follows a pause of at least
   // inline_after_idle; notes the read's time. Read side only.
@@ -136,6 +179,13 @@ class PublishReactor final
 
   // OK, or the refusal when `batch` is of a collector not permitted.
   grpc::Status CheckCollector(const hwcast::v1::SignedBatch& batch);
+  // Ingests `batch` on the calling thread; its ack, serialized.
+  grpc::ByteBuffer IngestHere(hwcast::v1::SignedBatch batch);
+  // Hands `batches` (the permitted ones of a request, in order) to the pool
+  // or ingests them here; then reads on, or ends the stream with `ended`
+  // when it is not OK.
+  void TakeBatches(std::vector<hwcast::v1::SignedBatch> batches,
+                   bool after_idle, grpc::Status ended);
   // Ends reading with `status` (after the acks already due).
   void EndStream(grpc::Status status);
 
@@ -148,6 +198,9 @@ class PublishReactor final
   void ReleaseInOrderLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   bool ClaimNextWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Pops the waiting acks (at least two) that fit one message into
+  // `current_`, as one PublishAck with more_acks.
+  void ClaimAckGroupLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool ClaimFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool CanReadLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetStatusLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -161,11 +214,17 @@ class PublishReactor final
   const size_t max_pending_acks_;
   const std::string peer_;
   const Permission permission_;
+  const Groups groups_;
+  // Acks a client that reads groups gets at least per message while
+  // batches of its stream are being ingested: half the window.
+  const size_t ack_group_target_;
   bool in_registry_ = false;
 
   // Target of the outstanding read; only touched by the read side.
   grpc::ByteBuffer request_;
   uint64_t messages_read_ = 0;
+  // A request set accept_grouped_acks (read side's copy of grouped_acks_).
+  bool client_reads_groups_ = false;
   // Steady() when the last message was read (the stream's start at first);
   // only with a pool and a finite inline_after_idle_.
   absl::Time last_read_;
@@ -180,6 +239,8 @@ class PublishReactor final
   size_t ingesting_ ABSL_GUARDED_BY(mu_) = 0;
   ReadState read_state_ ABSL_GUARDED_BY(mu_) = ReadState::kReading;
   bool write_claimed_ ABSL_GUARDED_BY(mu_) = false;
+  // The client reads PublishAck.more_acks.
+  bool grouped_acks_ ABSL_GUARDED_BY(mu_) = false;
   // Client gone or a write failed: acks are pointless now.
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -45,6 +45,21 @@ RelayMetrics::RelayMetrics(prometheus::Registry& registry)
            .Help("Batches written to subscribers inside grouped messages.")
            .Register(registry)
            .Add({});
+  auto& publish_messages =
+      prometheus::BuildCounter()
+          .Name("hwcast_relay_publish_messages_total")
+          .Help(
+              "PublishRequests read, by form (single: one batch; grouped: "
+              "several batches from a publisher that sends groups).")
+          .Register(registry);
+  publish_single_ = &publish_messages.Add({{"form", "single"}});
+  publish_grouped_ = &publish_messages.Add({{"form", "grouped"}});
+  publish_grouped_batches_ =
+      &prometheus::BuildCounter()
+           .Name("hwcast_relay_publish_grouped_batches_total")
+           .Help("Batches read inside grouped PublishRequests.")
+           .Register(registry)
+           .Add({});
   sources_ = &prometheus::BuildGauge()
                   .Name("hwcast_relay_sources")
                   .Help("Sources with a latest reading in the state table.")

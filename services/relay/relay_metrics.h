@@ -13,6 +13,11 @@
 //       waiting for a subscriber that accepts groups
 //   hwcast_relay_subscriber_grouped_batches_total
 //       batches written inside grouped messages
+//   hwcast_relay_publish_messages_total{form="single"|"grouped"}
+//       PublishRequests read: one batch each, or several batches from a
+//       publisher that sends groups (PublishRequest.more_batches)
+//   hwcast_relay_publish_grouped_batches_total
+//       batches read inside grouped PublishRequests
 //   hwcast_relay_sources                     sources in the state table
 //   hwcast_relay_rejected_total{origin,reason}
 //       batches and datagrams refused, by where they came from (publish,
@@ -111,6 +116,12 @@ class RelayMetrics {
   prometheus::Counter& subscriber_grouped_batches() {
     return *grouped_batches_;
   }
+  prometheus::Counter& publish_messages(bool grouped) {
+    return grouped ? *publish_grouped_ : *publish_single_;
+  }
+  prometheus::Counter& publish_grouped_batches() {
+    return *publish_grouped_batches_;
+  }
   prometheus::Gauge& sources() { return *sources_; }
   // hwcast_relay_errors_total{reason}; not for hot paths.
   prometheus::Counter& Error(const char* reason) {
@@ -164,6 +175,9 @@ class RelayMetrics {
   prometheus::Counter* messages_single_;
   prometheus::Counter* messages_grouped_;
   prometheus::Counter* grouped_batches_;
+  prometheus::Counter* publish_single_;
+  prometheus::Counter* publish_grouped_;
+  prometheus::Counter* publish_grouped_batches_;
   prometheus::Gauge* sources_;
   // [origin][reason]
   prometheus::Counter* rejected_by_[kNumBatchOrigins]

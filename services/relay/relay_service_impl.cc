@@ -106,7 +106,9 @@ RelayServiceImpl::Publish(grpc::CallbackServerContext* context) {
           .pool = options_.ingest_on_pool ? &ingest_pool_ : nullptr,
           .clock = options_.clock,
           .inline_after_idle = options_.publish_inline_after_idle},
-      PublishReactor::Permission{options_.authorizer, std::move(grant)});
+      PublishReactor::Permission{options_.authorizer, std::move(grant)},
+      PublishReactor::Groups{.take = options_.publish_takes_grouped_batches,
+                             .metrics = metrics_});
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayServiceImpl::Subscribe(

@@ -80,6 +80,11 @@ class RelayServiceImpl final : public RelayCallbackBase {
     // one core verifies stays on the pool; below 1 ms so that a stream of
     // 1,000 batches/s takes the short path. InfiniteDuration(): never.
     absl::Duration publish_inline_after_idle = absl::Microseconds(500);
+    // Publish streams advertise PublishAck.takes_grouped_batches, so that
+    // a publisher with a backlog sends several batches per request
+    // (publish_reactor.h). false: as a relay from before groups (tests and
+    // benchmarks compare).
+    bool publish_takes_grouped_batches = true;
     // A subscriber whose write is stuck this long is closed (0: never).
     absl::Duration subscriber_stall_timeout = absl::Seconds(30);
     // Times stalled writes and idle Publish streams (not owned).

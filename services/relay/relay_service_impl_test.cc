@@ -28,6 +28,7 @@
 #include "lib/time_util.h"
 #include "prometheus/registry.h"
 #include "services/relay/ingest_pool.h"
+#include "services/relay/publish_reactor.h"
 #include "services/relay/relay_test_util.h"
 #include "services/relay/subscribe_reactor.h"
 
@@ -90,6 +91,8 @@ class RelayServiceTest : public ::testing::Test {
     options.subscriber_stall_timeout = stall_timeout;
     options.clock = &clock_;
     options.publish_inline_after_idle = inline_after_idle_;
+    options.publish_takes_grouped_batches = takes_grouped_;
+    options.ingest_on_pool = on_pool_;
     service_ =
         std::make_unique<RelayServiceImpl>(hub_.get(), &metrics_, options);
     auto server = GrpcServer::Start({"127.0.0.1:0"}, {service_.get()});
@@ -145,6 +148,8 @@ class RelayServiceTest : public ::testing::Test {
   BatchVerifier* verifier_override_ = nullptr;
   size_t max_pending_acks_ = 64;
   size_t ingest_threads_ = 2;
+  bool takes_grouped_ = true;
+  bool on_pool_ = true;
   absl::Duration inline_after_idle_ =
       RelayServiceImpl::Options().publish_inline_after_idle;
   std::unique_ptr<RelayHub> hub_;
@@ -224,9 +229,25 @@ TEST_F(RelayServiceTest, PublishAcksPipelinedBatchesInOrder) {
     ASSERT_TRUE(stream->Read(&ack));
     EXPECT_EQ(ack.batch_sequence(), static_cast<uint64_t>(i));
     EXPECT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
+    // A client that never set accept_grouped_acks (an older one) gets one
+    // ack per message; every ack says the relay takes groups.
+    EXPECT_TRUE(ack.more_acks().empty());
+    EXPECT_TRUE(ack.takes_grouped_batches());
   }
   writer.join();
   EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(metrics_.publish_messages(/*grouped=*/false).Value(), kBatches);
+  EXPECT_EQ(metrics_.publish_messages(/*grouped=*/true).Value(), 0);
+}
+
+TEST_F(RelayServiceTest, PublishRelayFromBeforeGroupsNeverAdvertisesThem) {
+  takes_grouped_ = false;
+  Start();
+  for (const PublishAck& ack :
+       Publish({Batch("c", 1, 1, {Temperature("h", "t", 1, 20)})})) {
+    EXPECT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
+    EXPECT_FALSE(ack.takes_grouped_batches());
+  }
 }
 
 TEST_F(RelayServiceTest, SubscribeSendsSnapshotThenLiveUnchangedBytes) {
@@ -1242,6 +1263,181 @@ TEST_F(RelayServiceTest, PublishAcksStayInOrderAcrossPoolAndInline) {
   EXPECT_TRUE(stream->Finish().ok());
   EXPECT_EQ(verifier.on_pool(),
             (std::map<uint64_t, bool>{{1, true}, {2, true}, {3, false}}));
+}
+
+}  // namespace
+}  // namespace hwcast::relay
+
+namespace hwcast::relay {
+namespace {
+
+// One PublishRequest of batches first..last of collector c1 (`batch` and
+// more_batches), with accept_grouped_acks as given.
+PublishRequest GroupOf(uint64_t first, uint64_t last, bool accept_grouped) {
+  PublishRequest group;
+  group.set_accept_grouped_acks(accept_grouped);
+  for (PublishRequest& one : Requests(first, last)) {
+    if (!group.has_batch()) {
+      *group.mutable_batch() = std::move(*one.mutable_batch());
+    } else {
+      *group.add_more_batches() = std::move(*one.mutable_batch());
+    }
+  }
+  return group;
+}
+
+// Publishes batches 1-8 in one request (element 5 garbage, sequence 3
+// rejected by the verifier) while batch 1 is held until 2-8 are verified,
+// so all eight acks wait to be written at once. Returns the ack messages.
+std::vector<PublishAck> PublishHeldGroupOfEight(hwcast::v1::Relay::Stub* stub,
+                                                GatedVerifier* verifier,
+                                                bool accept_grouped) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  auto stream = stub->Publish(&ctx);
+  PublishRequest group = GroupOf(1, 8, accept_grouped);
+  group.mutable_more_batches(3)->set_batch("\xff\xff\xff\xff\x0f");
+  EXPECT_TRUE(stream->Write(group));
+  EXPECT_TRUE(WaitFor([&] { return verifier->done().size() == 6; }));
+  verifier->Open();
+  stream->WritesDone();
+  std::vector<PublishAck> messages;
+  PublishAck ack;
+  while (stream->Read(&ack)) messages.push_back(ack);
+  EXPECT_TRUE(stream->Finish().ok());
+  return messages;
+}
+
+// The acks of `messages`, flattened: (sequence, result) in stream order.
+std::vector<std::pair<uint64_t, PublishAck::Result>> Flatten(
+    const std::vector<PublishAck>& messages) {
+  std::vector<std::pair<uint64_t, PublishAck::Result>> acks;
+  for (const PublishAck& message : messages) {
+    acks.emplace_back(message.batch_sequence(), message.result());
+    for (const PublishAck& more : message.more_acks()) {
+      EXPECT_TRUE(more.more_acks().empty());
+      acks.emplace_back(more.batch_sequence(), more.result());
+    }
+  }
+  return acks;
+}
+
+const std::vector<std::pair<uint64_t, PublishAck::Result>> kHeldGroupAcks = {
+    {1, PublishAck::RESULT_ACCEPTED}, {2, PublishAck::RESULT_ACCEPTED},
+    {3, PublishAck::RESULT_REJECTED}, {4, PublishAck::RESULT_ACCEPTED},
+    {0, PublishAck::RESULT_REJECTED},  // the garbage element
+    {6, PublishAck::RESULT_ACCEPTED}, {7, PublishAck::RESULT_ACCEPTED},
+    {8, PublishAck::RESULT_ACCEPTED}};
+
+TEST_F(RelayServiceTest, PublishGroupIsBatchByBatchWithAcksInOneMessage) {
+  GatedVerifier verifier(/*open=*/false, /*reject=*/{3},
+                         /*pairs_out_of_order=*/false, /*held=*/{1});
+  verifier_override_ = &verifier;
+  Start();
+  const std::vector<PublishAck> messages =
+      PublishHeldGroupOfEight(stub_.get(), &verifier, true);
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].more_acks_size(), 7);
+  EXPECT_TRUE(messages[0].takes_grouped_batches());
+  EXPECT_EQ(Flatten(messages), kHeldGroupAcks);
+  EXPECT_EQ(metrics_.publish_messages(/*grouped=*/true).Value(), 1);
+  EXPECT_EQ(metrics_.publish_grouped_batches().Value(), 8);
+  EXPECT_EQ(metrics_.batches(PublishAck::RESULT_ACCEPTED).Value(), 6);
+  EXPECT_EQ(metrics_.batches(PublishAck::RESULT_REJECTED).Value(), 2);
+}
+
+TEST_F(RelayServiceTest, PublishGroupAcksOneByOneForAClientThatReadsNoGroups) {
+  GatedVerifier verifier(/*open=*/false, /*reject=*/{3},
+                         /*pairs_out_of_order=*/false, /*held=*/{1});
+  verifier_override_ = &verifier;
+  Start();
+  const std::vector<PublishAck> messages =
+      PublishHeldGroupOfEight(stub_.get(), &verifier, false);
+  EXPECT_EQ(messages.size(), 8u);
+  EXPECT_EQ(Flatten(messages), kHeldGroupAcks);
+}
+
+TEST_F(RelayServiceTest, PublishGroupedAcksWaitForHalfTheWindowWhileIngesting) {
+  // Window 8: a client that reads grouped acks gets them 4 at a time while
+  // batches of its stream are being ingested. Acks 1-3 are due while 4 is
+  // held: they wait, and come with 4-6 in one message once 4 is done.
+  GatedVerifier verifier(/*open=*/false, /*reject=*/{},
+                         /*pairs_out_of_order=*/false, /*held=*/{4});
+  verifier_override_ = &verifier;
+  max_pending_acks_ = 8;
+  Start();
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  auto stream = stub_->Publish(&ctx);
+  ASSERT_TRUE(stream->Write(GroupOf(1, 6, /*accept_grouped=*/true)));
+  ASSERT_TRUE(WaitFor([&] { return verifier.done().size() == 5; }));
+  verifier.Open();
+  stream->WritesDone();
+  std::vector<PublishAck> messages;
+  PublishAck ack;
+  while (stream->Read(&ack)) messages.push_back(ack);
+  EXPECT_TRUE(stream->Finish().ok());
+  ASSERT_EQ(messages.size(), 1u);
+  std::vector<std::pair<uint64_t, PublishAck::Result>> all_accepted;
+  for (uint64_t seq = 1; seq <= 6; ++seq) {
+    all_accepted.emplace_back(seq, PublishAck::RESULT_ACCEPTED);
+  }
+  EXPECT_EQ(Flatten(messages), all_accepted);
+}
+
+TEST_F(RelayServiceTest, PublishGroupWithoutAPoolIsIngestedInOrder) {
+  on_pool_ = false;
+  Start();
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  auto stream = stub_->Publish(&ctx);
+  ASSERT_TRUE(stream->Write(GroupOf(1, 5, /*accept_grouped=*/true)));
+  ASSERT_TRUE(stream->Write(GroupOf(3, 6, /*accept_grouped=*/true)));
+  stream->WritesDone();
+  std::vector<PublishAck> messages;
+  PublishAck ack;
+  while (stream->Read(&ack)) messages.push_back(ack);
+  EXPECT_TRUE(stream->Finish().ok());
+  using R = PublishAck;
+  EXPECT_EQ(Flatten(messages),
+            (std::vector<std::pair<uint64_t, PublishAck::Result>>{
+                {1, R::RESULT_ACCEPTED},
+                {2, R::RESULT_ACCEPTED},
+                {3, R::RESULT_ACCEPTED},
+                {4, R::RESULT_ACCEPTED},
+                {5, R::RESULT_ACCEPTED},
+                {3, R::RESULT_DUPLICATE},
+                {4, R::RESULT_DUPLICATE},
+                {5, R::RESULT_DUPLICATE},
+                {6, R::RESULT_ACCEPTED}}));
+}
+
+TEST_F(RelayServiceTest, PublishGroupOverTheCapEndsTheStreamSaysWhy) {
+  Start();
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  auto stream = stub_->Publish(&ctx);
+  const size_t cap = PublishReactor::kMaxGroupBatches;
+  ASSERT_TRUE(stream->Write(GroupOf(1, cap, /*accept_grouped=*/false)));
+  stream->Write(GroupOf(cap + 1, 2 * cap + 1, /*accept_grouped=*/false));
+  stream->WritesDone();
+  size_t acked = 0;
+  PublishAck ack;
+  while (stream->Read(&ack)) {
+    EXPECT_EQ(ack.batch_sequence(), ++acked);
+    EXPECT_EQ(ack.result(), PublishAck::RESULT_ACCEPTED);
+  }
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(acked, cap);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("message 2 on this stream (a PublishRequest) carries "
+                        "65 batches"));
+  EXPECT_THAT(status.error_message(), HasSubstr("at most 64 per request"));
+  EXPECT_EQ(metrics_.rejected(BatchOrigin::kPublish, RejectReason::kMalformed)
+                .Value(),
+            1);
+  EXPECT_EQ(metrics_.batches(PublishAck::RESULT_ACCEPTED).Value(), cap);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // An in-process Relay for collector tests: implements Publish (acks each
-// batch according to a policy and records what it received). Test-only.
+// batch according to a policy and records what it received; takes groups of
+// batches only when told to, as a relay from after groups). Test-only.
 #ifndef HWCAST_SERVICES_COLLECTOR_TESTING_FAKE_RELAY_H_
 #define HWCAST_SERVICES_COLLECTOR_TESTING_FAKE_RELAY_H_
 
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -36,36 +38,53 @@ class FakeRelay final : public hwcast::v1::Relay::Service {
       grpc::ServerReaderWriter<PublishAck, hwcast::v1::PublishRequest>* stream)
       override {
     hwcast::v1::PublishRequest request;
+    bool grouped_acks = false;
     while (stream->Read(&request)) {
-      hwcast::v1::ReadingBatch batch;
-      PublishAck ack;
-      bool send = true;
+      bool takes_groups = false;
       {
         absl::MutexLock lock(&mu_);
-        if (!batch.ParseFromString(request.batch().batch())) {
-          ADD_FAILURE() << "fake relay: unparsable batch";
-        }
-        received_.push_back(batch.batch_sequence());
-        batches_.push_back(batch);
-        ack.set_collector_id(batch.collector_id());
-        ack.set_epoch(batch.epoch());
-        ack.set_batch_sequence(batch.batch_sequence());
-        if (reject_.count(batch.batch_sequence()) > 0) {
-          ack.set_result(PublishAck::RESULT_REJECTED);
-          ack.set_error("bad batch");
-        } else if (!accepted_.insert(batch.batch_sequence()).second) {
-          ack.set_result(PublishAck::RESULT_DUPLICATE);
-        } else {
-          ack.set_result(PublishAck::RESULT_ACCEPTED);
-        }
-        send = batch.batch_sequence() <= ack_up_to_;
-        if (!send) accepted_.erase(batch.batch_sequence());
+        takes_groups = takes_groups_;
+        request_sizes_.push_back(1 + request.more_batches_size());
       }
-      if (send && !stream->Write(ack)) break;
+      if (!takes_groups && !request.more_batches().empty()) {
+        ADD_FAILURE() << "fake relay: a group sent to a relay that never "
+                         "advertised groups";
+      }
+      grouped_acks = grouped_acks || request.accept_grouped_acks();
+      // The acks of the request's batches: one message each, or (to a
+      // client that reads groups) one message for all of them.
+      std::vector<PublishAck> acks;
+      for (int i = 0; i <= request.more_batches_size(); ++i) {
+        std::optional<PublishAck> ack =
+            AckFor(i == 0 ? request.batch() : request.more_batches(i - 1));
+        if (!ack.has_value()) continue;
+        ack->set_takes_grouped_batches(takes_groups);
+        if (grouped_acks && !acks.empty()) {
+          *acks.front().add_more_acks() = *std::move(ack);
+        } else {
+          acks.push_back(*std::move(ack));
+        }
+      }
+      bool ok = true;
+      for (const PublishAck& ack : acks) {
+        if (!(ok = stream->Write(ack))) break;
+      }
+      if (!ok) break;
     }
     return grpc::Status::OK;
   }
 
+  // Advertise PublishAck.takes_grouped_batches (and read groups): a relay
+  // from after groups. Off by default: a relay from before them.
+  void set_takes_groups(bool takes) {
+    absl::MutexLock lock(&mu_);
+    takes_groups_ = takes;
+  }
+  // Batches per request received, in arrival order.
+  std::vector<int> request_sizes() {
+    absl::MutexLock lock(&mu_);
+    return request_sizes_;
+  }
   // Batches with a higher sequence are received but never acked.
   void set_ack_up_to(uint64_t sequence) {
     absl::MutexLock lock(&mu_);
@@ -92,7 +111,38 @@ class FakeRelay final : public hwcast::v1::Relay::Service {
   }
 
  private:
+  // Records `signed_batch`; its ack, or nullopt when it is not to be acked.
+  std::optional<PublishAck> AckFor(
+      const hwcast::v1::SignedBatch& signed_batch) {
+    hwcast::v1::ReadingBatch batch;
+    PublishAck ack;
+    absl::MutexLock lock(&mu_);
+    if (!batch.ParseFromString(signed_batch.batch())) {
+      ADD_FAILURE() << "fake relay: unparsable batch";
+    }
+    received_.push_back(batch.batch_sequence());
+    batches_.push_back(batch);
+    ack.set_collector_id(batch.collector_id());
+    ack.set_epoch(batch.epoch());
+    ack.set_batch_sequence(batch.batch_sequence());
+    if (reject_.count(batch.batch_sequence()) > 0) {
+      ack.set_result(PublishAck::RESULT_REJECTED);
+      ack.set_error("bad batch");
+    } else if (!accepted_.insert(batch.batch_sequence()).second) {
+      ack.set_result(PublishAck::RESULT_DUPLICATE);
+    } else {
+      ack.set_result(PublishAck::RESULT_ACCEPTED);
+    }
+    if (batch.batch_sequence() > ack_up_to_) {
+      accepted_.erase(batch.batch_sequence());
+      return std::nullopt;
+    }
+    return ack;
+  }
+
   absl::Mutex mu_;
+  bool takes_groups_ = false;
+  std::vector<int> request_sizes_;
   std::vector<uint64_t> received_;
   std::vector<hwcast::v1::ReadingBatch> batches_;
   std::set<uint64_t> accepted_;
