@@ -4,7 +4,8 @@
 // own gRPC poller and threads, as in a room (relay_publish_bench's latency
 // benchmarks run everything in one process, sharing one poller).
 //
-// BM_ProcessLatencyRelay/readings:R/gap_ms:G: three processes on loopback:
+// BM_ProcessLatencyRelay/readings:R/gap_ms:G/reader:D: three processes on
+// loopback:
 //   - the real relay daemon (hwcast-relay: $HWCAST_RELAY, else the one the
 //     build made beside this binary) with a test config (127.0.0.1:0, a
 //     trust file holding the collector key);
@@ -12,7 +13,9 @@
 //     the actuator does: lib/relay_subscription (its Subscribe stream and
 //     reader thread) into a BatchSink that parses and verifies every batch
 //     with the collector's key (ParseAndVerify + SignedBatchVerifier, as
-//     Actuator::OnBatch does) and takes CLOCK_MONOTONIC after the check;
+//     Actuator::OnBatch does) and takes CLOCK_MONOTONIC after the check
+//     (D = 0; D = 1: a callback ClientReadReactor into the same sink, the
+//     candidate reader for the actuator);
 //   - the publisher, this process: one Publish stream (acks read on a
 //     thread of their own, every one checked ACCEPTED) writing signed
 //     batches of R readings, one every G ms (R = 16, G = 16 and R = 1,
@@ -79,6 +82,7 @@
 #include "lib/clock_impl.h"
 #include "lib/relay_subscription.h"
 #include "lib/signed_batch_verifier.h"
+#include "lib/subscribe_response.h"
 #include "lib/trust_store.h"
 #include "lib/verified_batch.h"
 
@@ -387,10 +391,57 @@ class TimingSink final : public BatchSink {
   bool last_seen_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// argv: ADDRESS TRUST_FILE FIRST LAST. Subscribes to the relay at ADDRESS as
-// an actuator does, prints "seen SEQ" for warm-up batches, and once batch
-// LAST came (or stdin closed) the times of FIRST..LAST ("t INDEX NS"), then
-// "end". Exits when stdin closes.
+// The alternative to RelaySubscription's sync reader (one thread blocked in
+// ClientReader::Read): a callback ClientReadReactor, its reads handled on
+// gRPC's callback threads, into the same sink. One Subscribe call, no
+// reconnects (enough for a benchmark).
+class CallbackSubscriber final
+    : public grpc::ClientReadReactor<hwcast::v1::SubscribeResponse> {
+ public:
+  CallbackSubscriber(const std::string& address, BatchSink* sink)
+      : stub_(StubFor(address)), sink_(sink) {
+    request_.set_accept_grouped(true);
+    stub_->async()->Subscribe(&context_, &request_, this);
+    StartRead(&response_);
+    StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    absl::StatusOr<std::vector<const hwcast::v1::SubscribeResponse*>> batches =
+        SubscribeResponseBatches(response_);
+    if (batches.ok()) {
+      for (const hwcast::v1::SubscribeResponse* one : *batches) {
+        sink_->OnBatch(*one, "");
+      }
+    }
+    StartRead(&response_);
+  }
+  void OnDone(const grpc::Status&) override {
+    absl::MutexLock lock(&mu_);
+    done_ = true;
+  }
+  // Cancels the call and waits for OnDone.
+  void Stop() {
+    context_.TryCancel();
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(&done_));
+  }
+
+ private:
+  std::unique_ptr<hwcast::v1::Relay::Stub> stub_;
+  BatchSink* const sink_;
+  grpc::ClientContext context_;
+  hwcast::v1::SubscribeRequest request_;
+  hwcast::v1::SubscribeResponse response_;
+  absl::Mutex mu_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// argv: ADDRESS TRUST_FILE FIRST LAST READER. Subscribes to the relay at
+// ADDRESS as an actuator does (READER 0: RelaySubscription, the actuator's
+// sync reader; 1: CallbackSubscriber), prints "seen SEQ" for warm-up
+// batches, and once batch LAST came (or stdin closed) the times of
+// FIRST..LAST ("t INDEX NS"), then "end". Exits when stdin closes.
 int RunSubscriberChild(char** argv) {
   uint64_t first = 0;
   uint64_t last = 0;
@@ -407,10 +458,16 @@ int RunSubscriberChild(char** argv) {
     return 1;
   }
   TimingSink sink(*std::move(trust), first, last);
-  RelaySubscriptionOptions options;
-  options.address = argv[0];
-  RelaySubscription subscription(options, &sink, nullptr);
-  subscription.Start();
+  std::optional<RelaySubscription> subscription;
+  std::optional<CallbackSubscriber> callback;
+  if (std::string_view(argv[4]) == "1") {
+    callback.emplace(argv[0], &sink);
+  } else {
+    RelaySubscriptionOptions options;
+    options.address = argv[0];
+    subscription.emplace(options, &sink, nullptr);
+    subscription->Start();
+  }
   std::atomic<bool> closed{false};
   std::thread stdin_watch([&closed] {
     AwaitStdinClosed();
@@ -419,7 +476,8 @@ int RunSubscriberChild(char** argv) {
   sink.AwaitLast(closed);
   PrintTimes(sink.times());
   stdin_watch.join();
-  subscription.Stop();
+  if (subscription) subscription->Stop();
+  if (callback) callback->Stop();
   return 0;
 }
 
@@ -606,7 +664,7 @@ std::string Failed(TempDir& dir, absl::string_view what) {
 
 // One run of the relay path; empty or what went wrong.
 std::string RunRelayPath(benchmark::State& state, int readings, size_t count,
-                         absl::Duration gap) {
+                         absl::Duration gap, int reader) {
   TempDir dir;
   if (!dir.ok()) return "mkdtemp failed";
   absl::StatusOr<Ed25519PrivateKey> key = Ed25519PrivateKey::Generate();
@@ -629,10 +687,11 @@ std::string RunRelayPath(benchmark::State& state, int readings, size_t count,
   std::unique_ptr<Child> relay;
   absl::StatusOr<std::string> address = StartRelay(dir, trust_file, &relay);
   if (!address.ok()) return Failed(dir, address.status().message());
-  absl::StatusOr<std::unique_ptr<Child>> subscriber = Child::Spawn(
-      {SelfPath(), "--subscriber-child", *address, trust_file,
-       absl::StrCat(kWarmupBatches + 1), absl::StrCat(kWarmupBatches + count)},
-      dir.File("subscriber.log"));
+  absl::StatusOr<std::unique_ptr<Child>> subscriber =
+      Child::Spawn({SelfPath(), "--subscriber-child", *address, trust_file,
+                    absl::StrCat(kWarmupBatches + 1),
+                    absl::StrCat(kWarmupBatches + count), absl::StrCat(reader)},
+                   dir.File("subscriber.log"));
   if (!subscriber.ok()) return Failed(dir, subscriber.status().message());
 
   auto stub = StubFor(*address);
@@ -694,15 +753,18 @@ void BM_ProcessLatencyRelay(benchmark::State& state) {
   const absl::Duration gap = absl::Milliseconds(state.range(1));
   // 2 s at 1 ms gaps, 4 s at 16 ms.
   const size_t count = state.range(1) == 1 ? 2000 : 250;
-  if (const std::string error = RunRelayPath(state, readings, count, gap);
+  if (const std::string error =
+          RunRelayPath(state, readings, count, gap, state.range(2));
       !error.empty()) {
     state.SkipWithError(error.c_str());
   }
 }
 BENCHMARK(BM_ProcessLatencyRelay)
-    ->ArgNames({"readings", "gap_ms"})
-    ->Args({16, 16})
-    ->Args({1, 1})
+    ->ArgNames({"readings", "gap_ms", "reader"})
+    ->Args({16, 16, 0})
+    ->Args({1, 1, 0})
+    ->Args({16, 16, 1})
+    ->Args({1, 1, 1})
     ->Iterations(1)
     ->UseRealTime();
 
@@ -777,7 +839,7 @@ BENCHMARK(BM_ProcessLatencyHop)
 
 int main(int argc, char** argv) {
   const std::string_view mode = argc > 1 ? argv[1] : "";
-  if (mode == "--subscriber-child" && argc == 6) {
+  if (mode == "--subscriber-child" && argc == 7) {
     return hwcast::bench::RunSubscriberChild(argv + 2);
   }
   if (mode == "--hop-server-child" && argc == 3) {
