@@ -29,6 +29,7 @@
 //   server (this binary run as --hop-server-child: a bare grpc::Server, no
 //   hwcast code) that parses each and takes CLOCK_MONOTONIC.
 //
+// With $HWCAST_LATENCY_DUMP set, every sample is appended to that file.
 // Both report counters p50_us, p99_us and, for bench_table.py, latency_p50
 // and latency_p99 as rates (1 / latency: the suite divides the hop's rate by
 // the relay path's, i.e. the relay path's latency by the hop's; at most 3 is
@@ -266,6 +267,16 @@ absl::Status WriteFile(const std::string& path, const std::string& text) {
 void ReportLatencies(benchmark::State& state,
                      const std::vector<int64_t>& sent_ns,
                      const std::vector<int64_t>& received_ns) {
+  // Every sample, for looking at the tail: "INDEX SENT_NS LATENCY_US"
+  // lines appended to $HWCAST_LATENCY_DUMP.
+  if (const char* dump = std::getenv("HWCAST_LATENCY_DUMP"); dump != nullptr) {
+    std::ofstream out(dump, std::ios::app);
+    for (size_t i = 0; i < sent_ns.size() && i < received_ns.size(); ++i) {
+      out << i << " " << sent_ns[i] << " "
+          << (received_ns[i] == 0 ? -1 : (received_ns[i] - sent_ns[i]) / 1000)
+          << "\n";
+    }
+  }
   std::vector<double> us;
   for (size_t i = 0; i < sent_ns.size() && i < received_ns.size(); ++i) {
     if (sent_ns[i] != 0 && received_ns[i] != 0) {
