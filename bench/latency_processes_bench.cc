@@ -56,6 +56,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -339,6 +340,21 @@ void AwaitStdinClosed() {
   }
 }
 
+// A child's end: `await` until its work is done or stdin closed (the flag
+// it is given), PrintTimes(`times`()), then blocks until stdin closed.
+void ReportTimesAndAwaitStdinClosed(
+    const std::function<void(const std::atomic<bool>&)>& await,
+    const std::function<std::vector<int64_t>()>& times) {
+  std::atomic<bool> closed{false};
+  std::thread stdin_watch([&closed] {
+    AwaitStdinClosed();
+    closed = true;
+  });
+  await(closed);
+  PrintTimes(times());
+  stdin_watch.join();
+}
+
 std::unique_ptr<hwcast::v1::Relay::Stub> StubFor(const std::string& address) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
@@ -479,14 +495,9 @@ int RunSubscriberChild(char** argv) {
     subscription.emplace(options, &sink, nullptr);
     subscription->Start();
   }
-  std::atomic<bool> closed{false};
-  std::thread stdin_watch([&closed] {
-    AwaitStdinClosed();
-    closed = true;
-  });
-  sink.AwaitLast(closed);
-  PrintTimes(sink.times());
-  stdin_watch.join();
+  ReportTimesAndAwaitStdinClosed(
+      [&sink](const std::atomic<bool>& closed) { sink.AwaitLast(closed); },
+      [&sink] { return sink.times(); });
   if (subscription) subscription->Stop();
   if (callback) callback->Stop();
   return 0;
@@ -575,14 +586,11 @@ int RunHopServerChild(char** argv) {
   }
   std::printf("port %d\n", port);
   std::fflush(stdout);
-  std::atomic<bool> closed{false};
-  std::thread stdin_watch([&closed] {
-    AwaitStdinClosed();
-    closed = true;
-  });
-  service.AwaitDone(closed);
-  PrintTimes(service.times());
-  stdin_watch.join();
+  ReportTimesAndAwaitStdinClosed(
+      [&service](const std::atomic<bool>& closed) {
+        service.AwaitDone(closed);
+      },
+      [&service] { return service.times(); });
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return 0;
 }
