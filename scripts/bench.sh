@@ -58,6 +58,8 @@ if [ "$build" = 1 ]; then
   cmake --build "$BUILD_DIR" -j"$(nproc)" --target "${binaries[@]}" \
     "${daemons[@]}"
 fi
+# The real daemons: actuator_footprint.py starts them, latency_processes_bench
+# the relay ($HWCAST_RELAY).
 export HWCAST_RELAY="$BUILD_DIR/services/relay/hwcast-relay"
 export HWCAST_ACTUATOR="$BUILD_DIR/services/actuator/hwcast-actuator"
 export HWCASTCTL="$BUILD_DIR/tools/hwcastctl/hwcastctl"
