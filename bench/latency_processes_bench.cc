@@ -76,6 +76,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/latency_percentiles.h"
 #include "bench/signed_batches.h"
 #include "benchmark/benchmark.h"
 #include "hwcast/v1/relay.grpc.pb.h"
@@ -284,20 +285,10 @@ void ReportLatencies(benchmark::State& state,
       us.push_back(static_cast<double>(received_ns[i] - sent_ns[i]) / 1e3);
     }
   }
-  if (us.empty()) {
-    state.SkipWithError("no latency measured");
-    return;
-  }
-  std::sort(us.begin(), us.end());
-  const double p50 = us[us.size() / 2];
-  const double p99 = us[std::min(us.size() - 1, us.size() * 99 / 100)];
-  state.counters["p50_us"] = p50;
-  state.counters["p99_us"] = p99;
+  const size_t timed = us.size();
+  if (!ReportLatencyPercentiles(state, us)) return;
   state.counters["delivered"] =
-      static_cast<double>(us.size()) / static_cast<double>(sent_ns.size());
-  // As rates for bench_table.py (it reads "<name>_per_second").
-  state.counters["latency_p50_per_second"] = 1e6 / p50;
-  state.counters["latency_p99_per_second"] = 1e6 / p99;
+      static_cast<double>(timed) / static_cast<double>(sent_ns.size());
 }
 
 // Reads a child's "t INDEX NS" lines into `received_ns` (by index) until its

@@ -95,6 +95,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/latency_percentiles.h"
 #include "bench/signed_batches.h"
 #include "benchmark/benchmark.h"
 #include "hwcast/v1/relay.grpc.pb.h"
@@ -718,21 +719,10 @@ class Latencies {
     absl::MutexLock lock(&mu_);
     return us_.size();
   }
-  // p50 and p99 into `state`'s counters.
+  // p50 and p99 into `state`'s counters (bench/latency_percentiles.h).
   void Report(benchmark::State& state) {
     absl::MutexLock lock(&mu_);
-    if (us_.empty()) {
-      state.SkipWithError("no latency measured");
-      return;
-    }
-    std::sort(us_.begin(), us_.end());
-    const double p50 = us_[us_.size() / 2];
-    const double p99 = us_[std::min(us_.size() - 1, us_.size() * 99 / 100)];
-    state.counters["p50_us"] = p50;
-    state.counters["p99_us"] = p99;
-    // As rates for bench_table.py (it reads "<name>_per_second").
-    state.counters["latency_p50_per_second"] = 1e6 / p50;
-    state.counters["latency_p99_per_second"] = 1e6 / p99;
+    bench::ReportLatencyPercentiles(state, us_);
   }
 
  private:
