@@ -23,6 +23,7 @@ images' configs (user, entrypoint, no shell) read from their layouts.
 import json
 import os
 import random
+import secrets
 import shutil
 import signal
 import subprocess
@@ -36,6 +37,24 @@ BUILD = None
 IMAGE_TAR = os.environ.get("HWCAST_OCI_IMAGE_TAR")
 OTHER_TARS = dict(item.split("=", 1) for item in os.environ.get(
     "HWCAST_OCI_OTHER_TARS", "").split(",") if item)
+
+
+def reference_safe_tmpdir():
+    """A new private directory whose path can sit in an image reference.
+
+    podman takes "oci:PATH:TAG" as a named reference, whose path components
+    must not end in "_" nor hold "___" or capitals; mkdtemp's random names
+    may ("hwcast-oci-s480iqa_": "invalid reference format", about one run
+    in 19). Hex digits never do.
+    """
+    while True:
+        path = os.path.join(tempfile.gettempdir(),
+                            "hwcast-oci-" + secrets.token_hex(6))
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            continue
 
 
 def skip_reason():
@@ -58,7 +77,7 @@ class OciImageTest(unittest.TestCase):
         reason = skip_reason()
         if reason:
             raise unittest.SkipTest("OciImageTest skipped: " + reason)
-        cls.tmp = tempfile.mkdtemp(prefix="hwcast-oci-")
+        cls.tmp = reference_safe_tmpdir()
         cls.name = f"hwcast-relay-test-{os.getpid()}"
         cls.layout = os.path.join(cls.tmp, "layout")
         if IMAGE_TAR:
