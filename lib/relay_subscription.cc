@@ -22,6 +22,11 @@ using hwcast::v1::SubscribeResponse;
 
 // How often a connect in progress checks for Stop().
 constexpr absl::Duration kStopPollInterval = absl::Milliseconds(50);
+// Malformed groups from one relay are logged one by one up to this many,
+// then one in kMalformedLogEvery (a broken or hostile relay must not flood
+// the journal; Status() counts every one).
+constexpr uint64_t kMalformedLogFirst = 3;
+constexpr uint64_t kMalformedLogEvery = 1000;
 
 // A subscription that stayed up this long was healthy even if the relay had
 // nothing to send: the next failure starts the backoff from the beginning.
@@ -169,8 +174,12 @@ bool RelaySubscription::SubscribeOnce() {
     if (!batches.ok()) {
       // Nothing of a malformed group is taken in: it counts as one invalid
       // message, and the stream goes on.
-      HWCAST_LOG(WARNING) << "relay " << options_.address << ": "
-                          << batches.status().message();
+      const uint64_t n = ++malformed_groups_;
+      if (n <= kMalformedLogFirst || n % kMalformedLogEvery == 0) {
+        HWCAST_LOG(WARNING)
+            << "relay " << options_.address << ": "
+            << batches.status().message() << " (" << n << " malformed so far)";
+      }
       absl::MutexLock lock(&mu_);
       status_.set_invalid_batches(status_.invalid_batches() + 1);
       status_.set_last_invalid_reason(std::string(batches.status().message()));

@@ -6,7 +6,8 @@
 // that falls behind gets the waiting batches in one message, see
 // lib/subscribe_response.h) and hands every batch, as a one-batch
 // SubscribeResponse, to a BatchSink. A malformed group counts as one invalid
-// batch (last_invalid_reason names it). After any failure (cannot connect,
+// batch (last_invalid_reason names it; logged one by one for the first
+// three, then one in 1000). After any failure (cannot connect,
 // stream broken, relay shut down, stream ended) it waits a backoff (lib
 // Backoff, reset once a stream delivered something or stayed up for 10s) and
 // subscribes again, on a fresh channel so that gRPC's own reconnect backoff
@@ -24,6 +25,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <thread>
@@ -99,6 +101,9 @@ class RelaySubscription {
   // The running call, so that Stop() can cancel it.
   grpc::ClientContext* active_context_ ABSL_GUARDED_BY(mu_) = nullptr;
   hwcast::v1::RelaySubscription status_ ABSL_GUARDED_BY(mu_);
+  // Malformed groups received (for rate-limiting their log lines); only
+  // touched by the link's thread.
+  uint64_t malformed_groups_ = 0;
   // Consecutive failed attempts, to keep the log quiet while a relay is down.
   int failures_in_a_row_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
