@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -23,6 +24,7 @@ using ::hwcast::testutil::WaitFor;
 using ::hwcast::v1::SubscribeResponse;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 SubscribeResponse One(const std::string& payload) {
   SubscribeResponse response;
@@ -116,6 +118,47 @@ TEST(RelaySubscriptionTest, TakesBothFormsInOrderAndRejectsAMalformedGroup) {
   EXPECT_THAT(status.last_invalid_reason(),
               HasSubstr("SubscribeResponse.grouped[1] (of 2): it carries no "
                         "batch"));
+}
+
+TEST(RelaySubscriptionTest,
+     MalformedGroupsAreCountedEveryOneAndLoggedAFewTimes) {
+  SubscribeResponse no_batch;
+  no_batch.set_hops(1);
+  std::vector<SubscribeResponse> messages;
+  for (int i = 0; i < 10; ++i) {
+    messages.push_back(Group({One(absl::StrCat("lost", i)), no_batch}));
+  }
+  messages.push_back(One("after"));
+  GroupingRelay relay(messages);
+  auto server = GrpcServer::Start({"127.0.0.1:0"}, {&relay});
+  ASSERT_TRUE(server.ok()) << server.status();
+
+  RelaySubscriptionOptions options;
+  options.address = (*server)->bound_addresses()[0];
+  RecordingSink sink;
+  RelaySubscription link(options, &sink, nullptr);
+  ::testing::internal::CaptureStderr();
+  link.Start();
+  const bool delivered = WaitFor([&] { return !sink.payloads().empty(); });
+  link.Stop();
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  (*server)->Shutdown(absl::Seconds(5));
+  ASSERT_TRUE(delivered);
+
+  EXPECT_THAT(sink.payloads(), ElementsAre("after"));
+  EXPECT_EQ(link.Status().invalid_batches(), 10u);
+  // The first three are logged, with the count so far; the other seven only
+  // counted.
+  EXPECT_THAT(log, HasSubstr("(1 malformed so far)"));
+  EXPECT_THAT(log, HasSubstr("(3 malformed so far)"));
+  EXPECT_THAT(log, Not(HasSubstr("(4 malformed so far)")));
+  size_t lines = 0;
+  for (size_t at = log.find("malformed SubscribeResponse.grouped[1]");
+       at != std::string::npos;
+       at = log.find("malformed SubscribeResponse.grouped[1]", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 3u) << log;
 }
 
 }  // namespace
