@@ -5,6 +5,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "lib/reading_util.h"
+#include "services/relay/grouped_element.h"
 
 namespace hwcast::relay {
 namespace {
@@ -18,7 +19,7 @@ static_assert(hwcast::v1::SubscribeResponse::kBatchFieldNumber == 1);
 
 // SubscribeResponse.grouped (field 2600), length-delimited.
 constexpr uint32_t kGroupedTag =
-    (hwcast::v1::SubscribeResponse::kGroupedFieldNumber << 3) | 2;
+    LengthDelimitedTag(hwcast::v1::SubscribeResponse::kGroupedFieldNumber);
 
 void DeleteString(void* p) { delete static_cast<std::string*>(p); }
 
@@ -64,24 +65,15 @@ grpc::ByteBuffer AcceptedBatch::ToByteBuffer(bool snapshot) const {
 }
 
 size_t AcceptedBatch::GroupElementBytes(bool snapshot) const {
-  const size_t element =
-      response.size() + (snapshot ? sizeof(kSnapshotSuffix) : 0);
-  return google::protobuf::io::CodedOutputStream::VarintSize32(kGroupedTag) +
-         google::protobuf::io::CodedOutputStream::VarintSize32(
-             static_cast<uint32_t>(element)) +
-         element;
+  return GroupedElementBytes(
+      kGroupedTag, response.size() + (snapshot ? sizeof(kSnapshotSuffix) : 0));
 }
 
 void AcceptedBatch::AppendGroupElement(bool snapshot,
                                        std::vector<grpc::Slice>* slices) const {
-  const size_t element =
-      response.size() + (snapshot ? sizeof(kSnapshotSuffix) : 0);
-  uint8_t prefix[10];
-  uint8_t* end = google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(
-      kGroupedTag, prefix);
-  end = google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(
-      static_cast<uint32_t>(element), end);
-  slices->emplace_back(prefix, static_cast<size_t>(end - prefix));
+  AppendGroupedElementPrefix(
+      kGroupedTag, response.size() + (snapshot ? sizeof(kSnapshotSuffix) : 0),
+      slices);
   slices->push_back(response);
   if (snapshot) {
     slices->emplace_back(kSnapshotSuffix, sizeof(kSnapshotSuffix),

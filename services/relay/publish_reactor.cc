@@ -12,6 +12,7 @@
 #include "lib/log.h"
 #include "lib/raw_rpc.h"
 #include "lib/reject_reason.h"
+#include "services/relay/grouped_element.h"
 
 namespace hwcast::relay {
 namespace {
@@ -153,9 +154,7 @@ void PublishReactor::ClaimAckGroupLocked() {
   // (tag, length, its bytes): a PublishAck whose own fields are the first
   // ack's.
   constexpr uint32_t kMoreAcksTag =
-      (hwcast::v1::PublishAck::kMoreAcksFieldNumber << 3) |
-      google::protobuf::internal::WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
-  using google::protobuf::io::CodedOutputStream;
+      LengthDelimitedTag(hwcast::v1::PublishAck::kMoreAcksFieldNumber);
   std::vector<grpc::Slice> slices;
   std::vector<grpc::Slice> ack_slices;
   size_t bytes = pending_.front().Length();
@@ -164,16 +163,9 @@ void PublishReactor::ClaimAckGroupLocked() {
   size_t acks = 1;
   while (acks < kMaxGroupBatches && !pending_.empty()) {
     const size_t length = pending_.front().Length();
-    const size_t more =
-        CodedOutputStream::VarintSize32(kMoreAcksTag) +
-        CodedOutputStream::VarintSize32(static_cast<uint32_t>(length)) + length;
+    const size_t more = GroupedElementBytes(kMoreAcksTag, length);
     if (bytes + more > kMaxAckGroupBytes) break;
-    uint8_t prefix[10];
-    uint8_t* end =
-        CodedOutputStream::WriteVarint32ToArray(kMoreAcksTag, prefix);
-    end = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(length),
-                                                  end);
-    slices.emplace_back(prefix, static_cast<size_t>(end - prefix));
+    AppendGroupedElementPrefix(kMoreAcksTag, length, &slices);
     (void)pending_.front().Dump(&ack_slices);
     for (grpc::Slice& slice : ack_slices) slices.push_back(std::move(slice));
     pending_.pop_front();
