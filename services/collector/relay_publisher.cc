@@ -187,11 +187,15 @@ bool RelayPublisher::RunSession() {
   std::string session_error;
   bool cancel = false;
   mu_.Lock();
+  // A batch waits to be written, and may be: until the stream's first ack
+  // only the first one.
+  auto can_write = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return next_to_send_ < buffer_.size() &&
+           (next_to_send_ == 0 || session_acked_);
+  };
   while (true) {
-    auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return stopping_ || stream_done_ ||
-             (next_to_send_ < buffer_.size() &&
-              (next_to_send_ == 0 || session_acked_));
+    auto has_work = [this, &can_write]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return stopping_ || stream_done_ || can_write();
     };
     absl::Duration wait = kMaxWait;
     if (next_to_send_ > 0) {
@@ -214,8 +218,7 @@ bool RelayPublisher::RunSession() {
       cancel = true;
       break;
     }
-    if (next_to_send_ < buffer_.size() &&
-        (next_to_send_ == 0 || session_acked_)) {
+    if (can_write()) {
       const std::vector<std::shared_ptr<SealedBatch>> batches =
           TakeNextWriteLocked();
       mu_.Unlock();
