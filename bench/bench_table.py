@@ -198,6 +198,41 @@ RATIOS = [
      ("latency_processes_bench",
       "BM_ProcessLatencyRelay/readings:1/gap_ms:1/reader:0#latency_p50"),
      "relay path / hop, same gaps", "real"),
+    ("floor of that path: the same publisher and subscriber with a bare"
+     " gRPC callback forwarder in the relay's place (no hwcast relay code)"
+     " that checks each signature, as a relay must; one reading per batch"
+     " every 1 ms, p99 / the hop between two processes at 1 ms gaps",
+     ("latency_processes_bench", "BM_ProcessLatencyHop/gap_ms:1#latency_p99"),
+     ("latency_processes_bench",
+      "BM_ProcessLatencyForwarder/readings:1/gap_ms:1/verify:1/api:0#latency_p99"),
+     "what any relay on gRPC 1.51's callback API reaches against the <= 3"
+     " target", "real"),
+    ("same forwarder without the signature check, p99 / the hop at 1 ms"
+     " gaps",
+     ("latency_processes_bench", "BM_ProcessLatencyHop/gap_ms:1#latency_p99"),
+     ("latency_processes_bench",
+      "BM_ProcessLatencyForwarder/readings:1/gap_ms:1/verify:0/api:0#latency_p99"),
+     "two hops and the actuator's check alone", "real"),
+    ("the same forwarder that checks, on gRPC's async API (one completion"
+     " queue, one thread: no callback threads), p99 / the hop at 1 ms gaps",
+     ("latency_processes_bench", "BM_ProcessLatencyHop/gap_ms:1#latency_p99"),
+     ("latency_processes_bench",
+      "BM_ProcessLatencyForwarder/readings:1/gap_ms:1/verify:1/api:1"
+      "#latency_p99"),
+     "the floor for a relay rewritten on the async API", "real"),
+    ("relay path across processes, one reading per batch every 1 ms, p99 /"
+     " the forwarder path that checks (the floor above)",
+     ("latency_processes_bench",
+      "BM_ProcessLatencyForwarder/readings:1/gap_ms:1/verify:1/api:0#latency_p99"),
+     ("latency_processes_bench",
+      "BM_ProcessLatencyRelay/readings:1/gap_ms:1/reader:0#latency_p99"),
+     "1.0 = the relay adds nothing to forwarding and checking", "real"),
+    ("same, p50",
+     ("latency_processes_bench",
+      "BM_ProcessLatencyForwarder/readings:1/gap_ms:1/verify:1/api:0#latency_p50"),
+     ("latency_processes_bench",
+      "BM_ProcessLatencyRelay/readings:1/gap_ms:1/reader:0#latency_p50"),
+     "1.0 = the relay adds nothing to forwarding and checking", "real"),
     ("room of 1,000 collectors with distinct keys: LAN path batches per CPU"
      " second / the same path with 1 collector",
      ("capacity_bench", "BM_RoomCapacity/collectors:1000"),

@@ -24,6 +24,14 @@
 //   latency is the subscriber's time minus the publisher's. Warm-up batches
 //   (every 10 ms until the subscriber has seen one) open every connection
 //   first and are not counted.
+// BM_ProcessLatencyForwarder/readings:R/gap_ms:G/verify:V: the relay path
+//   with the relay daemon replaced by this binary run as --forwarder-child:
+//   the least a relay can do on gRPC's callback API (a Publish reactor that
+//   checks each batch's signature when V = 1, hands it to every Subscribe
+//   reactor, one write in flight and a queue each, and acks it; no hwcast
+//   relay code). The same publisher and subscriber: the floor the relay
+//   path is measured against (V = 1), and two hops with the actuator's
+//   check alone (V = 0).
 // BM_ProcessLatencyHop/gap_ms:G: one plain gRPC hop between two processes:
 //   this process writes one reading per PublishRequest every G ms to a
 //   server (this binary run as --hop-server-child: a bare grpc::Server, no
@@ -54,6 +62,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -586,6 +595,421 @@ int RunHopServerChild(char** argv) {
   return 0;
 }
 
+// ---- The forwarder child (--forwarder-child) -----------------------------
+
+// The least a relay can do with gRPC 1.51's callback API, written as its
+// route_guide example would: a Publish reactor that reads each request,
+// checks its signature (VERIFY 1, as a relay must) or not (0), hands the
+// batch to every Subscribe reactor and writes an ACCEPTED ack; a Subscribe
+// reactor per stream with one write in flight and a queue behind it. No
+// hwcast relay code (no hub, no dedup, no state table, no metrics, no
+// pool). The relay path through it is the floor for the relay's own.
+class ForwardSubscribeReactor;
+
+class ForwardService final : public hwcast::v1::Relay::CallbackService {
+ public:
+  ForwardService(std::unique_ptr<TrustStore> trust, bool verify)
+      : verifier_(std::move(trust), FreshnessOptions{}, RealClock::Get()),
+        verify_(verify) {}
+
+  grpc::ServerBidiReactor<PublishRequest, PublishAck>* Publish(
+      grpc::CallbackServerContext*) override;
+  grpc::ServerWriteReactor<hwcast::v1::SubscribeResponse>* Subscribe(
+      grpc::CallbackServerContext*,
+      const hwcast::v1::SubscribeRequest*) override;
+
+  // The ack for `batch`: ACCEPTED once checked (when verifying) and handed
+  // to every subscriber.
+  PublishAck Take(const hwcast::v1::SignedBatch& batch);
+  void Remove(ForwardSubscribeReactor* reactor) {
+    absl::MutexLock lock(&mu_);
+    subscribers_.erase(
+        std::remove(subscribers_.begin(), subscribers_.end(), reactor),
+        subscribers_.end());
+  }
+
+ private:
+  SignedBatchVerifier verifier_;  // one Publish stream reads at a time
+  const bool verify_;
+  absl::Mutex mu_;
+  std::vector<ForwardSubscribeReactor*> subscribers_ ABSL_GUARDED_BY(mu_);
+};
+
+class ForwardSubscribeReactor final
+    : public grpc::ServerWriteReactor<hwcast::v1::SubscribeResponse> {
+ public:
+  explicit ForwardSubscribeReactor(ForwardService* service)
+      : service_(service) {}
+
+  void Offer(std::shared_ptr<const hwcast::v1::SubscribeResponse> response) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (done_) return;
+      if (writing_) {
+        queue_.push_back(std::move(response));
+        return;
+      }
+      writing_ = true;
+      current_ = std::move(response);
+    }
+    StartWrite(current_.get());
+  }
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!ok || done_ || queue_.empty()) {
+        writing_ = false;
+        current_.reset();
+        if (!ok) done_ = true;
+        if (!done_ || finished_) return;
+        finished_ = true;
+      } else {
+        current_ = std::move(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    if (current_ != nullptr) {
+      StartWrite(current_.get());
+    } else {
+      Finish(grpc::Status::CANCELLED);
+    }
+  }
+  void OnCancel() override {
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+      if (writing_ || finished_) return;
+      finished_ = true;
+    }
+    Finish(grpc::Status::CANCELLED);
+  }
+  void OnDone() override {
+    service_->Remove(this);
+    delete this;
+  }
+
+ private:
+  ForwardService* const service_;
+  absl::Mutex mu_;
+  std::deque<std::shared_ptr<const hwcast::v1::SubscribeResponse>> queue_
+      ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const hwcast::v1::SubscribeResponse> current_;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+class ForwardPublishReactor final
+    : public grpc::ServerBidiReactor<PublishRequest, PublishAck> {
+ public:
+  explicit ForwardPublishReactor(ForwardService* service) : service_(service) {
+    StartRead(&request_);
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      {
+        absl::MutexLock lock(&mu_);
+        read_done_ = true;
+        if (writing_) return;  // OnWriteDone finishes
+      }
+      Finish(grpc::Status::OK);
+      return;
+    }
+    PublishAck ack = service_->Take(request_.batch());
+    bool start = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (writing_) {
+        acks_.push_back(std::move(ack));
+      } else {
+        writing_ = true;
+        current_ = std::move(ack);
+        start = true;
+      }
+    }
+    if (start) StartWrite(&current_);
+    StartRead(&request_);
+  }
+  void OnWriteDone(bool ok) override {
+    bool next = false;
+    bool finish = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (ok && !acks_.empty()) {
+        current_ = std::move(acks_.front());
+        acks_.pop_front();
+        next = true;
+      } else {
+        writing_ = false;
+        finish = read_done_;
+      }
+    }
+    if (next) StartWrite(&current_);
+    if (finish) Finish(grpc::Status::OK);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  ForwardService* const service_;
+  PublishRequest request_;  // read side only
+  absl::Mutex mu_;
+  std::deque<PublishAck> acks_ ABSL_GUARDED_BY(mu_);
+  PublishAck current_;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+grpc::ServerBidiReactor<PublishRequest, PublishAck>* ForwardService::Publish(
+    grpc::CallbackServerContext*) {
+  return new ForwardPublishReactor(this);
+}
+
+grpc::ServerWriteReactor<hwcast::v1::SubscribeResponse>*
+ForwardService::Subscribe(grpc::CallbackServerContext*,
+                          const hwcast::v1::SubscribeRequest*) {
+  auto* reactor = new ForwardSubscribeReactor(this);
+  absl::MutexLock lock(&mu_);
+  subscribers_.push_back(reactor);
+  return reactor;
+}
+
+PublishAck ForwardService::Take(const hwcast::v1::SignedBatch& batch) {
+  PublishAck ack;
+  if (verify_) {
+    VerifiedBatch verified =
+        ParseAndVerify(batch, kNoBatchSizeLimit, &verifier_);
+    if (!verified.ok()) {
+      ack.set_result(PublishAck::RESULT_REJECTED);
+      ack.set_error(std::string(verified.status.message()));
+      return ack;
+    }
+  }
+  auto response = std::make_shared<hwcast::v1::SubscribeResponse>();
+  *response->mutable_batch() = batch;
+  std::vector<ForwardSubscribeReactor*> subscribers;
+  {
+    absl::MutexLock lock(&mu_);
+    subscribers = subscribers_;
+  }
+  for (ForwardSubscribeReactor* s : subscribers) s->Offer(response);
+  ack.set_result(PublishAck::RESULT_ACCEPTED);
+  return ack;
+}
+
+// The same forwarder on gRPC's async API: one completion queue that one
+// thread of its own drives, so every read, check and write happens on that
+// thread; the process has no callback threads to hand reactions between
+// (the candidate design for the relay's Publish and Subscribe). Single
+// threaded: no locks. Streams are kept until the process exits.
+class AsyncForwarder {
+ public:
+  AsyncForwarder(std::unique_ptr<TrustStore> trust, bool verify)
+      : verifier_(std::move(trust), FreshnessOptions{}, RealClock::Get()),
+        verify_(verify) {}
+
+  // Listens on 127.0.0.1:0 and starts the thread: the port, 0 on failure.
+  int Start() {
+    int port = 0;
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
+    builder.RegisterService(&service_);
+    cq_ = builder.AddCompletionQueue();
+    server_ = builder.BuildAndStart();
+    if (server_ == nullptr || port == 0) return 0;
+    AcceptPublisher();
+    AcceptSubscriber();
+    thread_ = std::thread([this] {
+      void* tag = nullptr;
+      bool ok = false;
+      while (cq_->Next(&tag, &ok)) static_cast<Op*>(tag)->done(ok);
+    });
+    return port;
+  }
+
+ private:
+  struct Op {
+    std::function<void(bool)> done;
+  };
+  struct Subscriber {
+    grpc::ServerContext context;
+    hwcast::v1::SubscribeRequest request;
+    grpc::ServerAsyncWriter<hwcast::v1::SubscribeResponse> writer{&context};
+    std::deque<std::shared_ptr<const hwcast::v1::SubscribeResponse>> queue;
+    std::shared_ptr<const hwcast::v1::SubscribeResponse> current;
+    bool live = false;
+    bool writing = false;
+    Op connected;
+    Op written;
+  };
+  struct Publisher {
+    grpc::ServerContext context;
+    grpc::ServerAsyncReaderWriter<PublishAck, PublishRequest> stream{&context};
+    PublishRequest request;
+    std::deque<PublishAck> acks;
+    PublishAck current;
+    bool writing = false;
+    bool read_done = false;
+    bool finished = false;
+    Op connected;
+    Op read;
+    Op written;
+    Op finish;
+  };
+
+  void AcceptPublisher() {
+    Publisher* p = publishers_.emplace_back(new Publisher).get();
+    p->connected.done = [this, p](bool ok) {
+      if (!ok) return;
+      AcceptPublisher();
+      p->stream.Read(&p->request, &p->read);
+    };
+    p->read.done = [this, p](bool ok) {
+      if (!ok) {
+        p->read_done = true;
+        if (!p->writing) FinishPublisher(p);
+        return;
+      }
+      PublishAck ack = Take(p->request.batch());
+      if (p->writing) {
+        p->acks.push_back(std::move(ack));
+      } else {
+        p->writing = true;
+        p->current = std::move(ack);
+        p->stream.Write(p->current, &p->written);
+      }
+      p->stream.Read(&p->request, &p->read);
+    };
+    p->written.done = [this, p](bool ok) {
+      if (ok && !p->acks.empty()) {
+        p->current = std::move(p->acks.front());
+        p->acks.pop_front();
+        p->stream.Write(p->current, &p->written);
+        return;
+      }
+      p->writing = false;
+      if (p->read_done) FinishPublisher(p);
+    };
+    p->finish.done = [](bool) {};
+    service_.RequestPublish(&p->context, &p->stream, cq_.get(), cq_.get(),
+                            &p->connected);
+  }
+
+  void FinishPublisher(Publisher* p) {
+    if (p->finished) return;
+    p->finished = true;
+    p->stream.Finish(grpc::Status::OK, &p->finish);
+  }
+
+  void AcceptSubscriber() {
+    Subscriber* s = subscribers_.emplace_back(new Subscriber).get();
+    s->connected.done = [this, s](bool ok) {
+      if (!ok) return;
+      s->live = true;
+      AcceptSubscriber();
+    };
+    s->written.done = [s](bool ok) {
+      if (!ok) {
+        s->live = false;
+        s->queue.clear();
+      }
+      if (s->live && !s->queue.empty()) {
+        s->current = std::move(s->queue.front());
+        s->queue.pop_front();
+        s->writer.Write(*s->current, &s->written);
+        return;
+      }
+      s->writing = false;
+      s->current.reset();
+    };
+    service_.RequestSubscribe(&s->context, &s->request, &s->writer, cq_.get(),
+                              cq_.get(), &s->connected);
+  }
+
+  PublishAck Take(const hwcast::v1::SignedBatch& batch) {
+    PublishAck ack;
+    if (verify_) {
+      VerifiedBatch verified =
+          ParseAndVerify(batch, kNoBatchSizeLimit, &verifier_);
+      if (!verified.ok()) {
+        ack.set_result(PublishAck::RESULT_REJECTED);
+        ack.set_error(std::string(verified.status.message()));
+        return ack;
+      }
+    }
+    auto response = std::make_shared<hwcast::v1::SubscribeResponse>();
+    *response->mutable_batch() = batch;
+    for (const std::unique_ptr<Subscriber>& s : subscribers_) {
+      if (!s->live) continue;
+      if (s->writing) {
+        s->queue.push_back(response);
+      } else {
+        s->writing = true;
+        s->current = response;
+        s->writer.Write(*s->current, &s->written);
+      }
+    }
+    ack.set_result(PublishAck::RESULT_ACCEPTED);
+    return ack;
+  }
+
+  SignedBatchVerifier verifier_;
+  const bool verify_;
+  hwcast::v1::Relay::AsyncService service_;
+  std::unique_ptr<grpc::ServerCompletionQueue> cq_;
+  std::unique_ptr<grpc::Server> server_;
+  std::vector<std::unique_ptr<Publisher>> publishers_;
+  std::vector<std::unique_ptr<Subscriber>> subscribers_;
+  std::thread thread_;
+};
+
+// argv: TRUST_FILE VERIFY API (VERIFY 1: check signatures; API "callback"
+// or "async"). The forwarder on 127.0.0.1:0 ("port PORT" on stdout) until
+// stdin closes.
+int RunForwarderChild(char** argv) {
+  absl::StatusOr<std::unique_ptr<TrustStore>> trust = TrustStore::Load(argv[0]);
+  if (!trust.ok()) {
+    std::fprintf(stderr, "forwarder: %s\n",
+                 std::string(trust.status().message()).c_str());
+    return 1;
+  }
+  const bool verify = std::string_view(argv[1]) == "1";
+  if (std::string_view(argv[2]) == "async") {
+    // Leaked on purpose: the process ends with _exit below, without tearing
+    // down a completion queue its thread still drives.
+    auto* forwarder = new AsyncForwarder(*std::move(trust), verify);
+    const int port = forwarder->Start();
+    if (port == 0) {
+      std::fprintf(stderr, "forwarder: cannot listen on 127.0.0.1:0\n");
+      return 1;
+    }
+    std::printf("port %d\n", port);
+    std::fflush(stdout);
+    char c;
+    while (::read(0, &c, 1) > 0) {
+    }
+    std::_Exit(0);
+  }
+  ForwardService service(*std::move(trust), verify);
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    std::fprintf(stderr, "forwarder: cannot listen on 127.0.0.1:0\n");
+    return 1;
+  }
+  std::printf("port %d\n", port);
+  std::fflush(stdout);
+  char c;
+  while (::read(0, &c, 1) > 0) {
+  }
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  return 0;
+}
+
 // ---- The benchmarks (the parent) ------------------------------------------
 
 std::string SelfPath() {
@@ -673,8 +1097,37 @@ std::string Failed(TempDir& dir, absl::string_view what) {
 }
 
 // One run of the relay path; empty or what went wrong.
+// What stands between the publisher and the subscriber.
+struct Middle {
+  bool relay = true;       // the real hwcast-relay; else --forwarder-child
+  bool verify = true;      // the forwarder checks each signature
+  bool async_api = false;  // the forwarder on the async API
+};
+
+// The forwarder child: its address.
+absl::StatusOr<std::string> StartForwarder(const TempDir& dir,
+                                           const std::string& trust_file,
+                                           const Middle& middle,
+                                           std::unique_ptr<Child>* forwarder) {
+  absl::StatusOr<std::unique_ptr<Child>> child = Child::Spawn(
+      {SelfPath(), "--forwarder-child", trust_file, middle.verify ? "1" : "0",
+       middle.async_api ? "async" : "callback"},
+      dir.File("forwarder.log"));
+  if (!child.ok()) return child.status();
+  *forwarder = *std::move(child);
+  std::string line;
+  int port = 0;
+  if (!(*forwarder)->ReadLine(&line, kChildTimeout) ||
+      !absl::StartsWith(line, "port ") ||
+      !absl::SimpleAtoi(line.substr(5), &port)) {
+    return absl::InternalError("the forwarder did not announce its port");
+  }
+  return absl::StrCat("127.0.0.1:", port);
+}
+
 std::string RunRelayPath(benchmark::State& state, int readings, size_t count,
-                         absl::Duration gap, int reader) {
+                         absl::Duration gap, int reader,
+                         Middle middle = Middle{}) {
   TempDir dir;
   if (!dir.ok()) return "mkdtemp failed";
   absl::StatusOr<Ed25519PrivateKey> key = Ed25519PrivateKey::Generate();
@@ -695,7 +1148,9 @@ std::string RunRelayPath(benchmark::State& state, int readings, size_t count,
     *r.mutable_batch() = Seal(MakeBatch(i + 1, readings, kHost, sealed), *key);
   }
   std::unique_ptr<Child> relay;
-  absl::StatusOr<std::string> address = StartRelay(dir, trust_file, &relay);
+  absl::StatusOr<std::string> address =
+      middle.relay ? StartRelay(dir, trust_file, &relay)
+                   : StartForwarder(dir, trust_file, middle, &relay);
   if (!address.ok()) return Failed(dir, address.status().message());
   absl::StatusOr<std::unique_ptr<Child>> subscriber =
       Child::Spawn({SelfPath(), "--subscriber-child", *address, trust_file,
@@ -751,7 +1206,7 @@ std::string RunRelayPath(benchmark::State& state, int readings, size_t count,
   if (const int s = (*subscriber)->Stop(); error.empty() && s != 0) {
     error = absl::StrCat("the subscriber ended with status ", s);
   }
-  relay->Stop(SIGTERM);
+  relay->Stop(middle.relay ? SIGTERM : 0);
   if (!error.empty()) return Failed(dir, error);
   ReportLatencies(state, sent_ns, received_ns);
   state.SetItemsProcessed(static_cast<int64_t>(count) * readings);
@@ -775,6 +1230,33 @@ BENCHMARK(BM_ProcessLatencyRelay)
     ->Args({1, 1, 0})
     ->Args({16, 16, 1})
     ->Args({1, 1, 1})
+    ->Iterations(1)
+    ->UseRealTime();
+
+// The relay path with the forwarder child in the relay's place (verify:V,
+// V = 1 it checks each signature as a relay must; api:A, A = 0 gRPC's
+// callback API, A = 1 its async API on one thread): the floor for the relay
+// path, with the same subscriber and publisher.
+void BM_ProcessLatencyForwarder(benchmark::State& state) {
+  const int readings = static_cast<int>(state.range(0));
+  const absl::Duration gap = absl::Milliseconds(state.range(1));
+  const size_t count = state.range(1) == 1 ? 2000 : 250;
+  const Middle middle{.relay = false,
+                      .verify = state.range(2) == 1,
+                      .async_api = state.range(3) == 1};
+  if (const std::string error =
+          RunRelayPath(state, readings, count, gap, /*reader=*/0, middle);
+      !error.empty()) {
+    state.SkipWithError(error.c_str());
+  }
+}
+BENCHMARK(BM_ProcessLatencyForwarder)
+    ->ArgNames({"readings", "gap_ms", "verify", "api"})
+    ->Args({1, 1, 1, 0})
+    ->Args({1, 1, 0, 0})
+    ->Args({16, 16, 1, 0})
+    ->Args({1, 1, 1, 1})
+    ->Args({16, 16, 1, 1})
     ->Iterations(1)
     ->UseRealTime();
 
@@ -851,6 +1333,9 @@ int main(int argc, char** argv) {
   const std::string_view mode = argc > 1 ? argv[1] : "";
   if (mode == "--subscriber-child" && argc == 7) {
     return hwcast::bench::RunSubscriberChild(argv + 2);
+  }
+  if (mode == "--forwarder-child" && argc == 5) {
+    return hwcast::bench::RunForwarderChild(argv + 2);
   }
   if (mode == "--hop-server-child" && argc == 3) {
     return hwcast::bench::RunHopServerChild(argv + 2);
