@@ -503,6 +503,26 @@ int RunSubscriberChild(char** argv) {
   return 0;
 }
 
+// ---- Servers of the children ---------------------------------------------
+
+// Builds `builder` (its services registered) listening on 127.0.0.1:0 and
+// announces the port on stdout ("port PORT"); null when it cannot listen
+// (said on stderr, as `who`).
+std::unique_ptr<grpc::Server> ListenOnLoopback(grpc::ServerBuilder* builder,
+                                               const char* who) {
+  int port = 0;
+  builder->AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                            &port);
+  std::unique_ptr<grpc::Server> server = builder->BuildAndStart();
+  if (server == nullptr || port == 0) {
+    std::fprintf(stderr, "%s: cannot listen on 127.0.0.1:0\n", who);
+    return nullptr;
+  }
+  std::printf("port %d\n", port);
+  std::fflush(stdout);
+  return server;
+}
+
 // ---- The hop server child (--hop-server-child) ---------------------------
 
 // Takes the time of every PublishRequest (one reading, sequence = index)
@@ -574,18 +594,11 @@ int RunHopServerChild(char** argv) {
     return 2;
   }
   HopService service(count);
-  int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
   builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    std::fprintf(stderr, "hop server: cannot listen on 127.0.0.1:0\n");
-    return 1;
-  }
-  std::printf("port %d\n", port);
-  std::fflush(stdout);
+  std::unique_ptr<grpc::Server> server =
+      ListenOnLoopback(&builder, "hop server");
+  if (server == nullptr) return 1;
   ReportTimesAndAwaitStdinClosed(
       [&service](const std::atomic<bool>& closed) {
         service.AwaitDone(closed);
@@ -604,6 +617,25 @@ int RunHopServerChild(char** argv) {
 // reactor per stream with one write in flight and a queue behind it. No
 // hwcast relay code (no hub, no dedup, no state table, no metrics, no
 // pool). The relay path through it is the floor for the relay's own.
+// What a forwarder checks before it hands a batch on, as the relay does
+// (nothing when `verifier` is null): the ack to write instead when refused.
+std::optional<PublishAck> Refused(const hwcast::v1::SignedBatch& batch,
+                                  SignedBatchVerifier* verifier) {
+  if (verifier == nullptr) return std::nullopt;
+  VerifiedBatch verified = ParseAndVerify(batch, kNoBatchSizeLimit, verifier);
+  if (verified.ok()) return std::nullopt;
+  PublishAck ack;
+  ack.set_result(PublishAck::RESULT_REJECTED);
+  ack.set_error(std::string(verified.status.message()));
+  return ack;
+}
+
+PublishAck Accepted() {
+  PublishAck ack;
+  ack.set_result(PublishAck::RESULT_ACCEPTED);
+  return ack;
+}
+
 class ForwardSubscribeReactor;
 
 class ForwardService final : public hwcast::v1::Relay::CallbackService {
@@ -774,15 +806,9 @@ ForwardService::Subscribe(grpc::CallbackServerContext*,
 }
 
 PublishAck ForwardService::Take(const hwcast::v1::SignedBatch& batch) {
-  PublishAck ack;
-  if (verify_) {
-    VerifiedBatch verified =
-        ParseAndVerify(batch, kNoBatchSizeLimit, &verifier_);
-    if (!verified.ok()) {
-      ack.set_result(PublishAck::RESULT_REJECTED);
-      ack.set_error(std::string(verified.status.message()));
-      return ack;
-    }
+  if (std::optional<PublishAck> refused =
+          Refused(batch, verify_ ? &verifier_ : nullptr)) {
+    return *refused;
   }
   auto response = std::make_shared<hwcast::v1::SubscribeResponse>();
   *response->mutable_batch() = batch;
@@ -792,8 +818,7 @@ PublishAck ForwardService::Take(const hwcast::v1::SignedBatch& batch) {
     subscribers = subscribers_;
   }
   for (ForwardSubscribeReactor* s : subscribers) s->Offer(response);
-  ack.set_result(PublishAck::RESULT_ACCEPTED);
-  return ack;
+  return Accepted();
 }
 
 // The same forwarder on gRPC's async API: one completion queue that one
@@ -807,16 +832,13 @@ class AsyncForwarder {
       : verifier_(std::move(trust), FreshnessOptions{}, RealClock::Get()),
         verify_(verify) {}
 
-  // Listens on 127.0.0.1:0 and starts the thread: the port, 0 on failure.
-  int Start() {
-    int port = 0;
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             &port);
-    builder.RegisterService(&service_);
-    cq_ = builder.AddCompletionQueue();
-    server_ = builder.BuildAndStart();
-    if (server_ == nullptr || port == 0) return 0;
+  // Registers the service and its completion queue with `builder`.
+  void AddTo(grpc::ServerBuilder* builder) {
+    builder->RegisterService(&service_);
+    cq_ = builder->AddCompletionQueue();
+  }
+  // Once the server is built: accepts streams on the forwarder's thread.
+  void Start() {
     AcceptPublisher();
     AcceptSubscriber();
     thread_ = std::thread([this] {
@@ -824,7 +846,6 @@ class AsyncForwarder {
       bool ok = false;
       while (cq_->Next(&tag, &ok)) static_cast<Op*>(tag)->done(ok);
     });
-    return port;
   }
 
  private:
@@ -927,15 +948,9 @@ class AsyncForwarder {
   }
 
   PublishAck Take(const hwcast::v1::SignedBatch& batch) {
-    PublishAck ack;
-    if (verify_) {
-      VerifiedBatch verified =
-          ParseAndVerify(batch, kNoBatchSizeLimit, &verifier_);
-      if (!verified.ok()) {
-        ack.set_result(PublishAck::RESULT_REJECTED);
-        ack.set_error(std::string(verified.status.message()));
-        return ack;
-      }
+    if (std::optional<PublishAck> refused =
+            Refused(batch, verify_ ? &verifier_ : nullptr)) {
+      return *refused;
     }
     auto response = std::make_shared<hwcast::v1::SubscribeResponse>();
     *response->mutable_batch() = batch;
@@ -949,15 +964,13 @@ class AsyncForwarder {
         s->writer.Write(*s->current, &s->written);
       }
     }
-    ack.set_result(PublishAck::RESULT_ACCEPTED);
-    return ack;
+    return Accepted();
   }
 
   SignedBatchVerifier verifier_;
   const bool verify_;
   hwcast::v1::Relay::AsyncService service_;
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
-  std::unique_ptr<grpc::Server> server_;
   std::vector<std::unique_ptr<Publisher>> publishers_;
   std::vector<std::unique_ptr<Subscriber>> subscribers_;
   std::thread thread_;
@@ -974,38 +987,25 @@ int RunForwarderChild(char** argv) {
     return 1;
   }
   const bool verify = std::string_view(argv[1]) == "1";
+  grpc::ServerBuilder builder;
   if (std::string_view(argv[2]) == "async") {
-    // Leaked on purpose: the process ends with _exit below, without tearing
+    // Leaked on purpose: the process ends with _Exit below, without tearing
     // down a completion queue its thread still drives.
     auto* forwarder = new AsyncForwarder(*std::move(trust), verify);
-    const int port = forwarder->Start();
-    if (port == 0) {
-      std::fprintf(stderr, "forwarder: cannot listen on 127.0.0.1:0\n");
-      return 1;
-    }
-    std::printf("port %d\n", port);
-    std::fflush(stdout);
-    char c;
-    while (::read(0, &c, 1) > 0) {
-    }
+    forwarder->AddTo(&builder);
+    std::unique_ptr<grpc::Server> server =
+        ListenOnLoopback(&builder, "forwarder");
+    if (server == nullptr) return 1;
+    forwarder->Start();
+    AwaitStdinClosed();
     std::_Exit(0);
   }
   ForwardService service(*std::move(trust), verify);
-  int port = 0;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
   builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    std::fprintf(stderr, "forwarder: cannot listen on 127.0.0.1:0\n");
-    return 1;
-  }
-  std::printf("port %d\n", port);
-  std::fflush(stdout);
-  char c;
-  while (::read(0, &c, 1) > 0) {
-  }
+  std::unique_ptr<grpc::Server> server =
+      ListenOnLoopback(&builder, "forwarder");
+  if (server == nullptr) return 1;
+  AwaitStdinClosed();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return 0;
 }
