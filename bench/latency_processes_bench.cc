@@ -24,14 +24,16 @@
 //   latency is the subscriber's time minus the publisher's. Warm-up batches
 //   (every 10 ms until the subscriber has seen one) open every connection
 //   first and are not counted.
-// BM_ProcessLatencyForwarder/readings:R/gap_ms:G/verify:V: the relay path
-//   with the relay daemon replaced by this binary run as --forwarder-child:
-//   the least a relay can do on gRPC's callback API (a Publish reactor that
+// BM_ProcessLatencyForwarder/readings:R/gap_ms:G/verify:V/api:A: the relay
+//   path with the relay daemon replaced by this binary run as
+//   --forwarder-child: the least a relay can do (a Publish stream that
 //   checks each batch's signature when V = 1, hands it to every Subscribe
-//   reactor, one write in flight and a queue each, and acks it; no hwcast
-//   relay code). The same publisher and subscriber: the floor the relay
-//   path is measured against (V = 1), and two hops with the actuator's
-//   check alone (V = 0).
+//   stream, one write in flight and a queue each, and acks it; no hwcast
+//   relay code), on gRPC's callback API (A = 0, a reactor per stream, as
+//   the relay) or its async API (A = 1, one completion queue driven by one
+//   thread). The same publisher and subscriber: the floor the relay path is
+//   measured against (V = 1), and two hops with the actuator's check alone
+//   (V = 0).
 // BM_ProcessLatencyHop/gap_ms:G: one plain gRPC hop between two processes:
 //   this process writes one reading per PublishRequest every G ms to a
 //   server (this binary run as --hop-server-child: a bare grpc::Server, no
