@@ -54,7 +54,8 @@ GrpcServer::UnixSocketOptions UnixSocketOptionsFrom(
 
 absl::StatusOr<DaemonEndpoints> ServeDaemon(
     const ServeOptions& options, const std::vector<grpc::Service*>& services,
-    std::shared_ptr<prometheus::Registry> registry) {
+    std::shared_ptr<prometheus::Registry> registry,
+    std::unique_ptr<RpcMetrics> rpc_metrics) {
   DaemonEndpoints out;
   if (options.metrics_listen != kMetricsOff) {
     auto metrics = MetricsExposer::Start(options.metrics_listen, registry);
@@ -87,7 +88,9 @@ absl::StatusOr<DaemonEndpoints> ServeDaemon(
     tls.addresses = options.tls_listen;
     tls.credentials = out.tls->credentials();
   }
-  out.rpc_metrics = std::make_unique<RpcMetrics>(*registry);
+  out.rpc_metrics = rpc_metrics != nullptr
+                        ? std::move(rpc_metrics)
+                        : std::make_unique<RpcMetrics>(*registry);
   auto server = GrpcServer::Start(listen, services, tls, options.unix_socket,
                                   out.rpc_metrics.get());
   if (!server.ok() && defaults && listen.size() > 1) {

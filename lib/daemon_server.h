@@ -70,9 +70,13 @@ struct DaemonEndpoints {
   void Announce() const;
 };
 
+// `rpc_metrics`: made by the caller when a service counts some of its
+// calls itself (RpcMetrics::CountedByService), on `registry`; null: made
+// here.
 absl::StatusOr<DaemonEndpoints> ServeDaemon(
     const ServeOptions& options, const std::vector<grpc::Service*>& services,
-    std::shared_ptr<prometheus::Registry> registry);
+    std::shared_ptr<prometheus::Registry> registry,
+    std::unique_ptr<RpcMetrics> rpc_metrics = nullptr);
 
 }  // namespace hwcast
 

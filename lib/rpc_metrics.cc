@@ -29,20 +29,24 @@ class CountingInterceptor final : public grpc::experimental::Interceptor {
   const std::string method_;
 };
 
-class CountingFactory final
+}  // namespace
+
+class RpcCountingFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit CountingFactory(RpcMetrics* metrics) : metrics_(metrics) {}
+  explicit RpcCountingFactory(RpcMetrics* metrics) : metrics_(metrics) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new CountingInterceptor(metrics_, info->method());
+    const char* method = info->method();
+    if (method != nullptr && metrics_->counted_by_service_.contains(method)) {
+      return nullptr;  // gRPC installs no interceptor from this factory
+    }
+    return new CountingInterceptor(metrics_, method);
   }
 
  private:
   RpcMetrics* const metrics_;
 };
-
-}  // namespace
 
 std::string GrpcCodeName(grpc::StatusCode code) {
   return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
@@ -101,9 +105,13 @@ void RpcMetrics::Record(absl::string_view full_method, grpc::StatusCode code) {
   Series(it == methods_.end() ? kUnknown : it->second, code).Increment();
 }
 
+void RpcMetrics::CountedByService(std::string full_method) {
+  counted_by_service_.insert(std::move(full_method));
+}
+
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 RpcMetrics::InterceptorFactory() {
-  return std::make_unique<CountingFactory>(this);
+  return std::make_unique<RpcCountingFactory>(this);
 }
 
 }  // namespace hwcast

@@ -11,8 +11,11 @@
 // every registered method with codes OK, INVALID_ARGUMENT and
 // PERMISSION_DENIED exist at 0 from the start.
 //
-// Thread-safe once the server started: AddServices() runs before, Record()
-// from any gRPC thread after.
+// A service may count the calls of a busy method itself instead
+// (CountedByService): the same series, without the interceptor's cost.
+//
+// Thread-safe once the server started: AddServices() and CountedByService()
+// run before, Record() from any gRPC thread after.
 #ifndef HWCAST_LIB_RPC_METRICS_H_
 #define HWCAST_LIB_RPC_METRICS_H_
 
@@ -25,6 +28,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -50,6 +54,15 @@ class RpcMetrics {
   // Counts one finished call of `full_method` ("/hwcast.v1.Relay/Publish").
   void Record(absl::string_view full_method, grpc::StatusCode code);
 
+  // Leaves the calls of `full_method` to its service, which Records each
+  // one itself when it sends the status: the interceptor is not installed
+  // on them. Meant for busy streams. With any server interceptor on a
+  // call, gRPC 1.51 puts every completed read and write of it through the
+  // completion queue a second time, so each message of a stream costs
+  // one more thread wake-up (bench/README.md, "The interceptor's price").
+  // Before the server starts.
+  void CountedByService(std::string full_method);
+
   // Unix socket connections refused by their peer's credentials
   // (lib/unix_peer_acceptor.h): hwcast_unix_socket_refused_total, present
   // from the start.
@@ -71,6 +84,10 @@ class RpcMetrics {
   // starts only.
   absl::flat_hash_map<std::string, std::pair<std::string, std::string>>
       methods_;
+  // Methods whose services Record their calls; before the server starts.
+  absl::flat_hash_set<std::string> counted_by_service_;
+
+  friend class RpcCountingFactory;
 };
 
 // The label value of a gRPC status code: "OK", "INVALID_ARGUMENT", ...

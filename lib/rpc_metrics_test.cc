@@ -141,5 +141,31 @@ TEST(RpcMetricsTest, EveryCallEndsInExactlyOneCounter) {
   EXPECT_EQ(total, 16);
 }
 
+// A method counted by its service gets no interceptor: the calls of
+// GetStatus (whose test service records nothing) are not counted, Cancel's
+// still are.
+TEST(RpcMetricsTest, MethodsCountedByTheirServiceAreNotIntercepted) {
+  prometheus::Registry registry;
+  FakeClock clock;
+  RpcAuthorizer authz(hwcast::v1::ServerConfig(), nullptr, &clock);
+  TestActuator service(&authz);
+  RpcMetrics metrics(registry);
+  metrics.CountedByService("/hwcast.v1.Actuator/GetStatus");
+  auto server =
+      GrpcServer::Start({"127.0.0.1:0"}, {&service}, {}, {}, &metrics);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto channel = grpc::CreateChannel((*server)->bound_addresses()[0],
+                                     grpc::InsecureChannelCredentials());
+  EXPECT_TRUE(RawCall(channel, "/hwcast.v1.Actuator/GetStatus", "").ok());
+  EXPECT_TRUE(RawCall(channel, "/hwcast.v1.Actuator/GetStatus", "").ok());
+  EXPECT_EQ(RawCall(channel, "/hwcast.v1.Actuator/Cancel", "").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  (*server)->Shutdown(absl::Seconds(5));
+
+  std::map<Series, double> counts = Counts(registry);
+  EXPECT_EQ((counts[{"hwcast.v1.Actuator", "GetStatus", "OK"}]), 0);
+  EXPECT_EQ((counts[{"hwcast.v1.Actuator", "Cancel", "PERMISSION_DENIED"}]), 1);
+}
+
 }  // namespace
 }  // namespace hwcast

@@ -20,7 +20,10 @@ namespace {
 class RejectedBidiReactor final
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  explicit RejectedBidiReactor(grpc::Status status) {
+  RejectedBidiReactor(grpc::Status status, RpcMetrics* rpc_metrics) {
+    if (rpc_metrics != nullptr) {
+      rpc_metrics->Record(PublishReactor::kMethod, status.error_code());
+    }
     Finish(std::move(status));
   }
   void OnDone() override { delete this; }
@@ -52,14 +55,14 @@ std::optional<std::string> PeekCollectorId(const std::string& batch) {
 }  // namespace
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
-PublishReactor::Rejected(grpc::Status status) {
-  return new RejectedBidiReactor(std::move(status));
+PublishReactor::Rejected(grpc::Status status, RpcMetrics* rpc_metrics) {
+  return new RejectedBidiReactor(std::move(status), rpc_metrics);
 }
 
 PublishReactor::PublishReactor(RelayHub* hub, StreamRegistry* registry,
                                size_t max_pending_acks, std::string peer,
                                Ingest ingest, Permission permission,
-                               Groups groups)
+                               Groups groups, RpcMetrics* rpc_metrics)
     : hub_(hub),
       registry_(registry),
       pool_(ingest.pool),
@@ -71,6 +74,7 @@ PublishReactor::PublishReactor(RelayHub* hub, StreamRegistry* registry,
       peer_(std::move(peer)),
       permission_(std::move(permission)),
       groups_(groups),
+      rpc_metrics_(rpc_metrics),
       ack_group_target_(
           std::clamp<size_t>(max_pending_acks_ / 2, 1, kMaxGroupBatches)) {
   if (inline_after_idle_ != absl::InfiniteDuration()) {
@@ -81,10 +85,10 @@ PublishReactor::PublishReactor(RelayHub* hub, StreamRegistry* registry,
 PublishReactor* PublishReactor::Start(RelayHub* hub, StreamRegistry* registry,
                                       size_t max_pending_acks, std::string peer,
                                       Ingest ingest, Permission permission,
-                                      Groups groups) {
+                                      Groups groups, RpcMetrics* rpc_metrics) {
   auto* reactor =
       new PublishReactor(hub, registry, max_pending_acks, std::move(peer),
-                         ingest, std::move(permission), groups);
+                         ingest, std::move(permission), groups, rpc_metrics);
   if (!registry->Add(reactor)) {
     {
       absl::MutexLock lock(&reactor->mu_);
@@ -93,7 +97,7 @@ PublishReactor* PublishReactor::Start(RelayHub* hub, StreamRegistry* registry,
                                             "relay is shutting down"));
       reactor->finish_claimed_ = true;
     }
-    reactor->Finish(reactor->final_status_);
+    reactor->FinishCall();
     return reactor;
   }
   reactor->in_registry_ = true;
@@ -192,7 +196,14 @@ bool PublishReactor::ClaimFinishLocked() {
 void PublishReactor::Run(const Actions& actions) {
   if (actions.start_write) StartWrite(&current_);
   if (actions.start_read) StartRead(&request_);
-  if (actions.finish) Finish(final_status_);
+  if (actions.finish) FinishCall();
+}
+
+void PublishReactor::FinishCall() {
+  if (rpc_metrics_ != nullptr) {
+    rpc_metrics_->Record(kMethod, final_status_.error_code());
+  }
+  Finish(final_status_);
 }
 
 bool PublishReactor::ReadAfterIdle() {
@@ -433,7 +444,7 @@ bool PublishReactor::RequestStop() {
   return ClaimFinishLocked();
 }
 
-void PublishReactor::FinishStop() { Finish(final_status_); }
+void PublishReactor::FinishStop() { FinishCall(); }
 
 void PublishReactor::OnDone() {
   if (in_registry_) registry_->Remove(this);

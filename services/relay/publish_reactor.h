@@ -93,6 +93,7 @@
 #include "hwcast/v1/relay.pb.h"
 #include "lib/clock.h"
 #include "lib/rpc_authz.h"
+#include "lib/rpc_metrics.h"
 #include "services/relay/ingest_pool.h"
 #include "services/relay/relay_hub.h"
 #include "services/relay/relay_metrics.h"
@@ -135,16 +136,23 @@ class PublishReactor final
   // Most bytes of one grouped ack message (acks carry error strings).
   static constexpr size_t kMaxAckGroupBytes = 1 << 20;
 
+  // The method's full name, as RpcMetrics counts it.
+  static constexpr char kMethod[] = "/hwcast.v1.Relay/Publish";
+
   // Creates the reactor and starts reading. Pointers are not owned and must
-  // outlive the call. The reactor deletes itself when done.
+  // outlive the call. The reactor deletes itself when done. `rpc_metrics`
+  // (null: the server's interceptor counts) Records the call's status when
+  // it is sent.
   static PublishReactor* Start(RelayHub* hub, StreamRegistry* registry,
                                size_t max_pending_acks, std::string peer,
                                Ingest ingest, Permission permission,
-                               Groups groups);
+                               Groups groups,
+                               RpcMetrics* rpc_metrics = nullptr);
 
-  // A reactor that only finishes the call with `status` (a refused caller).
+  // A reactor that only finishes the call with `status` (a refused caller),
+  // Recorded in `rpc_metrics` when not null.
   static grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Rejected(
-      grpc::Status status);
+      grpc::Status status, RpcMetrics* rpc_metrics = nullptr);
 
   // StoppableStream: relay shutdown.
   bool RequestStop() override;
@@ -171,7 +179,11 @@ class PublishReactor final
 
   PublishReactor(RelayHub* hub, StreamRegistry* registry,
                  size_t max_pending_acks, std::string peer, Ingest ingest,
-                 Permission permission, Groups groups);
+                 Permission permission, Groups groups, RpcMetrics* rpc_metrics);
+
+  // Records final_status_ (with rpc_metrics_) and sends it. By whoever
+  // claimed finish.
+  void FinishCall();
 
   // Whether the batch just read follows a pause of at least
   // inline_after_idle; notes the read's time. Read side only.
@@ -215,6 +227,7 @@ class PublishReactor final
   const std::string peer_;
   const Permission permission_;
   const Groups groups_;
+  RpcMetrics* const rpc_metrics_;
   // Acks a client that reads groups gets at least per message while
   // batches of its stream are being ingested: half the window.
   const size_t ack_group_target_;

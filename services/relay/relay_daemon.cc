@@ -9,6 +9,7 @@
 #include "lib/clock_impl.h"
 #include "lib/config_checks.h"
 #include "lib/log.h"
+#include "lib/rpc_metrics.h"
 #include "lib/reading_metrics.h"
 #include "lib/signed_batch_verifier.h"
 #include "lib/status_macros.h"
@@ -136,6 +137,9 @@ absl::StatusOr<std::unique_ptr<RelayDaemon>> RelayDaemon::Create(
   service_options.subscriber_queue_batches = config.subscriber_queue_batches();
   service_options.subscriber_stall_timeout =
       FromProtoDuration(config.subscriber_stall_timeout());
+  // Publish and Subscribe count their own calls (no interceptor on them).
+  auto rpc_metrics = std::make_unique<RpcMetrics>(*d->registry_);
+  service_options.rpc_metrics = rpc_metrics.get();
   d->service_ = std::make_unique<RelayServiceImpl>(
       d->hub_.get(), d->metrics_.get(), service_options);
   d->entropy_service_ = std::make_unique<EntropyServiceImpl>(
@@ -153,7 +157,7 @@ absl::StatusOr<std::unique_ptr<RelayDaemon>> RelayDaemon::Create(
   HWCAST_ASSIGN_OR_RETURN(
       d->endpoints_,
       ServeDaemon(serve, {d->service_.get(), d->entropy_service_.get()},
-                  d->registry_));
+                  d->registry_, std::move(rpc_metrics)));
   if (d->endpoints_.metrics != nullptr) {
     d->endpoints_.metrics->Add(d->hub_->reading_metrics());
   }

@@ -79,7 +79,12 @@ RelayServiceImpl::RelayServiceImpl(RelayHub* hub, RelayMetrics* metrics,
     : hub_(hub),
       metrics_(metrics),
       options_(options),
-      ingest_pool_(options.ingest_on_pool ? options.ingest_threads : 1) {}
+      ingest_pool_(options.ingest_on_pool ? options.ingest_threads : 1) {
+  if (options_.rpc_metrics != nullptr) {
+    options_.rpc_metrics->CountedByService(PublishReactor::kMethod);
+    options_.rpc_metrics->CountedByService(SubscribeReactor::kMethod);
+  }
+}
 
 void RelayServiceImpl::BeginShutdown() { registry_.StopAll(); }
 
@@ -97,7 +102,7 @@ RelayServiceImpl::Publish(grpc::CallbackServerContext* context) {
     if (grpc::Status denied =
             options_.authorizer->AuthorizePublish(*context, &grant);
         !denied.ok()) {
-      return PublishReactor::Rejected(std::move(denied));
+      return PublishReactor::Rejected(std::move(denied), options_.rpc_metrics);
     }
   }
   return PublishReactor::Start(
@@ -108,7 +113,8 @@ RelayServiceImpl::Publish(grpc::CallbackServerContext* context) {
           .inline_after_idle = options_.publish_inline_after_idle},
       PublishReactor::Permission{options_.authorizer, std::move(grant)},
       PublishReactor::Groups{.take = options_.publish_takes_grouped_batches,
-                             .metrics = metrics_});
+                             .metrics = metrics_},
+      options_.rpc_metrics);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayServiceImpl::Subscribe(
@@ -116,18 +122,20 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayServiceImpl::Subscribe(
   if (grpc::Status denied = Authorize(options_.authorizer, *context,
                                       kRoleSubscribe, "Relay.Subscribe");
       !denied.ok()) {
-    return SubscribeReactor::Rejected(std::move(denied));
+    return SubscribeReactor::Rejected(std::move(denied), options_.rpc_metrics);
   }
   absl::StatusOr<hwcast::v1::SubscribeRequest> parsed =
       ParseSubscribeRequest(*request);
   if (!parsed.ok()) {
     BadRequest(context, "Subscribe", parsed.status());
-    return SubscribeReactor::Rejected(ToGrpcStatus(parsed.status()));
+    return SubscribeReactor::Rejected(ToGrpcStatus(parsed.status()),
+                                      options_.rpc_metrics);
   }
   return SubscribeReactor::Start(
       hub_, &registry_, metrics_, options_.subscriber_queue_batches,
       std::move(*parsed->mutable_filter()), context, options_.clock,
-      options_.subscriber_stall_timeout, parsed->accept_grouped());
+      options_.subscriber_stall_timeout, parsed->accept_grouped(),
+      options_.rpc_metrics);
 }
 
 grpc::ServerUnaryReactor* RelayServiceImpl::ListLatest(

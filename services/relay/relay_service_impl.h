@@ -32,6 +32,7 @@
 #include "lib/clock.h"
 #include "lib/clock_impl.h"
 #include "lib/rpc_authz.h"
+#include "lib/rpc_metrics.h"
 #include "services/relay/ingest_pool.h"
 #include "services/relay/relay_hub.h"
 #include "services/relay/relay_metrics.h"
@@ -91,6 +92,12 @@ class RelayServiceImpl final : public RelayCallbackBase {
     const Clock* clock = RealClock::Get();
     // Decides who may call (not owned); null: everyone.
     RpcAuthorizer* authorizer = nullptr;
+    // Counts Publish and Subscribe calls (hwcast_rpc_total) from their
+    // reactors instead of the server's interceptor, which would cost every
+    // message of those streams one more thread wake-up (not owned; set up
+    // before the server starts: the constructor marks both methods
+    // CountedByService). Null: the interceptor counts them.
+    RpcMetrics* rpc_metrics = nullptr;
   };
 
   RelayServiceImpl(RelayHub* hub, RelayMetrics* metrics, Options options);

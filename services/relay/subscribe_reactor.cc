@@ -13,7 +13,10 @@ namespace {
 class RejectedWriteReactor final
     : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  explicit RejectedWriteReactor(grpc::Status status) {
+  RejectedWriteReactor(grpc::Status status, RpcMetrics* rpc_metrics) {
+    if (rpc_metrics != nullptr) {
+      rpc_metrics->Record(SubscribeReactor::kMethod, status.error_code());
+    }
     Finish(std::move(status));
   }
   void OnDone() override { delete this; }
@@ -22,8 +25,8 @@ class RejectedWriteReactor final
 }  // namespace
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscribeReactor::Rejected(
-    grpc::Status status) {
-  return new RejectedWriteReactor(std::move(status));
+    grpc::Status status, RpcMetrics* rpc_metrics) {
+  return new RejectedWriteReactor(std::move(status), rpc_metrics);
 }
 
 SubscribeReactor::SubscribeReactor(RelayHub* hub, StreamRegistry* registry,
@@ -31,7 +34,8 @@ SubscribeReactor::SubscribeReactor(RelayHub* hub, StreamRegistry* registry,
                                    hwcast::v1::ReadingFilter filter,
                                    grpc::CallbackServerContext* context,
                                    const Clock* clock,
-                                   absl::Duration stall_timeout, bool grouped)
+                                   absl::Duration stall_timeout, bool grouped,
+                                   RpcMetrics* rpc_metrics)
     : hub_(hub),
       registry_(registry),
       metrics_(metrics),
@@ -40,18 +44,19 @@ SubscribeReactor::SubscribeReactor(RelayHub* hub, StreamRegistry* registry,
       clock_(clock),
       stall_timeout_(stall_timeout),
       grouped_(grouped),
+      rpc_metrics_(rpc_metrics),
       queue_(queue_capacity, std::move(filter)) {}
 
 SubscribeReactor* SubscribeReactor::Start(
     RelayHub* hub, StreamRegistry* registry, RelayMetrics* metrics,
     size_t queue_capacity, hwcast::v1::ReadingFilter filter,
     grpc::CallbackServerContext* context, const Clock* clock,
-    absl::Duration stall_timeout, bool grouped) {
+    absl::Duration stall_timeout, bool grouped, RpcMetrics* rpc_metrics) {
   // Copied before `filter` moves into the queue.
   const hwcast::v1::ReadingFilter snapshot_filter = filter;
   auto* reactor = new SubscribeReactor(hub, registry, metrics, queue_capacity,
                                        std::move(filter), context, clock,
-                                       stall_timeout, grouped);
+                                       stall_timeout, grouped, rpc_metrics);
   if (!registry->Add(reactor)) {
     {
       absl::MutexLock lock(&reactor->mu_);
@@ -59,7 +64,7 @@ SubscribeReactor* SubscribeReactor::Start(
                                        "relay is shutting down"));
       reactor->finish_claimed_ = true;
     }
-    reactor->Finish(reactor->final_status_);
+    reactor->FinishCall();
     return reactor;
   }
   reactor->in_registry_ = true;
@@ -214,7 +219,7 @@ void SubscribeReactor::OnWriteDone(bool ok) {
     finish = !start && ClaimFinishLocked();
   }
   if (start) StartWrite(current_);
-  if (finish) Finish(final_status_);
+  if (finish) FinishCall();
 }
 
 void SubscribeReactor::OnCancel() {
@@ -224,7 +229,7 @@ void SubscribeReactor::OnCancel() {
     StopLocked(grpc::Status::CANCELLED);
     finish = ClaimFinishLocked();
   }
-  if (finish) Finish(final_status_);
+  if (finish) FinishCall();
 }
 
 bool SubscribeReactor::RequestStop() {
@@ -233,7 +238,14 @@ bool SubscribeReactor::RequestStop() {
   return ClaimFinishLocked();
 }
 
-void SubscribeReactor::FinishStop() { Finish(final_status_); }
+void SubscribeReactor::FinishStop() { FinishCall(); }
+
+void SubscribeReactor::FinishCall() {
+  if (rpc_metrics_ != nullptr) {
+    rpc_metrics_->Record(kMethod, final_status_.error_code());
+  }
+  Finish(final_status_);
+}
 
 void SubscribeReactor::OnDone() {
   if (in_hub_) hub_->RemoveSubscriber(this);

@@ -48,6 +48,7 @@
 #include "absl/time/time.h"
 #include "hwcast/v1/relay.pb.h"
 #include "lib/clock.h"
+#include "lib/rpc_metrics.h"
 #include "services/relay/batch_subscriber.h"
 #include "services/relay/relay_hub.h"
 #include "services/relay/relay_metrics.h"
@@ -66,21 +67,27 @@ class SubscribeReactor final
   // all must outlive the call. The reactor deletes itself when done.
   // `context` is the call's; `clock` (not owned) times stalled writes.
   // `grouped`: the client accepts SubscribeResponse.grouped.
+  // `rpc_metrics` (not owned; null: the server's interceptor counts)
+  // Records the call's status when it is sent.
   static SubscribeReactor* Start(RelayHub* hub, StreamRegistry* registry,
                                  RelayMetrics* metrics, size_t queue_capacity,
                                  hwcast::v1::ReadingFilter filter,
                                  grpc::CallbackServerContext* context,
                                  const Clock* clock,
-                                 absl::Duration stall_timeout, bool grouped);
+                                 absl::Duration stall_timeout, bool grouped,
+                                 RpcMetrics* rpc_metrics = nullptr);
+
+  // The method's full name, as RpcMetrics counts it.
+  static constexpr char kMethod[] = "/hwcast.v1.Relay/Subscribe";
 
   // Bounds of one grouped message.
   static constexpr size_t kMaxGroupBatches = 64;
   static constexpr size_t kMaxGroupBytes = 1 << 20;
 
   // A reactor that finishes the call at once with `status` (e.g. a request
-  // that does not parse).
+  // that does not parse), Recorded in `rpc_metrics` when not null.
   static grpc::ServerWriteReactor<grpc::ByteBuffer>* Rejected(
-      grpc::Status status);
+      grpc::Status status, RpcMetrics* rpc_metrics = nullptr);
 
   // BatchSubscriber.
   bool Offer(const BatchPtr& batch, bool snapshot) override;
@@ -100,7 +107,12 @@ class SubscribeReactor final
                    RelayMetrics* metrics, size_t queue_capacity,
                    hwcast::v1::ReadingFilter filter,
                    grpc::CallbackServerContext* context, const Clock* clock,
-                   absl::Duration stall_timeout, bool grouped);
+                   absl::Duration stall_timeout, bool grouped,
+                   RpcMetrics* rpc_metrics);
+
+  // Records final_status_ (with rpc_metrics_) and sends it. By whoever
+  // claimed finish.
+  void FinishCall();
 
   // Pops the next batch (or, grouped, the waiting batches) into `current_`
   // and claims the writer, if idle.
@@ -126,6 +138,7 @@ class SubscribeReactor final
   const Clock* const clock_;
   const absl::Duration stall_timeout_;
   const bool grouped_;
+  RpcMetrics* const rpc_metrics_;
   bool in_registry_ = false;
   bool in_hub_ = false;
 
