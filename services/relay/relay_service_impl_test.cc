@@ -126,6 +126,16 @@ class RelayServiceTest : public ::testing::Test {
   void PublishTwentyThroughAWindowOfFour(GatedVerifier* verifier,
                                          absl::Duration pause);
 
+  // A Subscribe call the relay refuses at once: its status, no message read.
+  grpc::Status RefusedSubscribe(const SubscribeRequest& request) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    auto reader = stub_->Subscribe(&ctx, request);
+    SubscribeResponse r;
+    EXPECT_FALSE(reader->Read(&r));
+    return reader->Finish();
+  }
+
   // Publishes `batches` on one stream; returns the acks.
   std::vector<PublishAck> Publish(const std::vector<ReadingBatch>& batches) {
     grpc::ClientContext ctx;
@@ -362,17 +372,10 @@ TEST_F(RelayServiceTest, PublishAndSubscribeCountTheirOwnCallsOnce) {
   rpc_metrics_ = &rpc_metrics;
   Start();
   Publish({Batch("c", 5, 1, {Temperature("h", "t", 1, 20)})});  // OK
-  {
-    SubscribeRequest bad;
-    bad.mutable_filter()->add_kinds(hwcast::v1::READING_KIND_UNSPECIFIED);
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
-    auto reader = stub_->Subscribe(&ctx, bad);
-    SubscribeResponse r;
-    EXPECT_FALSE(reader->Read(&r));
-    EXPECT_EQ(reader->Finish().error_code(),
-              grpc::StatusCode::INVALID_ARGUMENT);
-  }
+  SubscribeRequest bad;
+  bad.mutable_filter()->add_kinds(hwcast::v1::READING_KIND_UNSPECIFIED);
+  EXPECT_EQ(RefusedSubscribe(bad).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
   {
     grpc::ClientContext ctx;
     SetDeadline(&ctx);
@@ -406,12 +409,7 @@ TEST_F(RelayServiceTest, SubscribeRejectsBadRequests) {
   Start();
   SubscribeRequest request;
   request.mutable_filter()->add_kinds(hwcast::v1::READING_KIND_UNSPECIFIED);
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx);
-  auto reader = stub_->Subscribe(&ctx, request);
-  SubscribeResponse r;
-  EXPECT_FALSE(reader->Read(&r));
-  grpc::Status status = reader->Finish();
+  grpc::Status status = RefusedSubscribe(request);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), HasSubstr("filter.kinds[0]"));
 
