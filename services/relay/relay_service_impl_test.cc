@@ -385,6 +385,9 @@ TEST_F(RelayServiceTest, PublishAndSubscribeCountTheirOwnCallsOnce) {
     ctx.TryCancel();
     EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
   }
+  // The relay has seen the cancel (else the shutdown below could end the
+  // stream first, with OK).
+  ASSERT_TRUE(WaitFor([&] { return service_->open_streams() == 0; }));
   {
     grpc::ClientContext ctx;
     hwcast::v1::ListCollectorsResponse collectors;
