@@ -6,6 +6,7 @@
 #include "lib/relay_subscription.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -89,30 +90,43 @@ class RecordingSink final : public BatchSink {
   std::vector<std::string> payloads_;
 };
 
-TEST(RelaySubscriptionTest, TakesBothFormsInOrderAndRejectsAMalformedGroup) {
+// A GroupingRelay on loopback writing the test's messages, and a
+// RelaySubscription to it into a RecordingSink (the test starts it).
+class RelaySubscriptionTest : public ::testing::Test {
+ protected:
+  void Serve(std::vector<SubscribeResponse> messages) {
+    relay_.emplace(std::move(messages));
+    auto server = GrpcServer::Start({"127.0.0.1:0"}, {&*relay_});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    RelaySubscriptionOptions options;
+    options.address = server_->bound_addresses()[0];
+    link_.emplace(options, &sink_, nullptr);
+  }
+
+  std::optional<GroupingRelay> relay_;
+  std::unique_ptr<GrpcServer> server_;
+  RecordingSink sink_;
+  std::optional<RelaySubscription> link_;  // before sink_ goes
+};
+
+TEST_F(RelaySubscriptionTest, TakesBothFormsInOrderAndRejectsAMalformedGroup) {
   SubscribeResponse snapshot = One("b1");
   snapshot.set_snapshot(true);
   SubscribeResponse no_batch;
   no_batch.set_hops(1);
-  GroupingRelay relay({snapshot, Group({One("b2"), One("b3")}),
-                       Group({One("lost"), no_batch}), One("b4"),
-                       Group({One("b5")})});
-  auto server = GrpcServer::Start({"127.0.0.1:0"}, {&relay});
-  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_NO_FATAL_FAILURE(
+      Serve({snapshot, Group({One("b2"), One("b3")}),
+             Group({One("lost"), no_batch}), One("b4"), Group({One("b5")})}));
+  link_->Start();
+  ASSERT_TRUE(WaitFor([&] { return sink_.payloads().size() >= 5; }));
+  link_->Stop();
+  server_->Shutdown(absl::Seconds(5));
 
-  RelaySubscriptionOptions options;
-  options.address = (*server)->bound_addresses()[0];
-  RecordingSink sink;
-  RelaySubscription link(options, &sink, nullptr);
-  link.Start();
-  ASSERT_TRUE(WaitFor([&] { return sink.payloads().size() >= 5; }));
-  link.Stop();
-  (*server)->Shutdown(absl::Seconds(5));
-
-  EXPECT_TRUE(relay.accept_grouped());
-  EXPECT_THAT(sink.payloads(),
+  EXPECT_TRUE(relay_->accept_grouped());
+  EXPECT_THAT(sink_.payloads(),
               ElementsAre("b1/snapshot", "b2", "b3", "b4", "b5"));
-  const hwcast::v1::RelaySubscription status = link.Status();
+  const hwcast::v1::RelaySubscription status = link_->Status();
   EXPECT_EQ(status.batches_received(), 5u);
   EXPECT_EQ(status.invalid_batches(), 1u);
   EXPECT_THAT(status.last_invalid_reason(),
@@ -120,8 +134,8 @@ TEST(RelaySubscriptionTest, TakesBothFormsInOrderAndRejectsAMalformedGroup) {
                         "batch"));
 }
 
-TEST(RelaySubscriptionTest,
-     MalformedGroupsAreCountedEveryOneAndLoggedAFewTimes) {
+TEST_F(RelaySubscriptionTest,
+       MalformedGroupsAreCountedEveryOneAndLoggedAFewTimes) {
   SubscribeResponse no_batch;
   no_batch.set_hops(1);
   std::vector<SubscribeResponse> messages;
@@ -129,24 +143,17 @@ TEST(RelaySubscriptionTest,
     messages.push_back(Group({One(absl::StrCat("lost", i)), no_batch}));
   }
   messages.push_back(One("after"));
-  GroupingRelay relay(messages);
-  auto server = GrpcServer::Start({"127.0.0.1:0"}, {&relay});
-  ASSERT_TRUE(server.ok()) << server.status();
-
-  RelaySubscriptionOptions options;
-  options.address = (*server)->bound_addresses()[0];
-  RecordingSink sink;
-  RelaySubscription link(options, &sink, nullptr);
+  ASSERT_NO_FATAL_FAILURE(Serve(std::move(messages)));
   ::testing::internal::CaptureStderr();
-  link.Start();
-  const bool delivered = WaitFor([&] { return !sink.payloads().empty(); });
-  link.Stop();
+  link_->Start();
+  const bool delivered = WaitFor([&] { return !sink_.payloads().empty(); });
+  link_->Stop();
   const std::string log = ::testing::internal::GetCapturedStderr();
-  (*server)->Shutdown(absl::Seconds(5));
+  server_->Shutdown(absl::Seconds(5));
   ASSERT_TRUE(delivered);
 
-  EXPECT_THAT(sink.payloads(), ElementsAre("after"));
-  EXPECT_EQ(link.Status().invalid_batches(), 10u);
+  EXPECT_THAT(sink_.payloads(), ElementsAre("after"));
+  EXPECT_EQ(link_->Status().invalid_batches(), 10u);
   // The first three are logged, with the count so far; the other seven only
   // counted.
   EXPECT_THAT(log, HasSubstr("(1 malformed so far)"));
