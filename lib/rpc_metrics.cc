@@ -29,16 +29,14 @@ class CountingInterceptor final : public grpc::experimental::Interceptor {
   const std::string method_;
 };
 
-}  // namespace
-
-class RpcCountingFactory final
+class CountingFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit RpcCountingFactory(RpcMetrics* metrics) : metrics_(metrics) {}
+  explicit CountingFactory(RpcMetrics* metrics) : metrics_(metrics) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
     const char* method = info->method();
-    if (method != nullptr && metrics_->counted_by_service_.contains(method)) {
+    if (method != nullptr && metrics_->IsCountedByService(method)) {
       return nullptr;  // gRPC installs no interceptor from this factory
     }
     return new CountingInterceptor(metrics_, method);
@@ -47,6 +45,8 @@ class RpcCountingFactory final
  private:
   RpcMetrics* const metrics_;
 };
+
+}  // namespace
 
 std::string GrpcCodeName(grpc::StatusCode code) {
   return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
@@ -111,7 +111,7 @@ void RpcMetrics::CountedByService(std::string full_method) {
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 RpcMetrics::InterceptorFactory() {
-  return std::make_unique<RpcCountingFactory>(this);
+  return std::make_unique<CountingFactory>(this);
 }
 
 }  // namespace hwcast

@@ -62,6 +62,10 @@ class RpcMetrics {
   // one more thread wake-up (bench/README.md, "The interceptor's price").
   // Before the server starts.
   void CountedByService(std::string full_method);
+  // Whether CountedByService(full_method) was called.
+  bool IsCountedByService(absl::string_view full_method) const {
+    return counted_by_service_.contains(full_method);
+  }
 
   // Unix socket connections refused by their peer's credentials
   // (lib/unix_peer_acceptor.h): hwcast_unix_socket_refused_total, present
@@ -86,8 +90,6 @@ class RpcMetrics {
       methods_;
   // Methods whose services Record their calls; before the server starts.
   absl::flat_hash_set<std::string> counted_by_service_;
-
-  friend class RpcCountingFactory;
 };
 
 // The label value of a gRPC status code: "OK", "INVALID_ARGUMENT", ...
