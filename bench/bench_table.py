@@ -220,6 +220,22 @@ RATIOS = [
       "BM_ProcessLatencyForwarder/readings:1/gap_ms:1/verify:1/api:1"
       "#latency_p99"),
      "the floor for a relay rewritten on the async API", "real"),
+    ("the same async forwarder beside gRPC's default health service (a"
+     " callback service, as every hwcast daemon serves: the process runs"
+     " gRPC's callback threads too), p99 / the hop at 1 ms gaps",
+     ("latency_processes_bench", "BM_ProcessLatencyHop/gap_ms:1#latency_p99"),
+     ("latency_processes_bench",
+      "BM_ProcessLatencyForwarder/readings:1/gap_ms:1/verify:1/api:2"
+      "#latency_p99"),
+     "above the async row: its gain needs a process without callback"
+     " services", "real"),
+    ("the same async forwarder with two threads driving its queue, p99 /"
+     " the hop at 1 ms gaps",
+     ("latency_processes_bench", "BM_ProcessLatencyHop/gap_ms:1#latency_p99"),
+     ("latency_processes_bench",
+      "BM_ProcessLatencyForwarder/readings:1/gap_ms:1/verify:1/api:3"
+      "#latency_p99"),
+     "above the async row: its gain needs one thread", "real"),
     ("relay path across processes, one reading per batch every 1 ms, p99 /"
      " the forwarder path that checks (the floor above)",
      ("latency_processes_bench",

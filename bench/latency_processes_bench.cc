@@ -31,9 +31,11 @@
 //   stream, one write in flight and a queue each, and acks it; no hwcast
 //   relay code), on gRPC's callback API (A = 0, a reactor per stream, as
 //   the relay) or its async API (A = 1, one completion queue driven by one
-//   thread). The same publisher and subscriber: the floor the relay path is
-//   measured against (V = 1), and two hops with the actuator's check alone
-//   (V = 0).
+//   thread; A = 2 the same beside gRPC's default health service, a callback
+//   service as every hwcast daemon serves, so the process also runs gRPC's
+//   callback threads). The same publisher and subscriber: the floor the
+//   relay path is measured against (V = 1), and two hops with the
+//   actuator's check alone (V = 0).
 // BM_ProcessLatencyHop/gap_ms:G: one plain gRPC hop between two processes:
 //   this process writes one reading per PublishRequest every G ms to a
 //   server (this binary run as --hop-server-child: a bare grpc::Server, no
@@ -839,15 +841,23 @@ class AsyncForwarder {
     builder->RegisterService(&service_);
     cq_ = builder->AddCompletionQueue();
   }
-  // Once the server is built: accepts streams on the forwarder's thread.
-  void Start() {
+  // Once the server is built: accepts streams on `threads` threads that all
+  // drive the queue (more than one: each handles its event under one lock,
+  // so the state stays single-threaded; what changes is which thread gRPC
+  // wakes).
+  void Start(int threads) {
     AcceptPublisher();
     AcceptSubscriber();
-    thread_ = std::thread([this] {
-      void* tag = nullptr;
-      bool ok = false;
-      while (cq_->Next(&tag, &ok)) static_cast<Op*>(tag)->done(ok);
-    });
+    for (int i = 0; i < threads; ++i) {
+      threads_.emplace_back([this] {
+        void* tag = nullptr;
+        bool ok = false;
+        while (cq_->Next(&tag, &ok)) {
+          absl::MutexLock lock(&mu_);
+          static_cast<Op*>(tag)->done(ok);
+        }
+      });
+    }
   }
 
  private:
@@ -975,12 +985,13 @@ class AsyncForwarder {
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
   std::vector<std::unique_ptr<Publisher>> publishers_;
   std::vector<std::unique_ptr<Subscriber>> subscribers_;
-  std::thread thread_;
+  absl::Mutex mu_;  // held while one event is handled
+  std::vector<std::thread> threads_;
 };
 
-// argv: TRUST_FILE VERIFY API (VERIFY 1: check signatures; API "callback"
-// or "async"). The forwarder on 127.0.0.1:0 ("port PORT" on stdout) until
-// stdin closes.
+// argv: TRUST_FILE VERIFY API (VERIFY 1: check signatures; API "callback",
+// "async" or "async+health": async beside gRPC's default health service).
+// The forwarder on 127.0.0.1:0 ("port PORT" on stdout) until stdin closes.
 int RunForwarderChild(char** argv) {
   absl::StatusOr<std::unique_ptr<TrustStore>> trust = TrustStore::Load(argv[0]);
   if (!trust.ok()) {
@@ -989,8 +1000,11 @@ int RunForwarderChild(char** argv) {
     return 1;
   }
   const bool verify = std::string_view(argv[1]) == "1";
+  const std::string_view api = argv[2];
+  // Before the builder, as lib/server.cc does: the builder takes the flag.
+  if (api == "async+health") grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  if (std::string_view(argv[2]) == "async") {
+  if (api.starts_with("async")) {
     // Leaked on purpose: the process ends with _Exit below, without tearing
     // down a completion queue its thread still drives.
     auto* forwarder = new AsyncForwarder(*std::move(trust), verify);
@@ -998,7 +1012,7 @@ int RunForwarderChild(char** argv) {
     std::unique_ptr<grpc::Server> server =
         ListenOnLoopback(&builder, "forwarder");
     if (server == nullptr) return 1;
-    forwarder->Start();
+    forwarder->Start(api == "async2" ? 2 : 1);
     AwaitStdinClosed();
     std::_Exit(0);
   }
@@ -1101,20 +1115,41 @@ std::string Failed(TempDir& dir, absl::string_view what) {
 // One run of the relay path; empty or what went wrong.
 // What stands between the publisher and the subscriber.
 struct Middle {
-  bool relay = true;       // the real hwcast-relay; else --forwarder-child
-  bool verify = true;      // the forwarder checks each signature
-  bool async_api = false;  // the forwarder on the async API
+  // The forwarder's gRPC API, as its child takes it (api:A).
+  enum class Api {
+    kCallback = 0,
+    kAsync = 1,
+    kAsyncBesideHealth = 2,
+    kAsyncTwoThreads = 3
+  };
+  bool relay = true;         // the real hwcast-relay; else --forwarder-child
+  bool verify = true;        // the forwarder checks each signature
+  Api api = Api::kCallback;  // the forwarder's API
 };
+
+const char* ApiArgument(Middle::Api api) {
+  switch (api) {
+    case Middle::Api::kCallback:
+      return "callback";
+    case Middle::Api::kAsync:
+      return "async";
+    case Middle::Api::kAsyncBesideHealth:
+      return "async+health";
+    case Middle::Api::kAsyncTwoThreads:
+      return "async2";
+  }
+  return "callback";
+}
 
 // The forwarder child: its address.
 absl::StatusOr<std::string> StartForwarder(const TempDir& dir,
                                            const std::string& trust_file,
                                            const Middle& middle,
                                            std::unique_ptr<Child>* forwarder) {
-  absl::StatusOr<std::unique_ptr<Child>> child = Child::Spawn(
-      {SelfPath(), "--forwarder-child", trust_file, middle.verify ? "1" : "0",
-       middle.async_api ? "async" : "callback"},
-      dir.File("forwarder.log"));
+  absl::StatusOr<std::unique_ptr<Child>> child =
+      Child::Spawn({SelfPath(), "--forwarder-child", trust_file,
+                    middle.verify ? "1" : "0", ApiArgument(middle.api)},
+                   dir.File("forwarder.log"));
   if (!child.ok()) return child.status();
   *forwarder = *std::move(child);
   std::string line;
@@ -1237,15 +1272,16 @@ BENCHMARK(BM_ProcessLatencyRelay)
 
 // The relay path with the forwarder child in the relay's place (verify:V,
 // V = 1 it checks each signature as a relay must; api:A, A = 0 gRPC's
-// callback API, A = 1 its async API on one thread): the floor for the relay
-// path, with the same subscriber and publisher.
+// callback API, A = 1 its async API on one thread, A = 2 the same beside a
+// callback service): the floor for the relay path, with the same subscriber
+// and publisher.
 void BM_ProcessLatencyForwarder(benchmark::State& state) {
   const int readings = static_cast<int>(state.range(0));
   const absl::Duration gap = absl::Milliseconds(state.range(1));
   const size_t count = state.range(1) == 1 ? 2000 : 250;
   const Middle middle{.relay = false,
                       .verify = state.range(2) == 1,
-                      .async_api = state.range(3) == 1};
+                      .api = static_cast<Middle::Api>(state.range(3))};
   if (const std::string error =
           RunRelayPath(state, readings, count, gap, /*reader=*/0, middle);
       !error.empty()) {
@@ -1259,6 +1295,8 @@ BENCHMARK(BM_ProcessLatencyForwarder)
     ->Args({16, 16, 1, 0})
     ->Args({1, 1, 1, 1})
     ->Args({16, 16, 1, 1})
+    ->Args({1, 1, 1, 2})
+    ->Args({1, 1, 1, 3})
     ->Iterations(1)
     ->UseRealTime();
 
