@@ -207,6 +207,13 @@ RATIOS = [
       "BM_ProcessLatencyForwarder/readings:1/gap_ms:1/verify:1/api:0#latency_p99"),
      "what any relay on gRPC 1.51's callback API reaches against the <= 3"
      " target", "real"),
+    ("two plain hops: the same publisher, forwarder and subscriber with no"
+     " check anywhere (the subscriber only parses), one reading per batch"
+     " every 1 ms, p99 / the hop at 1 ms gaps",
+     ("latency_processes_bench", "BM_ProcessLatencyHop/gap_ms:1#latency_p99"),
+     ("latency_processes_bench",
+      "BM_ProcessLatencyTwoHops/gap_ms:1/api:0#latency_p99"),
+     "the relay path's transport alone; each check adds to it", "real"),
     ("same forwarder without the signature check, p99 / the hop at 1 ms"
      " gaps",
      ("latency_processes_bench", "BM_ProcessLatencyHop/gap_ms:1#latency_p99"),

@@ -36,6 +36,9 @@
 //   callback threads). The same publisher and subscriber: the floor the
 //   relay path is measured against (V = 1), and two hops with the
 //   actuator's check alone (V = 0).
+// BM_ProcessLatencyTwoHops/gap_ms:G/api:A: the same with no check anywhere
+//   (the forwarder as with V = 0; the subscriber only parses each batch):
+//   the relay path's transport alone.
 // BM_ProcessLatencyHop/gap_ms:G: one plain gRPC hop between two processes:
 //   this process writes one reading per PublishRequest every G ms to a
 //   server (this binary run as --hop-server-child: a bare grpc::Server, no
@@ -369,26 +372,28 @@ std::unique_ptr<hwcast::v1::Relay::Stub> StubFor(const std::string& address) {
 // ---- The subscriber child (--subscriber-child) ---------------------------
 
 // What Actuator::OnBatch does before it acts on a batch: parse, verify with
-// the collector key (signature, trust, freshness). Then the time, by batch
-// sequence: sequences before `first` are warm-up (reported at once, as
-// "seen SEQ"), `first`..`last` recorded (index sequence - first).
+// the collector key (signature, trust, freshness); with `check` false only
+// parse, as a plain gRPC receiver would. Then the time, by batch sequence:
+// sequences before `first` are warm-up (reported at once, as "seen SEQ"),
+// `first`..`last` recorded (index sequence - first).
 class TimingSink final : public BatchSink {
  public:
-  TimingSink(std::unique_ptr<TrustStore> trust, uint64_t first, uint64_t last)
+  TimingSink(std::unique_ptr<TrustStore> trust, bool check, uint64_t first,
+             uint64_t last)
       : verifier_(std::move(trust), FreshnessOptions{}, RealClock::Get()),
+        check_(check),
         first_(first),
         last_(last),
         received_ns_(last - first + 1) {}
 
   Outcome OnBatch(const hwcast::v1::SubscribeResponse& response,
                   std::string_view) override {
-    VerifiedBatch verified =
-        ParseAndVerify(response.batch(), kNoBatchSizeLimit, &verifier_);
-    if (!verified.ok()) {
-      return Outcome{Result::kInvalid, std::string(verified.status.message())};
+    absl::StatusOr<uint64_t> checked = SequenceOf(response);
+    if (!checked.ok()) {
+      return Outcome{Result::kInvalid, std::string(checked.status().message())};
     }
     const int64_t now = MonotonicNs();
-    const uint64_t sequence = verified.batch.batch_sequence();
+    const uint64_t sequence = *checked;
     absl::MutexLock lock(&mu_);
     if (sequence < first_) {
       std::printf("seen %llu\n", static_cast<unsigned long long>(sequence));
@@ -414,7 +419,23 @@ class TimingSink final : public BatchSink {
   }
 
  private:
+  // The batch's sequence once it parsed (and, with check_, verified).
+  absl::StatusOr<uint64_t> SequenceOf(
+      const hwcast::v1::SubscribeResponse& response) {
+    if (check_) {
+      VerifiedBatch verified =
+          ParseAndVerify(response.batch(), kNoBatchSizeLimit, &verifier_);
+      if (!verified.ok()) return verified.status;
+      return verified.batch.batch_sequence();
+    }
+    absl::StatusOr<hwcast::v1::ReadingBatch> batch =
+        ParseBatch(response.batch().batch(), kNoBatchSizeLimit);
+    if (!batch.ok()) return batch.status();
+    return batch->batch_sequence();
+  }
+
   SignedBatchVerifier verifier_;
+  const bool check_;
   const uint64_t first_;
   const uint64_t last_;
   absl::Mutex mu_;
@@ -468,9 +489,10 @@ class CallbackSubscriber final
   bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// argv: ADDRESS TRUST_FILE FIRST LAST READER. Subscribes to the relay at
-// ADDRESS as an actuator does (READER 0: RelaySubscription, the actuator's
-// sync reader; 1: CallbackSubscriber), prints "seen SEQ" for warm-up
+// argv: ADDRESS TRUST_FILE FIRST LAST READER CHECK. Subscribes to the relay
+// at ADDRESS as an actuator does (READER 0: RelaySubscription, the
+// actuator's sync reader; 1: CallbackSubscriber; CHECK 1: verifies every
+// batch as the actuator, 0: only parses it), prints "seen SEQ" for warm-up
 // batches, and once batch LAST came (or stdin closed) the times of
 // FIRST..LAST ("t INDEX NS"), then "end". Exits when stdin closes.
 int RunSubscriberChild(char** argv) {
@@ -488,7 +510,8 @@ int RunSubscriberChild(char** argv) {
                  std::string(trust.status().message()).c_str());
     return 1;
   }
-  TimingSink sink(*std::move(trust), first, last);
+  TimingSink sink(*std::move(trust), std::string_view(argv[5]) == "1", first,
+                  last);
   std::optional<RelaySubscription> subscription;
   std::optional<CallbackSubscriber> callback;
   if (std::string_view(argv[4]) == "1") {
@@ -1122,9 +1145,10 @@ struct Middle {
     kAsyncBesideHealth = 2,
     kAsyncTwoThreads = 3
   };
-  bool relay = true;         // the real hwcast-relay; else --forwarder-child
-  bool verify = true;        // the forwarder checks each signature
-  Api api = Api::kCallback;  // the forwarder's API
+  bool relay = true;   // the real hwcast-relay; else --forwarder-child
+  bool verify = true;  // the forwarder checks each signature
+  bool subscriber_checks = true;  // the subscriber verifies as the actuator
+  Api api = Api::kCallback;       // the forwarder's API
 };
 
 const char* ApiArgument(Middle::Api api) {
@@ -1189,11 +1213,11 @@ std::string RunRelayPath(benchmark::State& state, int readings, size_t count,
       middle.relay ? StartRelay(dir, trust_file, &relay)
                    : StartForwarder(dir, trust_file, middle, &relay);
   if (!address.ok()) return Failed(dir, address.status().message());
-  absl::StatusOr<std::unique_ptr<Child>> subscriber =
-      Child::Spawn({SelfPath(), "--subscriber-child", *address, trust_file,
-                    absl::StrCat(kWarmupBatches + 1),
-                    absl::StrCat(kWarmupBatches + count), absl::StrCat(reader)},
-                   dir.File("subscriber.log"));
+  absl::StatusOr<std::unique_ptr<Child>> subscriber = Child::Spawn(
+      {SelfPath(), "--subscriber-child", *address, trust_file,
+       absl::StrCat(kWarmupBatches + 1), absl::StrCat(kWarmupBatches + count),
+       absl::StrCat(reader), middle.subscriber_checks ? "1" : "0"},
+      dir.File("subscriber.log"));
   if (!subscriber.ok()) return Failed(dir, subscriber.status().message());
 
   auto stub = StubFor(*address);
@@ -1300,6 +1324,28 @@ BENCHMARK(BM_ProcessLatencyForwarder)
     ->Iterations(1)
     ->UseRealTime();
 
+// Two plain hops: the same publisher, the forwarder child checking nothing
+// (api:A as above) and the subscriber only parsing each batch (no check
+// anywhere): what the relay path costs in transport alone, against one hop.
+void BM_ProcessLatencyTwoHops(benchmark::State& state) {
+  const Middle middle{.relay = false,
+                      .verify = false,
+                      .subscriber_checks = false,
+                      .api = static_cast<Middle::Api>(state.range(1))};
+  if (const std::string error = RunRelayPath(
+          state, /*readings=*/1, /*count=*/2000,
+          absl::Milliseconds(state.range(0)), /*reader=*/0, middle);
+      !error.empty()) {
+    state.SkipWithError(error.c_str());
+  }
+}
+BENCHMARK(BM_ProcessLatencyTwoHops)
+    ->ArgNames({"gap_ms", "api"})
+    ->Args({1, 0})
+    ->Args({1, 1})
+    ->Iterations(1)
+    ->UseRealTime();
+
 std::string RunHop(benchmark::State& state, size_t count, absl::Duration gap) {
   TempDir dir;
   if (!dir.ok()) return "mkdtemp failed";
@@ -1371,7 +1417,7 @@ BENCHMARK(BM_ProcessLatencyHop)
 
 int main(int argc, char** argv) {
   const std::string_view mode = argc > 1 ? argv[1] : "";
-  if (mode == "--subscriber-child" && argc == 7) {
+  if (mode == "--subscriber-child" && argc == 8) {
     return hwcast::bench::RunSubscriberChild(argv + 2);
   }
   if (mode == "--forwarder-child" && argc == 5) {
