@@ -243,6 +243,15 @@ RATIOS = [
       "BM_ProcessLatencyForwarder/readings:1/gap_ms:1/verify:1/api:3"
       "#latency_p99"),
      "above the async row: its gain needs one thread", "real"),
+    ("the same async forwarder (one thread) beside a synchronous service"
+     " (gRPC's sync server threads, no callback ones), p99 / the hop at"
+     " 1 ms gaps",
+     ("latency_processes_bench", "BM_ProcessLatencyHop/gap_ms:1#latency_p99"),
+     ("latency_processes_bench",
+      "BM_ProcessLatencyForwarder/readings:1/gap_ms:1/verify:1/api:4"
+      "#latency_p99"),
+     "level with the async row: a relay could keep its other methods on"
+     " sync handlers", "real"),
     ("relay path across processes, one reading per batch every 1 ms, p99 /"
      " the forwarder path that checks (the floor above)",
      ("latency_processes_bench",

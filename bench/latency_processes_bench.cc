@@ -33,7 +33,9 @@
 //   the relay) or its async API (A = 1, one completion queue driven by one
 //   thread; A = 2 the same beside gRPC's default health service, a callback
 //   service as every hwcast daemon serves, so the process also runs gRPC's
-//   callback threads). The same publisher and subscriber: the floor the
+//   callback threads; A = 3 the same on two threads; A = 4 beside a
+//   synchronous service, so with gRPC's sync server threads and no callback
+//   ones). The same publisher and subscriber: the floor the
 //   relay path is measured against (V = 1), and two hops with the
 //   actuator's check alone (V = 0).
 // BM_ProcessLatencyTwoHops/gap_ms:G/api:A: the same with no check anywhere
@@ -95,6 +97,7 @@
 #include "bench/latency_percentiles.h"
 #include "bench/signed_batches.h"
 #include "benchmark/benchmark.h"
+#include "hwcast/v1/entropy.grpc.pb.h"
 #include "hwcast/v1/relay.grpc.pb.h"
 #include "hwcast/v1/relay.pb.h"
 #include "lib/batch_sink.h"
@@ -1013,7 +1016,8 @@ class AsyncForwarder {
 };
 
 // argv: TRUST_FILE VERIFY API (VERIFY 1: check signatures; API "callback",
-// "async" or "async+health": async beside gRPC's default health service).
+// "async", "async2" (two threads), "async+health" (beside gRPC's default
+// health service) or "async+sync" (beside a synchronous service)).
 // The forwarder on 127.0.0.1:0 ("port PORT" on stdout) until stdin closes.
 int RunForwarderChild(char** argv) {
   absl::StatusOr<std::unique_ptr<TrustStore>> trust = TrustStore::Load(argv[0]);
@@ -1032,6 +1036,11 @@ int RunForwarderChild(char** argv) {
     // down a completion queue its thread still drives.
     auto* forwarder = new AsyncForwarder(*std::move(trust), verify);
     forwarder->AddTo(&builder);
+    if (api == "async+sync") {
+      // A synchronous service beside it (its one method UNIMPLEMENTED):
+      // the process runs gRPC's sync server threads, no callback ones.
+      builder.RegisterService(new hwcast::v1::Entropy::Service);
+    }
     std::unique_ptr<grpc::Server> server =
         ListenOnLoopback(&builder, "forwarder");
     if (server == nullptr) return 1;
@@ -1143,7 +1152,8 @@ struct Middle {
     kCallback = 0,
     kAsync = 1,
     kAsyncBesideHealth = 2,
-    kAsyncTwoThreads = 3
+    kAsyncTwoThreads = 3,
+    kAsyncBesideSync = 4
   };
   bool relay = true;   // the real hwcast-relay; else --forwarder-child
   bool verify = true;  // the forwarder checks each signature
@@ -1161,6 +1171,8 @@ const char* ApiArgument(Middle::Api api) {
       return "async+health";
     case Middle::Api::kAsyncTwoThreads:
       return "async2";
+    case Middle::Api::kAsyncBesideSync:
+      return "async+sync";
   }
   return "callback";
 }
@@ -1297,8 +1309,8 @@ BENCHMARK(BM_ProcessLatencyRelay)
 // The relay path with the forwarder child in the relay's place (verify:V,
 // V = 1 it checks each signature as a relay must; api:A, A = 0 gRPC's
 // callback API, A = 1 its async API on one thread, A = 2 the same beside a
-// callback service): the floor for the relay path, with the same subscriber
-// and publisher.
+// callback service, A = 3 on two threads, A = 4 beside a sync service): the
+// floor for the relay path, with the same subscriber and publisher.
 void BM_ProcessLatencyForwarder(benchmark::State& state) {
   const int readings = static_cast<int>(state.range(0));
   const absl::Duration gap = absl::Milliseconds(state.range(1));
@@ -1321,6 +1333,7 @@ BENCHMARK(BM_ProcessLatencyForwarder)
     ->Args({16, 16, 1, 1})
     ->Args({1, 1, 1, 2})
     ->Args({1, 1, 1, 3})
+    ->Args({1, 1, 1, 4})
     ->Iterations(1)
     ->UseRealTime();
 
