@@ -2,6 +2,7 @@
 
 #include <grp.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/impl/codegen/service_type.h>
 #include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/impl/server_builder_plugin.h>
 #include <grpcpp/impl/server_initializer.h>
@@ -188,8 +189,30 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     ports.push_back(std::make_unique<int>(0));
     builder.AddListeningPort(address, tls.credentials, ports.back().get());
   }
-  for (grpc::Service* service : services) builder.RegisterService(service);
+  std::unique_ptr<grpc::ServerCompletionQueue> async_cq;
+  for (grpc::Service* service : services) {
+    builder.RegisterService(service);
+    if (service->has_async_methods() && async_cq == nullptr) {
+      async_cq = builder.AddCompletionQueue();
+    }
+  }
   server->server_ = builder.BuildAndStart();
+  if (async_cq != nullptr) {
+    server->async_loop_ = std::make_unique<AsyncLoop>(std::move(async_cq));
+    if (server->server_ != nullptr) {
+      for (grpc::Service* service : services) {
+        if (!service->has_async_methods()) continue;
+        auto* serving = dynamic_cast<AsyncServing*>(service);
+        if (serving == nullptr) {
+          server->Shutdown(absl::ZeroDuration());
+          return absl::InternalError(
+              "a service with async methods does not implement AsyncServing");
+        }
+        serving->StartServing(server->async_loop_.get());
+      }
+      server->async_loop_->Start();
+    }
+  }
   std::vector<std::string> all = listen;
   all.insert(all.end(), tls.addresses.begin(), tls.addresses.end());
   if (server->server_ == nullptr) {
@@ -278,6 +301,9 @@ void GrpcServer::Shutdown(absl::Duration grace) {
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMicroseconds(grace));
   server_->Wait();
+  // Every call ended above (the loop ran their last reactions); what is
+  // left on the queue are the calls still awaited.
+  if (async_loop_ != nullptr) async_loop_->Stop();
   for (const std::string& path : unix_paths_) ::unlink(path.c_str());
 }
 

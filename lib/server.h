@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "lib/async_reactor.h"
 #include "lib/rpc_metrics.h"
 #include "lib/unix_peer_acceptor.h"
 
@@ -25,6 +26,12 @@ namespace hwcast {
 class GrpcServer {
  public:
   // Starts serving `services` (not owned; must outlive the server) on every
+  // address in `listen`. A service with async methods must implement
+  // AsyncServing (lib/async_reactor.h): the server then drains one
+  // completion queue on one thread ("grpc-io") and calls its
+  // StartServing() once started; every such service shares that thread.
+  //
+  // Addresses
   // address in `listen`: "HOST:PORT" (port 0 picks a free one) or
   // "unix:/path" (the parent directory is created, a stale socket file is
   // replaced). Fails, naming the address, when any address cannot be bound.
@@ -84,6 +91,10 @@ class GrpcServer {
  private:
   GrpcServer() = default;
 
+  // Serves the async methods; null when no service has any. Stopped after
+  // server_ shut down; destroyed after it (gRPC wants its queues to outlive
+  // the server).
+  std::unique_ptr<AsyncLoop> async_loop_;
   std::unique_ptr<grpc::Server> server_;
   std::vector<std::string> bound_addresses_;
   std::vector<std::string> tls_bound_addresses_;
