@@ -52,6 +52,8 @@
 #define HWCAST_LIB_ASYNC_REACTOR_H_
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/async_stream.h>
+#include <grpcpp/support/async_unary_call.h>
 
 #include <atomic>
 #include <functional>

@@ -3,7 +3,8 @@
 // generated code answers for it (UNIMPLEMENTED with an empty message for
 // unary calls, an OK end of stream for a bidi stream's reads).
 //
-// Use with the generated WithRawCallbackMethod_<Method> service bases:
+// Use with the generated WithRawCallbackMethod_<Method> service bases (or,
+// on an async loop, AnswerRaw in an AcceptUnary handler):
 //
 //   grpc::ServerUnaryReactor* ListLatest(grpc::CallbackServerContext* c,
 //       const grpc::ByteBuffer* in, grpc::ByteBuffer* out) override {
@@ -54,10 +55,28 @@ inline grpc::ServerUnaryReactor* FinishUnary(
   return reactor;
 }
 
-// Serves one raw unary call: parses the request (on failure finishes with
-// INVALID_ARGUMENT and calls `on_bad_request(status)`), runs
+// Answers one raw unary request: parses it (on failure calls
+// `on_bad_request(status)` and returns INVALID_ARGUMENT), runs
 // `handler(request, &response)` -> grpc::Status, and serializes the response
-// when that is OK.
+// into `raw_response` when that is OK. Returns the call's status.
+template <typename Request, typename Response, typename Handler,
+          typename OnBadRequest>
+grpc::Status AnswerRaw(const grpc::ByteBuffer& raw_request,
+                       grpc::ByteBuffer* raw_response, Handler&& handler,
+                       OnBadRequest&& on_bad_request) {
+  Request request;
+  if (absl::Status s = ParseRawMessage(raw_request, "request", &request);
+      !s.ok()) {
+    on_bad_request(s);
+    return ToGrpcStatus(s);
+  }
+  Response response;
+  grpc::Status status = handler(std::as_const(request), &response);
+  if (status.ok()) *raw_response = SerializeToByteBuffer(response);
+  return status;
+}
+
+// Serves one raw unary call on the callback API with AnswerRaw.
 template <typename Request, typename Response, typename Handler,
           typename OnBadRequest>
 grpc::ServerUnaryReactor* RawUnary(grpc::CallbackServerContext* context,
@@ -66,17 +85,9 @@ grpc::ServerUnaryReactor* RawUnary(grpc::CallbackServerContext* context,
                                    Handler&& handler,
                                    OnBadRequest&& on_bad_request) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  Request request;
-  if (absl::Status s = ParseRawMessage(*raw_request, "request", &request);
-      !s.ok()) {
-    on_bad_request(s);
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
-  }
-  Response response;
-  grpc::Status status = handler(std::as_const(request), &response);
-  if (status.ok()) *raw_response = SerializeToByteBuffer(response);
-  reactor->Finish(status);
+  reactor->Finish(AnswerRaw<Request, Response>(
+      *raw_request, raw_response, std::forward<Handler>(handler),
+      std::forward<OnBadRequest>(on_bad_request)));
   return reactor;
 }
 

@@ -18,9 +18,10 @@ namespace hwcast::relay {
 namespace {
 
 class RejectedBidiReactor final
-    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+    : public AsyncBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  RejectedBidiReactor(grpc::Status status, RpcMetrics* rpc_metrics) {
+  RejectedBidiReactor(Call* call, grpc::Status status, RpcMetrics* rpc_metrics)
+      : AsyncBidiReactor(call) {
     if (rpc_metrics != nullptr) {
       rpc_metrics->Record(PublishReactor::kMethod, status.error_code());
     }
@@ -54,16 +55,18 @@ std::optional<std::string> PeekCollectorId(const std::string& batch) {
 
 }  // namespace
 
-grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
-PublishReactor::Rejected(grpc::Status status, RpcMetrics* rpc_metrics) {
-  return new RejectedBidiReactor(std::move(status), rpc_metrics);
+void PublishReactor::Reject(Call* call, grpc::Status status,
+                            RpcMetrics* rpc_metrics) {
+  new RejectedBidiReactor(call, std::move(status), rpc_metrics);
 }
 
-PublishReactor::PublishReactor(RelayHub* hub, StreamRegistry* registry,
-                               size_t max_pending_acks, std::string peer,
-                               Ingest ingest, Permission permission,
-                               Groups groups, RpcMetrics* rpc_metrics)
-    : hub_(hub),
+PublishReactor::PublishReactor(Call* call, RelayHub* hub,
+                               StreamRegistry* registry,
+                               size_t max_pending_acks, Ingest ingest,
+                               Permission permission, Groups groups,
+                               RpcMetrics* rpc_metrics)
+    : AsyncBidiReactor(call),
+      hub_(hub),
       registry_(registry),
       pool_(ingest.pool),
       clock_(ingest.clock),
@@ -71,7 +74,7 @@ PublishReactor::PublishReactor(RelayHub* hub, StreamRegistry* registry,
                              ? ingest.inline_after_idle
                              : absl::InfiniteDuration()),
       max_pending_acks_(max_pending_acks == 0 ? 1 : max_pending_acks),
-      peer_(std::move(peer)),
+      peer_(context()->peer()),
       permission_(std::move(permission)),
       groups_(groups),
       rpc_metrics_(rpc_metrics),
@@ -82,13 +85,14 @@ PublishReactor::PublishReactor(RelayHub* hub, StreamRegistry* registry,
   }
 }
 
-PublishReactor* PublishReactor::Start(RelayHub* hub, StreamRegistry* registry,
-                                      size_t max_pending_acks, std::string peer,
-                                      Ingest ingest, Permission permission,
-                                      Groups groups, RpcMetrics* rpc_metrics) {
+PublishReactor* PublishReactor::Start(Call* call, RelayHub* hub,
+                                      StreamRegistry* registry,
+                                      size_t max_pending_acks, Ingest ingest,
+                                      Permission permission, Groups groups,
+                                      RpcMetrics* rpc_metrics) {
   auto* reactor =
-      new PublishReactor(hub, registry, max_pending_acks, std::move(peer),
-                         ingest, std::move(permission), groups, rpc_metrics);
+      new PublishReactor(call, hub, registry, max_pending_acks, ingest,
+                         std::move(permission), groups, rpc_metrics);
   if (!registry->Add(reactor)) {
     {
       absl::MutexLock lock(&reactor->mu_);

@@ -70,6 +70,9 @@
 // batches read after shutdown began are not ingested (the collector keeps
 // and resends them).
 //
+// Served on the server's async loop (lib/async_reactor.h): reactions run on
+// its one thread; pool workers start ack writes themselves.
+//
 // Locking protocol as in SubscribeReactor: StartRead/StartWrite/Finish are
 // only called with no lock held, by whoever claimed them under the lock;
 // Finish is never claimed while a write is claimed or a batch is being
@@ -91,6 +94,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "hwcast/v1/relay.pb.h"
+#include "lib/async_reactor.h"
 #include "lib/clock.h"
 #include "lib/rpc_authz.h"
 #include "lib/rpc_metrics.h"
@@ -102,7 +106,7 @@
 namespace hwcast::relay {
 
 class PublishReactor final
-    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
+    : public AsyncBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
       public StoppableStream {
  public:
   // Which collectors the stream may publish for; `authorizer` (not owned;
@@ -139,26 +143,26 @@ class PublishReactor final
   // The method's full name, as RpcMetrics counts it.
   static constexpr char kMethod[] = "/hwcast.v1.Relay/Publish";
 
-  // Creates the reactor and starts reading. Pointers are not owned and must
-  // outlive the call. The reactor deletes itself when done. `rpc_metrics`
-  // (null: the server's interceptor counts) Records the call's status when
-  // it is sent.
-  static PublishReactor* Start(RelayHub* hub, StreamRegistry* registry,
-                               size_t max_pending_acks, std::string peer,
-                               Ingest ingest, Permission permission,
-                               Groups groups,
+  // Creates the reactor of `call` and starts reading. Pointers are not owned
+  // and must outlive the call. The reactor deletes itself when done.
+  // `rpc_metrics` (null: the server's interceptor counts) Records the call's
+  // status when it is sent.
+  static PublishReactor* Start(Call* call, RelayHub* hub,
+                               StreamRegistry* registry,
+                               size_t max_pending_acks, Ingest ingest,
+                               Permission permission, Groups groups,
                                RpcMetrics* rpc_metrics = nullptr);
 
-  // A reactor that only finishes the call with `status` (a refused caller),
-  // Recorded in `rpc_metrics` when not null.
-  static grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Rejected(
-      grpc::Status status, RpcMetrics* rpc_metrics = nullptr);
+  // Only finishes `call` with `status` (a refused caller), Recorded in
+  // `rpc_metrics` when not null.
+  static void Reject(Call* call, grpc::Status status,
+                     RpcMetrics* rpc_metrics = nullptr);
 
   // StoppableStream: relay shutdown.
   bool RequestStop() override;
   void FinishStop() override;
 
-  // grpc::ServerBidiReactor.
+  // AsyncBidiReactor.
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -177,9 +181,9 @@ class PublishReactor final
     bool finish = false;
   };
 
-  PublishReactor(RelayHub* hub, StreamRegistry* registry,
-                 size_t max_pending_acks, std::string peer, Ingest ingest,
-                 Permission permission, Groups groups, RpcMetrics* rpc_metrics);
+  PublishReactor(Call* call, RelayHub* hub, StreamRegistry* registry,
+                 size_t max_pending_acks, Ingest ingest, Permission permission,
+                 Groups groups, RpcMetrics* rpc_metrics);
 
   // Records final_status_ (with rpc_metrics_) and sends it. By whoever
   // claimed finish.

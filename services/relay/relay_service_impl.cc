@@ -88,25 +88,74 @@ RelayServiceImpl::RelayServiceImpl(RelayHub* hub, RelayMetrics* metrics,
 
 void RelayServiceImpl::BeginShutdown() { registry_.StopAll(); }
 
-void RelayServiceImpl::BadRequest(grpc::CallbackServerContext* context,
+void RelayServiceImpl::BadRequest(grpc::ServerContext* context,
                                   const char* method, const absl::Status& why) {
   metrics_->Error("bad_request").Increment();
   HWCAST_LOG(DEBUG) << method << " from " << context->peer()
                     << " refused: " << why.message();
 }
 
-grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
-RelayServiceImpl::Publish(grpc::CallbackServerContext* context) {
+void RelayServiceImpl::StartServing(AsyncLoop* loop) {
+  AcceptBidi<Raw, Raw>(
+      loop,
+      [this](grpc::ServerContext* context,
+             grpc::ServerAsyncReaderWriter<Raw, Raw>* stream,
+             grpc::ServerCompletionQueue* cq, void* tag) {
+        RequestPublish(context, stream, cq, cq, tag);
+      },
+      [this](AsyncBidiCall<Raw, Raw>* call) { StartPublish(call); });
+  AcceptWrite<Raw, Raw>(
+      loop,
+      [this](grpc::ServerContext* context, Raw* request,
+             grpc::ServerAsyncWriter<Raw>* writer,
+             grpc::ServerCompletionQueue* cq, void* tag) {
+        RequestSubscribe(context, request, writer, cq, cq, tag);
+      },
+      [this](AsyncWriteCall<Raw, Raw>* call) { StartSubscribe(call); });
+  AcceptUnary<Raw, Raw>(
+      loop,
+      [this](grpc::ServerContext* context, Raw* request,
+             grpc::ServerAsyncResponseWriter<Raw>* responder,
+             grpc::ServerCompletionQueue* cq, void* tag) {
+        RequestListLatest(context, request, responder, cq, cq, tag);
+      },
+      [this](grpc::ServerContext* context, const Raw& request, Raw* response) {
+        return AnswerListLatest(context, request, response);
+      });
+  AcceptUnary<Raw, Raw>(
+      loop,
+      [this](grpc::ServerContext* context, Raw* request,
+             grpc::ServerAsyncResponseWriter<Raw>* responder,
+             grpc::ServerCompletionQueue* cq, void* tag) {
+        RequestListCollectors(context, request, responder, cq, cq, tag);
+      },
+      [this](grpc::ServerContext* context, const Raw& request, Raw* response) {
+        return AnswerListCollectors(context, request, response);
+      });
+  AcceptUnary<Raw, Raw>(
+      loop,
+      [this](grpc::ServerContext* context, Raw* request,
+             grpc::ServerAsyncResponseWriter<Raw>* responder,
+             grpc::ServerCompletionQueue* cq, void* tag) {
+        RequestListDisks(context, request, responder, cq, cq, tag);
+      },
+      [this](grpc::ServerContext* context, const Raw& request, Raw* response) {
+        return AnswerListDisks(context, request, response);
+      });
+}
+
+void RelayServiceImpl::StartPublish(AsyncBidiCall<Raw, Raw>* call) {
   PublishGrant grant;
   if (options_.authorizer != nullptr) {
     if (grpc::Status denied =
-            options_.authorizer->AuthorizePublish(*context, &grant);
+            options_.authorizer->AuthorizePublish(*call->context(), &grant);
         !denied.ok()) {
-      return PublishReactor::Rejected(std::move(denied), options_.rpc_metrics);
+      PublishReactor::Reject(call, std::move(denied), options_.rpc_metrics);
+      return;
     }
   }
-  return PublishReactor::Start(
-      hub_, &registry_, options_.max_pending_acks, context->peer(),
+  PublishReactor::Start(
+      call, hub_, &registry_, options_.max_pending_acks,
       PublishReactor::Ingest{
           .pool = options_.ingest_on_pool ? &ingest_pool_ : nullptr,
           .clock = options_.clock,
@@ -117,38 +166,39 @@ RelayServiceImpl::Publish(grpc::CallbackServerContext* context) {
       options_.rpc_metrics);
 }
 
-grpc::ServerWriteReactor<grpc::ByteBuffer>* RelayServiceImpl::Subscribe(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
-  if (grpc::Status denied = Authorize(options_.authorizer, *context,
+void RelayServiceImpl::StartSubscribe(AsyncWriteCall<Raw, Raw>* call) {
+  if (grpc::Status denied = Authorize(options_.authorizer, *call->context(),
                                       kRoleSubscribe, "Relay.Subscribe");
       !denied.ok()) {
-    return SubscribeReactor::Rejected(std::move(denied), options_.rpc_metrics);
+    SubscribeReactor::Reject(call, std::move(denied), options_.rpc_metrics);
+    return;
   }
   absl::StatusOr<hwcast::v1::SubscribeRequest> parsed =
-      ParseSubscribeRequest(*request);
+      ParseSubscribeRequest(*call->request());
   if (!parsed.ok()) {
-    BadRequest(context, "Subscribe", parsed.status());
-    return SubscribeReactor::Rejected(ToGrpcStatus(parsed.status()),
-                                      options_.rpc_metrics);
+    BadRequest(call->context(), "Subscribe", parsed.status());
+    SubscribeReactor::Reject(call, ToGrpcStatus(parsed.status()),
+                             options_.rpc_metrics);
+    return;
   }
-  return SubscribeReactor::Start(
-      hub_, &registry_, metrics_, options_.subscriber_queue_batches,
-      std::move(*parsed->mutable_filter()), context, options_.clock,
-      options_.subscriber_stall_timeout, parsed->accept_grouped(),
-      options_.rpc_metrics);
+  SubscribeReactor::Start(call, hub_, &registry_, metrics_,
+                          options_.subscriber_queue_batches,
+                          std::move(*parsed->mutable_filter()), options_.clock,
+                          options_.subscriber_stall_timeout,
+                          parsed->accept_grouped(), options_.rpc_metrics);
 }
 
-grpc::ServerUnaryReactor* RelayServiceImpl::ListLatest(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-    grpc::ByteBuffer* response) {
+grpc::Status RelayServiceImpl::AnswerListLatest(grpc::ServerContext* context,
+                                                const Raw& request,
+                                                Raw* response) {
   if (grpc::Status denied = Authorize(options_.authorizer, *context,
                                       kRoleSubscribe, "Relay.ListLatest");
       !denied.ok()) {
-    return FinishUnary(context, std::move(denied));
+    return denied;
   }
-  return RawUnary<hwcast::v1::ListLatestRequest,
-                  hwcast::v1::ListLatestResponse>(
-      context, request, response,
+  return AnswerRaw<hwcast::v1::ListLatestRequest,
+                   hwcast::v1::ListLatestResponse>(
+      request, response,
       [&](const hwcast::v1::ListLatestRequest& r,
           hwcast::v1::ListLatestResponse* out) {
         if (absl::Status s = ValidateFilter(r.filter()); !s.ok()) {
@@ -161,17 +211,16 @@ grpc::ServerUnaryReactor* RelayServiceImpl::ListLatest(
       [&](const absl::Status& s) { BadRequest(context, "ListLatest", s); });
 }
 
-grpc::ServerUnaryReactor* RelayServiceImpl::ListCollectors(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-    grpc::ByteBuffer* response) {
+grpc::Status RelayServiceImpl::AnswerListCollectors(
+    grpc::ServerContext* context, const Raw& request, Raw* response) {
   if (grpc::Status denied = Authorize(options_.authorizer, *context,
                                       kRoleSubscribe, "Relay.ListCollectors");
       !denied.ok()) {
-    return FinishUnary(context, std::move(denied));
+    return denied;
   }
-  return RawUnary<hwcast::v1::ListCollectorsRequest,
-                  hwcast::v1::ListCollectorsResponse>(
-      context, request, response,
+  return AnswerRaw<hwcast::v1::ListCollectorsRequest,
+                   hwcast::v1::ListCollectorsResponse>(
+      request, response,
       [&](const hwcast::v1::ListCollectorsRequest&,
           hwcast::v1::ListCollectorsResponse* out) {
         *out = hub_->ListCollectors();
@@ -180,16 +229,17 @@ grpc::ServerUnaryReactor* RelayServiceImpl::ListCollectors(
       [&](const absl::Status& s) { BadRequest(context, "ListCollectors", s); });
 }
 
-grpc::ServerUnaryReactor* RelayServiceImpl::ListDisks(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-    grpc::ByteBuffer* response) {
+grpc::Status RelayServiceImpl::AnswerListDisks(grpc::ServerContext* context,
+                                               const Raw& request,
+                                               Raw* response) {
   if (grpc::Status denied = Authorize(options_.authorizer, *context,
                                       kRoleSubscribe, "Relay.ListDisks");
       !denied.ok()) {
-    return FinishUnary(context, std::move(denied));
+    return denied;
   }
-  return RawUnary<hwcast::v1::ListDisksRequest, hwcast::v1::ListDisksResponse>(
-      context, request, response,
+  return AnswerRaw<hwcast::v1::ListDisksRequest,
+                   hwcast::v1::ListDisksResponse>(
+      request, response,
       [&](const hwcast::v1::ListDisksRequest& r,
           hwcast::v1::ListDisksResponse* out) {
         if (absl::Status s = ValidateDiskFind(r.find()); !s.ok()) {

@@ -1,4 +1,7 @@
-// The hwcast.v1.Relay gRPC service (callback API).
+// The hwcast.v1.Relay gRPC service, every method served on the server's
+// async loop (lib/async_reactor.h: one thread, no gRPC callback threads;
+// a relay's path from Publish to Subscribe takes no thread hand-off inside
+// gRPC). GrpcServer::Start calls StartServing().
 //
 //   Publish        one PublishReactor per stream -> RelayHub::Ingest
 //   Subscribe      raw method (grpc::ByteBuffer): one SubscribeReactor per
@@ -7,6 +10,7 @@
 //   ListLatest     RelayHub::ListLatest
 //   ListCollectors RelayHub::ListCollectors
 //   ListDisks      the latest DISK_INVENTORY readings through disk_view.h
+// The List* methods answer on the loop's thread.
 //
 // Every method is checked by Options::authorizer (lib/rpc_authz.h) when set:
 // role "publish" for Publish (and each batch's collector id against the
@@ -29,6 +33,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "hwcast/v1/relay.grpc.pb.h"
+#include "lib/async_reactor.h"
 #include "lib/clock.h"
 #include "lib/clock_impl.h"
 #include "lib/rpc_authz.h"
@@ -43,11 +48,11 @@ namespace hwcast::relay {
 // Every method raw (lib/raw_rpc.h): a request that does not decode is
 // answered INVALID_ARGUMENT saying so (gRPC's generated code would answer
 // UNIMPLEMENTED with no message, or end a Publish stream with OK).
-using RelayCallbackBase = hwcast::v1::Relay::WithRawCallbackMethod_Publish<
-    hwcast::v1::Relay::WithRawCallbackMethod_Subscribe<
-        hwcast::v1::Relay::WithRawCallbackMethod_ListLatest<
-            hwcast::v1::Relay::WithRawCallbackMethod_ListCollectors<
-                hwcast::v1::Relay::WithRawCallbackMethod_ListDisks<
+using RelayAsyncBase = hwcast::v1::Relay::WithRawMethod_Publish<
+    hwcast::v1::Relay::WithRawMethod_Subscribe<
+        hwcast::v1::Relay::WithRawMethod_ListLatest<
+            hwcast::v1::Relay::WithRawMethod_ListCollectors<
+                hwcast::v1::Relay::WithRawMethod_ListDisks<
                     hwcast::v1::Relay::Service>>>>>;
 
 // Checks a request's filter: kinds must name a kind, hosts and source ids must
@@ -60,7 +65,7 @@ inline constexpr int kMaxFilterEntries = 1024;
 absl::StatusOr<hwcast::v1::SubscribeRequest> ParseSubscribeRequest(
     const grpc::ByteBuffer& raw);
 
-class RelayServiceImpl final : public RelayCallbackBase {
+class RelayServiceImpl final : public RelayAsyncBase, public AsyncServing {
  public:
   struct Options {
     // Batches queued per subscriber before superseded ones are skipped.
@@ -111,28 +116,23 @@ class RelayServiceImpl final : public RelayCallbackBase {
   // Open Publish and Subscribe streams.
   size_t open_streams() const { return registry_.size(); }
 
-  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Publish(
-      grpc::CallbackServerContext* context) override;
-
-  grpc::ServerWriteReactor<grpc::ByteBuffer>* Subscribe(
-      grpc::CallbackServerContext* context,
-      const grpc::ByteBuffer* request) override;
-
-  grpc::ServerUnaryReactor* ListLatest(grpc::CallbackServerContext* context,
-                                       const grpc::ByteBuffer* request,
-                                       grpc::ByteBuffer* response) override;
-
-  grpc::ServerUnaryReactor* ListCollectors(grpc::CallbackServerContext* context,
-                                           const grpc::ByteBuffer* request,
-                                           grpc::ByteBuffer* response) override;
-
-  grpc::ServerUnaryReactor* ListDisks(grpc::CallbackServerContext* context,
-                                      const grpc::ByteBuffer* request,
-                                      grpc::ByteBuffer* response) override;
+  // AsyncServing.
+  void StartServing(AsyncLoop* loop) override;
 
  private:
+  using Raw = grpc::ByteBuffer;
+
+  void StartPublish(AsyncBidiCall<Raw, Raw>* call);
+  void StartSubscribe(AsyncWriteCall<Raw, Raw>* call);
+  grpc::Status AnswerListLatest(grpc::ServerContext* context,
+                                const Raw& request, Raw* response);
+  grpc::Status AnswerListCollectors(grpc::ServerContext* context,
+                                    const Raw& request, Raw* response);
+  grpc::Status AnswerListDisks(grpc::ServerContext* context,
+                               const Raw& request, Raw* response);
+
   // Counts and logs (at debug) a request that did not decode or validate.
-  void BadRequest(grpc::CallbackServerContext* context, const char* method,
+  void BadRequest(grpc::ServerContext* context, const char* method,
                   const absl::Status& why);
 
   RelayHub* const hub_;

@@ -11,9 +11,11 @@ namespace {
 // Finishes the call at once; used for requests refused before any stream
 // state exists.
 class RejectedWriteReactor final
-    : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+    : public AsyncWriteReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  RejectedWriteReactor(grpc::Status status, RpcMetrics* rpc_metrics) {
+  RejectedWriteReactor(Call* call, grpc::Status status,
+                       RpcMetrics* rpc_metrics)
+      : AsyncWriteReactor(call) {
     if (rpc_metrics != nullptr) {
       rpc_metrics->Record(SubscribeReactor::kMethod, status.error_code());
     }
@@ -24,23 +26,23 @@ class RejectedWriteReactor final
 
 }  // namespace
 
-grpc::ServerWriteReactor<grpc::ByteBuffer>* SubscribeReactor::Rejected(
-    grpc::Status status, RpcMetrics* rpc_metrics) {
-  return new RejectedWriteReactor(std::move(status), rpc_metrics);
+void SubscribeReactor::Reject(Call* call, grpc::Status status,
+                              RpcMetrics* rpc_metrics) {
+  new RejectedWriteReactor(call, std::move(status), rpc_metrics);
 }
 
-SubscribeReactor::SubscribeReactor(RelayHub* hub, StreamRegistry* registry,
+SubscribeReactor::SubscribeReactor(Call* call, RelayHub* hub,
+                                   StreamRegistry* registry,
                                    RelayMetrics* metrics, size_t queue_capacity,
                                    hwcast::v1::ReadingFilter filter,
-                                   grpc::CallbackServerContext* context,
                                    const Clock* clock,
                                    absl::Duration stall_timeout, bool grouped,
                                    RpcMetrics* rpc_metrics)
-    : hub_(hub),
+    : AsyncWriteReactor(call),
+      hub_(hub),
       registry_(registry),
       metrics_(metrics),
-      peer_(context->peer()),
-      context_(context),
+      peer_(context()->peer()),
       clock_(clock),
       stall_timeout_(stall_timeout),
       grouped_(grouped),
@@ -48,15 +50,16 @@ SubscribeReactor::SubscribeReactor(RelayHub* hub, StreamRegistry* registry,
       queue_(queue_capacity, std::move(filter)) {}
 
 SubscribeReactor* SubscribeReactor::Start(
-    RelayHub* hub, StreamRegistry* registry, RelayMetrics* metrics,
+    Call* call, RelayHub* hub, StreamRegistry* registry, RelayMetrics* metrics,
     size_t queue_capacity, hwcast::v1::ReadingFilter filter,
-    grpc::CallbackServerContext* context, const Clock* clock,
-    absl::Duration stall_timeout, bool grouped, RpcMetrics* rpc_metrics) {
+    const Clock* clock, absl::Duration stall_timeout, bool grouped,
+    RpcMetrics* rpc_metrics) {
   // Copied before `filter` moves into the queue.
   const hwcast::v1::ReadingFilter snapshot_filter = filter;
-  auto* reactor = new SubscribeReactor(hub, registry, metrics, queue_capacity,
-                                       std::move(filter), context, clock,
-                                       stall_timeout, grouped, rpc_metrics);
+  auto* reactor = new SubscribeReactor(call, hub, registry, metrics,
+                                       queue_capacity, std::move(filter),
+                                       clock, stall_timeout, grouped,
+                                       rpc_metrics);
   if (!registry->Add(reactor)) {
     {
       absl::MutexLock lock(&reactor->mu_);
@@ -68,8 +71,8 @@ SubscribeReactor* SubscribeReactor::Start(
     return reactor;
   }
   reactor->in_registry_ = true;
-  // The call is not bound to the reactor before this handler returns, so
-  // OnDone() (and RemoveSubscriber) cannot run before AddSubscriber.
+  // Reactions run on the loop's thread, which is running this: OnDone()
+  // (and RemoveSubscriber) cannot run before AddSubscriber.
   reactor->in_hub_ = true;
   hub->AddSubscriber(reactor, snapshot_filter);
   HWCAST_LOG(DEBUG) << "subscriber " << reactor->peer_ << " started";
@@ -188,7 +191,7 @@ void SubscribeReactor::StartPendingWrite() {
     if (cancel_claimed_) {
       cancel_claimed_ = false;
       // The outstanding write then fails and OnWriteDone finishes the call.
-      context_->TryCancel();
+      context()->TryCancel();
       return;
     }
   }

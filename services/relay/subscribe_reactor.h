@@ -28,8 +28,12 @@
 // CANCELLED when the client goes away; deletes itself in OnDone() after
 // deregistering, so nothing calls it afterwards.
 //
-// Locking protocol (gRPC may run OnWriteDone/OnDone on the thread that calls
-// StartWrite/Finish, so neither is ever called with a lock held): whoever
+// Served on the server's async loop (lib/async_reactor.h): reactions run on
+// its one thread; the hub's threads start writes themselves.
+//
+// Locking protocol (StartWrite/Finish are never called with a lock held, so
+// that a reaction on the loop never waits for a thread that is starting an
+// operation): whoever
 // sets `write_claimed_` must call StartWrite() once it holds no lock, and
 // whoever sets `finish_claimed_` must call Finish(). Finish is only claimed
 // while no write is claimed, which keeps the reactor alive for every pending
@@ -47,6 +51,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "hwcast/v1/relay.pb.h"
+#include "lib/async_reactor.h"
 #include "lib/clock.h"
 #include "lib/rpc_metrics.h"
 #include "services/relay/batch_subscriber.h"
@@ -58,21 +63,21 @@
 namespace hwcast::relay {
 
 class SubscribeReactor final
-    : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
+    : public AsyncWriteReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
       public BatchSubscriber,
       public StoppableStream {
  public:
   // Creates a subscription for `filter` with a queue of `queue_capacity`
   // batches and starts it (snapshot first). None of the pointers are owned;
-  // all must outlive the call. The reactor deletes itself when done.
-  // `context` is the call's; `clock` (not owned) times stalled writes.
+  // all must outlive `call`. The reactor deletes itself when done.
+  // `clock` (not owned) times stalled writes.
   // `grouped`: the client accepts SubscribeResponse.grouped.
   // `rpc_metrics` (not owned; null: the server's interceptor counts)
   // Records the call's status when it is sent.
-  static SubscribeReactor* Start(RelayHub* hub, StreamRegistry* registry,
+  static SubscribeReactor* Start(Call* call, RelayHub* hub,
+                                 StreamRegistry* registry,
                                  RelayMetrics* metrics, size_t queue_capacity,
                                  hwcast::v1::ReadingFilter filter,
-                                 grpc::CallbackServerContext* context,
                                  const Clock* clock,
                                  absl::Duration stall_timeout, bool grouped,
                                  RpcMetrics* rpc_metrics = nullptr);
@@ -84,10 +89,10 @@ class SubscribeReactor final
   static constexpr size_t kMaxGroupBatches = 64;
   static constexpr size_t kMaxGroupBytes = 1 << 20;
 
-  // A reactor that finishes the call at once with `status` (e.g. a request
-  // that does not parse), Recorded in `rpc_metrics` when not null.
-  static grpc::ServerWriteReactor<grpc::ByteBuffer>* Rejected(
-      grpc::Status status, RpcMetrics* rpc_metrics = nullptr);
+  // Finishes `call` at once with `status` (e.g. a request that does not
+  // parse), Recorded in `rpc_metrics` when not null.
+  static void Reject(Call* call, grpc::Status status,
+                     RpcMetrics* rpc_metrics = nullptr);
 
   // BatchSubscriber.
   bool Offer(const BatchPtr& batch, bool snapshot) override;
@@ -97,16 +102,15 @@ class SubscribeReactor final
   bool RequestStop() override;
   void FinishStop() override;
 
-  // grpc::ServerWriteReactor.
+  // AsyncWriteReactor.
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
   void OnDone() override;
 
  private:
-  SubscribeReactor(RelayHub* hub, StreamRegistry* registry,
+  SubscribeReactor(Call* call, RelayHub* hub, StreamRegistry* registry,
                    RelayMetrics* metrics, size_t queue_capacity,
-                   hwcast::v1::ReadingFilter filter,
-                   grpc::CallbackServerContext* context, const Clock* clock,
+                   hwcast::v1::ReadingFilter filter, const Clock* clock,
                    absl::Duration stall_timeout, bool grouped,
                    RpcMetrics* rpc_metrics);
 
@@ -134,7 +138,6 @@ class SubscribeReactor final
   StreamRegistry* const registry_;
   RelayMetrics* const metrics_;
   const std::string peer_;
-  grpc::CallbackServerContext* const context_;
   const Clock* const clock_;
   const absl::Duration stall_timeout_;
   const bool grouped_;
