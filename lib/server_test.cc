@@ -24,6 +24,7 @@
 #include "lib/health_service.h"
 #include "lib/metrics.h"
 #include "lib/testing/scratch_dir.h"
+#include "lib/testing/wait.h"
 
 namespace hwcast {
 namespace {
@@ -219,6 +220,19 @@ std::vector<std::string> ThreadNames() {
   return names;
 }
 
+// Whether every thread but the main one has named itself: a new thread
+// carries the process's name until it sets its own.
+bool ThreadsNamed() {
+  std::ifstream comm("/proc/self/comm");
+  std::string process;
+  std::getline(comm, process);
+  int unnamed = 0;
+  for (const std::string& name : ThreadNames()) {
+    if (name == process) ++unnamed;
+  }
+  return unnamed == 1;
+}
+
 // Threads gRPC 1.51 starts for callback services (its "callback alternative"
 // completion queue): "nexting_thread".
 int CallbackThreads() {
@@ -240,6 +254,8 @@ TEST(GrpcServerTest, HealthIsSynchronousSoNoCallbackThreadsStart) {
   const std::string& address = (*server)->bound_addresses()[0];
   EXPECT_EQ(Check(address), HealthCheckResponse::SERVING);
   EXPECT_EQ(Check(address, "hwcast.v1.Entropy"), HealthCheckResponse::SERVING);
+  EXPECT_TRUE(testutil::WaitFor(ThreadsNamed))
+      << absl::StrJoin(ThreadNames(), ", ");
   EXPECT_EQ(CallbackThreads(), 0) << absl::StrJoin(ThreadNames(), ", ");
 }
 
@@ -255,7 +271,8 @@ TEST(GrpcServerTest, DefaultHealthServiceWouldStartCallbackThreads) {
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   grpc::EnableDefaultHealthCheckService(false);
   ASSERT_NE(server, nullptr);
-  EXPECT_GT(CallbackThreads(), 0) << absl::StrJoin(ThreadNames(), ", ");
+  EXPECT_TRUE(testutil::WaitFor([] { return CallbackThreads() > 0; }))
+      << absl::StrJoin(ThreadNames(), ", ");
   server->Shutdown(std::chrono::system_clock::now());
   server->Wait();
 }
