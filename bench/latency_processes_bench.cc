@@ -35,9 +35,10 @@
 //   service as every hwcast daemon serves, so the process also runs gRPC's
 //   callback threads; A = 3 the same on two threads; A = 4 beside a
 //   synchronous service, so with gRPC's sync server threads and no callback
-//   ones). The same publisher and subscriber: the floor the
-//   relay path is measured against (V = 1), and two hops with the
-//   actuator's check alone (V = 0).
+//   ones; A = 5 beside hwcast's own synchronous health service,
+//   lib/health_service.h, as every daemon now serves). The same publisher and
+//   subscriber: the floor the relay path is measured against (V = 1), and two
+//   hops with the actuator's check alone (V = 0).
 // BM_ProcessLatencyTwoHops/gap_ms:G/api:A: the same with no check anywhere
 //   (the forwarder as with V = 0; the subscriber only parses each batch):
 //   the relay path's transport alone.
@@ -56,6 +57,7 @@
 // Every child is stopped when its benchmark ends (the relay with SIGTERM,
 // the others by closing their stdin; SIGKILL after 10 s). Loopback only.
 #include <fcntl.h>
+#include <grpcpp/ext/health_check_service_server_builder_option.h>
 #include <grpcpp/grpcpp.h>
 #include <poll.h>
 #include <signal.h>
@@ -102,6 +104,7 @@
 #include "hwcast/v1/relay.pb.h"
 #include "lib/batch_sink.h"
 #include "lib/clock_impl.h"
+#include "lib/health_service.h"
 #include "lib/relay_subscription.h"
 #include "lib/signed_batch_verifier.h"
 #include "lib/subscribe_response.h"
@@ -1017,7 +1020,9 @@ class AsyncForwarder {
 
 // argv: TRUST_FILE VERIFY API (VERIFY 1: check signatures; API "callback",
 // "async", "async2" (two threads), "async+health" (beside gRPC's default
-// health service) or "async+sync" (beside a synchronous service)).
+// health service), "async+sync" (beside a synchronous service) or
+// "async+hwcast_health" (beside hwcast's synchronous health service, as
+// every daemon's GrpcServer has it)).
 // The forwarder on 127.0.0.1:0 ("port PORT" on stdout) until stdin closes.
 int RunForwarderChild(char** argv) {
   absl::StatusOr<std::unique_ptr<TrustStore>> trust = TrustStore::Load(argv[0]);
@@ -1036,6 +1041,14 @@ int RunForwarderChild(char** argv) {
     // down a completion queue its thread still drives.
     auto* forwarder = new AsyncForwarder(*std::move(trust), verify);
     forwarder->AddTo(&builder);
+    if (api == "async+hwcast_health") {
+      // Installed as lib/server.cc installs it (owned by the server).
+      auto health = std::make_unique<HealthService>();
+      builder.RegisterService(health.get());
+      builder.SetOption(
+          std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(
+              std::move(health)));
+    }
     if (api == "async+sync") {
       // A synchronous service beside it (its one method UNIMPLEMENTED):
       // the process runs gRPC's sync server threads, no callback ones.
@@ -1153,7 +1166,8 @@ struct Middle {
     kAsync = 1,
     kAsyncBesideHealth = 2,
     kAsyncTwoThreads = 3,
-    kAsyncBesideSync = 4
+    kAsyncBesideSync = 4,
+    kAsyncBesideHwcastHealth = 5
   };
   bool relay = true;   // the real hwcast-relay; else --forwarder-child
   bool verify = true;  // the forwarder checks each signature
@@ -1173,6 +1187,8 @@ const char* ApiArgument(Middle::Api api) {
       return "async2";
     case Middle::Api::kAsyncBesideSync:
       return "async+sync";
+    case Middle::Api::kAsyncBesideHwcastHealth:
+      return "async+hwcast_health";
   }
   return "callback";
 }
@@ -1309,7 +1325,8 @@ BENCHMARK(BM_ProcessLatencyRelay)
 // The relay path with the forwarder child in the relay's place (verify:V,
 // V = 1 it checks each signature as a relay must; api:A, A = 0 gRPC's
 // callback API, A = 1 its async API on one thread, A = 2 the same beside a
-// callback service, A = 3 on two threads, A = 4 beside a sync service): the
+// callback service, A = 3 on two threads, A = 4 beside a sync service, A = 5
+// beside hwcast's synchronous health service, lib/health_service.h): the
 // floor for the relay path, with the same subscriber and publisher.
 void BM_ProcessLatencyForwarder(benchmark::State& state) {
   const int readings = static_cast<int>(state.range(0));
@@ -1334,6 +1351,7 @@ BENCHMARK(BM_ProcessLatencyForwarder)
     ->Args({1, 1, 1, 2})
     ->Args({1, 1, 1, 3})
     ->Args({1, 1, 1, 4})
+    ->Args({1, 1, 1, 5})
     ->Iterations(1)
     ->UseRealTime();
 

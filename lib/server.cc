@@ -1,6 +1,7 @@
 #include "lib/server.h"
 
 #include <grp.h>
+#include <grpcpp/ext/health_check_service_server_builder_option.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/impl/codegen/service_type.h>
 #include <grpcpp/impl/server_builder_option.h>
@@ -19,8 +20,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "grpc/health/v1/health.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "lib/config_checks.h"
+#include "lib/health_service.h"
 #include "lib/library_log.h"
 #include "lib/log.h"
 #include "lib/net_address.h"
@@ -38,7 +40,13 @@ class ServiceNamesPlugin final : public grpc::ServerBuilderPlugin {
       : names_(names), rpc_metrics_(rpc_metrics) {}
   std::string name() override { return "hwcast_service_names"; }
   void InitServer(grpc::ServerInitializer* si) override {
-    *names_ = *si->GetServiceList();
+    names_->clear();
+    for (const std::string& name : *si->GetServiceList()) {
+      // The health service reports on the others, not on itself (as gRPC's
+      // built-in one, registered after this plugin ran, did not).
+      if (name == grpc::health::v1::Health::service_full_name()) continue;
+      names_->push_back(name);
+    }
     if (rpc_metrics_ != nullptr) rpc_metrics_->AddServices(*names_);
   }
   void Finish(grpc::ServerInitializer*) override {}
@@ -120,10 +128,6 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   if (listen.empty() && tls.addresses.empty()) {
     return absl::InvalidArgumentError("no listen address configured");
   }
-  grpc::EnableDefaultHealthCheckService(true);
-  // gRPC's built-in health service does not register its schema with
-  // protobuf; linking ours lets reflection describe grpc.health.v1.Health.
-  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   // Protobuf's and gRPC's own lines (e.g. one per bad message) go through
   // hwcast's log, rate limited.
   RouteLibraryLogs();
@@ -189,6 +193,15 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     ports.push_back(std::make_unique<int>(0));
     builder.AddListeningPort(address, tls.credentials, ports.back().get());
   }
+  // grpc.health.v1.Health on the synchronous API: gRPC's built-in one is a
+  // callback service, whose threads cost async services their gain. The
+  // option hands it to the server (owned there, returned by
+  // GetHealthCheckService(), and gRPC then registers no default one).
+  auto health = std::make_unique<HealthService>();
+  builder.RegisterService(health.get());
+  builder.SetOption(
+      std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(
+          std::move(health)));
   std::unique_ptr<grpc::ServerCompletionQueue> async_cq;
   for (grpc::Service* service : services) {
     builder.RegisterService(service);
@@ -298,6 +311,11 @@ void GrpcServer::Shutdown(absl::Duration grace) {
     acceptor->Stop();
   }
   SetServing(false);
+  // Ends every health Watch now, so the grace period is not spent on them.
+  if (grpc::HealthCheckServiceInterface* health =
+          server_->GetHealthCheckService()) {
+    health->Shutdown();
+  }
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMicroseconds(grace));
   server_->Wait();

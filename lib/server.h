@@ -1,7 +1,8 @@
 // Server bootstrap shared by every hwcast daemon: listens on TCP and/or unix
-// sockets, registers the standard grpc.health.v1.Health service and server
+// sockets, registers the standard grpc.health.v1.Health service (our
+// synchronous one, lib/health_service.h: no gRPC callback threads) and server
 // reflection (so grpcurl can list, describe and call every RPC), and shuts
-// down gracefully.
+// down gracefully (health watchers end first).
 //
 // Thread-safe after Start().
 #ifndef HWCAST_LIB_SERVER_H_

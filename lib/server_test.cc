@@ -8,15 +8,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "hwcast/v1/actuator.grpc.pb.h"
+#include "hwcast/v1/entropy.grpc.pb.h"
+#include "lib/health_service.h"
 #include "lib/metrics.h"
 #include "lib/testing/scratch_dir.h"
+#include "lib/testing/wait.h"
 
 namespace hwcast {
 namespace {
@@ -171,6 +179,102 @@ TEST(GrpcServerTest, ShutdownMarksNotServing) {
   (*server)->SetServing(false);
   EXPECT_EQ(Check((*server)->bound_addresses()[0]),
             HealthCheckResponse::NOT_SERVING);
+}
+
+TEST(GrpcServerTest, ShutdownEndsHealthWatchesWithoutWaitingTheGrace) {
+  hwcast::v1::Actuator::Service service;
+  auto server = GrpcServer::Start({"127.0.0.1:0"}, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      (*server)->bound_addresses()[0], grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  HealthCheckRequest req;
+  req.set_service("hwcast.v1.Actuator");
+  auto reader = stub->Watch(&ctx, req);
+  HealthCheckResponse resp;
+  ASSERT_TRUE(reader->Read(&resp));
+  EXPECT_EQ(resp.status(), HealthCheckResponse::SERVING);
+
+  const absl::Time start = absl::Now();
+  (*server)->Shutdown(absl::Seconds(10));
+  // A functional bound (the watcher must not hold the server for its 10 s
+  // grace period), not a timing measurement.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  ASSERT_TRUE(reader->Read(&resp));
+  EXPECT_EQ(resp.status(), HealthCheckResponse::NOT_SERVING);
+  EXPECT_FALSE(reader->Read(&resp));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// The names (comm) of this process's threads.
+std::vector<std::string> ThreadNames() {
+  std::vector<std::string> names;
+  for (const fs::directory_entry& task :
+       fs::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    names.push_back(name);
+  }
+  return names;
+}
+
+// Whether every thread but the main one has named itself: a new thread
+// carries the process's name until it sets its own.
+bool ThreadsNamed() {
+  std::ifstream comm("/proc/self/comm");
+  std::string process;
+  std::getline(comm, process);
+  int unnamed = 0;
+  for (const std::string& name : ThreadNames()) {
+    if (name == process) ++unnamed;
+  }
+  return unnamed == 1;
+}
+
+// Threads gRPC 1.51 starts for callback services (its "callback alternative"
+// completion queue): "nexting_thread".
+int CallbackThreads() {
+  int n = 0;
+  for (const std::string& name : ThreadNames()) {
+    if (name.find("nexting") != std::string::npos) ++n;
+  }
+  return n;
+}
+
+TEST(GrpcServerTest, HealthIsSynchronousSoNoCallbackThreadsStart) {
+  // A synchronous service with no method overridden still registers.
+  hwcast::v1::Entropy::Service service;
+  auto server = GrpcServer::Start({"127.0.0.1:0"}, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_NE(dynamic_cast<HealthService*>(
+                (*server)->server()->GetHealthCheckService()),
+            nullptr);
+  const std::string& address = (*server)->bound_addresses()[0];
+  EXPECT_EQ(Check(address), HealthCheckResponse::SERVING);
+  EXPECT_EQ(Check(address, "hwcast.v1.Entropy"), HealthCheckResponse::SERVING);
+  EXPECT_TRUE(testutil::WaitFor(ThreadsNamed))
+      << absl::StrJoin(ThreadNames(), ", ");
+  EXPECT_EQ(CallbackThreads(), 0) << absl::StrJoin(ThreadNames(), ", ");
+}
+
+// The control for the test above: gRPC's own default health service does
+// start callback threads, so their absence there is meaningful. Runs after
+// it (the threads may outlive the server in this process).
+TEST(GrpcServerTest, DefaultHealthServiceWouldStartCallbackThreads) {
+  hwcast::v1::Entropy::Service service;
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials());
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  grpc::EnableDefaultHealthCheckService(false);
+  ASSERT_NE(server, nullptr);
+  EXPECT_TRUE(testutil::WaitFor([] { return CallbackThreads() > 0; }))
+      << absl::StrJoin(ThreadNames(), ", ");
+  server->Shutdown(std::chrono::system_clock::now());
+  server->Wait();
 }
 
 TEST(MetricsExposerTest, ServesPrefixedCountersOnPortZero) {
