@@ -173,6 +173,36 @@ class EntropyServiceTest : public tls_test::TlsFixture {
     return out;
   }
 
+  // A Draw of 1000 bytes that waits on the empty pool (max_wait 5 min; its
+  // deadline 60 s away, beyond WaitFor's 30 s), on a thread of its own.
+  struct WaitingDraw {
+    grpc::ClientContext context;
+    Drawn drawn;
+    std::thread drawer;
+
+    // What the Draw returned, once it ended.
+    const Drawn& Join() {
+      drawer.join();
+      return drawn;
+    }
+    ~WaitingDraw() {
+      if (!drawer.joinable()) return;
+      context.TryCancel();  // a test that stopped early
+      drawer.join();
+    }
+  };
+  std::unique_ptr<WaitingDraw> StartWaitingDraw(
+      std::unique_ptr<hwcast::v1::Entropy::Stub> stub) {
+    auto w = std::make_unique<WaitingDraw>();
+    w->context.set_deadline(std::chrono::system_clock::now() +
+                            std::chrono::seconds(60));
+    w->drawer = std::thread([this, stub = std::move(stub), w = w.get()] {
+      w->drawn =
+          Draw(stub.get(), Request("h1", 1000, absl::Minutes(5)), &w->context);
+    });
+    return w;
+  }
+
   double Refused(EntropyRefusal reason) {
     return metrics_.entropy_draws_refused(reason).Value();
   }
@@ -362,17 +392,10 @@ TEST_F(EntropyServiceTest, ConcurrentDrawersNeverReceiveTheSameChunk) {
 
 TEST_F(EntropyServiceTest, ShutdownEndsWaitingDraws) {
   Start();
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(30));
-  Drawn drawn;
-  std::thread drawer([&] {
-    drawn =
-        Draw(UnixStub().get(), Request("h1", 1000, absl::Minutes(5)), &context);
-  });
+  auto waiting = StartWaitingDraw(UnixStub());
   ASSERT_TRUE(WaitFor([&] { return pool_->waiters() == 1; }));
   service_->BeginShutdown();
-  drawer.join();
+  const Drawn& drawn = waiting->Join();
   EXPECT_EQ(drawn.status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_TRUE(WaitFor([&] { return service_->open_streams() == 0; }));
   EXPECT_TRUE(WaitFor([&] { return pool_->waiters() == 0; }));
@@ -383,17 +406,10 @@ TEST_F(EntropyServiceTest, ShutdownEndsWaitingDraws) {
 
 TEST_F(EntropyServiceTest, CancelledDrawStopsWaiting) {
   Start();
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(30));
-  Drawn drawn;
-  std::thread drawer([&] {
-    drawn =
-        Draw(TlsStub().get(), Request("h1", 1000, absl::Minutes(5)), &context);
-  });
+  auto waiting = StartWaitingDraw(TlsStub());
   ASSERT_TRUE(WaitFor([&] { return pool_->waiters() == 1; }));
-  context.TryCancel();
-  drawer.join();
+  waiting->context.TryCancel();
+  const Drawn& drawn = waiting->Join();
   EXPECT_EQ(drawn.status.error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(WaitFor([&] { return service_->open_streams() == 0; }));
   EXPECT_TRUE(WaitFor([&] { return pool_->waiters() == 0; }));
@@ -431,14 +447,7 @@ TEST_F(EntropyServiceTest, DrawAfterBeginShutdownIsUnavailable) {
 // so Shutdown() returns instead of waiting for the alarm.
 TEST_F(EntropyServiceTest, ServerShutdownEndsADrawWaitingOnItsAlarm) {
   Start();
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(60));
-  Drawn drawn;
-  std::thread drawer([&] {
-    drawn =
-        Draw(UnixStub().get(), Request("h1", 1000, absl::Minutes(5)), &context);
-  });
+  auto waiting = StartWaitingDraw(UnixStub());
   ASSERT_TRUE(WaitFor([&] { return pool_->waiters() == 1; }));
   std::atomic<bool> shut_down{false};
   std::thread stopper([&] {
@@ -447,7 +456,7 @@ TEST_F(EntropyServiceTest, ServerShutdownEndsADrawWaitingOnItsAlarm) {
   });
   const bool returned = WaitFor([&] { return shut_down.load(); });
   stopper.join();
-  drawer.join();
+  const Drawn& drawn = waiting->Join();
   EXPECT_TRUE(returned) << "GrpcServer::Shutdown waited for the alarm";
   EXPECT_FALSE(drawn.status.ok());
   EXPECT_NE(drawn.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
