@@ -29,11 +29,15 @@ constexpr uint64_t kLogEvery = 1000;
 // OK and the chunks it was sent rather than DEADLINE_EXCEEDED.
 constexpr auto kDeadlineMargin = std::chrono::milliseconds(100);
 
+using DrawReactorBase =
+    AsyncWriteReactor<DrawEntropyRequest, DrawEntropyResponse>;
+
 // Finishes the call at once (a refused request).
-class RejectedDraw final
-    : public grpc::ServerWriteReactor<DrawEntropyResponse> {
+class RejectedDraw final : public DrawReactorBase {
  public:
-  explicit RejectedDraw(grpc::Status status) { Finish(std::move(status)); }
+  RejectedDraw(Call* call, grpc::Status status) : DrawReactorBase(call) {
+    Finish(std::move(status));
+  }
   void OnDone() override { delete this; }
 };
 
@@ -41,19 +45,27 @@ class RejectedDraw final
 // Finish are only called with no lock held, by whoever claimed them under
 // `mu_`; Finish is claimed only while no write is claimed.
 //
-// Lifetime: reference counted. gRPC holds one reference until OnDone(); a
-// registered pool waiter and the armed alarm hold one each until their
-// callback ran (or the waiter was removed before it ran). Callbacks that run
-// after the call finished find `finish_claimed_` set and do nothing.
-class DrawReactor final : public grpc::ServerWriteReactor<DrawEntropyResponse>,
-                          public StoppableStream {
+// Threads: OnWriteDone, OnCancel, OnDone and the alarm's completion run on
+// the server's I/O loop; a chunk's arrival on the thread that added it to
+// the pool; RequestStop/FinishStop on the thread of BeginShutdown().
+//
+// Lifetime: reference counted. The call holds one reference until OnDone();
+// a registered pool waiter holds one until its callback ran (or the waiter
+// was removed before it ran); the armed alarm holds one until its tag came
+// back on the loop's queue, which it always does, fired (ok) or cancelled
+// (OnDone cancels it). Callbacks that run after the call finished find
+// `finish_claimed_` set and do nothing.
+class DrawReactor final : public DrawReactorBase,
+                          public StoppableStream,
+                          private AsyncTag {
  public:
-  static DrawReactor* Start(EntropyPool* pool, StreamRegistry* registry,
-                            RelayMetrics* metrics, std::string host,
-                            size_t want, Clock::time_point wait_deadline,
-                            std::string peer) {
-    auto* reactor = new DrawReactor(pool, registry, metrics, std::move(host),
-                                    want, wait_deadline, std::move(peer));
+  static void Start(Call* call, grpc::ServerCompletionQueue* cq,
+                    EntropyPool* pool, StreamRegistry* registry,
+                    RelayMetrics* metrics, std::string host, size_t want,
+                    Clock::time_point wait_deadline, std::string peer) {
+    auto* reactor =
+        new DrawReactor(call, cq, pool, registry, metrics, std::move(host),
+                        want, wait_deadline, std::move(peer));
     if (!registry->Add(reactor)) {
       {
         absl::MutexLock lock(&reactor->mu_);
@@ -62,11 +74,10 @@ class DrawReactor final : public grpc::ServerWriteReactor<DrawEntropyResponse>,
         reactor->finish_claimed_ = true;
       }
       reactor->Finish(reactor->final_status_);
-      return reactor;
+      return;
     }
     reactor->in_registry_ = true;
     reactor->Pump();
-    return reactor;
   }
 
   void OnWriteDone(bool ok) override {
@@ -107,7 +118,7 @@ class DrawReactor final : public grpc::ServerWriteReactor<DrawEntropyResponse>,
       bytes = sent_bytes_;
     }
     if (waiter != 0 && pool_->RemoveWaiter(waiter)) Unref();
-    // Runs the alarm's callback (ok = false) if it has not fired.
+    // If it has not fired, its tag comes back with ok = false (Proceed).
     if (alarm) alarm_.Cancel();
     if (in_registry_) registry_->Remove(this);
     HWCAST_LOG(DEBUG) << "entropy draw by '" << host_ << "' (" << peer_
@@ -126,10 +137,12 @@ class DrawReactor final : public grpc::ServerWriteReactor<DrawEntropyResponse>,
   void FinishStop() override { Finish(final_status_); }
 
  private:
-  DrawReactor(EntropyPool* pool, StreamRegistry* registry,
-              RelayMetrics* metrics, std::string host, size_t want,
-              Clock::time_point wait_deadline, std::string peer)
-      : pool_(pool),
+  DrawReactor(Call* call, grpc::ServerCompletionQueue* cq, EntropyPool* pool,
+              StreamRegistry* registry, RelayMetrics* metrics, std::string host,
+              size_t want, Clock::time_point wait_deadline, std::string peer)
+      : DrawReactorBase(call),
+        cq_(cq),
+        pool_(pool),
         registry_(registry),
         metrics_(metrics),
         host_(std::move(host)),
@@ -215,7 +228,10 @@ class DrawReactor final : public grpc::ServerWriteReactor<DrawEntropyResponse>,
       if (!alarm_armed_) {
         alarm_armed_ = true;
         Ref();
-        alarm_.Set(wait_deadline_, [this](bool fired) { OnAlarm(fired); });
+        // The loop casts the tag back to AsyncTag*: pass that base's
+        // address, not this object's.
+        AsyncTag* const tag = this;
+        alarm_.Set(cq_, wait_deadline_, tag);
       }
       return false;
     }
@@ -230,7 +246,9 @@ class DrawReactor final : public grpc::ServerWriteReactor<DrawEntropyResponse>,
     Unref();
   }
 
-  void OnAlarm(bool fired) {
+  // AsyncTag: the alarm's completion, on the loop. `fired` is false when
+  // it was cancelled.
+  void Proceed(bool fired) override {
     if (fired) {
       {
         absl::MutexLock lock(&mu_);
@@ -241,6 +259,7 @@ class DrawReactor final : public grpc::ServerWriteReactor<DrawEntropyResponse>,
     Unref();
   }
 
+  grpc::ServerCompletionQueue* const cq_;
   EntropyPool* const pool_;
   StreamRegistry* const registry_;
   RelayMetrics* const metrics_;
@@ -250,6 +269,7 @@ class DrawReactor final : public grpc::ServerWriteReactor<DrawEntropyResponse>,
   const std::string peer_;
   bool in_registry_ = false;
   std::atomic<int> refs_{1};
+  // Set at most once (alarm_armed_), on cq_.
   grpc::Alarm alarm_;
 
   absl::Mutex mu_;
@@ -308,12 +328,26 @@ EntropyServiceImpl::EntropyServiceImpl(EntropyPool* pool, RelayMetrics* metrics,
 
 void EntropyServiceImpl::BeginShutdown() { registry_.StopAll(); }
 
-grpc::ServerWriteReactor<DrawEntropyResponse>* EntropyServiceImpl::Draw(
-    grpc::CallbackServerContext* context, const DrawEntropyRequest* request) {
+void EntropyServiceImpl::StartServing(AsyncLoop* loop) {
+  grpc::ServerCompletionQueue* const alarm_cq = loop->cq();
+  AcceptWrite<DrawEntropyRequest, DrawEntropyResponse>(
+      loop,
+      [this](grpc::ServerContext* context, DrawEntropyRequest* request,
+             grpc::ServerAsyncWriter<DrawEntropyResponse>* writer,
+             grpc::ServerCompletionQueue* cq,
+             void* tag) { RequestDraw(context, request, writer, cq, cq, tag); },
+      [this, alarm_cq](DrawCall* call) { StartDraw(call, alarm_cq); });
+}
+
+void EntropyServiceImpl::StartDraw(DrawCall* call,
+                                   grpc::ServerCompletionQueue* cq) {
+  const grpc::ServerContext* context = call->context();
+  const DrawEntropyRequest* request = call->request();
   if (grpc::Status denied = Authorize(options_.authorizer, *context,
                                       kRoleEntropy, "Entropy.Draw");
       !denied.ok()) {
-    return new RejectedDraw(std::move(denied));
+    new RejectedDraw(call, std::move(denied));
+    return;
   }
   absl::Status refusal;
   EntropyRefusal reason = EntropyRefusal::kInvalid;
@@ -331,7 +365,8 @@ grpc::ServerWriteReactor<DrawEntropyResponse>* EntropyServiceImpl::Draw(
                           << " refused: " << refusal.message() << " (" << n
                           << " refused so far)";
     }
-    return new RejectedDraw(ToGrpcStatus(refusal));
+    new RejectedDraw(call, ToGrpcStatus(refusal));
+    return;
   }
 
   Clock::time_point wait_deadline =
@@ -341,8 +376,8 @@ grpc::ServerWriteReactor<DrawEntropyResponse>* EntropyServiceImpl::Draw(
   if (call_deadline - kDeadlineMargin < wait_deadline) {
     wait_deadline = call_deadline - kDeadlineMargin;
   }
-  return DrawReactor::Start(pool_, &registry_, metrics_, request->host(),
-                            request->bytes(), wait_deadline, context->peer());
+  DrawReactor::Start(call, cq, pool_, &registry_, metrics_, request->host(),
+                     request->bytes(), wait_deadline, context->peer());
 }
 
 }  // namespace hwcast::relay

@@ -1,6 +1,12 @@
-// The hwcast.v1.Entropy gRPC service (callback API): Draw deals chunks from
-// the relay's EntropyPool to the calling host, each chunk to this one caller
-// only.
+// The hwcast.v1.Entropy gRPC service: Draw deals chunks from the relay's
+// EntropyPool to the calling host, each chunk to this one caller only.
+//
+// Served on gRPC's async API (lib/async_reactor.h), on the GrpcServer's one
+// I/O thread: no callback method and no callback alarm, since either would
+// start gRPC's callback threads, which cost the relay's async methods their
+// latency gain (bench/README.md, "What an async relay would need"). A Draw
+// waiting for chunks wakes on a pool waiter (the thread that added the
+// chunk) or on a completion-queue alarm (the I/O thread).
 //
 // Draw:
 //   - with Options::authorizer, needs role "entropy" (lib/rpc_authz.h;
@@ -25,6 +31,9 @@
 // BeginShutdown() finishes every open Draw with UNAVAILABLE and refuses new
 // ones.
 //
+// Register it with GrpcServer (lib/server.h), which calls StartServing()
+// once the server runs.
+//
 // Thread-safe. Does not own the pool or metrics, which must outlive it; the
 // service must outlive the gRPC server it is registered with.
 #ifndef HWCAST_SERVICES_RELAY_ENTROPY_SERVICE_IMPL_H_
@@ -39,6 +48,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "hwcast/v1/entropy.grpc.pb.h"
+#include "lib/async_reactor.h"
 #include "lib/rpc_authz.h"
 #include "services/relay/entropy_pool.h"
 #include "services/relay/relay_metrics.h"
@@ -58,7 +68,10 @@ inline constexpr char kPlaintextRefusal[] =
 // Checks a DrawEntropyRequest; INVALID_ARGUMENT names the field.
 absl::Status ValidateDrawRequest(const hwcast::v1::DrawEntropyRequest& request);
 
-class EntropyServiceImpl final : public hwcast::v1::Entropy::CallbackService {
+class EntropyServiceImpl final
+    : public hwcast::v1::Entropy::WithAsyncMethod_Draw<
+          hwcast::v1::Entropy::Service>,
+      public AsyncServing {
  public:
   struct Options {
     // Serve plaintext TCP callers too (entropy.allow_plaintext).
@@ -78,11 +91,17 @@ class EntropyServiceImpl final : public hwcast::v1::Entropy::CallbackService {
   // Open Draw streams.
   size_t open_streams() const { return registry_.size(); }
 
-  grpc::ServerWriteReactor<hwcast::v1::DrawEntropyResponse>* Draw(
-      grpc::CallbackServerContext* context,
-      const hwcast::v1::DrawEntropyRequest* request) override;
+  // AsyncServing: accepts Draw calls on `loop` (its queue also takes the
+  // streams' alarms). Called once, by GrpcServer.
+  void StartServing(AsyncLoop* loop) override;
 
  private:
+  using DrawCall = AsyncWriteCall<hwcast::v1::DrawEntropyRequest,
+                                  hwcast::v1::DrawEntropyResponse>;
+
+  // Starts the reactor of one accepted call (refused or served). Loop only.
+  void StartDraw(DrawCall* call, grpc::ServerCompletionQueue* cq);
+
   EntropyPool* const pool_;
   RelayMetrics* const metrics_;
   const Options options_;

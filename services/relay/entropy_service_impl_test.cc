@@ -173,6 +173,36 @@ class EntropyServiceTest : public tls_test::TlsFixture {
     return out;
   }
 
+  // A Draw of 1000 bytes that waits on the empty pool (max_wait 5 min; its
+  // deadline 60 s away, beyond WaitFor's 30 s), on a thread of its own.
+  struct WaitingDraw {
+    grpc::ClientContext context;
+    Drawn drawn;
+    std::thread drawer;
+
+    // What the Draw returned, once it ended.
+    const Drawn& Join() {
+      drawer.join();
+      return drawn;
+    }
+    ~WaitingDraw() {
+      if (!drawer.joinable()) return;
+      context.TryCancel();  // a test that stopped early
+      drawer.join();
+    }
+  };
+  std::unique_ptr<WaitingDraw> StartWaitingDraw(
+      std::unique_ptr<hwcast::v1::Entropy::Stub> stub) {
+    auto w = std::make_unique<WaitingDraw>();
+    w->context.set_deadline(std::chrono::system_clock::now() +
+                            std::chrono::seconds(60));
+    w->drawer = std::thread([this, stub = std::move(stub), w = w.get()] {
+      w->drawn =
+          Draw(stub.get(), Request("h1", 1000, absl::Minutes(5)), &w->context);
+    });
+    return w;
+  }
+
   double Refused(EntropyRefusal reason) {
     return metrics_.entropy_draws_refused(reason).Value();
   }
@@ -362,17 +392,10 @@ TEST_F(EntropyServiceTest, ConcurrentDrawersNeverReceiveTheSameChunk) {
 
 TEST_F(EntropyServiceTest, ShutdownEndsWaitingDraws) {
   Start();
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(30));
-  Drawn drawn;
-  std::thread drawer([&] {
-    drawn =
-        Draw(UnixStub().get(), Request("h1", 1000, absl::Minutes(5)), &context);
-  });
+  auto waiting = StartWaitingDraw(UnixStub());
   ASSERT_TRUE(WaitFor([&] { return pool_->waiters() == 1; }));
   service_->BeginShutdown();
-  drawer.join();
+  const Drawn& drawn = waiting->Join();
   EXPECT_EQ(drawn.status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_TRUE(WaitFor([&] { return service_->open_streams() == 0; }));
   EXPECT_TRUE(WaitFor([&] { return pool_->waiters() == 0; }));
@@ -383,22 +406,142 @@ TEST_F(EntropyServiceTest, ShutdownEndsWaitingDraws) {
 
 TEST_F(EntropyServiceTest, CancelledDrawStopsWaiting) {
   Start();
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(30));
-  Drawn drawn;
-  std::thread drawer([&] {
-    drawn =
-        Draw(TlsStub().get(), Request("h1", 1000, absl::Minutes(5)), &context);
-  });
+  auto waiting = StartWaitingDraw(TlsStub());
   ASSERT_TRUE(WaitFor([&] { return pool_->waiters() == 1; }));
-  context.TryCancel();
-  drawer.join();
+  waiting->context.TryCancel();
+  const Drawn& drawn = waiting->Join();
   EXPECT_EQ(drawn.status.error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(WaitFor([&] { return service_->open_streams() == 0; }));
   EXPECT_TRUE(WaitFor([&] { return pool_->waiters() == 0; }));
   AddChunk(1);
   EXPECT_EQ(pool_->size(), 1u);
+}
+
+TEST_F(EntropyServiceTest, DrawIsServedOnTheAsyncApiOnly) {
+  Start();
+  // A callback method would start gRPC's callback threads in the relay, a
+  // sync one its sync server threads.
+  EXPECT_TRUE(service_->has_async_methods());
+  EXPECT_FALSE(service_->has_callback_methods());
+  EXPECT_FALSE(service_->has_synchronous_methods());
+  AddChunk(1);
+  EXPECT_THAT(Draw(UnixStub().get(), Request("h1", 1000)).sequences,
+              ::testing::ElementsAre(1));
+}
+
+TEST_F(EntropyServiceTest, DrawAfterBeginShutdownIsUnavailable) {
+  Start();
+  AddChunk(1);
+  service_->BeginShutdown();
+  Drawn drawn = Draw(UnixStub().get(), Request("h1", 1000));
+  EXPECT_EQ(drawn.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(drawn.status.error_message(), HasSubstr("shutting down"));
+  EXPECT_TRUE(drawn.batches.empty());
+  EXPECT_EQ(pool_->size(), 1u);
+  EXPECT_TRUE(WaitFor([&] { return service_->open_streams() == 0; }));
+}
+
+// The server shut down with no BeginShutdown() while a Draw waits with its
+// alarm set (minutes away): gRPC cancels the call, the reactor finishes and
+// cancels its alarm, and the alarm's tag is drained from the loop's queue,
+// so Shutdown() returns instead of waiting for the alarm.
+TEST_F(EntropyServiceTest, ServerShutdownEndsADrawWaitingOnItsAlarm) {
+  Start();
+  auto waiting = StartWaitingDraw(UnixStub());
+  ASSERT_TRUE(WaitFor([&] { return pool_->waiters() == 1; }));
+  std::atomic<bool> shut_down{false};
+  std::thread stopper([&] {
+    server_->Shutdown(absl::ZeroDuration());
+    shut_down = true;
+  });
+  const bool returned = WaitFor([&] { return shut_down.load(); });
+  stopper.join();
+  const Drawn& drawn = waiting->Join();
+  EXPECT_TRUE(returned) << "GrpcServer::Shutdown waited for the alarm";
+  EXPECT_FALSE(drawn.status.ok());
+  EXPECT_NE(drawn.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(service_->open_streams(), 0u);
+  EXPECT_EQ(pool_->waiters(), 0u);
+  AddChunk(1);
+  EXPECT_EQ(pool_->size(), 1u);
+}
+
+// Many Draws at once on the one I/O thread, ending every way a waiting Draw
+// can while chunks keep arriving from another thread: by their alarm
+// (max_wait), by the client cancelling, by getting all they asked for.
+// Each chunk goes to one caller at most and every stream is done at the
+// end (registry and pool waiters empty).
+TEST_F(EntropyServiceTest, ManyDrawsEndingByAlarmCancelOrFillAreAllDone) {
+  Start();
+  constexpr int kDraws = 24;
+  constexpr int kChunks = 120;
+  auto stub = UnixStub();
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<Drawn> drawn(kDraws);
+  std::vector<std::thread> drawers;
+  for (int i = 0; i < kDraws; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    contexts.back()->set_deadline(std::chrono::system_clock::now() +
+                                  std::chrono::seconds(60));
+  }
+  // i % 3 == 0: wants 3 chunks, waits long (filled); 1: wants more than
+  // there will be, waits 80..710 ms (alarm); 2: wants more, waits long
+  // (cancelled).
+  for (int i = 0; i < kDraws; ++i) {
+    const uint32_t bytes = i % 3 == 0 ? 300 : 1'000'000;
+    const absl::Duration wait =
+        i % 3 == 1 ? absl::Milliseconds(50 + 30 * i) : absl::Minutes(5);
+    drawers.emplace_back([&, i, bytes, wait] {
+      drawn[i] =
+          Draw(stub.get(), Request("host-" + std::to_string(i), bytes, wait),
+               contexts[i].get());
+    });
+  }
+  for (int i = 1; i <= kChunks; ++i) {
+    AddChunk(i, 100);
+    if (i % 10 == 0) {
+      absl::SleepFor(absl::Milliseconds(20));
+      const int cancel = 2 + 3 * (i / 10 - 1);  // one of the i % 3 == 2
+      if (cancel < kDraws) contexts[cancel]->TryCancel();
+    }
+  }
+  for (int i = 2; i < kDraws; i += 3) contexts[i]->TryCancel();
+  for (int i = 0; i < kDraws; ++i) {
+    if (i % 3 != 0) drawers[i].join();
+  }
+  // Enough for the filled ones, which are the only ones left.
+  for (int i = kChunks + 1; i <= kChunks + 3 * kDraws; ++i) AddChunk(i, 100);
+  for (int i = 0; i < kDraws; i += 3) drawers[i].join();
+
+  std::set<uint64_t> seen;
+  for (int i = 0; i < kDraws; ++i) {
+    const Drawn& d = drawn[i];
+    switch (i % 3) {
+      case 0:
+        EXPECT_TRUE(d.status.ok()) << i << ": " << d.status.error_message();
+        EXPECT_EQ(d.bytes, 300u) << i;
+        break;
+      case 1:
+        EXPECT_TRUE(d.status.ok()) << i << ": " << d.status.error_message();
+        break;
+      case 2:
+        EXPECT_EQ(d.status.error_code(), grpc::StatusCode::CANCELLED) << i;
+        break;
+    }
+    for (uint64_t s : d.sequences) {
+      EXPECT_TRUE(seen.insert(s).second) << "chunk " << s << " dealt twice";
+    }
+  }
+  EXPECT_TRUE(WaitFor([&] { return service_->open_streams() == 0; }));
+  EXPECT_TRUE(WaitFor([&] { return pool_->waiters() == 0; }));
+  // What is left in the pool went to nobody. (Chunks a cancelled stream
+  // sent that its client had not read yet are in neither.)
+  const Drawn rest = Draw(stub.get(), Request("rest", 1'000'000));
+  EXPECT_TRUE(rest.status.ok()) << rest.status.error_message();
+  for (uint64_t s : rest.sequences) {
+    EXPECT_TRUE(seen.insert(s).second) << "chunk " << s << " dealt twice";
+  }
+  EXPECT_EQ(pool_->size(), 0u);
 }
 
 }  // namespace
