@@ -408,6 +408,15 @@ TEST_F(RelayServiceTest, PublishAndSubscribeCountTheirOwnCallsOnce) {
                 {"OK ListCollectors hwcast.v1.Relay", 1}}));
 }
 
+TEST_F(RelayServiceTest, EveryMethodIsServedOnTheAsyncLoop) {
+  Start();
+  // A callback method would start gRPC's callback threads in the relay, a
+  // sync one would be served off the loop's thread.
+  EXPECT_TRUE(service_->has_async_methods());
+  EXPECT_FALSE(service_->has_callback_methods());
+  EXPECT_FALSE(service_->has_synchronous_methods());
+}
+
 TEST_F(RelayServiceTest, SubscribeRejectsBadRequests) {
   Start();
   SubscribeRequest request;

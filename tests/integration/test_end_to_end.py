@@ -365,6 +365,22 @@ class IntrospectionTest(Stack):
                           if l.startswith(counter)]
                 self.assertTrue(values and values[0] > 0, f"{counter} in\n{text}")
 
+    def test_relay_serves_grpc_on_one_thread_without_callback_threads(self):
+        # The relay's latency path needs every gRPC method on its one async
+        # I/O thread: a callback method anywhere (gRPC's default health
+        # service was one) starts gRPC's callback threads ("nexting_thread"
+        # in gRPC 1.51), which poll too and hand the streams' events around.
+        self.start_stack()
+        wait_for(lambda: self.actuator_sees_room(21.5), what="21.5 at the actuator")
+        hwcastctl("health", "--relay", self.relay.grpc)
+        tasks = f"/proc/{self.relay.proc.pid}/task"
+        names = []
+        for tid in os.listdir(tasks):
+            with open(os.path.join(tasks, tid, "comm")) as f:
+                names.append(f.read().strip())
+        self.assertEqual(names.count("grpc-io"), 1, names)
+        self.assertFalse([n for n in names if "nexting" in n], names)
+
     def test_sigterm_is_graceful(self):
         self.start_stack()
         wait_for(lambda: self.actuator_sees_room(21.5), what="21.5 at the actuator")
