@@ -100,9 +100,8 @@ void RelayServiceImpl::StartServing(AsyncLoop* loop) {
       loop,
       [this](grpc::ServerContext* context,
              grpc::ServerAsyncReaderWriter<Raw, Raw>* stream,
-             grpc::ServerCompletionQueue* cq, void* tag) {
-        RequestPublish(context, stream, cq, cq, tag);
-      },
+             grpc::ServerCompletionQueue* cq,
+             void* tag) { RequestPublish(context, stream, cq, cq, tag); },
       [this](AsyncBidiCall<Raw, Raw>* call) { StartPublish(call); });
   AcceptWrite<Raw, Raw>(
       loop,
@@ -237,8 +236,7 @@ grpc::Status RelayServiceImpl::AnswerListDisks(grpc::ServerContext* context,
       !denied.ok()) {
     return denied;
   }
-  return AnswerRaw<hwcast::v1::ListDisksRequest,
-                   hwcast::v1::ListDisksResponse>(
+  return AnswerRaw<hwcast::v1::ListDisksRequest, hwcast::v1::ListDisksResponse>(
       request, response,
       [&](const hwcast::v1::ListDisksRequest& r,
           hwcast::v1::ListDisksResponse* out) {

@@ -128,8 +128,8 @@ class RelayServiceImpl final : public RelayAsyncBase, public AsyncServing {
                                 const Raw& request, Raw* response);
   grpc::Status AnswerListCollectors(grpc::ServerContext* context,
                                     const Raw& request, Raw* response);
-  grpc::Status AnswerListDisks(grpc::ServerContext* context,
-                               const Raw& request, Raw* response);
+  grpc::Status AnswerListDisks(grpc::ServerContext* context, const Raw& request,
+                               Raw* response);
 
   // Counts and logs (at debug) a request that did not decode or validate.
   void BadRequest(grpc::ServerContext* context, const char* method,

@@ -13,8 +13,7 @@ namespace {
 class RejectedWriteReactor final
     : public AsyncWriteReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  RejectedWriteReactor(Call* call, grpc::Status status,
-                       RpcMetrics* rpc_metrics)
+  RejectedWriteReactor(Call* call, grpc::Status status, RpcMetrics* rpc_metrics)
       : AsyncWriteReactor(call) {
     if (rpc_metrics != nullptr) {
       rpc_metrics->Record(SubscribeReactor::kMethod, status.error_code());
@@ -31,13 +30,10 @@ void SubscribeReactor::Reject(Call* call, grpc::Status status,
   new RejectedWriteReactor(call, std::move(status), rpc_metrics);
 }
 
-SubscribeReactor::SubscribeReactor(Call* call, RelayHub* hub,
-                                   StreamRegistry* registry,
-                                   RelayMetrics* metrics, size_t queue_capacity,
-                                   hwcast::v1::ReadingFilter filter,
-                                   const Clock* clock,
-                                   absl::Duration stall_timeout, bool grouped,
-                                   RpcMetrics* rpc_metrics)
+SubscribeReactor::SubscribeReactor(
+    Call* call, RelayHub* hub, StreamRegistry* registry, RelayMetrics* metrics,
+    size_t queue_capacity, hwcast::v1::ReadingFilter filter, const Clock* clock,
+    absl::Duration stall_timeout, bool grouped, RpcMetrics* rpc_metrics)
     : AsyncWriteReactor(call),
       hub_(hub),
       registry_(registry),
@@ -51,15 +47,13 @@ SubscribeReactor::SubscribeReactor(Call* call, RelayHub* hub,
 
 SubscribeReactor* SubscribeReactor::Start(
     Call* call, RelayHub* hub, StreamRegistry* registry, RelayMetrics* metrics,
-    size_t queue_capacity, hwcast::v1::ReadingFilter filter,
-    const Clock* clock, absl::Duration stall_timeout, bool grouped,
-    RpcMetrics* rpc_metrics) {
+    size_t queue_capacity, hwcast::v1::ReadingFilter filter, const Clock* clock,
+    absl::Duration stall_timeout, bool grouped, RpcMetrics* rpc_metrics) {
   // Copied before `filter` moves into the queue.
   const hwcast::v1::ReadingFilter snapshot_filter = filter;
   auto* reactor = new SubscribeReactor(call, hub, registry, metrics,
-                                       queue_capacity, std::move(filter),
-                                       clock, stall_timeout, grouped,
-                                       rpc_metrics);
+                                       queue_capacity, std::move(filter), clock,
+                                       stall_timeout, grouped, rpc_metrics);
   if (!registry->Add(reactor)) {
     {
       absl::MutexLock lock(&reactor->mu_);
