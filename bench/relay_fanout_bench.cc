@@ -14,6 +14,7 @@
 #include "hwcast/v1/relay.pb.h"
 #include "lib/batch_verifier.h"
 #include "lib/fake_clock.h"
+#include "lib/raw_rpc.h"
 #include "lib/reading_util.h"
 #include "lib/time_util.h"
 #include "prometheus/registry.h"
@@ -110,6 +111,47 @@ void BM_BaselineSerializePerSubscriber(benchmark::State& state) {
 }
 BENCHMARK(BM_BaselineSerializePerSubscriber)
     ->ArgsProduct({{1, 10, 16, 64}, {8, 256}});
+
+// What a ListLatest of the whole state table costs the relay's I/O thread
+// (it answers on that thread): the hub's copy of every source's latest
+// reading and the response's serialization. Argument: sources (16 per
+// collector, as a room of hosts with 16 sensors each).
+void BM_HubListLatest(benchmark::State& state) {
+  const int sources = static_cast<int>(state.range(0));
+  constexpr int kPerCollector = 16;
+  prometheus::Registry registry;
+  RelayMetrics metrics(registry);
+  FakeClock clock;
+  AcceptAllBatchVerifier verifier;
+  RelayHub hub({}, &clock, &verifier, &metrics);
+  for (int c = 0; c < sources / kPerCollector; ++c) {
+    hwcast::v1::SignedBatch signed_batch = MakeBatch(1, kPerCollector);
+    hwcast::v1::ReadingBatch batch;
+    batch.ParseFromString(signed_batch.batch());
+    batch.set_collector_id("collector-" + std::to_string(c));
+    for (hwcast::v1::Reading& r : *batch.mutable_readings()) {
+      r.set_host("host-" + std::to_string(c));
+    }
+    signed_batch.set_batch(batch.SerializeAsString());
+    const hwcast::v1::PublishAck ack = hub.Ingest(signed_batch, "bench");
+    if (ack.result() != hwcast::v1::PublishAck::RESULT_ACCEPTED) {
+      state.SkipWithError(ack.error().c_str());
+      return;
+    }
+  }
+  size_t bytes = 0;
+  for (auto _ : state) {
+    const hwcast::v1::ListLatestResponse response = hub.ListLatest({});
+    grpc::ByteBuffer buffer = SerializeToByteBuffer(response);
+    bytes = buffer.Length();
+    benchmark::DoNotOptimize(buffer);
+  }
+  state.counters["response_bytes"] = static_cast<double>(bytes);
+}
+BENCHMARK(BM_HubListLatest)
+    ->Arg(160)
+    ->Arg(16000)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace hwcast::relay

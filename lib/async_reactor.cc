@@ -20,9 +20,47 @@ void AsyncLoop::Start() {
   });
 }
 
+void AsyncLoop::Answer(std::function<void()> task) {
+  absl::MutexLock lock(&answers_mu_);
+  answers_.push_back(std::move(task));
+  if (!answer_thread_.joinable() && !answers_stopping_) {
+    answer_thread_ = std::thread([this] {
+      ::pthread_setname_np(::pthread_self(), "grpc-answer");
+      RunAnswers();
+    });
+  }
+}
+
+void AsyncLoop::RunAnswers() {
+  while (true) {
+    std::function<void()> task;
+    {
+      absl::MutexLock lock(&answers_mu_);
+      answers_mu_.Await(absl::Condition(
+          +[](AsyncLoop* loop) {
+            loop->answers_mu_.AssertHeld();  // Await evaluates it locked
+            return !loop->answers_.empty() || loop->answers_stopping_;
+          },
+          this));
+      if (answers_.empty()) return;  // stopping, nothing left
+      task = std::move(answers_.front());
+      answers_.pop_front();
+    }
+    task();
+  }
+}
+
 void AsyncLoop::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  // Answers finish their calls, which needs the queue: before its shutdown.
+  std::thread answer_thread;
+  {
+    absl::MutexLock lock(&answers_mu_);
+    answers_stopping_ = true;
+    answer_thread = std::move(answer_thread_);
+  }
+  if (answer_thread.joinable()) answer_thread.join();
   cq_->Shutdown();
   if (started_) {
     thread_.join();

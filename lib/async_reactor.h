@@ -38,7 +38,11 @@
 //       there and must not touch the call afterwards.
 //     - A reactor that never calls Finish is never done, and
 //       grpc::Server::Shutdown waits for it.
-//   Unary methods: a handler run on the loop's thread; it must not block.
+//   Unary methods: a handler run on the loop's answering thread
+//                 ("grpc-answer", one per loop, started on first use), never
+//                 on the I/O thread, so a slow answer (a ListLatest of a
+//                 16,000-source table takes ~20 ms) does not hold the
+//                 streams; answers are given one at a time, in order.
 //
 // A reactor is bound to its call when its base class is constructed (the
 // factory passes the call handle through), so it may start operations in
@@ -56,11 +60,15 @@
 #include <grpcpp/support/async_unary_call.h>
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace hwcast {
 
@@ -73,9 +81,10 @@ class AsyncTag {
   ~AsyncTag() = default;
 };
 
-// Drains one server completion queue on one thread ("grpc-io"). Start()
-// once; Stop() (idempotent) only after grpc::Server::Shutdown() returned.
-// Thread-compatible: Start and Stop from one thread.
+// Drains one server completion queue on one thread ("grpc-io"), and runs
+// unary answers on a second ("grpc-answer"). Start() once; Stop()
+// (idempotent) only after grpc::Server::Shutdown() returned. Start and Stop
+// from one thread; Answer from any.
 class AsyncLoop {
  public:
   explicit AsyncLoop(std::unique_ptr<grpc::ServerCompletionQueue> cq);
@@ -91,12 +100,21 @@ class AsyncLoop {
   }
 
   void Start();
-  // Shuts the queue down, runs what is left on it (ok = false) and joins
-  // the thread.
+  // Runs the answers still queued, then shuts the queue down, runs what is
+  // left on it (ok = false) and joins the threads.
   void Stop();
+
+  // Runs `task` on the answering thread, after the tasks queued before it.
+  void Answer(std::function<void()> task);
 
  private:
   void Run();
+  void RunAnswers();
+
+  absl::Mutex answers_mu_;
+  std::deque<std::function<void()>> answers_ ABSL_GUARDED_BY(answers_mu_);
+  bool answers_stopping_ ABSL_GUARDED_BY(answers_mu_) = false;
+  std::thread answer_thread_ ABSL_GUARDED_BY(answers_mu_);
 
   std::unique_ptr<grpc::ServerCompletionQueue> cq_;
   std::thread thread_;
@@ -449,7 +467,7 @@ void AcceptWrite(
 }
 
 // Same for a unary method: RequestFoo(context, request, responder, cq, cq,
-// tag); `handler` answers each call on the loop's thread.
+// tag); `handler` answers each call on the loop's answering thread.
 template <class Request, class Response>
 void AcceptUnary(AsyncLoop* loop,
                  std::function<void(grpc::ServerContext*, Request*,
@@ -464,7 +482,10 @@ void AcceptUnary(AsyncLoop* loop,
           Call* call, grpc::ServerCompletionQueue* cq, AsyncTag* tag) {
         request(call->context(), call->request(), call->responder(), cq, tag);
       },
-      [handler = std::move(handler)](Call* call) { call->Answer(handler); });
+      [loop, handler = std::make_shared<typename Call::Handler>(
+                 std::move(handler))](Call* call) {
+        loop->Answer([call, handler] { call->Answer(*handler); });
+      });
   acceptor->RequestNext();
   loop->Keep(std::move(acceptor));
 }

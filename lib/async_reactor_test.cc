@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <memory>
@@ -34,6 +35,8 @@ struct Journal {
   std::vector<std::string> events ABSL_GUARDED_BY(mu);
   std::vector<std::thread::id> threads ABSL_GUARDED_BY(mu);
   absl::Notification started;
+  absl::Notification unary_started;
+  absl::Notification release_unary;
   absl::Notification done;
   absl::Notification cancelled;
 
@@ -195,6 +198,14 @@ class TestService final : public TestBase, public AsyncServing {
         [this](grpc::ServerContext*, const ListLatestRequest& request,
                ListLatestResponse* response) {
           journal_.Add("unary");
+          if (request.filter().source_ids_size() > 0) {  // "block"
+            char name[16] = {};
+            ::pthread_getname_np(::pthread_self(), name, sizeof(name));
+            response->add_readings()->set_collector_id(name);
+            journal_.unary_started.Notify();
+            journal_.release_unary.WaitForNotification();
+            return grpc::Status::OK;
+          }
           if (request.filter().hosts_size() > 0) {
             return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                 "filter.hosts: refused here");
@@ -309,6 +320,36 @@ TEST_F(AsyncReactorTest, UnaryAnswersAndRefuses) {
   const grpc::Status status = stub_->ListLatest(&context, request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(status.error_message(), "filter.hosts: refused here");
+}
+
+TEST_F(AsyncReactorTest, ASlowUnaryAnswerDoesNotHoldTheStreams) {
+  Serve();
+  ListLatestResponse slow_response;
+  grpc::Status slow_status;
+  std::thread slow([&] {
+    grpc::ClientContext context;
+    ListLatestRequest request;
+    request.mutable_filter()->add_source_ids("block");
+    slow_status = stub_->ListLatest(&context, request, &slow_response);
+  });
+  ASSERT_TRUE(
+      service_->journal_.unary_started.WaitForNotificationWithTimeout(kWait));
+  {
+    // While the answer is held, a stream still gets its replies.
+    grpc::ClientContext context;
+    auto stream = stub_->Publish(&context);
+    ASSERT_TRUE(stream->Write(WithKey("a")));
+    PublishAck ack;
+    ASSERT_TRUE(stream->Read(&ack));
+    EXPECT_EQ(ack.collector_id(), "a");
+    ASSERT_TRUE(stream->WritesDone());
+    EXPECT_TRUE(stream->Finish().ok());
+  }
+  service_->journal_.release_unary.Notify();
+  slow.join();
+  ASSERT_TRUE(slow_status.ok()) << slow_status.error_message();
+  ASSERT_EQ(slow_response.readings_size(), 1);
+  EXPECT_EQ(slow_response.readings(0).collector_id(), "grpc-answer");
 }
 
 TEST_F(AsyncReactorTest, ShutdownEndsAnOpenStreamAndReturns) {

@@ -10,7 +10,7 @@
 //   ListLatest     RelayHub::ListLatest
 //   ListCollectors RelayHub::ListCollectors
 //   ListDisks      the latest DISK_INVENTORY readings through disk_view.h
-// The List* methods answer on the loop's thread.
+// The List* methods answer on the loop's answering thread, not its I/O one.
 //
 // Every method is checked by Options::authorizer (lib/rpc_authz.h) when set:
 // role "publish" for Publish (and each batch's collector id against the
