@@ -1157,7 +1157,6 @@ std::string Failed(TempDir& dir, absl::string_view what) {
   return absl::StrCat(what, " (logs kept in ", dir.Keep(), ")");
 }
 
-// One run of the relay path; empty or what went wrong.
 // What stands between the publisher and the subscriber.
 struct Middle {
   // The forwarder's gRPC API, as its child takes it (api:A).
@@ -1214,6 +1213,7 @@ absl::StatusOr<std::string> StartForwarder(const TempDir& dir,
   return absl::StrCat("127.0.0.1:", port);
 }
 
+// One run of the relay path; empty or what went wrong.
 std::string RunRelayPath(benchmark::State& state, int readings, size_t count,
                          absl::Duration gap, int reader,
                          Middle middle = Middle{}) {

@@ -27,15 +27,13 @@ namespace hwcast {
 class GrpcServer {
  public:
   // Starts serving `services` (not owned; must outlive the server) on every
-  // address in `listen`. A service with async methods must implement
-  // AsyncServing (lib/async_reactor.h): the server then drains one
-  // completion queue on one thread ("grpc-io") and calls its
-  // StartServing() once started; every such service shares that thread.
-  //
-  // Addresses
   // address in `listen`: "HOST:PORT" (port 0 picks a free one) or
   // "unix:/path" (the parent directory is created, a stale socket file is
   // replaced). Fails, naming the address, when any address cannot be bound.
+  // A service with async methods must implement AsyncServing
+  // (lib/async_reactor.h): the server then drains one completion queue on
+  // one thread ("grpc-io") and calls its StartServing() once started; every
+  // such service shares that thread.
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
       const std::vector<std::string>& listen,
       const std::vector<grpc::Service*>& services);
