@@ -222,6 +222,16 @@ class Acceptor {
   const StartFn start_;
 };
 
+// Starts accepting with a new Acceptor; the loop keeps it.
+template <class Call>
+void StartAccepting(AsyncLoop* loop, typename Acceptor<Call>::RequestFn request,
+                    typename Acceptor<Call>::StartFn start) {
+  auto acceptor = std::make_shared<Acceptor<Call>>(loop, std::move(request),
+                                                   std::move(start));
+  acceptor->RequestNext();
+  loop->Keep(std::move(acceptor));
+}
+
 }  // namespace async_internal
 
 template <class Request, class Response>
@@ -433,15 +443,13 @@ void AcceptBidi(
         request,
     std::function<void(AsyncBidiCall<Request, Response>*)> start) {
   using Call = AsyncBidiCall<Request, Response>;
-  auto acceptor = std::make_shared<async_internal::Acceptor<Call>>(
+  async_internal::StartAccepting<Call>(
       loop,
       [request = std::move(request)](
           Call* call, grpc::ServerCompletionQueue* cq, AsyncTag* tag) {
         request(call->context(), call->stream(), cq, tag);
       },
       std::move(start));
-  acceptor->RequestNext();
-  loop->Keep(std::move(acceptor));
 }
 
 // Same for a server-streaming method: RequestFoo(context, request, writer,
@@ -455,15 +463,13 @@ void AcceptWrite(
         request,
     std::function<void(AsyncWriteCall<Request, Response>*)> start) {
   using Call = AsyncWriteCall<Request, Response>;
-  auto acceptor = std::make_shared<async_internal::Acceptor<Call>>(
+  async_internal::StartAccepting<Call>(
       loop,
       [request = std::move(request)](
           Call* call, grpc::ServerCompletionQueue* cq, AsyncTag* tag) {
         request(call->context(), call->request(), call->writer(), cq, tag);
       },
       std::move(start));
-  acceptor->RequestNext();
-  loop->Keep(std::move(acceptor));
 }
 
 // Same for a unary method: RequestFoo(context, request, responder, cq, cq,
@@ -476,7 +482,7 @@ void AcceptUnary(AsyncLoop* loop,
                      request,
                  typename AsyncUnaryCall<Request, Response>::Handler handler) {
   using Call = AsyncUnaryCall<Request, Response>;
-  auto acceptor = std::make_shared<async_internal::Acceptor<Call>>(
+  async_internal::StartAccepting<Call>(
       loop,
       [request = std::move(request)](
           Call* call, grpc::ServerCompletionQueue* cq, AsyncTag* tag) {
@@ -486,8 +492,6 @@ void AcceptUnary(AsyncLoop* loop,
                  std::move(handler))](Call* call) {
         loop->Answer([call, handler] { call->Answer(*handler); });
       });
-  acceptor->RequestNext();
-  loop->Keep(std::move(acceptor));
 }
 
 }  // namespace hwcast

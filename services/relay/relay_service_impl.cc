@@ -23,6 +23,24 @@ absl::Status CheckListSize(const char* key, int size) {
   return absl::OkStatus();
 }
 
+// Accepts one of Relay's raw unary methods on `loop`: `request` is its
+// generated RequestFoo, `answer` the member of `service` that answers it.
+template <class Service, class RequestMember, class AnswerMember>
+void AcceptRawUnary(AsyncLoop* loop, Service* service, RequestMember request,
+                    AnswerMember answer) {
+  using Raw = grpc::ByteBuffer;
+  AcceptUnary<Raw, Raw>(
+      loop,
+      [service, request](grpc::ServerContext* context, Raw* in,
+                         grpc::ServerAsyncResponseWriter<Raw>* responder,
+                         grpc::ServerCompletionQueue* cq, void* tag) {
+        (service->*request)(context, in, responder, cq, cq, tag);
+      },
+      [service, answer](grpc::ServerContext* context, const Raw& in, Raw* out) {
+        return (service->*answer)(context, in, out);
+      });
+}
+
 }  // namespace
 
 absl::Status ValidateFilter(const hwcast::v1::ReadingFilter& filter) {
@@ -111,36 +129,12 @@ void RelayServiceImpl::StartServing(AsyncLoop* loop) {
         RequestSubscribe(context, request, writer, cq, cq, tag);
       },
       [this](AsyncWriteCall<Raw, Raw>* call) { StartSubscribe(call); });
-  AcceptUnary<Raw, Raw>(
-      loop,
-      [this](grpc::ServerContext* context, Raw* request,
-             grpc::ServerAsyncResponseWriter<Raw>* responder,
-             grpc::ServerCompletionQueue* cq, void* tag) {
-        RequestListLatest(context, request, responder, cq, cq, tag);
-      },
-      [this](grpc::ServerContext* context, const Raw& request, Raw* response) {
-        return AnswerListLatest(context, request, response);
-      });
-  AcceptUnary<Raw, Raw>(
-      loop,
-      [this](grpc::ServerContext* context, Raw* request,
-             grpc::ServerAsyncResponseWriter<Raw>* responder,
-             grpc::ServerCompletionQueue* cq, void* tag) {
-        RequestListCollectors(context, request, responder, cq, cq, tag);
-      },
-      [this](grpc::ServerContext* context, const Raw& request, Raw* response) {
-        return AnswerListCollectors(context, request, response);
-      });
-  AcceptUnary<Raw, Raw>(
-      loop,
-      [this](grpc::ServerContext* context, Raw* request,
-             grpc::ServerAsyncResponseWriter<Raw>* responder,
-             grpc::ServerCompletionQueue* cq, void* tag) {
-        RequestListDisks(context, request, responder, cq, cq, tag);
-      },
-      [this](grpc::ServerContext* context, const Raw& request, Raw* response) {
-        return AnswerListDisks(context, request, response);
-      });
+  AcceptRawUnary(loop, this, &RelayServiceImpl::RequestListLatest,
+                 &RelayServiceImpl::AnswerListLatest);
+  AcceptRawUnary(loop, this, &RelayServiceImpl::RequestListCollectors,
+                 &RelayServiceImpl::AnswerListCollectors);
+  AcceptRawUnary(loop, this, &RelayServiceImpl::RequestListDisks,
+                 &RelayServiceImpl::AnswerListDisks);
 }
 
 void RelayServiceImpl::StartPublish(AsyncBidiCall<Raw, Raw>* call) {
