@@ -198,6 +198,12 @@ RATIOS = [
      ("latency_processes_bench",
       "BM_ProcessLatencyRelay/readings:1/gap_ms:1/reader:0#latency_p50"),
      "relay path / hop, same gaps", "real"),
+    ("this machine, no gRPC: how late one thread runs again after a 1 ms"
+     " sleep, p99 / the hop between two processes at 1 ms gaps",
+     ("latency_processes_bench", "BM_ProcessLatencyHop/gap_ms:1#latency_p99"),
+     ("latency_processes_bench", "BM_MachineWakeDelay/gap_ms:1#latency_p99"),
+     "the host's share: near 1 or above, the 1 ms p99 rows measure the"
+     " host's wake-ups more than the code", "real"),
     ("the same publisher and subscriber with a bare gRPC callback"
      " forwarder in the relay's place (no hwcast relay code) that checks"
      " each signature, as a relay must; one reading per batch every 1 ms,"

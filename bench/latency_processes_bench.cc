@@ -46,6 +46,9 @@
 //   this process writes one reading per PublishRequest every G ms to a
 //   server (this binary run as --hop-server-child: a bare grpc::Server, no
 //   hwcast code) that parses each and takes CLOCK_MONOTONIC.
+// BM_MachineWakeDelay/gap_ms:G: no gRPC, no child: how late this process
+//   runs again after the publisher's paced sleeps (the host's share of a
+//   p99; see the benchmark).
 //
 // With $HWCAST_LATENCY_DUMP set, every sample is appended to that file.
 // Both report counters p50_us, p99_us and, for bench_table.py, latency_p50
@@ -1442,6 +1445,37 @@ BENCHMARK(BM_ProcessLatencyHop)
     ->ArgName("gap_ms")
     ->Arg(1)
     ->Arg(16)
+    ->Iterations(1)
+    ->UseRealTime();
+
+// The machine, with no gRPC and no hwcast code: how late one thread runs
+// again after a sleep (absl::SleepFor to the next due time, as the publisher
+// paces; 2,000 times G ms apart), i.e. CLOCK_MONOTONIC when it runs minus
+// the due time. An idle CPU is woken to run it; on a VM that includes the
+// host resuming an idle vCPU. The paths above are timed from just after the
+// publisher's own wake-up, but each batch then waits on wake-ups of threads
+// that may sit on the other, idle, CPU (the hop: the server's; the relay
+// path: the relay's I/O thread's and the subscriber's), so the tail of this
+// run says how much of their p99 the host alone can take.
+void BM_MachineWakeDelay(benchmark::State& state) {
+  constexpr size_t kCount = 2000;
+  const int64_t gap_ns = int64_t{state.range(0)} * 1'000'000;
+  std::vector<int64_t> due_ns(kCount);
+  std::vector<int64_t> woke_ns(kCount);
+  for (auto _ : state) {
+    int64_t due = MonotonicNs() + gap_ns;
+    for (size_t i = 0; i < kCount; ++i, due += gap_ns) {
+      absl::SleepFor(absl::Nanoseconds(due - MonotonicNs()));
+      woke_ns[i] = MonotonicNs();
+      due_ns[i] = due;
+    }
+  }
+  ReportLatencies(state, due_ns, woke_ns);
+  state.SetItemsProcessed(static_cast<int64_t>(kCount));
+}
+BENCHMARK(BM_MachineWakeDelay)
+    ->ArgName("gap_ms")
+    ->Arg(1)
     ->Iterations(1)
     ->UseRealTime();
 
