@@ -11,6 +11,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev
   libabsl-dev prometheus-cpp-dev libyaml-cpp-dev libusb-1.0-0-dev
   libgtest-dev libgmock-dev libbenchmark-dev grpc-proto libsodium-dev
+  # the relay's allocator: gperftools' thread-caching malloc
+  libgoogle-perftools-dev
   # fuzzing the datagram parser (libFuzzer + sanitizers); clang also runs
   # the thread-safety analysis (scripts/thread_safety.sh)
   clang libclang-rt-14-dev

@@ -50,7 +50,8 @@ class DebPackageTest(unittest.TestCase):
     def test_control(self):
         self.assertEqual(self.field("Package"), "hwcast")
         depends = self.field("Depends")
-        for lib in ("systemd", "procps", "libgrpc++1.51", "libsodium23"):
+        for lib in ("systemd", "procps", "libgrpc++1.51", "libsodium23",
+                    "libtcmalloc-minimal4"):
             self.assertIn(lib, depends)
         # sd_notify is spoken without libsystemd (lib/service_manager.h).
         self.assertNotIn("libsystemd0", depends)

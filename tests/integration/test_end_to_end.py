@@ -381,6 +381,21 @@ class IntrospectionTest(Stack):
         self.assertEqual(names.count("grpc-io"), 1, names)
         self.assertFalse([n for n in names if "nexting" in n], names)
 
+    def test_relay_runs_on_tcmalloc_and_the_actuator_on_glibc(self):
+        # The relay's ingest allocates on its I/O thread and frees on the
+        # pool's: it links gperftools' tcmalloc (lib/CMakeLists.txt,
+        # hwcast_tcmalloc), which a linker with --as-needed would silently
+        # drop. The actuator keeps glibc's malloc (its RSS target).
+        self.start_stack()
+        wait_for(lambda: self.actuator_sees_room(21.5), what="21.5 at the actuator")
+
+        def mapped(daemon):
+            with open(f"/proc/{daemon.proc.pid}/maps") as f:
+                return f.read()
+
+        self.assertIn("libtcmalloc_minimal.so", mapped(self.relay))
+        self.assertNotIn("libtcmalloc", mapped(self.actuator))
+
     def test_sigterm_is_graceful(self):
         self.start_stack()
         wait_for(lambda: self.actuator_sees_room(21.5), what="21.5 at the actuator")
