@@ -494,6 +494,27 @@ void AcceptUnary(AsyncLoop* loop,
       });
 }
 
+// AcceptUnary for a method served raw (grpc::ByteBuffer in and out, the
+// generated WithRawMethod_Foo base; lib/raw_rpc.h's AnswerRaw decodes):
+// `request` is the service's generated RequestFoo member, `answer` its member
+// grpc::Status (grpc::ServerContext*, const ByteBuffer&, ByteBuffer*) that
+// answers each call on the loop's answering thread.
+template <class Service, class RequestMember, class AnswerMember>
+void AcceptRawUnary(AsyncLoop* loop, Service* service, RequestMember request,
+                    AnswerMember answer) {
+  using Raw = grpc::ByteBuffer;
+  AcceptUnary<Raw, Raw>(
+      loop,
+      [service, request](grpc::ServerContext* context, Raw* in,
+                         grpc::ServerAsyncResponseWriter<Raw>* responder,
+                         grpc::ServerCompletionQueue* cq, void* tag) {
+        (service->*request)(context, in, responder, cq, cq, tag);
+      },
+      [service, answer](grpc::ServerContext* context, const Raw& in, Raw* out) {
+        return (service->*answer)(context, in, out);
+      });
+}
+
 }  // namespace hwcast
 
 #endif  // HWCAST_LIB_ASYNC_REACTOR_H_

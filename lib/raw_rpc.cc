@@ -31,7 +31,7 @@ absl::Status ParseRawMessage(const grpc::ByteBuffer& raw,
 }
 
 std::function<void(const absl::Status&)> LogBadRequest(
-    const grpc::CallbackServerContext* context, absl::string_view method) {
+    const grpc::ServerContextBase* context, absl::string_view method) {
   return [context, method = std::string(method)](const absl::Status& why) {
     HWCAST_LOG(DEBUG) << method << " from " << context->peer()
                       << " refused: " << why.message();

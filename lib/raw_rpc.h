@@ -4,7 +4,8 @@
 // unary calls, an OK end of stream for a bidi stream's reads).
 //
 // Use with the generated WithRawCallbackMethod_<Method> service bases (or,
-// on an async loop, AnswerRaw in an AcceptUnary handler):
+// on an async loop, AnswerRaw in the member that AcceptRawUnary of
+// lib/async_reactor.h calls; the relay and the actuator):
 //
 //   grpc::ServerUnaryReactor* ListLatest(grpc::CallbackServerContext* c,
 //       const grpc::ByteBuffer* in, grpc::ByteBuffer* out) override {
@@ -40,11 +41,12 @@ absl::Status ParseRawMessage(const grpc::ByteBuffer& raw,
 grpc::ByteBuffer SerializeToByteBuffer(
     const google::protobuf::Message& message);
 
-// An `on_bad_request` for RawUnary that logs the refusal at DEBUG ("METHOD
-// from PEER refused: WHY"); the count is the server's hwcast_rpc_total
-// (lib/rpc_metrics.h). `context` must outlive the call of the result.
+// An `on_bad_request` for RawUnary or AnswerRaw that logs the refusal at
+// DEBUG ("METHOD from PEER refused: WHY"); the count is the server's
+// hwcast_rpc_total (lib/rpc_metrics.h). `context` must outlive the call of
+// the result.
 std::function<void(const absl::Status&)> LogBadRequest(
-    const grpc::CallbackServerContext* context, absl::string_view method);
+    const grpc::ServerContextBase* context, absl::string_view method);
 
 // Finishes a unary call at once with `status` (e.g. a refusal before the
 // request is even parsed).

@@ -18,16 +18,25 @@ using hwcast::v1::ReseedResponse;
 
 }  // namespace
 
-grpc::ServerUnaryReactor* ActuatorServiceImpl::GetStatus(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-    grpc::ByteBuffer* response) {
+void ActuatorServiceImpl::StartServing(AsyncLoop* loop) {
+  AcceptRawUnary(loop, this, &ActuatorServiceImpl::RequestGetStatus,
+                 &ActuatorServiceImpl::AnswerGetStatus);
+  AcceptRawUnary(loop, this, &ActuatorServiceImpl::RequestCancel,
+                 &ActuatorServiceImpl::AnswerCancel);
+  AcceptRawUnary(loop, this, &ActuatorServiceImpl::RequestReseed,
+                 &ActuatorServiceImpl::AnswerReseed);
+}
+
+grpc::Status ActuatorServiceImpl::AnswerGetStatus(grpc::ServerContext* context,
+                                                  const Raw& request,
+                                                  Raw* response) {
   if (grpc::Status denied = Authorize(authorizer_, *context, kRoleSubscribe,
                                       "Actuator.GetStatus");
       !denied.ok()) {
-    return FinishUnary(context, std::move(denied));
+    return denied;
   }
-  return RawUnary<GetStatusRequest, ActuatorStatus>(
-      context, request, response,
+  return AnswerRaw<GetStatusRequest, ActuatorStatus>(
+      request, response,
       [&](const GetStatusRequest&, ActuatorStatus* out) {
         *out = actuator_->Status();
         return grpc::Status::OK;
@@ -35,16 +44,16 @@ grpc::ServerUnaryReactor* ActuatorServiceImpl::GetStatus(
       LogBadRequest(context, "Actuator.GetStatus"));
 }
 
-grpc::ServerUnaryReactor* ActuatorServiceImpl::Cancel(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-    grpc::ByteBuffer* response) {
+grpc::Status ActuatorServiceImpl::AnswerCancel(grpc::ServerContext* context,
+                                               const Raw& request,
+                                               Raw* response) {
   if (grpc::Status denied =
           AuthorizeAdmin(authorizer_, *context, "Actuator.Cancel");
       !denied.ok()) {
-    return FinishUnary(context, std::move(denied));
+    return denied;
   }
-  return RawUnary<CancelRequest, CancelResponse>(
-      context, request, response,
+  return AnswerRaw<CancelRequest, CancelResponse>(
+      request, response,
       [&](const CancelRequest& r, CancelResponse* out) {
         absl::StatusOr<std::string> done = actuator_->Cancel(r.reason());
         if (!done.ok()) return ToGrpcStatus(done.status());
@@ -55,16 +64,16 @@ grpc::ServerUnaryReactor* ActuatorServiceImpl::Cancel(
       LogBadRequest(context, "Actuator.Cancel"));
 }
 
-grpc::ServerUnaryReactor* ActuatorServiceImpl::Reseed(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-    grpc::ByteBuffer* response) {
+grpc::Status ActuatorServiceImpl::AnswerReseed(grpc::ServerContext* context,
+                                               const Raw& request,
+                                               Raw* response) {
   if (grpc::Status denied =
           AuthorizeAdmin(authorizer_, *context, "Actuator.Reseed");
       !denied.ok()) {
-    return FinishUnary(context, std::move(denied));
+    return denied;
   }
-  return RawUnary<ReseedRequest, ReseedResponse>(
-      context, request, response,
+  return AnswerRaw<ReseedRequest, ReseedResponse>(
+      request, response,
       [&](const ReseedRequest& r, ReseedResponse* out) {
         absl::StatusOr<ReseedResponse> done = actuator_->Reseed(r.bytes());
         if (!done.ok()) return ToGrpcStatus(done.status());

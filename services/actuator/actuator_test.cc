@@ -974,6 +974,16 @@ TEST_F(ActuatorTest, GetStatusOverGrpc) {
   (*server)->Shutdown(absl::ZeroDuration());
 }
 
+TEST_F(ActuatorTest, EveryServiceMethodIsServedOnTheAsyncLoop) {
+  // A callback method would start gRPC's callback threads in the actuator
+  // (each wakes ten times a second, idle or not); a sync one would not be
+  // served raw.
+  ActuatorServiceImpl service(nullptr);
+  EXPECT_TRUE(service.has_async_methods());
+  EXPECT_FALSE(service.has_callback_methods());
+  EXPECT_FALSE(service.has_synchronous_methods());
+}
+
 // ------------------------------------------------ policies and actions
 
 TEST_F(ActuatorTest, TicksCarryTheLinkContext) {

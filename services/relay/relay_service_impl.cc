@@ -23,24 +23,6 @@ absl::Status CheckListSize(const char* key, int size) {
   return absl::OkStatus();
 }
 
-// Accepts one of Relay's raw unary methods on `loop`: `request` is its
-// generated RequestFoo, `answer` the member of `service` that answers it.
-template <class Service, class RequestMember, class AnswerMember>
-void AcceptRawUnary(AsyncLoop* loop, Service* service, RequestMember request,
-                    AnswerMember answer) {
-  using Raw = grpc::ByteBuffer;
-  AcceptUnary<Raw, Raw>(
-      loop,
-      [service, request](grpc::ServerContext* context, Raw* in,
-                         grpc::ServerAsyncResponseWriter<Raw>* responder,
-                         grpc::ServerCompletionQueue* cq, void* tag) {
-        (service->*request)(context, in, responder, cq, cq, tag);
-      },
-      [service, answer](grpc::ServerContext* context, const Raw& in, Raw* out) {
-        return (service->*answer)(context, in, out);
-      });
-}
-
 }  // namespace
 
 absl::Status ValidateFilter(const hwcast::v1::ReadingFilter& filter) {

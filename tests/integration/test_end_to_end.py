@@ -365,21 +365,32 @@ class IntrospectionTest(Stack):
                           if l.startswith(counter)]
                 self.assertTrue(values and values[0] > 0, f"{counter} in\n{text}")
 
-    def test_relay_serves_grpc_on_one_thread_without_callback_threads(self):
+    def test_relay_and_actuator_serve_grpc_without_callback_threads(self):
         # The relay's latency path needs every gRPC method on its one async
         # I/O thread: a callback method anywhere (gRPC's default health
         # service was one) starts gRPC's callback threads ("nexting_thread"
         # in gRPC 1.51), which poll too and hand the streams' events around.
+        # The actuator serves its methods on the same kind of loop: callback
+        # threads would wake ten times a second each, idle or not.
         self.start_stack()
         wait_for(lambda: self.actuator_sees_room(21.5), what="21.5 at the actuator")
         hwcastctl("health", "--relay", self.relay.grpc)
-        tasks = f"/proc/{self.relay.proc.pid}/task"
-        names = []
-        for tid in os.listdir(tasks):
-            with open(os.path.join(tasks, tid, "comm")) as f:
-                names.append(f.read().strip())
-        self.assertEqual(names.count("grpc-io"), 1, names)
-        self.assertFalse([n for n in names if "nexting" in n], names)
+        hwcastctl("status", "--actuator", self.actuator.grpc)
+
+        def thread_names(pid):
+            names = []
+            tasks = f"/proc/{pid}/task"
+            for tid in os.listdir(tasks):
+                with open(os.path.join(tasks, tid, "comm")) as f:
+                    names.append(f.read().strip())
+            return names
+
+        relay = thread_names(self.relay.proc.pid)
+        self.assertEqual(relay.count("grpc-io"), 1, relay)
+        self.assertFalse([n for n in relay if "nexting" in n], relay)
+        actuator = thread_names(self.actuator.proc.pid)
+        self.assertEqual(actuator.count("grpc-io"), 1, actuator)
+        self.assertFalse([n for n in actuator if "nexting" in n], actuator)
 
     def test_relay_runs_on_tcmalloc_and_the_actuator_on_glibc(self):
         # The relay's ingest allocates on its I/O thread and frees on the

@@ -170,11 +170,19 @@ class LanFloodTest(test_lan.LanStack):
         for i in (2, 3):
             got = after[i] - before[i]
             fractions[i] = got / published if published else 0.0
-            c = self.counters(i)
-            delta = {k: c[k] - counters_before[i].get(k, 0) for k in c}
-            handled = sum(delta[k] for k in (
-                "accepted", "duplicate", "replayed", "own",
-                "reannounce_request", "rejected", "queue_full"))
+            # A datagram is counted "received" on the receive thread and its
+            # result on the pool a moment later; the real relays keep
+            # sending, so read until a snapshot has none in between.
+            deadline = time.monotonic() + 10
+            while True:
+                c = self.counters(i)
+                delta = {k: c[k] - counters_before[i].get(k, 0) for k in c}
+                handled = sum(delta[k] for k in (
+                    "accepted", "duplicate", "replayed", "own",
+                    "reannounce_request", "rejected", "queue_full"))
+                if delta["received"] == handled or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
             print(f"h{i} relay: {got}/{published} legitimate batches accepted "
                   f"({100 * fractions[i]:.2f}%); datagram counters {delta}; "
                   f"counted {handled:.0f} + kernel-dropped "

@@ -9,9 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/testing/wait.h"
 #include "services/collector/testing/temp_tree.h"
 
 namespace hwcast::collector {
@@ -174,15 +176,21 @@ TEST_F(ExecSourceTest, HangingProgramIsKilledAtTheTimeout) {
     if (in >> child && child > 0) break;
   }
   // The background sleep is gone too (killed; reaped by init or a zombie
-  // of ours no longer running).
+  // of ours no longer running). SIGKILL takes effect when the process next
+  // runs, which on a loaded machine can be a while after kill() returned:
+  // until then /proc shows it runnable ('R'), so wait for the end. A sleep
+  // the kill missed stays in 'S' for 300 s and fails the wait.
   ASSERT_GT(child, 0);
   std::string stat;
-  std::ifstream proc("/proc/" + std::to_string(child) + "/stat");
-  std::getline(proc, stat);
-  // Either gone, or a zombie ('Z') waiting for its (killed) parent's reaper.
-  if (!stat.empty()) {
-    EXPECT_THAT(stat, HasSubstr(") Z")) << stat;
-  }
+  const auto ended = [&] {
+    std::ifstream proc("/proc/" + std::to_string(child) + "/stat");
+    stat.clear();
+    std::getline(proc, stat);
+    // Either gone, or a zombie ('Z') waiting for its (killed) parent's
+    // reaper.
+    return stat.empty() || absl::StrContains(stat, ") Z");
+  };
+  EXPECT_TRUE(testutil::WaitFor(ended)) << stat;
 }
 
 TEST_F(ExecSourceTest, ExitedProgramWithLingeringChildIsNotATimeout) {
