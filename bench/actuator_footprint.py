@@ -8,8 +8,10 @@ plain subscriber to the same relay (`hwcastctl readings --follow`, output
 to /dev/null: one Subscribe stream, each reading decoded and printed).
 Publishes `--rate` batches per second (default 10) of `--sources` readings
 (default 8) for `--seconds` (default 20), and reports for both processes
-the CPU they used over that window (utime + stime from /proc, as % of one
-core) and their memory at the end (VmRSS; Pss and private pages from
+the CPU they used over that window (the scheduler's per-thread
+nanoseconds, /proc/PID/task/*/schedstat, as % of one core; the 10 ms tick
+figure from /proc/PID/stat beside it), how often their threads ran per
+batch, and their memory at the end (VmRSS; Pss and private pages from
 smaps_rollup: most of VmRSS is shared-library pages that other processes
 map too), and the ratios actuator / baseline.
 
@@ -18,14 +20,18 @@ map too), and the ratios actuator / baseline.
   HWCASTCTL=build/tools/hwcastctl/hwcastctl \\
       /usr/bin/python3 bench/actuator_footprint.py [--seconds 20] [--json F]
 
-With --dump DIR, also copies each process's /proc smaps and status and
-its thread names to DIR/{actuator,plain}.{smaps,status,threads} (where the
-memory is, per mapping; which threads there are).
+With --dump DIR, also copies each process's /proc smaps and status to
+DIR/{actuator,plain}.{smaps,status} (where the memory is, per mapping) and
+writes DIR/{actuator,plain}.threads: each thread's id, name, the CPU
+microseconds it used in the window and how many times it ran (where the
+CPU goes).
 
 With --json, also writes the figures as Google Benchmark JSON for
 scripts/bench.sh's table: BM_ActuatorFootprint/actuator and .../plain,
-each with counters cpu_per_second (the CPU share), rss_per_second
-(VmRSS bytes), pss_per_second and private_per_second (bytes), so bench_table.py's ratios are actuator / plain.
+each with counters cpu_per_second (the CPU share), runs_per_second (times
+a thread of the process was scheduled in, per second), rss_per_second
+(VmRSS bytes), pss_per_second and private_per_second (bytes), so
+bench_table.py's ratios are actuator / plain.
 """
 
 import argparse
@@ -80,9 +86,44 @@ def memory_kib(pid):
     return out
 
 
-def dump_proc(pids, directory):
-    """Copies smaps, status and the thread names of each process to
-    `directory`/<name>.{smaps,status,threads} (per-mapping accounting)."""
+def thread_schedstat(pid):
+    """{tid: (name, ns on a CPU, times scheduled in)} for each live thread.
+
+    From /proc/PID/task/TID/schedstat: the scheduler's own nanosecond
+    account, where utime/stime are 10 ms ticks charged to whichever thread
+    a tick happens to find running (a thread that runs 50 us per message
+    is charged by chance). "Times scheduled in" counts the thread's runs:
+    a thread woken once per message adds one per message.
+    """
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                run_ns, _, slices = (int(x) for x in f.read().split())
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        out[int(tid)] = (name, run_ns, slices)
+    return out
+
+
+def window(before, after):
+    """Per thread alive at the end: (name, ns, runs) used between the two
+    thread_schedstat() snapshots."""
+    out = {}
+    for tid, (name, run_ns, slices) in after.items():
+        _, ns0, slices0 = before.get(tid, (name, 0, 0))
+        out[tid] = (name, run_ns - ns0, slices - slices0)
+    return out
+
+
+def dump_proc(pids, directory, threads):
+    """Copies smaps and status of each process to
+    `directory`/<name>.{smaps,status} (per-mapping accounting), and writes
+    `directory`/<name>.threads: one line per thread, its id, its name, the
+    CPU microseconds it used in the measured window and how many times it
+    was scheduled in (threads that ended in the window are not seen)."""
     os.makedirs(directory, exist_ok=True)
     for name, pid in pids.items():
         for what in ("smaps", "status"):
@@ -90,9 +131,8 @@ def dump_proc(pids, directory):
                     os.path.join(directory, f"{name}.{what}"), "w") as dst:
                 dst.write(src.read())
         with open(os.path.join(directory, f"{name}.threads"), "w") as dst:
-            for tid in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
-                with open(f"/proc/{pid}/task/{tid}/comm") as comm:
-                    dst.write(f"{tid} {comm.read().strip()}\n")
+            for tid, (comm, ns, runs) in sorted(threads[name].items()):
+                dst.write(f"{tid} {comm} {ns // 1000} {runs}\n")
 
 
 def main():
@@ -157,21 +197,32 @@ def main():
         started.wait(30)
         t0 = time.monotonic()
         before = {k: cpu_seconds(v) for k, v in pids.items()}
+        sched_before = {k: thread_schedstat(v) for k, v in pids.items()}
         publishing.join()
         elapsed = time.monotonic() - t0
         after = {k: cpu_seconds(v) for k, v in pids.items()}
+        threads = {k: window(sched_before[k], thread_schedstat(v))
+                   for k, v in pids.items()}
         memory = {k: memory_kib(v) for k, v in pids.items()}
         rss = {k: memory[k]["rss"] for k in pids}
         if args.dump:
-            dump_proc(pids, args.dump)
+            dump_proc(pids, args.dump, threads)
         accepted = sum(a.result == relay_pb2.PublishAck.RESULT_ACCEPTED
                        for a in acks)
-        cpu = {k: 100 * (after[k] - before[k]) / elapsed for k in pids}
+        # CPU from the scheduler's nanoseconds (thread_schedstat); the tick
+        # figure of /proc/PID/stat, which also counts threads that ended in
+        # the window, is printed beside it.
+        cpu = {k: 100 * sum(ns for _, ns, _ in threads[k].values()) / 1e9
+               / elapsed for k in pids}
+        ticks = {k: 100 * (after[k] - before[k]) / elapsed for k in pids}
+        runs = {k: sum(n for _, _, n in threads[k].values()) / total
+                for k in pids}
         print(f"{accepted}/{total} batches of {args.sources} readings at "
               f"{args.rate:g}/s over {elapsed:.1f} s")
         for k in pids:
-            print(f"{k}: CPU {cpu[k]:.2f} % of a core, VmRSS "
-                  f"{rss[k] / 1024:.1f} MiB, Pss "
+            print(f"{k}: CPU {cpu[k]:.3f} % of a core (ticks "
+                  f"{ticks[k]:.2f} %), {runs[k]:.2f} thread runs per batch, "
+                  f"VmRSS {rss[k] / 1024:.1f} MiB, Pss "
                   f"{memory[k]['pss'] / 1024:.1f} MiB, private "
                   f"{memory[k]['private'] / 1024:.1f} MiB")
         if cpu["plain"] > 0:
@@ -183,6 +234,7 @@ def main():
                 "name": f"BM_ActuatorFootprint/{k}", "run_type": "iteration",
                 "iterations": 1, "real_time": elapsed, "cpu_time": elapsed,
                 "time_unit": "s", "cpu_per_second": cpu[k] / 100,
+                "runs_per_second": runs[k] * total / elapsed,
                 "rss_per_second": rss[k] * 1024.0,
                 "pss_per_second": memory[k]["pss"] * 1024.0,
                 "private_per_second": memory[k]["private"] * 1024.0}

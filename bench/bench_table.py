@@ -285,6 +285,12 @@ RATIOS = [
      ("actuator_footprint", "BM_ActuatorFootprint/actuator#cpu"),
      ("actuator_footprint", "BM_ActuatorFootprint/plain#cpu"),
      "lower is leaner (target: actuator < 0.5 % of a core)", "real"),
+    ("same, thread runs (times a thread was scheduled in) / plain"
+     " subscriber",
+     ("actuator_footprint", "BM_ActuatorFootprint/actuator#runs"),
+     ("actuator_footprint", "BM_ActuatorFootprint/plain#runs"),
+     "1.0 = its threads run as often as the plain subscriber's",
+     "real"),
     ("same, VmRSS / plain subscriber",
      ("actuator_footprint", "BM_ActuatorFootprint/actuator#rss"),
      ("actuator_footprint", "BM_ActuatorFootprint/plain#rss"),

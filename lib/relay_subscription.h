@@ -1,9 +1,9 @@
 // One subscription to one relay, kept alive for the life of its owner (an
 // actuator, or a relay bridging from a remote relay).
 //
-// A RelaySubscription runs its own thread: it connects to the relay, calls
-// Relay.Subscribe with the configured filter (and accept_grouped: a link
-// that falls behind gets the waiting batches in one message, see
+// A RelaySubscription runs its own thread ("relay-link"): it connects to the
+// relay, calls Relay.Subscribe with the configured filter (and accept_grouped:
+// a link that falls behind gets the waiting batches in one message, see
 // lib/subscribe_response.h) and hands every batch, as a one-batch
 // SubscribeResponse, to a BatchSink. A malformed group counts as one invalid
 // batch (last_invalid_reason names it; logged one by one for the first

@@ -1,5 +1,7 @@
 #include "services/actuator/actuator.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <iterator>
 #include <map>
@@ -241,7 +243,10 @@ void Actuator::Start() {
     for (auto& link : links_) link->Start();
   }
   if (entropy_ != nullptr) entropy_->Start();
-  ticker_ = std::thread([this] { RunTicker(); });
+  ticker_ = std::thread([this] {
+    ::pthread_setname_np(::pthread_self(), "policy-ticker");
+    RunTicker();
+  });
 }
 
 void Actuator::Stop() {

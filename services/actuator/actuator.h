@@ -17,10 +17,10 @@
 //   4. the filter is applied to the readings inside (the relay forwards whole
 //      batches); each matching reading goes to the ReadingStore (newer wins)
 //      and, if stored, to the policies.
-// A ticker thread calls Tick() every tick_interval: the policies get OnTick
-// with a LinkContext (relay links configured / connected, and the
-// NetworkProbe's answer, asked outside any lock), and the source gauges are
-// refreshed.
+// A ticker thread ("policy-ticker") calls Tick() every tick_interval: the
+// policies get OnTick with a LinkContext (relay links configured / connected,
+// and the NetworkProbe's answer, asked outside any lock), and the source gauges
+// are refreshed.
 //
 // Policy state changes (Transitions) are handled in the order they happened
 // but outside the policy lock (a dispatch lock is taken before the policy

@@ -3,10 +3,12 @@
 // run unless actions.shutdown_enabled). Only parses flags and runs an
 // ActuatorDaemon.
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "hwcast/v1/config.pb.h"
 #include "lib/daemon.h"
+#include "lib/grpc_poll_engine.h"
 #include "lib/log.h"
 #include "services/actuator/actuator_daemon.h"
 
@@ -27,6 +29,10 @@ constexpr std::string_view kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything touches gRPC: each subscription's socket wakes only the
+  // thread reading it, not the server's grpc-io thread too
+  // (lib/grpc_poll_engine.h). GRPC_POLL_STRATEGY in the environment wins.
+  const std::string engine = hwcast::PreferGrpcPollEngine("poll");
   hwcast::InitDaemon(argc, argv, "hwcast-actuator", kUsage);
   hwcast::v1::ActuatorConfig loaded;
   hwcast::actuator::ActuatorResources resources;
@@ -42,5 +48,6 @@ int main(int argc, char** argv) {
                ? hwcast::kExitBadConfig
                : 1;
   }
+  HWCAST_LOG(INFO) << "gRPC polling engine: " << engine;
   return hwcast::RunDaemon(**daemon);
 }

@@ -391,6 +391,47 @@ class IntrospectionTest(Stack):
         actuator = thread_names(self.actuator.proc.pid)
         self.assertEqual(actuator.count("grpc-io"), 1, actuator)
         self.assertFalse([n for n in actuator if "nexting" in n], actuator)
+        # Its own threads are named for `top -H`: one link per relay, the
+        # policies' ticker.
+        self.assertEqual(actuator.count("relay-link"), 1, actuator)
+        self.assertEqual(actuator.count("policy-ticker"), 1, actuator)
+
+    def test_actuator_runs_on_grpcs_poll_engine_unless_told_otherwise(self):
+        # On gRPC's default engine (epoll1) every polling thread of a
+        # process waits on one epoll set, so a subscription's message woke
+        # the actuator's grpc-io thread as well as the stream's own
+        # (lib/grpc_poll_engine.h). The actuator starts gRPC on "poll"; an
+        # operator's GRPC_POLL_STRATEGY wins. epoll1 holds epoll descriptors
+        # open for the life of the process; poll has none (nor has anything
+        # else in the actuator: civetweb polls with poll(2)).
+        self.start_stack()
+
+        def epoll_fds(pid):
+            fds = f"/proc/{pid}/fd"
+            links = []
+            for fd in os.listdir(fds):
+                try:
+                    links.append(os.readlink(os.path.join(fds, fd)))
+                except FileNotFoundError:  # closed meanwhile
+                    pass
+            return [link for link in links if "eventpoll" in link]
+
+        cases = [("actuator_default", {}, "poll", False),
+                 ("actuator_epoll1", {"GRPC_POLL_STRATEGY": "epoll1"},
+                  "epoll1", True)]
+        for name, env, engine, epolls in cases:
+            with self.subTest(engine=engine):
+                d = Daemon("actuator", self.dir,
+                           actuator_config([self.relay.grpc], self.trust),
+                           name=name, env=env)
+                self.daemons.append(d)
+                d.start()
+                wait_for(lambda: self.actuator_sees_room(21.5, actuator=d),
+                         what=f"21.5 at {name}")
+                self.assertIn(f"gRPC polling engine: {engine}\n", d.logs())
+                self.assertEqual(bool(epoll_fds(d.proc.pid)), epolls,
+                                 epoll_fds(d.proc.pid))
+                self.assertEqual(d.stop(), 0, d.logs())
 
     def test_relay_runs_on_tcmalloc_and_the_actuator_on_glibc(self):
         # The relay's ingest allocates on its I/O thread and frees on the
