@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -53,14 +54,20 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-void WriteFile(const std::string& path, const std::string& content) {
-  // Write a new file and rename it over the old one, so the driver never
-  // sees a half-written file.
+// Writes a new file and renames it over the old one, so the driver never
+// sees a half-written file. With `mtime` (seconds since the epoch), the file
+// carries that modification time.
+void WriteFile(const std::string& path, const std::string& content,
+               time_t mtime = 0) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
     out << content;
     ASSERT_TRUE(out.good()) << tmp;
+  }
+  if (mtime != 0) {
+    const timespec times[2] = {{mtime, 0}, {mtime, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, tmp.c_str(), times, 0), 0) << tmp;
   }
   ASSERT_EQ(::rename(tmp.c_str(), path.c_str()), 0) << path;
 }
@@ -183,7 +190,7 @@ class NutUpsdTest : public ::testing::Test {
   void StartNut(const std::string& dev =
                     "ups.status: OL\nbattery.charge: 100\n"
                     "battery.runtime: 1800\n") {
-    WriteFile(dev_, dev);
+    WriteDev(dev);
     const std::vector<std::string> env = {
         "NUT_CONFPATH=" + dir_, "NUT_STATEPATH=" + dir_,
         "NUT_ALTPIDPATH=" + dir_, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
@@ -195,6 +202,15 @@ class NutUpsdTest : public ::testing::Test {
   void TearDown() override {
     upsd_.Stop();
     driver_.Stop();
+  }
+
+  // Writes the UPS's state for dummy-ups. The driver re-reads its file when
+  // the file's st_mtime changes, in whole seconds, so two states written
+  // within one second would read as one (a state the test then waits for
+  // in vain): each state is dated one second after the one before.
+  void WriteDev(const std::string& content) {
+    dev_mtime_ = dev_mtime_ == 0 ? ::time(nullptr) : dev_mtime_ + 1;
+    WriteFile(dev_, content, dev_mtime_);
   }
 
   NutSourceOptions Options(const std::string& ups = "room") const {
@@ -238,6 +254,7 @@ class NutUpsdTest : public ::testing::Test {
   const ::hwcast::testutil::ScratchDir scratch_{"/tmp/", "hwcast_nut"};
   const std::string dir_ = scratch_.path();
   std::string dev_;
+  time_t dev_mtime_ = 0;
   int port_ = 0;
   Daemon driver_;
   Daemon upsd_;
@@ -433,9 +450,9 @@ TEST_F(NutUpsdTest, FollowsOnLineOnBatteryLowBattery) {
   EXPECT_DOUBLE_EQ(r.power().charge_percent(), 100);
   EXPECT_DOUBLE_EQ(r.power().runtime_seconds(), 1800);
 
-  WriteFile(dev_,
-            "ups.status: OB DISCHRG\nbattery.charge: 80\n"
-            "battery.runtime: 900\n");
+  WriteDev(
+      "ups.status: OB DISCHRG\nbattery.charge: 80\n"
+      "battery.runtime: 900\n");
   r = PollUntil(source, [](const Reading& r) {
     return LineIs(r, PowerState::LINE_STATE_ON_BATTERY);
   });
@@ -443,8 +460,7 @@ TEST_F(NutUpsdTest, FollowsOnLineOnBatteryLowBattery) {
   EXPECT_DOUBLE_EQ(r.power().charge_percent(), 80);
   EXPECT_DOUBLE_EQ(r.power().runtime_seconds(), 900);
 
-  WriteFile(dev_,
-            "ups.status: OB LB\nbattery.charge: 9\nbattery.runtime: 60\n");
+  WriteDev("ups.status: OB LB\nbattery.charge: 9\nbattery.runtime: 60\n");
   r = PollUntil(source, [](const Reading& r) {
     return LineIs(r, PowerState::LINE_STATE_LOW_BATTERY);
   });
