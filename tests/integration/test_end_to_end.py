@@ -74,8 +74,8 @@ class Stack(unittest.TestCase):
             f.write(text + "\n")
         os.replace(tmp, self.room)
 
-    def start(self, kind, config, name=None, netns=None):
-        d = Daemon(kind, self.dir, config, name=name, netns=netns)
+    def start(self, kind, config, name=None, netns=None, env=None):
+        d = Daemon(kind, self.dir, config, name=name, netns=netns, env=env)
         self.daemons.append(d)
         return d.start()
 
@@ -416,22 +416,18 @@ class IntrospectionTest(Stack):
                     pass
             return [link for link in links if "eventpoll" in link]
 
-        cases = [("actuator_default", {}, "poll", False),
-                 ("actuator_epoll1", {"GRPC_POLL_STRATEGY": "epoll1"},
-                  "epoll1", True)]
-        for name, env, engine, epolls in cases:
+        epoll1 = self.start("actuator",
+                            actuator_config([self.relay.grpc], self.trust),
+                            name="actuator_epoll1",
+                            env={"GRPC_POLL_STRATEGY": "epoll1"})
+        for d, engine, epolls in [(self.actuator, "poll", False),
+                                  (epoll1, "epoll1", True)]:
             with self.subTest(engine=engine):
-                d = Daemon("actuator", self.dir,
-                           actuator_config([self.relay.grpc], self.trust),
-                           name=name, env=env)
-                self.daemons.append(d)
-                d.start()
                 wait_for(lambda: self.actuator_sees_room(21.5, actuator=d),
-                         what=f"21.5 at {name}")
+                         what=f"21.5 at {d.name}")
                 self.assertIn(f"gRPC polling engine: {engine}\n", d.logs())
                 self.assertEqual(bool(epoll_fds(d.proc.pid)), epolls,
                                  epoll_fds(d.proc.pid))
-                self.assertEqual(d.stop(), 0, d.logs())
 
     def test_relay_runs_on_tcmalloc_and_the_actuator_on_glibc(self):
         # The relay's ingest allocates on its I/O thread and frees on the
